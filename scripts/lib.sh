@@ -18,16 +18,19 @@ cg_die() { cg_log "error: $*"; exit 1; }
 cg_repo_root() { (cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd); }
 
 # cg_ensure_packages CMD:PKG ...
-# Installs the Debian package PKG when CMD is not found. CMD may also be a
-# path (a header file, a jar) tested with -e, for packages that install no
-# command. The scripts run as root on fresh machines, so a missing tool is
-# installed rather than reported; a non-root user gets the apt-get line to run.
+# Installs the Debian package PKG when CMD is not found. CMD may also be an
+# absolute path tested with -e, or empty (":PKG") to ask dpkg whether PKG is
+# installed, for packages that install no command (headers, libraries).
+# The scripts run as root on fresh machines, so a missing tool is installed
+# rather than reported; a non-root user gets the apt-get line to run.
 cg_ensure_packages() {
     local spec cmd pkg missing=()
     for spec in "$@"; do
         cmd=${spec%%:*}
         pkg=${spec#*:}
-        if [[ $cmd == /* ]]; then
+        if [[ -z $cmd ]]; then
+            [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == "install ok installed" ]] && continue
+        elif [[ $cmd == /* ]]; then
             [[ -e $cmd ]] && continue
         else
             command -v "$cmd" >/dev/null 2>&1 && continue
@@ -103,8 +106,10 @@ cg_proc_start() {
     stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
     # The command name (field 2) may contain spaces; cut after its ')'.
     stat=${stat##*) }
-    # Now field 3 of the original is the first word; 22 is the 20th here.
-    awk '{print $20}' <<<"$stat"
+    # Now field 3 (state) of the original is the first word; 22 is the 20th
+    # here. A zombie (Z) or dead (X) process has exited: its stat file lingers
+    # until whoever inherited it reaps it, which must not look like "running".
+    awk '$1 != "Z" && $1 != "X" {print $20; ok=1} END {exit !ok}' <<<"$stat"
 }
 
 # cg_owned PIDFILE: true when the process recorded in PIDFILE (a "pid start"

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The one test command of contract-gate (CI runs exactly this via .ci/run):
+#
+#   scripts/test.sh                  all workspace tests (unit + end-to-end)
+#   scripts/test.sh -p e2e smoke     other `cargo test` arguments instead of
+#                                    the default `--workspace`
+#
+# 1. installs missing system packages (build tools for rdkafka, Java 17,
+#    Maven, Redis, docker-compose) — it runs as root on fresh machines;
+# 2. checks docker-compose.yml with `docker-compose config -q`;
+# 3. starts a real Kafka broker and Redis server on free loopback ports, in a
+#    directory private to this run (scripts/services.sh);
+# 4. runs `cargo test` (debug profile) with CG_TEST_KAFKA_BROKERS,
+#    CG_TEST_REDIS_URL and CG_REQUIRE_SERVICES=1, so no end-to-end test can
+#    pass by skipping;
+# 5. stops the services it started — also on failure or Ctrl-C — and exits
+#    with the tests' status, after a one-line total of passed/failed tests.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+CG_LOG_TAG=test
+
+REPO=$(cg_repo_root)
+cd "$REPO"
+
+# ------------------------------------------------------------- packages ----
+
+# Build: rdkafka's cmake-build compiles librdkafka with cmake and a C/C++
+# toolchain; librdkafka 2.12.1 includes curl/curl.h even with curl disabled.
+# Services: see scripts/services.sh. docker-compose validates the compose file
+# (there is no Docker engine here; `config` does not need one).
+command -v cargo >/dev/null || cg_die "cargo not found: install Rust (rustup) first"
+cg_ensure_packages \
+    cc:build-essential c++:build-essential make:build-essential \
+    pkg-config:pkg-config cmake:cmake :libcurl4-openssl-dev \
+    redis-server:redis-server mvn:maven setsid:util-linux flock:util-linux \
+    docker-compose:docker-compose
+cg_java17 >/dev/null
+
+# ------------------------------------------------------ compose config -----
+
+compose_rc=0
+if [[ -f docker-compose.yml ]]; then
+    if docker-compose -f docker-compose.yml config -q; then
+        cg_log "docker-compose.yml: valid"
+    else
+        compose_rc=$?
+        cg_log "docker-compose.yml: INVALID (docker-compose config -q exited $compose_rc)"
+    fi
+fi
+
+# ------------------------------------------------------------- services ----
+
+# A fresh state directory per run: two runs at once (two developers, or CI
+# beside a developer) get separate brokers and never stop each other's.
+CG_SERVICES_DIR=$(mktemp -d "${TMPDIR:-/tmp}/contract-gate-test.XXXXXX")
+export CG_SERVICES_DIR
+
+tests_ran=0
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    local line=
+    if ((tests_ran)); then
+        line=$(summary "$rc")
+    fi
+    cg_log "stopping services"
+    "$REPO/scripts/services.sh" down || true
+    if ((rc != 0)) && [[ -d $CG_SERVICES_DIR ]]; then
+        # Keep the service logs of a failed run for diagnosis; drop the data.
+        rm -rf "$CG_SERVICES_DIR/kafka/data"
+        cg_log "service logs kept in $CG_SERVICES_DIR"
+    else
+        rm -rf "$CG_SERVICES_DIR"
+    fi
+    cg_log "finished in $((SECONDS - CG_T0))s, exit $rc"
+    # The closing line: the total over all test binaries.
+    [[ -z $line ]] || printf '\n%s\n' "$line"
+    exit "$rc"
+}
+trap cleanup EXIT
+# Turn signals into an exit so the EXIT trap tears the services down.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+cg_log "starting Kafka and Redis (state in $CG_SERVICES_DIR)"
+"$REPO/scripts/services.sh" up >"$CG_SERVICES_DIR/env.sh"
+# shellcheck disable=SC1091
+source "$CG_SERVICES_DIR/env.sh"
+[[ -n ${CG_TEST_KAFKA_BROKERS:-} && -n ${CG_TEST_REDIS_URL:-} ]] ||
+    cg_die "services.sh up did not report both services"
+export CG_TEST_KAFKA_BROKERS CG_TEST_REDIS_URL
+export CG_REQUIRE_SERVICES=1
+cg_log "CG_TEST_KAFKA_BROKERS=$CG_TEST_KAFKA_BROKERS CG_TEST_REDIS_URL=$CG_TEST_REDIS_URL"
+
+# ---------------------------------------------------------------- tests ----
+
+# Adds up cargo's per-binary "test result:" lines into one closing line.
+summary() {
+    local out=$CG_SERVICES_DIR/cargo-test.out passed=0 failed=0 ignored=0 p f i
+    if [[ -f $out ]]; then
+        while read -r p f i; do
+            passed=$((passed + p)) failed=$((failed + f)) ignored=$((ignored + i))
+        done < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p' "$out")
+    fi
+    if (($1 != 0 && failed == 0)); then
+        cg_log "failed outside the tests (build error, services, compose file or a crashed test binary); see above"
+    fi
+    printf 'tests: %d passed, %d failed, %d skipped\n' "$passed" "$failed" "$ignored"
+}
+
+args=("$@")
+((${#args[@]})) || args=(--workspace)
+cg_log "cargo test --no-fail-fast ${args[*]}"
+tests_ran=1
+set +e
+# --no-fail-fast: report every failing test binary, not just the first.
+# stdout is copied to a file for the closing summary; stderr (build output,
+# "Running ..." lines) passes through untouched.
+cargo test --no-fail-fast "${args[@]}" | tee "$CG_SERVICES_DIR/cargo-test.out"
+test_rc=${PIPESTATUS[0]}
+set -e
+
+if ((test_rc != 0)); then
+    exit "$test_rc"
+fi
+exit "$compose_rc"
