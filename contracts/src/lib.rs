@@ -1,8 +1,20 @@
 //! ODCS v3.1 data contracts for contract-gate: model, lint, compile, record checks, window
 //! metrics and version diff. Pure: no I/O, no async.
 
+pub mod batch;
+pub mod check;
+pub mod compile;
+pub mod decode;
+pub mod error;
+pub mod load;
+pub mod model;
 pub mod threshold;
 pub mod window;
 
+pub use check::{Observer, Verdict, Violation};
+pub use compile::{compile, lint, CompiledContract};
+pub use error::{ContractError, Problem, Severity};
+pub use load::parse;
+pub use model::Contract;
 pub use threshold::{Operator, Unit};
 pub use window::{Accumulator, MetricKind, RuleResult, WindowRule, WindowState};

@@ -1,0 +1,374 @@
+//! Checking one record: a verdict listing every violation, and the window deltas it feeds.
+
+use crate::compile::quality::Probe;
+use crate::compile::schema::parse_instant;
+use crate::compile::CompiledContract;
+use crate::window::{Accumulator, WindowState};
+use jsonschema::error::ValidationErrorKind;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// Longest observed value kept in a violation, in characters.
+pub const MAX_VALUE_CHARS: usize = 80;
+
+/// One broken rule in one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// Rule id (`dep_time.logicalType`, `tailnum.invalidValues`, an ODCS `id`, …).
+    pub rule: Arc<str>,
+    /// Field path (`a.b[2].c`); empty for the record itself.
+    pub field: String,
+    /// Observed value, JSON-encoded and truncated.
+    pub value: String,
+    /// What the contract expects.
+    pub expected: String,
+    /// Whether the record fails because of it. Non-blocking violations count towards a
+    /// tolerant window rule (e.g. `invalidValues < 5 percent`) without failing the record.
+    pub blocking: bool,
+}
+
+/// The result of checking one record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    /// Every violation, blocking or not.
+    pub violations: Vec<Violation>,
+}
+
+impl Verdict {
+    /// True when no violation is blocking: the record may flow downstream.
+    #[must_use]
+    pub fn is_valid(&self) -> bool {
+        !self.violations.iter().any(|v| v.blocking)
+    }
+
+    /// Distinct rule ids, in order of first appearance.
+    #[must_use]
+    pub fn rule_ids(&self) -> Vec<&str> {
+        let mut seen = HashSet::new();
+        self.violations.iter().map(|v| &*v.rule).filter(|r| seen.insert(*r)).collect()
+    }
+}
+
+/// Per-stream state a contract's checks update: the window delta, duplicate sets, drift.
+#[derive(Debug, Clone)]
+pub struct Observer {
+    /// Window counts accumulated since the last [`Observer::take_window`].
+    pub window: WindowState,
+    /// Unknown fields seen, by dotted name.
+    pub drift: BTreeMap<String, u64>,
+    dups: Vec<HashSet<u64>>,
+}
+
+impl Observer {
+    /// Takes the accumulated window, leaving an empty one (the flush of a delta).
+    pub fn take_window(&mut self) -> WindowState {
+        let empty = WindowState { records: 0, accumulators: self.window.accumulators.iter().map(empty_like).collect() };
+        std::mem::replace(&mut self.window, empty)
+    }
+
+    /// Forgets seen values (the duplicate scope ended, e.g. the window rolled).
+    pub fn clear_duplicates(&mut self) {
+        self.dups.iter_mut().for_each(HashSet::clear);
+    }
+
+    /// Records an arrival at `ms` for `noData` rules.
+    pub fn arrival(&mut self, contract: &CompiledContract, ms: i64) {
+        for (i, p) in contract.probes.iter().enumerate() {
+            if matches!(p, Probe::NoData) {
+                self.window.accumulators[i].merge(&Accumulator::Newest { ms: Some(ms) });
+            }
+        }
+    }
+}
+
+fn empty_like(a: &Accumulator) -> Accumulator {
+    match a {
+        Accumulator::Count { .. } => Accumulator::Count { hits: 0, total: 0 },
+        Accumulator::Newest { .. } => Accumulator::Newest { ms: None },
+        Accumulator::Histogram { bins } => Accumulator::Histogram { bins: vec![0; bins.len()] },
+    }
+}
+
+fn get<'v>(rec: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(rec, |v, k| v.get(k))
+}
+
+/// Truncates a value's JSON form for reports and headers.
+#[must_use]
+pub fn show(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() <= MAX_VALUE_CHARS {
+        return s;
+    }
+    let cut: String = s.chars().take(MAX_VALUE_CHARS).collect();
+    format!("{cut}… ({} bytes)", s.len())
+}
+
+fn hash_into<H: Hasher>(v: &Value, h: &mut H) {
+    match v {
+        Value::Null => 0u8.hash(h),
+        Value::Bool(b) => (1u8, b).hash(h),
+        Value::Number(n) => (2u8, n.as_f64().map(f64::to_bits)).hash(h),
+        Value::String(s) => (3u8, s).hash(h),
+        Value::Array(a) => {
+            4u8.hash(h);
+            a.iter().for_each(|x| hash_into(x, h));
+        }
+        Value::Object(m) => {
+            5u8.hash(h);
+            m.iter().for_each(|(k, x)| {
+                k.hash(h);
+                hash_into(x, h);
+            });
+        }
+    }
+}
+
+/// JSON pointer `/a/0/b` → `a[0].b`.
+fn pointer_to_field(ptr: &str) -> String {
+    let mut out = String::new();
+    for seg in ptr.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        if seg.parse::<usize>().is_ok() {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&seg);
+        }
+    }
+    out
+}
+
+/// Schema path `/properties/a/items/properties/b/type` → (`a[].b`, `type`).
+fn schema_rule(schema_path: &str) -> (String, String) {
+    let segs: Vec<&str> = schema_path.split('/').skip(1).collect();
+    let keyword = segs.last().copied().unwrap_or_default();
+    let keyword = if keyword.parse::<usize>().is_ok() && segs.len() >= 2 { segs[segs.len() - 2] } else { keyword };
+    let mut field = String::new();
+    let mut i = 0;
+    while i < segs.len() {
+        match segs[i] {
+            // The segment after `properties` is a property name unless it is the keyword itself.
+            "properties" if i + 1 < segs.len() - 1 => {
+                if !field.is_empty() {
+                    field.push('.');
+                }
+                field.push_str(segs[i + 1]);
+                i += 2;
+            }
+            "items" => {
+                field.push_str("[]");
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    (field, keyword.to_string())
+}
+
+impl CompiledContract {
+    /// A fresh observer for this contract.
+    #[must_use]
+    pub fn observer(&self) -> Observer {
+        Observer { window: WindowState::new(&self.rules), drift: BTreeMap::new(), dups: vec![HashSet::new(); self.dup_slots] }
+    }
+
+    /// Checks one decoded record, feeding `obs`. Every violation is listed.
+    pub fn check(&self, rec: &Value, obs: &mut Observer) -> Verdict {
+        let mut verdict = Verdict::default();
+        if !self.validator.is_valid(rec) {
+            for e in self.validator.iter_errors(rec) {
+                self.push_schema_error(&e, &mut verdict, obs);
+            }
+        }
+        for pc in &self.post {
+            let Some(Value::String(s)) = get(rec, &pc.path) else { continue };
+            let Some(ms) = parse_instant(s, pc.date) else { continue }; // format error already reported
+            let low = pc.min.is_some_and(|(m, ex)| if ex { ms <= m } else { ms < m });
+            let high = pc.max.is_some_and(|(m, ex)| if ex { ms >= m } else { ms > m });
+            if low || high {
+                verdict.violations.push(Violation { rule: pc.rule.as_str().into(), field: pc.field.clone(), value: show(&Value::String(s.clone())), expected: pc.expected.clone(), blocking: true });
+            }
+        }
+        if self.allow_extra {
+            if let Value::Object(m) = rec {
+                for k in m.keys() {
+                    if !self.known_top.contains(k) {
+                        *obs.drift.entry(k.clone()).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        obs.window.records += 1;
+        let mut failure_slot = None;
+        for (i, probe) in self.probes.iter().enumerate() {
+            let acc = &mut obs.window.accumulators[i];
+            let hit: Option<(String, String, Value)> = match probe {
+                Probe::Null { path } => match get(rec, path) {
+                    None | Some(Value::Null) => Some((path.join("."), "a non-null value".into(), Value::Null)),
+                    _ => None,
+                },
+                Probe::Missing { path, tokens } => match get(rec, path) {
+                    None => Some((path.join("."), "a value".into(), Value::Null)),
+                    Some(v) if v.is_null() || tokens.contains(v) => Some((path.join("."), format!("a value other than {}", Value::Array(tokens.clone())), v.clone())),
+                    _ => None,
+                },
+                Probe::Invalid { path, valid, pattern } => match get(rec, path) {
+                    None | Some(Value::Null) => None,
+                    Some(v) => {
+                        let bad_set = valid.as_ref().is_some_and(|set| !set.contains(v));
+                        let bad_pat = pattern.as_ref().is_some_and(|re| match v {
+                            Value::String(s) => !re.is_match(s),
+                            other => !re.is_match(&other.to_string()),
+                        });
+                        (bad_set || bad_pat).then(|| {
+                            let mut exp = Vec::new();
+                            if let Some(set) = valid {
+                                exp.push(format!("one of {}", show(&Value::Array(set.clone()))));
+                            }
+                            if let Some(re) = pattern {
+                                exp.push(format!("matching {}", re.as_str()));
+                            }
+                            (path.join("."), exp.join(" and "), v.clone())
+                        })
+                    }
+                },
+                Probe::Duplicate { paths, slot } => {
+                    let vals: Vec<Option<&Value>> = paths.iter().map(|p| get(rec, p)).collect();
+                    if vals.iter().all(|v| v.is_none_or(Value::is_null)) {
+                        None
+                    } else {
+                        let mut h = std::collections::hash_map::DefaultHasher::new();
+                        vals.iter().for_each(|v| hash_into(v.unwrap_or(&Value::Null), &mut h));
+                        let fresh = obs.dups.get_mut(*slot).is_some_and(|s| s.insert(h.finish()));
+                        (!fresh).then(|| {
+                            let fields: Vec<String> = paths.iter().map(|p| p.join(".")).collect();
+                            let shown = if vals.len() == 1 { vals[0].cloned().unwrap_or(Value::Null) } else { Value::Array(vals.iter().map(|v| v.cloned().unwrap_or(Value::Null)).collect()) };
+                            (fields.join(","), "a value not seen before".into(), shown)
+                        })
+                    }
+                }
+                Probe::RowCount | Probe::DecodeErrors | Probe::NoData => {
+                    if let Accumulator::Count { total, .. } = acc {
+                        *total += 1;
+                    }
+                    continue;
+                }
+                Probe::RecordFailures => {
+                    failure_slot = Some(i);
+                    continue;
+                }
+                Probe::Freshness { path, date } => {
+                    if let Some(ms) = get(rec, path).and_then(Value::as_str).and_then(|s| parse_instant(s, *date)) {
+                        acc.merge(&Accumulator::Newest { ms: Some(ms) });
+                    }
+                    continue;
+                }
+                Probe::Distribution { path, bins } => {
+                    if let (Some(b), Accumulator::Histogram { bins: counts }) = (get(rec, path).and_then(|v| bins.bin_of(v)), acc) {
+                        if let Some(c) = counts.get_mut(b) {
+                            *c += 1;
+                        }
+                    }
+                    continue;
+                }
+            };
+            if let Accumulator::Count { hits, total } = acc {
+                *total += 1;
+                if hit.is_some() {
+                    *hits += 1;
+                }
+            }
+            if let Some((field, expected, value)) = hit {
+                verdict.violations.push(Violation { rule: self.rule_ids[i].clone(), field, value: show(&value), expected, blocking: self.blocking[i] });
+            }
+        }
+        if let Some(i) = failure_slot {
+            if let Accumulator::Count { hits, total } = &mut obs.window.accumulators[i] {
+                *total += 1;
+                if !verdict.is_valid() {
+                    *hits += 1;
+                }
+            }
+        }
+        verdict
+    }
+
+    /// Counts a payload that could not be decoded: a record in the window, a decode error and
+    /// a record failure.
+    pub fn decode_error(&self, obs: &mut Observer) {
+        obs.window.records += 1;
+        for (i, probe) in self.probes.iter().enumerate() {
+            if let Accumulator::Count { hits, total } = &mut obs.window.accumulators[i] {
+                *total += 1;
+                if matches!(probe, Probe::DecodeErrors | Probe::RecordFailures) {
+                    *hits += 1;
+                }
+            }
+        }
+    }
+
+    fn push_schema_error(&self, e: &jsonschema::ValidationError<'_>, verdict: &mut Verdict, obs: &mut Observer) {
+        let instance_field = pointer_to_field(&e.instance_path().to_string());
+        let (schema_field, keyword) = schema_rule(&e.schema_path().to_string());
+        let value = e.instance();
+        let (rule, field, expected, shown) = match e.kind() {
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().map_or_else(|| property.to_string(), String::from);
+                let f = if schema_field.is_empty() { name } else { format!("{schema_field}.{name}") };
+                let fi = if instance_field.is_empty() { property.as_str().unwrap_or_default().to_string() } else { format!("{instance_field}.{}", property.as_str().unwrap_or_default()) };
+                (format!("{f}.required"), fi, "the field to be present".to_string(), "absent".to_string())
+            }
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                for name in unexpected {
+                    let f = if instance_field.is_empty() { name.clone() } else { format!("{instance_field}.{name}") };
+                    *obs.drift.entry(f.clone()).or_insert(0) += 1;
+                    let shown = value.get(name).map_or_else(String::new, show);
+                    verdict.violations.push(Violation {
+                        rule: format!("{}extraFields", if schema_field.is_empty() { "$.".to_string() } else { format!("{schema_field}.") }).into(),
+                        field: f,
+                        value: shown,
+                        expected: "no field outside the contract".into(),
+                        blocking: true,
+                    });
+                }
+                return;
+            }
+            ValidationErrorKind::Type { .. } if value.is_null() && self.required.contains(&schema_field) => {
+                (format!("{schema_field}.required"), instance_field, "a non-null value".to_string(), "null".to_string())
+            }
+            _ => {
+                let kw = match keyword.as_str() {
+                    "type" => "logicalType",
+                    k => k,
+                };
+                let msg = e.to_string();
+                // The crate's message starts with the value itself; keep what follows it.
+                let expected = msg.strip_prefix(&value.to_string()).map_or(msg.clone(), |s| s.trim_start().to_string());
+                (format!("{schema_field}.{kw}"), instance_field, expected, show(value))
+            }
+        };
+        verdict.violations.push(Violation { rule: rule.into(), field, value: shown, expected, blocking: true });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_table() {
+        assert_eq!(pointer_to_field("/a/0/b"), "a[0].b");
+        assert_eq!(pointer_to_field(""), "");
+        assert_eq!(schema_rule("/properties/dep_time/type"), ("dep_time".into(), "type".into()));
+        assert_eq!(schema_rule("/properties/a/items/properties/b/minimum"), ("a[].b".into(), "minimum".into()));
+        assert_eq!(schema_rule("/properties/a/required"), ("a".into(), "required".into()));
+        assert_eq!(schema_rule("/required"), (String::new(), "required".into()));
+        assert_eq!(schema_rule("/properties/x/type/0"), ("x".into(), "type".into()));
+    }
+}

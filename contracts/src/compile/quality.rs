@@ -1,0 +1,484 @@
+//! ODCS quality rules, SLA properties and gate custom properties → window rules and probes.
+
+use crate::error::Problem;
+use crate::model::{custom, CustomProperty, LogicalType, Property, Quality, SlaProperty};
+use crate::threshold::{Operator, Unit};
+use crate::window::{MetricKind, WindowRule};
+use serde_json::Value;
+
+/// How one record feeds one window rule.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    /// Null or absent at `path`.
+    Null { path: Vec<String> },
+    /// Absent, null, or equal to one of `tokens`.
+    Missing { path: Vec<String>, tokens: Vec<Value> },
+    /// Present, non-null, and outside `valid` / not matching `pattern`.
+    Invalid { path: Vec<String>, valid: Option<Vec<Value>>, pattern: Option<regex::Regex> },
+    /// The tuple of values at `paths` was seen before; `slot` indexes the observer's sets.
+    Duplicate { paths: Vec<Vec<String>>, slot: usize },
+    /// Every record counts.
+    RowCount,
+    /// Records failing a blocking check.
+    RecordFailures,
+    /// Payloads that did not decode.
+    DecodeErrors,
+    /// Newest date/timestamp at `path`.
+    Freshness { path: Vec<String>, date: bool },
+    /// Newest arrival time, fed by the streaming shell.
+    NoData,
+    /// Histogram of the value at `path`.
+    Distribution { path: Vec<String>, bins: Bins },
+}
+
+/// Bins of a distribution profile.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bins {
+    /// Ascending edges e1..ek: bins (-inf,e1), [e1,e2) … [ek,inf).
+    Numeric(Vec<f64>),
+    /// Categories c1..ck, then one bin for anything else.
+    Categorical(Vec<String>),
+}
+
+impl Bins {
+    /// Number of bins.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Numeric(e) => e.len() + 1,
+            Self::Categorical(c) => c.len() + 1,
+        }
+    }
+
+    /// Whether there are no edges or categories (a single bin).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 1
+    }
+
+    /// Bin of a value; `None` for nulls and values of the wrong kind.
+    #[must_use]
+    pub fn bin_of(&self, v: &Value) -> Option<usize> {
+        match self {
+            Self::Numeric(edges) => {
+                let x = v.as_f64()?;
+                Some(edges.partition_point(|e| *e <= x))
+            }
+            Self::Categorical(cats) => {
+                let s = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Null => return None,
+                    other => other.to_string(),
+                };
+                Some(cats.iter().position(|c| *c == s).unwrap_or(cats.len()))
+            }
+        }
+    }
+}
+
+/// Rules and probes of one object, in the same order.
+#[derive(Debug, Default)]
+pub struct Compiled {
+    /// Window rules.
+    pub rules: Vec<WindowRule>,
+    /// One probe per rule.
+    pub probes: Vec<Probe>,
+    /// Per rule: whether one hit already breaches (enforced per record).
+    pub blocking: Vec<bool>,
+    /// Problems found.
+    pub problems: Vec<Problem>,
+    dup_slots: usize,
+    ids: std::collections::HashSet<String>,
+}
+
+impl Compiled {
+    /// Number of duplicate-detection sets the observer must keep.
+    #[must_use]
+    pub fn dup_slots(&self) -> usize {
+        self.dup_slots
+    }
+
+    fn push(&mut self, rule: WindowRule, probe: Probe) {
+        // A rule that a single bad record breaches (rows, tolerance 0) is enforced per record:
+        // the record is quarantined instead of leaking while the window fills.
+        let countable = matches!(rule.metric, MetricKind::NullValues | MetricKind::MissingValues | MetricKind::InvalidValues | MetricKind::DuplicateValues);
+        let blocking = countable && rule.unit == Unit::Rows && rule.operator.holds(0.0) && !rule.operator.holds(1.0);
+        self.rules.push(rule);
+        self.probes.push(probe);
+        self.blocking.push(blocking);
+    }
+
+    fn unique_id(&mut self, wanted: Option<&str>, derived: String, path: &str) -> String {
+        if let Some(id) = wanted {
+            if !self.ids.insert(id.to_string()) {
+                self.problems.push(Problem::error(format!("{path}.id"), format!("duplicate rule id {id:?}")));
+            }
+            return id.to_string();
+        }
+        let mut id = derived.clone();
+        let mut n = 2;
+        while !self.ids.insert(id.clone()) {
+            id = format!("{derived}#{n}");
+            n += 1;
+        }
+        id
+    }
+}
+
+const QUALITY_KEYS: &[&str] = &[
+    "id", "authoritativeDefinitions", "businessImpact", "customProperties", "description", "dimension", "method", "name",
+    "schedule", "scheduler", "severity", "tags", "type", "unit", "metric", "rule", "arguments", "mustBe", "mustNotBe",
+    "mustBeGreaterThan", "mustBeGreaterOrEqualTo", "mustBeLessThan", "mustBeLessOrEqualTo", "mustBeBetween",
+    "mustNotBeBetween", "query", "engine", "implementation",
+];
+
+/// Compiles the quality rules of one property (`field` is its dotted name, `keys` its path).
+pub fn property_rules(out: &mut Compiled, p: &Property, keys: &[String], path: &str, in_array: bool) {
+    let field = keys.join(".");
+    for (i, q) in p.quality.iter().enumerate() {
+        let qpath = format!("{path}.quality[{i}]");
+        if in_array {
+            out.problems.push(Problem::not_enforced(qpath, "quality rules on fields inside arrays are not enforced"));
+            continue;
+        }
+        quality_rule(out, q, Some((&field, keys, p)), &qpath);
+    }
+    if p.unique && !in_array {
+        let id = out.unique_id(None, format!("{field}.unique"), path);
+        let slot = out.dup_slots;
+        out.dup_slots += 1;
+        out.push(
+            WindowRule { id, metric: MetricKind::DuplicateValues, field: Some(field.clone()), operator: Operator::MustBe(0.0), unit: Unit::Rows, baseline: None },
+            Probe::Duplicate { paths: vec![keys.to_vec()], slot },
+        );
+    }
+    distribution(out, &p.custom_properties, p.logical_type, keys, path, in_array);
+}
+
+/// Compiles one quality rule; `target` is the property it sits on, `None` at object level.
+pub fn quality_rule(out: &mut Compiled, q: &Quality, target: Option<(&str, &[String], &Property)>, qpath: &str) {
+    for k in q.other.keys() {
+        if !QUALITY_KEYS.contains(&k.as_str()) {
+            out.problems.push(Problem::error(format!("{qpath}.{k}"), format!("unknown key in a quality rule; known keys: {}", QUALITY_KEYS.join(", "))));
+        }
+    }
+    let kind = q.kind.as_deref().unwrap_or("library");
+    match kind {
+        "library" => {}
+        "sql" | "custom" | "text" => {
+            out.problems.push(Problem::not_enforced(qpath, format!("quality rule of type {kind} is not enforced by the gate (it cannot run {})", match kind { "sql" => "SQL", "custom" => "vendor engines", _ => "prose" })));
+            return;
+        }
+        other => {
+            out.problems.push(Problem::error(format!("{qpath}.type"), format!("unknown quality type {other:?}; expected library, sql, custom or text")));
+            return;
+        }
+    }
+    let Some(metric_name) = q.metric.as_deref().or(q.rule.as_deref()) else {
+        out.problems.push(Problem::error(qpath, "a library rule needs a metric"));
+        return;
+    };
+    let metric = match metric_name {
+        "nullValues" => MetricKind::NullValues,
+        "missingValues" => MetricKind::MissingValues,
+        "invalidValues" => MetricKind::InvalidValues,
+        "duplicateValues" => MetricKind::DuplicateValues,
+        "rowCount" => MetricKind::RowCount,
+        other => {
+            out.problems.push(Problem::error(format!("{qpath}.metric"), format!("unknown metric {other:?}; expected nullValues, missingValues, invalidValues, duplicateValues or rowCount")));
+            return;
+        }
+    };
+    let Some(operator) = operator_of(q, qpath, &mut out.problems) else { return };
+    let unit = match q.unit.as_deref() {
+        None | Some("rows") => Unit::Rows,
+        Some("percent") => Unit::Percent,
+        Some(u) => {
+            out.problems.push(Problem::error(format!("{qpath}.unit"), format!("unit {u:?} is not supported; expected rows or percent")));
+            return;
+        }
+    };
+    if metric == MetricKind::RowCount && unit == Unit::Percent {
+        out.problems.push(Problem::error(format!("{qpath}.unit"), "rowCount is a number of rows; unit percent makes no sense"));
+        return;
+    }
+    let args = q.arguments.clone().unwrap_or_default();
+    let (field, keys) = match target {
+        Some((f, k, _)) => (Some(f.to_string()), k.to_vec()),
+        None => (None, Vec::new()),
+    };
+    let probe = match metric {
+        MetricKind::RowCount => Probe::RowCount,
+        MetricKind::NullValues | MetricKind::MissingValues | MetricKind::InvalidValues if target.is_none() => {
+            out.problems.push(Problem::error(qpath, format!("{metric_name} needs a property: put the rule under the property it measures")));
+            return;
+        }
+        MetricKind::NullValues => Probe::Null { path: keys.clone() },
+        MetricKind::MissingValues => {
+            let tokens = match args.get("missingValues") {
+                None => vec![Value::Null],
+                Some(Value::Array(a)) => a.clone(),
+                Some(_) => {
+                    out.problems.push(Problem::error(format!("{qpath}.arguments.missingValues"), "expected a list of values"));
+                    return;
+                }
+            };
+            Probe::Missing { path: keys.clone(), tokens }
+        }
+        MetricKind::InvalidValues => {
+            let valid = match args.get("validValues") {
+                None => None,
+                Some(Value::Array(a)) => Some(a.clone()),
+                Some(_) => {
+                    out.problems.push(Problem::error(format!("{qpath}.arguments.validValues"), "expected a list of values"));
+                    return;
+                }
+            };
+            let pattern = match args.get("pattern") {
+                None => None,
+                Some(Value::String(p)) => match regex::Regex::new(p) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        out.problems.push(Problem::error(format!("{qpath}.arguments.pattern"), format!("invalid regular expression: {e}")));
+                        return;
+                    }
+                },
+                Some(_) => {
+                    out.problems.push(Problem::error(format!("{qpath}.arguments.pattern"), "expected a string"));
+                    return;
+                }
+            };
+            if valid.is_none() && pattern.is_none() {
+                out.problems.push(Problem::error(format!("{qpath}.arguments"), "invalidValues needs validValues or pattern"));
+                return;
+            }
+            Probe::Invalid { path: keys.clone(), valid, pattern }
+        }
+        MetricKind::DuplicateValues => {
+            let paths = if let Some(props) = args.get("properties") {
+                match props.as_array().map(|a| a.iter().map(|v| v.as_str().map(|s| s.split('.').map(String::from).collect::<Vec<_>>())).collect::<Option<Vec<_>>>()) {
+                    Some(Some(p)) if !p.is_empty() => p,
+                    _ => {
+                        out.problems.push(Problem::error(format!("{qpath}.arguments.properties"), "expected a non-empty list of property names"));
+                        return;
+                    }
+                }
+            } else if target.is_some() {
+                vec![keys.clone()]
+            } else {
+                out.problems.push(Problem::error(format!("{qpath}.arguments"), "an object-level duplicateValues rule needs arguments.properties"));
+                return;
+            };
+            let slot = out.dup_slots;
+            out.dup_slots += 1;
+            Probe::Duplicate { paths, slot }
+        }
+        _ => return,
+    };
+    let derived = format!("{}.{metric_name}", field.as_deref().unwrap_or("$"));
+    let id = out.unique_id(q.id.as_deref(), derived, qpath);
+    out.push(WindowRule { id, metric, field, operator, unit, baseline: None }, probe);
+}
+
+fn operator_of(q: &Quality, qpath: &str, problems: &mut Vec<Problem>) -> Option<Operator> {
+    let mut found = Vec::new();
+    let num = |v: &Value, key: &str, problems: &mut Vec<Problem>| -> Option<f64> {
+        let n = v.as_f64();
+        if n.is_none() {
+            problems.push(Problem::error(format!("{qpath}.{key}"), format!("expected a number, found {v}")));
+        }
+        n
+    };
+    let pair = |v: &[f64], key: &str, problems: &mut Vec<Problem>| -> Option<(f64, f64)> {
+        match v {
+            [lo, hi] if lo <= hi => Some((*lo, *hi)),
+            [_, _] => {
+                problems.push(Problem::error(format!("{qpath}.{key}"), "expected the smaller number first"));
+                None
+            }
+            _ => {
+                problems.push(Problem::error(format!("{qpath}.{key}"), format!("expected two numbers, found {}", v.len())));
+                None
+            }
+        }
+    };
+    if let Some(v) = &q.must_be {
+        found.push(num(v, "mustBe", problems).map(Operator::MustBe));
+    }
+    if let Some(v) = &q.must_not_be {
+        found.push(num(v, "mustNotBe", problems).map(Operator::MustNotBe));
+    }
+    if let Some(v) = q.must_be_greater_than {
+        found.push(Some(Operator::MustBeGreaterThan(v)));
+    }
+    if let Some(v) = q.must_be_greater_or_equal_to {
+        found.push(Some(Operator::MustBeGreaterOrEqualTo(v)));
+    }
+    if let Some(v) = q.must_be_less_than {
+        found.push(Some(Operator::MustBeLessThan(v)));
+    }
+    if let Some(v) = q.must_be_less_or_equal_to {
+        found.push(Some(Operator::MustBeLessOrEqualTo(v)));
+    }
+    if let Some(v) = &q.must_be_between {
+        found.push(pair(v, "mustBeBetween", problems).map(|(a, b)| Operator::MustBeBetween(a, b)));
+    }
+    if let Some(v) = &q.must_not_be_between {
+        found.push(pair(v, "mustNotBeBetween", problems).map(|(a, b)| Operator::MustNotBeBetween(a, b)));
+    }
+    match found.as_slice() {
+        [one] => *one,
+        [] => {
+            problems.push(Problem::error(qpath, format!("a library rule needs exactly one operator ({})", Operator::KEYS.join(", "))));
+            None
+        }
+        _ => {
+            problems.push(Problem::error(qpath, "a library rule takes exactly one operator; found several"));
+            None
+        }
+    }
+}
+
+/// Parses `gateDistribution` on a property.
+fn distribution(out: &mut Compiled, props: &[CustomProperty], ty: Option<LogicalType>, keys: &[String], path: &str, in_array: bool) {
+    let Some(v) = custom(props, "gateDistribution") else { return };
+    let dpath = format!("{path}.customProperties[gateDistribution]");
+    if in_array {
+        out.problems.push(Problem::not_enforced(dpath, "distribution checks inside arrays are not enforced"));
+        return;
+    }
+    let f = |k: &str| v.get(k);
+    let Some(max_psi) = f("maxPsi").and_then(Value::as_f64) else {
+        out.problems.push(Problem::error(format!("{dpath}.maxPsi"), "expected a number (the largest population stability index allowed, e.g. 0.2)"));
+        return;
+    };
+    let bins = if let Some(edges) = f("edges") {
+        let Some(edges) = edges.as_array().and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<_>>>()) else {
+            out.problems.push(Problem::error(format!("{dpath}.edges"), "expected a list of numbers"));
+            return;
+        };
+        if edges.windows(2).any(|w| w[0] >= w[1]) || edges.is_empty() {
+            out.problems.push(Problem::error(format!("{dpath}.edges"), "expected strictly ascending numbers"));
+            return;
+        }
+        if !matches!(ty, Some(LogicalType::Number | LogicalType::Integer)) {
+            out.problems.push(Problem::error(format!("{dpath}.edges"), "numeric edges need logicalType number or integer"));
+            return;
+        }
+        Bins::Numeric(edges)
+    } else if let Some(cats) = f("categories") {
+        let Some(cats) = cats.as_array().map(|a| a.iter().map(|c| c.as_str().map_or_else(|| c.to_string(), String::from)).collect::<Vec<_>>()) else {
+            out.problems.push(Problem::error(format!("{dpath}.categories"), "expected a list"));
+            return;
+        };
+        Bins::Categorical(cats)
+    } else {
+        out.problems.push(Problem::error(dpath, "expected edges (numeric) or categories"));
+        return;
+    };
+    let Some(baseline) = f("baseline").and_then(Value::as_array).and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<_>>>()) else {
+        out.problems.push(Problem::error(format!("{dpath}.baseline"), "expected a list of shares; record one with `contract-gate contracts baseline`"));
+        return;
+    };
+    if baseline.len() != bins.len() {
+        out.problems.push(Problem::error(format!("{dpath}.baseline"), format!("expected {} shares (one per bin, the last for values beyond the edges or other categories), found {}", bins.len(), baseline.len())));
+        return;
+    }
+    let field = keys.join(".");
+    let id = out.unique_id(None, format!("{field}.distribution"), path);
+    out.push(
+        WindowRule { id, metric: MetricKind::Distribution, field: Some(field), operator: Operator::MustBeLessOrEqualTo(max_psi), unit: Unit::Score, baseline: Some(baseline) },
+        Probe::Distribution { path: keys.to_vec(), bins },
+    );
+}
+
+/// Seconds in one `unit` of an SLA value.
+#[must_use]
+pub fn unit_seconds(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "ms" | "millisecond" | "milliseconds" => 0.001,
+        "s" | "sec" | "second" | "seconds" => 1.0,
+        "m" | "min" | "minute" | "minutes" => 60.0,
+        "h" | "hr" | "hour" | "hours" => 3600.0,
+        "d" | "day" | "days" => 86_400.0,
+        "w" | "week" | "weeks" => 604_800.0,
+        "y" | "yr" | "year" | "years" => 31_536_000.0,
+        _ => return None,
+    })
+}
+
+/// Compiles SLA properties that apply to `object`; `types` resolves a property name to its type.
+pub fn sla_rules(out: &mut Compiled, slas: &[SlaProperty], object: &str, types: &dyn Fn(&str) -> Option<Option<LogicalType>>) {
+    for (i, s) in slas.iter().enumerate() {
+        let spath = format!("slaProperties[{i}]");
+        let kind = match s.property.as_str() {
+            "latency" | "freshness" => MetricKind::Freshness,
+            "frequency" => MetricKind::NoData,
+            other => {
+                out.problems.push(Problem::not_enforced(spath, format!("SLA property {other:?} is not enforced on streams (the gate enforces latency, freshness and frequency)")));
+                continue;
+            }
+        };
+        let Some(value) = s.value.as_f64() else {
+            out.problems.push(Problem::error(format!("{spath}.value"), format!("expected a number for {}, found {}", s.property, s.value)));
+            continue;
+        };
+        let unit = s.unit.as_deref().unwrap_or("s");
+        let Some(mult) = unit_seconds(unit) else {
+            out.problems.push(Problem::error(format!("{spath}.unit"), format!("unknown unit {unit:?}; expected ms, s, m, h, d, w or y")));
+            continue;
+        };
+        let element = s.element.as_deref().unwrap_or_default();
+        let (obj, prop) = element.split_once('.').unwrap_or((element, ""));
+        if !element.is_empty() && obj != object {
+            continue; // the SLA is about another object of the contract
+        }
+        let probe = if kind == MetricKind::Freshness {
+            if prop.is_empty() {
+                out.problems.push(Problem::error(format!("{spath}.element"), format!("{} needs element object.property naming a date or timestamp field", s.property)));
+                continue;
+            }
+            match types(prop) {
+                None => {
+                    out.problems.push(Problem::error(format!("{spath}.element"), format!("no property {prop:?} in object {object:?}")));
+                    continue;
+                }
+                Some(Some(LogicalType::Timestamp)) => Probe::Freshness { path: prop.split('.').map(String::from).collect(), date: false },
+                Some(Some(LogicalType::Date)) => Probe::Freshness { path: prop.split('.').map(String::from).collect(), date: true },
+                Some(_) => {
+                    out.problems.push(Problem::error(format!("{spath}.element"), format!("{prop:?} must have logicalType timestamp or date to measure {}", s.property)));
+                    continue;
+                }
+            }
+        } else {
+            Probe::NoData
+        };
+        let field = (!prop.is_empty()).then(|| prop.to_string());
+        let derived = format!("{}.{}", field.as_deref().unwrap_or("$"), s.property);
+        let id = out.unique_id(s.id.as_deref(), derived, &spath);
+        out.push(WindowRule { id, metric: kind, field, operator: Operator::MustBeLessOrEqualTo(value * mult), unit: Unit::Seconds, baseline: None }, probe);
+    }
+}
+
+/// Adds the gate's own object-level rules: record failure and decode error rates.
+pub fn gate_rules(out: &mut Compiled, contract_props: &[CustomProperty], object_props: &[CustomProperty], qpath: &str) {
+    let pick = |k: &str| custom(object_props, k).or_else(|| custom(contract_props, k));
+    for (key, metric, id, default) in [
+        ("gateMaxRecordFailurePercent", MetricKind::RecordFailures, "$.recordFailures", 5.0),
+        ("gateMaxDecodeErrorPercent", MetricKind::DecodeErrors, "$.decodeErrors", 1.0),
+    ] {
+        let limit = match pick(key) {
+            None => default,
+            Some(v) => match v.as_f64() {
+                Some(x) if (0.0..=100.0).contains(&x) => x,
+                _ => {
+                    out.problems.push(Problem::error(format!("{qpath}.customProperties[{key}]"), format!("expected a percentage between 0 and 100, found {v}")));
+                    continue;
+                }
+            },
+        };
+        let id = out.unique_id(None, id.to_string(), qpath);
+        let probe = if metric == MetricKind::RecordFailures { Probe::RecordFailures } else { Probe::DecodeErrors };
+        out.push(WindowRule { id, metric, field: None, operator: Operator::MustBeLessOrEqualTo(limit), unit: Unit::Percent, baseline: None }, probe);
+    }
+}

@@ -1,0 +1,307 @@
+//! ODCS properties → one JSON Schema document, compiled once by the `jsonschema` crate.
+//!
+//! What JSON Schema cannot say (date/timestamp ranges given as strings) becomes a
+//! [`PostCheck`] run after the schema passes for the field.
+
+use crate::error::Problem;
+use crate::model::{LogicalType, LogicalTypeOptions, Property};
+use chrono::{DateTime, NaiveDate};
+use serde_json::{json, Map, Value};
+
+/// A range check on a date or timestamp field, run in Rust after schema validation.
+#[derive(Debug, Clone)]
+pub struct PostCheck {
+    /// Path of keys from the record root to the field.
+    pub path: Vec<String>,
+    /// Dotted field name for reports.
+    pub field: String,
+    /// Rule id.
+    pub rule: String,
+    /// Whether values are dates (else timestamps).
+    pub date: bool,
+    /// Lower bound in ms since the epoch, and whether it is exclusive.
+    pub min: Option<(i64, bool)>,
+    /// Upper bound in ms since the epoch, and whether it is exclusive.
+    pub max: Option<(i64, bool)>,
+    /// Human form of the bounds.
+    pub expected: String,
+}
+
+/// Output of schema building.
+#[derive(Debug, Default)]
+pub struct Built {
+    /// The JSON Schema document.
+    pub schema: Value,
+    /// Range checks JSON Schema cannot express.
+    pub post: Vec<PostCheck>,
+    /// Required field names (dotted) — to tell a `required` failure from a type failure.
+    pub required: Vec<String>,
+    /// Problems found while building.
+    pub problems: Vec<Problem>,
+}
+
+/// Builds the schema for an object's properties. `allow_extra` leaves unknown keys legal.
+pub fn build(props: &[Property], base_path: &str, allow_extra: bool) -> Built {
+    let mut out = Built::default();
+    let schema = object_schema(props, base_path, &[], allow_extra, &mut out);
+    out.schema = schema;
+    out
+}
+
+fn object_schema(props: &[Property], path: &str, keys: &[String], allow_extra: bool, out: &mut Built) -> Value {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for (i, p) in props.iter().enumerate() {
+        let ppath = format!("{path}.properties[{i}]");
+        if p.name.is_empty() {
+            out.problems.push(Problem::error(ppath, "a property needs a name"));
+            continue;
+        }
+        if properties.contains_key(&p.name) {
+            out.problems.push(Problem::error(format!("{ppath}.name"), format!("duplicate property name {:?}", p.name)));
+            continue;
+        }
+        let mut k = keys.to_vec();
+        k.push(p.name.clone());
+        if p.required {
+            required.push(Value::String(p.name.clone()));
+            out.required.push(k.join("."));
+        }
+        let s = property_schema(p, &ppath, &k, allow_extra, out);
+        properties.insert(p.name.clone(), s);
+    }
+    let mut s = json!({ "type": "object", "properties": properties });
+    if !required.is_empty() {
+        s["required"] = Value::Array(required);
+    }
+    if !allow_extra {
+        s["additionalProperties"] = Value::Bool(false);
+    }
+    s
+}
+
+fn property_schema(p: &Property, path: &str, keys: &[String], allow_extra: bool, out: &mut Built) -> Value {
+    let opts = p.logical_type_options.clone().unwrap_or_default();
+    let opath = format!("{path}.logicalTypeOptions");
+    let mut s = Map::new();
+    let ty: Option<&str> = match p.logical_type {
+        None => None,
+        Some(LogicalType::String | LogicalType::Date | LogicalType::Timestamp | LogicalType::Time) => Some("string"),
+        Some(LogicalType::Number) => Some("number"),
+        Some(LogicalType::Integer) => Some("integer"),
+        Some(LogicalType::Boolean) => Some("boolean"),
+        Some(LogicalType::Object) => Some("object"),
+        Some(LogicalType::Array) => Some("array"),
+    };
+    if let Some(ty) = ty {
+        s.insert("type".into(), if p.required { json!(ty) } else { json!([ty, "null"]) });
+    }
+    check_options_apply(p.logical_type, &opts, &opath, out);
+    match p.logical_type {
+        Some(LogicalType::String) => {
+            put_u(&mut s, "minLength", opts.min_length);
+            put_u(&mut s, "maxLength", opts.max_length);
+            if let Some(pat) = &opts.pattern {
+                match regex::Regex::new(pat) {
+                    Ok(_) => {
+                        s.insert("pattern".into(), json!(pat));
+                    }
+                    Err(e) => out.problems.push(Problem::error(format!("{opath}.pattern"), format!("invalid regular expression: {e}"))),
+                }
+            }
+            if let Some(f) = &opts.format {
+                // Formats JSON Schema validates; others are descriptive only.
+                const CHECKED: &[&str] = &["date-time", "date", "time", "email", "uuid", "ipv4", "ipv6", "hostname", "uri", "duration"];
+                if CHECKED.contains(&f.as_str()) {
+                    s.insert("format".into(), json!(f));
+                } else {
+                    out.problems.push(Problem::not_enforced(format!("{opath}.format"), format!("string format {f:?} is descriptive; the gate checks {}", CHECKED.join(", "))));
+                }
+            }
+        }
+        Some(LogicalType::Date) => {
+            s.insert("format".into(), json!("date"));
+            date_post(&opts, &opath, keys, true, out);
+        }
+        Some(LogicalType::Timestamp) => {
+            s.insert("format".into(), json!("date-time"));
+            date_post(&opts, &opath, keys, false, out);
+        }
+        Some(LogicalType::Time) => {
+            s.insert("format".into(), json!("time"));
+        }
+        Some(LogicalType::Number | LogicalType::Integer) => {
+            for (k, v) in [("minimum", &opts.minimum), ("maximum", &opts.maximum), ("exclusiveMinimum", &opts.exclusive_minimum), ("exclusiveMaximum", &opts.exclusive_maximum)] {
+                match v {
+                    None => {}
+                    Some(n @ Value::Number(_)) => {
+                        s.insert(k.into(), n.clone());
+                    }
+                    Some(other) => out.problems.push(Problem::error(format!("{opath}.{k}"), format!("expected a number, found {other}"))),
+                }
+            }
+            if let Some(m) = opts.multiple_of {
+                if m > 0.0 {
+                    s.insert("multipleOf".into(), json!(m));
+                } else {
+                    out.problems.push(Problem::error(format!("{opath}.multipleOf"), "must be greater than 0"));
+                }
+            }
+            if let Some(f) = &opts.format {
+                if let Some((lo, hi)) = int_range(f) {
+                    if p.logical_type == Some(LogicalType::Integer) {
+                        if let Some(lo) = lo {
+                            s.entry("minimum").or_insert(json!(lo));
+                        }
+                        if let Some(hi) = hi {
+                            s.entry("maximum").or_insert(json!(hi));
+                        }
+                    }
+                } else if !matches!(f.as_str(), "f32" | "f64") {
+                    out.problems.push(Problem::error(format!("{opath}.format"), format!("unknown numeric format {f:?}; expected i8…i128, u8…u128, f32 or f64")));
+                }
+            }
+        }
+        Some(LogicalType::Array) => {
+            put_u(&mut s, "minItems", opts.min_items);
+            put_u(&mut s, "maxItems", opts.max_items);
+            if opts.unique_items == Some(true) {
+                s.insert("uniqueItems".into(), json!(true));
+            }
+            if let Some(items) = &p.items {
+                let mut k = keys.to_vec();
+                if let Some(last) = k.last_mut() {
+                    last.push_str("[]");
+                }
+                let item = property_schema(items, &format!("{path}.items"), &k, allow_extra, out);
+                s.insert("items".into(), item);
+            }
+        }
+        Some(LogicalType::Object) | None if !p.properties.is_empty() => {
+            let inner = object_schema(&p.properties, path, keys, allow_extra, out);
+            if let Value::Object(m) = inner {
+                for (k, v) in m {
+                    if k != "type" {
+                        s.insert(k, v);
+                    }
+                }
+            }
+            put_u(&mut s, "minProperties", opts.min_properties);
+            put_u(&mut s, "maxProperties", opts.max_properties);
+        }
+        Some(LogicalType::Object) => {
+            put_u(&mut s, "minProperties", opts.min_properties);
+            put_u(&mut s, "maxProperties", opts.max_properties);
+            if let Some(req) = &opts.required {
+                s.insert("required".into(), json!(req));
+            }
+        }
+        Some(LogicalType::Boolean) | None => {}
+    }
+    Value::Object(s)
+}
+
+fn put_u(s: &mut Map<String, Value>, k: &str, v: Option<u64>) {
+    if let Some(v) = v {
+        s.insert(k.into(), json!(v));
+    }
+}
+
+/// Bounds implied by a Rust-style integer format; 64- and 128-bit ones only fix the sign.
+fn int_range(f: &str) -> Option<(Option<i64>, Option<i64>)> {
+    Some(match f {
+        "i8" => (Some(i8::MIN.into()), Some(i8::MAX.into())),
+        "i16" => (Some(i16::MIN.into()), Some(i16::MAX.into())),
+        "i32" => (Some(i32::MIN.into()), Some(i32::MAX.into())),
+        "u8" => (Some(0), Some(u8::MAX.into())),
+        "u16" => (Some(0), Some(u16::MAX.into())),
+        "u32" => (Some(0), Some(u32::MAX.into())),
+        "u64" | "u128" => (Some(0), None),
+        "i64" | "i128" => (None, None),
+        _ => return None,
+    })
+}
+
+/// Options that the given logical type does not take are errors: a `minLength` on an integer
+/// means the author thinks the field is something it is not.
+fn check_options_apply(ty: Option<LogicalType>, o: &LogicalTypeOptions, opath: &str, out: &mut Built) {
+    let present: Vec<(&str, bool)> = vec![
+        ("minimum", o.minimum.is_some()),
+        ("maximum", o.maximum.is_some()),
+        ("exclusiveMinimum", o.exclusive_minimum.is_some()),
+        ("exclusiveMaximum", o.exclusive_maximum.is_some()),
+        ("multipleOf", o.multiple_of.is_some()),
+        ("minLength", o.min_length.is_some()),
+        ("maxLength", o.max_length.is_some()),
+        ("pattern", o.pattern.is_some()),
+        ("format", o.format.is_some()),
+        ("timezone", o.timezone.is_some()),
+        ("defaultTimezone", o.default_timezone.is_some()),
+        ("minItems", o.min_items.is_some()),
+        ("maxItems", o.max_items.is_some()),
+        ("uniqueItems", o.unique_items.is_some()),
+        ("minProperties", o.min_properties.is_some()),
+        ("maxProperties", o.max_properties.is_some()),
+        ("required", o.required.is_some()),
+    ];
+    let allowed: &[&str] = match ty {
+        Some(LogicalType::String) => &["minLength", "maxLength", "pattern", "format"],
+        Some(LogicalType::Date) => &["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "format"],
+        Some(LogicalType::Timestamp | LogicalType::Time) => &["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "format", "timezone", "defaultTimezone"],
+        Some(LogicalType::Integer | LogicalType::Number) => &["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "format"],
+        Some(LogicalType::Array) => &["minItems", "maxItems", "uniqueItems"],
+        Some(LogicalType::Object) => &["minProperties", "maxProperties", "required"],
+        Some(LogicalType::Boolean) => &[],
+        None => return,
+    };
+    for (k, on) in present {
+        if on && !allowed.contains(&k) {
+            let t = ty.map_or("untyped", |t| t.as_str());
+            out.problems.push(Problem::error(format!("{opath}.{k}"), format!("not an option of logicalType {t}; allowed: {}", if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") })));
+        }
+    }
+}
+
+fn date_post(o: &LogicalTypeOptions, opath: &str, keys: &[String], date: bool, out: &mut Built) {
+    if let Some(f) = &o.format {
+        out.problems.push(Problem::not_enforced(
+            format!("{opath}.format"),
+            format!("custom {} format {f:?}: the gate accepts {} only", if date { "date" } else { "timestamp" }, if date { "ISO-8601 dates (YYYY-MM-DD)" } else { "RFC 3339 timestamps" }),
+        ));
+    }
+    let mut bound = |key: &str, v: &Option<Value>, exclusive: bool| -> Option<(i64, bool)> {
+        let v = v.as_ref()?;
+        match v.as_str().and_then(|s| parse_instant(s, date)) {
+            Some(ms) => Some((ms, exclusive)),
+            None => {
+                out.problems.push(Problem::error(format!("{opath}.{key}"), format!("expected {} string, found {v}", if date { "a YYYY-MM-DD date" } else { "an RFC 3339 timestamp" })));
+                None
+            }
+        }
+    };
+    let min = bound("minimum", &o.minimum, false).or_else(|| bound("exclusiveMinimum", &o.exclusive_minimum, true));
+    let max = bound("maximum", &o.maximum, false).or_else(|| bound("exclusiveMaximum", &o.exclusive_maximum, true));
+    if min.is_none() && max.is_none() {
+        return;
+    }
+    let show = |v: &Option<Value>| v.as_ref().map_or(String::new(), |v| v.as_str().unwrap_or_default().to_string());
+    let expected = format!(
+        "{}{}{}{}",
+        if min.is_some_and(|m| m.1) { "> " } else if min.is_some() { ">= " } else { "" },
+        show(if o.minimum.is_some() { &o.minimum } else { &o.exclusive_minimum }),
+        if min.is_some() && max.is_some() { " and " } else { "" },
+        if max.is_some() { format!("{}{}", if max.is_some_and(|m| m.1) { "< " } else { "<= " }, show(if o.maximum.is_some() { &o.maximum } else { &o.exclusive_maximum })) } else { String::new() },
+    );
+    let field = keys.join(".");
+    out.post.push(PostCheck { path: keys.to_vec(), rule: format!("{field}.range"), field, date, min, max, expected });
+}
+
+/// Parses a date (`YYYY-MM-DD`) or RFC 3339 timestamp into ms since the epoch.
+#[must_use]
+pub fn parse_instant(s: &str, date: bool) -> Option<i64> {
+    if date {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc().timestamp_millis())
+    } else {
+        DateTime::parse_from_rfc3339(s).ok().map(|d| d.timestamp_millis())
+    }
+}
