@@ -1,1 +1,29 @@
-//! Circuit breaker.
+//! Circuit breaker of contract-gate.
+//!
+//! * [`core::step`] is the whole decision logic: a pure function of configuration, state,
+//!   event and `now`. Batch `check`, every stream replica and the tests run it unchanged.
+//! * A [`Store`] keeps the window buckets and the state: [`MemoryStore`] in one process,
+//!   [`RedisStore`] shared by every replica (one script call per replica per flush interval;
+//!   a second, compare-and-set on the epoch, only when a transition happens).
+//! * [`Breaker`] ties them together for one replica: [`Breaker::flush`] every flush interval,
+//!   [`Router::route`] per record (a couple of relaxed atomics), [`Breaker::command`] for the
+//!   manual overrides, and a local fallback when the shared store is unreachable.
+//!
+//! See `breaker/README.md` for the reasoning behind the design.
+
+pub mod breaker;
+mod buckets;
+pub mod config;
+pub mod core;
+pub mod error;
+pub mod route;
+pub mod state;
+pub mod store;
+
+pub use breaker::{Breaker, BreakerOptions, CommandOutcome, FlushReport, Source, Status};
+pub use config::{BreakerConfig, FallbackPolicy, RedisConfig, WindowConfig};
+pub use core::{step, Event, Observation, ProbeObservation, Step};
+pub use error::{ConfigError, StoreError};
+pub use route::{Route, Router};
+pub use state::{Breach, BreakerState, Command, Millis, Mode, Reason, Transition};
+pub use store::{Cas, FlushRequest, Layout, MemoryStore, ProbeReport, RedisStore, Snapshot, Store};

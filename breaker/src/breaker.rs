@@ -1,0 +1,498 @@
+//! One replica's breaker: flushes window deltas to a store, runs the core on the merged
+//! window, writes transitions with compare-and-set, and falls back to a local breaker when
+//! the store is unreachable.
+
+use crate::config::{BreakerConfig, FallbackPolicy};
+use crate::core::{step, window_breach, Event, Observation, ProbeObservation, Step};
+use crate::error::{ConfigError, StoreError};
+use crate::route::{Route, Router};
+use crate::state::{Breach, BreakerState, Command, Millis, Mode, Transition};
+use crate::store::{Cas, FlushRequest, MemoryStore, ProbeReport, Snapshot, Store};
+use contracts::window::evaluate;
+use contracts::{RuleResult, WindowRule, WindowState};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
+use tokio::sync::Mutex;
+use tracing::{debug, info, warn};
+
+/// Identity and fallback behaviour of a breaker.
+#[derive(Debug, Clone)]
+pub struct BreakerOptions {
+    /// Name in logs (e.g. `orders/orders.v2`).
+    pub name: String,
+    /// This replica's id; must differ between replicas sharing a store.
+    pub replica: String,
+    /// What to do while the shared store is unreachable.
+    pub fallback: FallbackPolicy,
+}
+
+impl Default for BreakerOptions {
+    fn default() -> Self {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+        Self {
+            name: "breaker".into(),
+            replica: format!("{host}-{}-{}", std::process::id(), SEQ.fetch_add(1, Relaxed)),
+            fallback: FallbackPolicy::Local,
+        }
+    }
+}
+
+/// Where the state of a flush or command came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The shared store.
+    Shared,
+    /// The local fallback (shared store unreachable).
+    Local,
+}
+
+/// What one flush saw and did.
+#[derive(Debug, Clone)]
+pub struct FlushReport {
+    /// The state now enforced.
+    pub state: BreakerState,
+    /// Shared, or local fallback.
+    pub source: Source,
+    /// Records in the judged window.
+    pub records: u64,
+    /// Whether the window is warm.
+    pub warm: bool,
+    /// Every window rule over the window (for metrics and `/v1` status).
+    pub results: Vec<RuleResult>,
+    /// In half-open: every rule over the probe records.
+    pub probe_results: Option<Vec<RuleResult>>,
+    /// The breach the core sees in the window, whatever the mode (metrics-only reporting).
+    pub breach: Option<Breach>,
+    /// A transition this replica made (publish it to the breaker-events topic). Transitions
+    /// made by other replicas are not repeated here.
+    pub transition: Option<Transition>,
+    /// The store error behind a local fallback.
+    pub error: Option<String>,
+}
+
+/// The result of a manual command.
+#[derive(Debug, Clone)]
+pub struct CommandOutcome {
+    /// The state after the command.
+    pub state: BreakerState,
+    /// The transition, unless the breaker already was in that mode.
+    pub transition: Option<Transition>,
+    /// Shared, or local only (applied to the shared store once it is reachable again).
+    pub source: Source,
+}
+
+/// Health of a breaker for `/ready` and metrics.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// The state now enforced.
+    pub state: BreakerState,
+    /// True while running on the local fallback.
+    pub degraded: bool,
+    /// The last store error, while degraded.
+    pub last_error: Option<String>,
+    /// `"memory"` or `"redis"`.
+    pub store: &'static str,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// The state being enforced.
+    state: BreakerState,
+    /// The last state read from the shared store; seeds an empty store after a restart.
+    shared_state: BreakerState,
+    degraded: bool,
+    last_error: Option<String>,
+    /// Half-open epoch the router's allowance belongs to, and whether the local store gave it.
+    allowance_epoch: u64,
+    allowance_local: bool,
+    last_records: u64,
+    /// A manual override applied locally while degraded; pushed when the store returns.
+    pending: Option<BreakerState>,
+}
+
+#[derive(Debug)]
+struct Core {
+    cfg: BreakerConfig,
+    opts: BreakerOptions,
+    rules: Vec<WindowRule>,
+    empty: WindowState,
+    local: MemoryStore,
+    router: Arc<Router>,
+    inner: Mutex<Inner>,
+}
+
+/// A breaker of one replica over a store `S` ([`MemoryStore`] or [`crate::RedisStore`]).
+#[derive(Debug)]
+pub struct Breaker<S: Store> {
+    core: Arc<Core>,
+    store: S,
+    listener: Option<tokio::task::AbortHandle>,
+}
+
+impl<S: Store> Drop for Breaker<S> {
+    fn drop(&mut self) {
+        if let Some(l) = &self.listener {
+            l.abort();
+        }
+    }
+}
+
+impl<S: Store> Breaker<S> {
+    /// A breaker for a contract's window rules. Inside a Tokio runtime it also follows the
+    /// store's announcements so that the router changes as soon as any replica transitions.
+    ///
+    /// # Errors
+    /// Invalid configuration.
+    pub fn new(
+        cfg: BreakerConfig,
+        rules: Vec<WindowRule>,
+        store: S,
+        opts: BreakerOptions,
+        now: Millis,
+    ) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        let initial = BreakerState::initial(now);
+        let core = Arc::new(Core {
+            local: MemoryStore::new(cfg.window.clone(), &rules),
+            empty: WindowState::new(&rules),
+            cfg,
+            opts,
+            rules,
+            router: Arc::new(Router::default()),
+            inner: Mutex::new(Inner {
+                state: initial.clone(),
+                shared_state: initial,
+                degraded: false,
+                last_error: None,
+                allowance_epoch: 0,
+                allowance_local: false,
+                last_records: 0,
+                pending: None,
+            }),
+        });
+        let listener = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            let rx = store.subscribe();
+            rt.spawn(follow(Arc::downgrade(&core), rx)).abort_handle()
+        });
+        Ok(Self { core, store, listener })
+    }
+
+    /// The lock-free per-record router; clone it into routing tasks.
+    #[must_use]
+    pub fn router(&self) -> Arc<Router> {
+        Arc::clone(&self.core.router)
+    }
+
+    /// Shorthand for `router().route()`.
+    #[inline]
+    pub fn route(&self) -> Route {
+        self.core.router.route()
+    }
+
+    /// True while running on the local fallback.
+    #[must_use]
+    pub fn degraded(&self) -> bool {
+        self.core.router.degraded()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The window rules.
+    #[must_use]
+    pub fn rules(&self) -> &[WindowRule] {
+        &self.core.rules
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &BreakerConfig {
+        &self.core.cfg
+    }
+
+    /// Current state and health.
+    pub async fn status(&self) -> Status {
+        let inner = self.core.inner.lock().await;
+        Status {
+            state: inner.state.clone(),
+            degraded: inner.degraded,
+            last_error: inner.last_error.clone(),
+            store: self.store.kind(),
+        }
+    }
+
+    /// Flushes this replica's window `delta` (every record since the last flush) and `probe`
+    /// delta (only records routed [`Route::Probe`]), then runs the core. Call it every
+    /// `flush_interval`. Store failures never surface: they switch to the local fallback.
+    ///
+    /// # Errors
+    /// Only [`StoreError::Shape`]: the deltas do not match the rules (a caller bug).
+    pub async fn flush(&self, delta: &WindowState, probe: &WindowState, now: Millis) -> Result<FlushReport, StoreError> {
+        let core = &*self.core;
+        let mut inner = core.inner.lock().await;
+        let used = core.router.take_allowance();
+        let request = core.cfg.probe_records.min(inner.last_records.saturating_mul(2).max(16));
+        inner.last_records = delta.records;
+        let shared_probe = ProbeReport {
+            epoch: if inner.allowance_local { 0 } else { inner.allowance_epoch },
+            used: if inner.allowance_local { 0 } else { used },
+            window: if inner.allowance_local { &core.empty } else { probe },
+            request,
+        };
+        let initial = inner.shared_state.clone();
+        let req = FlushRequest { now, replica: &core.opts.replica, delta, probe: shared_probe, initial: &initial };
+        match self.store.flush(&req).await {
+            Ok(snap) => {
+                let local_req = FlushRequest {
+                    probe: ProbeReport { epoch: 0, used: 0, window: &core.empty, request: 0 },
+                    ..req
+                };
+                core.local.flush(&local_req).await?;
+                Ok(self.on_shared(&mut inner, snap, now).await)
+            }
+            Err(e @ StoreError::Shape { .. }) => Err(e),
+            Err(e) => {
+                let local_probe = ProbeReport {
+                    epoch: if inner.allowance_local { inner.allowance_epoch } else { 0 },
+                    used: if inner.allowance_local { used } else { 0 },
+                    window: if inner.allowance_local { probe } else { &core.empty },
+                    request,
+                };
+                let state = inner.state.clone();
+                let local_req = FlushRequest { probe: local_probe, initial: &state, ..req };
+                let snap = core.local.flush(&local_req).await?;
+                Ok(self.on_local(&mut inner, snap, &e, now).await)
+            }
+        }
+    }
+
+    async fn on_shared(&self, inner: &mut Inner, snap: Snapshot, now: Millis) -> FlushReport {
+        let core = &*self.core;
+        let mut current = snap.state.clone();
+        let mut transition = None;
+        if inner.degraded {
+            inner.degraded = false;
+            inner.last_error = None;
+            info!(breaker = %core.opts.name, mode = %current.mode, epoch = current.epoch,
+                "shared breaker store reachable again; adopting shared state");
+            if let Some(p) = inner.pending.take() {
+                if p.mode.is_forced() && p.mode != current.mode {
+                    let next = BreakerState { epoch: current.epoch + 1, ..p };
+                    match self.store.transition(current.epoch, &next).await {
+                        Ok(Cas::Applied(s)) => {
+                            info!(breaker = %core.opts.name, mode = %s.mode, "local manual override pushed to shared store");
+                            transition = Some(Transition { from: current.clone(), to: s.clone() });
+                            current = s;
+                        }
+                        Ok(Cas::Refused(s)) => current = s.unwrap_or(current),
+                        Err(e) => {
+                            warn!(breaker = %core.opts.name, error = %e, "could not push local override; will retry");
+                            inner.pending = Some(next);
+                        }
+                    }
+                }
+            }
+        }
+        let (results, probe_results) = self.evaluate(&snap, now);
+        let obs = observation(&snap, &results, probe_results.as_deref());
+        let breach = window_breach(&core.cfg, &obs);
+        if transition.is_none() {
+            if let Step::Move(next) = step(&core.cfg, &current, &Event::Observe(obs), now) {
+                match self.store.transition(current.epoch, &next).await {
+                    Ok(Cas::Applied(s)) => {
+                        log_transition(&core.opts.name, &current, &s, Source::Shared);
+                        transition = Some(Transition { from: current.clone(), to: s.clone() });
+                        current = s;
+                    }
+                    Ok(Cas::Refused(s)) => {
+                        debug!(breaker = %core.opts.name, "another replica transitioned first");
+                        current = s.unwrap_or(current);
+                    }
+                    Err(e) => warn!(breaker = %core.opts.name, error = %e, "transition not written; next flush retries"),
+                }
+            }
+        }
+        inner.state = current.clone();
+        inner.shared_state = current.clone();
+        core.local.replace_state(&current);
+        core.router.set(current.mode, false, core.opts.fallback);
+        inner.allowance_local = false;
+        inner.allowance_epoch = current.epoch;
+        if current.mode == Mode::HalfOpen && current.epoch == snap.state.epoch {
+            core.router.grant(snap.probe_grant);
+        }
+        FlushReport {
+            state: current,
+            source: Source::Shared,
+            records: snap.window.records,
+            warm: snap.warm,
+            results,
+            probe_results,
+            breach,
+            transition,
+            error: None,
+        }
+    }
+
+    async fn on_local(&self, inner: &mut Inner, snap: Snapshot, err: &StoreError, now: Millis) -> FlushReport {
+        let core = &*self.core;
+        if !inner.degraded {
+            warn!(breaker = %core.opts.name, error = %err, policy = ?core.opts.fallback,
+                "shared breaker store unreachable; running on local metrics");
+            inner.degraded = true;
+        }
+        inner.last_error = Some(err.to_string());
+        let mut current = snap.state.clone();
+        let mut transition = None;
+        let (results, probe_results) = self.evaluate(&snap, now);
+        let obs = observation(&snap, &results, probe_results.as_deref());
+        let breach = window_breach(&core.cfg, &obs);
+        if let Step::Move(next) = step(&core.cfg, &current, &Event::Observe(obs), now) {
+            if let Ok(Cas::Applied(s)) = core.local.transition(current.epoch, &next).await {
+                log_transition(&core.opts.name, &current, &s, Source::Local);
+                transition = Some(Transition { from: current.clone(), to: s.clone() });
+                current = s;
+            }
+        }
+        inner.state = current.clone();
+        core.router.set(current.mode, true, core.opts.fallback);
+        inner.allowance_local = true;
+        inner.allowance_epoch = current.epoch;
+        if current.mode == Mode::HalfOpen && current.epoch == snap.state.epoch {
+            core.router.grant(snap.probe_grant);
+        }
+        FlushReport {
+            state: current,
+            source: Source::Local,
+            records: snap.window.records,
+            warm: snap.warm,
+            results,
+            probe_results,
+            breach,
+            transition,
+            error: inner.last_error.clone(),
+        }
+    }
+
+    fn evaluate(&self, snap: &Snapshot, now: Millis) -> (Vec<RuleResult>, Option<Vec<RuleResult>>) {
+        let rules = &self.core.rules;
+        (evaluate(rules, &snap.window, now), snap.probe.as_ref().map(|p| evaluate(rules, p, now)))
+    }
+
+    /// Applies a manual command: on the shared store when reachable (compare-and-set, retried
+    /// on contention), else locally, to be pushed when the store returns.
+    ///
+    /// # Errors
+    /// [`StoreError::Contended`] when the state changed under three attempts in a row.
+    pub async fn command(&self, command: Command, note: Option<&str>, now: Millis) -> Result<CommandOutcome, StoreError> {
+        let core = &*self.core;
+        let mut inner = core.inner.lock().await;
+        let event = Event::Command { command, note };
+        let mut failure = None;
+        for _ in 0..3 {
+            let stored = match self.store.load().await {
+                Ok(s) => s,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            let expected = stored.as_ref().map_or(0, |s| s.epoch);
+            let base = stored.unwrap_or_else(|| inner.shared_state.clone());
+            let next = match step(&core.cfg, &base, &event, now) {
+                Step::Stay => {
+                    adopt(core, &mut inner, &base);
+                    return Ok(CommandOutcome { state: base, transition: None, source: Source::Shared });
+                }
+                Step::Move(next) => next,
+            };
+            match self.store.transition(expected, &next).await {
+                Ok(Cas::Applied(s)) => {
+                    log_transition(&core.opts.name, &base, &s, Source::Shared);
+                    adopt(core, &mut inner, &s);
+                    return Ok(CommandOutcome {
+                        state: s.clone(),
+                        transition: Some(Transition { from: base, to: s }),
+                        source: Source::Shared,
+                    });
+                }
+                Ok(Cas::Refused(_)) => continue,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let Some(err) = failure else {
+            return Err(StoreError::Contended { op: "command", prefix: core.opts.name.clone() });
+        };
+        if !inner.degraded {
+            warn!(breaker = %core.opts.name, error = %err, "shared breaker store unreachable; command applied locally");
+            inner.degraded = true;
+            inner.last_error = Some(err.to_string());
+        }
+        let base = inner.state.clone();
+        let (state, transition) = match step(&core.cfg, &base, &event, now) {
+            Step::Stay => (base, None),
+            Step::Move(next) => {
+                core.local.replace_state(&next);
+                log_transition(&core.opts.name, &base, &next, Source::Local);
+                (next.clone(), Some(Transition { from: base, to: next }))
+            }
+        };
+        inner.pending = Some(state.clone());
+        inner.state = state.clone();
+        core.router.set(state.mode, true, core.opts.fallback);
+        Ok(CommandOutcome { state, transition, source: Source::Local })
+    }
+}
+
+fn observation<'a>(snap: &Snapshot, results: &'a [RuleResult], probe: Option<&'a [RuleResult]>) -> Observation<'a> {
+    Observation {
+        records: snap.window.records,
+        results,
+        warm: snap.warm,
+        probe: match (&snap.probe, probe) {
+            (Some(w), Some(r)) => Some(ProbeObservation { records: w.records, results: r }),
+            _ => None,
+        },
+    }
+}
+
+fn adopt(core: &Core, inner: &mut Inner, state: &BreakerState) {
+    inner.state = state.clone();
+    inner.shared_state = state.clone();
+    inner.pending = None;
+    core.local.replace_state(state);
+    core.router.set(state.mode, inner.degraded, core.opts.fallback);
+}
+
+fn log_transition(name: &str, from: &BreakerState, to: &BreakerState, source: Source) {
+    match to.breach() {
+        Some(b) => info!(breaker = %name, from = %from.mode, to = %to.mode, epoch = to.epoch, trips = to.trips,
+            rule = %b.rule, value = ?b.value, threshold = %b.threshold, ?source, "breaker transition"),
+        None => info!(breaker = %name, from = %from.mode, to = %to.mode, epoch = to.epoch, trips = to.trips,
+            reason = ?to.reason, ?source, "breaker transition"),
+    }
+}
+
+/// Applies states announced by other replicas as soon as they arrive.
+async fn follow(core: Weak<Core>, mut rx: tokio::sync::watch::Receiver<Option<BreakerState>>) {
+    while rx.changed().await.is_ok() {
+        let Some(state) = rx.borrow_and_update().clone() else { continue };
+        let Some(core) = core.upgrade() else { return };
+        let mut inner = core.inner.lock().await;
+        if inner.degraded || state.epoch <= inner.state.epoch {
+            continue;
+        }
+        debug!(breaker = %core.opts.name, mode = %state.mode, epoch = state.epoch, "breaker state announced");
+        // The allowance of an older epoch is void; the next flush reports nothing for it.
+        core.router.take_allowance();
+        inner.allowance_epoch = state.epoch;
+        inner.allowance_local = false;
+        adopt(&core, &mut inner, &state);
+    }
+}

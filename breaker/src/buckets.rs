@@ -1,0 +1,98 @@
+//! In-process time buckets: the memory store's window and the local fallback's. The Redis
+//! script (`store/flush.lua`) implements the same selection rules; keep them in step.
+
+use crate::config::WindowConfig;
+use crate::state::Millis;
+use contracts::{Accumulator, WindowRule, WindowState};
+use std::collections::VecDeque;
+
+/// Start of the bucket holding `now`.
+pub(crate) fn bucket_start(now: Millis, bucket_ms: i64) -> Millis {
+    now - now.rem_euclid(bucket_ms.max(1))
+}
+
+/// True when nothing at all was accumulated (no bucket needs to be touched).
+pub(crate) fn is_blank(w: &WindowState) -> bool {
+    w.records == 0 && w.accumulators.iter().all(Accumulator::is_empty)
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Buckets {
+    window: WindowConfig,
+    empty: WindowState,
+    ring: VecDeque<(Millis, WindowState)>,
+    /// Newest timestamps per accumulator over all time, not just the window: once records
+    /// stop, the buckets holding the last timestamp expire, and freshness / "no data" must
+    /// keep growing rather than fall back to "nothing seen".
+    sticky: Vec<Option<i64>>,
+}
+
+impl Buckets {
+    pub(crate) fn new(window: WindowConfig, rules: &[WindowRule]) -> Self {
+        let empty = WindowState::new(rules);
+        let sticky = vec![None; empty.accumulators.len()];
+        Self { window, empty, ring: VecDeque::new(), sticky }
+    }
+
+    pub(crate) fn add(&mut self, now: Millis, delta: &WindowState) {
+        for (slot, acc) in self.sticky.iter_mut().zip(&delta.accumulators) {
+            if let Accumulator::Newest { ms: Some(t) } = acc {
+                *slot = Some(slot.map_or(*t, |s| s.max(*t)));
+            }
+        }
+        if !is_blank(delta) {
+            let start = bucket_start(now, self.window.bucket_ms());
+            match self.ring.iter_mut().rev().find(|(s, _)| *s == start) {
+                Some((_, w)) => w.merge(delta),
+                None => {
+                    let mut w = self.empty.clone();
+                    w.merge(delta);
+                    // Replicas' clocks may disagree a little: keep the ring sorted.
+                    let pos = self.ring.iter().rposition(|(s, _)| *s < start).map_or(0, |p| p + 1);
+                    self.ring.insert(pos, (start, w));
+                }
+            }
+        }
+        let b = self.window.bucket_ms();
+        let horizon = now.saturating_sub(self.window.span_ms()).saturating_sub(b);
+        while self.ring.front().is_some_and(|(s, _)| s + b <= horizon) {
+            self.ring.pop_front();
+        }
+    }
+
+    /// The window at `now` restricted to buckets starting at or after `from`, and whether it
+    /// is warm.
+    pub(crate) fn window(&self, now: Millis, from: Millis) -> (WindowState, bool) {
+        let b = self.window.bucket_ms();
+        let oldest = now.saturating_sub(self.window.span_ms());
+        let mut out = self.empty.clone();
+        let in_scope = |s: Millis| s + b > oldest && s >= from && s <= now;
+        let warm = match self.window {
+            WindowConfig::Time { .. } => {
+                for (_, w) in self.ring.iter().filter(|(s, _)| in_scope(*s)) {
+                    out.merge(w);
+                }
+                now.saturating_sub(from) >= self.window.span_ms()
+            }
+            WindowConfig::Count { records, .. } => {
+                for (_, w) in self.ring.iter().rev().filter(|(s, _)| in_scope(*s)) {
+                    if out.records >= records {
+                        break;
+                    }
+                    out.merge(w);
+                }
+                out.records >= records
+            }
+        };
+        apply_sticky(&mut out, &self.sticky);
+        (out, warm)
+    }
+}
+
+pub(crate) fn apply_sticky(out: &mut WindowState, sticky: &[Option<i64>]) {
+    for (acc, s) in out.accumulators.iter_mut().zip(sticky) {
+        if let Accumulator::Newest { ms } = acc {
+            *ms = *s;
+        }
+    }
+}

@@ -1,0 +1,161 @@
+-- contract-gate breaker: one replica's flush. Atomic (a Lua script), one call per replica per
+-- flush interval. Merges the replica's window delta into the current time bucket, returns the
+-- window over all replicas and the current state, and does the half-open probe accounting.
+-- Thresholds are NOT evaluated here: the replica runs the same Rust core as batch `check`
+-- and writes any transition with transition.lua (compare-and-set on the epoch).
+-- Keep bucket selection in step with src/buckets.rs.
+--
+-- KEYS[1]  key prefix (contains a {hash tag} in cluster setups; all keys derive from it)
+-- ARGV  1 now_ms        2 replica       3 kind 't'|'c'   4 bucket_ms   5 span_ms
+--       6 count_records 7 ops ('s'|'m' per slot)         8 delta csv ('' = nothing)
+--       9 initial json 10 initial epoch 11 initial window_from
+--      12 probe epoch  13 probe used   14 probe csv     15 probe request
+--      16 claim ttl ms 17 bucket ttl ms 18 initial mode 19 initial probe budget
+-- The initial state is the caller's last known state, so a Redis that restarted empty is
+-- seeded with what the replicas last agreed on rather than with a blank closed breaker.
+-- Returns {state json, window csv, warm 0|1, probe csv, probe grant}
+
+local base = KEYS[1]
+local now = tonumber(ARGV[1])
+local replica = ARGV[2]
+local kind = ARGV[3]
+local b = tonumber(ARGV[4])
+local span = tonumber(ARGV[5])
+local want = tonumber(ARGV[6])
+local ops = ARGV[7]
+local nslots = string.len(ops)
+
+local function fmt(x) return string.format('%.0f', x) end
+
+local function split(s)
+  local t, i = {}, 1
+  for v in string.gmatch(s .. ',', '([^,]*),') do t[i] = v; i = i + 1 end
+  return t
+end
+
+-- Adds csv slots into hash `key` under field names prefix..slot. 'm' slots are skipped
+-- unless with_max (bucket 'm' slots live in the sticky `newest` hash instead).
+local function merge_into(key, prefix, vals, with_max)
+  for i = 1, nslots do
+    local v = vals[i]
+    if v ~= nil and v ~= '' then
+      if string.sub(ops, i, i) == 's' then
+        if v ~= '0' then redis.call('HINCRBY', key, prefix .. i, v) end
+      elseif with_max then
+        local cur = redis.call('HGET', key, prefix .. i)
+        if (not cur) or tonumber(v) > tonumber(cur) then redis.call('HSET', key, prefix .. i, v) end
+      end
+    end
+  end
+end
+
+local function add_slot(acc, i, v)
+  if string.sub(ops, i, i) == 's' then
+    acc[i] = (acc[i] or 0) + v
+  elseif acc[i] == nil or v > acc[i] then
+    acc[i] = v
+  end
+end
+
+local function to_csv(acc)
+  local out = {}
+  for i = 1, nslots do
+    if acc[i] == nil then
+      if string.sub(ops, i, i) == 's' then out[i] = '0' else out[i] = '' end
+    else
+      out[i] = fmt(acc[i])
+    end
+  end
+  return table.concat(out, ',')
+end
+
+-- State: created on first use.
+local sk = base .. ':state'
+if redis.call('EXISTS', sk) == 0 then
+  redis.call('HSET', sk, 'epoch', ARGV[10], 'json', ARGV[9], 'mode', ARGV[18],
+    'from', ARGV[11], 'budget', ARGV[19])
+end
+local st = redis.call('HMGET', sk, 'epoch', 'json', 'mode', 'from', 'budget')
+local epoch, json, mode = st[1], st[2], st[3]
+local from = tonumber(st[4]) or 0
+local budget = tonumber(st[5]) or 0
+
+-- Delta into the current bucket, newest timestamps into the sticky hash.
+if ARGV[8] ~= '' then
+  local vals = split(ARGV[8])
+  local start = now - (now % b)
+  local bk = base .. ':b:' .. fmt(start)
+  merge_into(bk, '', vals, false)
+  redis.call('PEXPIRE', bk, ARGV[17])
+  local nk = base .. ':newest'
+  merge_into(nk, '', vals, true)
+  redis.call('PEXPIRE', nk, 604800000)
+end
+
+-- Window over all replicas.
+local win = {}
+local function add_bucket(s)
+  local kv = redis.call('HGETALL', base .. ':b:' .. fmt(s))
+  for j = 1, #kv, 2 do
+    local i = tonumber(kv[j])
+    if i ~= nil and i <= nslots then add_slot(win, i, tonumber(kv[j + 1])) end
+  end
+end
+local s = now - (now % b)
+local oldest = now - span
+local warm = 0
+if kind == 't' then
+  while s + b > oldest and s >= from do
+    add_bucket(s)
+    s = s - b
+  end
+  if now - from >= span then warm = 1 end
+else
+  while s + b > oldest and s >= from and (win[1] or 0) < want do
+    add_bucket(s)
+    s = s - b
+  end
+  if (win[1] or 0) >= want then warm = 1 end
+end
+local sticky = redis.call('HGETALL', base .. ':newest')
+for j = 1, #sticky, 2 do
+  local i = tonumber(sticky[j])
+  if i ~= nil and i <= nslots and string.sub(ops, i, i) == 'm' then win[i] = tonumber(sticky[j + 1]) end
+end
+
+-- Half-open probe: budget shared by all replicas. A replica's unused allowance comes back at
+-- each flush and is claimed anew; claims lapse after the claim ttl so a dead replica cannot
+-- hold budget. used + live claims never exceed the budget.
+local probe_csv, grant = '', 0
+if mode == 'half_open' then
+  local pk = base .. ':probe:' .. epoch
+  if ARGV[12] == epoch then
+    local used = tonumber(ARGV[13]) or 0
+    if used > 0 then redis.call('HINCRBY', pk, 'used', fmt(used)) end
+    if ARGV[14] ~= '' then merge_into(pk, 'w', split(ARGV[14]), true) end
+  end
+  redis.call('HDEL', pk, 'c:' .. replica)
+  local all = redis.call('HGETALL', pk)
+  local used, outstanding, pw = 0, 0, {}
+  for j = 1, #all, 2 do
+    local f, v = all[j], all[j + 1]
+    if f == 'used' then
+      used = tonumber(v)
+    elseif string.sub(f, 1, 2) == 'c:' then
+      local n, exp = string.match(v, '^(%d+):(%d+)$')
+      if n and tonumber(exp) > now then outstanding = outstanding + tonumber(n) end
+    elseif string.sub(f, 1, 1) == 'w' then
+      local i = tonumber(string.sub(f, 2))
+      if i ~= nil and i <= nslots then pw[i] = tonumber(v) end
+    end
+  end
+  grant = math.min(tonumber(ARGV[15]) or 0, budget - used - outstanding)
+  if grant < 0 then grant = 0 end
+  if grant > 0 then
+    redis.call('HSET', pk, 'c:' .. replica, fmt(grant) .. ':' .. fmt(now + tonumber(ARGV[16])))
+  end
+  redis.call('PEXPIRE', pk, 86400000)
+  probe_csv = to_csv(pw)
+end
+
+return {json, to_csv(win), warm, probe_csv, grant}

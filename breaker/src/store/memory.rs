@@ -1,0 +1,173 @@
+//! One-process store: the embedded demo, `check`, tests, and every replica's local fallback.
+
+use super::{Cas, FlushRequest, Snapshot, Store};
+use crate::buckets::Buckets;
+use crate::config::{ms, WindowConfig};
+use crate::error::StoreError;
+use crate::state::{BreakerState, Millis, Mode};
+use contracts::{WindowRule, WindowState};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Debug)]
+struct Probe {
+    epoch: u64,
+    used: u64,
+    window: WindowState,
+    /// replica → (allowance, expiry)
+    claims: HashMap<String, (u64, Millis)>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: Option<BreakerState>,
+    buckets: Buckets,
+    probe: Probe,
+}
+
+/// Window buckets, probe accounting and state in this process's memory.
+#[derive(Debug)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+    empty: WindowState,
+    claim_ttl_ms: i64,
+    events: watch::Sender<Option<BreakerState>>,
+}
+
+impl MemoryStore {
+    /// A store for a contract's window rules.
+    #[must_use]
+    pub fn new(window: WindowConfig, rules: &[WindowRule]) -> Self {
+        Self::with_claim_ttl(window, rules, Duration::from_secs(2))
+    }
+
+    /// Like [`MemoryStore::new`] with the lifetime of a replica's probe claim.
+    #[must_use]
+    pub fn with_claim_ttl(window: WindowConfig, rules: &[WindowRule], claim_ttl: Duration) -> Self {
+        let empty = WindowState::new(rules);
+        Self {
+            inner: Mutex::new(Inner {
+                state: None,
+                buckets: Buckets::new(window, rules),
+                probe: Probe { epoch: 0, used: 0, window: empty.clone(), claims: HashMap::new() },
+            }),
+            empty,
+            claim_ttl_ms: ms(claim_ttl).max(1),
+            events: watch::channel(None).0,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The data stays consistent across a panic in another holder (each method leaves it
+        // valid at every await-free step), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Overwrites the state without fencing: the local fallback mirrors the shared state this
+    /// way while the shared store is reachable.
+    pub(crate) fn replace_state(&self, state: &BreakerState) {
+        self.lock().state = Some(state.clone());
+    }
+
+    fn flush_sync(&self, req: &FlushRequest<'_>) -> Result<Snapshot, StoreError> {
+        check_shape(&self.empty, req.delta, "delta")?;
+        let mut g = self.lock();
+        let inner = &mut *g;
+        let state = inner.state.get_or_insert_with(|| req.initial.clone()).clone();
+        inner.buckets.add(req.now, req.delta);
+        let (window, warm) = inner.buckets.window(req.now, state.window_from_ms);
+        let mut snapshot = Snapshot { state, window, warm, probe: None, probe_grant: 0 };
+        if snapshot.state.mode == Mode::HalfOpen {
+            check_shape(&self.empty, req.probe.window, "probe")?;
+            let epoch = snapshot.state.epoch;
+            let p = &mut inner.probe;
+            if p.epoch != epoch {
+                *p = Probe { epoch, used: 0, window: self.empty.clone(), claims: HashMap::new() };
+            }
+            if req.probe.epoch == epoch {
+                p.used = p.used.saturating_add(req.probe.used);
+                p.window.merge(req.probe.window);
+            }
+            p.claims.remove(req.replica);
+            let outstanding: u64 =
+                p.claims.values().filter(|(_, exp)| *exp > req.now).map(|(n, _)| *n).sum();
+            let available = snapshot.state.probe_budget.saturating_sub(p.used).saturating_sub(outstanding);
+            let grant = req.probe.request.min(available);
+            if grant > 0 {
+                p.claims.insert(req.replica.to_owned(), (grant, req.now + self.claim_ttl_ms));
+            }
+            snapshot.probe = Some(p.window.clone());
+            snapshot.probe_grant = grant;
+        }
+        Ok(snapshot)
+    }
+
+    fn transition_sync(&self, expected_epoch: u64, next: &BreakerState) -> Cas {
+        let mut g = self.lock();
+        let current = g.state.as_ref().map_or(0, |s| s.epoch);
+        if current != expected_epoch {
+            return Cas::Refused(g.state.clone());
+        }
+        g.state = Some(next.clone());
+        drop(g);
+        self.events.send_replace(Some(next.clone()));
+        Cas::Applied(next.clone())
+    }
+}
+
+pub(crate) fn check_shape(empty: &WindowState, w: &WindowState, what: &'static str) -> Result<(), StoreError> {
+    let same = w.accumulators.len() == empty.accumulators.len()
+        && w.accumulators.iter().zip(&empty.accumulators).all(|(a, b)| {
+            std::mem::discriminant(a) == std::mem::discriminant(b)
+                && match (a, b) {
+                    (
+                        contracts::Accumulator::Histogram { bins: x },
+                        contracts::Accumulator::Histogram { bins: y },
+                    ) => x.len() == y.len(),
+                    _ => true,
+                }
+        });
+    if same {
+        return Ok(());
+    }
+    Err(StoreError::Shape {
+        what,
+        expected: format!("{} accumulators {:?}", empty.accumulators.len(), kinds(empty)),
+        got: format!("{} accumulators {:?}", w.accumulators.len(), kinds(w)),
+    })
+}
+
+fn kinds(w: &WindowState) -> Vec<String> {
+    w.accumulators
+        .iter()
+        .map(|a| match a {
+            contracts::Accumulator::Count { .. } => "count".to_owned(),
+            contracts::Accumulator::Newest { .. } => "newest".to_owned(),
+            contracts::Accumulator::Histogram { bins } => format!("histogram[{}]", bins.len()),
+        })
+        .collect()
+}
+
+impl Store for MemoryStore {
+    async fn flush(&self, req: &FlushRequest<'_>) -> Result<Snapshot, StoreError> {
+        self.flush_sync(req)
+    }
+
+    async fn transition(&self, expected_epoch: u64, next: &BreakerState) -> Result<Cas, StoreError> {
+        Ok(self.transition_sync(expected_epoch, next))
+    }
+
+    async fn load(&self) -> Result<Option<BreakerState>, StoreError> {
+        Ok(self.lock().state.clone())
+    }
+
+    fn subscribe(&self) -> watch::Receiver<Option<BreakerState>> {
+        self.events.subscribe()
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}

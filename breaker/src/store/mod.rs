@@ -1,0 +1,121 @@
+//! Where the window buckets and the breaker state live: in memory (one process) or in Redis
+//! (shared by every replica). Stores only merge, select and fence; the decisions are made
+//! by [`crate::core::step`] in the replica.
+
+use crate::error::StoreError;
+use crate::state::{BreakerState, Millis};
+use contracts::WindowState;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+mod layout;
+mod memory;
+mod redis;
+
+pub use layout::Layout;
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
+
+/// One replica's flush: its window delta since the last flush, and its half-open probe
+/// accounting.
+#[derive(Debug, Clone, Copy)]
+pub struct FlushRequest<'a> {
+    /// The replica's clock.
+    pub now: Millis,
+    /// Stable id of the replica (host name + pid is fine); keys its probe claim.
+    pub replica: &'a str,
+    /// Records accumulated since the last flush (all routes, quarantined ones included).
+    pub delta: &'a WindowState,
+    /// Probe accounting.
+    pub probe: ProbeReport<'a>,
+    /// Stored if the store holds no state yet.
+    pub initial: &'a BreakerState,
+}
+
+/// A replica's half-open probe accounting for one flush.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeReport<'a> {
+    /// The half-open epoch the replica's allowance and probe records belong to; the store
+    /// ignores `used` and `window` when it is not the current epoch.
+    pub epoch: u64,
+    /// Probe records admitted since the last flush (from the replica's allowance).
+    pub used: u64,
+    /// Those probe records' window delta.
+    pub window: &'a WindowState,
+    /// Allowance wanted until the next flush.
+    pub request: u64,
+}
+
+/// What a flush returns: the shared view after merging.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Current state.
+    pub state: BreakerState,
+    /// The window over all replicas (restricted to `state.window_from_ms`).
+    pub window: WindowState,
+    /// See [`crate::core::Observation::warm`].
+    pub warm: bool,
+    /// In half-open: the probe records of the current epoch over all replicas.
+    pub probe: Option<WindowState>,
+    /// Probe allowance granted to this replica until its next flush.
+    pub probe_grant: u64,
+}
+
+/// Outcome of a compare-and-set transition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cas {
+    /// Written; this is the new state.
+    Applied(BreakerState),
+    /// The expected epoch was not current; this is the current state (`None`: no state yet).
+    Refused(Option<BreakerState>),
+}
+
+/// A breaker state store. Implementations must be safe to share between tasks.
+pub trait Store: Send + Sync {
+    /// Merges one replica's delta and returns the shared view. Called once per flush interval.
+    fn flush(&self, req: &FlushRequest<'_>) -> impl Future<Output = Result<Snapshot, StoreError>> + Send;
+
+    /// Writes `next` if the stored epoch is `expected_epoch` (0: no state stored), and
+    /// announces it to subscribers.
+    fn transition(
+        &self,
+        expected_epoch: u64,
+        next: &BreakerState,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    /// The stored state, without flushing.
+    fn load(&self) -> impl Future<Output = Result<Option<BreakerState>, StoreError>> + Send;
+
+    /// Transitions announced by any replica, newest first seen; `None` until one is.
+    fn subscribe(&self) -> watch::Receiver<Option<BreakerState>>;
+
+    /// `"memory"` or `"redis"`, for logs and metrics labels.
+    fn kind(&self) -> &'static str;
+}
+
+impl<S: Store> Store for Arc<S> {
+    fn flush(&self, req: &FlushRequest<'_>) -> impl Future<Output = Result<Snapshot, StoreError>> + Send {
+        S::flush(self, req)
+    }
+
+    fn transition(
+        &self,
+        expected_epoch: u64,
+        next: &BreakerState,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send {
+        S::transition(self, expected_epoch, next)
+    }
+
+    fn load(&self) -> impl Future<Output = Result<Option<BreakerState>, StoreError>> + Send {
+        S::load(self)
+    }
+
+    fn subscribe(&self) -> watch::Receiver<Option<BreakerState>> {
+        S::subscribe(self)
+    }
+
+    fn kind(&self) -> &'static str {
+        S::kind(self)
+    }
+}

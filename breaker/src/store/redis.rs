@@ -1,0 +1,299 @@
+//! Redis store shared by every gate replica: one `EVALSHA` per replica per flush interval,
+//! one more only for the (rare) transitions, and a pub/sub channel announcing transitions.
+
+use super::memory::check_shape;
+use super::{Cas, FlushRequest, Layout, Snapshot, Store};
+use crate::config::{ms, RedisConfig, WindowConfig};
+use crate::error::StoreError;
+use crate::state::{BreakerState, Mode};
+use contracts::{WindowRule, WindowState};
+use futures_util::StreamExt as _;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{FromRedisValue, RedisError, Script};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+const FLUSH_LUA: &str = include_str!("flush.lua");
+const TRANSITION_LUA: &str = include_str!("transition.lua");
+
+/// Breaker state and window buckets in Redis, under `key_prefix`:
+/// `<prefix>:state` (hash: epoch, json, mode, from, budget), `<prefix>:b:<bucket start ms>`
+/// (hash of summed slots, expiring), `<prefix>:newest` (newest timestamps over all time),
+/// `<prefix>:probe:<epoch>` (half-open probe accounting) and the channel `<prefix>:events`.
+#[derive(Debug)]
+pub struct RedisStore {
+    cfg: RedisConfig,
+    window: WindowConfig,
+    layout: Layout,
+    empty: WindowState,
+    conn: ConnectionManager,
+    flush_script: Script,
+    transition_script: Script,
+    events: watch::Receiver<Option<BreakerState>>,
+    listener: tokio::task::AbortHandle,
+    calls: AtomicU64,
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl RedisStore {
+    /// A store for a contract's window rules. Does not wait for Redis: if it is down, calls
+    /// fail (and the breaker falls back) until it comes up. Must run inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// Invalid configuration or URL only.
+    pub fn new(cfg: RedisConfig, window: WindowConfig, rules: &[WindowRule]) -> Result<Self, StoreError> {
+        cfg.validate()?;
+        window.validate()?;
+        let redis_err = |source| StoreError::Redis { op: "connect", prefix: cfg.key_prefix.clone(), source };
+        let client = redis::Client::open(cfg.url.as_str()).map_err(redis_err)?;
+        let manager_cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(cfg.connect_timeout))
+            .set_response_timeout(Some(cfg.op_timeout))
+            .set_min_delay(cfg.reconnect_min)
+            .set_max_delay(cfg.reconnect_max)
+            .set_number_of_retries(3);
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager_cfg).map_err(redis_err)?;
+        let (tx, events) = watch::channel(None);
+        let listener = tokio::spawn(listen(
+            client,
+            format!("{}:events", cfg.key_prefix),
+            tx,
+            cfg.connect_timeout,
+            cfg.reconnect_min,
+            cfg.reconnect_max,
+        ))
+        .abort_handle();
+        Ok(Self {
+            layout: Layout::new(rules),
+            empty: WindowState::new(rules),
+            cfg,
+            window,
+            conn,
+            flush_script: Script::new(FLUSH_LUA),
+            transition_script: Script::new(TRANSITION_LUA),
+            events,
+            listener,
+            calls: AtomicU64::new(0),
+        })
+    }
+
+    /// Redis calls this store has issued (attempts, retries included; pub/sub excluded).
+    #[must_use]
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Relaxed)
+    }
+
+    /// The key prefix.
+    #[must_use]
+    pub fn key_prefix(&self) -> &str {
+        &self.cfg.key_prefix
+    }
+
+    /// Runs `make` with a deadline, retrying once on a dropped connection: the connection
+    /// manager reports the drop on the first call and reconnects on the next.
+    async fn call<T, F, Fut>(&self, op: &'static str, make: F) -> Result<T, StoreError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        let mut last = None;
+        for attempt in 0..2 {
+            self.calls.fetch_add(1, Relaxed);
+            match tokio::time::timeout(self.cfg.op_timeout, make(self.conn.clone())).await {
+                Err(_) => {
+                    return Err(StoreError::Timeout {
+                        op,
+                        prefix: self.cfg.key_prefix.clone(),
+                        after: self.cfg.op_timeout,
+                    })
+                }
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => {
+                    let retry = attempt == 0 && (e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error());
+                    debug!(op, prefix = %self.cfg.key_prefix, error = %e, retry, "redis call failed");
+                    last = Some(e);
+                    if !retry {
+                        break;
+                    }
+                }
+            }
+        }
+        let source = last.unwrap_or_else(|| RedisError::from((redis::ErrorKind::Io, "no attempt made")));
+        Err(StoreError::Redis { op, prefix: self.cfg.key_prefix.clone(), source })
+    }
+
+    fn corrupt(&self, what: &'static str, detail: impl Into<String>) -> StoreError {
+        StoreError::Corrupt { what, prefix: self.cfg.key_prefix.clone(), detail: detail.into() }
+    }
+
+    fn parse_state(&self, json: &str) -> Result<BreakerState, StoreError> {
+        serde_json::from_str(json).map_err(|e| self.corrupt("state", e.to_string()))
+    }
+}
+
+fn json_of(state: &BreakerState) -> String {
+    // BreakerState has only plain fields; serialising it cannot fail.
+    serde_json::to_string(state).unwrap_or_default()
+}
+
+async fn invoke<T: FromRedisValue>(
+    script: &Script,
+    key: &str,
+    args: &[String],
+    mut conn: ConnectionManager,
+) -> Result<T, RedisError> {
+    let mut inv = script.key(key);
+    for a in args {
+        inv.arg(a);
+    }
+    inv.invoke_async(&mut conn).await
+}
+
+impl Store for RedisStore {
+    async fn flush(&self, req: &FlushRequest<'_>) -> Result<Snapshot, StoreError> {
+        check_shape(&self.empty, req.delta, "delta")?;
+        check_shape(&self.empty, req.probe.window, "probe")?;
+        let (kind, count) = match self.window {
+            WindowConfig::Time { .. } => ("t", 0),
+            WindowConfig::Count { records, .. } => ("c", records),
+        };
+        let blank = |w: &WindowState| crate::buckets::is_blank(w);
+        // Buckets must outlive the span they can be read in, plus clock skew between replicas.
+        let bucket_ttl = self.window.span_ms() + 2 * self.window.bucket_ms() + 10_000;
+        let args = [
+            req.now.to_string(),
+            req.replica.to_owned(),
+            kind.to_owned(),
+            self.window.bucket_ms().to_string(),
+            self.window.span_ms().to_string(),
+            count.to_string(),
+            self.layout.ops().to_owned(),
+            if blank(req.delta) { String::new() } else { self.layout.encode(req.delta) },
+            json_of(req.initial),
+            req.initial.epoch.to_string(),
+            req.initial.window_from_ms.to_string(),
+            req.probe.epoch.to_string(),
+            req.probe.used.to_string(),
+            if blank(req.probe.window) { String::new() } else { self.layout.encode(req.probe.window) },
+            req.probe.request.to_string(),
+            ms(self.cfg.probe_claim_ttl).to_string(),
+            bucket_ttl.to_string(),
+            req.initial.mode.as_str().to_owned(),
+            req.initial.probe_budget.to_string(),
+        ];
+        let (json, window, warm, probe, grant): (String, String, i64, String, i64) = self
+            .call("flush", |c| invoke(&self.flush_script, &self.cfg.key_prefix, &args, c))
+            .await?;
+        let state = self.parse_state(&json)?;
+        let window = self.layout.decode(&window).map_err(|e| self.corrupt("window", e))?;
+        let probe = if state.mode == Mode::HalfOpen {
+            Some(self.layout.decode(&probe).map_err(|e| self.corrupt("probe window", e))?)
+        } else {
+            None
+        };
+        Ok(Snapshot {
+            state,
+            window,
+            warm: warm == 1,
+            probe,
+            probe_grant: u64::try_from(grant).unwrap_or(0),
+        })
+    }
+
+    async fn transition(&self, expected_epoch: u64, next: &BreakerState) -> Result<Cas, StoreError> {
+        let json = json_of(next);
+        let args = [
+            expected_epoch.to_string(),
+            next.epoch.to_string(),
+            json,
+            next.mode.as_str().to_owned(),
+            next.window_from_ms.to_string(),
+            next.probe_budget.to_string(),
+        ];
+        let (applied, json): (i64, String) = self
+            .call("transition", |c| invoke(&self.transition_script, &self.cfg.key_prefix, &args, c))
+            .await?;
+        if applied == 1 {
+            return Ok(Cas::Applied(next.clone()));
+        }
+        if json.is_empty() {
+            return Ok(Cas::Refused(None));
+        }
+        Ok(Cas::Refused(Some(self.parse_state(&json)?)))
+    }
+
+    async fn load(&self) -> Result<Option<BreakerState>, StoreError> {
+        let key = format!("{}:state", self.cfg.key_prefix);
+        let json: Option<String> = self
+            .call("load", |mut c| {
+                let key = key.clone();
+                async move { redis::cmd("HGET").arg(key).arg("json").query_async(&mut c).await }
+            })
+            .await?;
+        json.map(|j| self.parse_state(&j)).transpose()
+    }
+
+    fn subscribe(&self) -> watch::Receiver<Option<BreakerState>> {
+        self.events.clone()
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}
+
+/// Follows the events channel for ever, reconnecting with backoff. Only an optimisation: a
+/// replica that misses a message learns the state at its next flush anyway.
+async fn listen(
+    client: redis::Client,
+    channel: String,
+    tx: watch::Sender<Option<BreakerState>>,
+    connect_timeout: Duration,
+    min: Duration,
+    max: Duration,
+) {
+    let mut delay = min;
+    let mut was_down = false;
+    loop {
+        let connected = tokio::time::timeout(connect_timeout, client.get_async_pubsub()).await;
+        match connected {
+            Ok(Ok(mut pubsub)) => match pubsub.subscribe(&channel).await {
+                Ok(()) => {
+                    if was_down {
+                        info!(%channel, "breaker events subscription restored");
+                    }
+                    delay = min;
+                    let mut messages = pubsub.on_message();
+                    while let Some(msg) = messages.next().await {
+                        let parsed = msg
+                            .get_payload::<String>()
+                            .ok()
+                            .and_then(|p| serde_json::from_str::<BreakerState>(&p).ok());
+                        let Some(state) = parsed else {
+                            warn!(%channel, "unreadable breaker event ignored");
+                            continue;
+                        };
+                        // The breaker compares epochs; a restarted, empty Redis may legitimately
+                        // go back to lower ones, so nothing is filtered here.
+                        tx.send_replace(Some(state));
+                    }
+                    debug!(%channel, "breaker events subscription ended");
+                }
+                Err(e) => debug!(%channel, error = %e, "subscribe failed"),
+            },
+            Ok(Err(e)) => debug!(%channel, error = %e, "pub/sub connection failed"),
+            Err(_) => debug!(%channel, "pub/sub connection timed out"),
+        }
+        was_down = true;
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(max);
+    }
+}
