@@ -50,6 +50,25 @@ if [[ -f docker-compose.yml ]]; then
     fi
 fi
 
+# ---------------------------------------------------------------- build ----
+
+# Build the tests before starting the services: a failed build then costs no
+# broker start, and Kafka does not start up on a machine busy compiling.
+# Only the arguments before a `--` are cargo's; the rest go to the test
+# binaries and mean nothing to a build.
+args=("$@")
+((${#args[@]})) || args=(--workspace)
+build_args=()
+for a in "${args[@]}"; do
+    [[ $a == -- ]] && break
+    build_args+=("$a")
+done
+cg_log "cargo test --no-run ${build_args[*]}"
+tests_ran=0
+if ! cargo test --no-run "${build_args[@]}"; then
+    cg_die "the tests do not build"
+fi
+
 # ------------------------------------------------------------- services ----
 
 # A fresh state directory per run: two runs at once (two developers, or CI
@@ -57,7 +76,6 @@ fi
 CG_SERVICES_DIR=$(mktemp -d "${TMPDIR:-/tmp}/contract-gate-test.XXXXXX")
 export CG_SERVICES_DIR
 
-tests_ran=0
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -110,8 +128,6 @@ summary() {
     printf 'tests: %d passed, %d failed, %d skipped\n' "$passed" "$failed" "$ignored"
 }
 
-args=("$@")
-((${#args[@]})) || args=(--workspace)
 cg_log "cargo test --no-fail-fast ${args[*]}"
 tests_ran=1
 set +e
