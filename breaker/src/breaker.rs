@@ -106,6 +106,11 @@ struct Inner {
     /// Half-open epoch the router's allowance belongs to, and whether the local store gave it.
     allowance_epoch: u64,
     allowance_local: bool,
+    /// Probes admitted from a shared allowance of `allowance_epoch` (or of the epoch before a
+    /// fallback) that the shared store has not been told about yet: reported at the next
+    /// successful flush so that the shared budget stays strict across outages.
+    unreported: u64,
+    unreported_epoch: u64,
     last_records: u64,
     /// A manual override applied locally while degraded; pushed when the store returns.
     pending: Option<BreakerState>,
@@ -167,6 +172,8 @@ impl<S: Store> Breaker<S> {
                 last_error: None,
                 allowance_epoch: 0,
                 allowance_local: false,
+                unreported: 0,
+                unreported_epoch: 0,
                 last_records: 0,
                 pending: None,
             }),
@@ -236,9 +243,12 @@ impl<S: Store> Breaker<S> {
         let used = core.router.take_allowance();
         let request = core.cfg.probe_records.min(inner.last_records.saturating_mul(2).max(16));
         inner.last_records = delta.records;
+        if !inner.allowance_local {
+            inner.unreported = inner.unreported.saturating_add(used);
+        }
         let shared_probe = ProbeReport {
-            epoch: if inner.allowance_local { 0 } else { inner.allowance_epoch },
-            used: if inner.allowance_local { 0 } else { used },
+            epoch: inner.unreported_epoch,
+            used: inner.unreported,
             window: if inner.allowance_local { &core.empty } else { probe },
             request,
         };
@@ -321,6 +331,8 @@ impl<S: Store> Breaker<S> {
         core.router.set(current.mode, false, core.opts.fallback);
         inner.allowance_local = false;
         inner.allowance_epoch = current.epoch;
+        inner.unreported = 0;
+        inner.unreported_epoch = current.epoch;
         if current.mode == Mode::HalfOpen && current.epoch == snap.state.epoch {
             core.router.grant(snap.probe_grant);
         }
@@ -493,6 +505,8 @@ async fn follow(core: Weak<Core>, mut rx: tokio::sync::watch::Receiver<Option<Br
         core.router.take_allowance();
         inner.allowance_epoch = state.epoch;
         inner.allowance_local = false;
+        inner.unreported = 0;
+        inner.unreported_epoch = state.epoch;
         adopt(&core, &mut inner, &state);
     }
 }

@@ -28,8 +28,9 @@ pub struct BreakerConfig {
     pub backoff_multiplier: f64,
     /// Records admitted in half-open (over all replicas) and judged before closing.
     pub probe_records: u64,
-    /// If the probe budget is not used up after this long in half-open (low traffic), the
-    /// probe records seen so far are judged.
+    /// If the probe budget is not used up after this long in half-open, the probe records seen
+    /// so far are judged; with none at all (no traffic, or the budget held by a replica that
+    /// died) the breaker opens again and the next half-open starts with a fresh budget.
     #[serde(with = "humantime_serde")]
     pub probe_timeout: Duration,
     /// How often each replica flushes its window delta to the store and re-reads the state.
@@ -149,10 +150,6 @@ pub struct RedisConfig {
     /// Longest delay between reconnection attempts.
     #[serde(with = "humantime_serde")]
     pub reconnect_max: Duration,
-    /// A half-open probe allowance claimed by a replica lapses after this long unless the
-    /// replica renews it, so a replica that died cannot keep budget from the others.
-    #[serde(with = "humantime_serde")]
-    pub probe_claim_ttl: Duration,
     /// What to do while Redis cannot be reached.
     pub fallback: FallbackPolicy,
 }
@@ -166,7 +163,6 @@ impl Default for RedisConfig {
             connect_timeout: Duration::from_secs(1),
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
-            probe_claim_ttl: Duration::from_secs(2),
             fallback: FallbackPolicy::Local,
         }
     }
@@ -276,7 +272,6 @@ impl RedisConfig {
         if self.reconnect_max < self.reconnect_min {
             return Err(invalid("reconnect_max", "must not be shorter than reconnect_min"));
         }
-        positive("probe_claim_ttl", self.probe_claim_ttl)?;
         Ok(())
     }
 }

@@ -183,11 +183,12 @@ fn observe_step(cfg: &BreakerConfig, state: &BreakerState, obs: &Observation<'_>
             }
             let Some(probe) = &obs.probe else { return Step::Stay };
             let complete = probe.records >= state.probe_budget;
-            let timed_out = !complete
-                && probe.records > 0
-                && now.saturating_sub(state.since_ms) >= ms(cfg.probe_timeout);
+            let timed_out = !complete && now.saturating_sub(state.since_ms) >= ms(cfg.probe_timeout);
             if !complete && !timed_out {
                 return Step::Stay;
+            }
+            if probe.records == 0 {
+                return Step::Move(reopen(cfg, state, Reason::ProbeStarved, now));
             }
             match probe_breach(probe) {
                 Some(breach) => Step::Move(trip(cfg, state, breach, now)),
@@ -208,13 +209,17 @@ fn observe_step(cfg: &BreakerConfig, state: &BreakerState, obs: &Observation<'_>
 }
 
 fn trip(cfg: &BreakerConfig, state: &BreakerState, breach: Breach, now: Millis) -> BreakerState {
+    reopen(cfg, state, Reason::Breach(breach), now)
+}
+
+fn reopen(cfg: &BreakerConfig, state: &BreakerState, reason: Reason, now: Millis) -> BreakerState {
     let trips = state.trips.saturating_add(1);
     BreakerState {
         mode: Mode::Open,
         since_ms: now,
         epoch: state.epoch + 1,
         trips,
-        reason: Reason::Breach(breach),
+        reason,
         open_until_ms: Some(now.saturating_add(open_wait_ms(cfg, trips))),
         probe_budget: 0,
         window_from_ms: state.window_from_ms,

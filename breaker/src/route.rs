@@ -107,3 +107,25 @@ impl Router {
         self.allowance.store(n, Relaxed);
     }
 }
+
+/// Hooks for tests and benchmarks outside the crate; the breaker drives these itself.
+#[doc(hidden)]
+pub mod testing {
+    use super::{FallbackPolicy, Mode, Router};
+
+    pub fn set(r: &Router, mode: Mode, degraded: bool, policy: FallbackPolicy) {
+        r.set(mode, degraded, policy);
+    }
+
+    pub fn set_half_open(r: &Router) {
+        r.set(Mode::HalfOpen, false, FallbackPolicy::Local);
+    }
+
+    pub fn take_allowance(r: &Router) -> u64 {
+        r.take_allowance()
+    }
+
+    pub fn grant(r: &Router, n: u64) {
+        r.grant(n);
+    }
+}

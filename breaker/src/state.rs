@@ -172,6 +172,9 @@ pub enum Reason {
         /// The probe was judged at the probe timeout, before the whole budget was used.
         timed_out: bool,
     },
+    /// The probe timeout passed without a single probe record (no traffic, or the budget is
+    /// held by a replica that died): open again so the next half-open gets a fresh budget.
+    ProbeStarved,
     /// A person issued a command.
     Manual {
         /// The command.

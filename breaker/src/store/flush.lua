@@ -10,7 +10,7 @@
 --       6 count_records 7 ops ('s'|'m' per slot)         8 delta csv ('' = nothing)
 --       9 initial json 10 initial epoch 11 initial window_from
 --      12 probe epoch  13 probe used   14 probe csv     15 probe request
---      16 claim ttl ms 17 bucket ttl ms 18 initial mode 19 initial probe budget
+--      16 (unused)     17 bucket ttl ms 18 initial mode 19 initial probe budget
 -- The initial state is the caller's last known state, so a Redis that restarted empty is
 -- seeded with what the replicas last agreed on rather than with a blank closed breaker.
 -- Returns {state json, window csv, warm 0|1, probe csv, probe grant}
@@ -124,8 +124,9 @@ for j = 1, #sticky, 2 do
 end
 
 -- Half-open probe: budget shared by all replicas. A replica's unused allowance comes back at
--- each flush and is claimed anew; claims lapse after the claim ttl so a dead replica cannot
--- hold budget. used + live claims never exceed the budget.
+-- each flush and is claimed anew, so used + claims never exceed the budget. Claims do not
+-- expire (that would let a replica that is merely slow overspend); budget held by a dead
+-- replica is recovered by the probe timeout in the core, which reopens a starved probe.
 local probe_csv, grant = '', 0
 if mode == 'half_open' then
   local pk = base .. ':probe:' .. epoch
@@ -142,8 +143,7 @@ if mode == 'half_open' then
     if f == 'used' then
       used = tonumber(v)
     elseif string.sub(f, 1, 2) == 'c:' then
-      local n, exp = string.match(v, '^(%d+):(%d+)$')
-      if n and tonumber(exp) > now then outstanding = outstanding + tonumber(n) end
+      outstanding = outstanding + (tonumber(v) or 0)
     elseif string.sub(f, 1, 1) == 'w' then
       local i = tonumber(string.sub(f, 2))
       if i ~= nil and i <= nslots then pw[i] = tonumber(v) end
@@ -152,7 +152,7 @@ if mode == 'half_open' then
   grant = math.min(tonumber(ARGV[15]) or 0, budget - used - outstanding)
   if grant < 0 then grant = 0 end
   if grant > 0 then
-    redis.call('HSET', pk, 'c:' .. replica, fmt(grant) .. ':' .. fmt(now + tonumber(ARGV[16])))
+    redis.call('HSET', pk, 'c:' .. replica, fmt(grant))
   end
   redis.call('PEXPIRE', pk, 86400000)
   probe_csv = to_csv(pw)

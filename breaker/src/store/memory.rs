@@ -2,13 +2,12 @@
 
 use super::{Cas, FlushRequest, Snapshot, Store};
 use crate::buckets::Buckets;
-use crate::config::{ms, WindowConfig};
+use crate::config::WindowConfig;
 use crate::error::StoreError;
-use crate::state::{BreakerState, Millis, Mode};
+use crate::state::{BreakerState, Mode};
 use contracts::{WindowRule, WindowState};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 use tokio::sync::watch;
 
 #[derive(Debug)]
@@ -16,8 +15,9 @@ struct Probe {
     epoch: u64,
     used: u64,
     window: WindowState,
-    /// replica → (allowance, expiry)
-    claims: HashMap<String, (u64, Millis)>,
+    /// replica → allowance held. Never expires: a replica that dies holding some is handled
+    /// by the probe timeout (see `core`), which keeps the budget strict.
+    claims: HashMap<String, u64>,
 }
 
 #[derive(Debug)]
@@ -32,7 +32,6 @@ struct Inner {
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     empty: WindowState,
-    claim_ttl_ms: i64,
     events: watch::Sender<Option<BreakerState>>,
 }
 
@@ -40,12 +39,6 @@ impl MemoryStore {
     /// A store for a contract's window rules.
     #[must_use]
     pub fn new(window: WindowConfig, rules: &[WindowRule]) -> Self {
-        Self::with_claim_ttl(window, rules, Duration::from_secs(2))
-    }
-
-    /// Like [`MemoryStore::new`] with the lifetime of a replica's probe claim.
-    #[must_use]
-    pub fn with_claim_ttl(window: WindowConfig, rules: &[WindowRule], claim_ttl: Duration) -> Self {
         let empty = WindowState::new(rules);
         Self {
             inner: Mutex::new(Inner {
@@ -54,7 +47,6 @@ impl MemoryStore {
                 probe: Probe { epoch: 0, used: 0, window: empty.clone(), claims: HashMap::new() },
             }),
             empty,
-            claim_ttl_ms: ms(claim_ttl).max(1),
             events: watch::channel(None).0,
         }
     }
@@ -91,12 +83,11 @@ impl MemoryStore {
                 p.window.merge(req.probe.window);
             }
             p.claims.remove(req.replica);
-            let outstanding: u64 =
-                p.claims.values().filter(|(_, exp)| *exp > req.now).map(|(n, _)| *n).sum();
+            let outstanding: u64 = p.claims.values().sum();
             let available = snapshot.state.probe_budget.saturating_sub(p.used).saturating_sub(outstanding);
             let grant = req.probe.request.min(available);
             if grant > 0 {
-                p.claims.insert(req.replica.to_owned(), (grant, req.now + self.claim_ttl_ms));
+                p.claims.insert(req.replica.to_owned(), grant);
             }
             snapshot.probe = Some(p.window.clone());
             snapshot.probe_grant = grant;

@@ -3,7 +3,7 @@
 
 use super::memory::check_shape;
 use super::{Cas, FlushRequest, Layout, Snapshot, Store};
-use crate::config::{ms, RedisConfig, WindowConfig};
+use crate::config::{RedisConfig, WindowConfig};
 use crate::error::StoreError;
 use crate::state::{BreakerState, Mode};
 use contracts::{WindowRule, WindowState};
@@ -184,7 +184,7 @@ impl Store for RedisStore {
             req.probe.used.to_string(),
             if blank(req.probe.window) { String::new() } else { self.layout.encode(req.probe.window) },
             req.probe.request.to_string(),
-            ms(self.cfg.probe_claim_ttl).to_string(),
+            String::new(),
             bucket_ttl.to_string(),
             req.initial.mode.as_str().to_owned(),
             req.initial.probe_budget.to_string(),
