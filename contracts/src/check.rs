@@ -1,7 +1,6 @@
 //! Checking one record: a verdict listing every violation, and the window deltas it feeds.
 
 use crate::compile::quality::Probe;
-use crate::compile::schema::parse_instant;
 use crate::compile::CompiledContract;
 use crate::window::{Accumulator, WindowState};
 use jsonschema::error::ValidationErrorKind;
@@ -188,7 +187,12 @@ impl CompiledContract {
         }
         for pc in &self.post {
             let Some(Value::String(s)) = get(rec, &pc.path) else { continue };
-            let Some(ms) = parse_instant(s, pc.date) else { continue }; // format error already reported
+            let Some(ms) = pc.format.parse(s) else {
+                if pc.check_format {
+                    verdict.violations.push(Violation { rule: format!("{}.format", pc.field).into(), field: pc.field.clone(), value: show(&Value::String(s.clone())), expected: format!("a value in the contract's format ({})", pc.format), blocking: true });
+                }
+                continue; // otherwise the schema's format check already reported it
+            };
             let low = pc.min.is_some_and(|(m, ex)| if ex { ms <= m } else { ms < m });
             let high = pc.max.is_some_and(|(m, ex)| if ex { ms >= m } else { ms > m });
             if low || high {
@@ -263,8 +267,8 @@ impl CompiledContract {
                     failure_slot = Some(i);
                     continue;
                 }
-                Probe::Freshness { path, date } => {
-                    if let Some(ms) = get(rec, path).and_then(Value::as_str).and_then(|s| parse_instant(s, *date)) {
+                Probe::Freshness { path, format } => {
+                    if let Some(ms) = get(rec, path).and_then(Value::as_str).and_then(|s| format.parse(s)) {
                         acc.merge(&Accumulator::Newest { ms: Some(ms) });
                     }
                     continue;

@@ -8,6 +8,7 @@ pub mod decode;
 pub mod error;
 pub mod load;
 pub mod model;
+pub mod profile;
 pub mod threshold;
 pub mod window;
 

@@ -13,7 +13,7 @@ pub const SUPPORTED_API_VERSIONS: &[&str] = &["v3.0.0", "v3.0.1", "v3.0.2", "v3.
 /// [`ContractError::Parse`] naming the path (`schema[0].properties[3].quality[0].mustBeLessThan`),
 /// the line when the parser knows it, and the reason.
 pub fn parse(text: &str) -> Result<Contract, ContractError> {
-    let raw: Value = serde_saphyr::from_str(text).map_err(|e| ContractError::Parse {
+    let raw: Value = serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| ContractError::Parse {
         problem: Problem { line: e.location().map(|l| l.line()), ..Problem::error("", syntax_reason(&e)) },
     })?;
     from_value(raw, Some(text))
@@ -34,7 +34,7 @@ pub fn from_value(raw: Value, text: Option<&str>) -> Result<Contract, ContractEr
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         let line = text.and_then(|t| {
-            serde_saphyr::from_str::<Contract>(t).err().and_then(|e| e.location().map(|l| l.line()))
+            serde_saphyr::from_str_with_options::<Contract>(t, yaml_options()).err().and_then(|e| e.location().map(|l| l.line()))
         });
         ContractError::Parse { problem: Problem { line, ..Problem::error(path, clean(&e.into_inner().to_string())) } }
     })?;
@@ -52,6 +52,11 @@ pub fn from_value(raw: Value, text: Option<&str>) -> Result<Contract, ContractEr
         });
     }
     Ok(contract)
+}
+
+/// YAML 1.2 booleans only: ODCS writes units such as `y` (years), which YAML 1.1 reads as true.
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! { strict_booleans: true }
 }
 
 fn syntax_reason(e: &serde_saphyr::Error) -> String {

@@ -1,1 +1,81 @@
-fn main() {}
+//! The `contract-gate` binary.
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use gate::batch::{self, report, CheckOptions};
+use gate::cli::{contracts_cmd, format_for, Cli, Command, ContractsCommand, ReportFormat};
+use std::process::ExitCode;
+
+/// Exit codes scripts rely on.
+const EXIT_VIOLATED: u8 = 1;
+const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(EXIT_ERROR) } else { ExitCode::SUCCESS };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("contract-gate: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check(a) => {
+            let now_ms = match &a.now {
+                Some(s) => chrono::DateTime::parse_from_rfc3339(s).with_context(|| format!("--now {s:?} is not an RFC 3339 time"))?.timestamp_millis(),
+                None => chrono::Utc::now().timestamp_millis(),
+            };
+            let opts = CheckOptions {
+                format: format_for(a.format, &a.input),
+                contract: a.contract,
+                object: a.object,
+                input: a.input,
+                null_tokens: if a.null_tokens.is_empty() { vec!["NA".into(), String::new()] } else { a.null_tokens },
+                limits: contracts::decode::DecodeLimits { max_record_bytes: a.max_record_bytes },
+                now_ms,
+                progress: true,
+            };
+            let r = batch::run(&opts)?;
+            match a.report {
+                ReportFormat::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&r)?))?,
+                ReportFormat::Table => emit(&report::table(&r))?,
+            }
+            Ok(if r.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_VIOLATED) })
+        }
+        Command::Contracts(ContractsCommand::Lint { file, output }) => {
+            let out = contracts_cmd::lint(&file)?;
+            match output {
+                ReportFormat::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&serde_json::json!({ "file": file, "valid": !out.has_errors, "problems": out.problems }))?))?,
+                ReportFormat::Table => {
+                    emit(&report::lint_lines(&out.problems))?;
+                    emit(&format!("{}: {}\n", file.display(), if out.has_errors { "INVALID" } else { "ok" }))?;
+                }
+            }
+            Ok(if out.has_errors { ExitCode::from(EXIT_VIOLATED) } else { ExitCode::SUCCESS })
+        }
+        Command::Contracts(ContractsCommand::Baseline { contract, input, format, field, bins, max_psi }) => {
+            let v = contracts_cmd::baseline(&contract, &input, format_for(format, &input), &field, bins, max_psi)?;
+            let snippet = serde_json::json!({ "customProperties": [{ "property": "gateDistribution", "value": v }] });
+            emit(&format!("# paste under the property {field:?}\n{}", serde_saphyr::to_string(&snippet).context("rendering YAML")?))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error worth a panic.
+fn emit(s: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(s.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
+}

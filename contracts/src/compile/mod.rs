@@ -97,8 +97,8 @@ pub fn compile(contract: &Contract, object: Option<&str>) -> Result<CompiledCont
     for (i, q) in obj.quality.iter().enumerate() {
         quality::quality_rule(&mut rules, q, None, &format!("{opath}.quality[{i}]"));
     }
-    let types = |name: &str| find_type(&obj.properties, name);
-    quality::sla_rules(&mut rules, &contract.sla_properties, &obj.name, &types);
+    let find = |name: &str| find_property(&obj.properties, name).cloned();
+    quality::sla_rules(&mut rules, &contract.sla_properties, &obj.name, &find);
     quality::gate_rules(&mut rules, &contract.custom_properties, &obj.custom_properties, &opath);
     problems.append(&mut rules.problems);
 
@@ -202,11 +202,11 @@ fn walk_properties(out: &mut Compiled, props: &[Property], keys: &[String], path
     }
 }
 
-fn find_type(props: &[Property], dotted: &str) -> Option<Option<LogicalType>> {
+fn find_property<'a>(props: &'a [Property], dotted: &str) -> Option<&'a Property> {
     let (head, rest) = dotted.split_once('.').map_or((dotted, None), |(h, r)| (h, Some(r)));
     let p = props.iter().find(|p| p.name == head)?;
     match rest {
-        None => Some(p.logical_type),
-        Some(r) => find_type(&p.properties, r),
+        None => Some(p),
+        Some(r) => find_property(&p.properties, r),
     }
 }

@@ -24,7 +24,7 @@ pub enum Probe {
     /// Payloads that did not decode.
     DecodeErrors,
     /// Newest date/timestamp at `path`.
-    Freshness { path: Vec<String>, date: bool },
+    Freshness { path: Vec<String>, format: crate::compile::schema::TimeFormat },
     /// Newest arrival time, fed by the streaming shell.
     NoData,
     /// Histogram of the value at `path`.
@@ -408,7 +408,7 @@ pub fn unit_seconds(unit: &str) -> Option<f64> {
 }
 
 /// Compiles SLA properties that apply to `object`; `types` resolves a property name to its type.
-pub fn sla_rules(out: &mut Compiled, slas: &[SlaProperty], object: &str, types: &dyn Fn(&str) -> Option<Option<LogicalType>>) {
+pub fn sla_rules(out: &mut Compiled, slas: &[SlaProperty], object: &str, find: &dyn Fn(&str) -> Option<Property>) {
     for (i, s) in slas.iter().enumerate() {
         let spath = format!("slaProperties[{i}]");
         let kind = match s.property.as_str() {
@@ -438,17 +438,18 @@ pub fn sla_rules(out: &mut Compiled, slas: &[SlaProperty], object: &str, types: 
                 out.problems.push(Problem::error(format!("{spath}.element"), format!("{} needs element object.property naming a date or timestamp field", s.property)));
                 continue;
             }
-            match types(prop) {
+            match find(prop) {
                 None => {
                     out.problems.push(Problem::error(format!("{spath}.element"), format!("no property {prop:?} in object {object:?}")));
                     continue;
                 }
-                Some(Some(LogicalType::Timestamp)) => Probe::Freshness { path: prop.split('.').map(String::from).collect(), date: false },
-                Some(Some(LogicalType::Date)) => Probe::Freshness { path: prop.split('.').map(String::from).collect(), date: true },
-                Some(_) => {
-                    out.problems.push(Problem::error(format!("{spath}.element"), format!("{prop:?} must have logicalType timestamp or date to measure {}", s.property)));
-                    continue;
-                }
+                Some(p) => match crate::compile::schema::TimeFormat::of(&p) {
+                    Some(format) => Probe::Freshness { path: prop.split('.').map(String::from).collect(), format },
+                    None => {
+                        out.problems.push(Problem::error(format!("{spath}.element"), format!("{prop:?} must have logicalType timestamp or date to measure {}", s.property)));
+                        continue;
+                    }
+                },
             }
         } else {
             Probe::NoData

@@ -17,8 +17,10 @@ pub struct PostCheck {
     pub field: String,
     /// Rule id.
     pub rule: String,
-    /// Whether values are dates (else timestamps).
-    pub date: bool,
+    /// How values are written.
+    pub format: TimeFormat,
+    /// Whether the format itself is checked here (custom patterns JSON Schema cannot check).
+    pub check_format: bool,
     /// Lower bound in ms since the epoch, and whether it is exclusive.
     pub min: Option<(i64, bool)>,
     /// Upper bound in ms since the epoch, and whether it is exclusive.
@@ -119,13 +121,25 @@ fn property_schema(p: &Property, path: &str, keys: &[String], allow_extra: bool,
                 }
             }
         }
-        Some(LogicalType::Date) => {
-            s.insert("format".into(), json!("date"));
-            date_post(&opts, &opath, keys, true, out);
-        }
-        Some(LogicalType::Timestamp) => {
-            s.insert("format".into(), json!("date-time"));
-            date_post(&opts, &opath, keys, false, out);
+        Some(ty @ (LogicalType::Date | LogicalType::Timestamp)) => {
+            let date = ty == LogicalType::Date;
+            let format = match &opts.format {
+                None => Some(if date { TimeFormat::Date } else { TimeFormat::Rfc3339 }),
+                Some(f) => match TimeFormat::from_pattern(f) {
+                    Some(tf) => Some(tf),
+                    None => {
+                        out.problems.push(Problem::error(format!("{opath}.format"), format!("unsupported date/time pattern {f:?}; use letters y M d H m s S, X/Z for the zone, and quoted literals")));
+                        None
+                    }
+                },
+            };
+            if let Some(format) = format {
+                let custom = opts.format.is_some();
+                if !custom {
+                    s.insert("format".into(), json!(if date { "date" } else { "date-time" }));
+                }
+                date_post(&opts, &opath, keys, format, custom, out);
+            }
         }
         Some(LogicalType::Time) => {
             s.insert("format".into(), json!("time"));
@@ -262,46 +276,132 @@ fn check_options_apply(ty: Option<LogicalType>, o: &LogicalTypeOptions, opath: &
     }
 }
 
-fn date_post(o: &LogicalTypeOptions, opath: &str, keys: &[String], date: bool, out: &mut Built) {
-    if let Some(f) = &o.format {
-        out.problems.push(Problem::not_enforced(
-            format!("{opath}.format"),
-            format!("custom {} format {f:?}: the gate accepts {} only", if date { "date" } else { "timestamp" }, if date { "ISO-8601 dates (YYYY-MM-DD)" } else { "RFC 3339 timestamps" }),
-        ));
-    }
+fn date_post(o: &LogicalTypeOptions, opath: &str, keys: &[String], format: TimeFormat, check_format: bool, out: &mut Built) {
     let mut bound = |key: &str, v: &Option<Value>, exclusive: bool| -> Option<(i64, bool)> {
         let v = v.as_ref()?;
-        match v.as_str().and_then(|s| parse_instant(s, date)) {
+        // Bounds may be written in the field's own format or as RFC 3339 / plain dates.
+        let parsed = v.as_str().and_then(|s| format.parse(s).or_else(|| TimeFormat::Rfc3339.parse(s)).or_else(|| TimeFormat::Date.parse(s)).or_else(|| TimeFormat::from_pattern("yyyy-MM-dd HH:mm:ss").and_then(|f| f.parse(s))));
+        match parsed {
             Some(ms) => Some((ms, exclusive)),
             None => {
-                out.problems.push(Problem::error(format!("{opath}.{key}"), format!("expected {} string, found {v}", if date { "a YYYY-MM-DD date" } else { "an RFC 3339 timestamp" })));
+                out.problems.push(Problem::error(format!("{opath}.{key}"), format!("expected a date or timestamp string, found {v}")));
                 None
             }
         }
     };
     let min = bound("minimum", &o.minimum, false).or_else(|| bound("exclusiveMinimum", &o.exclusive_minimum, true));
     let max = bound("maximum", &o.maximum, false).or_else(|| bound("exclusiveMaximum", &o.exclusive_maximum, true));
-    if min.is_none() && max.is_none() {
+    if min.is_none() && max.is_none() && !check_format {
         return;
     }
     let show = |v: &Option<Value>| v.as_ref().map_or(String::new(), |v| v.as_str().unwrap_or_default().to_string());
-    let expected = format!(
-        "{}{}{}{}",
-        if min.is_some_and(|m| m.1) { "> " } else if min.is_some() { ">= " } else { "" },
-        show(if o.minimum.is_some() { &o.minimum } else { &o.exclusive_minimum }),
-        if min.is_some() && max.is_some() { " and " } else { "" },
-        if max.is_some() { format!("{}{}", if max.is_some_and(|m| m.1) { "< " } else { "<= " }, show(if o.maximum.is_some() { &o.maximum } else { &o.exclusive_maximum })) } else { String::new() },
-    );
+    let mut parts = Vec::new();
+    if let Some((_, ex)) = min {
+        parts.push(format!("{} {}", if ex { ">" } else { ">=" }, show(if o.minimum.is_some() { &o.minimum } else { &o.exclusive_minimum })));
+    }
+    if let Some((_, ex)) = max {
+        parts.push(format!("{} {}", if ex { "<" } else { "<=" }, show(if o.maximum.is_some() { &o.maximum } else { &o.exclusive_maximum })));
+    }
     let field = keys.join(".");
-    out.post.push(PostCheck { path: keys.to_vec(), rule: format!("{field}.range"), field, date, min, max, expected });
+    out.post.push(PostCheck { path: keys.to_vec(), rule: format!("{field}.range"), field, format, check_format, min, max, expected: parts.join(" and ") });
 }
 
-/// Parses a date (`YYYY-MM-DD`) or RFC 3339 timestamp into ms since the epoch.
-#[must_use]
-pub fn parse_instant(s: &str, date: bool) -> Option<i64> {
-    if date {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc().timestamp_millis())
-    } else {
-        DateTime::parse_from_rfc3339(s).ok().map(|d| d.timestamp_millis())
+/// How a date or timestamp field is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// `YYYY-MM-DD`.
+    Date,
+    /// RFC 3339.
+    Rfc3339,
+    /// A JDK-style pattern (`yyyy-MM-dd HH:mm:ss`) turned into a chrono format.
+    Pattern {
+        /// chrono format string.
+        chrono: String,
+        /// Whether the pattern carries a zone (else UTC is assumed).
+        zoned: bool,
+        /// Whether the pattern has no time part.
+        date_only: bool,
+    },
+}
+
+impl TimeFormat {
+    /// Converts a JDK DateTimeFormatter pattern; `None` for letters it does not know.
+    #[must_use]
+    pub fn from_pattern(p: &str) -> Option<Self> {
+        let mut out = String::new();
+        let (mut zoned, mut has_time) = (false, false);
+        let chars: Vec<char> = p.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            let run = chars[i..].iter().take_while(|x| **x == c).count();
+            match c {
+                '\'' => {
+                    let end = chars[i + 1..].iter().position(|x| *x == '\'')?;
+                    out.extend(chars[i + 1..i + 1 + end].iter());
+                    i += end + 2;
+                    continue;
+                }
+                'y' | 'u' => out.push_str(if run == 2 { "%y" } else { "%Y" }),
+                'M' => out.push_str("%m"),
+                'd' => out.push_str("%d"),
+                'H' => {
+                    out.push_str("%H");
+                    has_time = true;
+                }
+                'm' => out.push_str("%M"),
+                's' => out.push_str("%S"),
+                'S' => out.push_str(&format!("%{run}f")),
+                'X' | 'x' => {
+                    out.push_str(if run >= 3 { "%:z" } else { "%z" });
+                    zoned = true;
+                }
+                'Z' => {
+                    out.push_str("%z");
+                    zoned = true;
+                }
+                c if c.is_ascii_alphabetic() => return None,
+                '%' => out.push_str("%%"),
+                c => {
+                    out.extend(std::iter::repeat_n(c, run));
+                }
+            }
+            i += run;
+        }
+        Some(Self::Pattern { chrono: out, zoned, date_only: !has_time })
+    }
+
+    /// Parses a value into ms since the epoch; `None` when it does not fit the format.
+    #[must_use]
+    pub fn parse(&self, s: &str) -> Option<i64> {
+        match self {
+            Self::Date => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc().timestamp_millis()),
+            Self::Rfc3339 => DateTime::parse_from_rfc3339(s).ok().map(|d| d.timestamp_millis()),
+            Self::Pattern { chrono, zoned: true, .. } => DateTime::parse_from_str(s, chrono).ok().map(|d| d.timestamp_millis()),
+            Self::Pattern { chrono, date_only: true, .. } => NaiveDate::parse_from_str(s, chrono).ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc().timestamp_millis()),
+            Self::Pattern { chrono, .. } => chrono::NaiveDateTime::parse_from_str(s, chrono).ok().map(|d| d.and_utc().timestamp_millis()),
+        }
+    }
+
+    /// The format of a date/timestamp property, `None` for other types or unknown patterns.
+    #[must_use]
+    pub fn of(p: &Property) -> Option<Self> {
+        let custom = p.logical_type_options.as_ref().and_then(|o| o.format.as_deref());
+        match (p.logical_type, custom) {
+            (Some(LogicalType::Date | LogicalType::Timestamp), Some(f)) => Self::from_pattern(f),
+            (Some(LogicalType::Date), None) => Some(Self::Date),
+            (Some(LogicalType::Timestamp), None) => Some(Self::Rfc3339),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for TimeFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Date => f.write_str("YYYY-MM-DD"),
+            Self::Rfc3339 => f.write_str("RFC 3339"),
+            Self::Pattern { chrono, .. } => write!(f, "{chrono}"),
+        }
     }
 }

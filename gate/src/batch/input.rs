@@ -1,0 +1,187 @@
+//! Streaming readers for `check`: JSON Lines, a JSON array, CSV. Each yields one item per
+//! record with its line number, and a decode error as an item, never as a stop.
+
+use super::BatchError;
+use contracts::decode::{csv_record, decode_json, DecodeLimits};
+use contracts::model::LogicalType;
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+use serde_json::Value;
+use std::fmt;
+use std::io::{BufRead, Read};
+
+/// Input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON document per line.
+    Jsonl,
+    /// One JSON array of records.
+    Json,
+    /// CSV with a header row; values typed by the contract.
+    Csv,
+}
+
+/// One record as read: its line (record number for JSON arrays) and the record or why not.
+pub type Item = (u64, Result<Value, String>);
+
+/// Reads JSON Lines without ever holding more than `limit + 1` bytes of one line.
+pub fn jsonl(mut r: impl BufRead, limits: DecodeLimits, mut each: impl FnMut(Item)) -> Result<(), BatchError> {
+    let mut line_no = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        line_no += 1;
+        let (n, overflow) = read_line_capped(&mut r, &mut buf, limits.max_record_bytes)?;
+        if n == 0 {
+            return Ok(());
+        }
+        if overflow > 0 {
+            each((line_no, Err(format!("record is {} bytes, over the {}-byte limit", n, limits.max_record_bytes))));
+            continue;
+        }
+        let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        if body.iter().all(u8::is_ascii_whitespace) {
+            continue; // blank lines separate nothing; they are not records
+        }
+        each((line_no, decode_json(body, limits).map_err(|e| e.to_string())));
+    }
+}
+
+/// Reads one line into `buf`, keeping at most `cap + 1` bytes; returns the full line length
+/// and how many bytes were dropped.
+fn read_line_capped(r: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> Result<(usize, usize), BatchError> {
+    let mut total = 0usize;
+    let mut dropped = 0usize;
+    loop {
+        let chunk = r.fill_buf().map_err(|e| BatchError::Read { reason: e.to_string() })?;
+        if chunk.is_empty() {
+            return Ok((total, dropped));
+        }
+        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        let room = (cap + 1).saturating_sub(buf.len());
+        let keep = take.min(room);
+        buf.extend_from_slice(&chunk[..keep]);
+        dropped += take - keep;
+        total += take;
+        r.consume(take);
+        if done {
+            return Ok((total, dropped));
+        }
+    }
+}
+
+/// Reads a JSON array element by element, so memory stays flat.
+pub fn json_array(r: impl Read, limits: DecodeLimits, each: impl FnMut(Item)) -> Result<(), BatchError> {
+    struct Each<F>(F, DecodeLimits);
+    impl<'de, F: FnMut(Item)> Visitor<'de> for Each<F> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON array of records")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+            let mut n = 0u64;
+            while let Some(v) = seq.next_element::<Value>()? {
+                n += 1;
+                let size = v.to_string().len();
+                let item = if size > self.1.max_record_bytes {
+                    Err(format!("record is {size} bytes, over the {}-byte limit", self.1.max_record_bytes))
+                } else {
+                    Ok(v)
+                };
+                (self.0)((n, item));
+            }
+            Ok(())
+        }
+    }
+    impl<'de, F: FnMut(Item)> DeserializeSeed<'de> for Each<F> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_reader(r);
+    Each(each, limits).deserialize(&mut de).map_err(|e| BatchError::Read { reason: format!("not a JSON array of records: {e}") })?;
+    de.end().map_err(|e| BatchError::Read { reason: format!("trailing data after the array: {e}") })
+}
+
+/// Reads CSV with a header row, typing values by the contract.
+pub fn csv(r: impl Read, types: &[(String, Option<LogicalType>)], null_tokens: &[String], limits: DecodeLimits, mut each: impl FnMut(Item)) -> Result<(), BatchError> {
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(r);
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| BatchError::Read { reason: format!("CSV header: {e}") })?
+        .iter()
+        .map(String::from)
+        .collect();
+    let mut rec = csv::ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {
+                let line = rec.position().map_or(0, csv::Position::line);
+                let item = if rec.as_slice().len() > limits.max_record_bytes {
+                    Err(format!("record is {} bytes, over the {}-byte limit", rec.as_slice().len(), limits.max_record_bytes))
+                } else if rec.len() != headers.len() {
+                    Err(format!("row has {} fields, the header has {}", rec.len(), headers.len()))
+                } else {
+                    rec.iter()
+                        .enumerate()
+                        .map(|(i, f)| std::str::from_utf8(f).map_err(|e| format!("invalid UTF-8 in column {:?} at byte {}", headers[i], e.valid_up_to())))
+                        .collect::<Result<Vec<&str>, String>>()
+                        .map(|fields| csv_record(&headers, &fields, types, null_tokens))
+                };
+                each((line, item));
+            }
+            Err(e) => {
+                // A malformed row is a failed record; an I/O failure ends the read.
+                match e.kind() {
+                    csv::ErrorKind::Io(_) => return Err(BatchError::Read { reason: e.to_string() }),
+                    _ => each((e.position().map_or(0, csv::Position::line), Err(format!("malformed CSV row: {e}")))),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(input: &[u8], f: Format) -> Vec<Item> {
+        let mut out = Vec::new();
+        let lim = DecodeLimits { max_record_bytes: 32 };
+        let types = vec![("n".to_string(), Some(LogicalType::Integer))];
+        let r = match f {
+            Format::Jsonl => jsonl(input, lim, |i| out.push(i)),
+            Format::Json => json_array(input, lim, |i| out.push(i)),
+            Format::Csv => csv(input, &types, &["NA".to_string()], lim, |i| out.push(i)),
+        };
+        assert!(r.is_ok(), "{r:?}");
+        out
+    }
+
+    #[test]
+    fn readers_table() {
+        let long = format!("{{\"s\":\"{}\"}}\n{{\"n\":2}}\n", "x".repeat(100));
+        let cases: Vec<(&[u8], Format, Vec<(u64, bool)>)> = vec![
+            (b"{\"n\":1}\n\n{\"n\":\n{\"n\":3}", Format::Jsonl, vec![(1, true), (3, false), (4, true)]),
+            (b"\xff\n{\"n\":1}\r\n", Format::Jsonl, vec![(1, false), (2, true)]),
+            (long.as_bytes(), Format::Jsonl, vec![(1, false), (2, true)]),
+            (b"[{\"n\":1},{\"n\":2}]", Format::Json, vec![(1, true), (2, true)]),
+            (b"n,s\n1,a\nNA,b\n2\n\xff,c\n", Format::Csv, vec![(2, true), (3, true), (4, false), (5, false)]),
+        ];
+        for (input, f, want) in cases {
+            let got: Vec<(u64, bool)> = collect(input, f).iter().map(|(l, r)| (*l, r.is_ok())).collect();
+            assert_eq!(got, want, "{f:?} {:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn broken_array_is_an_input_error() {
+        let err = json_array(&b"[{\"n\":1},"[..], DecodeLimits::default(), |_| {}).expect_err("truncated");
+        assert!(err.to_string().contains("not a JSON array"), "{err}");
+    }
+}

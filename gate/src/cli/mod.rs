@@ -1,0 +1,110 @@
+//! Command-line interface definitions and the commands that need no services.
+
+pub mod contracts_cmd;
+
+use crate::batch::input::Format;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Data-contract quality gate with a circuit breaker, run as a Kafka sidecar.
+#[derive(Debug, Parser)]
+#[command(name = "contract-gate", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Human-readable table.
+    Table,
+    /// One JSON object.
+    Json,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a batch of records against a contract. Exit 0: holds; 1: violated; 2: error.
+    Check(CheckArgs),
+    /// Work with contract files.
+    #[command(subcommand)]
+    Contracts(ContractsCommand),
+}
+
+/// `check` arguments.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Contract file (ODCS v3.0/v3.1 YAML or JSON).
+    #[arg(long)]
+    pub contract: PathBuf,
+    /// Records to check; `-` reads standard input.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Input format (default: from the file extension, else jsonl).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub report: ReportFormat,
+    /// Time to measure freshness against (RFC 3339); default: now.
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Schema object of the contract to check against (default: the first).
+    #[arg(long)]
+    pub object: Option<String>,
+    /// CSV cell values read as null (repeatable). Default: `NA` and the empty string.
+    #[arg(long = "null-token")]
+    pub null_tokens: Vec<String>,
+    /// Largest record accepted, in bytes; larger ones fail as decode errors.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_record_bytes: usize,
+}
+
+/// `contracts` subcommands that work on files.
+#[derive(Debug, Subcommand)]
+pub enum ContractsCommand {
+    /// Report errors (with locations), warnings and rules the gate does not enforce.
+    /// Exit 0: usable; 1: errors found; 2: unreadable.
+    Lint {
+        /// Contract file.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        output: ReportFormat,
+    },
+    /// Record a distribution baseline for one field from known-good data and print the
+    /// `gateDistribution` custom property to paste under that property.
+    Baseline {
+        /// Contract file (used to type CSV input and to check the field exists).
+        #[arg(long)]
+        contract: PathBuf,
+        /// Known-good records.
+        #[arg(long)]
+        input: PathBuf,
+        /// Input format (default: from the file extension, else jsonl).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Field to profile (dotted path for nested fields).
+        #[arg(long)]
+        field: String,
+        /// Number of bins (numbers: quantiles; strings: most frequent categories + other).
+        #[arg(long, default_value_t = 10)]
+        bins: usize,
+        /// Largest population stability index the rule will allow.
+        #[arg(long, default_value_t = 0.2)]
+        max_psi: f64,
+    },
+}
+
+/// Picks the input format from the flag or the file extension.
+#[must_use]
+pub fn format_for(flag: Option<Format>, input: &std::path::Path) -> Format {
+    flag.unwrap_or_else(|| match input.extension().and_then(|e| e.to_str()) {
+        Some("csv") => Format::Csv,
+        Some("json") => Format::Json,
+        _ => Format::Jsonl,
+    })
+}
