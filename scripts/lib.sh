@@ -87,8 +87,8 @@ cg_port_closed() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # cannot already hold them. There is still a window between choosing and
 # binding, so callers retry with a new port when the bind fails.
 cg_free_port() {
-    local p tries
-    for tries in $(seq 1 50); do
+    local p
+    for _ in $(seq 1 50); do
         p=$((15000 + RANDOM % 17000))
         if cg_port_closed "$p"; then
             printf '%s\n' "$p"
@@ -157,6 +157,7 @@ cg_spawn() {
     local pidfile=$1 log=$2 pid start i
     shift 2
     rm -f "$pidfile.tmp"
+    # shellcheck disable=SC2016 # $$, $0 and $@ belong to the inner bash.
     setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile.tmp" "$@" </dev/null >>"$log" 2>&1 &
     for ((i = 0; i < 100; i++)); do
         [[ -s $pidfile.tmp ]] && break

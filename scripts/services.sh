@@ -26,7 +26,7 @@ set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-CG_LOG_TAG=services
+CG_LOG_TAG="services"
 
 REPO=$(cg_repo_root)
 KAFKA_VERSION=${CG_KAFKA_VERSION:-4.1.2}

@@ -15,11 +15,13 @@
 #    pass by skipping;
 # 5. stops the services it started — also on failure or Ctrl-C — and exits
 #    with the tests' status, after a one-line total of passed/failed tests.
+# cleanup and summary run from the EXIT trap, which shellcheck cannot follow.
+# shellcheck disable=SC2317
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-CG_LOG_TAG=test
+CG_LOG_TAG="test"
 
 REPO=$(cg_repo_root)
 cd "$REPO"
