@@ -30,7 +30,7 @@ CG_LOG_TAG="services"
 
 REPO=$(cg_repo_root)
 KAFKA_VERSION=${CG_KAFKA_VERSION:-4.1.2}
-CACHE=${CONTRACT_GATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/contract-gate}
+CACHE=${CONTRACT_GATE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/contract-gate}
 STATE=${CG_SERVICES_DIR:-${TMPDIR:-/tmp}/contract-gate-services-$(id -u)}
 # How long a service may take to become ready. The first Kafka start on a busy
 # 2-core machine (a cargo build running beside it) can take a while.
