@@ -11,7 +11,8 @@ use futures_util::StreamExt as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisError, Script};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -34,6 +35,7 @@ pub struct RedisStore {
     transition_script: Script,
     events: watch::Receiver<Option<BreakerState>>,
     listener: tokio::task::AbortHandle,
+    subscribed: Arc<AtomicBool>,
     calls: AtomicU64,
 }
 
@@ -62,8 +64,10 @@ impl RedisStore {
             .set_number_of_retries(3);
         let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager_cfg).map_err(redis_err)?;
         let (tx, events) = watch::channel(None);
+        let subscribed = Arc::new(AtomicBool::new(false));
         let listener = tokio::spawn(listen(
             client,
+            Arc::clone(&subscribed),
             format!("{}:events", cfg.key_prefix),
             tx,
             cfg.connect_timeout,
@@ -81,6 +85,7 @@ impl RedisStore {
             transition_script: Script::new(TRANSITION_LUA),
             events,
             listener,
+            subscribed,
             calls: AtomicU64::new(0),
         })
     }
@@ -89,6 +94,13 @@ impl RedisStore {
     #[must_use]
     pub fn calls(&self) -> u64 {
         self.calls.load(Relaxed)
+    }
+
+    /// True while the events subscription is established (for `/ready` details; a breaker
+    /// works without it, learning transitions at its next flush instead).
+    #[must_use]
+    pub fn events_subscribed(&self) -> bool {
+        self.subscribed.load(Relaxed)
     }
 
     /// The key prefix.
@@ -254,6 +266,7 @@ impl Store for RedisStore {
 /// replica that misses a message learns the state at its next flush anyway.
 async fn listen(
     client: redis::Client,
+    subscribed: Arc<AtomicBool>,
     channel: String,
     tx: watch::Sender<Option<BreakerState>>,
     connect_timeout: Duration,
@@ -267,6 +280,7 @@ async fn listen(
         match connected {
             Ok(Ok(mut pubsub)) => match pubsub.subscribe(&channel).await {
                 Ok(()) => {
+                    subscribed.store(true, Relaxed);
                     if was_down {
                         info!(%channel, "breaker events subscription restored");
                     }
@@ -285,6 +299,7 @@ async fn listen(
                         // go back to lower ones, so nothing is filtered here.
                         tx.send_replace(Some(state));
                     }
+                    subscribed.store(false, Relaxed);
                     debug!(%channel, "breaker events subscription ended");
                 }
                 Err(e) => debug!(%channel, error = %e, "subscribe failed"),
