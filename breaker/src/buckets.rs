@@ -60,13 +60,14 @@ impl Buckets {
         }
     }
 
-    /// The window at `now` restricted to buckets starting at or after `from`, and whether it
-    /// is warm.
+    /// The window at `now` restricted to buckets ending after `from`, and whether it is warm.
+    /// The bucket holding `from` counts: it is at most one bucket of records from before,
+    /// and dropping it would blind the breaker for up to a bucket after every close.
     pub(crate) fn window(&self, now: Millis, from: Millis) -> (WindowState, bool) {
         let b = self.window.bucket_ms();
         let oldest = now.saturating_sub(self.window.span_ms());
         let mut out = self.empty.clone();
-        let in_scope = |s: Millis| s + b > oldest && s >= from && s <= now;
+        let in_scope = |s: Millis| s + b > oldest && s + b > from && s <= now;
         let warm = match self.window {
             WindowConfig::Time { .. } => {
                 for (_, w) in self.ring.iter().filter(|(s, _)| in_scope(*s)) {

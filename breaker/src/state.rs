@@ -204,8 +204,8 @@ pub struct BreakerState {
     pub open_until_ms: Option<Millis>,
     /// In [`Mode::HalfOpen`]: records the probe may admit over all replicas; 0 otherwise.
     pub probe_budget: u64,
-    /// The window only covers records flushed at or after this time: set when the breaker
-    /// (re)closes so that the bad records that opened it cannot trip it again at once.
+    /// The window only covers buckets ending after this time: set when the breaker (re)closes
+    /// so that the bad records that opened it cannot trip it again at once.
     pub window_from_ms: Millis,
 }
 

@@ -105,13 +105,13 @@ local s = now - (now % b)
 local oldest = now - span
 local warm = 0
 if kind == 't' then
-  while s + b > oldest and s >= from do
+  while s + b > oldest and s + b > from do
     add_bucket(s)
     s = s - b
   end
   if now - from >= span then warm = 1 end
 else
-  while s + b > oldest and s >= from and (win[1] or 0) < want do
+  while s + b > oldest and s + b > from and (win[1] or 0) < want do
     add_bucket(s)
     s = s - b
   end
