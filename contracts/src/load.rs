@@ -65,6 +65,11 @@ fn syntax_reason(e: &serde_saphyr::Error) -> String {
 
 /// Serde messages for a float field say `f64`; users write contracts, not Rust.
 fn clean(msg: &str) -> String {
+    // "invalid type: string \"x\", expected f64" reads better as "expected a number, found …".
+    let msg = match msg.strip_prefix("invalid type: ").and_then(|m| m.split_once(", expected ")) {
+        Some((found, expected)) => format!("expected {expected}, found {found}"),
+        None => msg.to_string(),
+    };
     msg.replace("expected f64", "expected a number")
         .replace("expected u64", "expected a non-negative integer")
         .replace("expected a sequence", "expected a list")

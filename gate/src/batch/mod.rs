@@ -23,12 +23,12 @@ pub enum BatchError {
         reason: String,
     },
     /// The contract is malformed.
-    #[error("contract {path}: {source}")]
+    #[error("contract {path}: {error}")]
     Contract {
         /// Path given.
         path: PathBuf,
-        /// What is wrong.
-        source: ContractError,
+        /// What is wrong (shown inline, so not also chained as a source).
+        error: ContractError,
     },
     /// The input could not be opened or read.
     #[error("input: {reason}")]
@@ -65,8 +65,8 @@ pub struct CheckOptions {
 /// [`BatchError::ContractFile`] or [`BatchError::Contract`].
 pub fn load_contract(path: &Path, object: Option<&str>) -> Result<CompiledContract, BatchError> {
     let text = std::fs::read_to_string(path).map_err(|e| BatchError::ContractFile { path: path.to_path_buf(), reason: e.to_string() })?;
-    let contract = contracts::parse(&text).map_err(|source| BatchError::Contract { path: path.to_path_buf(), source })?;
-    compile(&contract, object).map_err(|source| BatchError::Contract { path: path.to_path_buf(), source })
+    let contract = contracts::parse(&text).map_err(|error| BatchError::Contract { path: path.to_path_buf(), error })?;
+    compile(&contract, object).map_err(|error| BatchError::Contract { path: path.to_path_buf(), error })
 }
 
 /// Runs a batch check.
