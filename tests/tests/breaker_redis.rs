@@ -363,3 +363,85 @@ async fn redis_calls_per_record_at_100k_records_per_second() {
     assert!(records >= 100_000 * secs * 9 / 10, "the loop could not keep 100k rec/s: {records}");
     assert!(per_record <= 1e-4, "{per_record:.2e} calls/record");
 }
+
+/// The Lua bucket selection and probe accounting agree with the in-memory store's, for both
+/// window kinds, on a fake clock (stores take `now` from the request).
+#[tokio::test]
+async fn redis_and_memory_stores_agree() {
+    use breaker::{FlushRequest, MemoryStore, ProbeReport, Reason};
+    let Some(url) = e2e::redis_url() else { return };
+    let t0: i64 = 1_704_067_200_000;
+    let windows = [
+        WindowConfig::Time { length: Duration::from_secs(10), bucket: Duration::from_secs(1) },
+        WindowConfig::Count { records: 100, bucket: Duration::from_secs(1), max_age: Duration::from_secs(20) },
+    ];
+    for window in windows {
+        let prefix = e2e::unique_name("breaker-parity");
+        let redis = RedisStore::new(redis_config(&url, &prefix), window.clone(), &rules()).expect("store");
+        let memory = MemoryStore::new(window.clone(), &rules());
+        let initial = BreakerState::initial(t0 + 500);
+        let at = |records: u64, nulls: u64, ms: i64| WindowState {
+            records,
+            accumulators: vec![
+                Accumulator::Count { hits: nulls, total: records },
+                Accumulator::Newest { ms: (records > 0).then_some(ms) },
+            ],
+        };
+        // (offset ms, records, nulls): several per bucket, gaps, a late (older) bucket.
+        let (mut max_records, mut granted) = (0u64, 0u64);
+        let plan = [(0, 30, 1), (400, 10, 0), (1_200, 40, 4), (3_000, 25, 0), (2_900, 5, 5), (7_000, 60, 3), (12_500, 20, 2), (25_000, 0, 0)];
+        for (i, (dt, records, nulls)) in plan.into_iter().enumerate() {
+            let now = t0 + dt;
+            let d = at(records, nulls, now - 100);
+            let req = FlushRequest {
+                now,
+                replica: "r0",
+                delta: &d,
+                probe: ProbeReport { epoch: 0, used: 0, window: &empty(), request: 0 },
+                initial: &initial,
+            };
+            let from_redis = redis.flush(&req).await.expect("redis flush");
+            let from_memory = memory.flush(&req).await.expect("memory flush");
+            assert_eq!(from_redis, from_memory, "{window:?} step {i}");
+            max_records = max_records.max(from_redis.window.records);
+        }
+        // Half-open probe accounting: two replicas claiming from one budget.
+        let half = BreakerState { mode: Mode::HalfOpen, epoch: 2, probe_budget: 30, reason: Reason::CooledDown, ..initial.clone() };
+        for store in [&redis as &dyn ErasedTransition, &memory] {
+            store.cas(1, half.clone()).await;
+        }
+        let steps = [("a", 0, 20), ("b", 0, 20), ("a", 12, 20), ("b", 10, 5), ("a", 8, 30)];
+        for (i, (replica, used, request)) in steps.into_iter().enumerate() {
+            let now = t0 + 30_000 + i as i64 * 250;
+            let probe = at(used, 0, now);
+            let req = FlushRequest {
+                now,
+                replica,
+                delta: &empty(),
+                probe: ProbeReport { epoch: 2, used, window: &probe, request },
+                initial: &initial,
+            };
+            let from_redis = redis.flush(&req).await.expect("redis flush");
+            let from_memory = memory.flush(&req).await.expect("memory flush");
+            assert_eq!(from_redis, from_memory, "{window:?} probe step {i}");
+            granted += from_redis.probe_grant;
+        }
+        assert!(max_records >= 100 && granted >= 30, "the plan exercised nothing: {max_records} {granted}");
+    }
+}
+
+/// Lets the parity test drive both stores' transition through one loop.
+trait ErasedTransition {
+    fn cas<'a>(&'a self, expected: u64, next: BreakerState) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;
+}
+
+impl<S: Store> ErasedTransition for S {
+    fn cas<'a>(&'a self, expected: u64, next: BreakerState) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>> {
+        Box::pin(async move {
+            match self.transition(expected, &next).await.expect("transition") {
+                Cas::Applied(_) => {}
+                Cas::Refused(cur) => panic!("refused: {cur:?}"),
+            }
+        })
+    }
+}
