@@ -3,3 +3,7 @@
 
 pub mod batch;
 pub mod cli;
+pub mod config;
+pub mod http;
+pub mod registry;
+pub mod serve;

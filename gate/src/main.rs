@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::Parser as _;
 use gate::batch::{self, report, CheckOptions};
-use gate::cli::{contracts_cmd, format_for, Cli, Command, ContractsCommand, ReportFormat};
+use gate::cli::{contracts_cmd, format_for, serve_cmd, BreakerAction, Cli, Command, ContractsCommand, ReportFormat};
 use std::process::ExitCode;
 
 /// Exit codes scripts rely on.
@@ -62,6 +62,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if out.has_errors { ExitCode::from(EXIT_VIOLATED) } else { ExitCode::SUCCESS })
         }
+        Command::Serve(a) => {
+            init_tracing();
+            let o = serve_cmd::Overrides { brokers: a.brokers, redis: a.redis, listen: a.listen };
+            let cfg = serve_cmd::load(&a.config, &o)?;
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            rt.block_on(serve_cmd::serve(cfg))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Breaker(a) => {
+            let (binding, action) = match &a.action {
+                BreakerAction::Status { binding } => (binding.as_deref(), None),
+                BreakerAction::Open { binding } => (Some(binding.as_str()), Some("open")),
+                BreakerAction::Close { binding } => (Some(binding.as_str()), Some("close")),
+                BreakerAction::MetricsOnly { binding } => (Some(binding.as_str()), Some("metrics-only")),
+                BreakerAction::Reset { binding } => (Some(binding.as_str()), Some("reset")),
+            };
+            let v = serve_cmd::admin(&a.url, a.token.as_deref(), binding, action).map_err(anyhow::Error::msg)?;
+            emit(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Contracts(ContractsCommand::Baseline { contract, input, format, field, bins, max_psi }) => {
             let v = contracts_cmd::baseline(&contract, &input, format_for(format, &input), &field, bins, max_psi)?;
             let snippet = serde_json::json!({ "customProperties": [{ "property": "gateDistribution", "value": v }] });
@@ -77,5 +97,16 @@ fn emit(s: &str) -> anyhow::Result<()> {
     match std::io::stdout().lock().write_all(s.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
         _ => Ok(()),
+    }
+}
+
+/// Structured logs on stderr; `CONTRACT_GATE_LOG=json` for JSON lines, `RUST_LOG` for levels.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("CONTRACT_GATE_LOG").is_ok_and(|v| v == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
     }
 }

@@ -1,6 +1,7 @@
 //! Command-line interface definitions and the commands that need no services.
 
 pub mod contracts_cmd;
+pub mod serve_cmd;
 
 use crate::batch::input::Format;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -32,6 +33,71 @@ pub enum Command {
     /// Work with contract files.
     #[command(subcommand)]
     Contracts(ContractsCommand),
+    /// Run the sidecar: consume, validate, route, with the circuit breaker.
+    Serve(ServeArgs),
+    /// Inspect or override the breakers of a running gate.
+    Breaker(BreakerArgs),
+}
+
+/// `serve` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Config file (YAML).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Kafka bootstrap servers (overrides kafka.brokers).
+    #[arg(long, env = "CONTRACT_GATE_BROKERS")]
+    pub brokers: Option<String>,
+    /// Redis URL for the shared breaker (overrides redis.url; adds a redis section if missing).
+    #[arg(long, env = "CONTRACT_GATE_REDIS")]
+    pub redis: Option<String>,
+    /// HTTP listen address (overrides http.listen).
+    #[arg(long, env = "CONTRACT_GATE_LISTEN")]
+    pub listen: Option<String>,
+}
+
+/// `breaker` arguments.
+#[derive(Debug, clap::Args)]
+pub struct BreakerArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: BreakerAction,
+    /// Base URL of the gate's HTTP endpoint.
+    #[arg(long, env = "CONTRACT_GATE_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    pub url: String,
+    /// Admin bearer token.
+    #[arg(long, env = "CONTRACT_GATE_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// Breaker actions.
+#[derive(Debug, Subcommand)]
+pub enum BreakerAction {
+    /// Show the state of one binding's breaker, or of all.
+    Status {
+        /// Binding name.
+        binding: Option<String>,
+    },
+    /// Force the breaker open (kill switch): every valid record goes to the fallback.
+    Open {
+        /// Binding name.
+        binding: String,
+    },
+    /// Force the breaker closed (disable it): data always flows.
+    Close {
+        /// Binding name.
+        binding: String,
+    },
+    /// Evaluate and report only; never divert.
+    MetricsOnly {
+        /// Binding name.
+        binding: String,
+    },
+    /// Back to automatic operation with a fresh window.
+    Reset {
+        /// Binding name.
+        binding: String,
+    },
 }
 
 /// `check` arguments.

@@ -1,0 +1,141 @@
+//! `serve` and `breaker …` commands.
+
+use crate::config::{GateConfig, RedisSection};
+use crate::serve::{self, ServeError};
+use serde_json::Value;
+use std::path::PathBuf;
+use tokio::net::TcpListener;
+use tracing::{error, info};
+
+/// Overrides from flags and environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// Bootstrap servers.
+    pub brokers: Option<String>,
+    /// Redis URL.
+    pub redis: Option<String>,
+    /// HTTP listen address.
+    pub listen: Option<String>,
+}
+
+/// Loads the config file and applies the overrides.
+///
+/// # Errors
+/// A config error naming the file, line or field.
+pub fn load(path: &std::path::Path, o: &Overrides) -> Result<GateConfig, ServeError> {
+    let mut cfg = GateConfig::load(path)?;
+    if let Some(b) = &o.brokers {
+        cfg.kafka.brokers.clone_from(b);
+    }
+    if let Some(r) = &o.redis {
+        match &mut cfg.redis {
+            Some(section) => section.url.clone_from(r),
+            None => cfg.redis = Some(RedisSection { url: r.clone(), key_prefix: "contract-gate".into(), op_timeout: std::time::Duration::from_millis(500), fallback: breaker::FallbackPolicy::Local }),
+        }
+    }
+    if let Some(l) = &o.listen {
+        cfg.http.listen.clone_from(l);
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Runs the sidecar until SIGTERM or Ctrl-C, then drains and commits.
+///
+/// # Errors
+/// Startup failures, or a produce failure that stopped the pipeline.
+pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().map_err(|e| ServeError::Internal { reason: format!("metrics recorder: {e}") })?;
+    let running = serve::start(&cfg).await?;
+    let token = std::env::var(&cfg.http.token_env).ok().filter(|t| !t.is_empty());
+    if token.is_none() {
+        info!(env = %cfg.http.token_env, "no admin token set: breaker overrides over HTTP are refused");
+    }
+    let app = crate::http::router(running.ready.clone(), running.bindings.clone(), metrics, token, running.transitions.clone());
+    let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|e| ServeError::Http { reason: format!("bind {}: {e}", cfg.http.listen) })?;
+    let addr = listener.local_addr().map_err(|e| ServeError::Http { reason: e.to_string() })?;
+    info!(%addr, "http listening");
+    let http = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut pipeline = running.pipeline;
+    let result = tokio::select! {
+        r = &mut pipeline => r,
+        () = shutdown_signal() => {
+            info!("shutdown requested: draining in-flight records");
+            let _ = running.shutdown.send(true);
+            pipeline.await
+        }
+    };
+    let _ = running.shutdown.send(true);
+    for f in running.flushers {
+        let _ = f.await;
+    }
+    http.abort();
+    match result {
+        Ok(r) => r,
+        Err(e) => {
+            error!(error = %e, "pipeline task failed");
+            Err(ServeError::Internal { reason: e.to_string() })
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Calls the breaker admin API of a running gate.
+///
+/// # Errors
+/// Transport errors and non-2xx answers, with the server's message.
+pub fn admin(url: &str, token: Option<&str>, binding: Option<&str>, action: Option<&str>) -> Result<Value, String> {
+    let base = url.trim_end_matches('/');
+    let agent = ureq::Agent::new_with_defaults();
+    let resp = match (binding, action) {
+        (b, None) => {
+            let path = b.map_or_else(|| format!("{base}/v1/breakers"), |b| format!("{base}/v1/breakers/{b}"));
+            agent.get(&path).config().http_status_as_error(false).build().call()
+        }
+        (Some(b), Some(a)) => {
+            let mut req = agent.post(format!("{base}/v1/breakers/{b}/{a}")).config().http_status_as_error(false).build();
+            if let Some(t) = token {
+                req = req.header("authorization", &format!("Bearer {t}"));
+            }
+            req.send_empty()
+        }
+        (None, Some(_)) => return Err("a binding name is required".into()),
+    };
+    let mut resp = resp.map_err(|e| format!("{base}: {e}"))?;
+    let status = resp.status();
+    let body: Value = resp.body_mut().read_json().map_err(|e| format!("{base}: unreadable answer: {e}"))?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(format!("{status}: {}", body.get("error").and_then(Value::as_str).unwrap_or("request failed")))
+    }
+}
+
+/// Default admin URL.
+#[must_use]
+pub fn default_url() -> String {
+    "http://127.0.0.1:8080".into()
+}
+
+/// Path type for clap.
+pub type ConfigPath = PathBuf;

@@ -1,0 +1,415 @@
+//! `serve` configuration: YAML, unknown keys rejected, every field documented, cross-field
+//! checks at startup with a message naming the field.
+
+use breaker::{BreakerConfig, FallbackPolicy};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {reason}")]
+    Read {
+        /// Path given.
+        path: PathBuf,
+        /// OS reason.
+        reason: String,
+    },
+    /// The YAML does not fit the schema.
+    #[error("config {path}: {reason}")]
+    Parse {
+        /// Path given.
+        path: PathBuf,
+        /// Parser message, with the line and the key.
+        reason: String,
+    },
+    /// A field holds a value that cannot work.
+    #[error("config field {field}: {message}")]
+    Invalid {
+        /// Dotted path of the field.
+        field: String,
+        /// What is wrong and what would work.
+        message: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { field: field.into(), message: message.into() }
+}
+
+/// The whole `serve` configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    /// Kafka connection and consumer group.
+    pub kafka: KafkaConfig,
+    /// Shared breaker store; omit to keep breaker state in this process only (one replica).
+    #[serde(default)]
+    pub redis: Option<RedisSection>,
+    /// HTTP endpoints (health, readiness, metrics, admin).
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Where contracts come from.
+    pub contracts: ContractsSource,
+    /// Delivery guarantees.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    /// Event topics.
+    #[serde(default)]
+    pub events: EventsConfig,
+    /// Largest record accepted, in bytes; larger ones are quarantined as decode errors.
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+    /// Source topic → contract bindings.
+    pub bindings: Vec<Binding>,
+}
+
+fn default_max_record_bytes() -> usize {
+    1024 * 1024
+}
+
+/// Kafka settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port]`. Overridden by `--brokers` / `CONTRACT_GATE_BROKERS`.
+    pub brokers: String,
+    /// Consumer group of the gate replicas.
+    #[serde(default = "default_group")]
+    pub group_id: String,
+    /// Extra librdkafka properties for every client (`security.protocol`, `sasl.*`, `ssl.*`, …).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// Create missing output topics at startup with the source topic's partition count.
+    #[serde(default = "yes")]
+    pub create_topics: bool,
+}
+
+fn default_group() -> String {
+    "contract-gate".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The shared breaker store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSection {
+    /// Redis URL. Overridden by `--redis` / `CONTRACT_GATE_REDIS`.
+    pub url: String,
+    /// Prefix of every key; each binding adds its name and contract major version.
+    #[serde(default = "default_group")]
+    pub key_prefix: String,
+    /// Deadline of one Redis call.
+    #[serde(default = "default_op_timeout", with = "humantime_serde")]
+    pub op_timeout: Duration,
+    /// What to do while Redis cannot be reached: `local` (default), `fail_open`, `fail_closed`.
+    #[serde(default)]
+    pub fallback: FallbackPolicy,
+}
+
+fn default_op_timeout() -> Duration {
+    Duration::from_millis(500)
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address, e.g. `0.0.0.0:8080`; port 0 picks a free port (logged at startup).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Environment variable holding the bearer token for admin writes. Without a token set,
+    /// admin writes are refused.
+    #[serde(default = "default_token_env")]
+    pub token_env: String,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+fn default_token_env() -> String {
+    "CONTRACT_GATE_TOKEN".into()
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: default_listen(), token_env: default_token_env() }
+    }
+}
+
+/// Where contracts are read from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractsSource {
+    /// A directory of ODCS YAML/JSON files (relative paths are relative to the config file).
+    pub dir: PathBuf,
+}
+
+/// Delivery guarantees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// `at_least_once` (default) or `exactly_once` (Kafka transactions; readers use read_committed).
+    #[serde(default)]
+    pub mode: DeliveryMode,
+}
+
+/// Delivery modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMode {
+    /// Offsets stored after the destination acknowledged; duplicates possible after a crash.
+    #[default]
+    AtLeastOnce,
+    /// Outputs and offsets committed in one Kafka transaction.
+    ExactlyOnce,
+}
+
+/// Event topics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Topic of breaker transitions.
+    #[serde(default = "default_breaker_topic")]
+    pub breaker_topic: String,
+    /// Topic of violation samples.
+    #[serde(default = "default_violations_topic")]
+    pub violations_topic: String,
+    /// Violation events per rule and binding per second, at most; the rest are counted only.
+    #[serde(default = "default_violation_rate")]
+    pub violations_per_rule_per_second: u32,
+}
+
+fn default_breaker_topic() -> String {
+    "contract-gate.breaker-events".into()
+}
+
+fn default_violations_topic() -> String {
+    "contract-gate.violations".into()
+}
+
+fn default_violation_rate() -> u32 {
+    10
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self { breaker_topic: default_breaker_topic(), violations_topic: default_violations_topic(), violations_per_rule_per_second: default_violation_rate() }
+    }
+}
+
+/// What happens to valid records while the breaker is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fallback {
+    /// Re-emit each key's last valid record to validated, marked stale; hold the new one.
+    LastGood,
+    /// Send to `<src>.degraded`, flagged low confidence.
+    Degrade,
+    /// Send to `<src>.held` for replay.
+    Hold,
+    /// Stop consuming the source partitions; offsets stay where they are.
+    Pause,
+}
+
+impl Fallback {
+    /// Name for labels and logs.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::LastGood => "last_good",
+            Self::Degrade => "degrade",
+            Self::Hold => "hold",
+            Self::Pause => "pause",
+        }
+    }
+}
+
+/// Output topic names of a binding; each defaults to `<source>.<suffix>`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicOverrides {
+    /// Records that passed (and stale snapshots under `last_good`).
+    #[serde(default)]
+    pub validated: Option<String>,
+    /// Records that failed a record-level check.
+    #[serde(default)]
+    pub quarantine: Option<String>,
+    /// Valid records while open under `degrade`.
+    #[serde(default)]
+    pub degraded: Option<String>,
+    /// Valid records while open under `hold` / `last_good`.
+    #[serde(default)]
+    pub held: Option<String>,
+    /// Compacted: latest valid record per key.
+    #[serde(default)]
+    pub last_good: Option<String>,
+}
+
+/// One source topic bound to a contract.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Binding {
+    /// Binding name (metrics label, admin path, breaker key).
+    pub name: String,
+    /// Source topic.
+    pub source: String,
+    /// Contract id.
+    pub contract: String,
+    /// Schema object of the contract (default: the first).
+    #[serde(default)]
+    pub object: Option<String>,
+    /// Fallback while the breaker is open.
+    pub fallback: Fallback,
+    /// Output topic overrides.
+    #[serde(default)]
+    pub topics: TopicOverrides,
+    /// Breaker settings.
+    #[serde(default)]
+    pub breaker: BreakerConfig,
+}
+
+/// Resolved output topics of a binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    /// `<src>.validated`.
+    pub validated: String,
+    /// `<src>.quarantine`.
+    pub quarantine: String,
+    /// `<src>.degraded`.
+    pub degraded: String,
+    /// `<src>.held`.
+    pub held: String,
+    /// `<src>.last-good`.
+    pub last_good: String,
+}
+
+impl Binding {
+    /// Output topics with defaults applied.
+    #[must_use]
+    pub fn topics(&self) -> Topics {
+        let t = &self.topics;
+        let d = |o: &Option<String>, s: &str| o.clone().unwrap_or_else(|| format!("{}.{s}", self.source));
+        Topics {
+            validated: d(&t.validated, "validated"),
+            quarantine: d(&t.quarantine, "quarantine"),
+            degraded: d(&t.degraded, "degraded"),
+            held: d(&t.held, "held"),
+            last_good: d(&t.last_good, "last-good"),
+        }
+    }
+}
+
+impl GateConfig {
+    /// Reads and validates a config file. Relative `contracts.dir` is resolved against the
+    /// file's directory.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file, line or field.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.to_path_buf(), reason: e.to_string() })?;
+        let mut cfg: Self = serde_saphyr::from_str_with_options(&text, serde_saphyr::options! { strict_booleans: true })
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), reason: e.to_string() })?;
+        if cfg.contracts.dir.is_relative() {
+            if let Some(parent) = path.parent() {
+                cfg.contracts.dir = parent.join(&cfg.contracts.dir);
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Cross-field checks.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first offending field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.kafka.brokers.trim().is_empty() {
+            return Err(invalid("kafka.brokers", "must name at least one host:port"));
+        }
+        if self.bindings.is_empty() {
+            return Err(invalid("bindings", "at least one binding is needed"));
+        }
+        for reserved in ["bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store", "transactional.id", "isolation.level"] {
+            if self.kafka.properties.contains_key(reserved) {
+                return Err(invalid(format!("kafka.properties.{reserved}"), "is set by the gate itself; use kafka.brokers / kafka.group_id / delivery.mode"));
+            }
+        }
+        if self.max_record_bytes == 0 {
+            return Err(invalid("max_record_bytes", "must be at least 1"));
+        }
+        let mut names = HashSet::new();
+        let mut sources = HashSet::new();
+        let mut outputs: Vec<(String, String)> = Vec::new();
+        for (i, b) in self.bindings.iter().enumerate() {
+            let f = |k: &str| format!("bindings[{i}].{k}");
+            if b.name.is_empty() || !b.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                return Err(invalid(f("name"), "must be non-empty letters, digits, '-', '_' or '.'"));
+            }
+            if !names.insert(b.name.clone()) {
+                return Err(invalid(f("name"), format!("duplicate binding name {:?}", b.name)));
+            }
+            if !sources.insert(b.source.clone()) {
+                return Err(invalid(f("source"), format!("topic {:?} is bound twice; one binding per source topic", b.source)));
+            }
+            b.breaker.validate().map_err(|e| invalid(f("breaker"), e.to_string()))?;
+            let t = b.topics();
+            for (k, v) in [("validated", &t.validated), ("quarantine", &t.quarantine), ("degraded", &t.degraded), ("held", &t.held), ("last_good", &t.last_good)] {
+                outputs.push((f(&format!("topics.{k}")), v.clone()));
+            }
+        }
+        for (field, topic) in &outputs {
+            if sources.contains(topic) {
+                return Err(invalid(field.clone(), format!("output topic {topic:?} is also a source topic: records would loop")));
+            }
+            if outputs.iter().filter(|(_, t)| t == topic).count() > 1 {
+                return Err(invalid(field.clone(), format!("output topic {topic:?} is used twice")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<GateConfig, String> {
+        let cfg: GateConfig = serde_saphyr::from_str(s).map_err(|e| e.to_string())?;
+        cfg.validate().map_err(|e| e.to_string())?;
+        Ok(cfg)
+    }
+
+    const BASE: &str = "kafka:\n  brokers: 127.0.0.1:9092\ncontracts:\n  dir: c\nbindings:\n  - name: flights\n    source: flights\n    contract: flights\n    fallback: hold\n";
+
+    #[test]
+    fn config_errors_name_the_field() {
+        assert!(parse(BASE).is_ok());
+        let cases = [
+            (BASE.replace("fallback: hold", "fallback: sometimes"), "unknown variant"),
+            (format!("{BASE}    colour: red\n"), "colour"),
+            (BASE.replace("fallback: hold", "fallback: hold\n    topics: { held: flights }"), "bindings[0].topics.held"),
+            (BASE.replace("fallback: hold", "fallback: hold\n    breaker: { min_records: 0 }"), "bindings[0].breaker"),
+            (BASE.replace("  brokers: 127.0.0.1:9092\n", "  brokers: 127.0.0.1:9092\n  properties: { group.id: x }\n"), "kafka.properties.group.id"),
+            (format!("{BASE}  - name: flights\n    source: other\n    contract: flights\n    fallback: hold\n"), "duplicate binding name"),
+        ];
+        for (text, needle) in cases {
+            let err = parse(&text).expect_err(needle);
+            assert!(err.contains(needle), "{err} lacks {needle}");
+        }
+    }
+
+    #[test]
+    fn default_topics() {
+        let cfg = parse(BASE).expect("ok");
+        let t = cfg.bindings[0].topics();
+        assert_eq!(t.validated, "flights.validated");
+        assert_eq!(t.last_good, "flights.last-good");
+    }
+}

@@ -1,0 +1,108 @@
+//! Event topics: breaker transitions (every one) and violation samples (rate-limited).
+
+use super::binding::lock;
+use breaker::Transition;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tracing::warn;
+
+/// Publishes violation samples, at most `per_second` per binding and rule.
+#[derive(Clone)]
+pub struct ViolationSink {
+    producer: FutureProducer,
+    topic: String,
+    per_second: u32,
+    buckets: Arc<Mutex<HashMap<(String, Arc<str>), (i64, u32)>>>,
+}
+
+impl std::fmt::Debug for ViolationSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViolationSink").field("topic", &self.topic).field("per_second", &self.per_second).finish_non_exhaustive()
+    }
+}
+
+impl ViolationSink {
+    /// A sink producing to `topic`.
+    #[must_use]
+    pub fn new(producer: FutureProducer, topic: String, per_second: u32) -> Self {
+        Self { producer, topic, per_second, buckets: Arc::default() }
+    }
+
+    /// Publishes the violation unless this rule already used its budget this second. Every
+    /// violation is counted in the metrics either way.
+    pub fn offer(&self, binding: &str, contract: &contracts::CompiledContract, v: &contracts::Violation, topic: &str, partition: i32, offset: i64) {
+        super::metrics::violation(binding, &v.rule);
+        let sec = chrono::Utc::now().timestamp();
+        {
+            let mut b = lock(&self.buckets);
+            let e = b.entry((binding.to_string(), v.rule.clone())).or_insert((sec, 0));
+            if e.0 != sec {
+                *e = (sec, 0);
+            }
+            if e.1 >= self.per_second {
+                return;
+            }
+            e.1 += 1;
+        }
+        let body = super::pipeline::violation_json(binding, contract, v, topic, partition, offset);
+        let rec = FutureRecord::to(&self.topic).key(binding).payload(&body);
+        // Samples are best effort: the delivery result is not awaited, only a full queue is logged.
+        if let Err((e, _)) = self.producer.send_result(rec) {
+            warn!(error = %e, "violation event not queued");
+        }
+    }
+}
+
+/// Publishes breaker transitions: the one place that logs, counts and emits them.
+#[derive(Clone)]
+pub struct TransitionSink {
+    producer: FutureProducer,
+    topic: String,
+    replica: String,
+}
+
+impl std::fmt::Debug for TransitionSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransitionSink").field("topic", &self.topic).finish_non_exhaustive()
+    }
+}
+
+impl TransitionSink {
+    /// A sink producing to `topic`.
+    #[must_use]
+    pub fn new(producer: FutureProducer, topic: String, replica: String) -> Self {
+        Self { producer, topic, replica }
+    }
+
+    /// Logs, counts and publishes one transition of `b`, waiting for the acknowledgement
+    /// (transitions are rare and must not be lost silently).
+    pub async fn emit(&self, b: &super::binding::BindingRuntime, t: &Transition) {
+        super::metrics::transition(&b.cfg.name, t.from.mode, t.to.mode);
+        super::metrics::breaker_state(&b.cfg.name, t.to.mode);
+        tracing::info!(binding = %b.cfg.name, from = t.from.mode.as_str(), to = t.to.mode.as_str(), epoch = t.to.epoch, reason = ?t.to.reason, "breaker transition");
+        let body = transition_json(&b.cfg.name, &b.contract.id, &b.contract.version, t, &self.replica);
+        let rec = FutureRecord::to(&self.topic).key(&b.cfg.name).payload(&body);
+        if let Err((e, _)) = self.producer.send(rec, std::time::Duration::from_secs(10)).await {
+            warn!(binding = %b.cfg.name, error = %e, "breaker event not delivered");
+        }
+    }
+}
+
+/// The JSON of a breaker transition event.
+#[must_use]
+pub fn transition_json(binding: &str, contract: &str, version: &str, t: &Transition, replica: &str) -> String {
+    serde_json::json!({
+        "binding": binding,
+        "contract": contract,
+        "version": version,
+        "from": t.from.mode.as_str(),
+        "to": t.to.mode.as_str(),
+        "reason": t.to.reason,
+        "epoch": t.to.epoch,
+        "trips": t.to.trips,
+        "time": chrono::DateTime::from_timestamp_millis(t.to.since_ms).map(|d| d.to_rfc3339()),
+        "replica": replica,
+    })
+    .to_string()
+}

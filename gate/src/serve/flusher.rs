@@ -1,0 +1,62 @@
+//! Every flush interval: hand the window deltas to the breaker, publish transitions, update
+//! metrics. One task per binding.
+
+use super::binding::BindingRuntime;
+use super::events::TransitionSink;
+use super::metrics as m;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::watch;
+use tracing::{error, warn};
+
+/// Runs the flush loop of one binding until shutdown, then flushes once more.
+pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, mut shutdown: watch::Receiver<bool>) {
+    let cfg = b.breaker.config().clone();
+    let mut tick = tokio::time::interval(cfg.flush_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let dup_scope_ms = i64::try_from(cfg.window.span().as_millis()).unwrap_or(i64::MAX).max(1);
+    let mut dup_epoch = chrono::Utc::now().timestamp_millis() / dup_scope_ms;
+    let mut last_mode = None;
+    loop {
+        let stop = tokio::select! {
+            _ = tick.tick() => false,
+            _ = shutdown.changed() => true,
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+        if now / dup_scope_ms != dup_epoch {
+            // Duplicates are judged within one window span; the sets must not grow forever.
+            dup_epoch = now / dup_scope_ms;
+            b.stats().obs.clear_duplicates();
+        }
+        let (delta, probe) = b.take_deltas();
+        let started = Instant::now();
+        match b.breaker.flush(&delta, &probe, now).await {
+            Ok(report) => {
+                m::flush(&b.cfg.name, started.elapsed().as_secs_f64(), report.source == breaker::Source::Local);
+                for r in &report.results {
+                    if let Some(v) = r.value {
+                        m::rule_value(&b.cfg.name, &r.id, v);
+                    }
+                }
+                #[allow(clippy::cast_precision_loss)]
+                m::freshness(&b.cfg.name, (now - b.last_arrival_ms.load(Relaxed)).max(0) as f64 / 1000.0);
+                let mode = report.state.mode;
+                if last_mode != Some(mode) {
+                    m::breaker_state(&b.cfg.name, mode);
+                    last_mode = Some(mode);
+                }
+                if let Some(t) = &report.transition {
+                    events.emit(&b, t).await;
+                }
+                if let Some(e) = report.error {
+                    warn!(binding = %b.cfg.name, error = %e, "breaker store unreachable: local fallback");
+                }
+            }
+            Err(e) => error!(binding = %b.cfg.name, error = %e, "flush rejected"),
+        }
+        if stop {
+            return;
+        }
+    }
+}

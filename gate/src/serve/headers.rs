@@ -1,0 +1,83 @@
+//! The headers every routed record carries (names are a stable interface).
+
+use super::plan::VerdictTag;
+use rdkafka::message::{Header, OwnedHeaders};
+
+/// Contract id.
+pub const CONTRACT: &str = "contract-gate-contract";
+/// Contract version that judged the record.
+pub const CONTRACT_VERSION: &str = "contract-gate-contract-version";
+/// valid | invalid | degraded | held | stale.
+pub const VERDICT: &str = "contract-gate-verdict";
+/// Breaker mode when the record was routed.
+pub const BREAKER_STATE: &str = "contract-gate-breaker-state";
+/// JSON array of violated rule ids.
+pub const VIOLATIONS: &str = "contract-gate-violations";
+/// Source topic.
+pub const SOURCE_TOPIC: &str = "contract-gate-source-topic";
+/// Source partition.
+pub const SOURCE_PARTITION: &str = "contract-gate-source-partition";
+/// Source offset.
+pub const SOURCE_OFFSET: &str = "contract-gate-source-offset";
+/// Source timestamp, ms since the epoch.
+pub const SOURCE_TIMESTAMP: &str = "contract-gate-source-timestamp";
+/// Why a record was quarantined, in words (decode errors and the first violation).
+pub const REASON: &str = "contract-gate-reason";
+
+/// Where a record came from.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceCoords<'a> {
+    /// Topic.
+    pub topic: &'a str,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Timestamp, if the record had one.
+    pub timestamp: Option<i64>,
+}
+
+/// Everything that goes into the headers of one output record.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderValues<'a> {
+    /// Contract id.
+    pub contract: &'a str,
+    /// Contract version.
+    pub version: &'a str,
+    /// Verdict.
+    pub verdict: VerdictTag,
+    /// Breaker mode name.
+    pub breaker_state: &'a str,
+    /// Violated rule ids as a JSON array.
+    pub violations: &'a str,
+    /// Source coordinates (of the snapshot's own source for stale re-emits).
+    pub source: SourceCoords<'a>,
+    /// Reason text for quarantined records.
+    pub reason: Option<&'a str>,
+}
+
+/// Builds the headers, keeping any headers the source record had first.
+#[must_use]
+pub fn build(v: &HeaderValues<'_>, inherited: Option<OwnedHeaders>) -> OwnedHeaders {
+    let partition = v.source.partition.to_string();
+    let offset = v.source.offset.to_string();
+    let ts = v.source.timestamp.map(|t| t.to_string()).unwrap_or_default();
+    let mut h = inherited.unwrap_or_default();
+    for (k, val) in [
+        (CONTRACT, v.contract),
+        (CONTRACT_VERSION, v.version),
+        (VERDICT, v.verdict.as_str()),
+        (BREAKER_STATE, v.breaker_state),
+        (VIOLATIONS, v.violations),
+        (SOURCE_TOPIC, v.source.topic),
+        (SOURCE_PARTITION, partition.as_str()),
+        (SOURCE_OFFSET, offset.as_str()),
+        (SOURCE_TIMESTAMP, ts.as_str()),
+    ] {
+        h = h.insert(Header { key: k, value: Some(val) });
+    }
+    if let Some(r) = v.reason {
+        h = h.insert(Header { key: REASON, value: Some(r) });
+    }
+    h
+}

@@ -1,0 +1,93 @@
+//! The last-good index: latest valid record per key, rebuilt from the compacted
+//! `<src>.last-good` topic so that a restarted gate can serve stale snapshots at once.
+
+use super::binding::{BindingRuntime, Snapshot};
+use super::client_config;
+use crate::config::GateConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use std::time::{Duration, Instant};
+
+/// Reads the binding's last-good topic from the beginning to its current end and fills the
+/// index. Returns the number of keys.
+///
+/// # Errors
+/// Kafka errors other than "no such topic yet".
+pub async fn rebuild(cfg: &GateConfig, b: &BindingRuntime) -> Result<usize, KafkaError> {
+    let cfg = client_config(cfg);
+    let topic = b.topics.last_good.clone();
+    // The blocking consumer runs off the async runtime (its calls block).
+    let entries = match tokio::task::spawn_blocking(move || read_all(&cfg, &topic)).await {
+        Ok(r) => r?,
+        Err(e) => {
+            tracing::warn!(binding = %b.cfg.name, error = %e, "last-good rebuild task failed; starting with an empty index");
+            Vec::new()
+        }
+    };
+    for (key, snap) in entries {
+        b.remember(key, snap);
+    }
+    Ok(b.last_good_len())
+}
+
+type Entry = (Vec<u8>, Option<Snapshot>);
+
+fn read_all(cfg: &rdkafka::ClientConfig, topic: &str) -> Result<Vec<Entry>, KafkaError> {
+    let consumer: BaseConsumer = cfg.clone().set("group.id", "contract-gate-last-good-rebuild").set("enable.auto.commit", "false").create()?;
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let Some(t) = md.topics().first().filter(|t| t.error().is_none()) else { return Ok(Vec::new()) };
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for p in t.partitions() {
+        let (low, high) = watermarks(&consumer, topic, p.id())?;
+        if high > low {
+            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)?;
+            ends.push((p.id(), high));
+        }
+    }
+    if ends.is_empty() {
+        return Ok(Vec::new());
+    }
+    consumer.assign(&tpl)?;
+    let mut out = Vec::new();
+    let mut done = vec![false; ends.len()];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while done.iter().any(|d| !d) && Instant::now() < deadline {
+        let Some(msg) = consumer.poll(Duration::from_millis(200)) else { continue };
+        let msg = msg?;
+        if let Some(i) = ends.iter().position(|(p, _)| *p == msg.partition()) {
+            if msg.offset() + 1 >= ends[i].1 {
+                done[i] = true;
+            }
+        }
+        let Some(key) = msg.key() else { continue };
+        let header = |name: &str| msg.headers().and_then(|h| h.iter().find(|x| x.key == name).and_then(|x| x.value).and_then(|v| std::str::from_utf8(v).ok()).and_then(|s| s.parse::<i64>().ok()));
+        let snap = msg.payload().filter(|p| !p.is_empty()).map(|p| Snapshot {
+            payload: p.to_vec(),
+            partition: header(super::headers::SOURCE_PARTITION).and_then(|x| i32::try_from(x).ok()).unwrap_or(msg.partition()),
+            offset: header(super::headers::SOURCE_OFFSET).unwrap_or(msg.offset()),
+            timestamp: header(super::headers::SOURCE_TIMESTAMP),
+        });
+        out.push((key.to_vec(), snap));
+    }
+    // Drop the list-holding assignment before the consumer (dropping in the other order can hang).
+    drop(tpl);
+    drop(consumer);
+    Ok(out)
+}
+
+/// Watermarks, retried while a freshly created topic has no leader yet.
+fn watermarks(consumer: &BaseConsumer, topic: &str, partition: i32) -> Result<(i64, i64), KafkaError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match consumer.fetch_watermarks(topic, partition, Duration::from_secs(5)) {
+            Ok(w) => return Ok(w),
+            Err(e) if Instant::now() < deadline && e.rdkafka_error_code().is_some_and(|c| matches!(c, rdkafka::types::RDKafkaErrorCode::NotLeaderForPartition | rdkafka::types::RDKafkaErrorCode::LeaderNotAvailable | rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition)) => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

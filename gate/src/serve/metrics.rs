@@ -1,0 +1,48 @@
+//! Every metric the sidecar emits, in one place. Names follow
+//! `contract_gate_<name>_<unit>[_total]`; label values come from closed sets (binding and rule
+//! names from the configuration and contracts, routes and states from enums).
+
+use metrics::{counter, gauge, histogram};
+
+/// A record sent to `route` (validated, quarantine, degraded, held, last_good, stale, paused).
+pub fn routed(binding: &str, route: &'static str) {
+    counter!("contract_gate_records_total", "binding" => binding.to_string(), "route" => route).increment(1);
+}
+
+/// A rule violated by one record.
+pub fn violation(binding: &str, rule: &str) {
+    counter!("contract_gate_rule_violations_total", "binding" => binding.to_string(), "rule" => rule.to_string()).increment(1);
+}
+
+/// A source topic paused (1) or consuming (0).
+pub fn paused(topic: &str, on: bool) {
+    gauge!("contract_gate_source_paused_ratio", "topic" => topic.to_string()).set(if on { 1.0 } else { 0.0 });
+}
+
+/// The breaker's mode: one gauge per state, 1 for the current one.
+pub fn breaker_state(binding: &str, mode: breaker::Mode) {
+    for m in breaker::Mode::ALL {
+        gauge!("contract_gate_breaker_state_ratio", "binding" => binding.to_string(), "state" => m.as_str()).set(if m == mode { 1.0 } else { 0.0 });
+    }
+}
+
+/// A breaker transition.
+pub fn transition(binding: &str, from: breaker::Mode, to: breaker::Mode) {
+    counter!("contract_gate_breaker_transitions_total", "binding" => binding.to_string(), "from" => from.as_str(), "to" => to.as_str()).increment(1);
+}
+
+/// One flush's duration, and whether it ran on the local fallback.
+pub fn flush(binding: &str, seconds: f64, degraded: bool) {
+    histogram!("contract_gate_flush_duration_seconds", "binding" => binding.to_string()).record(seconds);
+    gauge!("contract_gate_breaker_store_degraded_ratio", "binding" => binding.to_string()).set(if degraded { 1.0 } else { 0.0 });
+}
+
+/// A window rule's value over the latest window.
+pub fn rule_value(binding: &str, rule: &str, value: f64) {
+    gauge!("contract_gate_window_rule_value_ratio", "binding" => binding.to_string(), "rule" => rule.to_string()).set(value);
+}
+
+/// Seconds since the newest record of a binding.
+pub fn freshness(binding: &str, seconds: f64) {
+    gauge!("contract_gate_source_idle_seconds", "binding" => binding.to_string()).set(seconds);
+}

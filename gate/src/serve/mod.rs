@@ -1,0 +1,228 @@
+//! `contract-gate serve`: the sidecar.
+
+pub mod binding;
+pub mod events;
+pub mod flusher;
+pub mod headers;
+pub mod lastgood;
+pub mod metrics;
+pub mod offsets;
+pub mod pipeline;
+pub mod plan;
+pub mod store;
+
+use crate::config::{DeliveryMode, GateConfig};
+use crate::registry::ContractDir;
+use binding::BindingRuntime;
+use breaker::{Breaker, BreakerOptions, MemoryStore, RedisConfig, RedisStore};
+use contracts::decode::DecodeLimits;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::FutureProducer;
+use rdkafka::ClientConfig;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use store::AnyStore;
+use tokio::sync::watch;
+use tracing::info;
+
+/// Failures of the sidecar (the process exits non-zero).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration cannot work.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A contract cannot be loaded.
+    #[error("contracts: {reason}")]
+    Contracts {
+        /// Why.
+        reason: String,
+    },
+    /// A Kafka client could not be created or a topic set up.
+    #[error("kafka: {reason}")]
+    Kafka {
+        /// Why.
+        reason: String,
+    },
+    /// An output could not be written; its source record stays uncommitted.
+    #[error("produce to the output of {topic}[{partition}]@{offset} failed: {reason}")]
+    Produce {
+        /// Source topic.
+        topic: String,
+        /// Source partition.
+        partition: i32,
+        /// Source offset.
+        offset: i64,
+        /// Producer error.
+        reason: String,
+    },
+    /// The breaker could not be set up.
+    #[error("breaker of binding {binding}: {reason}")]
+    Breaker {
+        /// Binding.
+        binding: String,
+        /// Why.
+        reason: String,
+    },
+    /// The HTTP listener could not start.
+    #[error("http: {reason}")]
+    Http {
+        /// Why.
+        reason: String,
+    },
+    /// A task failed unexpectedly.
+    #[error("internal: {reason}")]
+    Internal {
+        /// Why.
+        reason: String,
+    },
+}
+
+fn kafka_err(e: impl std::fmt::Display) -> ServeError {
+    ServeError::Kafka { reason: e.to_string() }
+}
+
+/// Base client config with the user's pass-through properties.
+#[must_use]
+pub fn client_config(cfg: &GateConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.kafka.brokers);
+    for (k, v) in &cfg.kafka.properties {
+        c.set(k, v);
+    }
+    c
+}
+
+/// A running sidecar.
+#[derive(Debug)]
+pub struct Running {
+    /// The bindings, for the HTTP admin.
+    pub bindings: Vec<Arc<BindingRuntime>>,
+    /// Flip to true to stop.
+    pub shutdown: watch::Sender<bool>,
+    /// The record loop.
+    pub pipeline: tokio::task::JoinHandle<Result<(), ServeError>>,
+    /// Flush loops.
+    pub flushers: Vec<tokio::task::JoinHandle<()>>,
+    /// Probe for `/ready`.
+    pub ready: Arc<crate::http::Readiness>,
+    /// Where transitions are published (manual overrides use it too).
+    pub transitions: events::TransitionSink,
+}
+
+/// Starts the sidecar: contracts, breakers, Kafka clients, output topics, last-good index,
+/// the record loop and the flush loops.
+///
+/// # Errors
+/// A [`ServeError`] naming what could not be set up.
+pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
+    cfg.validate()?;
+    if cfg.delivery.mode == DeliveryMode::ExactlyOnce {
+        return Err(ServeError::Config(crate::config::ConfigError::Invalid { field: "delivery.mode".into(), message: "exactly_once is not available in this build yet; use at_least_once".into() }));
+    }
+    let dir = ContractDir::load(&cfg.contracts.dir).map_err(|e| ServeError::Contracts { reason: e.to_string() })?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let replica = BreakerOptions::default().replica;
+    let mut bindings = Vec::new();
+    for b in &cfg.bindings {
+        let contract = dir.compile(&b.contract, b.object.as_deref()).map_err(|e| ServeError::Contracts { reason: format!("binding {}: {e}", b.name) })?;
+        let rules = contract.rules.clone();
+        let store = match &cfg.redis {
+            None => AnyStore::Memory(MemoryStore::new(b.breaker.window.clone(), &rules)),
+            Some(r) => {
+                let major = contract.version.split('.').next().unwrap_or("0");
+                let rc = RedisConfig { url: r.url.clone(), key_prefix: format!("{}:{}:{}:v{major}", r.key_prefix, b.name, contract.id), op_timeout: r.op_timeout, fallback: r.fallback, ..RedisConfig::default() };
+                AnyStore::Redis(RedisStore::new(rc, b.breaker.window.clone(), &rules).map_err(|e| ServeError::Breaker { binding: b.name.clone(), reason: e.to_string() })?)
+            }
+        };
+        let opts = BreakerOptions { name: b.name.clone(), replica: replica.clone(), fallback: cfg.redis.as_ref().map(|r| r.fallback).unwrap_or_default() };
+        let brk = Breaker::new(b.breaker.clone(), rules, store, opts, now).map_err(|e| ServeError::Breaker { binding: b.name.clone(), reason: e.to_string() })?;
+        bindings.push(Arc::new(BindingRuntime::new(b.clone(), Arc::new(contract), brk, now)));
+    }
+
+    let producer: FutureProducer = client_config(cfg)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .create()
+        .map_err(kafka_err)?;
+    let partitions = if cfg.kafka.create_topics { ensure_topics(cfg, &bindings).await? } else { HashMap::new() };
+    for b in &bindings {
+        let n = lastgood::rebuild(cfg, b).await.map_err(kafka_err)?;
+        info!(binding = %b.cfg.name, keys = n, "last-good index rebuilt");
+    }
+    let consumer: StreamConsumer = client_config(cfg)
+        .set("group.id", &cfg.kafka.group_id)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .create()
+        .map_err(kafka_err)?;
+    let sources: Vec<&str> = bindings.iter().map(|b| b.cfg.source.as_str()).collect();
+    consumer.subscribe(&sources).map_err(kafka_err)?;
+    let consumer = Arc::new(consumer);
+    let (tx, rx) = watch::channel(false);
+    let transitions = events::TransitionSink::new(producer.clone(), cfg.events.breaker_topic.clone(), replica.clone());
+    let violations = events::ViolationSink::new(producer.clone(), cfg.events.violations_topic.clone(), cfg.events.violations_per_rule_per_second);
+    let pipeline = pipeline::Pipeline {
+        consumer: Arc::clone(&consumer),
+        producer: producer.clone(),
+        bindings: bindings.iter().map(|b| (b.cfg.source.clone(), Arc::clone(b))).collect(),
+        partitions,
+        limits: DecodeLimits { max_record_bytes: cfg.max_record_bytes },
+        violations,
+    };
+    let flushers = bindings
+        .iter()
+        .map(|b| tokio::spawn(flusher::run(Arc::clone(b), transitions.clone(), rx.clone())))
+        .collect();
+    let ready = Arc::new(crate::http::Readiness::new(client_config(cfg), bindings.clone()));
+    let pipeline = tokio::spawn(pipeline.run(rx));
+    info!(bindings = bindings.len(), replica = %replica, "serving");
+    Ok(Running { bindings, shutdown: tx, pipeline, flushers, ready, transitions })
+}
+
+/// Creates missing output and event topics with the source topic's partition count, and
+/// returns the partition count of every output topic.
+async fn ensure_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Result<HashMap<String, i32>, ServeError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(cfg).create().map_err(kafka_err)?;
+    let meta_client: rdkafka::consumer::BaseConsumer = client_config(cfg).create().map_err(kafka_err)?;
+    let count = |topic: &str| -> Option<i32> {
+        let md = meta_client.fetch_metadata(Some(topic), Duration::from_secs(10)).ok()?;
+        md.topics().first().filter(|t| t.error().is_none()).map(|t| i32::try_from(t.partitions().len()).unwrap_or(1)).filter(|n| *n > 0)
+    };
+    let mut wanted: Vec<(String, i32, bool)> = Vec::new();
+    for b in bindings {
+        let n = count(&b.cfg.source).unwrap_or(1);
+        let t = &b.topics;
+        for topic in [&t.validated, &t.quarantine, &t.degraded, &t.held] {
+            wanted.push((topic.clone(), n, false));
+        }
+        wanted.push((t.last_good.clone(), n, true));
+    }
+    wanted.push((cfg.events.breaker_topic.clone(), 1, false));
+    wanted.push((cfg.events.violations_topic.clone(), 1, false));
+    let missing: Vec<&(String, i32, bool)> = wanted.iter().filter(|(t, _, _)| count(t).is_none()).collect();
+    if !missing.is_empty() {
+        let news: Vec<NewTopic<'_>> = missing
+            .iter()
+            .map(|(t, n, compact)| {
+                let nt = NewTopic::new(t, *n, TopicReplication::Fixed(-1));
+                if *compact { nt.set("cleanup.policy", "compact") } else { nt }
+            })
+            .collect();
+        let results = admin.create_topics(&news, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))).await.map_err(kafka_err)?;
+        for r in results {
+            match r {
+                Ok(t) => info!(topic = %t, "created output topic"),
+                Err((t, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => info!(topic = %t, "output topic exists"),
+                Err((t, e)) => return Err(ServeError::Kafka { reason: format!("creating topic {t}: {e}") }),
+            }
+        }
+    }
+    Ok(wanted.into_iter().map(|(t, n, _)| (t.clone(), count(&t).unwrap_or(n))).collect())
+}

@@ -1,0 +1,57 @@
+//! One store type for every binding, whether the breaker state is local or shared in Redis.
+
+use breaker::{BreakerState, Cas, FlushRequest, MemoryStore, RedisStore, Snapshot, Store, StoreError};
+use std::future::Future;
+use tokio::sync::watch;
+
+/// The memory store (one replica) or the Redis store (shared by replicas).
+#[derive(Debug)]
+pub enum AnyStore {
+    /// In this process only.
+    Memory(MemoryStore),
+    /// Shared through Redis.
+    Redis(RedisStore),
+}
+
+impl Store for AnyStore {
+    fn flush(&self, req: &FlushRequest<'_>) -> impl Future<Output = Result<Snapshot, StoreError>> + Send {
+        async move {
+            match self {
+                Self::Memory(s) => s.flush(req).await,
+                Self::Redis(s) => s.flush(req).await,
+            }
+        }
+    }
+
+    fn transition(&self, expected_epoch: u64, next: &BreakerState) -> impl Future<Output = Result<Cas, StoreError>> + Send {
+        async move {
+            match self {
+                Self::Memory(s) => s.transition(expected_epoch, next).await,
+                Self::Redis(s) => s.transition(expected_epoch, next).await,
+            }
+        }
+    }
+
+    fn load(&self) -> impl Future<Output = Result<Option<BreakerState>, StoreError>> + Send {
+        async move {
+            match self {
+                Self::Memory(s) => s.load().await,
+                Self::Redis(s) => s.load().await,
+            }
+        }
+    }
+
+    fn subscribe(&self) -> watch::Receiver<Option<BreakerState>> {
+        match self {
+            Self::Memory(s) => s.subscribe(),
+            Self::Redis(s) => s.subscribe(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Memory(s) => s.kind(),
+            Self::Redis(s) => s.kind(),
+        }
+    }
+}
