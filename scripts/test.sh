@@ -134,9 +134,10 @@ cg_log "cargo test --no-fail-fast ${args[*]}"
 tests_ran=1
 set +e
 # --no-fail-fast: report every failing test binary, not just the first.
-# stdout is copied to a file for the closing summary; stderr (build output,
-# "Running ..." lines) passes through untouched.
-cargo test --no-fail-fast "${args[@]}" | tee "$CG_SERVICES_DIR/cargo-test.out"
+# Both streams go through one pipe so cargo's "Running ..." lines (stderr)
+# stay in order with the test binaries' results (stdout); a copy is kept for
+# the closing summary.
+cargo test --no-fail-fast "${args[@]}" 2>&1 | tee "$CG_SERVICES_DIR/cargo-test.out"
 test_rc=${PIPESTATUS[0]}
 set -e
 
