@@ -254,17 +254,21 @@ pub async fn wait_for_topic(
 ) -> anyhow::Result<()> {
     let admin = Arc::new(admin(brokers)?);
     let want = usize::try_from(partitions).map_err(|_| anyhow!("negative partition count"))?;
-    wait_until(&format!("topic {topic} has {want} partitions with leaders"), timeout, || {
-        let admin = Arc::clone(&admin);
-        async move {
-            topic_partition_leaders(admin, None)
-                .await
-                .ok()
-                .and_then(|topics| topics.into_iter().find(|(name, _)| name == topic))
-                .filter(|(_, leaders)| leaders.len() == want && leaders.iter().all(|l| *l >= 0))
-                .map(|_| ())
-        }
-    })
+    wait_until(
+        &format!("topic {topic} has {want} partitions with leaders"),
+        timeout,
+        || {
+            let admin = Arc::clone(&admin);
+            async move {
+                topic_partition_leaders(admin, None)
+                    .await
+                    .ok()
+                    .and_then(|topics| topics.into_iter().find(|(name, _)| name == topic))
+                    .filter(|(_, leaders)| leaders.len() == want && leaders.iter().all(|l| *l >= 0))
+                    .map(|_| ())
+            }
+        },
+    )
     .await
 }
 
@@ -285,10 +289,16 @@ pub async fn topic_partition_leaders(
             .iter()
             .filter(|t| t.error().is_none())
             .map(|t| {
-                let mut parts: Vec<(i32, i32)> =
-                    t.partitions().iter().map(|p| (p.id(), p.leader())).collect();
+                let mut parts: Vec<(i32, i32)> = t
+                    .partitions()
+                    .iter()
+                    .map(|p| (p.id(), p.leader()))
+                    .collect();
                 parts.sort_unstable();
-                (t.name().to_owned(), parts.into_iter().map(|(_, l)| l).collect())
+                (
+                    t.name().to_owned(),
+                    parts.into_iter().map(|(_, l)| l).collect(),
+                )
             })
             .collect())
     })
@@ -308,7 +318,12 @@ pub async fn consume_n(
     while out.len() < n {
         let msg = tokio::time::timeout_at(deadline, consumer.recv())
             .await
-            .map_err(|_| anyhow!("timed out after {timeout:?}: received {} of {n} messages", out.len()))?
+            .map_err(|_| {
+                anyhow!(
+                    "timed out after {timeout:?}: received {} of {n} messages",
+                    out.len()
+                )
+            })?
             .context("consumer error")?;
         out.push(msg.detach());
     }
@@ -350,7 +365,10 @@ pub async fn redis_subscriber(
     let info = url
         .into_connection_info()
         .with_context(|| format!("bad Redis URL {url}"))?;
-    let settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(redis::ProtocolVersion::RESP3);
     let client = redis::Client::open(info.set_redis_settings(settings))
         .context("building RESP3 Redis client")?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -359,9 +377,7 @@ pub async fn redis_subscriber(
         .get_multiplexed_async_connection_with_config(&config)
         .await
         .with_context(|| format!("connecting to Redis at {url}"))?;
-    conn.subscribe(channels)
-        .await
-        .context("SUBSCRIBE")?;
+    conn.subscribe(channels).await.context("SUBSCRIBE")?;
     Ok((conn, rx))
 }
 
@@ -424,7 +440,8 @@ mod tests {
             assert!(n.starts_with("cg-test-x_y_z-"), "{n}");
             assert!(n.len() < 249);
             assert!(
-                n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')),
+                n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')),
                 "{n}"
             );
         }

@@ -34,9 +34,18 @@ fn send(
     let payload = serde_json::json!({ "seq": seq, "key": key }).to_string();
     let seq_text = seq.to_string();
     let headers = OwnedHeaders::new()
-        .insert(Header { key: "seq", value: Some(&seq_text) })
-        .insert(Header { key: "run", value: Some(topic) })
-        .insert(Header { key: "nothing", value: None::<&str> });
+        .insert(Header {
+            key: "seq",
+            value: Some(&seq_text),
+        })
+        .insert(Header {
+            key: "run",
+            value: Some(topic),
+        })
+        .insert(Header {
+            key: "nothing",
+            value: None::<&str>,
+        });
     let record = FutureRecord::to(topic)
         .key(&key)
         .payload(&payload)
@@ -55,7 +64,9 @@ fn send(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_records_round_trip_through_a_consumer_group() -> anyhow::Result<()> {
-    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let Some(brokers) = e2e::kafka_brokers() else {
+        return Ok(());
+    };
     let topic = e2e::unique_name("smoke-roundtrip");
     e2e::create_topic(&brokers, &topic, PARTITIONS).await?;
 
@@ -80,7 +91,11 @@ async fn kafka_records_round_trip_through_a_consumer_group() -> anyhow::Result<(
     let mut last_per_partition: HashMap<i32, (i64, usize)> = HashMap::new();
     let mut partition_of_key: HashMap<String, i32> = HashMap::new();
     for m in &msgs {
-        ensure!(m.topic() == topic, "message from unexpected topic {}", m.topic());
+        ensure!(
+            m.topic() == topic,
+            "message from unexpected topic {}",
+            m.topic()
+        );
         let payload: serde_json::Value =
             serde_json::from_slice(m.payload().context("record without payload")?)?;
         let seq = payload["seq"].as_u64().context("payload without seq")? as usize;
@@ -90,7 +105,10 @@ async fn kafka_records_round_trip_through_a_consumer_group() -> anyhow::Result<(
         let key = text(m.key()).context("record without key")?;
         assert_eq!(key, format!("key-{}", seq % KEYS));
         assert_eq!(payload["key"], key);
-        assert_eq!(e2e::header(m, "seq").map(text), Some(Some(seq.to_string().as_str())));
+        assert_eq!(
+            e2e::header(m, "seq").map(text),
+            Some(Some(seq.to_string().as_str()))
+        );
         assert_eq!(e2e::header(m, "run").map(text), Some(Some(topic.as_str())));
         assert_eq!(e2e::header(m, "nothing"), Some(None), "null header lost");
         assert_eq!(e2e::header(m, "absent"), None);
@@ -100,14 +118,23 @@ async fn kafka_records_round_trip_through_a_consumer_group() -> anyhow::Result<(
 
         // Order per partition: offsets and seqs both strictly increase.
         if let Some((off, prev)) = last_per_partition.insert(m.partition(), (m.offset(), seq)) {
-            assert!(m.offset() > off && seq > prev, "partition {} out of order at {seq}", m.partition());
+            assert!(
+                m.offset() > off && seq > prev,
+                "partition {} out of order at {seq}",
+                m.partition()
+            );
         }
         // One key, one partition.
-        let p = *partition_of_key.entry(key.to_owned()).or_insert(m.partition());
+        let p = *partition_of_key
+            .entry(key.to_owned())
+            .or_insert(m.partition());
         assert_eq!(p, m.partition(), "key {key} spread over partitions");
     }
     assert_eq!(seen, (0..N).collect::<BTreeSet<_>>());
-    assert!(last_per_partition.len() >= 2, "all keys hashed to one partition");
+    assert!(
+        last_per_partition.len() >= 2,
+        "all keys hashed to one partition"
+    );
 
     // Commit, check the group's committed offsets equal the end of each
     // partition, then show a new member of the group resumes after them.
@@ -138,15 +165,24 @@ async fn kafka_records_round_trip_through_a_consumer_group() -> anyhow::Result<(
     let again = e2e::consumer(&brokers, &group)?;
     again.subscribe(&[&topic])?;
     let next = e2e::consume_n(&again, 1, Duration::from_secs(60)).await?;
-    assert_eq!((next[0].partition(), next[0].offset()), extra, "group did not resume at its commit");
-    assert_eq!(e2e::header(&next[0], "seq").map(text), Some(Some(N.to_string().as_str())));
+    assert_eq!(
+        (next[0].partition(), next[0].offset()),
+        extra,
+        "group did not resume at its commit"
+    );
+    assert_eq!(
+        e2e::header(&next[0], "seq").map(text),
+        Some(Some(N.to_string().as_str()))
+    );
     e2e::close_consumer(again).await;
     Ok(())
 }
 
 #[tokio::test]
 async fn kafka_admin_creates_and_deletes_topics() -> anyhow::Result<()> {
-    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let Some(brokers) = e2e::kafka_brokers() else {
+        return Ok(());
+    };
     let topic = e2e::unique_name("smoke-admin");
     e2e::create_topic(&brokers, &topic, 4).await?;
 
@@ -157,7 +193,10 @@ async fn kafka_admin_creates_and_deletes_topics() -> anyhow::Result<()> {
         .find(|(name, _)| *name == topic)
         .context("created topic missing from metadata")?;
     assert_eq!(leaders.len(), 4);
-    assert!(leaders.iter().all(|l| *l >= 0), "partition without leader: {leaders:?}");
+    assert!(
+        leaders.iter().all(|l| *l >= 0),
+        "partition without leader: {leaders:?}"
+    );
 
     // Creating it again is refused by the broker, and the helper says so.
     let err = e2e::create_topic(&brokers, &topic, 4)
@@ -168,14 +207,18 @@ async fn kafka_admin_creates_and_deletes_topics() -> anyhow::Result<()> {
     let opts = AdminOptions::new().operation_timeout(Some(e2e::DEFAULT_TIMEOUT));
     let deleted = admin.delete_topics(&[&topic], &opts).await?;
     assert_eq!(deleted, vec![Ok(topic.clone())]);
-    e2e::wait_until("deleted topic leaves the metadata", e2e::DEFAULT_TIMEOUT, || {
-        let admin = Arc::clone(&admin);
-        let topic = topic.clone();
-        async move {
-            let topics = e2e::topic_partition_leaders(admin, None).await.ok()?;
-            (!topics.iter().any(|(name, _)| *name == topic)).then_some(())
-        }
-    })
+    e2e::wait_until(
+        "deleted topic leaves the metadata",
+        e2e::DEFAULT_TIMEOUT,
+        || {
+            let admin = Arc::clone(&admin);
+            let topic = topic.clone();
+            async move {
+                let topics = e2e::topic_partition_leaders(admin, None).await.ok()?;
+                (!topics.iter().any(|(name, _)| *name == topic)).then_some(())
+            }
+        },
+    )
     .await?;
 
     // A replication factor above the single broker is rejected, not hung.
@@ -187,7 +230,9 @@ async fn kafka_admin_creates_and_deletes_topics() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn redis_set_get_and_expire() -> anyhow::Result<()> {
-    let Some(url) = e2e::redis_url() else { return Ok(()) };
+    let Some(url) = e2e::redis_url() else {
+        return Ok(());
+    };
     let mut conn = e2e::redis_connection(&url).await?;
     let prefix = e2e::unique_name("smoke-kv");
     let key = format!("{prefix}:k");
@@ -219,8 +264,14 @@ async fn redis_set_get_and_expire() -> anyhow::Result<()> {
     let () = conn.set(format!("{prefix}:b"), 2).await?;
     let other = format!("{prefix}x:c");
     let () = conn.set(&other, 3).await?;
-    assert_eq!(e2e::redis_delete_prefix(&mut conn, &format!("{prefix}:")).await?, 2);
-    assert_eq!(e2e::redis_delete_prefix(&mut conn, &format!("{prefix}x:")).await?, 1);
+    assert_eq!(
+        e2e::redis_delete_prefix(&mut conn, &format!("{prefix}:")).await?,
+        2
+    );
+    assert_eq!(
+        e2e::redis_delete_prefix(&mut conn, &format!("{prefix}x:")).await?,
+        1
+    );
     Ok(())
 }
 
@@ -240,10 +291,16 @@ return {records, failed, state}
 
 #[tokio::test]
 async fn redis_lua_script_updates_atomically() -> anyhow::Result<()> {
-    let Some(url) = e2e::redis_url() else { return Ok(()) };
+    let Some(url) = e2e::redis_url() else {
+        return Ok(());
+    };
     let mut conn = e2e::redis_connection(&url).await?;
     let prefix = e2e::unique_name("smoke-lua");
-    let keys = [format!("{prefix}:window"), format!("{prefix}:state"), format!("{prefix}:epoch")];
+    let keys = [
+        format!("{prefix}:window"),
+        format!("{prefix}:state"),
+        format!("{prefix}:epoch"),
+    ];
 
     // Plain EVAL: 2 of 100 failed, under the 5 % threshold.
     let first: (i64, i64, String) = redis::cmd("EVAL")
@@ -299,7 +356,9 @@ async fn redis_lua_script_updates_atomically() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn redis_pubsub_delivers_in_order() -> anyhow::Result<()> {
-    let Some(url) = e2e::redis_url() else { return Ok(()) };
+    let Some(url) = e2e::redis_url() else {
+        return Ok(());
+    };
     let channel = e2e::unique_name("smoke-events");
     let (_sub, mut rx) = e2e::redis_subscriber(&url, &[&channel]).await?;
     let mut publisher = e2e::redis_connection(&url).await?;
