@@ -445,3 +445,34 @@ impl<S: Store> ErasedTransition for S {
         })
     }
 }
+
+/// A replica that starts while Redis is down runs on local state and joins the shared state
+/// once Redis comes up, without being restarted.
+#[tokio::test]
+async fn a_replica_started_before_redis_joins_when_it_comes_up() {
+    if e2e::redis_url().is_none() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+    let mut server = PrivateRedis { child: None, port };
+    let prefix = e2e::unique_name("breaker-late-redis");
+    let rs = replicas(&server.url(), &prefix, 1);
+    let started = Instant::now();
+    let rep = rs[0].flush(&delta(10, 0), &empty(), now_ms()).await.expect("never fails");
+    assert_eq!((rep.source, rep.state.mode), (Source::Local, Mode::Closed));
+    assert!(started.elapsed() < Duration::from_secs(2), "a down Redis must not stall a flush: {:?}", started.elapsed());
+    assert_eq!(rs[0].route(), Route::Pass);
+    if let Err(e) = server.spawn() {
+        assert!(!e2e::services_required(), "cannot start redis-server ({e})");
+        eprintln!("SKIP: redis-server not runnable ({e})");
+        return;
+    }
+    server.ready().await;
+    e2e::wait_until("the replica flushes to the shared store", e2e::DEFAULT_TIMEOUT, || async {
+        let rep = rs[0].flush(&delta(10, 0), &empty(), now_ms()).await.ok()?;
+        (rep.source == Source::Shared).then_some(())
+    })
+    .await
+    .expect("joined");
+    assert!(!rs[0].degraded());
+}
