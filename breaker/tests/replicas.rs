@@ -218,3 +218,14 @@ fn rejects_invalid_config_naming_the_field() {
         .expect_err("invalid");
     assert!(err.to_string().contains("`probe_records`"), "{err}");
 }
+
+/// The gate runs flushes and commands in spawned tasks: their futures must be `Send` for any
+/// store.
+#[allow(dead_code, clippy::let_underscore_future)]
+fn futures_are_send<S: Store + 'static>(b: &Breaker<S>) {
+    fn is_send<T: Send>(_: T) {}
+    let (d, p) = (empty(), empty());
+    is_send(b.flush(&d, &p, T0));
+    is_send(b.command(Command::Reset, None, T0));
+    is_send(b.status());
+}
