@@ -24,6 +24,8 @@
 //! [`unique_name`], so tests run in parallel against the same services and
 //! re-runs never see old data.
 
+pub mod sidecar;
+
 use std::future::Future;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};

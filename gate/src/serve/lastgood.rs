@@ -36,8 +36,8 @@ type Entry = (Vec<u8>, Option<Snapshot>);
 
 fn read_all(cfg: &rdkafka::ClientConfig, topic: &str) -> Result<Vec<Entry>, KafkaError> {
     let consumer: BaseConsumer = cfg.clone().set("group.id", "contract-gate-last-good-rebuild").set("enable.auto.commit", "false").create()?;
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let Some(t) = md.topics().first().filter(|t| t.error().is_none()) else { return Ok(Vec::new()) };
+    let md = consumer.fetch_metadata(None, Duration::from_secs(10))?;
+    let Some(t) = md.topics().iter().find(|t| t.name() == topic && t.error().is_none()) else { return Ok(Vec::new()) };
     let mut tpl = TopicPartitionList::new();
     let mut ends = Vec::new();
     for p in t.partitions() {

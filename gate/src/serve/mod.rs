@@ -191,10 +191,14 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
 async fn ensure_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Result<HashMap<String, i32>, ServeError> {
     let admin: AdminClient<DefaultClientContext> = client_config(cfg).create().map_err(kafka_err)?;
     let meta_client: rdkafka::consumer::BaseConsumer = client_config(cfg).create().map_err(kafka_err)?;
-    let count = |topic: &str| -> Option<i32> {
-        let md = meta_client.fetch_metadata(Some(topic), Duration::from_secs(10)).ok()?;
-        md.topics().first().filter(|t| t.error().is_none()).map(|t| i32::try_from(t.partitions().len()).unwrap_or(1)).filter(|n| *n > 0)
+    // One listing of all topics: a metadata request naming a topic would create it on brokers
+    // with auto-creation on, with the broker's default partition count instead of ours.
+    let listing = |c: &rdkafka::consumer::BaseConsumer| -> Result<HashMap<String, i32>, ServeError> {
+        let md = c.fetch_metadata(None, Duration::from_secs(10)).map_err(kafka_err)?;
+        Ok(md.topics().iter().filter(|t| t.error().is_none()).map(|t| (t.name().to_string(), i32::try_from(t.partitions().len()).unwrap_or(1))).collect())
     };
+    let existing = listing(&meta_client)?;
+    let count = |topic: &str| existing.get(topic).copied().filter(|n| *n > 0);
     let mut wanted: Vec<(String, i32, bool)> = Vec::new();
     for b in bindings {
         let n = count(&b.cfg.source).unwrap_or(1);
@@ -224,5 +228,6 @@ async fn ensure_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Re
             }
         }
     }
-    Ok(wanted.into_iter().map(|(t, n, _)| (t.clone(), count(&t).unwrap_or(n))).collect())
+    let after = listing(&meta_client)?;
+    Ok(wanted.into_iter().map(|(t, n, _)| { let c = after.get(&t).copied().unwrap_or(n); (t, c) }).collect())
 }

@@ -1,0 +1,229 @@
+//! The sidecar on real Kafka: every route, the breaker tripping on a null burst and recovering
+//! through half-open, last-good snapshots, pause keeping offsets, and the silence watchdog.
+
+use e2e::sidecar::{self, header_str, json_of, keyed, read_until};
+use gate::config::Fallback;
+use gate::serve::headers as h;
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+use serde_json::Value;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(60);
+
+struct Gate {
+    running: gate::serve::Running,
+    _dir: tempfile::TempDir,
+}
+
+impl Gate {
+    async fn start(brokers: &str, source: &str, fallback: Fallback, contract: &str) -> anyhow::Result<Self> {
+        e2e::create_topic(brokers, source, 1).await?;
+        Self::restart(brokers, source, fallback, contract).await
+    }
+
+    async fn restart(brokers: &str, source: &str, fallback: Fallback, contract: &str) -> anyhow::Result<Self> {
+        let dir = sidecar::contracts_dir(contract);
+        let cfg = sidecar::config(brokers, dir.path(), source, fallback, None);
+        let running = gate::serve::start(&cfg).await?;
+        Ok(Self { running, _dir: dir })
+    }
+
+    fn binding(&self) -> &gate::serve::binding::BindingRuntime {
+        &self.running.bindings[0]
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.running.shutdown.send(true);
+        self.running.pipeline.await??;
+        for f in self.running.flushers {
+            f.await?;
+        }
+        Ok(())
+    }
+}
+
+fn events(msgs: &[rdkafka::message::OwnedMessage]) -> Vec<(String, String)> {
+    msgs.iter().map(json_of).map(|v| (v["from"].as_str().unwrap_or("").to_string(), v["to"].as_str().unwrap_or("").to_string())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_valid_invalid_and_malformed_with_headers() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("routes");
+    let gate = Gate::start(&brokers, &src, Fallback::Hold, &sidecar::flights_contract()).await?;
+    let sample = sidecar::flights_sample();
+    let mut recs = keyed(&sample[..20]);
+    let mut bad = sample[25].clone(); // not among the 20 valid ones: no duplicate key tuple
+    bad["dep_delay"] = Value::String("12".into()); // a float arrives as a string
+    recs.push(("bad".into(), bad.to_string().into_bytes()));
+    recs.push(("torn".into(), b"{\"year\": 2013,".to_vec()));
+    let p = e2e::producer(&brokers)?;
+    sidecar::produce(&p, &src, &recs).await?;
+
+    let v = read_until(&sidecar::reader(&brokers, &format!("{src}.validated"))?, T, |m| m.len() >= 20).await?;
+    assert_eq!(v.len(), 20);
+    let m = &v[0];
+    assert_eq!(header_str(m, h::VERDICT).as_deref(), Some("valid"));
+    assert_eq!(header_str(m, h::CONTRACT).as_deref(), Some("flights"));
+    assert_eq!(header_str(m, h::CONTRACT_VERSION).as_deref(), Some("1.0.0"));
+    assert_eq!(header_str(m, h::BREAKER_STATE).as_deref(), Some("closed"));
+    assert_eq!(header_str(m, h::SOURCE_TOPIC).as_deref(), Some(src.as_str()));
+    assert_eq!(header_str(m, h::SOURCE_OFFSET).as_deref(), Some("0"));
+    // Order within the partition is kept.
+    let offsets: Vec<i64> = v.iter().filter_map(|m| header_str(m, h::SOURCE_OFFSET)?.parse().ok()).collect();
+    assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+
+    let q = read_until(&sidecar::reader(&brokers, &format!("{src}.quarantine"))?, T, |m| m.len() >= 2).await?;
+    assert_eq!(q.len(), 2);
+    assert_eq!(header_str(&q[0], h::VERDICT).as_deref(), Some("invalid"));
+    assert_eq!(header_str(&q[0], h::VIOLATIONS).as_deref(), Some("[\"dep_delay.logicalType\"]"));
+    assert!(header_str(&q[0], h::REASON).is_some_and(|r| r.contains("dep_delay")), "{:?}", header_str(&q[0], h::REASON));
+    assert_eq!(header_str(&q[1], h::VIOLATIONS).as_deref(), Some("[\"$.decode\"]"));
+    assert_eq!(q[1].payload(), Some(&b"{\"year\": 2013,"[..]), "malformed bytes are kept as they came");
+
+    let lg = read_until(&sidecar::reader(&brokers, &format!("{src}.last-good"))?, T, |m| m.len() >= 20).await?;
+    assert_eq!(lg.len(), 20);
+    let viol = read_until(&sidecar::reader(&brokers, &format!("{src}.violations"))?, T, |m| !m.is_empty()).await?;
+    assert!(viol.iter().any(|m| json_of(m)["rule"] == "dep_delay.logicalType"));
+    gate.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn null_burst_trips_then_recovers_through_half_open() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("nullburst");
+    let gate = Gate::start(&brokers, &src, Fallback::Hold, &sidecar::flights_contract()).await?;
+    let sample = sidecar::flights_sample();
+    let p = e2e::producer(&brokers)?;
+    // Steady state, then a burst of nulls in dep_time: valid records, window rule breached.
+    sidecar::produce(&p, &src, &keyed(&sample[..100])).await?;
+    let burst: Vec<Value> = sample[100..300].iter().map(|r| {
+        let mut r = r.clone();
+        r["dep_time"] = Value::Null;
+        r
+    }).collect();
+    sidecar::produce(&p, &src, &keyed(&burst)).await?;
+    let ev = sidecar::reader(&brokers, &format!("{src}.breaker-events"))?;
+    let opened = read_until(&ev, T, |m| events(m).iter().any(|(_, to)| to == "open")).await?;
+    let e = json_of(opened.last().expect("event"));
+    assert_eq!(e["reason"]["rule"], "dep_time_nulls", "{e}");
+    assert!(e["reason"]["value"].as_f64().is_some_and(|v| v >= 3.0), "{e}");
+    assert_eq!(e["reason"]["threshold"]["mustBeLessThan"], 3.0, "{e}");
+
+    // While open, valid records are held, not validated.
+    let held = read_until(&sidecar::reader(&brokers, &format!("{src}.held"))?, T, |m| !m.is_empty()).await?;
+    assert_eq!(header_str(&held[0], h::VERDICT).as_deref(), Some("held"));
+    assert_eq!(header_str(&held[0], h::BREAKER_STATE).as_deref(), Some("open"));
+
+    // Good data again: after the open wait, probes pass and the breaker closes.
+    let mut more = Vec::new();
+    let deadline = tokio::time::Instant::now() + T;
+    let mut i = 300;
+    loop {
+        let st = gate.binding().breaker.status().await.state.mode;
+        if st == breaker::Mode::Closed {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "breaker did not close: {st:?}");
+        let chunk = keyed(&sample[i..i + 20]);
+        i = if i + 40 < sample.len() { i + 20 } else { 300 };
+        sidecar::produce(&p, &src, &chunk).await?;
+        more.extend(chunk);
+        tokio::time::sleep(Duration::from_millis(200)).await; // pacing the producer, not waiting for a result
+    }
+    let rest = read_until(&ev, T, |m| events(m).iter().any(|(f, t)| f == "half_open" && t == "closed")).await?;
+    let seq: Vec<(String, String)> = events(&opened).into_iter().chain(events(&rest)).collect();
+    // No state is skipped: closed → open → half_open (→ open → half_open …) → closed.
+    assert_eq!(seq.first().map(|(f, t)| (f.as_str(), t.as_str())), Some(("closed", "open")), "{seq:?}");
+    assert_eq!(seq.last().map(|(f, t)| (f.as_str(), t.as_str())), Some(("half_open", "closed")), "{seq:?}");
+    assert!(seq.windows(2).all(|w| w[0].1 == w[1].0), "each event starts where the last ended: {seq:?}");
+    gate.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_good_reemits_stale_snapshot_per_key() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("lastgood");
+    let gate = Gate::start(&brokers, &src, Fallback::LastGood, &sidecar::flights_contract()).await?;
+    let sample = sidecar::flights_sample();
+    let p = e2e::producer(&brokers)?;
+    let first = vec![("K1".to_string(), sample[0].to_string().into_bytes()), ("K2".to_string(), sample[1].to_string().into_bytes())];
+    sidecar::produce(&p, &src, &first).await?;
+    let validated = sidecar::reader(&brokers, &format!("{src}.validated"))?;
+    read_until(&validated, T, |m| m.len() >= 2).await?;
+    let out = gate.binding().breaker.command(breaker::Command::ForceOpen, Some("test"), chrono::Utc::now().timestamp_millis()).await?;
+    assert_eq!(out.state.mode, breaker::Mode::ForcedOpen);
+    let second = vec![("K1".to_string(), sample[2].to_string().into_bytes()), ("K3".to_string(), sample[3].to_string().into_bytes())];
+    sidecar::produce(&p, &src, &second).await?;
+    let stale = read_until(&validated, T, |m| !m.is_empty()).await?;
+    assert_eq!(stale.len(), 1, "only K1 has a snapshot");
+    assert_eq!(stale[0].key(), Some(&b"K1"[..]));
+    assert_eq!(header_str(&stale[0], h::VERDICT).as_deref(), Some("stale"));
+    assert_eq!(json_of(&stale[0]), sample[0], "the snapshot is K1's last valid record");
+    assert_eq!(header_str(&stale[0], h::SOURCE_OFFSET).as_deref(), Some("0"), "coordinates of the snapshot's own source");
+    let held = read_until(&sidecar::reader(&brokers, &format!("{src}.held"))?, T, |m| m.len() >= 2).await?;
+    let keys: Vec<&[u8]> = held.iter().filter_map(Message::key).collect();
+    assert_eq!(keys, vec![&b"K1"[..], &b"K3"[..]]);
+    gate.stop().await?;
+
+    // A restarted gate rebuilds the index from the compacted topic.
+    let gate = Gate::restart(&brokers, &src, Fallback::LastGood, &sidecar::flights_contract()).await?;
+    assert!(gate.binding().has_snapshot(b"K1") && gate.binding().has_snapshot(b"K2"));
+    gate.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_keeps_offsets_until_the_breaker_closes() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("pause");
+    let gate = Gate::start(&brokers, &src, Fallback::Pause, &sidecar::flights_contract()).await?;
+    let sample = sidecar::flights_sample();
+    let p = e2e::producer(&brokers)?;
+    sidecar::produce(&p, &src, &keyed(&sample[..10])).await?;
+    let validated = sidecar::reader(&brokers, &format!("{src}.validated"))?;
+    read_until(&validated, T, |m| m.len() >= 10).await?;
+    gate.binding().breaker.command(breaker::Command::ForceOpen, None, chrono::Utc::now().timestamp_millis()).await?;
+    sidecar::produce(&p, &src, &keyed(&sample[10..30])).await?;
+    // The group's committed offset stays at 10 while paused.
+    let group = format!("{src}-gate");
+    let admin_consumer: rdkafka::consumer::BaseConsumer = e2e::consumer_config(&brokers, &group).create()?;
+    let committed = || -> anyhow::Result<i64> {
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition(&src, 0);
+        let c = admin_consumer.committed_offsets(tpl, Duration::from_secs(5))?;
+        Ok(c.find_partition(&src, 0).and_then(|p| p.offset().to_raw()).unwrap_or(-1))
+    };
+    e2e::wait_until("offset 10 committed", T, || async { (committed().ok() == Some(10)).then_some(()) }).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await; // a paused gate must not move on: give it time to (wrongly) do so
+    assert_eq!(committed()?, 10);
+    assert!(tokio::time::timeout(Duration::from_millis(500), validated.recv()).await.is_err(), "nothing flows while paused");
+    gate.binding().breaker.command(breaker::Command::Reset, None, chrono::Utc::now().timestamp_millis()).await?;
+    let rest = read_until(&validated, T, |m| m.len() >= 20).await?;
+    let offsets: Vec<i64> = rest.iter().filter_map(|m| header_str(m, h::SOURCE_OFFSET)?.parse().ok()).collect();
+    assert_eq!(offsets, (10..30).collect::<Vec<i64>>(), "every paused record, in order, once");
+    e2e::wait_until("offset 30 committed", T, || async { (committed().ok() == Some(30)).then_some(()) }).await?;
+    drop(admin_consumer);
+    gate.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silence_trips_the_watchdog() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("silence");
+    let contract = sidecar::flights_contract().replace("  - property: frequency\n    value: 30\n    unit: s", "  - property: frequency\n    value: 2\n    unit: s");
+    assert!(contract.contains("value: 2\n    unit: s"));
+    let gate = Gate::start(&brokers, &src, Fallback::Degrade, &contract).await?;
+    let p = e2e::producer(&brokers)?;
+    sidecar::produce(&p, &src, &keyed(&sidecar::flights_sample()[..5])).await?;
+    let ev = sidecar::reader(&brokers, &format!("{src}.breaker-events"))?;
+    let opened = read_until(&ev, T, |m| events(m).iter().any(|(_, to)| to == "open")).await?;
+    let e = json_of(opened.last().expect("event"));
+    assert_eq!(e["reason"]["rule"], "time_hour.frequency", "{e}");
+    assert!(e["reason"]["value"].as_f64().is_some_and(|v| v > 2.0), "{e}");
+    // Records arriving while open go to degraded, flagged.
+    sidecar::produce(&p, &src, &keyed(&sidecar::flights_sample()[5..6])).await?;
+    let d = read_until(&sidecar::reader(&brokers, &format!("{src}.degraded"))?, T, |m| !m.is_empty()).await?;
+    assert_eq!(header_str(&d[0], h::VERDICT).as_deref(), Some("degraded"));
+    gate.stop().await
+}
