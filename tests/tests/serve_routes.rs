@@ -227,3 +227,42 @@ async fn silence_trips_the_watchdog() -> anyhow::Result<()> {
     assert_eq!(header_str(&d[0], h::VERDICT).as_deref(), Some("degraded"));
     gate.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_commits_outputs_and_offsets_together() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("eos");
+    e2e::create_topic(&brokers, &src, 2).await?;
+    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
+    let mut cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
+    cfg.delivery.mode = gate::config::DeliveryMode::ExactlyOnce;
+    let running = gate::serve::start(&cfg).await?;
+    let sample = sidecar::flights_sample();
+    let mut recs = keyed(&sample[..300]);
+    // Two malformed records: under the 1 % decode-error rate, so the breaker stays closed.
+    recs[100].1 = b"not json".to_vec();
+    recs[200].1 = b"not json".to_vec();
+    sidecar::produce(&e2e::producer(&brokers)?, &src, &recs).await?;
+    let valid = read_until(&sidecar::reader(&brokers, &format!("{src}.validated"))?, T, |m| m.len() >= 298).await?;
+    let bad = read_until(&sidecar::reader(&brokers, &format!("{src}.quarantine"))?, T, |m| m.len() >= 2).await?;
+    let mut seen = std::collections::HashSet::new();
+    for m in valid.iter().chain(&bad) {
+        let coord = (header_str(m, h::SOURCE_PARTITION), header_str(m, h::SOURCE_OFFSET));
+        assert!(seen.insert(coord.clone()), "duplicate output for {coord:?}");
+    }
+    assert_eq!(seen.len(), 300);
+    let group = format!("{src}-gate");
+    let c: rdkafka::consumer::BaseConsumer = e2e::consumer_config(&brokers, &group).create()?;
+    e2e::wait_until("all 300 offsets committed in transactions", T, || {
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition(&src, 0);
+        tpl.add_partition(&src, 1);
+        let total: i64 = c.committed_offsets(tpl, Duration::from_secs(5)).map(|t| t.elements().iter().filter_map(|e| e.offset().to_raw()).filter(|o| *o > 0).sum()).unwrap_or(0);
+        async move { (total == 300).then_some(()) }
+    })
+    .await?;
+    drop(c);
+    let _ = running.shutdown.send(true);
+    running.pipeline.await??;
+    Ok(())
+}

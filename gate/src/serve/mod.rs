@@ -10,6 +10,7 @@ pub mod offsets;
 pub mod pipeline;
 pub mod plan;
 pub mod store;
+pub mod transactional;
 
 use crate::config::{DeliveryMode, GateConfig};
 use crate::registry::ContractDir;
@@ -119,9 +120,6 @@ pub struct Running {
 /// A [`ServeError`] naming what could not be set up.
 pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     cfg.validate()?;
-    if cfg.delivery.mode == DeliveryMode::ExactlyOnce {
-        return Err(ServeError::Config(crate::config::ConfigError::Invalid { field: "delivery.mode".into(), message: "exactly_once is not available in this build yet; use at_least_once".into() }));
-    }
     let dir = ContractDir::load(&cfg.contracts.dir).map_err(|e| ServeError::Contracts { reason: e.to_string() })?;
     let now = chrono::Utc::now().timestamp_millis();
     let replica = BreakerOptions::default().replica;
@@ -142,12 +140,15 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         bindings.push(Arc::new(BindingRuntime::new(b.clone(), Arc::new(contract), brk, now)));
     }
 
-    let producer: FutureProducer = client_config(cfg)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .set("compression.type", "lz4")
-        .create()
-        .map_err(kafka_err)?;
+    let exactly_once = cfg.delivery.mode == DeliveryMode::ExactlyOnce;
+    let mut pcfg = client_config(cfg);
+    pcfg.set("enable.idempotence", "true").set("linger.ms", "5").set("compression.type", "lz4");
+    // Events go through a producer outside any transaction: they report, they are not data.
+    let events_producer: FutureProducer = pcfg.create().map_err(kafka_err)?;
+    if exactly_once {
+        pcfg.set("transactional.id", format!("{}-{}", cfg.kafka.group_id, replica));
+    }
+    let producer: FutureProducer = pcfg.create().map_err(kafka_err)?;
     let partitions = if cfg.kafka.create_topics { ensure_topics(cfg, &bindings).await? } else { HashMap::new() };
     for b in &bindings {
         let n = lastgood::rebuild(cfg, b).await.map_err(kafka_err)?;
@@ -155,8 +156,9 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     }
     let consumer: StreamConsumer = client_config(cfg)
         .set("group.id", &cfg.kafka.group_id)
-        .set("enable.auto.commit", "true")
+        .set("enable.auto.commit", if exactly_once { "false" } else { "true" })
         .set("auto.commit.interval.ms", "1000")
+        .set("isolation.level", "read_committed")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
@@ -166,8 +168,8 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     consumer.subscribe(&sources).map_err(kafka_err)?;
     let consumer = Arc::new(consumer);
     let (tx, rx) = watch::channel(false);
-    let transitions = events::TransitionSink::new(producer.clone(), cfg.events.breaker_topic.clone(), replica.clone());
-    let violations = events::ViolationSink::new(producer.clone(), cfg.events.violations_topic.clone(), cfg.events.violations_per_rule_per_second);
+    let transitions = events::TransitionSink::new(events_producer.clone(), cfg.events.breaker_topic.clone(), replica.clone());
+    let violations = events::ViolationSink::new(events_producer.clone(), cfg.events.violations_topic.clone(), cfg.events.violations_per_rule_per_second);
     let pipeline = pipeline::Pipeline {
         consumer: Arc::clone(&consumer),
         producer: producer.clone(),
@@ -181,7 +183,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         .map(|b| tokio::spawn(flusher::run(Arc::clone(b), transitions.clone(), rx.clone())))
         .collect();
     let ready = Arc::new(crate::http::Readiness::new(client_config(cfg), bindings.clone()));
-    let pipeline = tokio::spawn(pipeline.run(rx));
+    let pipeline = if exactly_once { tokio::spawn(transactional::run(pipeline, rx)) } else { tokio::spawn(pipeline.run(rx)) };
     info!(bindings = bindings.len(), replica = %replica, "serving");
     Ok(Running { bindings, shutdown: tx, pipeline, flushers, ready, transitions })
 }

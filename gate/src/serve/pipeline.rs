@@ -23,7 +23,7 @@ use tracing::{debug, error, info, warn};
 /// Most records awaiting acknowledgement before the loop stops consuming to let them drain.
 const MAX_IN_FLIGHT: usize = 50_000;
 
-type Ack = (String, i32, i64, Output, Result<(), String>);
+pub(crate) type Ack = (String, i32, i64, Output, Result<(), String>);
 
 /// Everything the loop needs.
 pub struct Pipeline {
@@ -70,7 +70,7 @@ impl Pipeline {
                 Some(done) = inflight.next(), if !inflight.is_empty() => {
                     self.acked(done, &mut tracker)?;
                 }
-                _ = resume_tick.tick(), if !paused.is_empty() => self.maybe_resume(&mut paused),
+                _ = resume_tick.tick(), if !paused.is_empty() => self.resume_ready(&mut paused),
                 msg = consumer.recv(), if inflight.len() < MAX_IN_FLIGHT => {
                     let msg = match msg {
                         Ok(m) => m,
@@ -136,7 +136,7 @@ impl Pipeline {
         }
     }
 
-    fn pause(&self, topic: &str, partition: i32, offset: i64) {
+    pub(crate) fn pause(&self, topic: &str, partition: i32, offset: i64) {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(topic, partition);
         if let Err(e) = self.consumer.pause(&tpl) {
@@ -149,7 +149,8 @@ impl Pipeline {
         m::paused(topic, true);
     }
 
-    fn maybe_resume(&self, paused: &mut HashMap<(String, i32), i64>) {
+    /// Resumes paused partitions whose breaker no longer diverts.
+    pub(crate) fn resume_ready(&self, paused: &mut HashMap<(String, i32), i64>) {
         let ready: HashSet<(String, i32)> = paused
             .keys()
             .filter(|(t, _)| self.bindings.get(t).is_some_and(|b| !matches!(b.router.mode(), breaker::Mode::Open | breaker::Mode::ForcedOpen)))
@@ -168,7 +169,7 @@ impl Pipeline {
         }
     }
 
-    fn route(&self, b: &BindingRuntime, msg: &rdkafka::message::BorrowedMessage<'_>) -> Routed {
+    pub(crate) fn route(&self, b: &BindingRuntime, msg: &rdkafka::message::BorrowedMessage<'_>) -> Routed {
         let arrival = now_ms();
         b.last_arrival_ms.store(arrival, Relaxed);
         let payload = msg.payload().unwrap_or_default();
@@ -262,8 +263,11 @@ impl Pipeline {
     }
 }
 
-enum Routed {
+/// What happened to one consumed record.
+pub(crate) enum Routed {
+    /// Outputs were queued; each handle resolves with its acknowledgement.
     Emits(Vec<tokio::task::JoinHandle<Ack>>),
+    /// The partition must pause at this record.
     Pause,
 }
 

@@ -1,0 +1,110 @@
+//! Exactly-once delivery: the outputs of a micro-batch and the source offsets after it are
+//! committed in one Kafka transaction, so a crash either shows the whole batch (to
+//! read_committed readers) with its offsets committed, or none of it.
+
+use super::pipeline::{Pipeline, Routed};
+use super::ServeError;
+use futures::stream::{FuturesUnordered, StreamExt};
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+use rdkafka::producer::Producer;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+/// Largest micro-batch, in records.
+const BATCH_RECORDS: usize = 2_000;
+/// Longest a micro-batch stays open.
+const BATCH_TIME: Duration = Duration::from_millis(100);
+/// Deadline of the transactional calls.
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn txn_err(what: &str, e: impl std::fmt::Display) -> ServeError {
+    ServeError::Kafka { reason: format!("{what}: {e}") }
+}
+
+/// Runs the record loop in transactions until `shutdown`, committing the batch in progress.
+///
+/// # Errors
+/// A transactional call that failed: the open transaction is aborted and the process must
+/// restart, consuming again from the last committed offsets.
+pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(), ServeError> {
+    let producer = p.producer.clone();
+    tokio::task::spawn_blocking(move || producer.init_transactions(TXN_TIMEOUT)).await.map_err(|e| txn_err("init", e))?.map_err(|e| txn_err("init_transactions", e))?;
+    info!("exactly-once: transactions initialised");
+    let mut paused: HashMap<(String, i32), i64> = HashMap::new();
+    let mut stop = false;
+    while !stop {
+        let mut next: HashMap<(String, i32), i64> = HashMap::new();
+        let mut acks = FuturesUnordered::new();
+        let mut open = false;
+        let deadline = tokio::time::Instant::now() + BATCH_TIME;
+        p.resume_ready(&mut paused);
+        while next.len() < BATCH_RECORDS {
+            let msg = tokio::select! {
+                biased;
+                _ = shutdown.changed() => { stop = true; break }
+                r = tokio::time::timeout_at(deadline, p.consumer.recv()) => match r {
+                    Err(_) => break,
+                    Ok(Err(e)) => { warn!(error = %e, "consume error"); continue }
+                    Ok(Ok(m)) => m,
+                },
+            };
+            let (topic, partition, offset) = (msg.topic().to_string(), msg.partition(), msg.offset());
+            if paused.get(&(topic.clone(), partition)).is_some_and(|from| offset >= *from) {
+                continue;
+            }
+            let Some(b) = p.bindings.get(&topic).cloned() else { continue };
+            if !open {
+                p.producer.begin_transaction().map_err(|e| txn_err("begin_transaction", e))?;
+                open = true;
+            }
+            match p.route(&b, &msg) {
+                Routed::Emits(futs) => {
+                    acks.extend(futs);
+                    next.insert((topic, partition), offset + 1);
+                }
+                Routed::Pause => {
+                    p.pause(&topic, partition, offset);
+                    paused.insert((topic, partition), offset);
+                }
+            }
+        }
+        if !open {
+            continue;
+        }
+        let result = commit(&p, &next).await;
+        if let Err(e) = result {
+            let producer = p.producer.clone();
+            let _ = tokio::task::spawn_blocking(move || producer.abort_transaction(TXN_TIMEOUT)).await;
+            return Err(e);
+        }
+        // The commit flushed every output; collect the acknowledgements for the metrics' sake
+        // and to surface a failure the commit would already have reported.
+        while let Some(a) = acks.next().await {
+            if let Ok((_, _, _, _, Err(reason))) = a {
+                warn!(reason = %reason, "output failed inside a committed transaction");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn commit(p: &Pipeline, next: &HashMap<(String, i32), i64>) -> Result<(), ServeError> {
+    let mut tpl = TopicPartitionList::new();
+    for ((t, part), off) in next {
+        tpl.add_partition_offset(t, *part, Offset::Offset(*off)).map_err(|e| txn_err("offsets", e))?;
+    }
+    let cgm = p.consumer.group_metadata().ok_or_else(|| txn_err("group metadata", "consumer has no group metadata"))?;
+    let producer = p.producer.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), ServeError> {
+        if tpl.count() > 0 {
+            producer.send_offsets_to_transaction(&tpl, &cgm, TXN_TIMEOUT).map_err(|e| txn_err("send_offsets_to_transaction", e))?;
+        }
+        producer.commit_transaction(TXN_TIMEOUT).map_err(|e| txn_err("commit_transaction", e))
+    })
+    .await
+    .map_err(|e| txn_err("commit task", e))?
+}
