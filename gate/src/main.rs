@@ -70,6 +70,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(serve_cmd::serve(cfg))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Replay(a) => {
+            init_tracing();
+            let o = serve_cmd::Overrides { brokers: a.brokers, ..Default::default() };
+            let cfg = serve_cmd::load(&a.config, &o)?;
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let s = rt.block_on(gate::replay::replay(&cfg, &a.binding, a.from.as_deref()))?;
+            emit(&format!("{}\n", serde_json::to_string_pretty(&s)?))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Breaker(a) => {
             let (binding, action) = match &a.action {
                 BreakerAction::Status { binding } => (binding.as_deref(), None),

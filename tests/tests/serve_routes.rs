@@ -266,3 +266,26 @@ async fn exactly_once_commits_outputs_and_offsets_together() -> anyhow::Result<(
     running.pipeline.await??;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_moves_held_records_once() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("replay");
+    let gate = Gate::start(&brokers, &src, Fallback::Hold, &sidecar::flights_contract()).await?;
+    gate.binding().breaker.command(breaker::Command::ForceOpen, None, chrono::Utc::now().timestamp_millis()).await?;
+    let sample = sidecar::flights_sample();
+    sidecar::produce(&e2e::producer(&brokers)?, &src, &keyed(&sample[..10])).await?;
+    read_until(&sidecar::reader(&brokers, &format!("{src}.held"))?, T, |m| m.len() >= 10).await?;
+    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
+    let cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
+    let s = gate::replay::replay(&cfg, "flights", None).await?;
+    assert_eq!((s.read, s.validated, s.quarantined), (10, 10, 0));
+    let v = read_until(&sidecar::reader(&brokers, &format!("{src}.validated"))?, T, |m| m.len() >= 10).await?;
+    assert_eq!(header_str(&v[0], h::VERDICT).as_deref(), Some("valid"));
+    assert_eq!(header_str(&v[0], h::SOURCE_TOPIC).as_deref(), Some(src.as_str()), "original source kept");
+    let offsets: Vec<String> = v.iter().filter_map(|m| header_str(m, h::SOURCE_OFFSET)).collect();
+    assert_eq!(offsets, (0..10).map(|i| i.to_string()).collect::<Vec<_>>());
+    let again = gate::replay::replay(&cfg, "flights", None).await?;
+    assert_eq!(again.read, 0, "a second replay resumes after the first");
+    gate.stop().await
+}

@@ -37,6 +37,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Inspect or override the breakers of a running gate.
     Breaker(BreakerArgs),
+    /// Re-validate held records after a fix: valid ones go to validated, others to quarantine.
+    Replay(ReplayArgs),
 }
 
 /// `serve` arguments.
@@ -54,6 +56,23 @@ pub struct ServeArgs {
     /// HTTP listen address (overrides http.listen).
     #[arg(long, env = "CONTRACT_GATE_LISTEN")]
     pub listen: Option<String>,
+}
+
+/// `replay` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The gate's config file (for brokers, contracts and the binding's topics).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Binding whose held records to replay.
+    #[arg(long)]
+    pub binding: String,
+    /// Topic to replay (default: the binding's held topic).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Kafka bootstrap servers (overrides kafka.brokers).
+    #[arg(long, env = "CONTRACT_GATE_BROKERS")]
+    pub brokers: Option<String>,
 }
 
 /// `breaker` arguments.
