@@ -5,6 +5,7 @@ pub mod batch;
 pub mod check;
 pub mod compile;
 pub mod decode;
+pub mod diff;
 pub mod error;
 pub mod load;
 pub mod model;
