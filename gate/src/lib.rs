@@ -4,7 +4,9 @@
 pub mod batch;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod http;
+pub mod lag;
 pub mod registry;
 pub mod replay;
 pub mod serve;

@@ -70,6 +70,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(serve_cmd::serve(cfg))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Demo(a) => {
+            init_tracing_at("warn,rdkafka=error");
+            let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().context("metrics recorder")?;
+            let opts = gate::demo::Options { live: a.plain.then_some(false), listen: a.listen };
+            let s = gate::demo::run(&opts, &metrics)?;
+            if a.json {
+                emit(&format!("{}\n", serde_json::to_string_pretty(&s)?))?;
+            } else {
+                emit(&gate::demo::render(&s))?;
+            }
+            Ok(if s.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_VIOLATED) })
+        }
         Command::Replay(a) => {
             init_tracing();
             let o = serve_cmd::Overrides { brokers: a.brokers, ..Default::default() };
@@ -111,7 +123,12 @@ fn emit(s: &str) -> anyhow::Result<()> {
 
 /// Structured logs on stderr; `CONTRACT_GATE_LOG=json` for JSON lines, `RUST_LOG` for levels.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
+    init_tracing_at("info,rdkafka=warn");
+}
+
+/// [`init_tracing`] with another default level (`RUST_LOG` still wins).
+fn init_tracing_at(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::env::var("CONTRACT_GATE_LOG").is_ok_and(|v| v == "json") {
         builder.json().init();

@@ -152,7 +152,7 @@ pub fn lint(contract: &Contract) -> Vec<Problem> {
     // Each object repeats the contract-level findings; keep one of each.
     let mut seen = HashSet::new();
     all.retain(|p| seen.insert((p.path.clone(), p.message.clone())));
-    all.sort_by(|a, b| a.severity.cmp(&b.severity));
+    all.sort_by_key(|p| p.severity);
     all
 }
 

@@ -166,7 +166,8 @@ mod tests {
     #[test]
     fn readers_table() {
         let long = format!("{{\"s\":\"{}\"}}\n{{\"n\":2}}\n", "x".repeat(100));
-        let cases: Vec<(&[u8], Format, Vec<(u64, bool)>)> = vec![
+        type Case<'a> = (&'a [u8], Format, Vec<(u64, bool)>);
+        let cases: Vec<Case<'_>> = vec![
             (b"{\"n\":1}\n\n{\"n\":\n{\"n\":3}", Format::Jsonl, vec![(1, true), (3, false), (4, true)]),
             (b"\xff\n{\"n\":1}\r\n", Format::Jsonl, vec![(1, false), (2, true)]),
             (long.as_bytes(), Format::Jsonl, vec![(1, false), (2, true)]),

@@ -16,7 +16,7 @@ pub fn table(r: &BatchReport) -> String {
     let _ = writeln!(out, "records {}  valid {}  failed {}  decode errors {}", r.records, r.valid_records, r.failed_records, r.decode_errors);
     let _ = writeln!(out);
     let w = r.rules.iter().map(|x| x.id.len()).max().unwrap_or(4).max(4);
-    let _ = writeln!(out, "{:<6} {:<w$} {:<16} {:>12} {:<22} {}", "", "rule", "metric", "value", "threshold", "unit");
+    let _ = writeln!(out, "{:<6} {:<w$} {:<16} {:>12} {:<22} unit", "", "rule", "metric", "value", "threshold");
     for rule in &r.rules {
         let thr = match &rule.threshold {
             serde_json::Value::Array(a) => format!("{} [{}]", rule.operator, a.iter().map(|x| fmt_value(x.as_f64())).collect::<Vec<_>>().join(", ")),

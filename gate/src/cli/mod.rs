@@ -39,6 +39,23 @@ pub enum Command {
     Breaker(BreakerArgs),
     /// Re-validate held records after a fix: valid ones go to validated, others to quarantine.
     Replay(ReplayArgs),
+    /// See the gate work in one command, no services needed: an in-process Kafka cluster, the
+    /// bundled flights contract, a null burst that trips the breaker, and the recovery.
+    Demo(DemoArgs),
+}
+
+/// `demo` arguments.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Plain log lines instead of the live view, even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
+    /// Also serve /health, /ready, /metrics and /v1/breakers at this address while it runs.
+    #[arg(long)]
+    pub listen: Option<String>,
 }
 
 /// `serve` arguments.

@@ -7,13 +7,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tracing::warn;
 
+/// Second of the budget and events sent in it.
+type Budget = (i64, u32);
+/// Budgets by binding and rule.
+type Budgets = HashMap<(String, Arc<str>), Budget>;
+
 /// Publishes violation samples, at most `per_second` per binding and rule.
 #[derive(Clone)]
 pub struct ViolationSink {
     producer: FutureProducer,
     topic: String,
     per_second: u32,
-    buckets: Arc<Mutex<HashMap<(String, Arc<str>), (i64, u32)>>>,
+    buckets: Arc<Mutex<Budgets>>,
 }
 
 impl std::fmt::Debug for ViolationSink {

@@ -46,3 +46,10 @@ pub fn rule_value(binding: &str, rule: &str, value: f64) {
 pub fn freshness(binding: &str, seconds: f64) {
     gauge!("contract_gate_source_idle_seconds", "binding" => binding.to_string()).set(seconds);
 }
+
+/// Records of a source partition the gate's consumer group has not committed yet (high
+/// watermark minus committed offset; sampled by [`crate::lag`]).
+#[allow(clippy::cast_precision_loss)]
+pub fn consumer_lag(binding: &str, partition: i32, records: i64) {
+    gauge!("contract_gate_consumer_lag_records", "binding" => binding.to_string(), "partition" => partition.to_string()).set(records as f64);
+}

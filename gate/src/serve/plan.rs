@@ -138,7 +138,9 @@ mod tests {
 
     #[test]
     fn plan_table() {
-        let cases: Vec<(bool, Route, Fallback, bool, bool, Vec<Emit>, bool, bool)> = vec![
+        // valid, route, fallback, keyed, snapshot → emits, pause, probe
+        type Case = (bool, Route, Fallback, bool, bool, Vec<Emit>, bool, bool);
+        let cases: Vec<Case> = vec![
             (false, Route::Pass, Fallback::Hold, true, true, vec![emit(Quarantine, V::Invalid, Incoming)], false, false),
             (false, Route::Divert, Fallback::Pause, true, true, vec![emit(Quarantine, V::Invalid, Incoming)], false, false),
             (false, Route::Probe, Fallback::Hold, false, false, vec![emit(Quarantine, V::Invalid, Incoming)], false, false),

@@ -1,7 +1,6 @@
 //! One store type for every binding, whether the breaker state is local or shared in Redis.
 
 use breaker::{BreakerState, Cas, FlushRequest, MemoryStore, RedisStore, Snapshot, Store, StoreError};
-use std::future::Future;
 use tokio::sync::watch;
 
 /// The memory store (one replica) or the Redis store (shared by replicas).
@@ -14,30 +13,24 @@ pub enum AnyStore {
 }
 
 impl Store for AnyStore {
-    fn flush(&self, req: &FlushRequest<'_>) -> impl Future<Output = Result<Snapshot, StoreError>> + Send {
-        async move {
-            match self {
-                Self::Memory(s) => s.flush(req).await,
-                Self::Redis(s) => s.flush(req).await,
-            }
+    async fn flush(&self, req: &FlushRequest<'_>) -> Result<Snapshot, StoreError> {
+        match self {
+            Self::Memory(s) => s.flush(req).await,
+            Self::Redis(s) => s.flush(req).await,
         }
     }
 
-    fn transition(&self, expected_epoch: u64, next: &BreakerState) -> impl Future<Output = Result<Cas, StoreError>> + Send {
-        async move {
-            match self {
-                Self::Memory(s) => s.transition(expected_epoch, next).await,
-                Self::Redis(s) => s.transition(expected_epoch, next).await,
-            }
+    async fn transition(&self, expected_epoch: u64, next: &BreakerState) -> Result<Cas, StoreError> {
+        match self {
+            Self::Memory(s) => s.transition(expected_epoch, next).await,
+            Self::Redis(s) => s.transition(expected_epoch, next).await,
         }
     }
 
-    fn load(&self) -> impl Future<Output = Result<Option<BreakerState>, StoreError>> + Send {
-        async move {
-            match self {
-                Self::Memory(s) => s.load().await,
-                Self::Redis(s) => s.load().await,
-            }
+    async fn load(&self) -> Result<Option<BreakerState>, StoreError> {
+        match self {
+            Self::Memory(s) => s.load().await,
+            Self::Redis(s) => s.load().await,
         }
     }
 
