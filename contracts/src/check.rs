@@ -7,7 +7,7 @@ use jsonschema::error::ValidationErrorKind;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 /// Longest observed value kept in a violation, in characters.
@@ -58,7 +58,7 @@ pub struct Observer {
     pub window: WindowState,
     /// Unknown fields seen, by dotted name.
     pub drift: BTreeMap<String, u64>,
-    dups: Vec<HashSet<u64>>,
+    dups: Vec<HashSet<u64, foldhash::fast::RandomState>>,
 }
 
 impl Observer {
@@ -174,7 +174,7 @@ impl CompiledContract {
     /// A fresh observer for this contract.
     #[must_use]
     pub fn observer(&self) -> Observer {
-        Observer { window: WindowState::new(&self.rules), drift: BTreeMap::new(), dups: vec![HashSet::new(); self.dup_slots] }
+        Observer { window: WindowState::new(&self.rules), drift: BTreeMap::new(), dups: vec![HashSet::default(); self.dup_slots] }
     }
 
     /// Checks one decoded record, feeding `obs`. Every violation is listed.
@@ -210,19 +210,22 @@ impl CompiledContract {
         }
         obs.window.records += 1;
         let mut failure_slot = None;
+        let vals = self.lookup(rec);
         for (i, probe) in self.probes.iter().enumerate() {
             let acc = &mut obs.window.accumulators[i];
+            let at = &self.probe_at[i];
+            let val = |n: usize| at.get(n).and_then(|j| vals.get(*j).copied().flatten());
             let hit: Option<(String, String, Value)> = match probe {
-                Probe::Null { path } => match get(rec, path) {
+                Probe::Null { path } => match val(0) {
                     None | Some(Value::Null) => Some((path.join("."), "a non-null value".into(), Value::Null)),
                     _ => None,
                 },
-                Probe::Missing { path, tokens } => match get(rec, path) {
+                Probe::Missing { path, tokens } => match val(0) {
                     None => Some((path.join("."), "a value".into(), Value::Null)),
                     Some(v) if v.is_null() || tokens.contains(v) => Some((path.join("."), format!("a value other than {}", Value::Array(tokens.clone())), v.clone())),
                     _ => None,
                 },
-                Probe::Invalid { path, valid, pattern } => match get(rec, path) {
+                Probe::Invalid { path, valid, pattern } => match val(0) {
                     None | Some(Value::Null) => None,
                     Some(v) => {
                         let bad_set = valid.as_ref().is_some_and(|set| !set.contains(v));
@@ -243,11 +246,12 @@ impl CompiledContract {
                     }
                 },
                 Probe::Duplicate { paths, slot } => {
-                    let vals: Vec<Option<&Value>> = paths.iter().map(|p| get(rec, p)).collect();
+                    let vals: Vec<Option<&Value>> = (0..paths.len()).map(val).collect();
                     if vals.iter().all(|v| v.is_none_or(Value::is_null)) {
                         None
                     } else {
-                        let mut h = std::collections::hash_map::DefaultHasher::new();
+                        // A fast keyed hash: seen-sets hold 64-bit digests, one per distinct tuple.
+                        let mut h = self.dup_hasher.build_hasher();
                         vals.iter().for_each(|v| hash_into(v.unwrap_or(&Value::Null), &mut h));
                         let fresh = obs.dups.get_mut(*slot).is_some_and(|s| s.insert(h.finish()));
                         (!fresh).then(|| {
@@ -268,13 +272,15 @@ impl CompiledContract {
                     continue;
                 }
                 Probe::Freshness { path, format } => {
-                    if let Some(ms) = get(rec, path).and_then(Value::as_str).and_then(|s| format.parse(s)) {
+                    let _ = path;
+                    if let Some(ms) = val(0).and_then(Value::as_str).and_then(|s| format.parse(s)) {
                         acc.merge(&Accumulator::Newest { ms: Some(ms) });
                     }
                     continue;
                 }
                 Probe::Distribution { path, bins } => {
-                    if let (Some(b), Accumulator::Histogram { bins: counts }) = (get(rec, path).and_then(|v| bins.bin_of(v)), acc) {
+                    let _ = path;
+                    if let (Some(b), Accumulator::Histogram { bins: counts }) = (val(0).and_then(|v| bins.bin_of(v)), acc) {
                         if let Some(c) = counts.get_mut(b) {
                             *c += 1;
                         }
@@ -301,6 +307,35 @@ impl CompiledContract {
             }
         }
         verdict
+    }
+
+    /// Every value the probes read, looked up once: single keys in one merge pass over the
+    /// record's keys (both sides sorted), nested paths one by one.
+    fn lookup<'v>(&self, rec: &'v Value) -> Vec<Option<&'v Value>> {
+        let mut vals = vec![None; self.lookups.len()];
+        if let Value::Object(m) = rec {
+            let mut want = self.top_sorted.iter().peekable();
+            'keys: for (k, v) in m {
+                while let Some((key, idx)) = want.peek() {
+                    match key.as_str().cmp(k.as_str()) {
+                        std::cmp::Ordering::Less => {
+                            want.next();
+                        }
+                        std::cmp::Ordering::Equal => {
+                            vals[*idx] = Some(v);
+                            want.next();
+                            continue 'keys;
+                        }
+                        std::cmp::Ordering::Greater => continue 'keys,
+                    }
+                }
+                break;
+            }
+        }
+        for &i in &self.nested {
+            vals[i] = get(rec, &self.lookups[i]);
+        }
+        vals
     }
 
     /// Counts a payload that could not be decoded: a record in the window, a decode error and

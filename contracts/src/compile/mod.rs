@@ -48,6 +48,50 @@ pub struct CompiledContract {
     pub(crate) dup_slots: usize,
     pub(crate) top_types: Vec<(String, Option<LogicalType>)>,
     pub(crate) schema_doc: serde_json::Value,
+    /// Distinct field paths the probes read; a record's values are looked up once per path.
+    pub(crate) lookups: Vec<Vec<String>>,
+    /// Single-key lookups sorted by key, for one merge pass over a record's sorted keys.
+    pub(crate) top_sorted: Vec<(String, usize)>,
+    /// Lookups with nested paths.
+    pub(crate) nested: Vec<usize>,
+    /// Per probe, the lookup index of each path it reads.
+    pub(crate) probe_at: Vec<Vec<usize>>,
+    /// Hash of duplicate-detection tuples; one seed per compiled contract.
+    pub(crate) dup_hasher: foldhash::quality::RandomState,
+}
+
+/// Paths a probe reads.
+fn paths_of(p: &Probe) -> Vec<&Vec<String>> {
+    match p {
+        Probe::Null { path } | Probe::Missing { path, .. } | Probe::Invalid { path, .. } | Probe::Freshness { path, .. } | Probe::Distribution { path, .. } => vec![path],
+        Probe::Duplicate { paths, .. } => paths.iter().collect(),
+        Probe::RowCount | Probe::RecordFailures | Probe::DecodeErrors | Probe::NoData => Vec::new(),
+    }
+}
+
+type Lookups = (Vec<Vec<String>>, Vec<(String, usize)>, Vec<usize>, Vec<Vec<usize>>);
+
+fn index_lookups(probes: &[Probe]) -> Lookups {
+    let mut lookups: Vec<Vec<String>> = Vec::new();
+    let probe_at = probes
+        .iter()
+        .map(|p| {
+            paths_of(p)
+                .into_iter()
+                .map(|path| match lookups.iter().position(|l| l == path) {
+                    Some(i) => i,
+                    None => {
+                        lookups.push(path.clone());
+                        lookups.len() - 1
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let mut top_sorted: Vec<(String, usize)> = lookups.iter().enumerate().filter(|(_, l)| l.len() == 1).map(|(i, l)| (l[0].clone(), i)).collect();
+    top_sorted.sort();
+    let nested = lookups.iter().enumerate().filter(|(_, l)| l.len() != 1).map(|(i, _)| i).collect();
+    (lookups, top_sorted, nested, probe_at)
 }
 
 impl CompiledContract {
@@ -102,7 +146,8 @@ pub fn compile(contract: &Contract, object: Option<&str>) -> Result<CompiledCont
     quality::gate_rules(&mut rules, &contract.custom_properties, &obj.custom_properties, &opath);
     problems.append(&mut rules.problems);
 
-    let validator = jsonschema::options().should_validate_formats(true).build(&built.schema);
+    // The regex engine: linear time on hostile input, and the same engine lint checks patterns with.
+    let validator = jsonschema::options().should_validate_formats(true).with_pattern_options(jsonschema::PatternOptions::regex()).build(&built.schema);
     let validator = match validator {
         Ok(v) => Some(v),
         Err(e) => {
@@ -115,6 +160,7 @@ pub fn compile(contract: &Contract, object: Option<&str>) -> Result<CompiledCont
         return Err(ContractError::Invalid { problems: errors });
     };
     let dup_slots = rules.dup_slots();
+    let (lookups, top_sorted, nested, probe_at) = index_lookups(&rules.probes);
     Ok(CompiledContract {
         id: contract.id.as_str().into(),
         version: contract.version.as_str().into(),
@@ -132,6 +178,11 @@ pub fn compile(contract: &Contract, object: Option<&str>) -> Result<CompiledCont
         dup_slots,
         top_types: obj.properties.iter().map(|p| (p.name.clone(), p.logical_type)).collect(),
         schema_doc: built.schema,
+        lookups,
+        top_sorted,
+        nested,
+        probe_at,
+        dup_hasher: foldhash::quality::RandomState::default(),
     })
 }
 
