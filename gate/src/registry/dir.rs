@@ -1,4 +1,5 @@
 //! Contracts from a directory of ODCS files (the embedded default and GitOps mode).
+//! A binding may follow a version range here too; the newest matching file wins.
 
 use contracts::{compile, CompiledContract, Contract};
 use std::collections::BTreeMap;
@@ -61,16 +62,8 @@ impl ContractDir {
     /// # Errors
     /// A [`DirError`] naming the file and the problem.
     pub fn load(dir: &Path) -> Result<Self, DirError> {
-        let rd = std::fs::read_dir(dir).map_err(|e| DirError::Read { path: dir.to_path_buf(), reason: e.to_string() })?;
-        let mut files: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().and_then(|x| x.to_str()).is_some_and(|x| matches!(x, "yaml" | "yml" | "json"))).collect();
-        files.sort();
         let mut by_id: BTreeMap<String, BTreeMap<semver::Version, (PathBuf, Contract)>> = BTreeMap::new();
-        for path in files {
-            let text = std::fs::read_to_string(&path).map_err(|e| DirError::Read { path: path.clone(), reason: e.to_string() })?;
-            // Config files may sit beside contracts; only documents that say they are contracts count.
-            if !text.contains("DataContract") {
-                continue;
-            }
+        for (path, text) in contract_files(dir)? {
             let c = contracts::parse(&text).map_err(|e| DirError::Invalid { path: path.clone(), reason: e.to_string() })?;
             let v = semver::Version::parse(&c.version).map_err(|e| DirError::Invalid { path: path.clone(), reason: format!("version {:?} is not semantic (MAJOR.MINOR.PATCH): {e}", c.version) })?;
             let versions = by_id.entry(c.id.clone()).or_default();
@@ -90,9 +83,37 @@ impl ContractDir {
     /// # Errors
     /// [`DirError::Missing`] or [`DirError::Invalid`].
     pub fn compile(&self, id: &str, object: Option<&str>) -> Result<CompiledContract, DirError> {
-        let Some((_, (path, c))) = self.by_id.get(id).and_then(|v| v.iter().next_back()) else {
-            return Err(DirError::Missing { id: id.to_string(), dir: self.dir.clone(), found: self.by_id.keys().cloned().collect::<Vec<_>>().join(", ") });
+        self.compile_matching(id, object, None)
+    }
+
+    /// Compiles the newest version of contract `id` that matches `req` (any, when `None`).
+    ///
+    /// # Errors
+    /// [`DirError::Missing`] or [`DirError::Invalid`].
+    pub fn compile_matching(&self, id: &str, object: Option<&str>, req: Option<&semver::VersionReq>) -> Result<CompiledContract, DirError> {
+        let Some((_, (path, c))) = self.by_id.get(id).and_then(|v| v.iter().rev().find(|(v, _)| req.is_none_or(|r| r.matches(v)))) else {
+            let found = self.by_id.iter().map(|(id, vs)| format!("{id} {}", vs.keys().map(ToString::to_string).collect::<Vec<_>>().join("/"))).collect::<Vec<_>>().join(", ");
+            return Err(DirError::Missing { id: format!("{id}{}", req.map(|r| format!(" matching {r}")).unwrap_or_default()), dir: self.dir.clone(), found });
         };
         compile(c, object).map_err(|e| DirError::Invalid { path: path.clone(), reason: e.to_string() })
     }
+}
+
+/// Every `*.yaml`, `*.yml` and `*.json` file of `dir` that says it is a contract, sorted by
+/// name, with its text. Config files may sit beside contracts; they are skipped.
+///
+/// # Errors
+/// [`DirError::Read`] naming the directory or file.
+pub(crate) fn contract_files(dir: &Path) -> Result<Vec<(PathBuf, String)>, DirError> {
+    let rd = std::fs::read_dir(dir).map_err(|e| DirError::Read { path: dir.to_path_buf(), reason: e.to_string() })?;
+    let mut files: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().and_then(|x| x.to_str()).is_some_and(|x| matches!(x, "yaml" | "yml" | "json"))).collect();
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|e| DirError::Read { path: path.clone(), reason: e.to_string() })?;
+        if text.contains("DataContract") {
+            out.push((path, text));
+        }
+    }
+    Ok(out)
 }
