@@ -47,6 +47,8 @@ pub fn load(path: &std::path::Path, o: &Overrides) -> Result<GateConfig, ServeEr
 pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().map_err(|e| ServeError::Internal { reason: format!("metrics recorder: {e}") })?;
     let running = serve::start(&cfg).await?;
+    let sources = cfg.bindings.iter().map(|b| (b.source.clone(), b.name.clone())).collect();
+    let lag = tokio::spawn(crate::lag::run(serve::client_config(&cfg), cfg.kafka.group_id.clone(), sources, std::time::Duration::from_secs(5), running.shutdown.subscribe()));
     let token = std::env::var(&cfg.http.token_env).ok().filter(|t| !t.is_empty());
     if token.is_none() {
         info!(env = %cfg.http.token_env, "no admin token set: breaker overrides over HTTP are refused");
@@ -70,6 +72,7 @@ pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
         let _ = f.await;
     }
     http.abort();
+    let _ = lag.await;
     match result {
         Ok(r) => r,
         Err(e) => {

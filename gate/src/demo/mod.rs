@@ -492,10 +492,11 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
         drop(transitions_sink);
         drop(ready);
         drop(bindings);
-        drop(cluster);
     })
     .await
-    .context("shutting the in-process cluster down")?;
+    .context("stopping the demo's Kafka clients")?;
+    // The cluster is not Send; its drop joins its broker thread.
+    tokio::task::block_in_place(|| drop(cluster));
     drop(contracts);
 
     let states: Vec<String> = std::iter::once("closed".to_string()).chain(transitions.iter().map(|t| t.to.clone())).collect();
