@@ -236,7 +236,7 @@ impl CompiledContract {
                         (bad_set || bad_pat).then(|| {
                             let mut exp = Vec::new();
                             if let Some(set) = valid {
-                                exp.push(format!("one of {}", show(&Value::Array(set.clone()))));
+                                exp.push(format!("one of {}", show(&Value::Array(set.listed.clone()))));
                             }
                             if let Some(re) = pattern {
                                 exp.push(format!("matching {}", re.as_str()));
@@ -246,17 +246,16 @@ impl CompiledContract {
                     }
                 },
                 Probe::Duplicate { paths, slot } => {
-                    let vals: Vec<Option<&Value>> = (0..paths.len()).map(val).collect();
-                    if vals.iter().all(|v| v.is_none_or(Value::is_null)) {
+                    if (0..paths.len()).all(|n| val(n).is_none_or(Value::is_null)) {
                         None
                     } else {
                         // A fast keyed hash: seen-sets hold 64-bit digests, one per distinct tuple.
                         let mut h = self.dup_hasher.build_hasher();
-                        vals.iter().for_each(|v| hash_into(v.unwrap_or(&Value::Null), &mut h));
+                        (0..paths.len()).for_each(|n| hash_into(val(n).unwrap_or(&Value::Null), &mut h));
                         let fresh = obs.dups.get_mut(*slot).is_some_and(|s| s.insert(h.finish()));
                         (!fresh).then(|| {
                             let fields: Vec<String> = paths.iter().map(|p| p.join(".")).collect();
-                            let shown = if vals.len() == 1 { vals[0].cloned().unwrap_or(Value::Null) } else { Value::Array(vals.iter().map(|v| v.cloned().unwrap_or(Value::Null)).collect()) };
+                            let shown = if paths.len() == 1 { val(0).cloned().unwrap_or(Value::Null) } else { Value::Array((0..paths.len()).map(|n| val(n).cloned().unwrap_or(Value::Null)).collect()) };
                             (fields.join(","), "a value not seen before".into(), shown)
                         })
                     }

@@ -14,7 +14,7 @@ pub enum Probe {
     /// Absent, null, or equal to one of `tokens`.
     Missing { path: Vec<String>, tokens: Vec<Value> },
     /// Present, non-null, and outside `valid` / not matching `pattern`.
-    Invalid { path: Vec<String>, valid: Option<Vec<Value>>, pattern: Option<regex::Regex> },
+    Invalid { path: Vec<String>, valid: Option<ValidSet>, pattern: Option<regex::Regex> },
     /// The tuple of values at `paths` was seen before; `slot` indexes the observer's sets.
     Duplicate { paths: Vec<Vec<String>>, slot: usize },
     /// Every record counts.
@@ -29,6 +29,34 @@ pub enum Probe {
     NoData,
     /// Histogram of the value at `path`.
     Distribution { path: Vec<String>, bins: Bins },
+}
+
+/// `validValues`, with string members hashed: a new enum value is checked in constant time.
+#[derive(Debug, Clone)]
+pub struct ValidSet {
+    /// The values as written, for messages.
+    pub listed: Vec<Value>,
+    strings: std::collections::HashSet<String, foldhash::fast::RandomState>,
+    others: Vec<Value>,
+}
+
+impl ValidSet {
+    /// Builds the set.
+    #[must_use]
+    pub fn new(listed: Vec<Value>) -> Self {
+        let strings = listed.iter().filter_map(|v| v.as_str().map(String::from)).collect();
+        let others = listed.iter().filter(|v| !v.is_string()).cloned().collect();
+        Self { listed, strings, others }
+    }
+
+    /// Whether `v` is one of the valid values.
+    #[must_use]
+    pub fn contains(&self, v: &Value) -> bool {
+        match v {
+            Value::String(s) => self.strings.contains(s.as_str()),
+            other => self.others.contains(other),
+        }
+    }
 }
 
 /// Bins of a distribution profile.
@@ -252,7 +280,7 @@ pub fn quality_rule(out: &mut Compiled, q: &Quality, target: Option<(&str, &[Str
                 out.problems.push(Problem::error(format!("{qpath}.arguments"), "invalidValues needs validValues or pattern"));
                 return;
             }
-            Probe::Invalid { path: keys.clone(), valid, pattern }
+            Probe::Invalid { path: keys.clone(), valid: valid.map(ValidSet::new), pattern }
         }
         MetricKind::DuplicateValues => {
             let paths = if let Some(props) = args.get("properties") {
