@@ -70,6 +70,12 @@ tests_ran=0
 if ! cargo test --no-run "${build_args[@]}"; then
     cg_die "the tests do not build"
 fi
+# tests/tests/serve_resilience.rs runs the real `contract-gate` binary (kill -9 and
+# restart). `cargo test --workspace` builds it, `cargo test -p e2e` does not: build it
+# here too (a no-op when fresh) so it does not compete with the broker's start-up later.
+if ! cargo build -p gate --bin contract-gate; then
+    cg_die "the contract-gate binary does not build"
+fi
 
 # ------------------------------------------------------------- services ----
 
