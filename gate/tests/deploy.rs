@@ -68,6 +68,8 @@ fn emitted() -> BTreeMap<String, BTreeSet<String>> {
 }
 
 const KEYWORDS: [&str; 14] = ["by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "and", "or", "unless", "inf", "nan", "atan2"];
+/// Aggregation operators: the grouping clause may come between them and their parenthesis.
+const AGGREGATIONS: [&str; 14] = ["sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk", "quantile", "limitk", "limit_ratio"];
 
 /// A selector or grouping found in a PromQL expression.
 #[derive(Debug, Default)]
@@ -85,6 +87,13 @@ fn is_ident_char(c: char) -> bool {
 /// A small PromQL scanner: enough to find every metric name, the label keys of its matchers,
 /// and grouping labels. Strings, ranges (`[5m]`) and numbers are skipped.
 fn scan(expr: &str) -> Refs {
+    // Grafana's `label_values(metric, label)` (variable queries) is not PromQL.
+    if let Some(inner) = expr.trim().strip_prefix("label_values(").and_then(|r| r.strip_suffix(')')) {
+        let (metric, label) = inner.rsplit_once(',').unwrap_or((inner, ""));
+        let mut r = scan(metric);
+        r.grouping.extend(Some(label.trim().to_string()).filter(|l| !l.is_empty()));
+        return r;
+    }
     let chars: Vec<char> = expr.chars().collect();
     let mut refs = Refs::default();
     let mut i = 0;
@@ -169,7 +178,7 @@ fn scan(expr: &str) -> Refs {
                 }
                 continue;
             }
-            if KEYWORDS.contains(&word.to_lowercase().as_str()) || chars.get(next) == Some(&'(') {
+            if KEYWORDS.contains(&word.to_lowercase().as_str()) || AGGREGATIONS.contains(&word.as_str()) || chars.get(next) == Some(&'(') {
                 continue; // keyword or function call
             }
             let keys = if chars.get(next) == Some(&'{') {
@@ -194,7 +203,13 @@ fn scanner_finds_metrics_labels_and_grouping() {
     assert_eq!(names, ["contract_gate_records_total", "up"]);
     assert_eq!(r.metrics[0].1, ["binding", "route"]);
     assert_eq!(r.grouping, ["binding", "route", "binding"]);
-    assert!(scan("label_values(contract_gate_records_total, binding)").metrics.iter().any(|(n, _)| n == "contract_gate_records_total"));
+    let lv = scan("label_values(contract_gate_records_total, binding)");
+    assert_eq!(lv.metrics, [("contract_gate_records_total".to_string(), Vec::new())]);
+    assert_eq!(lv.grouping, ["binding"]);
+    let agg = scan(r#"max by (binding) (contract_gate_breaker_state_ratio{state="open"}) * 1"#);
+    assert_eq!(agg.metrics, [("contract_gate_breaker_state_ratio".to_string(), vec!["state".to_string()])]);
+    // A metric the gate does not have is caught.
+    assert_eq!(scan("rate(kafka_consumergroup_lag[5m])").metrics[0].0, "kafka_consumergroup_lag");
 }
 
 /// Every PromQL expression in the dashboard, with where it is.

@@ -28,11 +28,11 @@ impl Phase {
     pub fn describe(self) -> &'static str {
         match self {
             Phase::Starting => "starting an in-process Kafka cluster and the gate",
-            Phase::Steady => "steady traffic: real flights, 2.5 % of them cancelled (dep_time null)",
-            Phase::Burst => "NULL BURST: the upstream sends dep_time = null in every record",
-            Phase::Recovery => "upstream fixed: good flights again; the breaker waits, probes, closes",
+            Phase::Steady => "steady: real flights, 2.5 % cancelled (dep_time null)",
+            Phase::Burst => "NULL BURST: dep_time = null in every record",
+            Phase::Recovery => "upstream fixed: good flights; the breaker waits, probes, closes",
             Phase::Tail => "closed again: data flows to flights.validated",
-            Phase::Draining => "draining: waiting for the gate to route the last records",
+            Phase::Draining => "draining: the gate routes the last records",
         }
     }
 }
@@ -88,7 +88,7 @@ pub enum View {
     Live {
         /// The group of lines.
         mp: MultiProgress,
-        /// header, breaker, window, records, lag, states.
+        /// header, breaker, tripped, window, records, lag, states.
         lines: Vec<ProgressBar>,
     },
     /// One line per event, a status line every few seconds.
@@ -128,7 +128,7 @@ impl View {
             return View::Plain { last_status_s: 0.0 };
         }
         let mp = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(12));
-        let names = ["", "breaker", "window", "records", "lag", "states"];
+        let names = ["", "breaker", "tripped", "window", "records", "lag", "states"];
         let lines = names
             .iter()
             .enumerate()
@@ -156,36 +156,29 @@ impl View {
         }
     }
 
-    /// Redraws (live) or prints a status line every 2 s (plain).
+    /// Redraws (live) or prints a status line every 2 s (plain). Lines stay under ~100
+    /// columns so that the live view redraws cleanly in ordinary terminals.
     pub fn update(&mut self, s: &Snapshot) {
         let live = matches!(self, View::Live { .. });
         let route = |k: &str| s.routes.get(k).copied().unwrap_or(0);
-        let records = format!(
-            "produced {} → validated {} · quarantine {} · held {} · stale {} · degraded {} · last-good {}",
-            s.produced,
-            route("validated"),
-            route("quarantine"),
-            route("held"),
-            route("stale"),
-            route("degraded"),
-            route("last_good")
-        );
+        let mut records = format!("produced {} → validated {} · quarantine {} · held {} · stale {}", s.produced, route("validated"), route("quarantine"), route("held"), route("stale"));
+        if route("degraded") > 0 {
+            records.push_str(&format!(" · degraded {}", route("degraded")));
+        }
+        records.push_str(&format!(" · last-good {}", route("last_good")));
         let mut breaker = paint(live, mode_color(&s.mode), &s.mode.to_uppercase().replace('_', "-"));
         match s.mode.as_str() {
-            "closed" => breaker.push_str(" · valid records flow to flights.validated"),
+            "closed" => breaker.push_str(" → valid records flow to flights.validated"),
             "open" => {
                 breaker.push_str(&format!(" (trip {})", s.trips));
-                if let Some(b) = &s.breach {
-                    breaker.push_str(&format!(" · {b}"));
-                }
                 if let Some(t) = s.half_open_in_s {
-                    breaker.push_str(&format!(" · half-open in {t:.1}s"));
+                    breaker.push_str(&format!(", half-open in {t:.1}s"));
                 }
-                breaker.push_str(" · fallback last_good: new records → flights.held, each route's last good record re-sent as stale");
+                breaker.push_str(" → new records to flights.held, last good per key re-sent as stale");
             }
             "half_open" => {
                 if let Some((n, budget)) = s.probe {
-                    breaker.push_str(&format!(" · probing: {n}/{budget} records admitted and judged"));
+                    breaker.push_str(&format!(" → probe: {n}/{budget} records admitted to flights.validated and judged"));
                 }
             }
             _ => {}
@@ -195,31 +188,26 @@ impl View {
             .iter()
             .map(|r| {
                 let v = r.value.map_or_else(|| "–".to_string(), |v| format!("{v:.2}"));
-                let unit = if r.unit == "percent" { " %".to_string() } else { format!(" {}", r.unit) };
-                format!("{} {v}{unit} (must be {})", r.id, r.threshold)
+                let unit = if r.unit == "percent" { "%".to_string() } else { format!(" {}", r.unit) };
+                format!("{} {v}{unit} ({})", r.id, r.threshold.replace(' ', ""))
             })
             .collect::<Vec<_>>()
             .join(" · ");
-        let lag = match s.lag {
-            Some(l) => format!("{l:.0} records not yet committed by the gate's consumer group"),
-            None => "–".to_string(),
-        };
+        let tripped = s.breach.clone().unwrap_or_else(|| "–".to_string());
+        let lag = s.lag.map_or_else(|| "–".to_string(), |l| format!("{l:.0} records behind (high watermark − committed offset)"));
         let states = s.states.iter().map(|m| paint(live, mode_color(m), m)).collect::<Vec<_>>().join(" → ");
-        let header = format!(
-            "contract-gate demo · {:>5.1}s · {}",
-            s.elapsed_s,
-            if s.phase == Phase::Steady && !s.gate_consuming { "waiting for the gate to join its consumer group (the in-process cluster delays the first rebalance ~3 s)" } else { s.phase.describe() }
-        );
+        let phase = if s.phase == Phase::Steady && !s.gate_consuming { "waiting for the gate to join its consumer group (~3 s in-process)" } else { s.phase.describe() };
+        let header = format!("contract-gate demo {:>5.1}s · {phase}", s.elapsed_s);
         match self {
             View::Live { lines, .. } => {
-                for (pb, msg) in lines.iter().zip([header, breaker, window, records, lag, states]) {
+                for (pb, msg) in lines.iter().zip([header, breaker, tripped, window, records, lag, states]) {
                     pb.set_message(msg);
                 }
             }
             View::Plain { last_status_s } => {
                 if s.elapsed_s - *last_status_s >= 2.0 {
                     *last_status_s = s.elapsed_s;
-                    eprintln!("[{:>6.1}s] breaker {} | {} | {}", s.elapsed_s, breaker, records, window);
+                    eprintln!("[{:>6.1}s] breaker {breaker}\n          records {records}\n          window  {window}\n          lag     {lag}", s.elapsed_s);
                 }
             }
         }
