@@ -5,6 +5,7 @@ pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod drill;
 pub mod http;
 pub mod lag;
 pub mod registry;
