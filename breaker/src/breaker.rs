@@ -116,12 +116,26 @@ struct Inner {
     pending: Option<BreakerState>,
 }
 
+/// The window rules and an empty window of their shape.
+#[derive(Debug)]
+struct Rules {
+    rules: Vec<WindowRule>,
+    empty: WindowState,
+    tag: String,
+}
+
+impl Rules {
+    fn new(rules: Vec<WindowRule>) -> Arc<Self> {
+        Arc::new(Self { empty: WindowState::new(&rules), tag: crate::store::Layout::tag(&rules), rules })
+    }
+}
+
 #[derive(Debug)]
 struct Core {
     cfg: BreakerConfig,
     opts: BreakerOptions,
-    rules: Vec<WindowRule>,
-    empty: WindowState,
+    /// Replaced by [`Breaker::reconfigure`] while holding `inner`; read under `inner`.
+    rules: std::sync::RwLock<Arc<Rules>>,
     local: MemoryStore,
     router: Arc<Router>,
     inner: Mutex<Inner>,
@@ -160,10 +174,9 @@ impl<S: Store> Breaker<S> {
         let initial = BreakerState::initial(now);
         let core = Arc::new(Core {
             local: MemoryStore::new(cfg.window.clone(), &rules),
-            empty: WindowState::new(&rules),
             cfg,
             opts,
-            rules,
+            rules: std::sync::RwLock::new(Rules::new(rules)),
             router: Arc::new(Router::default()),
             inner: Mutex::new(Inner {
                 state: initial.clone(),
@@ -210,8 +223,31 @@ impl<S: Store> Breaker<S> {
 
     /// The window rules.
     #[must_use]
-    pub fn rules(&self) -> &[WindowRule] {
-        &self.core.rules
+    pub fn rules(&self) -> Vec<WindowRule> {
+        self.core.current().rules.clone()
+    }
+
+    /// Moves to other window rules — a new contract version — without losing the breaker
+    /// state. Rules that only change thresholds keep the window; rules whose slots mean
+    /// something else (a rule added or removed, other bins) start a fresh window, in the store
+    /// and in the local fallback. Returns whether the window restarted.
+    ///
+    /// Deltas given to [`Breaker::flush`] must have the new shape from then on: swap the
+    /// observers and call this with no flush in between.
+    pub async fn reconfigure(&self, rules: Vec<WindowRule>) -> bool {
+        let core = &*self.core;
+        let _inner = core.inner.lock().await;
+        let next = Rules::new(rules);
+        let relayout = next.tag != core.current().tag;
+        if relayout {
+            self.store.relayout(&next.rules);
+            core.local.relayout(&next.rules);
+            info!(breaker = %core.opts.name, tag = %next.tag, rules = next.rules.len(), "breaker rules changed; window restarted");
+        } else {
+            debug!(breaker = %core.opts.name, "breaker thresholds updated");
+        }
+        *core.rules.write().unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+        relayout
     }
 
     /// The configuration.
@@ -240,6 +276,7 @@ impl<S: Store> Breaker<S> {
     pub async fn flush(&self, delta: &WindowState, probe: &WindowState, now: Millis) -> Result<FlushReport, StoreError> {
         let core = &*self.core;
         let mut inner = core.inner.lock().await;
+        let shape = core.current();
         let used = core.router.take_allowance();
         let request = core.cfg.probe_records.min(inner.last_records.saturating_mul(2).max(16));
         inner.last_records = delta.records;
@@ -249,7 +286,7 @@ impl<S: Store> Breaker<S> {
         let shared_probe = ProbeReport {
             epoch: inner.unreported_epoch,
             used: inner.unreported,
-            window: if inner.allowance_local { &core.empty } else { probe },
+            window: if inner.allowance_local { &shape.empty } else { probe },
             request,
         };
         let initial = inner.shared_state.clone();
@@ -257,7 +294,7 @@ impl<S: Store> Breaker<S> {
         match self.store.flush(&req).await {
             Ok(snap) => {
                 let local_req = FlushRequest {
-                    probe: ProbeReport { epoch: 0, used: 0, window: &core.empty, request: 0 },
+                    probe: ProbeReport { epoch: 0, used: 0, window: &shape.empty, request: 0 },
                     ..req
                 };
                 core.local.flush(&local_req).await?;
@@ -268,7 +305,7 @@ impl<S: Store> Breaker<S> {
                 let local_probe = ProbeReport {
                     epoch: if inner.allowance_local { inner.allowance_epoch } else { 0 },
                     used: if inner.allowance_local { used } else { 0 },
-                    window: if inner.allowance_local { probe } else { &core.empty },
+                    window: if inner.allowance_local { probe } else { &shape.empty },
                     request,
                 };
                 let state = inner.state.clone();
@@ -390,7 +427,8 @@ impl<S: Store> Breaker<S> {
     }
 
     fn evaluate(&self, snap: &Snapshot, now: Millis) -> (Vec<RuleResult>, Option<Vec<RuleResult>>) {
-        let rules = &self.core.rules;
+        let shape = self.core.current();
+        let rules = &shape.rules;
         (evaluate(rules, &snap.window, now), snap.probe.as_ref().map(|p| evaluate(rules, p, now)))
     }
 
@@ -459,6 +497,12 @@ impl<S: Store> Breaker<S> {
         inner.state = state.clone();
         core.router.set(state.mode, true, core.opts.fallback);
         Ok(CommandOutcome { state, transition, source: Source::Local })
+    }
+}
+
+impl Core {
+    fn current(&self) -> Arc<Rules> {
+        Arc::clone(&self.rules.read().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 }
 

@@ -109,6 +109,9 @@ impl Store for Flaky {
     fn kind(&self) -> &'static str {
         "flaky"
     }
+    fn relayout(&self, rules: &[contracts::WindowRule]) {
+        self.inner.relayout(rules);
+    }
 }
 
 fn flaky() -> Flaky {
@@ -228,4 +231,31 @@ fn futures_are_send<S: Store + 'static>(b: &Breaker<S>) {
     is_send(b.flush(&d, &p, T0));
     is_send(b.command(Command::Reset, None, T0));
     is_send(b.status());
+}
+
+#[tokio::test]
+async fn reconfigure_keeps_the_window_for_new_thresholds_and_restarts_it_for_new_rules() {
+    let store = Arc::new(MemoryStore::new(config().window, &rules()));
+    let b = Breaker::new(config(), rules(), Arc::clone(&store), opts("r0", FallbackPolicy::Local), T0).expect("config");
+    // 200 records, 4 % nulls: under the 5 % threshold.
+    let r = b.flush(&delta(200, 8, Some(T0)), &empty(), T0).await.expect("flush");
+    assert_eq!((r.records, r.state.mode), (200, Mode::Closed));
+
+    // Same rules, stricter threshold: the window is kept and judged by the new threshold.
+    let mut stricter = rules();
+    stricter[0].operator = contracts::Operator::MustBeLessThan(3.0);
+    assert!(!b.reconfigure(stricter).await, "thresholds only: no relayout");
+    let r = b.flush(&empty(), &empty(), T0 + 250).await.expect("flush");
+    assert_eq!(r.records, 200, "window kept");
+    assert_eq!(r.state.mode, Mode::Open, "4 % breaches the new 3 % threshold");
+
+    // A rule removed: fresh window of the new shape; old-shaped deltas are refused.
+    let fewer = vec![rules().remove(0)];
+    assert!(b.reconfigure(fewer.clone()).await, "rule list changed: relayout");
+    assert!(matches!(b.flush(&delta(1, 0, Some(T0)), &empty(), T0 + 500).await, Err(StoreError::Shape { .. })));
+    let one = contracts::WindowState { records: 10, accumulators: vec![contracts::Accumulator::Count { hits: 0, total: 10 }] };
+    let r = b.flush(&one, &contracts::WindowState::new(&fewer), T0 + 750).await.expect("new shape flushes");
+    assert_eq!(r.records, 10, "window restarted");
+    assert_eq!(r.state.mode, Mode::Open, "the state survives a relayout");
+    assert_eq!(b.rules().len(), 1);
 }

@@ -63,7 +63,9 @@ pub struct GateConfig {
     /// Largest record accepted, in bytes; larger ones are quarantined as decode errors.
     #[serde(default = "default_max_record_bytes")]
     pub max_record_bytes: usize,
-    /// Source topic → contract bindings.
+    /// Source topic → contract bindings. May be empty only with `contracts.registry`: the
+    /// process then serves the registry API alone (registry-only mode).
+    #[serde(default)]
     pub bindings: Vec<Binding>,
 }
 
@@ -149,7 +151,44 @@ impl Default for HttpConfig {
 #[serde(deny_unknown_fields)]
 pub struct ContractsSource {
     /// A directory of ODCS YAML/JSON files (relative paths are relative to the config file).
+    /// Without `registry`, contracts come from here. With it, the files are registered at
+    /// start when missing (GitOps seeding, through the same checks as a push); leave it out
+    /// to seed nothing.
+    #[serde(default)]
     pub dir: PathBuf,
+    /// Read contracts from the registry (a compacted Kafka topic on `kafka.brokers`), serve
+    /// its API under `/v1/contracts`, and hot-reload bindings when new versions arrive.
+    #[serde(default)]
+    pub registry: Option<RegistrySource>,
+}
+
+/// The contract registry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySource {
+    /// The registry topic (compacted, one partition).
+    #[serde(default = "default_registry_topic")]
+    pub topic: String,
+    /// Create the topic at startup when it is missing.
+    #[serde(default = "yes")]
+    pub create_topic: bool,
+    /// Largest request body of the registry API, in bytes (larger ones get 413).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+fn default_registry_topic() -> String {
+    crate::registry::DEFAULT_TOPIC.into()
+}
+
+fn default_max_body_bytes() -> usize {
+    crate::registry::api::DEFAULT_MAX_BODY_BYTES
+}
+
+impl Default for RegistrySource {
+    fn default() -> Self {
+        Self { topic: default_registry_topic(), create_topic: true, max_body_bytes: default_max_body_bytes() }
+    }
 }
 
 /// Delivery guarantees.
@@ -266,6 +305,12 @@ pub struct Binding {
     /// Schema object of the contract (default: the first).
     #[serde(default)]
     pub object: Option<String>,
+    /// Versions to follow, as a semver range (`^1`, `~1.4`, `=1.2.0`). Default: the newest
+    /// version at start, then newer ones of the same major (`^MAJOR`; `^0.MINOR` below 1.0.0).
+    /// With the registry, a running gate moves to a newly registered matching version
+    /// without restart.
+    #[serde(default)]
+    pub version: Option<String>,
     /// Fallback while the breaker is open.
     pub fallback: Fallback,
     /// Output topic overrides.
@@ -292,6 +337,14 @@ pub struct Topics {
 }
 
 impl Binding {
+    /// The version range this binding follows, if one is configured.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] when it is not a semver range.
+    pub fn version_req(&self) -> Result<Option<semver::VersionReq>, ConfigError> {
+        self.version.as_deref().map(|v| semver::VersionReq::parse(v).map_err(|e| invalid(format!("bindings[{}].version", self.name), format!("{v:?} is not a semver range (e.g. ^1, ~1.4, =1.2.0): {e}")))).transpose()
+    }
+
     /// Output topics with defaults applied.
     #[must_use]
     pub fn topics(&self) -> Topics {
@@ -317,7 +370,7 @@ impl GateConfig {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.to_path_buf(), reason: e.to_string() })?;
         let mut cfg: Self = serde_saphyr::from_str_with_options(&text, serde_saphyr::options! { strict_booleans: true })
             .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), reason: e.to_string() })?;
-        if cfg.contracts.dir.is_relative() {
+        if !cfg.contracts.dir.as_os_str().is_empty() && cfg.contracts.dir.is_relative() {
             if let Some(parent) = path.parent() {
                 cfg.contracts.dir = parent.join(&cfg.contracts.dir);
             }
@@ -333,8 +386,19 @@ impl GateConfig {
         if self.kafka.brokers.trim().is_empty() {
             return Err(invalid("kafka.brokers", "must name at least one host:port"));
         }
-        if self.bindings.is_empty() {
-            return Err(invalid("bindings", "at least one binding is needed"));
+        if self.bindings.is_empty() && self.contracts.registry.is_none() {
+            return Err(invalid("bindings", "at least one binding is needed (or contracts.registry, for a registry-only process)"));
+        }
+        if self.contracts.dir.as_os_str().is_empty() && self.contracts.registry.is_none() {
+            return Err(invalid("contracts", "set contracts.dir (a directory of contract files) or contracts.registry"));
+        }
+        if let Some(r) = &self.contracts.registry {
+            if r.topic.trim().is_empty() {
+                return Err(invalid("contracts.registry.topic", "must name a topic"));
+            }
+            if r.max_body_bytes == 0 {
+                return Err(invalid("contracts.registry.max_body_bytes", "must be at least 1"));
+            }
         }
         for reserved in ["bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store", "transactional.id", "isolation.level"] {
             if self.kafka.properties.contains_key(reserved) {
@@ -359,6 +423,9 @@ impl GateConfig {
                 return Err(invalid(f("source"), format!("topic {:?} is bound twice; one binding per source topic", b.source)));
             }
             b.breaker.validate().map_err(|e| invalid(f("breaker"), e.to_string()))?;
+            if let Some(v) = &b.version {
+                semver::VersionReq::parse(v).map_err(|e| invalid(f("version"), format!("{v:?} is not a semver range (e.g. ^1, ~1.4, =1.2.0): {e}")))?;
+            }
             let t = b.topics();
             for (k, v) in [("validated", &t.validated), ("quarantine", &t.quarantine), ("degraded", &t.degraded), ("held", &t.held), ("last_good", &t.last_good)] {
                 outputs.push((f(&format!("topics.{k}")), v.clone()));
@@ -398,11 +465,24 @@ mod tests {
             (BASE.replace("fallback: hold", "fallback: hold\n    breaker: { min_records: 0 }"), "bindings[0].breaker"),
             (BASE.replace("  brokers: 127.0.0.1:9092\n", "  brokers: 127.0.0.1:9092\n  properties: { group.id: x }\n"), "kafka.properties.group.id"),
             (format!("{BASE}  - name: flights\n    source: other\n    contract: flights\n    fallback: hold\n"), "duplicate binding name"),
+            (BASE.replace("fallback: hold", "fallback: hold\n    version: one"), "bindings[0].version"),
+            (BASE.replace("bindings:\n  - name: flights\n    source: flights\n    contract: flights\n    fallback: hold\n", ""), "at least one binding"),
         ];
         for (text, needle) in cases {
             let err = parse(&text).expect_err(needle);
             assert!(err.contains(needle), "{err} lacks {needle}");
         }
+    }
+
+    #[test]
+    fn registry_only_and_version_ranges() {
+        let registry_only = "kafka:\n  brokers: 127.0.0.1:9092\ncontracts:\n  registry: {}\n";
+        let cfg = parse(registry_only).expect("registry-only config");
+        assert!(cfg.bindings.is_empty());
+        assert_eq!(cfg.contracts.registry.expect("registry").topic, "_contract_gate_contracts");
+        let cfg = parse(&BASE.replace("fallback: hold", "fallback: hold\n    version: ^1")).expect("range");
+        assert_eq!(cfg.bindings[0].version_req().expect("ok").map(|r| r.to_string()), Some("^1".into()));
+        assert!(parse("kafka:\n  brokers: x:1\ncontracts: {}\nbindings: []\n").is_err());
     }
 
     #[test]

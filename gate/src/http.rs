@@ -45,8 +45,9 @@ impl Readiness {
         let mut bindings = Vec::new();
         for b in &self.bindings {
             let st = b.breaker.status().await;
+            let contract = b.contract();
             bindings.push(json!({
-                "binding": b.cfg.name, "contract": &*b.contract.id, "version": &*b.contract.version,
+                "binding": b.cfg.name, "contract": &*contract.id, "version": &*contract.version,
                 "store": st.store, "store_fallback_active": st.degraded, "store_error": st.last_error,
                 "breaker": st.state.mode.as_str(),
             }));
@@ -89,7 +90,8 @@ async fn metrics_handler(State(s): State<AppState>) -> Response {
 
 async fn status_of(b: &BindingRuntime) -> Value {
     let st = b.breaker.status().await;
-    json!({ "binding": b.cfg.name, "contract": &*b.contract.id, "version": &*b.contract.version, "fallback": b.cfg.fallback.as_str(), "store": st.store, "store_fallback_active": st.degraded, "state": st.state })
+    let contract = b.contract();
+    json!({ "binding": b.cfg.name, "contract": &*contract.id, "version": &*contract.version, "fallback": b.cfg.fallback.as_str(), "store": st.store, "store_fallback_active": st.degraded, "state": st.state })
 }
 
 async fn list_breakers(State(s): State<AppState>) -> Json<Value> {

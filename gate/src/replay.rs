@@ -7,7 +7,6 @@
 //! interrupted replay resumes where it stopped.
 
 use crate::config::GateConfig;
-use crate::registry::ContractDir;
 use crate::serve::headers::{self, HeaderValues, SourceCoords};
 use crate::serve::plan::VerdictTag;
 use crate::serve::{client_config, ServeError};
@@ -42,8 +41,8 @@ pub async fn replay(cfg: &GateConfig, name: &str, from: Option<&str>) -> Result<
     let b = cfg.bindings.iter().find(|b| b.name == name).ok_or_else(|| ServeError::Config(crate::config::ConfigError::Invalid { field: "--binding".into(), message: format!("no binding named {name:?} in the config") }))?;
     let topics = b.topics();
     let from = from.unwrap_or(&topics.held).to_string();
-    let dir = ContractDir::load(&cfg.contracts.dir).map_err(|e| ServeError::Contracts { reason: e.to_string() })?;
-    let contract = dir.compile(&b.contract, b.object.as_deref()).map_err(|e| ServeError::Contracts { reason: e.to_string() })?;
+    let source = crate::registry::Source::open(cfg).await.map_err(|reason| ServeError::Contracts { reason })?;
+    let contract = source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|reason| ServeError::Contracts { reason })?;
     let producer: FutureProducer = client_config(cfg).set("enable.idempotence", "true").create().map_err(kerr)?;
     let group = format!("{}-replay-{}", cfg.kafka.group_id, b.name);
     let consumer: BaseConsumer = client_config(cfg).set("group.id", &group).set("enable.auto.commit", "false").set("auto.offset.reset", "earliest").set("isolation.level", "read_committed").create().map_err(kerr)?;

@@ -39,11 +39,11 @@ pub fn config(brokers: &str, contracts_dir: &Path, source: &str, fallback: Fallb
         kafka: KafkaConfig { brokers: brokers.to_string(), group_id: format!("{source}-gate"), properties: Default::default(), create_topics: true },
         redis: redis.map(|(url, prefix)| RedisSection { url: url.to_string(), key_prefix: prefix.to_string(), op_timeout: Duration::from_millis(500), fallback: breaker::FallbackPolicy::Local }),
         http: HttpConfig::default(),
-        contracts: ContractsSource { dir: contracts_dir.to_path_buf() },
+        contracts: ContractsSource { dir: contracts_dir.to_path_buf(), registry: None },
         delivery: Default::default(),
         events: gate::config::EventsConfig { breaker_topic: format!("{source}.breaker-events"), violations_topic: format!("{source}.violations"), violations_per_rule_per_second: 5 },
         max_record_bytes: 1 << 20,
-        bindings: vec![Binding { name: "flights".into(), source: source.to_string(), contract: "flights".into(), object: None, fallback, topics: Default::default(), breaker }],
+        bindings: vec![Binding { name: "flights".into(), source: source.to_string(), contract: "flights".into(), object: None, version: None, fallback, topics: Default::default(), breaker }],
     }
 }
 

@@ -10,7 +10,7 @@
 --       6 count_records 7 ops ('s'|'m' per slot)         8 delta csv ('' = nothing)
 --       9 initial json 10 initial epoch 11 initial window_from
 --      12 probe epoch  13 probe used   14 probe csv     15 probe request
---      16 (unused)     17 bucket ttl ms 18 initial mode 19 initial probe budget
+--      16 layout tag   17 bucket ttl ms 18 initial mode 19 initial probe budget
 -- The initial state is the caller's last known state, so a Redis that restarted empty is
 -- seeded with what the replicas last agreed on rather than with a blank closed breaker.
 -- Returns {state json, window csv, warm 0|1, probe csv, probe grant}
@@ -24,6 +24,9 @@ local span = tonumber(ARGV[5])
 local want = tonumber(ARGV[6])
 local ops = ARGV[7]
 local nslots = string.len(ops)
+-- Windows live under the layout tag: replicas whose rules give the slots other meanings
+-- (another contract version) never merge into each other's buckets.
+local tag = ARGV[16]
 
 local function fmt(x) return string.format('%.0f', x) end
 
@@ -84,10 +87,10 @@ local budget = tonumber(st[5]) or 0
 if ARGV[8] ~= '' then
   local vals = split(ARGV[8])
   local start = now - (now % b)
-  local bk = base .. ':b:' .. fmt(start)
+  local bk = base .. ':b:' .. tag .. ':' .. fmt(start)
   merge_into(bk, '', vals, false)
   redis.call('PEXPIRE', bk, ARGV[17])
-  local nk = base .. ':newest'
+  local nk = base .. ':newest:' .. tag
   merge_into(nk, '', vals, true)
   redis.call('PEXPIRE', nk, 604800000)
 end
@@ -95,7 +98,7 @@ end
 -- Window over all replicas.
 local win = {}
 local function add_bucket(s)
-  local kv = redis.call('HGETALL', base .. ':b:' .. fmt(s))
+  local kv = redis.call('HGETALL', base .. ':b:' .. tag .. ':' .. fmt(s))
   for j = 1, #kv, 2 do
     local i = tonumber(kv[j])
     if i ~= nil and i <= nslots then add_slot(win, i, tonumber(kv[j + 1])) end
@@ -117,7 +120,7 @@ else
   end
   if (win[1] or 0) >= want then warm = 1 end
 end
-local sticky = redis.call('HGETALL', base .. ':newest')
+local sticky = redis.call('HGETALL', base .. ':newest:' .. tag)
 for j = 1, #sticky, 2 do
   local i = tonumber(sticky[j])
   if i ~= nil and i <= nslots and string.sub(ops, i, i) == 'm' then win[i] = tonumber(sticky[j + 1]) end
@@ -130,10 +133,12 @@ end
 local probe_csv, grant = '', 0
 if mode == 'half_open' then
   local pk = base .. ':probe:' .. epoch
+  -- The probe records' window, per layout like the buckets; the budget is shared by all.
+  local pwk = pk .. ':' .. tag
   if ARGV[12] == epoch then
     local used = tonumber(ARGV[13]) or 0
     if used > 0 then redis.call('HINCRBY', pk, 'used', fmt(used)) end
-    if ARGV[14] ~= '' then merge_into(pk, 'w', split(ARGV[14]), true) end
+    if ARGV[14] ~= '' then merge_into(pwk, 'w', split(ARGV[14]), true) end
   end
   redis.call('HDEL', pk, 'c:' .. replica)
   local all = redis.call('HGETALL', pk)
@@ -144,7 +149,12 @@ if mode == 'half_open' then
       used = tonumber(v)
     elseif string.sub(f, 1, 2) == 'c:' then
       outstanding = outstanding + (tonumber(v) or 0)
-    elseif string.sub(f, 1, 1) == 'w' then
+    end
+  end
+  local wall = redis.call('HGETALL', pwk)
+  for j = 1, #wall, 2 do
+    local f, v = wall[j], wall[j + 1]
+    if string.sub(f, 1, 1) == 'w' then
       local i = tonumber(string.sub(f, 2))
       if i ~= nil and i <= nslots then pw[i] = tonumber(v) end
     end
@@ -155,6 +165,7 @@ if mode == 'half_open' then
     redis.call('HSET', pk, 'c:' .. replica, fmt(grant))
   end
   redis.call('PEXPIRE', pk, 86400000)
+  if redis.call('EXISTS', pwk) == 1 then redis.call('PEXPIRE', pwk, 86400000) end
   probe_csv = to_csv(pw)
 end
 

@@ -49,6 +49,33 @@ impl Layout {
         Self { ops, shape }
     }
 
+    /// A short fingerprint of what the slots mean: every rule's id, metric, field and
+    /// accumulator shape, in order (thresholds excluded: replicas may briefly disagree on them
+    /// during a rollout and still merge counts). Windows are stored under it, so replicas on
+    /// different rule lists never add up unrelated slots. FNV-1a: stable across builds.
+    #[must_use]
+    pub fn tag(rules: &[WindowRule]) -> String {
+        let empty = WindowState::new(rules);
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |s: &str| {
+            for b in s.bytes().chain(std::iter::once(0xff)) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for (r, acc) in rules.iter().zip(&empty.accumulators) {
+            eat(&r.id);
+            eat(r.metric.as_str());
+            eat(r.field.as_deref().unwrap_or(""));
+            eat(&match acc {
+                Accumulator::Count { .. } => "c".to_string(),
+                Accumulator::Newest { .. } => "n".to_string(),
+                Accumulator::Histogram { bins } => format!("h{}", bins.len()),
+            });
+        }
+        format!("{:08x}", h >> 32)
+    }
+
     /// One character per slot: `s` (sum) or `m` (max).
     #[must_use]
     pub fn ops(&self) -> &str {
@@ -168,5 +195,18 @@ mod tests {
         assert_eq!(layout.decode(&csv), Ok(w));
         assert!(layout.decode("1,2").is_err());
         assert!(layout.decode("1,x,3,,3,4,").is_err());
+    }
+
+    #[test]
+    fn tag_ignores_thresholds_but_not_meaning() {
+        let a = [rule(MetricKind::NullValues, None), rule(MetricKind::NoData, None)];
+        let mut looser = a.clone();
+        looser[0].operator = Operator::MustBeLessThan(5.0);
+        assert_eq!(Layout::tag(&a), Layout::tag(&looser));
+        let mut other_field = a.clone();
+        other_field[0].field = Some("x".into());
+        assert_ne!(Layout::tag(&a), Layout::tag(&other_field));
+        assert_ne!(Layout::tag(&a), Layout::tag(&a[..1]));
+        assert_eq!(Layout::tag(&a).len(), 8);
     }
 }

@@ -25,13 +25,15 @@ struct Inner {
     state: Option<BreakerState>,
     buckets: Buckets,
     probe: Probe,
+    /// An empty window of the current rules (the shape deltas must have).
+    empty: WindowState,
 }
 
 /// Window buckets, probe accounting and state in this process's memory.
 #[derive(Debug)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
-    empty: WindowState,
+    window: WindowConfig,
     events: watch::Sender<Option<BreakerState>>,
 }
 
@@ -43,12 +45,23 @@ impl MemoryStore {
         Self {
             inner: Mutex::new(Inner {
                 state: None,
-                buckets: Buckets::new(window, rules),
+                buckets: Buckets::new(window.clone(), rules),
                 probe: Probe { epoch: 0, used: 0, window: empty.clone(), claims: HashMap::new() },
+                empty,
             }),
-            empty,
+            window,
             events: watch::channel(None).0,
         }
+    }
+
+    /// Starts a fresh window for other rules (a contract version with a different rule list);
+    /// the state and the probe accounting (but not its window) are kept.
+    pub fn relayout(&self, rules: &[WindowRule]) {
+        let empty = WindowState::new(rules);
+        let mut g = self.lock();
+        g.buckets = Buckets::new(self.window.clone(), rules);
+        g.probe.window = empty.clone();
+        g.empty = empty;
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -64,19 +77,19 @@ impl MemoryStore {
     }
 
     fn flush_sync(&self, req: &FlushRequest<'_>) -> Result<Snapshot, StoreError> {
-        check_shape(&self.empty, req.delta, "delta")?;
         let mut g = self.lock();
         let inner = &mut *g;
+        check_shape(&inner.empty, req.delta, "delta")?;
         let state = inner.state.get_or_insert_with(|| req.initial.clone()).clone();
         inner.buckets.add(req.now, req.delta);
         let (window, warm) = inner.buckets.window(req.now, state.window_from_ms);
         let mut snapshot = Snapshot { state, window, warm, probe: None, probe_grant: 0 };
         if snapshot.state.mode == Mode::HalfOpen {
-            check_shape(&self.empty, req.probe.window, "probe")?;
+            check_shape(&inner.empty, req.probe.window, "probe")?;
             let epoch = snapshot.state.epoch;
             let p = &mut inner.probe;
             if p.epoch != epoch {
-                *p = Probe { epoch, used: 0, window: self.empty.clone(), claims: HashMap::new() };
+                *p = Probe { epoch, used: 0, window: inner.empty.clone(), claims: HashMap::new() };
             }
             if req.probe.epoch == epoch {
                 p.used = p.used.saturating_add(req.probe.used);
@@ -160,5 +173,9 @@ impl Store for MemoryStore {
 
     fn kind(&self) -> &'static str {
         "memory"
+    }
+
+    fn relayout(&self, rules: &[WindowRule]) {
+        MemoryStore::relayout(self, rules);
     }
 }

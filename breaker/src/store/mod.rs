@@ -92,6 +92,11 @@ pub trait Store: Send + Sync {
 
     /// `"memory"` or `"redis"`, for logs and metrics labels.
     fn kind(&self) -> &'static str;
+
+    /// Switches to other window rules (a new contract version whose rule list differs): later
+    /// flushes carry deltas of the new shape. The breaker state is kept; the window starts
+    /// afresh, and replicas still on the old rules never merge into it (see [`Layout::tag`]).
+    fn relayout(&self, rules: &[contracts::WindowRule]);
 }
 
 impl<S: Store> Store for Arc<S> {
@@ -117,5 +122,9 @@ impl<S: Store> Store for Arc<S> {
 
     fn kind(&self) -> &'static str {
         S::kind(self)
+    }
+
+    fn relayout(&self, rules: &[contracts::WindowRule]) {
+        S::relayout(self, rules);
     }
 }

@@ -21,15 +21,17 @@ const FLUSH_LUA: &str = include_str!("flush.lua");
 const TRANSITION_LUA: &str = include_str!("transition.lua");
 
 /// Breaker state and window buckets in Redis, under `key_prefix`:
-/// `<prefix>:state` (hash: epoch, json, mode, from, budget), `<prefix>:b:<bucket start ms>`
-/// (hash of summed slots, expiring), `<prefix>:newest` (newest timestamps over all time),
-/// `<prefix>:probe:<epoch>` (half-open probe accounting) and the channel `<prefix>:events`.
+/// `<prefix>:state` (hash: epoch, json, mode, from, budget), `<prefix>:b:<tag>:<bucket start
+/// ms>` (hash of summed slots, expiring), `<prefix>:newest:<tag>` (newest timestamps over all
+/// time), `<prefix>:probe:<epoch>` (half-open probe accounting, its window under
+/// `<prefix>:probe:<epoch>:<tag>`) and the channel `<prefix>:events`. `<tag>` is
+/// [`Layout::tag`] of the rules: the state is shared by every replica whatever contract
+/// version it runs, windows only by replicas whose rules mean the same slots.
 #[derive(Debug)]
 pub struct RedisStore {
     cfg: RedisConfig,
     window: WindowConfig,
-    layout: Layout,
-    empty: WindowState,
+    shape: std::sync::RwLock<Arc<Shape>>,
     conn: ConnectionManager,
     flush_script: Script,
     transition_script: Script,
@@ -37,6 +39,20 @@ pub struct RedisStore {
     listener: tokio::task::AbortHandle,
     subscribed: Arc<AtomicBool>,
     calls: AtomicU64,
+}
+
+/// The slot layout of the current rules.
+#[derive(Debug)]
+struct Shape {
+    layout: Layout,
+    empty: WindowState,
+    tag: String,
+}
+
+impl Shape {
+    fn new(rules: &[WindowRule]) -> Self {
+        Self { layout: Layout::new(rules), empty: WindowState::new(rules), tag: Layout::tag(rules) }
+    }
 }
 
 impl Drop for RedisStore {
@@ -76,8 +92,7 @@ impl RedisStore {
         ))
         .abort_handle();
         Ok(Self {
-            layout: Layout::new(rules),
-            empty: WindowState::new(rules),
+            shape: std::sync::RwLock::new(Arc::new(Shape::new(rules))),
             cfg,
             window,
             conn,
@@ -171,8 +186,9 @@ async fn invoke<T: FromRedisValue>(
 
 impl Store for RedisStore {
     async fn flush(&self, req: &FlushRequest<'_>) -> Result<Snapshot, StoreError> {
-        check_shape(&self.empty, req.delta, "delta")?;
-        check_shape(&self.empty, req.probe.window, "probe")?;
+        let shape = Arc::clone(&self.shape.read().unwrap_or_else(std::sync::PoisonError::into_inner));
+        check_shape(&shape.empty, req.delta, "delta")?;
+        check_shape(&shape.empty, req.probe.window, "probe")?;
         let (kind, count) = match self.window {
             WindowConfig::Time { .. } => ("t", 0),
             WindowConfig::Count { records, .. } => ("c", records),
@@ -187,16 +203,16 @@ impl Store for RedisStore {
             self.window.bucket_ms().to_string(),
             self.window.span_ms().to_string(),
             count.to_string(),
-            self.layout.ops().to_owned(),
-            if blank(req.delta) { String::new() } else { self.layout.encode(req.delta) },
+            shape.layout.ops().to_owned(),
+            if blank(req.delta) { String::new() } else { shape.layout.encode(req.delta) },
             json_of(req.initial),
             req.initial.epoch.to_string(),
             req.initial.window_from_ms.to_string(),
             req.probe.epoch.to_string(),
             req.probe.used.to_string(),
-            if blank(req.probe.window) { String::new() } else { self.layout.encode(req.probe.window) },
+            if blank(req.probe.window) { String::new() } else { shape.layout.encode(req.probe.window) },
             req.probe.request.to_string(),
-            String::new(),
+            shape.tag.clone(),
             bucket_ttl.to_string(),
             req.initial.mode.as_str().to_owned(),
             req.initial.probe_budget.to_string(),
@@ -205,9 +221,9 @@ impl Store for RedisStore {
             .call("flush", |c| invoke(&self.flush_script, &self.cfg.key_prefix, &args, c))
             .await?;
         let state = self.parse_state(&json)?;
-        let window = self.layout.decode(&window).map_err(|e| self.corrupt("window", e))?;
+        let window = shape.layout.decode(&window).map_err(|e| self.corrupt("window", e))?;
         let probe = if state.mode == Mode::HalfOpen {
-            Some(self.layout.decode(&probe).map_err(|e| self.corrupt("probe window", e))?)
+            Some(shape.layout.decode(&probe).map_err(|e| self.corrupt("probe window", e))?)
         } else {
             None
         };
@@ -259,6 +275,10 @@ impl Store for RedisStore {
 
     fn kind(&self) -> &'static str {
         "redis"
+    }
+
+    fn relayout(&self, rules: &[WindowRule]) {
+        *self.shape.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Shape::new(rules));
     }
 }
 

@@ -222,14 +222,15 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
 
     let running = serve::start(&cfg).await.context("starting the gate")?;
     let binding = Arc::clone(&running.bindings[0]);
+    let contract = binding.contract();
     let rule_lines: Vec<(String, String, String)> = SHOWN_RULES
         .iter()
-        .filter_map(|id| binding.contract.rules.iter().find(|r| r.id == *id))
+        .filter_map(|id| contract.rules.iter().find(|r| r.id == *id))
         .map(|r| (r.id.clone(), r.unit.to_string(), r.operator.to_string()))
         .collect();
     view.log(
         started.elapsed().as_secs_f64(),
-        &format!("gate started: contract {} {} on topic {}, fallback {}, memory breaker store", binding.contract.id, binding.contract.version, b.source, b.fallback.as_str()),
+        &format!("gate started: contract {} {} on topic {}, fallback {}, memory breaker store", contract.id, contract.version, b.source, b.fallback.as_str()),
     );
     let lag_task = tokio::spawn(crate::lag::run(serve::client_config(&cfg), cfg.kafka.group_id.clone(), vec![(b.source.clone(), b.name.clone())], Duration::from_secs(1), running.shutdown.subscribe()));
     let http = match &opts.listen {

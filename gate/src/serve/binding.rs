@@ -8,9 +8,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Window state fed by the pipeline and drained by the flusher.
+/// Window state fed by the pipeline and drained by the flusher, with the contract version
+/// that shapes it: a record is checked with `contract` into `obs` under one lock, so a hot
+/// reload (which swaps all three together) can never pair a contract with an observer of
+/// another rule layout.
 #[derive(Debug)]
 pub struct Stats {
+    /// The contract version records are judged by now.
+    pub contract: Arc<CompiledContract>,
     /// Every record since the last flush.
     pub obs: Observer,
     /// Half-open probe records since the last flush.
@@ -37,8 +42,6 @@ pub struct BindingRuntime {
     pub cfg: Binding,
     /// Resolved output topics.
     pub topics: Topics,
-    /// The compiled contract.
-    pub contract: Arc<CompiledContract>,
     /// The breaker of this binding.
     pub breaker: Breaker<AnyStore>,
     /// Lock-free per-record decision.
@@ -47,6 +50,10 @@ pub struct BindingRuntime {
     last_good: Mutex<HashMap<Vec<u8>, Snapshot>>,
     /// Arrival time of the newest record (ms); seeds "no data" rules even while silent.
     pub last_arrival_ms: AtomicI64,
+    /// Held by the flusher from taking the deltas to the end of the flush, and by a hot
+    /// reload while it swaps the observers and the breaker's rules: a flush never sees
+    /// deltas of one rule layout and a breaker of another.
+    reload: tokio::sync::Mutex<()>,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: the guarded values
@@ -61,8 +68,44 @@ impl BindingRuntime {
     pub fn new(cfg: Binding, contract: Arc<CompiledContract>, breaker: Breaker<AnyStore>, now_ms: i64) -> Self {
         let topics = cfg.topics();
         let router = breaker.router();
-        let stats = Stats { obs: contract.observer(), probe: contract.observer() };
-        Self { cfg, topics, contract, breaker, router, stats: Mutex::new(stats), last_good: Mutex::new(HashMap::new()), last_arrival_ms: AtomicI64::new(now_ms) }
+        let stats = Stats { obs: contract.observer(), probe: contract.observer(), contract };
+        Self { cfg, topics, breaker, router, stats: Mutex::new(stats), last_good: Mutex::new(HashMap::new()), last_arrival_ms: AtomicI64::new(now_ms), reload: tokio::sync::Mutex::new(()) }
+    }
+
+    /// The contract version records are judged by now (it changes on a hot reload).
+    #[must_use]
+    pub fn contract(&self) -> Arc<CompiledContract> {
+        Arc::clone(&self.stats().contract)
+    }
+
+    /// Hold while taking deltas and flushing them (see the `reload` field).
+    pub async fn flush_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.reload.lock().await
+    }
+
+    /// Switches to another compiled version of the contract without stopping the record loop.
+    /// Records checked before the swap keep the version that judged them; records after it
+    /// use the new one. When the window rules mean the same slots (thresholds may differ) the
+    /// counts gathered so far are kept; otherwise the observers and the breaker's window
+    /// start afresh (the breaker state is kept either way). Returns whether the window
+    /// restarted.
+    pub async fn reload(&self, next: Arc<CompiledContract>) -> bool {
+        let _g = self.reload.lock().await;
+        let same_slots = {
+            let mut s = self.stats();
+            let same = breaker::Layout::tag(&s.contract.rules) == breaker::Layout::tag(&next.rules);
+            let (mut obs, mut probe) = (next.observer(), next.observer());
+            if same {
+                obs.window = s.obs.take_window();
+                obs.drift = std::mem::take(&mut s.obs.drift);
+                probe.window = s.probe.take_window();
+            }
+            *s = Stats { contract: next.clone(), obs, probe };
+            same
+        };
+        let restarted = self.breaker.reconfigure(next.rules.clone()).await;
+        debug_assert_eq!(restarted, !same_slots);
+        restarted
     }
 
     /// The window observers.
@@ -75,7 +118,8 @@ impl BindingRuntime {
     pub fn take_deltas(&self) -> (WindowState, WindowState) {
         let mut s = self.stats();
         let last = self.last_arrival_ms.load(Relaxed);
-        s.obs.arrival(&self.contract, last);
+        let contract = Arc::clone(&s.contract);
+        s.obs.arrival(&contract, last);
         (s.obs.take_window(), s.probe.take_window())
     }
 

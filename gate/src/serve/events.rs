@@ -86,7 +86,8 @@ impl TransitionSink {
         super::metrics::transition(&b.cfg.name, t.from.mode, t.to.mode);
         super::metrics::breaker_state(&b.cfg.name, t.to.mode);
         tracing::info!(binding = %b.cfg.name, from = t.from.mode.as_str(), to = t.to.mode.as_str(), epoch = t.to.epoch, reason = ?t.to.reason, "breaker transition");
-        let body = transition_json(&b.cfg.name, &b.contract.id, &b.contract.version, t, &self.replica);
+        let contract = b.contract();
+        let body = transition_json(&b.cfg.name, &contract.id, &contract.version, t, &self.replica);
         let rec = FutureRecord::to(&self.topic).key(&b.cfg.name).payload(&body);
         if let Err((e, _)) = self.producer.send(rec, std::time::Duration::from_secs(10)).await {
             warn!(binding = %b.cfg.name, error = %e, "breaker event not delivered");

@@ -29,6 +29,7 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, mut shutdown: w
             dup_epoch = now / dup_scope_ms;
             b.stats().obs.clear_duplicates();
         }
+        let _reload = b.flush_guard().await; // no hot reload between taking deltas and flushing them
         let (delta, probe) = b.take_deltas();
         let started = Instant::now();
         match b.breaker.flush(&delta, &probe, now).await {

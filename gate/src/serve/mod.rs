@@ -13,7 +13,6 @@ pub mod store;
 pub mod transactional;
 
 use crate::config::{DeliveryMode, GateConfig};
-use crate::registry::ContractDir;
 use binding::BindingRuntime;
 use breaker::{Breaker, BreakerOptions, MemoryStore, RedisConfig, RedisStore};
 use contracts::decode::DecodeLimits;
@@ -111,6 +110,9 @@ pub struct Running {
     pub ready: Arc<crate::http::Readiness>,
     /// Where transitions are published (manual overrides use it too).
     pub transitions: events::TransitionSink,
+    /// The contract registry, when contracts come from it (its API is served beside the
+    /// admin routes and bindings hot-reload from it).
+    pub registry: Option<Arc<crate::registry::Registry>>,
 }
 
 /// Starts the sidecar: contracts, breakers, Kafka clients, output topics, last-good index,
@@ -120,12 +122,12 @@ pub struct Running {
 /// A [`ServeError`] naming what could not be set up.
 pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     cfg.validate()?;
-    let dir = ContractDir::load(&cfg.contracts.dir).map_err(|e| ServeError::Contracts { reason: e.to_string() })?;
+    let source = crate::registry::Source::open(cfg).await.map_err(|reason| ServeError::Contracts { reason })?;
     let now = chrono::Utc::now().timestamp_millis();
     let replica = BreakerOptions::default().replica;
     let mut bindings = Vec::new();
     for b in &cfg.bindings {
-        let contract = dir.compile(&b.contract, b.object.as_deref()).map_err(|e| ServeError::Contracts { reason: format!("binding {}: {e}", b.name) })?;
+        let contract = source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|e| ServeError::Contracts { reason: format!("binding {}: {e}", b.name) })?;
         let rules = contract.rules.clone();
         let store = match &cfg.redis {
             None => AnyStore::Memory(MemoryStore::new(b.breaker.window.clone(), &rules)),
@@ -184,8 +186,12 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         .collect();
     let ready = Arc::new(crate::http::Readiness::new(client_config(cfg), bindings.clone()));
     let pipeline = if exactly_once { tokio::spawn(transactional::run(pipeline, rx)) } else { tokio::spawn(pipeline.run(rx)) };
+    let registry = source.registry();
+    if let Some(r) = &registry {
+        crate::registry::reload::spawn(Arc::clone(r), bindings.clone(), tx.subscribe());
+    }
     info!(bindings = bindings.len(), replica = %replica, "serving");
-    Ok(Running { bindings, shutdown: tx, pipeline, flushers, ready, transitions })
+    Ok(Running { bindings, shutdown: tx, pipeline, flushers, ready, transitions, registry })
 }
 
 /// Creates missing output and event topics with the source topic's partition count, and

@@ -175,23 +175,27 @@ impl Pipeline {
         let payload = msg.payload().unwrap_or_default();
         let key = msg.key();
         let decoded = decode_json(payload, self.limits);
-        let (valid, verdict_rules, reason, record) = {
+        // The contract is read once per record, with the observer it feeds (a hot reload swaps
+        // both together); headers name the version that judged the record.
+        let (contract, valid, verdict_rules, reason, record) = {
             let mut stats = b.stats();
-            match decoded {
+            let contract = Arc::clone(&stats.contract);
+            let (valid, ids, reason, record) = match decoded {
                 Ok(v) => {
-                    let verdict = b.contract.check(&v, &mut stats.obs);
+                    let verdict = contract.check(&v, &mut stats.obs);
                     let ids = serde_json::to_string(&verdict.rule_ids()).unwrap_or_else(|_| "[]".into());
                     let reason = verdict.violations.iter().find(|x| x.blocking).map(|x| format!("{}: {} is {}, expected {}", x.rule, if x.field.is_empty() { "record" } else { &x.field }, x.value, x.expected));
                     for v in &verdict.violations {
-                        self.violations.offer(&b.cfg.name, &b.contract, v, msg.topic(), msg.partition(), msg.offset());
+                        self.violations.offer(&b.cfg.name, &contract, v, msg.topic(), msg.partition(), msg.offset());
                     }
                     (verdict.is_valid(), ids, reason, Some(v))
                 }
                 Err(e) => {
-                    b.contract.decode_error(&mut stats.obs);
+                    contract.decode_error(&mut stats.obs);
                     (false, "[\"$.decode\"]".to_string(), Some(format!("$.decode: {e}")), None)
                 }
-            }
+            };
+            (contract, valid, ids, reason, record)
         };
         let route = if valid { b.router.route() } else { breaker::Route::Pass };
         let keyed = key.is_some_and(|k| !k.is_empty());
@@ -205,7 +209,8 @@ impl Pipeline {
         if p.probe {
             if let Some(v) = &record {
                 let mut stats = b.stats();
-                let _ = b.contract.check(v, &mut stats.probe);
+                let current = Arc::clone(&stats.contract);
+                let _ = current.check(v, &mut stats.probe);
             }
         }
         let mode = b.router.mode().as_str();
@@ -225,8 +230,8 @@ impl Pipeline {
                 None => (payload, source),
             };
             let hv = HeaderValues {
-                contract: &b.contract.id,
-                version: &b.contract.version,
+                contract: &contract.id,
+                version: &contract.version,
                 verdict: e.verdict,
                 breaker_state: mode,
                 violations: if e.verdict == VerdictTag::Stale { "[]" } else { &verdict_rules },

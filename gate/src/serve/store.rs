@@ -47,4 +47,11 @@ impl Store for AnyStore {
             Self::Redis(s) => s.kind(),
         }
     }
+
+    fn relayout(&self, rules: &[contracts::WindowRule]) {
+        match self {
+            Self::Memory(s) => s.relayout(rules),
+            Self::Redis(s) => Store::relayout(s, rules),
+        }
+    }
 }
