@@ -172,13 +172,13 @@ impl View {
             "open" => {
                 breaker.push_str(&format!(" (trip {})", s.trips));
                 if let Some(t) = s.half_open_in_s {
-                    breaker.push_str(&format!(", half-open in {t:.1}s"));
+                    breaker.push_str(&format!(" · half-open in {t:.1}s"));
                 }
-                breaker.push_str(" → new records to flights.held, last good per key re-sent as stale");
+                breaker.push_str(" · new → flights.held, last good per key → validated (stale)");
             }
             "half_open" => {
                 if let Some((n, budget)) = s.probe {
-                    breaker.push_str(&format!(" → probe: {n}/{budget} records admitted to flights.validated and judged"));
+                    breaker.push_str(&format!(" → probe: {n}/{budget} records to flights.validated, judged alone"));
                 }
             }
             _ => {}
