@@ -51,6 +51,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if r.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_VIOLATED) })
         }
+        Command::Contracts(c @ (ContractsCommand::Push { .. } | ContractsCommand::List { .. } | ContractsCommand::Show { .. } | ContractsCommand::Diff { .. } | ContractsCommand::Deprecate { .. })) => {
+            let Some((call, args)) = c.registry_call() else { unreachable!("registry subcommands have a call") };
+            let out = gate::cli::registry_cmd::run(&call, args);
+            emit(&out.stdout)?;
+            eprint!("{}", out.stderr);
+            Ok(ExitCode::from(out.code))
+        }
         Command::Contracts(ContractsCommand::Lint { file, output }) => {
             let out = contracts_cmd::lint(&file)?;
             match output {

@@ -1,6 +1,7 @@
 //! Command-line interface definitions and the commands that need no services.
 
 pub mod contracts_cmd;
+pub mod registry_cmd;
 pub mod serve_cmd;
 
 use crate::batch::input::Format;
@@ -202,6 +203,82 @@ pub enum ContractsCommand {
         #[arg(long, default_value_t = 0.2)]
         max_psi: f64,
     },
+    /// Register a contract version with the registry, which lints and compiles it and refuses
+    /// breaking changes without a major version bump. Exit 0: registered (or identical already
+    /// there); 1: refused (invalid, breaking, conflicting version, no token); 2: usage or
+    /// transport error.
+    Push {
+        /// Contract file (ODCS YAML or JSON).
+        file: PathBuf,
+        /// Run every check, register nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Registry connection and output.
+        #[command(flatten)]
+        registry: registry_cmd::RegistryArgs,
+    },
+    /// List the registered contracts, or the versions of one.
+    List {
+        /// Contract id.
+        id: Option<String>,
+        /// Registry connection and output.
+        #[command(flatten)]
+        registry: registry_cmd::RegistryArgs,
+    },
+    /// Print one registered version (default: the latest).
+    Show {
+        /// Contract id.
+        id: String,
+        /// Version, or `latest`.
+        version: Option<String>,
+        /// Registry connection and output.
+        #[command(flatten)]
+        registry: registry_cmd::RegistryArgs,
+    },
+    /// Structured diff of two registered versions (default: the latest and the one before),
+    /// breaking changes marked.
+    Diff {
+        /// Contract id.
+        id: String,
+        /// Old version.
+        #[arg(long)]
+        from: Option<String>,
+        /// New version (default: latest).
+        #[arg(long)]
+        to: Option<String>,
+        /// Registry connection and output.
+        #[command(flatten)]
+        registry: registry_cmd::RegistryArgs,
+    },
+    /// Deprecate a registered version: history is kept, bindings stop moving to it.
+    Deprecate {
+        /// Contract id.
+        id: String,
+        /// Version.
+        version: String,
+        /// Why (recorded with the status).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Registry connection and output.
+        #[command(flatten)]
+        registry: registry_cmd::RegistryArgs,
+    },
+}
+
+impl ContractsCommand {
+    /// The registry call of a registry subcommand (`None` for the file-based ones).
+    #[must_use]
+    pub fn registry_call(&self) -> Option<(registry_cmd::Call, &registry_cmd::RegistryArgs)> {
+        use registry_cmd::Call;
+        Some(match self {
+            Self::Push { file, dry_run, registry } => (Call::Push { file: file.clone(), dry_run: *dry_run }, registry),
+            Self::List { id, registry } => (Call::List { id: id.clone() }, registry),
+            Self::Show { id, version, registry } => (Call::Show { id: id.clone(), version: version.clone() }, registry),
+            Self::Diff { id, from, to, registry } => (Call::Diff { id: id.clone(), from: from.clone(), to: to.clone() }, registry),
+            Self::Deprecate { id, version, reason, registry } => (Call::Deprecate { id: id.clone(), version: version.clone(), reason: reason.clone() }, registry),
+            Self::Lint { .. } | Self::Baseline { .. } => return None,
+        })
+    }
 }
 
 /// Picks the input format from the flag or the file extension.

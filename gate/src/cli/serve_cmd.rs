@@ -46,6 +46,9 @@ pub fn load(path: &std::path::Path, o: &Overrides) -> Result<GateConfig, ServeEr
 /// Startup failures, or a produce failure that stopped the pipeline.
 pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().map_err(|e| ServeError::Internal { reason: format!("metrics recorder: {e}") })?;
+    if cfg.bindings.is_empty() {
+        return serve_registry_only(&cfg, metrics).await;
+    }
     let running = serve::start(&cfg).await?;
     let sources = cfg.bindings.iter().map(|b| (b.source.clone(), b.name.clone())).collect();
     let lag = tokio::spawn(crate::lag::run(serve::client_config(&cfg), cfg.kafka.group_id.clone(), sources, std::time::Duration::from_secs(5), running.shutdown.subscribe()));
@@ -53,7 +56,10 @@ pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
     if token.is_none() {
         info!(env = %cfg.http.token_env, "no admin token set: breaker overrides over HTTP are refused");
     }
-    let app = crate::http::router(running.ready.clone(), running.bindings.clone(), metrics, token, running.transitions.clone());
+    let mut app = crate::http::router(running.ready.clone(), running.bindings.clone(), metrics, token.clone(), running.transitions.clone());
+    if let (Some(r), Some(rc)) = (&running.registry, &cfg.contracts.registry) {
+        app = app.merge(crate::registry::api::router(std::sync::Arc::clone(r), token, rc.max_body_bytes));
+    }
     let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|e| ServeError::Http { reason: format!("bind {}: {e}", cfg.http.listen) })?;
     let addr = listener.local_addr().map_err(|e| ServeError::Http { reason: e.to_string() })?;
     info!(%addr, "http listening");
@@ -80,6 +86,37 @@ pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
             Err(ServeError::Internal { reason: e.to_string() })
         }
     }
+}
+
+/// The HTTP app of a process without bindings: `/health`, `/ready`, `/metrics`, the (empty)
+/// breaker admin and the registry API. Returns the app and the registry.
+///
+/// # Errors
+/// A config without `contracts.registry`, or a registry that cannot be opened.
+pub async fn registry_app(cfg: &GateConfig, metrics: metrics_exporter_prometheus::PrometheusHandle, token: Option<String>) -> Result<(axum::Router, std::sync::Arc<crate::registry::Registry>), ServeError> {
+    let Some(rc) = &cfg.contracts.registry else {
+        return Err(ServeError::Config(crate::config::ConfigError::Invalid { field: "contracts.registry".into(), message: "a process without bindings serves the registry only; configure contracts.registry".into() }));
+    };
+    let source = crate::registry::Source::open(cfg).await.map_err(|reason| ServeError::Contracts { reason })?;
+    let registry = source.registry().ok_or_else(|| ServeError::Internal { reason: "registry source without a registry".into() })?;
+    let producer: rdkafka::producer::FutureProducer = serve::client_config(cfg).create().map_err(|e| ServeError::Kafka { reason: e.to_string() })?;
+    let events = crate::serve::events::TransitionSink::new(producer, cfg.events.breaker_topic.clone(), "registry".into());
+    let ready = std::sync::Arc::new(crate::http::Readiness::new(serve::client_config(cfg), Vec::new()));
+    let app = crate::http::router(ready, Vec::new(), metrics, token.clone(), events).merge(crate::registry::api::router(std::sync::Arc::clone(&registry), token, rc.max_body_bytes));
+    Ok((app, registry))
+}
+
+/// Registry-only mode: `serve` with `contracts.registry` and no bindings.
+async fn serve_registry_only(cfg: &GateConfig, metrics: metrics_exporter_prometheus::PrometheusHandle) -> Result<(), ServeError> {
+    let token = std::env::var(&cfg.http.token_env).ok().filter(|t| !t.is_empty());
+    if token.is_none() {
+        info!(env = %cfg.http.token_env, "no admin token set: registry writes over HTTP are refused");
+    }
+    let (app, _registry) = registry_app(cfg, metrics, token).await?;
+    let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|e| ServeError::Http { reason: format!("bind {}: {e}", cfg.http.listen) })?;
+    let addr = listener.local_addr().map_err(|e| ServeError::Http { reason: e.to_string() })?;
+    info!(%addr, "registry-only: http listening");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| ServeError::Http { reason: e.to_string() })
 }
 
 async fn shutdown_signal() {
