@@ -113,3 +113,83 @@ pub fn header_str(m: &OwnedMessage, key: &str) -> Option<String> {
 pub fn json_of(m: &OwnedMessage) -> serde_json::Value {
     m.payload().and_then(|p| serde_json::from_slice(p).ok()).unwrap_or(serde_json::Value::Null)
 }
+
+// -------------------------------------------------------------- registry ----
+
+/// A registry-only config on `topic` (created when missing), HTTP on a free loopback port.
+#[must_use]
+pub fn registry_config(brokers: &str, topic: &str, max_body_bytes: usize) -> GateConfig {
+    let mut cfg = config(brokers, Path::new(""), "unused", Fallback::Hold, None);
+    cfg.bindings.clear();
+    cfg.http.listen = "127.0.0.1:0".into();
+    cfg.contracts = ContractsSource { dir: std::path::PathBuf::new(), registry: Some(gate::config::RegistrySource { topic: topic.to_string(), create_topic: true, max_body_bytes }) };
+    cfg
+}
+
+/// A registry-only process in this test: the registry on a Kafka topic behind the real HTTP
+/// app (`serve` without bindings), on a free loopback port.
+#[derive(Debug)]
+pub struct RegistryServer {
+    /// Base URL, `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// The registry.
+    pub registry: std::sync::Arc<gate::registry::Registry>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl RegistryServer {
+    /// Opens the registry on `topic` (reading it to its end) and serves its HTTP API.
+    ///
+    /// # Errors
+    /// Kafka or bind failures.
+    pub async fn start(brokers: &str, topic: &str, token: &str, max_body_bytes: usize) -> anyhow::Result<Self> {
+        let cfg = registry_config(brokers, topic, max_body_bytes);
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder().handle();
+        let (app, registry) = gate::cli::serve_cmd::registry_app(&cfg, metrics, Some(token.to_string())).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { url, registry, server })
+    }
+
+    /// Stops serving and drops this replica's registry (its follower stops).
+    pub fn stop(self) {
+        self.server.abort();
+    }
+}
+
+/// One HTTP call: status and JSON body (`Null` when the body is not JSON).
+///
+/// # Errors
+/// Transport failures.
+pub async fn http(method: &str, url: &str, token: Option<&str>, body: Option<Vec<u8>>) -> anyhow::Result<(u16, serde_json::Value)> {
+    let (method, url, token) = (method.to_string(), url.to_string(), token.map(str::to_string));
+    tokio::task::spawn_blocking(move || -> anyhow::Result<(u16, serde_json::Value)> {
+        let agent = ureq::Agent::new_with_defaults();
+        let resp = if method == "GET" {
+            agent.get(&url).config().http_status_as_error(false).build().call()
+        } else {
+            let mut req = agent.post(&url).config().http_status_as_error(false).build();
+            if let Some(t) = &token {
+                req = req.header("authorization", &format!("Bearer {t}"));
+            }
+            match body {
+                Some(b) => req.send(&b[..]),
+                None => req.send_empty(),
+            }
+        };
+        let mut resp = resp.with_context(|| format!("{method} {url}"))?;
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().with_config().limit(64 << 20).read_to_string().unwrap_or_default();
+        Ok((status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)))
+    })
+    .await?
+}
+
+/// The flights contract at `version`, with `edit` applied to its text.
+#[must_use]
+pub fn flights_version(version: &str, edit: impl Fn(String) -> String) -> String {
+    edit(flights_contract().replacen("version: 1.0.0", &format!("version: {version}"), 1))
+}
