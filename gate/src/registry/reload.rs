@@ -38,7 +38,7 @@ pub fn spawn(registry: Arc<Registry>, bindings: Vec<Arc<BindingRuntime>>, mut sh
         .collect();
     let mut changes = registry.subscribe();
     tokio::spawn(async move {
-        // Versions that failed to compile for a binding: not retried until something changes them.
+        // Versions that failed to compile for a binding: never retried (versions are immutable).
         let mut failed: HashSet<(String, String)> = HashSet::new();
         loop {
             for (b, range) in &follows {
@@ -55,39 +55,81 @@ pub fn spawn(registry: Arc<Registry>, bindings: Vec<Arc<BindingRuntime>>, mut sh
     })
 }
 
-/// Moves one binding to the newest matching version, if it is newer than the one it runs.
-/// Returns the version activated.
+/// Moves one binding to the newest active version in its range that is newer than the one it
+/// runs and compiles for it (versions that do not are skipped, remembered in `failed`, and
+/// never activated). Returns the version activated.
 pub async fn reload_one(registry: &Registry, b: &BindingRuntime, range: Option<&semver::VersionReq>, failed: &mut HashSet<(String, String)>) -> Option<String> {
     let current = b.contract();
-    let candidate = {
+    let cur = semver::Version::parse(&current.version).ok();
+    let candidates: Vec<Arc<contracts::Contract>> = {
         let cat = registry.catalog();
-        let e = cat.resolve(&b.cfg.contract, range)?;
-        let newer = semver::Version::parse(&current.version).map_or(true, |cur| e.version > cur);
-        if !newer || failed.contains(&(b.cfg.name.clone(), e.version.to_string())) {
-            return None;
-        }
-        Arc::clone(&e.contract)
+        let vs = cat.versions(&b.cfg.contract)?;
+        vs.values()
+            .rev()
+            .filter(|e| e.status == super::Status::Active && range.is_none_or(|r| r.matches(&e.version)) && cur.as_ref().is_none_or(|c| e.version > *c))
+            .filter(|e| !failed.contains(&(b.cfg.name.clone(), e.version.to_string())))
+            .map(|e| Arc::clone(&e.contract))
+            .collect()
     };
-    let version = candidate.version.clone();
-    match contracts::compile(&candidate, b.cfg.object.as_deref()) {
-        Ok(compiled) => {
-            let restarted = b.reload(Arc::new(compiled)).await;
-            metrics::counter!("contract_gate_contract_reloads_total", "binding" => b.cfg.name.clone(), "outcome" => "applied").increment(1);
-            info!(binding = %b.cfg.name, contract = %b.cfg.contract, from = %current.version, to = %version, window_restarted = restarted, "contract hot-reloaded");
-            Some(version)
-        }
-        Err(e) => {
-            metrics::counter!("contract_gate_contract_reloads_total", "binding" => b.cfg.name.clone(), "outcome" => "failed").increment(1);
-            error!(binding = %b.cfg.name, contract = %b.cfg.contract, version = %version, error = %e, "new contract version does not compile for this binding; staying on {}", current.version);
-            failed.insert((b.cfg.name.clone(), version));
-            None
+    for candidate in candidates {
+        let version = candidate.version.clone();
+        match contracts::compile(&candidate, b.cfg.object.as_deref()) {
+            Ok(compiled) => {
+                let restarted = b.reload(Arc::new(compiled)).await;
+                metrics::counter!("contract_gate_contract_reloads_total", "binding" => b.cfg.name.clone(), "outcome" => "applied").increment(1);
+                info!(binding = %b.cfg.name, contract = %b.cfg.contract, from = %current.version, to = %version, window_restarted = restarted, "contract hot-reloaded");
+                return Some(version);
+            }
+            Err(e) => {
+                metrics::counter!("contract_gate_contract_reloads_total", "binding" => b.cfg.name.clone(), "outcome" => "failed").increment(1);
+                error!(binding = %b.cfg.name, contract = %b.cfg.contract, version = %version, error = %e, "contract version does not compile for this binding; not activated (staying on {})", current.version);
+                failed.insert((b.cfg.name.clone(), version));
+            }
         }
     }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serve::store::AnyStore;
+    use breaker::{Breaker, BreakerOptions, MemoryStore};
+
+    fn doc(version: &str, object: &str, extra: &str) -> String {
+        format!("apiVersion: v3.1.0\nkind: DataContract\nid: orders\nversion: {version}\nstatus: active\nschema:\n  - name: {object}\n    properties:\n      - name: id\n        logicalType: string\n{extra}")
+    }
+
+    #[tokio::test]
+    async fn only_newer_compiling_versions_in_range_are_activated() {
+        let reg = Registry::memory();
+        reg.push(&doc("1.0.0", "orders", ""), false).await.expect("1.0.0");
+        let binding: crate::config::Binding = serde_saphyr::from_str("name: b\nsource: s\ncontract: orders\nobject: orders\nfallback: hold\nversion: '>=1'\n").expect("binding");
+        let compiled = reg.compile("orders", Some("orders"), None).expect("compiles");
+        let rules = compiled.rules.clone();
+        let store = AnyStore::Memory(MemoryStore::new(binding.breaker.window.clone(), &rules));
+        let brk = Breaker::new(binding.breaker.clone(), rules, store, BreakerOptions::default(), 0).expect("breaker");
+        let b = BindingRuntime::new(binding, Arc::new(compiled), brk, 0);
+        let range = semver::VersionReq::parse(">=1").expect("range");
+        let mut failed = HashSet::new();
+
+        // 2.0.0 renames the object the binding checks: admitted (a major bump), never activated.
+        reg.push(&doc("2.0.0", "purchases", ""), false).await.expect("2.0.0");
+        assert_eq!(reload_one(&reg, &b, Some(&range), &mut failed).await, None);
+        assert_eq!(&*b.contract().version, "1.0.0");
+        assert!(failed.contains(&("b".to_string(), "2.0.0".to_string())));
+
+        // 1.1.0 compiles: the binding moves to it, past the failed 2.0.0.
+        reg.push(&doc("1.1.0", "orders", "      - name: note\n        logicalType: string\n"), false).await.expect("1.1.0");
+        assert_eq!(reload_one(&reg, &b, Some(&range), &mut failed).await.as_deref(), Some("1.1.0"));
+        assert_eq!(&*b.contract().version, "1.1.0");
+        // Nothing newer that compiles: stays; a deprecated newer version is not followed.
+        assert_eq!(reload_one(&reg, &b, Some(&range), &mut failed).await, None);
+        reg.push(&doc("1.2.0", "orders", "      - name: note\n        logicalType: string\n"), false).await.expect("1.2.0");
+        reg.set_status("orders", "1.2.0", super::super::Status::Deprecated, None).await.expect("deprecate");
+        assert_eq!(reload_one(&reg, &b, Some(&range), &mut failed).await, None);
+        assert_eq!(&*b.contract().version, "1.1.0");
+    }
 
     #[test]
     fn default_range_is_the_starting_major() {
