@@ -8,7 +8,7 @@ use gate::drill::hypothesis::{Expect, HypothesisSpec};
 use gate::drill::{run_plan, DrillReport, RunOptions, Step, Target, Traffic, TrafficSpec};
 use std::time::Duration;
 
-/// The drill flights contract (latency SLA, dep_delay baseline, thresholds for small windows).
+/// The drill flights contract (latency SLA, `dep_delay` baseline, thresholds for small windows).
 fn drill_contract() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/drills/flights.odcs.yaml")).expect("examples/drills/flights.odcs.yaml")
 }

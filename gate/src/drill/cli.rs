@@ -128,11 +128,8 @@ impl DrillArgs {
 /// Unusable config, plan, baseline or scenario, or Kafka failures.
 pub fn main(a: &DrillArgs) -> anyhow::Result<ExitCode> {
     if a.list {
-        let mut s = String::new();
-        for (name, about) in scenario::SCENARIOS {
-            s.push_str(&format!("{name:<22} {about}\n"));
-        }
-        print!("{s}");
+        let text: String = scenario::SCENARIOS.iter().map(|(name, about)| format!("{name:<22} {about}\n")).collect();
+        emit(&text)?;
         return Ok(ExitCode::SUCCESS);
     }
     let config = a.config.as_ref().context("--config is required")?;
@@ -161,8 +158,7 @@ pub fn main(a: &DrillArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         });
-        use std::io::IsTerminal as _;
-        let opts = RunOptions { progress: std::io::stderr().is_terminal(), cancel: Some(rx), label: String::new() };
+        let opts = RunOptions { progress: std::io::IsTerminal::is_terminal(&std::io::stderr()), cancel: Some(rx), label: String::new() };
         run_plan(&target, &traffic, &steps, &opts).await
     })?;
     let passed = !reports.is_empty() && reports.iter().all(|r| r.passed);
@@ -171,13 +167,15 @@ pub fn main(a: &DrillArgs) -> anyhow::Result<ExitCode> {
         ReportFormat::Json if single && reports.len() == 1 => format!("{}\n", serde_json::to_string_pretty(&reports[0])?),
         ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(&serde_json::json!({ "passed": passed, "drills": reports }))?),
     };
-    {
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        match out.write_all(text.as_bytes()) {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e).context("writing to stdout"),
-            _ => {}
-        }
-    }
+    emit(&text)?;
     Ok(if passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
 }

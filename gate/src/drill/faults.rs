@@ -202,7 +202,7 @@ pub fn mix(seed: u64, index: u64) -> u64 {
 /// 0xFF, which is neither UTF-8 nor JSON.
 fn malformed(rec: &Value, ctx: &Ctx<'_>) -> Vec<u8> {
     let r = mix(ctx.seed, ctx.index);
-    if ctx.index % 2 == 0 {
+    if ctx.index.is_multiple_of(2) {
         let full = to_bytes(rec);
         let n = full.len();
         #[allow(clippy::cast_possible_truncation)]

@@ -158,7 +158,7 @@ fn secs(ms: u64) -> String {
 }
 
 /// The breaker sequence is well formed: every step is an automatic transition
-/// (closed → open, open → half_open, half_open → closed | open) and, if it left closed, it
+/// (closed → open, open → `half_open`, `half_open` → closed | open) and, if it left closed, it
 /// ends closed.
 ///
 /// # Errors

@@ -101,8 +101,8 @@ impl Plan {
     /// The parser's message with its line, or an empty plan.
     pub fn parse(text: &str, base: Option<&Path>) -> Result<Self, String> {
         let opts = || serde_saphyr::options! { strict_booleans: true };
-        let bare = text.lines().map(str::trim_start).find(|l| !l.is_empty() && !l.starts_with('#')).is_some_and(|l| l.starts_with('-'));
-        let mut plan = if bare {
+        let bare_list = text.lines().map(str::trim_start).find(|l| !l.is_empty() && !l.starts_with('#')).is_some_and(|l| l.starts_with('-'));
+        let mut plan = if bare_list {
             let steps: Vec<Step> = serde_saphyr::from_str_with_options(text, opts()).map_err(|e| e.to_string())?;
             Self { traffic: TrafficSpec::default(), steps }
         } else {

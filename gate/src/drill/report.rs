@@ -86,16 +86,8 @@ pub fn table(reports: &[DrillReport]) -> String {
         let _ = writeln!(s);
         #[allow(clippy::cast_precision_loss)]
         let fault = r.fault_ms as f64 / 1000.0;
-        let _ = writeln!(
-            s,
-            "{} — {} fault{}, {:.0} % of records for {fault:.1}s; binding {}, contract {}",
-            r.scenario,
-            r.class.as_str(),
-            r.field.as_ref().map(|f| format!(" on {f}")).unwrap_or_default(),
-            r.share * 100.0,
-            r.binding,
-            r.contract
-        );
+        let radius = if r.scenario == "silence" { format!("the producer stops for {fault:.1}s") } else { format!("{:.0} % of records for {fault:.1}s", r.share * 100.0) };
+        let _ = writeln!(s, "{} — {} fault{}, {radius}; binding {}, contract {}", r.scenario, r.class.as_str(), r.field.as_ref().map(|f| format!(" on {f}")).unwrap_or_default(), r.binding, r.contract);
         let st = &r.steady;
         let _ = writeln!(
             s,

@@ -311,10 +311,15 @@ async fn read(consumer: StreamConsumer, w: Watch, ledger: Arc<Mutex<Ledger>>, t0
 }
 
 /// Assigns every partition of the existing `topics` at its current end, so that only what
-/// happens from now on is read.
-fn assign_at_end(cfg: &GateConfig, consumer: &StreamConsumer, topics: &[&str]) -> anyhow::Result<()> {
+/// happens from now on is read. The `source` topic must exist: a drill never creates it
+/// (auto-creation would pick the broker's partition count, and the gate would not be reading
+/// it yet).
+fn assign_at_end(cfg: &GateConfig, consumer: &StreamConsumer, topics: &[&str], source: &str) -> anyhow::Result<()> {
     let meta: BaseConsumer = crate::serve::client_config(cfg).create().context("metadata client")?;
     let md = meta.fetch_metadata(None, Duration::from_secs(10)).context("listing topics")?;
+    if !md.topics().iter().any(|t| t.name() == source && t.error().is_none()) {
+        anyhow::bail!("source topic {source:?} does not exist on {}: create it and start the gate on it first", cfg.kafka.brokers);
+    }
     let mut tpl = TopicPartitionList::new();
     for t in md.topics().iter().filter(|t| t.error().is_none() && topics.contains(&t.name())) {
         for p in t.partitions() {
@@ -346,7 +351,7 @@ pub async fn run(target: &Target, traffic: &Traffic, r: &Resolved, opts: &RunOpt
         let (cfg, w) = (cfg.clone(), w.clone());
         tokio::task::spawn_blocking(move || {
             let names = [w.validated.as_str(), w.quarantine.as_str(), w.diverted[0].as_str(), w.diverted[1].as_str(), w.events.as_str()];
-            assign_at_end(&cfg, &consumer, &names).map(|()| consumer)
+            assign_at_end(&cfg, &consumer, &names, &w.source).map(|()| consumer)
         })
         .await
         .context("assign task")??
