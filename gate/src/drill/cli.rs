@@ -179,3 +179,38 @@ fn emit(text: &str) -> anyhow::Result<()> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser as _;
+
+    fn parse(args: &str) -> Result<super::DrillArgs, String> {
+        let argv = std::iter::once("contract-gate").chain(args.split_whitespace());
+        match Cli::try_parse_from(argv).map_err(|e| e.to_string())?.command {
+            Command::Drill(a) => Ok(a),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    #[test]
+    fn flags() {
+        let a = parse("drill --config g.yaml --scenario null-burst --share 0.5 --duration 4s --key carrier,flight --expect-trip expected --report json").expect("parse");
+        assert_eq!(a.duration, Some(std::time::Duration::from_secs(4)));
+        assert_eq!(a.key, Some(vec!["carrier".to_string(), "flight".to_string()]));
+        let s = a.step("null-burst");
+        assert_eq!((s.share, s.hypothesis.trip), (Some(0.5), Some(super::Expect::Expected)));
+        assert!(parse("drill --list").is_ok_and(|a| a.list));
+        let cases = [
+            ("drill --config g.yaml", "required"),
+            ("drill --config g.yaml --scenario silence --plan p.yaml", "cannot be used"),
+            ("drill --config g.yaml --plan p.yaml --field x", "cannot be used"),
+            ("drill --config g.yaml --scenario silence --duration soon", "soon"),
+            ("drill --scenario silence", "--config"),
+        ];
+        for (args, needle) in cases {
+            let e = parse(args).expect_err(args);
+            assert!(e.contains(needle), "{args}: {e}");
+        }
+    }
+}
