@@ -385,37 +385,53 @@ async fn ensure_topic(client: &ClientConfig, topic: &str) -> Result<(), Registry
     Ok(())
 }
 
-/// The follower: reads the topic from the beginning, signals `ready` at the first end of
-/// partition, then applies every new record until `stop`.
+/// The follower: reads the topic from the beginning, signals `ready` once it has reached the
+/// end the topic had when it started, then applies every new record until `stop`.
 fn follow(client: &ClientConfig, topic: &str, shared: &Shared, stop: &AtomicBool, ready: tokio::sync::oneshot::Sender<Result<(), String>>) {
     let mut ready = Some(ready);
-    let consumer: BaseConsumer = match client.clone().set("group.id", "contract-gate-registry").set("enable.auto.commit", "false").set("enable.partition.eof", "true").set("auto.offset.reset", "earliest").create() {
-        Ok(c) => c,
-        Err(e) => {
-            if let Some(r) = ready.take() {
-                let _ = r.send(Err(e.to_string()));
-            }
-            return;
+    let fail = |ready: &mut Option<tokio::sync::oneshot::Sender<Result<(), String>>>, e: String| {
+        if let Some(r) = ready.take() {
+            let _ = r.send(Err(e));
         }
+    };
+    let consumer: BaseConsumer = match client.clone().set("group.id", "contract-gate-registry").set("enable.auto.commit", "false").set("auto.offset.reset", "earliest").create() {
+        Ok(c) => c,
+        Err(e) => return fail(&mut ready, e.to_string()),
+    };
+    let high = match watermarks(&consumer, topic) {
+        Ok((low, high)) => (high > low).then_some(high),
+        Err(e) => return fail(&mut ready, format!("{topic}: {e}")),
     };
     let mut tpl = TopicPartitionList::new();
     if let Err(e) = tpl.add_partition_offset(topic, 0, Offset::Beginning).and_then(|()| consumer.assign(&tpl)) {
-        if let Some(r) = ready.take() {
-            let _ = r.send(Err(e.to_string()));
-        }
-        return;
+        return fail(&mut ready, e.to_string());
     }
     drop(tpl);
+    let signal = |ready: &mut Option<tokio::sync::oneshot::Sender<Result<(), String>>>| {
+        if let Some(r) = ready.take() {
+            let _ = r.send(Ok(()));
+        }
+    };
+    if high.is_none() {
+        signal(&mut ready);
+    }
     let mut last_error = String::new();
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(100)) {
-            None => {}
-            Some(Ok(msg)) => shared.apply(msg.offset(), std::str::from_utf8(msg.key().unwrap_or_default()).unwrap_or_default(), msg.payload()),
-            Some(Err(KafkaError::PartitionEOF(_))) => {
-                if let Some(r) = ready.take() {
-                    let _ = r.send(Ok(()));
+            Some(Ok(msg)) => {
+                shared.apply(msg.offset(), std::str::from_utf8(msg.key().unwrap_or_default()).unwrap_or_default(), msg.payload());
+                if high.is_some_and(|h| msg.offset() + 1 >= h) {
+                    signal(&mut ready);
                 }
             }
+            None if ready.is_some() => {
+                // Compaction may have removed the records just below the end: ask where we are.
+                let pos = consumer.position().ok().and_then(|p| p.find_partition(topic, 0).and_then(|e| e.offset().to_raw()));
+                if pos.zip(high).is_some_and(|(p, h)| p >= h) {
+                    signal(&mut ready);
+                }
+            }
+            None => {}
             Some(Err(e)) => {
                 let s = e.to_string();
                 if s != last_error {
@@ -426,6 +442,20 @@ fn follow(client: &ClientConfig, topic: &str, shared: &Shared, stop: &AtomicBool
         }
     }
     debug!(topic, "registry follower stopped");
+}
+
+/// Watermarks of partition 0, retried while a fresh topic has no leader yet.
+fn watermarks(consumer: &BaseConsumer, topic: &str) -> Result<(i64, i64), KafkaError> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match consumer.fetch_watermarks(topic, 0, Duration::from_secs(5)) {
+            Ok(w) => return Ok(w),
+            Err(e) if std::time::Instant::now() < deadline && e.rdkafka_error_code().is_some_and(|c| matches!(c, rdkafka::types::RDKafkaErrorCode::NotLeaderForPartition | rdkafka::types::RDKafkaErrorCode::LeaderNotAvailable | rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition)) => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 #[cfg(test)]
