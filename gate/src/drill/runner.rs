@@ -339,7 +339,8 @@ pub async fn run(target: &Target, traffic: &Traffic, r: &Resolved, opts: &RunOpt
     let cfg = &target.cfg;
     let topics = target.binding.topics();
     let w = Watch { source: target.binding.source.clone(), validated: topics.validated, quarantine: topics.quarantine, diverted: [topics.degraded, topics.held], events: cfg.events.breaker_topic.clone(), binding: target.binding.name.clone() };
-    let group = format!("contract-gate-drill-{}-{}", target.binding.name, std::process::id());
+    // Never joined or committed (the reader assigns partitions), but unique all the same.
+    let group = format!("contract-gate-drill-{}-{}-{}", target.binding.name, std::process::id(), chrono::Utc::now().timestamp_micros());
     let consumer: StreamConsumer = crate::serve::client_config(cfg)
         .set("group.id", &group)
         .set("enable.auto.commit", "false")
