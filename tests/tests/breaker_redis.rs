@@ -476,3 +476,25 @@ async fn a_replica_started_before_redis_joins_when_it_comes_up() {
     .expect("joined");
     assert!(!rs[0].degraded());
 }
+
+#[tokio::test]
+async fn replicas_on_different_rule_lists_share_the_state_but_not_the_window() {
+    let Some(url) = e2e::redis_url() else { return };
+    let prefix = e2e::unique_name("breaker-relayout");
+    let rs = replicas(&url, &prefix, 2);
+    subscribed(&rs).await;
+    // Replica 0 moves to a contract version without the no-data rule (a rollout in progress).
+    let fewer = vec![rules().remove(0)];
+    assert!(rs[0].reconfigure(fewer.clone()).await, "other rule list: new layout");
+    let narrow = |records: u64, nulls: u64| WindowState { records, accumulators: vec![Accumulator::Count { hits: nulls, total: records }] };
+    let a = rs[0].flush(&narrow(60, 0), &WindowState::new(&fewer), now_ms()).await.expect("new layout flushes");
+    let b = rs[1].flush(&delta(70, 0), &empty(), now_ms()).await.expect("old layout flushes");
+    assert_eq!((a.records, b.records), (60, 70), "each layout's window holds only its own replicas' records");
+    // A breach on the old layout opens the breaker for both: the state is shared.
+    let t = rs[1].flush(&delta(100, 20), &empty(), now_ms()).await.expect("flush");
+    assert_eq!(t.state.mode, Mode::Open);
+    let seen = rs[0].flush(&narrow(1, 0), &WindowState::new(&fewer), now_ms()).await.expect("flush");
+    assert_eq!(seen.state.mode, Mode::Open, "replica 0 follows the shared state");
+    let mut conn = e2e::redis_connection(&url).await.expect("redis");
+    e2e::redis_delete_prefix(&mut conn, &prefix).await.expect("cleanup");
+}
