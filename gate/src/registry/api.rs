@@ -138,7 +138,18 @@ async fn register(State(s): State<ApiState>, Query(q): Query<HashMap<String, Str
         return refusal(&Refusal::Invalid { problems: vec![contracts::Problem::error("", "the body is empty; send an ODCS contract as YAML or JSON")] });
     }
     let dry_run = q.get("dryRun").is_some_and(|v| v == "true" || v == "1");
-    match s.registry.push(text, dry_run).await {
+    let result = s.registry.push(text, dry_run).await;
+    let outcome = match &result {
+        Ok(o) if o.created => "created",
+        Ok(_) if dry_run => "dry_run",
+        Ok(_) => "unchanged",
+        Err(RegistryError::Refused(Refusal::Invalid { .. })) => "invalid",
+        Err(RegistryError::Refused(Refusal::Breaking { .. })) => "breaking",
+        Err(RegistryError::Refused(Refusal::VersionExists { .. })) => "version_exists",
+        Err(_) => "unavailable",
+    };
+    metrics::counter!("contract_gate_registry_pushes_total", "outcome" => outcome).increment(1);
+    match result {
         Ok(o) => pushed(&o, dry_run),
         Err(e) => registry_error(e),
     }
@@ -232,13 +243,11 @@ async fn diff(State(s): State<ApiState>, Path(id): Path<String>, Query(q): Query
     .into_response()
 }
 
-/// Sample records: a JSON array, `{"records": [...]}`, or JSON Lines.
+/// Sample records: a JSON array, `{"records": [...]}`, one JSON object, or JSON Lines.
 fn sample(bytes: &[u8]) -> Result<Vec<Result<Value, String>>, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the body is not UTF-8 text".to_string())?;
-    let trimmed = text.trim_start();
     let limits = DecodeLimits::default();
-    if trimmed.starts_with('[') || (trimmed.starts_with('{') && !text.trim().contains('\n')) || trimmed.starts_with("{\"records\"") {
-        let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
         let items = match v {
             Value::Array(a) => a,
             Value::Object(mut m) if m.contains_key("records") => match m.remove("records") {
@@ -246,9 +255,12 @@ fn sample(bytes: &[u8]) -> Result<Vec<Result<Value, String>>, String> {
                 _ => return Err("\"records\" must be an array".into()),
             },
             other @ Value::Object(_) => vec![other],
-            _ => return Err("expected an array of records".into()),
+            _ => return Err("expected an array of records, {\"records\": [...]}, or JSON Lines".into()),
         };
         return Ok(items.into_iter().map(Ok).collect());
+    }
+    if text.trim_start().starts_with('[') {
+        return Err(format!("not valid JSON: {}", serde_json::from_str::<Value>(text).err().map(|e| e.to_string()).unwrap_or_default()));
     }
     Ok(text.lines().filter(|l| !l.trim().is_empty()).map(|l| decode_json(l.as_bytes(), limits).map_err(|e| e.to_string())).collect())
 }
@@ -336,6 +348,8 @@ mod tests {
         let (code, v) = call(&app, "POST", "/v1/contracts/t/validate", None, "{\"a\": 1}\n{\"a\": \"x\"}\nnot json\n").await;
         assert_eq!(code, StatusCode::OK, "{v}");
         assert_eq!((v["valid"].as_u64(), v["invalid"].as_u64()), (Some(1), Some(2)), "{v}");
+        let (code, v) = call(&app, "POST", "/v1/contracts/t/validate?version=1.0.0", None, "{\n  \"records\": [\n    {\"a\": 1},\n    {\"a\": 2}\n  ]\n}\n").await;
+        assert_eq!((code, v["valid"].as_u64()), (StatusCode::OK, Some(2)), "pretty-printed JSON: {v}");
         let (code, v) = call(&app, "POST", "/v1/contracts/t/versions/1.0.0/deprecate", Some("s3cret"), "{\"reason\": \"test\"}").await;
         assert_eq!((code, v["status"].as_str()), (StatusCode::OK, Some("deprecated")), "{v}");
         assert_eq!(call(&app, "GET", "/v1/contracts/nope/versions", None, "").await.0, StatusCode::NOT_FOUND);
