@@ -22,6 +22,7 @@
 //! eval "$(scripts/services.sh up kafka)"       # or any broker: --brokers host:port
 //! cargo run --release -p e2e --bin bench_e2e -- [--n-large 60000] [--n-small 150000]
 //!     [--partitions 3] [--latency-secs 5] [--skip-latency] [--only large|small]
+//!     [--broker-pid PID] [--latency-rate R]
 //! ```
 
 use anyhow::{bail, ensure, Context as _};
@@ -52,6 +53,8 @@ struct Args {
     only: Option<Size>,
     /// The broker's process id, to report its CPU time per record too.
     broker_pid: Option<u32>,
+    /// An extra latency load, records/s.
+    latency_rate: Option<u64>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -64,6 +67,7 @@ fn parse_args() -> anyhow::Result<Args> {
         skip_latency: false,
         only: None,
         broker_pid: None,
+        latency_rate: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -76,6 +80,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--latency-secs" => a.latency_secs = val()?.parse()?,
             "--skip-latency" => a.skip_latency = true,
             "--broker-pid" => a.broker_pid = Some(val()?.parse()?),
+            "--latency-rate" => a.latency_rate = Some(val()?.parse()?),
             "--only" => {
                 a.only = Some(match val()?.as_str() {
                     "large" => Size::Large,
@@ -84,7 +89,7 @@ fn parse_args() -> anyhow::Result<Args> {
                 });
             }
             "-h" | "--help" => {
-                println!("bench_e2e [--brokers B] [--n-large N] [--n-small N] [--partitions P] [--latency-secs S] [--skip-latency] [--only large|small] [--broker-pid PID]");
+                println!("bench_e2e [--brokers B] [--n-large N] [--n-small N] [--partitions P] [--latency-secs S] [--skip-latency] [--only large|small] [--broker-pid PID] [--latency-rate R]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}; see --help"),
@@ -1079,9 +1084,15 @@ async fn bench_size(
     if !a.skip_latency {
         // The issue's load (half of P's maximum), and half of G's own maximum (a load the gate
         // can sustain, so its p99 means something even when it cannot sustain the first).
-        for (load, max) in [("½ P max", p.rate()), ("½ G max", g.rate())] {
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let rate = (max / 2.0) as u64;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let mut loads = vec![
+            ("½ P max", (p.rate() / 2.0) as u64),
+            ("½ G max", (g.rate() / 2.0) as u64),
+        ];
+        if let Some(r) = a.latency_rate {
+            loads.push(("fixed", r));
+        }
+        for (load, rate) in loads {
             let lp = latency(a, System::P, size, rate, contracts.path(), pool).await?;
             let lg = latency(a, System::G, size, rate, contracts.path(), pool).await?;
             for (sys, l) in [("P", &lp), ("G", &lg)] {
@@ -1204,6 +1215,11 @@ fn report(a: &Args, results: &[SizeResult]) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let a = parse_args()?;
+    // The gate's metrics cost what they cost in `contract-gate serve`, which installs this
+    // recorder (without one every metrics macro is a no-op).
+    let _metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the Prometheus recorder")?;
     let pool = flight_pool();
     ensure!(!pool.is_empty(), "no sample flights");
     let started = Instant::now();
