@@ -24,6 +24,9 @@ use tracing::{debug, error, info, warn};
 const MAX_IN_FLIGHT: usize = 50_000;
 
 pub(crate) type Ack = (String, i32, i64, Output, Result<(), String>);
+/// An output's acknowledgement, polled by the loop's in-flight set (no task per output: a
+/// spawn per record cost more CPU than the checks themselves, see BENCHMARKS.md).
+pub(crate) type AckFuture = futures::future::BoxFuture<'static, Ack>;
 
 /// Everything the loop needs.
 pub struct Pipeline {
@@ -58,7 +61,7 @@ impl Pipeline {
     /// A produce that failed after the producer's own retries: the process must stop without
     /// committing past it, so the record is consumed again after a restart.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), ServeError> {
-        let mut inflight: FuturesUnordered<tokio::task::JoinHandle<Ack>> = FuturesUnordered::new();
+        let mut inflight: FuturesUnordered<AckFuture> = FuturesUnordered::new();
         let mut tracker = OffsetTracker::default();
         let mut paused: HashMap<(String, i32), i64> = HashMap::new();
         let mut resume_tick = tokio::time::interval(Duration::from_millis(100));
@@ -113,8 +116,8 @@ impl Pipeline {
         Ok(())
     }
 
-    fn acked(&self, done: Result<Ack, tokio::task::JoinError>, tracker: &mut OffsetTracker) -> Result<(), ServeError> {
-        let (topic, partition, offset, output, res) = done.map_err(|e| ServeError::Internal { reason: e.to_string() })?;
+    fn acked(&self, done: Ack, tracker: &mut OffsetTracker) -> Result<(), ServeError> {
+        let (topic, partition, offset, output, res) = done;
         match res {
             Ok(()) => {
                 if let Some(c) = tracker.acked(&topic, partition, offset) {
@@ -257,10 +260,10 @@ impl Pipeline {
             let fut = self.producer.send_result(rec);
             let (t, part, off, out) = (msg.topic().to_string(), msg.partition(), msg.offset(), e.output);
             futs.push(match fut {
-                Ok(f) => tokio::spawn(wait_ack(f, t, part, off, out)),
+                Ok(f) => Box::pin(wait_ack(f, t, part, off, out)) as AckFuture,
                 Err((err, _)) => {
                     let reason = err.to_string();
-                    tokio::spawn(async move { (t, part, off, out, Err(reason)) })
+                    Box::pin(std::future::ready((t, part, off, out, Err(reason)))) as AckFuture
                 }
             });
         }
@@ -271,7 +274,7 @@ impl Pipeline {
 /// What happened to one consumed record.
 pub(crate) enum Routed {
     /// Outputs were queued; each handle resolves with its acknowledgement.
-    Emits(Vec<tokio::task::JoinHandle<Ack>>),
+    Emits(Vec<AckFuture>),
     /// The partition must pause at this record.
     Pause,
 }

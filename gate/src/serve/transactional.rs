@@ -84,7 +84,7 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
         // The commit flushed every output; collect the acknowledgements for the metrics' sake
         // and to surface a failure the commit would already have reported.
         while let Some(a) = acks.next().await {
-            if let Ok((_, _, _, _, Err(reason))) = a {
+            if let (_, _, _, _, Err(reason)) = a {
                 warn!(reason = %reason, "output failed inside a committed transaction");
             }
         }
