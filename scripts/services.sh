@@ -8,6 +8,8 @@
 #   scripts/services.sh status               what runs, where
 #   scripts/services.sh install              install missing system packages
 #   scripts/services.sh fetch-kafka          only download the Kafka jars
+#   scripts/services.sh python               make the tests' Python venv; prints
+#                                            `export CG_TEST_PYTHON=...` for eval
 #
 # Interactive use:  eval "$(scripts/services.sh up)"; cargo test -p e2e; scripts/services.sh down
 #
@@ -36,7 +38,7 @@ STATE=${CG_SERVICES_DIR:-${TMPDIR:-/tmp}/contract-gate-services-$(id -u)}
 # 2-core machine (a cargo build running beside it) can take a while.
 READY_TIMEOUT=${CG_SERVICES_READY_TIMEOUT:-120}
 
-usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
 
 # ---------------------------------------------------------------- packages --
 
@@ -83,6 +85,54 @@ kafka_libs() {
         cg_log "cached $(find "$home/libs" -name '*.jar' | wc -l) jars"
     ) 9>"$CACHE/.kafka.lock"
     printf '%s\n' "$home/libs"
+}
+
+# ------------------------------------------------------------------ Python --
+
+# Prints the interpreter of a venv holding tests/python/requirements.txt (the
+# Confluent Python client the end-to-end tests drive), made on first use. The
+# venv lives in the cache, outside the repository, named after a digest of the
+# requirements and of the interpreter's version, so a changed pin gets a new
+# venv and an unchanged one is reused without asking PyPI. It is built under a
+# lock and marked complete only after its packages import, so an interrupted
+# or concurrent build never leaves a half-filled venv in use.
+python_venv() {
+    local req=$REPO/tests/python/requirements.txt py key home
+    [[ -f $req ]] || cg_die "$req is missing"
+    py=$(command -v python3) || {
+        cg_ensure_packages python3:python3 >&2
+        py=$(command -v python3)
+    }
+    # Debian's python3 needs python3-venv for `-m venv` (ensurepip); other builds
+    # (pyenv, python.org) include it.
+    "$py" -c 'import venv, ensurepip' 2>/dev/null || cg_ensure_packages :python3-venv >&2
+    key=$({ "$py" -c 'import sys; print(sys.version)'; cat "$req"; } | sha256sum | cut -c1-16)
+    home=$CACHE/python-$key
+    if [[ -f $home/.complete ]]; then
+        printf '%s\n' "$home/bin/python"
+        return 0
+    fi
+    mkdir -p "$CACHE"
+    (
+        flock 9
+        if [[ -f $home/.complete ]]; then exit 0; fi
+        cg_log "making a Python venv with tests/python/requirements.txt in $home"
+        # Made at its final path, not renamed into it: a venv's scripts record
+        # their path. First clear what an interrupted attempt left there.
+        rm -rf "$home"
+        if ! { "$py" -m venv "$home" &&
+            "$home/bin/python" -m pip install -q --disable-pip-version-check \
+                --no-input -r "$req"; } >"$CACHE/python-$key.log" 2>&1; then
+            tail -n 30 "$CACHE/python-$key.log" >&2
+            rm -rf "$home"
+            cg_die "could not install tests/python/requirements.txt into a venv"
+        fi
+        "$home/bin/python" -W ignore -c 'import confluent_kafka.schema_registry, fastavro' ||
+            { rm -rf "$home"; cg_die "the Python venv does not import confluent_kafka"; }
+        touch "$home/.complete"
+        rm -f "$CACHE/python-$key.log"
+    ) 9>"$CACHE/.python.lock"
+    printf '%s\n' "$home/bin/python"
 }
 
 # A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (the
@@ -319,6 +369,7 @@ main() {
     status) cmd_status ;;
     install) install_packages ;;
     fetch-kafka) kafka_libs >/dev/null ;;
+    python) printf 'export CG_TEST_PYTHON=%s\n' "$(python_venv)" ;;
     -h | --help | help) usage ;;
     *) usage; exit 2 ;;
     esac

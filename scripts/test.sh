@@ -8,6 +8,8 @@
 # 1. installs missing system packages (build tools for rdkafka, Java 17,
 #    Maven, Redis, docker-compose) — it runs as root on fresh machines;
 # 2. checks docker-compose.yml with `docker-compose config -q`;
+#    makes (once; cached outside the repo) the Python venv of
+#    tests/python/requirements.txt and exports CG_TEST_PYTHON;
 # 3. starts a real Kafka broker and Redis server on free loopback ports, in a
 #    directory private to this run (scripts/services.sh);
 # 4. runs `cargo test` (debug profile) with CG_TEST_KAFKA_BROKERS,
@@ -51,6 +53,15 @@ if [[ -f docker-compose.yml ]]; then
         cg_log "docker-compose.yml: INVALID (docker-compose config -q exited $compose_rc)"
     fi
 fi
+
+# --------------------------------------------------------------- python ----
+
+# The end-to-end tests drive Confluent's Python client (a client nobody here
+# wrote) against the gate; with CG_REQUIRE_SERVICES=1 they fail without it.
+py_env=$("$REPO/scripts/services.sh" python) || cg_die "the tests' Python venv could not be made"
+eval "$py_env"
+export CG_TEST_PYTHON
+cg_log "CG_TEST_PYTHON=$CG_TEST_PYTHON"
 
 # ---------------------------------------------------------------- build ----
 

@@ -6,6 +6,8 @@
 //!
 //! - [`ENV_KAFKA_BROKERS`] (`CG_TEST_KAFKA_BROKERS`), e.g. `127.0.0.1:19092`
 //! - [`ENV_REDIS_URL`] (`CG_TEST_REDIS_URL`), e.g. `redis://127.0.0.1:16379`
+//! - [`ENV_PYTHON`] (`CG_TEST_PYTHON`): a Python interpreter with
+//!   `tests/python/requirements.txt` installed (`scripts/services.sh python`)
 //! - [`ENV_REQUIRE_SERVICES`] (`CG_REQUIRE_SERVICES=1`): a missing service is
 //!   then a test failure instead of a skip, so CI can never pass by skipping.
 //!
@@ -45,6 +47,8 @@ use rdkafka::Message as _;
 pub const ENV_KAFKA_BROKERS: &str = "CG_TEST_KAFKA_BROKERS";
 /// URL of the test Redis server (`redis://host:port`).
 pub const ENV_REDIS_URL: &str = "CG_TEST_REDIS_URL";
+/// A Python interpreter with `tests/python/requirements.txt` installed.
+pub const ENV_PYTHON: &str = "CG_TEST_PYTHON";
 /// When `1`, a missing service variable fails the test instead of skipping it.
 pub const ENV_REQUIRE_SERVICES: &str = "CG_REQUIRE_SERVICES";
 
@@ -76,6 +80,27 @@ pub fn kafka_brokers() -> Option<String> {
 /// When the variable is unset and [`services_required`] is true.
 pub fn redis_url() -> Option<String> {
     service_env(ENV_REDIS_URL, "Redis")
+}
+
+/// The tests' Python interpreter (with Confluent's client installed), or `None`
+/// (after printing a skip line on stderr) when [`ENV_PYTHON`] is unset and
+/// services are not required.
+///
+/// # Panics
+/// When the variable is unset and [`services_required`] is true, or when it
+/// names no file.
+pub fn python() -> Option<String> {
+    let py = service_env(ENV_PYTHON, "Python venv (scripts/services.sh python)")?;
+    assert!(
+        std::path::Path::new(&py).is_file(),
+        "{ENV_PYTHON}={py} is not a file; run `eval \"$(scripts/services.sh python)\"`"
+    );
+    Some(py)
+}
+
+/// Path of a script under `tests/python/`.
+pub fn python_script(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python").join(name)
 }
 
 fn service_env(var: &str, what: &str) -> Option<String> {
