@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod offsets;
 pub mod pipeline;
 pub mod plan;
+pub mod rebalance;
 pub mod store;
 pub mod transactional;
 
@@ -156,7 +157,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         let n = lastgood::rebuild(cfg, b).await.map_err(kafka_err)?;
         info!(binding = %b.cfg.name, keys = n, "last-good index rebuilt");
     }
-    let consumer: StreamConsumer = client_config(cfg)
+    let consumer: StreamConsumer<rebalance::GateContext> = client_config(cfg)
         .set("group.id", &cfg.kafka.group_id)
         .set("enable.auto.commit", if exactly_once { "false" } else { "true" })
         .set("auto.commit.interval.ms", "1000")
@@ -164,7 +165,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
-        .create()
+        .create_with_context(rebalance::GateContext::default())
         .map_err(kafka_err)?;
     let sources: Vec<&str> = bindings.iter().map(|b| b.cfg.source.as_str()).collect();
     consumer.subscribe(&sources).map_err(kafka_err)?;

@@ -26,6 +26,12 @@ impl OffsetTracker {
     /// committable offset when it advanced (records with no outputs are done at once).
     pub fn consumed(&mut self, topic: &str, partition: i32, offset: i64, outputs: u32) -> Option<i64> {
         let part = self.parts.entry((topic.to_string(), partition)).or_insert_with(|| Part { next: offset, reported: offset, ..Part::default() });
+        if offset < part.next {
+            // The partition went back (a rebalance the loop has not seen yet, or an offset
+            // reset): consuming restarts at a committed position, so nothing below it is
+            // owed, and whatever was pending or consumed past it comes again.
+            *part = Part { next: offset, reported: offset, ..Part::default() };
+        }
         part.next = part.next.max(offset + 1);
         if outputs > 0 {
             part.pending.insert(offset, outputs);
@@ -84,5 +90,20 @@ mod tests {
         assert_eq!(t.consumed("s", 1, 0, 0), Some(1));
         t.forget("s", 0);
         assert_eq!(t.acked("s", 0, 10), None);
+    }
+
+    #[test]
+    fn a_partition_that_goes_back_restarts_from_there() {
+        let mut t = OffsetTracker::default();
+        assert_eq!(t.consumed("s", 0, 10, 1), None);
+        for o in 11..20 {
+            assert_eq!(t.consumed("s", 0, o, 0), None);
+        }
+        // Re-delivered from 12: acking 12 releases 13, not the old mark 20.
+        assert_eq!(t.consumed("s", 0, 12, 1), None);
+        assert_eq!(t.consumed("s", 0, 13, 1), None);
+        assert_eq!(t.acked("s", 0, 12), Some(13));
+        assert_eq!(t.acked("s", 0, 10), None, "a late ack of the old delivery changes nothing");
+        assert_eq!(t.acked("s", 0, 13), Some(14));
     }
 }

@@ -5,6 +5,7 @@ use super::binding::{BindingRuntime, Snapshot};
 use super::headers::{self, HeaderValues, SourceCoords};
 use super::offsets::OffsetTracker;
 use super::plan::{plan, Output, Payload, VerdictTag};
+use super::rebalance::{self, GateContext};
 use super::{metrics as m, ServeError};
 use contracts::decode::{decode_json, DecodeLimits};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -31,7 +32,7 @@ pub(crate) type AckFuture = futures::future::BoxFuture<'static, Ack>;
 /// Everything the loop needs.
 pub struct Pipeline {
     /// Consumer of every source topic.
-    pub consumer: Arc<StreamConsumer>,
+    pub consumer: Arc<StreamConsumer<GateContext>>,
     /// Producer of every output.
     pub producer: FutureProducer,
     /// Bindings by source topic.
@@ -82,6 +83,9 @@ impl Pipeline {
                             continue;
                         }
                     };
+                    // Assignment changes queued by the callbacks inside this recv() come first:
+                    // the message may be the first of a partition that just came back.
+                    self.rebalanced(&mut tracker, &mut paused);
                     let (topic, partition, offset) = (msg.topic().to_string(), msg.partition(), msg.offset());
                     if paused.get(&(topic.clone(), partition)).is_some_and(|from| offset >= *from) {
                         continue; // fetched before the pause took effect; the rewind re-reads it
@@ -128,6 +132,21 @@ impl Pipeline {
             Err(reason) => {
                 error!(topic = %topic, partition, offset, output = output.as_str(), reason = %reason, "produce failed; stopping without committing this record");
                 Err(ServeError::Produce { topic, partition, offset, reason })
+            }
+        }
+    }
+
+    /// Applies the assignment changes queued by the consumer's rebalance callbacks.
+    pub(crate) fn rebalanced(&self, tracker: &mut OffsetTracker, paused: &mut HashMap<(String, i32), i64>) {
+        let changes = self.consumer.context().take();
+        if changes.is_empty() {
+            return;
+        }
+        for (topic, partition) in rebalance::apply(changes, tracker, paused) {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&topic, partition);
+            if let Err(e) = self.consumer.resume(&tpl) {
+                debug!(topic = %topic, partition, error = %e, "resume of a newly assigned partition");
             }
         }
     }

@@ -52,6 +52,8 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
                     Ok(Ok(m)) => m,
                 },
             };
+            // Offsets here live in the batch, not a tracker; only pause marks need the changes.
+            p.rebalanced(&mut super::offsets::OffsetTracker::default(), &mut paused);
             let (topic, partition, offset) = (msg.topic().to_string(), msg.partition(), msg.offset());
             if paused.get(&(topic.clone(), partition)).is_some_and(|from| offset >= *from) {
                 continue;
