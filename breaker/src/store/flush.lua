@@ -12,7 +12,10 @@
 --      12 probe epoch  13 probe used   14 probe csv     15 probe request
 --      16 layout tag   17 bucket ttl ms 18 initial mode 19 initial probe budget
 -- The initial state is the caller's last known state, so a Redis that restarted empty is
--- seeded with what the replicas last agreed on rather than with a blank closed breaker.
+-- seeded with what the replicas last agreed on rather than with a blank closed breaker. The
+-- window is not: its buckets are gone with the rest, so it starts over at `now` and is cold
+-- until it has spanned again (an empty window the caller's older start called warm tripped
+-- rowCount rules on data that was flowing).
 -- Returns {state json, window csv, warm 0|1, probe csv, probe grant}
 
 local base = KEYS[1]
@@ -75,8 +78,9 @@ end
 -- State: created on first use.
 local sk = base .. ':state'
 if redis.call('EXISTS', sk) == 0 then
+  local seeded_from = math.max(tonumber(ARGV[11]) or now, now)
   redis.call('HSET', sk, 'epoch', ARGV[10], 'json', ARGV[9], 'mode', ARGV[18],
-    'from', ARGV[11], 'budget', ARGV[19])
+    'from', fmt(seeded_from), 'budget', ARGV[19])
 end
 local st = redis.call('HMGET', sk, 'epoch', 'json', 'mode', 'from', 'budget')
 local epoch, json, mode = st[1], st[2], st[3]
