@@ -1,6 +1,7 @@
 //! ODCS v3.1 data contracts for contract-gate: model, lint, compile, record checks, window
-//! metrics and version diff. Pure: no I/O, no async.
+//! metrics, version diff and Avro (Confluent wire format) records. Pure: no I/O, no async.
 
+pub mod avro;
 pub mod batch;
 pub mod check;
 pub mod compile;
