@@ -85,6 +85,15 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties for every client (`security.protocol`, `sasl.*`, `ssl.*`, …).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// librdkafka properties for the source consumer only (`fetch.*`, `session.timeout.ms`,
+    /// `max.poll.interval.ms`, …); they override `properties`. Kept apart so producers do not
+    /// warn about consumer-only keys.
+    #[serde(default)]
+    pub consumer_properties: BTreeMap<String, String>,
+    /// librdkafka properties for the output producers only (`linger.ms`, `batch.size`,
+    /// `compression.type`, …); they override `properties` and the gate's producer defaults.
+    #[serde(default)]
+    pub producer_properties: BTreeMap<String, String>,
     /// Create missing output topics at startup with the source topic's partition count.
     #[serde(default = "yes")]
     pub create_topics: bool,
@@ -400,9 +409,11 @@ impl GateConfig {
                 return Err(invalid("contracts.registry.max_body_bytes", "must be at least 1"));
             }
         }
-        for reserved in ["bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store", "transactional.id", "isolation.level"] {
-            if self.kafka.properties.contains_key(reserved) {
-                return Err(invalid(format!("kafka.properties.{reserved}"), "is set by the gate itself; use kafka.brokers / kafka.group_id / delivery.mode"));
+        for (section, map) in [("properties", &self.kafka.properties), ("consumer_properties", &self.kafka.consumer_properties), ("producer_properties", &self.kafka.producer_properties)] {
+            for reserved in ["bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store", "transactional.id", "isolation.level", "enable.idempotence"] {
+                if map.contains_key(reserved) {
+                    return Err(invalid(format!("kafka.{section}.{reserved}"), "is set by the gate itself; use kafka.brokers / kafka.group_id / delivery.mode"));
+                }
             }
         }
         if self.max_record_bytes == 0 {
@@ -464,6 +475,8 @@ mod tests {
             (BASE.replace("fallback: hold", "fallback: hold\n    topics: { held: flights }"), "bindings[0].topics.held"),
             (BASE.replace("fallback: hold", "fallback: hold\n    breaker: { min_records: 0 }"), "bindings[0].breaker"),
             (BASE.replace("  brokers: 127.0.0.1:9092\n", "  brokers: 127.0.0.1:9092\n  properties: { group.id: x }\n"), "kafka.properties.group.id"),
+            (BASE.replace("  brokers: 127.0.0.1:9092\n", "  brokers: 127.0.0.1:9092\n  consumer_properties: { isolation.level: read_uncommitted }\n"), "kafka.consumer_properties.isolation.level"),
+            (BASE.replace("  brokers: 127.0.0.1:9092\n", "  brokers: 127.0.0.1:9092\n  producer_properties: { enable.idempotence: 'false' }\n"), "kafka.producer_properties.enable.idempotence"),
             (format!("{BASE}  - name: flights\n    source: other\n    contract: flights\n    fallback: hold\n"), "duplicate binding name"),
             (BASE.replace("fallback: hold", "fallback: hold\n    version: one"), "bindings[0].version"),
             (BASE.replace("bindings:\n  - name: flights\n    source: flights\n    contract: flights\n    fallback: hold\n", ""), "at least one binding"),

@@ -1,7 +1,7 @@
 //! The headers every routed record carries (names are a stable interface).
 
 use super::plan::VerdictTag;
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{BorrowedHeaders, Header, Headers, OwnedHeaders};
 
 /// Contract id.
 pub const CONTRACT: &str = "contract-gate-contract";
@@ -56,6 +56,22 @@ pub struct HeaderValues<'a> {
     pub reason: Option<&'a str>,
 }
 
+/// Prefix of every header the gate writes.
+pub const PREFIX: &str = "contract-gate-";
+
+/// The source record's own headers, to carry to its outputs (tracing ids, producer metadata).
+/// Headers a gate wrote earlier (a held record replayed, a gate behind a gate) are dropped:
+/// the outputs get fresh ones, and two values under one name would leave a reader guessing.
+#[must_use]
+pub fn inherited(source: Option<&BorrowedHeaders>) -> Option<OwnedHeaders> {
+    let source = source?;
+    let mut out = OwnedHeaders::new_with_capacity(source.count());
+    for h in source.iter().filter(|h| !h.key.starts_with(PREFIX)) {
+        out = out.insert(h);
+    }
+    Some(out)
+}
+
 /// Builds the headers, keeping any headers the source record had first.
 #[must_use]
 pub fn build(v: &HeaderValues<'_>, inherited: Option<OwnedHeaders>) -> OwnedHeaders {
@@ -80,4 +96,38 @@ pub fn build(v: &HeaderValues<'_>, inherited: Option<OwnedHeaders>) -> OwnedHead
         h = h.insert(Header { key: REASON, value: Some(r) });
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(h: &OwnedHeaders) -> Vec<String> {
+        h.iter().map(|x| x.key.to_string()).collect()
+    }
+
+    #[test]
+    fn source_headers_come_first_and_old_gate_headers_are_replaced() {
+        let source = OwnedHeaders::new()
+            .insert(Header { key: "traceparent", value: Some("00-abc-01") })
+            .insert(Header { key: VERDICT, value: Some("held") })
+            .insert(Header { key: "empty", value: None::<&str> });
+        let carried = inherited(Some(source.as_borrowed()));
+        let v = HeaderValues {
+            contract: "c",
+            version: "1.0.0",
+            verdict: VerdictTag::Valid,
+            breaker_state: "closed",
+            violations: "[]",
+            source: SourceCoords { topic: "t", partition: 0, offset: 7, timestamp: None },
+            reason: None,
+        };
+        let h = build(&v, carried);
+        let n = names(&h);
+        assert_eq!(&n[..2], ["traceparent", "empty"]);
+        assert_eq!(n.iter().filter(|k| k.as_str() == VERDICT).count(), 1);
+        let verdict = h.iter().find(|x| x.key == VERDICT).and_then(|x| x.value);
+        assert_eq!(verdict, Some(&b"valid"[..]));
+        assert!(inherited(None).is_none());
+    }
 }

@@ -35,7 +35,16 @@ pub async fn rebuild(cfg: &GateConfig, b: &BindingRuntime) -> Result<usize, Kafk
 type Entry = (Vec<u8>, Option<Snapshot>);
 
 fn read_all(cfg: &rdkafka::ClientConfig, topic: &str) -> Result<Vec<Entry>, KafkaError> {
-    let consumer: BaseConsumer = cfg.clone().set("group.id", "contract-gate-last-good-rebuild").set("enable.auto.commit", "false").create()?;
+    // read_committed: in exactly-once mode an aborted batch's snapshots were never served.
+    // partition EOF: a transactional topic ends in a commit marker that is never delivered, so
+    // "reached the last offset" would never come and the rebuild would wait out its deadline.
+    let consumer: BaseConsumer = cfg
+        .clone()
+        .set("group.id", "contract-gate-last-good-rebuild")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()?;
     let md = consumer.fetch_metadata(None, Duration::from_secs(10))?;
     let Some(t) = md.topics().iter().find(|t| t.name() == topic && t.error().is_none()) else { return Ok(Vec::new()) };
     let mut tpl = TopicPartitionList::new();
@@ -56,7 +65,16 @@ fn read_all(cfg: &rdkafka::ClientConfig, topic: &str) -> Result<Vec<Entry>, Kafk
     let deadline = Instant::now() + Duration::from_secs(60);
     while done.iter().any(|d| !d) && Instant::now() < deadline {
         let Some(msg) = consumer.poll(Duration::from_millis(200)) else { continue };
-        let msg = msg?;
+        let msg = match msg {
+            Ok(m) => m,
+            Err(KafkaError::PartitionEOF(p)) => {
+                if let Some(i) = ends.iter().position(|(q, _)| *q == p) {
+                    done[i] = true;
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(i) = ends.iter().position(|(p, _)| *p == msg.partition()) {
             if msg.offset() + 1 >= ends[i].1 {
                 done[i] = true;

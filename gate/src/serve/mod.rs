@@ -96,6 +96,28 @@ pub fn client_config(cfg: &GateConfig) -> ClientConfig {
     c
 }
 
+/// Client config of the source consumer: the common properties, then the consumer's own.
+#[must_use]
+pub fn consumer_config(cfg: &GateConfig) -> ClientConfig {
+    let mut c = client_config(cfg);
+    for (k, v) in &cfg.kafka.consumer_properties {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Client config of an output producer: the common properties, the gate's defaults, then the
+/// producer's own properties.
+#[must_use]
+pub fn producer_config(cfg: &GateConfig) -> ClientConfig {
+    let mut c = client_config(cfg);
+    c.set("enable.idempotence", "true").set("linger.ms", "5").set("compression.type", "lz4");
+    for (k, v) in &cfg.kafka.producer_properties {
+        c.set(k, v);
+    }
+    c
+}
+
 /// A running sidecar.
 #[derive(Debug)]
 pub struct Running {
@@ -144,8 +166,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     }
 
     let exactly_once = cfg.delivery.mode == DeliveryMode::ExactlyOnce;
-    let mut pcfg = client_config(cfg);
-    pcfg.set("enable.idempotence", "true").set("linger.ms", "5").set("compression.type", "lz4");
+    let mut pcfg = producer_config(cfg);
     // Events go through a producer outside any transaction: they report, they are not data.
     let events_producer: FutureProducer = pcfg.create().map_err(kafka_err)?;
     if exactly_once {
@@ -157,7 +178,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         let n = lastgood::rebuild(cfg, b).await.map_err(kafka_err)?;
         info!(binding = %b.cfg.name, keys = n, "last-good index rebuilt");
     }
-    let consumer: StreamConsumer<rebalance::GateContext> = client_config(cfg)
+    let consumer: StreamConsumer<rebalance::GateContext> = consumer_config(cfg)
         .set("group.id", &cfg.kafka.group_id)
         .set("enable.auto.commit", if exactly_once { "false" } else { "true" })
         .set("auto.commit.interval.ms", "1000")

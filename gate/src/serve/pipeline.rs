@@ -260,7 +260,9 @@ impl Pipeline {
                 source: src,
                 reason: if e.output == Output::Quarantine { reason.as_deref() } else { None },
             };
-            let mut rec = FutureRecord::to(topic).payload(body).headers(headers::build(&hv, None));
+            // A stale snapshot is another record: the incoming record's headers are not its.
+            let inherited = if snap.is_some() { None } else { headers::inherited(msg.headers()) };
+            let mut rec = FutureRecord::to(topic).payload(body).headers(headers::build(&hv, inherited));
             if let Some(k) = key {
                 rec = rec.key(k);
             }
