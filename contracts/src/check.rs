@@ -1,5 +1,6 @@
 //! Checking one record: a verdict listing every violation, and the window deltas it feeds.
 
+use crate::compile::fast::Walk;
 use crate::compile::quality::Probe;
 use crate::compile::CompiledContract;
 use crate::window::{Accumulator, WindowState};
@@ -9,6 +10,9 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
+
+/// Lookups held on the stack during a check; contracts reading more fields use the heap.
+const STACK_LOOKUPS: usize = 32;
 
 /// Longest observed value kept in a violation, in characters.
 pub const MAX_VALUE_CHARS: usize = 80;
@@ -180,7 +184,27 @@ impl CompiledContract {
     /// Checks one decoded record, feeding `obs`. Every violation is listed.
     pub fn check(&self, rec: &Value, obs: &mut Observer) -> Verdict {
         let mut verdict = Verdict::default();
-        if !self.validator.is_valid(rec) {
+        // Values the probes read, looked up once; on the stack for the usual handful of fields.
+        let mut stack = [None; STACK_LOOKUPS];
+        let mut heap = Vec::new();
+        let vals: &mut [Option<&Value>] = match stack.get_mut(..self.lookups.len()) {
+            Some(s) => s,
+            None => {
+                heap.resize(self.lookups.len(), None);
+                &mut heap
+            }
+        };
+        let walk = match &self.fast {
+            Some(fast) => fast.walk(rec, vals),
+            None => {
+                self.lookup(rec, vals);
+                Walk { valid: false, unknown: true }
+            }
+        };
+        for &i in &self.nested {
+            vals[i] = get(rec, &self.lookups[i]);
+        }
+        if !walk.valid && !self.validator.is_valid(rec) {
             for e in self.validator.iter_errors(rec) {
                 self.push_schema_error(&e, &mut verdict, obs);
             }
@@ -199,7 +223,7 @@ impl CompiledContract {
                 verdict.violations.push(Violation { rule: pc.rule.as_str().into(), field: pc.field.clone(), value: show(&Value::String(s.clone())), expected: pc.expected.clone(), blocking: true });
             }
         }
-        if self.allow_extra {
+        if self.allow_extra && walk.unknown {
             if let Value::Object(m) = rec {
                 for k in m.keys() {
                     if !self.known_top.contains(k) {
@@ -210,7 +234,6 @@ impl CompiledContract {
         }
         obs.window.records += 1;
         let mut failure_slot = None;
-        let vals = self.lookup(rec);
         for (i, probe) in self.probes.iter().enumerate() {
             let acc = &mut obs.window.accumulators[i];
             let at = &self.probe_at[i];
@@ -308,10 +331,9 @@ impl CompiledContract {
         verdict
     }
 
-    /// Every value the probes read, looked up once: single keys in one merge pass over the
-    /// record's keys (both sides sorted), nested paths one by one.
-    fn lookup<'v>(&self, rec: &'v Value) -> Vec<Option<&'v Value>> {
-        let mut vals = vec![None; self.lookups.len()];
+    /// The top-level values the probes read when there is no fast walk: one merge pass over
+    /// the record's keys (both sides sorted).
+    fn lookup<'v>(&self, rec: &'v Value, vals: &mut [Option<&'v Value>]) {
         if let Value::Object(m) = rec {
             let mut want = self.top_sorted.iter().peekable();
             'keys: for (k, v) in m {
@@ -331,10 +353,6 @@ impl CompiledContract {
                 break;
             }
         }
-        for &i in &self.nested {
-            vals[i] = get(rec, &self.lookups[i]);
-        }
-        vals
     }
 
     /// Counts a payload that could not be decoded: a record in the window, a decode error and

@@ -1,5 +1,6 @@
 //! Compiling a contract once into a fast validator for one schema object.
 
+pub(crate) mod fast;
 pub mod quality;
 pub mod schema;
 
@@ -38,6 +39,8 @@ pub struct CompiledContract {
     /// Lint findings that are not errors (not enforced, warnings).
     pub notices: Vec<Problem>,
     pub(crate) validator: jsonschema::Validator,
+    /// The one-pass walk for records that pass (`None`: every record takes the full validator).
+    pub(crate) fast: Option<fast::FastSchema>,
     pub(crate) post: Vec<PostCheck>,
     pub(crate) probes: Vec<Probe>,
     pub(crate) blocking: Vec<bool>,
@@ -146,8 +149,7 @@ pub fn compile(contract: &Contract, object: Option<&str>) -> Result<CompiledCont
     quality::gate_rules(&mut rules, &contract.custom_properties, &obj.custom_properties, &opath);
     problems.append(&mut rules.problems);
 
-    // The regex engine: linear time on hostile input, and the same engine lint checks patterns with.
-    let validator = jsonschema::options().should_validate_formats(true).with_pattern_options(jsonschema::PatternOptions::regex()).build(&built.schema);
+    let validator = json_validator(&built.schema);
     let validator = match validator {
         Ok(v) => Some(v),
         Err(e) => {
@@ -161,6 +163,7 @@ pub fn compile(contract: &Contract, object: Option<&str>) -> Result<CompiledCont
     };
     let dup_slots = rules.dup_slots();
     let (lookups, top_sorted, nested, probe_at) = index_lookups(&rules.probes);
+    let fast = fast::FastSchema::new(&built.schema, &top_sorted, |s| json_validator(s).ok());
     Ok(CompiledContract {
         id: contract.id.as_str().into(),
         version: contract.version.as_str().into(),
@@ -169,6 +172,7 @@ pub fn compile(contract: &Contract, object: Option<&str>) -> Result<CompiledCont
         rules: rules.rules,
         notices,
         validator,
+        fast,
         post: built.post,
         probes: rules.probes,
         blocking: rules.blocking,
@@ -184,6 +188,13 @@ pub fn compile(contract: &Contract, object: Option<&str>) -> Result<CompiledCont
         probe_at,
         dup_hasher: foldhash::quality::RandomState::default(),
     })
+}
+
+/// Compiles a JSON Schema the way every record check runs it: formats asserted, and the regex
+/// engine for patterns (linear time on hostile input, and the same engine lint checks patterns
+/// with).
+fn json_validator(schema: &serde_json::Value) -> Result<jsonschema::Validator, jsonschema::ValidationError<'static>> {
+    jsonschema::options().should_validate_formats(true).with_pattern_options(jsonschema::PatternOptions::regex()).build(schema)
 }
 
 /// Every finding about a contract: errors, warnings and rules not enforced, for every object.
