@@ -117,15 +117,59 @@ async fn one_breaker(State(s): State<AppState>, Path(binding): Path<String>) -> 
     }
 }
 
-/// Whether the request carries the admin token. Compared in constant time; never logged.
-fn authorized(s: &AppState, headers: &HeaderMap) -> bool {
-    let Some(token) = &s.token else { return false };
-    let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
-    given.as_bytes().ct_eq(token.as_bytes()).into()
+/// Whether a request carries the admin token: `Authorization: Bearer <token>`, or HTTP Basic
+/// with the token as the password and any user name (what Confluent serializers send with
+/// `basic.auth.user.info`). Compared in constant time; never logged. `None` (no token
+/// configured) refuses every request. Shared by every write route (breakers, contracts,
+/// Schema Registry).
+#[must_use]
+pub fn authorized(token: Option<&str>, headers: &HeaderMap) -> bool {
+    let Some(token) = token else { return false };
+    let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else { return false };
+    let given: Vec<u8> = if let Some(b) = value.strip_prefix("Bearer ") {
+        b.trim().as_bytes().to_vec()
+    } else if let Some(b) = value.strip_prefix("Basic ") {
+        let Some(creds) = base64_decode(b.trim()) else { return false };
+        match creds.iter().position(|c| *c == b':') {
+            Some(i) => creds[i + 1..].to_vec(),
+            None => return false,
+        }
+    } else {
+        return false;
+    };
+    given.ct_eq(token.as_bytes()).into()
+}
+
+/// Standard base64 with optional padding (HTTP Basic credentials); `None` when malformed.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| -> Option<u32> {
+        Some(u32::from(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        }))
+    };
+    let body = s.trim_end_matches('=').as_bytes();
+    if body.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len() * 3 / 4);
+    for chunk in body.chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= digit(*c)? << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
 }
 
 async fn command(State(s): State<AppState>, Path((binding, action)): Path<(String, String)>, headers: HeaderMap) -> Response {
-    if !authorized(&s, &headers) {
+    if !authorized(s.token.as_deref(), &headers) {
         return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required for admin writes");
     }
     let Some(b) = find(&s, &binding) else { return error(StatusCode::NOT_FOUND, "no such binding") };
@@ -145,5 +189,27 @@ async fn command(State(s): State<AppState>, Path((binding, action)): Path<(Strin
             Json(json!({ "binding": binding, "state": out.state, "shared": out.source == breaker::Source::Shared })).into_response()
         }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_or_basic_with_the_token_as_password() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert("authorization", v.parse().expect("header"));
+            m
+        };
+        // "user:s3cret" and "user:nope" in base64.
+        let cases = [("Bearer s3cret", true), ("Bearer nope", false), ("Basic dXNlcjpzM2NyZXQ=", true), ("Basic dXNlcjpub3Bl", false), ("Basic !!", false), ("s3cret", false)];
+        for (value, ok) in cases {
+            assert_eq!(authorized(Some("s3cret"), &h(value)), ok, "{value}");
+        }
+        assert!(!authorized(None, &h("Bearer s3cret")), "no token configured: no writes");
+        assert!(!authorized(Some("s3cret"), &HeaderMap::new()));
+        assert_eq!(base64_decode("YWI").as_deref(), Some(&b"ab"[..]));
     }
 }

@@ -16,7 +16,7 @@ use contracts::decode::{decode_json, DecodeLimits};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
+use crate::http::authorized;
 
 /// Default largest request body, in bytes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -31,9 +31,11 @@ struct ApiState {
     max_body: usize,
 }
 
-/// The registry routes. `token` is the bearer token for writes (`None` refuses writes);
-/// `max_body` the largest request body accepted.
+/// The registry routes, with the Schema Registry subset ([`super::sr_api`]) merged in.
+/// `token` is the bearer token for writes (`None` refuses writes); `max_body` the largest
+/// request body accepted.
 pub fn router(registry: Arc<Registry>, token: Option<String>, max_body: usize) -> Router {
+    let sr = super::sr_api::router(Arc::clone(&registry), token.clone(), max_body);
     let state = ApiState { registry, token: token.map(Arc::from), max_body };
     Router::new()
         .route("/v1/contracts", get(list).post(register))
@@ -44,16 +46,11 @@ pub fn router(registry: Arc<Registry>, token: Option<String>, max_body: usize) -
         .route("/v1/contracts/{id}/diff", get(diff))
         .route("/v1/contracts/{id}/validate", post(validate))
         .with_state(state)
+        .merge(sr)
 }
 
 fn error(code: StatusCode, msg: impl Into<String>) -> Response {
     (code, Json(json!({ "error": msg.into() }))).into_response()
-}
-
-fn authorized(token: Option<&str>, headers: &HeaderMap) -> bool {
-    let Some(token) = token else { return false };
-    let given = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
-    given.as_bytes().ct_eq(token.as_bytes()).into()
 }
 
 fn unauthorized(s: &ApiState) -> Response {

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use super::schemas::{is_schema_key, SchemaStore};
+
 /// Lifecycle of a registered version. Deprecation never removes anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -179,6 +181,20 @@ pub enum Applied {
         /// Version.
         version: String,
     },
+    /// A schema version was added to a subject (see [`super::schemas`]).
+    Schema {
+        /// Subject.
+        subject: String,
+        /// Version in the subject.
+        version: u32,
+        /// Global schema id.
+        id: u32,
+    },
+    /// A compatibility level changed (global when `subject` is `None`).
+    Compatibility {
+        /// Subject.
+        subject: Option<String>,
+    },
     /// Nothing changed, and why (a lost race, a stale write, a tombstone, an unreadable record).
     Ignored(String),
 }
@@ -190,6 +206,8 @@ pub struct Catalog {
     /// Status records that arrived before their version (cannot happen in one log; kept so a
     /// hand-edited topic still converges).
     pending: HashMap<(String, String), (Status, Option<String>, String)>,
+    /// Schema Registry subjects, schemas and levels (their records share the log).
+    schemas: SchemaStore,
     applied: i64,
 }
 
@@ -296,6 +314,9 @@ impl Catalog {
             // Writers tombstone only their own lost records; history is never deleted.
             return Applied::Ignored(format!("tombstone for {key}"));
         };
+        if is_schema_key(key) {
+            return self.schemas.apply(key, value);
+        }
         let record: Record = match serde_json::from_slice(value) {
             Ok(r) => r,
             Err(e) => return Applied::Ignored(format!("unreadable record {key}: {e}")),
@@ -340,6 +361,12 @@ impl Catalog {
                 }
             }
         }
+    }
+
+    /// The Schema Registry state.
+    #[must_use]
+    pub fn schemas(&self) -> &SchemaStore {
+        &self.schemas
     }
 
     /// Every contract id with its versions, newest last.

@@ -3,16 +3,20 @@
 //! ([`api`]), with a compacted Kafka topic as the source of truth so that every replica
 //! converges and a restart loses nothing. Running gates follow it ([`reload`]).
 //!
-//! The log holds two kinds of records (see [`catalog::Record`]): versions, keyed
-//! `version/<id>@<version>/<digest>`, and status changes, keyed `status/<id>@<version>`. Every
+//! The log holds two kinds of contract records (see [`catalog::Record`]): versions, keyed
+//! `version/<id>@<version>/<digest>`, and status changes, keyed `status/<id>@<version>`; and
+//! the Schema Registry's records (see [`schemas`]), served by [`sr_api`]. Every
 //! replica reads the topic from the beginning at start, then follows it; a write is produced,
 //! acknowledged by Kafka, and answered only once this replica has applied it, so a client
 //! reads its own writes from the replica it wrote to.
 
 pub mod api;
+pub mod avro_rules;
 pub mod catalog;
 mod dir;
 pub mod reload;
+pub mod schemas;
+pub mod sr_api;
 
 pub use catalog::{Catalog, Entry, Refusal, Status};
 pub use dir::{ContractDir, DirError};
@@ -86,6 +90,8 @@ impl Shared {
         match &result {
             Applied::Added { id, version } => info!(contract = %id, version = %version, offset, "registry: version added"),
             Applied::Status { id, version } => info!(contract = %id, version = %version, offset, "registry: status changed"),
+            Applied::Schema { subject, version, id } => info!(subject = %subject, version, schema_id = id, offset, "registry: schema version added"),
+            Applied::Compatibility { subject } => info!(subject = subject.as_deref().unwrap_or("(global)"), offset, "registry: compatibility level changed"),
             Applied::Ignored(why) => debug!(offset, why = %why, "registry: record ignored"),
         }
         self.applied.send_replace(offset);
@@ -252,16 +258,21 @@ impl Registry {
 
     /// Writes a record and waits until this replica has applied it.
     async fn append(&self, record: &Record) -> Result<(), RegistryError> {
-        let key = record.key();
         let value = serde_json::to_vec(record).map_err(|e| RegistryError::Unavailable(e.to_string()))?;
+        self.append_raw(&record.key(), &value).await
+    }
+
+    /// Writes a key and value (a contract or schema record) and waits until this replica has
+    /// applied it.
+    async fn append_raw(&self, key: &str, value: &[u8]) -> Result<(), RegistryError> {
         match &self.backend {
             Backend::Memory => {
                 let off = self.catalog().applied() + 1;
-                self.shared.apply(off, &key, Some(&value));
+                self.shared.apply(off, key, Some(value));
                 Ok(())
             }
             Backend::Kafka { producer, topic, .. } => {
-                let rec = FutureRecord::to(topic).partition(0).key(&key).payload(&value);
+                let rec = FutureRecord::to(topic).partition(0).key(key).payload(value);
                 let delivery = producer.send(rec, WRITE_TIMEOUT).await.map_err(|(e, _)| kafka(format!("produce to {topic}: {e}")))?;
                 let mut rx = self.shared.applied.subscribe();
                 let applied = tokio::time::timeout(WRITE_TIMEOUT, rx.wait_for(|a| *a >= delivery.offset)).await.is_ok_and(|r| r.is_ok());
