@@ -10,6 +10,7 @@
 //!   cannot is schema drift, judged once per schema id instead of once per record.
 
 mod conform;
+mod encode;
 mod shape;
 pub(crate) mod value;
 
@@ -19,6 +20,7 @@ mod tests;
 pub use apache_avro::reader::datum::GenericDatumReader;
 pub use apache_avro::Schema;
 pub use conform::{conforms, conforms_properties, Mismatch, MismatchKind};
+pub use encode::{frame, from_json};
 pub use value::Projection;
 
 use crate::compile::quality::Probe;

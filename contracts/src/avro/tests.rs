@@ -245,3 +245,36 @@ fn refused_records_count_as_record_failures_only() {
     assert_eq!(hits("$.recordFailures"), (2, 2));
     assert_eq!(hits("$.decodeErrors"), (1, 2));
 }
+
+#[test]
+fn sample_round_trips_through_the_wire_format() {
+    let c = contract(FLIGHTS_ODCS);
+    let s = schema(FLIGHTS_AVSC);
+    let w = GenericDatumWriter::builder(&s).build().expect("writer");
+    let r = GenericDatumReader::builder(&s).build().expect("reader");
+    let p = Projection::for_contract(&s, &c);
+    let sample = include_str!("../../../examples/flights/sample.jsonl");
+    let mut obs = c.observer();
+    for line in sample.lines().take(200) {
+        let json: Value = serde_json::from_str(line).expect("sample line");
+        let body = w.write_value_to_vec(from_json(&s, &json).expect("fits the schema")).expect("encodes");
+        let payload = frame(9, &body);
+        let (id, rest) = parse_wire(&payload).expect("framed");
+        let seen = p.to_json(decode_body(&r, id, rest).expect("decodes"));
+        // Same fields, same values as numbers, same verdict as the JSON record.
+        for (k, v) in json.as_object().expect("object") {
+            let same = match (v.as_f64(), seen[k].as_f64()) {
+                (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+                _ => *v == seen[k],
+            };
+            assert!(same, "{k}: {v} vs {}", seen[k]);
+        }
+        // Each check on its own (the second would otherwise be a duplicate of the first).
+        obs.clear_duplicates();
+        let a = c.check(&json, &mut obs).rule_ids().join(",");
+        obs.clear_duplicates();
+        let b = c.check(&seen, &mut obs).rule_ids().join(",");
+        assert_eq!(a, b, "{line}");
+    }
+    assert!(from_json(&s, &json!({"year": "2013"})).expect_err("type").contains("year"));
+}
