@@ -1,6 +1,7 @@
 //! `docs/openapi.yaml` against the implementation: every route the routers register is
 //! documented and every documented operation is routed; answers to a set of calls carry status
-//! codes the document lists for that operation, and JSON error answers have `error`.
+//! codes the document lists for that operation, and JSON error answers have `error` (or, on
+//! the Schema Registry subset, Confluent's `error_code` and `message`).
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -28,7 +29,7 @@ fn routed() -> BTreeSet<(String, String)> {
     let route = regex::Regex::new(r#"\.route\(\s*"([^"]+)"\s*,\s*(.+)$"#).expect("regex");
     let method = regex::Regex::new(r"\b(get|post|put|delete|patch)\(").expect("regex");
     let mut out = BTreeSet::new();
-    for file in ["gate/src/http.rs", "gate/src/registry/api.rs"] {
+    for file in ["gate/src/http.rs", "gate/src/registry/api.rs", "gate/src/registry/sr_api.rs"] {
         let text = std::fs::read_to_string(repo(file)).expect("router source");
         for line in text.lines() {
             if let Some(c) = route.captures(line) {
@@ -93,6 +94,10 @@ fn app() -> Router {
 
 const V1: &str = "apiVersion: v3.1.0\nkind: DataContract\nid: orders\nversion: 1.0.0\nstatus: active\nschema:\n  - name: orders\n    properties:\n      - name: id\n        logicalType: string\n        required: true\n      - name: amount\n        logicalType: number\n";
 
+/// An Avro record schema, and one that adds a field without a default (not BACKWARD).
+const SR_A: &str = r#"{"schema": "{\"type\":\"record\",\"name\":\"r\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"}]}"}"#;
+const SR_B: &str = r#"{"schema": "{\"type\":\"record\",\"name\":\"r\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"},{\"name\":\"b\",\"type\":\"int\"}]}"}"#;
+
 #[tokio::test]
 async fn answers_carry_documented_status_codes() {
     let doc = document();
@@ -127,6 +132,38 @@ async fn answers_carry_documented_status_codes() {
         ("POST", "/v1/contracts/orders/versions/1.0.0/activate".into(), Some(TOKEN), String::new(), 200),
         ("POST", "/v1/contracts/orders/versions/7.0.0/deprecate".into(), Some(TOKEN), String::new(), 404),
         ("GET", "/ready".into(), None, String::new(), 503),
+        ("GET", "/v1/contracts/orders/schemas".into(), None, String::new(), 200),
+        ("GET", "/v1/contracts/nope/schemas".into(), None, String::new(), 404),
+        ("POST", "/subjects/s/versions".into(), None, SR_A.into(), 401),
+        ("POST", "/subjects/s/versions".into(), Some(TOKEN), "{}".into(), 422),
+        ("POST", "/subjects/s/versions".into(), Some(TOKEN), "x".repeat(9000), 413),
+        ("POST", "/subjects/s/versions?normalize=false".into(), Some(TOKEN), SR_A.into(), 200),
+        ("POST", "/subjects/s/versions".into(), Some(TOKEN), SR_B.into(), 409),
+        ("GET", "/subjects?deleted=false".into(), None, String::new(), 200),
+        ("GET", "/subjects/s/versions".into(), None, String::new(), 200),
+        ("GET", "/subjects/nope/versions".into(), None, String::new(), 404),
+        ("GET", "/subjects/s/versions/latest".into(), None, String::new(), 200),
+        ("GET", "/subjects/s/versions/x".into(), None, String::new(), 422),
+        ("GET", "/subjects/s/versions/1/schema".into(), None, String::new(), 200),
+        ("GET", "/subjects/s/versions/2/schema".into(), None, String::new(), 404),
+        ("POST", "/subjects/s?normalize=False&deleted=False".into(), None, SR_A.into(), 200),
+        ("POST", "/subjects/s".into(), None, SR_B.into(), 404),
+        ("GET", "/schemas/ids/1".into(), None, String::new(), 200),
+        ("GET", "/schemas/ids/2".into(), None, String::new(), 404),
+        ("GET", "/schemas/ids/1/versions".into(), None, String::new(), 200),
+        ("GET", "/schemas/types".into(), None, String::new(), 200),
+        ("POST", "/compatibility/subjects/s/versions/latest?verbose=true".into(), None, SR_B.into(), 200),
+        ("POST", "/compatibility/subjects/s/versions/3".into(), None, SR_B.into(), 404),
+        ("POST", "/compatibility/subjects/s/versions".into(), None, SR_B.into(), 200),
+        ("GET", "/config".into(), None, String::new(), 200),
+        ("PUT", "/config".into(), None, "{\"compatibility\": \"FULL\"}".into(), 401),
+        ("PUT", "/config".into(), Some(TOKEN), "{\"compatibility\": \"FULL\"}".into(), 200),
+        ("GET", "/config/s".into(), None, String::new(), 404),
+        ("PUT", "/config/s".into(), Some(TOKEN), "{\"compatibility\": \"bad\"}".into(), 422),
+        ("PUT", "/config/s".into(), Some(TOKEN), "{\"compatibility\": \"NONE\"}".into(), 200),
+        ("GET", "/config/s".into(), None, String::new(), 200),
+        ("DELETE", "/config/s".into(), Some(TOKEN), String::new(), 200),
+        ("DELETE", "/config/s".into(), Some(TOKEN), String::new(), 404),
     ];
     for (method, uri, token, body, want) in calls {
         let mut req = Request::builder().method(method).uri(&uri);
@@ -140,6 +177,15 @@ async fn answers_carry_documented_status_codes() {
         assert_eq!(code.as_u16(), want, "{method} {uri}: {}", String::from_utf8_lossy(&bytes));
         let op = operation(&doc, method, &uri);
         assert!(op["responses"].get(code.as_str()).is_some(), "{method} {uri} answered {code}, which the document does not list for it");
+        let confluent = !uri.starts_with("/v1") && !matches!(uri.as_str(), "/health" | "/ready" | "/metrics");
+        if confluent {
+            assert_eq!(ctype, "application/vnd.schemaregistry.v1+json", "{method} {uri}");
+            if code.is_client_error() || code.is_server_error() {
+                let v: Value = serde_json::from_slice(&bytes).expect("json error");
+                assert!(v["error_code"].is_u64() && v["message"].is_string(), "{method} {uri}: {v}");
+            }
+            continue;
+        }
         // Errors are JSON with `error`; /ready's 503 is its readiness report instead.
         if (code.is_client_error() || code.is_server_error()) && uri != "/ready" {
             assert!(ctype.starts_with("application/json"), "{method} {uri}: error answers are JSON, got {ctype}");
