@@ -233,6 +233,45 @@ pub fn bound_contracts(cat: &Catalog, subject: &str) -> Vec<String> {
         .collect()
 }
 
+/// How a contract's subjects are named: listed in `schemaRegistrySubjects`, or the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// Listed in the contract's `schemaRegistrySubjects`.
+    CustomProperty,
+    /// `<contract id>-value`.
+    DefaultName,
+}
+
+impl Binding {
+    /// Name in JSON.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::CustomProperty => "customProperty",
+            Self::DefaultName => "defaultName",
+        }
+    }
+}
+
+/// The subjects bound to contract `id` (the converse of [`bound_contracts`]), or `None` when
+/// there is no such contract.
+#[must_use]
+pub fn contract_subjects(cat: &Catalog, id: &str) -> Option<(Vec<String>, Binding)> {
+    let latest = cat.versions(id)?.values().next_back()?;
+    Some(match contracts::model::custom(&latest.contract.custom_properties, SUBJECTS_PROPERTY) {
+        Some(v) => (v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect(), Binding::CustomProperty),
+        None => (vec![format!("{id}-value")], Binding::DefaultName),
+    })
+}
+
+/// Every schema id registered under a subject bound to contract `id`: the ids a record of
+/// that contract may carry in the Confluent wire format (another id is schema drift).
+#[must_use]
+pub fn contract_schema_ids(cat: &Catalog, id: &str) -> std::collections::BTreeSet<u32> {
+    let Some((subjects, _)) = contract_subjects(cat, id) else { return std::collections::BTreeSet::new() };
+    subjects.iter().flat_map(|s| cat.schemas().versions(s).unwrap_or_default().iter().map(|v| v.id)).collect()
+}
+
 /// Why a schema registration is refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SchemaRefusal {
@@ -532,11 +571,14 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(write(&mut cat, "other-value", &missing).is_ok(), "unbound subject");
-        assert!(write(&mut cat, "flights-value", &schema(r#"{"name":"carrier","type":"string"}"#)).is_ok());
+        let (id, _, _) = write(&mut cat, "flights-value", &schema(r#"{"name":"carrier","type":"string"}"#)).expect("carries the contract");
+        assert_eq!(contract_schema_ids(&cat, "flights").into_iter().collect::<Vec<_>>(), [id]);
+        assert_eq!(contract_subjects(&cat, "flights"), Some((vec!["flights-value".to_string()], Binding::DefaultName)));
         // An explicit list replaces the default name.
         let listed = doc("customProperties:\n  - property: schemaRegistrySubjects\n    value: [nyc.flights-value]\n").replace("1.0.0", "1.1.0");
         add(&mut cat, &listed);
         assert_eq!(bound_contracts(&cat, "nyc.flights-value"), ["flights"]);
         assert!(bound_contracts(&cat, "flights-value").is_empty());
+        assert!(contract_schema_ids(&cat, "flights").is_empty(), "flights-value is no longer bound");
     }
 }

@@ -408,13 +408,8 @@ async fn delete_subject_config(State(s): State<SrState>, Path(subject): Path<Str
 /// A contract's subjects (bound as [`schemas::bound_contracts`] says) with their versions.
 async fn contract_schemas(State(s): State<SrState>, Path(id): Path<String>) -> Response {
     let cat = s.registry.catalog();
-    let Some(vs) = cat.versions(&id) else {
+    let Some((names, binding)) = schemas::contract_subjects(&cat, &id) else {
         return (StatusCode::NOT_FOUND, axum::Json(json!({ "error": format!("no contract {id:?}") }))).into_response();
-    };
-    let listed = vs.values().next_back().and_then(|e| contracts::model::custom(&e.contract.custom_properties, schemas::SUBJECTS_PROPERTY).cloned());
-    let (names, binding): (Vec<String>, &str) = match &listed {
-        Some(v) => (v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect(), "customProperty"),
-        None => (vec![format!("{id}-value")], "defaultName"),
     };
     let store = cat.schemas();
     let subjects: Vec<Value> = names
@@ -424,7 +419,7 @@ async fn contract_schemas(State(s): State<SrState>, Path(id): Path<String>) -> R
             json!({ "subject": n, "compatibility": store.level(n).as_str(), "versions": versions })
         })
         .collect();
-    axum::Json(json!({ "id": id, "binding": binding, "subjects": subjects })).into_response()
+    axum::Json(json!({ "id": id, "binding": binding.as_str(), "subjects": subjects })).into_response()
 }
 
 #[cfg(test)]
