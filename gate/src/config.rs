@@ -1,7 +1,10 @@
 //! `serve` configuration: YAML, unknown keys rejected, every field documented, cross-field
 //! checks at startup with a message naming the field.
 
+pub mod schema_registry;
+
 use breaker::{BreakerConfig, FallbackPolicy};
+pub use schema_registry::{PayloadFormat, SchemaRegistrySection};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -60,6 +63,9 @@ pub struct GateConfig {
     /// Event topics.
     #[serde(default)]
     pub events: EventsConfig,
+    /// Schema Registry for bindings with `format: avro` (required by them).
+    #[serde(default)]
+    pub schema_registry: Option<SchemaRegistrySection>,
     /// Largest record accepted, in bytes; larger ones are quarantined as decode errors.
     #[serde(default = "default_max_record_bytes")]
     pub max_record_bytes: usize,
@@ -322,6 +328,20 @@ pub struct Binding {
     pub version: Option<String>,
     /// Fallback while the breaker is open.
     pub fallback: Fallback,
+    /// Strict mode: hold each record bound for validated until the flush that counts it in
+    /// the window has been judged, then send it to validated, or to the fallback if that
+    /// flush opened the breaker. A window breach then leaks nothing to validated, at the cost
+    /// of up to one flush interval of latency. Not with `fallback: pause` or exactly-once.
+    #[serde(default)]
+    pub strict: bool,
+    /// Encoding of the source records: `json` (default) or `avro` (Confluent wire format).
+    #[serde(default)]
+    pub format: PayloadFormat,
+    /// Avro: the only writer schema ids accepted (pinning). Without it, any id whose schema
+    /// conforms to the contract is accepted. A record with another id is schema drift
+    /// (rule `$.schema`), quarantined.
+    #[serde(default)]
+    pub allowed_schema_ids: Option<Vec<u32>>,
     /// Output topic overrides.
     #[serde(default)]
     pub topics: TopicOverrides,
@@ -434,6 +454,12 @@ impl GateConfig {
                 return Err(invalid(f("source"), format!("topic {:?} is bound twice; one binding per source topic", b.source)));
             }
             b.breaker.validate().map_err(|e| invalid(f("breaker"), e.to_string()))?;
+            if b.strict && b.fallback == Fallback::Pause {
+                return Err(invalid(f("strict"), "cannot be combined with fallback: pause (a paused partition already keeps its records in Kafka); use hold, degrade or last_good"));
+            }
+            if b.strict && self.delivery.mode == DeliveryMode::ExactlyOnce {
+                return Err(invalid(f("strict"), "is not available with delivery.mode: exactly_once yet (a transaction would have to stay open across flushes)"));
+            }
             if let Some(v) = &b.version {
                 semver::VersionReq::parse(v).map_err(|e| invalid(f("version"), format!("{v:?} is not a semver range (e.g. ^1, ~1.4, =1.2.0): {e}")))?;
             }
@@ -442,6 +468,7 @@ impl GateConfig {
                 outputs.push((f(&format!("topics.{k}")), v.clone()));
             }
         }
+        schema_registry::validate(self)?;
         for (field, topic) in &outputs {
             if sources.contains(topic) {
                 return Err(invalid(field.clone(), format!("output topic {topic:?} is also a source topic: records would loop")));

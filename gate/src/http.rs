@@ -91,7 +91,8 @@ async fn metrics_handler(State(s): State<AppState>) -> Response {
 async fn status_of(b: &BindingRuntime) -> Value {
     let st = b.breaker.status().await;
     let contract = b.contract();
-    json!({ "binding": b.cfg.name, "contract": &*contract.id, "version": &*contract.version, "fallback": b.cfg.fallback.as_str(), "store": st.store, "store_fallback_active": st.degraded, "state": st.state })
+    let paused: serde_json::Map<String, Value> = b.paused_at().into_iter().map(|(p, o)| (p.to_string(), json!(o))).collect();
+    json!({ "binding": b.cfg.name, "contract": &*contract.id, "version": &*contract.version, "fallback": b.cfg.fallback.as_str(), "store": st.store, "store_fallback_active": st.degraded, "state": st.state, "paused_partitions": paused })
 }
 
 async fn list_breakers(State(s): State<AppState>) -> Json<Value> {
@@ -173,12 +174,20 @@ async fn command(State(s): State<AppState>, Path((binding, action)): Path<(Strin
         return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required for admin writes");
     }
     let Some(b) = find(&s, &binding) else { return error(StatusCode::NOT_FOUND, "no such binding") };
+    if let Some(release) = crate::serve::pending::PendingAction::parse(&action) {
+        let paused = b.request(release);
+        if paused.is_empty() {
+            return error(StatusCode::CONFLICT, "no partition of this binding is paused; nothing is pending");
+        }
+        let partitions: serde_json::Map<String, Value> = paused.into_iter().map(|(p, o)| (p.to_string(), json!(o))).collect();
+        return (StatusCode::ACCEPTED, Json(json!({ "binding": binding, "action": release.as_str(), "paused_partitions": partitions }))).into_response();
+    }
     let cmd = match action.as_str() {
         "open" => Command::ForceOpen,
         "close" => Command::ForceClose,
         "metrics-only" => Command::MetricsOnly,
         "reset" => Command::Reset,
-        _ => return error(StatusCode::NOT_FOUND, "unknown action; use open, close, metrics-only or reset"),
+        _ => return error(StatusCode::NOT_FOUND, "unknown action; use open, close, metrics-only, reset, skip-pending or quarantine-pending"),
     };
     let now = chrono::Utc::now().timestamp_millis();
     match b.breaker.command(cmd, Some("http admin"), now).await {

@@ -106,6 +106,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 BreakerAction::Close { binding } => (Some(binding.as_str()), Some("close")),
                 BreakerAction::MetricsOnly { binding } => (Some(binding.as_str()), Some("metrics-only")),
                 BreakerAction::Reset { binding } => (Some(binding.as_str()), Some("reset")),
+                BreakerAction::SkipPending { binding } => (Some(binding.as_str()), Some("skip-pending")),
+                BreakerAction::QuarantinePending { binding } => (Some(binding.as_str()), Some("quarantine-pending")),
             };
             let v = serve_cmd::admin(&a.url, a.token.as_deref(), binding, action).map_err(anyhow::Error::msg)?;
             emit(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;

@@ -208,6 +208,84 @@ async fn pause_keeps_offsets_until_the_breaker_closes() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_releases_the_paused_backlog_to_quarantine_or_skips_it() -> anyhow::Result<()> {
+    use gate::serve::pending::PendingAction;
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("release");
+    let gate = Gate::start(&brokers, &src, Fallback::Pause, &sidecar::flights_contract()).await?;
+    let sample = sidecar::flights_sample();
+    let p = e2e::producer(&brokers)?;
+    let group = format!("{src}-gate");
+    let admin_consumer: rdkafka::consumer::BaseConsumer = e2e::consumer_config(&brokers, &group).create()?;
+    let committed = || -> anyhow::Result<i64> {
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition(&src, 0);
+        let c = admin_consumer.committed_offsets(tpl, Duration::from_secs(5))?;
+        Ok(c.find_partition(&src, 0).and_then(|p| p.offset().to_raw()).unwrap_or(-1))
+    };
+    let b = gate.binding();
+    assert!(b.request(PendingAction::Quarantine).is_empty(), "nothing paused: nothing to release");
+    b.breaker.command(breaker::Command::ForceOpen, None, chrono::Utc::now().timestamp_millis()).await?;
+    sidecar::produce(&p, &src, &keyed(&sample[..20])).await?;
+    e2e::wait_until("paused at 0", T, || async { (b.paused_at().get(&0) == Some(&0)).then_some(()) }).await?;
+    // Quarantine-pending: all 20, in order, with the reason and their own verdict.
+    assert_eq!(b.request(PendingAction::Quarantine).get(&0), Some(&0));
+    let quarantine = sidecar::reader(&brokers, &format!("{src}.quarantine"))?;
+    let q = read_until(&quarantine, T, |m| m.len() >= 20).await?;
+    let offsets: Vec<i64> = q.iter().filter_map(|m| header_str(m, h::SOURCE_OFFSET)?.parse().ok()).collect();
+    assert_eq!(offsets, (0..20).collect::<Vec<i64>>());
+    assert!(q.iter().all(|m| header_str(m, h::REASON).is_some_and(|r| r.contains("quarantine-pending"))));
+    assert!(q.iter().all(|m| header_str(m, h::VERDICT).as_deref() == Some("valid")), "the sample is valid; the verdict says so");
+    e2e::wait_until("offset 20 committed", T, || async { (committed().ok() == Some(20)).then_some(()) }).await?;
+    // Still forced open: the next records pause again; skip-pending commits past them.
+    sidecar::produce(&p, &src, &keyed(&sample[20..25])).await?;
+    e2e::wait_until("paused at 20", T, || async { (b.paused_at().get(&0) == Some(&20)).then_some(()) }).await?;
+    assert_eq!(b.request(PendingAction::Skip).get(&0), Some(&20));
+    e2e::wait_until("offset 25 committed", T, || async { (committed().ok() == Some(25)).then_some(()) }).await?;
+    assert!(b.paused_at().is_empty(), "released partitions are not paused");
+    assert!(tokio::time::timeout(Duration::from_millis(500), quarantine.recv()).await.is_err(), "skipped records go nowhere");
+    let validated = sidecar::reader(&brokers, &format!("{src}.validated"))?;
+    assert!(tokio::time::timeout(Duration::from_millis(500), validated.recv()).await.is_err(), "nothing leaked to validated");
+    drop(admin_consumer);
+    gate.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_mode_leaks_nothing_of_a_breaching_window() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("strict");
+    e2e::create_topic(&brokers, &src, 1).await?;
+    // One null among the 100 clean records already breaches (1/101 > 0.5 %), so every flush
+    // that counts a burst record must trip, and strict mode must divert all of the burst.
+    let contract = sidecar::flights_contract().replace("            metric: nullValues\n            mustBeLessThan: 3\n", "            metric: nullValues\n            mustBeLessThan: 0.5\n");
+    anyhow::ensure!(contract.contains("mustBeLessThan: 0.5"), "the example contract changed shape");
+    let dir = sidecar::contracts_dir(&contract);
+    let mut cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
+    cfg.bindings[0].strict = true;
+    let running = gate::serve::start(&cfg).await?;
+    let gate = Gate { running, _dir: dir };
+    let sample = sidecar::flights_sample();
+    let p = e2e::producer(&brokers)?;
+    let clean: Vec<Value> = sample.iter().filter(|r| !r["dep_time"].is_null()).take(100).cloned().collect();
+    sidecar::produce(&p, &src, &keyed(&clean)).await?;
+    let validated = sidecar::reader(&brokers, &format!("{src}.validated"))?;
+    let first = read_until(&validated, T, |m| m.len() >= 100).await?;
+    assert!(first.iter().all(|m| json_of(m)["dep_time"].is_number()));
+    let burst: Vec<Value> = sample[200..300].iter().map(|r| {
+        let mut r = r.clone();
+        r["dep_time"] = Value::Null;
+        r
+    }).collect();
+    sidecar::produce(&p, &src, &keyed(&burst)).await?;
+    let held = read_until(&sidecar::reader(&brokers, &format!("{src}.held"))?, T, |m| m.len() >= 100).await?;
+    assert!(held.iter().all(|m| header_str(m, h::VERDICT).as_deref() == Some("held")));
+    assert!(held.iter().all(|m| json_of(m)["dep_time"].is_null()), "only the burst is held");
+    let leaked = tokio::time::timeout(Duration::from_secs(2), validated.recv()).await;
+    assert!(leaked.is_err(), "a burst record reached validated: {:?}", leaked.map(|r| r.map(|m| m.offset())));
+    gate.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silence_trips_the_watchdog() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
     let src = e2e::unique_name("silence");

@@ -138,6 +138,18 @@ pub enum BreakerAction {
         /// Binding name.
         binding: String,
     },
+    /// Under `fallback: pause`: commit past the records waiting in the paused partitions (up
+    /// to their end now) without writing them anywhere.
+    SkipPending {
+        /// Binding name.
+        binding: String,
+    },
+    /// Under `fallback: pause`: send the records waiting in the paused partitions (up to
+    /// their end now) to quarantine, then go on consuming.
+    QuarantinePending {
+        /// Binding name.
+        binding: String,
+    },
 }
 
 /// `check` arguments.

@@ -1,5 +1,6 @@
 //! The runtime state of one binding: contract, breaker, window observers, last-good index.
 
+use super::pending::{PausedAt, PendingAction};
 use super::store::AnyStore;
 use crate::config::{Binding, Topics};
 use breaker::{Breaker, Router};
@@ -20,6 +21,8 @@ pub struct Stats {
     pub obs: Observer,
     /// Half-open probe records since the last flush.
     pub probe: Observer,
+    /// Which flush will take the deltas gathered now (strict mode waits for it).
+    pub generation: u64,
 }
 
 /// A key's last valid record, with where it came from (for the stale re-emit's headers).
@@ -54,6 +57,10 @@ pub struct BindingRuntime {
     /// reload while it swaps the observers and the breaker's rules: a flush never sees
     /// deltas of one rule layout and a breaker of another.
     reload: tokio::sync::Mutex<()>,
+    /// An operator's request for the paused backlog, taken by the record loop.
+    operator: Mutex<Option<PendingAction>>,
+    /// Paused partitions and the offset each is held at, published by the record loop.
+    paused_at: Mutex<PausedAt>,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: the guarded values
@@ -68,8 +75,34 @@ impl BindingRuntime {
     pub fn new(cfg: Binding, contract: Arc<CompiledContract>, breaker: Breaker<AnyStore>, now_ms: i64) -> Self {
         let topics = cfg.topics();
         let router = breaker.router();
-        let stats = Stats { obs: contract.observer(), probe: contract.observer(), contract };
-        Self { cfg, topics, breaker, router, stats: Mutex::new(stats), last_good: Mutex::new(HashMap::new()), last_arrival_ms: AtomicI64::new(now_ms), reload: tokio::sync::Mutex::new(()) }
+        let stats = Stats { obs: contract.observer(), probe: contract.observer(), contract, generation: 1 };
+        Self { cfg, topics, breaker, router, stats: Mutex::new(stats), last_good: Mutex::new(HashMap::new()), last_arrival_ms: AtomicI64::new(now_ms), reload: tokio::sync::Mutex::new(()), operator: Mutex::new(None), paused_at: Mutex::new(PausedAt::new()) }
+    }
+
+    /// Paused partitions of this binding's source and the offset each is held at.
+    #[must_use]
+    pub fn paused_at(&self) -> PausedAt {
+        lock(&self.paused_at).clone()
+    }
+
+    /// Publishes the record loop's paused partitions.
+    pub fn set_paused_at(&self, now: PausedAt) {
+        *lock(&self.paused_at) = now;
+    }
+
+    /// Asks the record loop to release the paused backlog. Returns the partitions it applies
+    /// to; none means nothing is paused and nothing was requested.
+    pub fn request(&self, action: PendingAction) -> PausedAt {
+        let paused = self.paused_at();
+        if !paused.is_empty() {
+            *lock(&self.operator) = Some(action);
+        }
+        paused
+    }
+
+    /// Takes the pending operator request.
+    pub fn take_request(&self) -> Option<PendingAction> {
+        lock(&self.operator).take()
     }
 
     /// The contract version records are judged by now (it changes on a hot reload).
@@ -100,7 +133,8 @@ impl BindingRuntime {
                 obs.drift = std::mem::take(&mut s.obs.drift);
                 probe.window = s.probe.take_window();
             }
-            *s = Stats { contract: next.clone(), obs, probe };
+            let generation = s.generation;
+            *s = Stats { contract: next.clone(), obs, probe, generation };
             same
         };
         let restarted = self.breaker.reconfigure(next.rules.clone()).await;
@@ -113,14 +147,16 @@ impl BindingRuntime {
         lock(&self.stats)
     }
 
-    /// Takes the deltas for a flush. "No data" rules always see the newest arrival, so
-    /// silence longer than the window still counts.
-    pub fn take_deltas(&self) -> (WindowState, WindowState) {
+    /// Takes the deltas for a flush, with the generation they belong to. "No data" rules
+    /// always see the newest arrival, so silence longer than the window still counts.
+    pub fn take_deltas(&self) -> (WindowState, WindowState, u64) {
         let mut s = self.stats();
         let last = self.last_arrival_ms.load(Relaxed);
         let contract = Arc::clone(&s.contract);
         s.obs.arrival(&contract, last);
-        (s.obs.take_window(), s.probe.take_window())
+        let generation = s.generation;
+        s.generation += 1;
+        (s.obs.take_window(), s.probe.take_window(), generation)
     }
 
     /// The key's last valid record.

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tracing::{error, warn};
 
 /// Runs the flush loop of one binding until shutdown, then flushes once more.
-pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Option<super::strict::JudgedTx>, mut shutdown: watch::Receiver<bool>) {
     let cfg = b.breaker.config().clone();
     let mut tick = tokio::time::interval(cfg.flush_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -30,7 +30,7 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, mut shutdown: w
             b.stats().obs.clear_duplicates();
         }
         let _reload = b.flush_guard().await; // no hot reload between taking deltas and flushing them
-        let (delta, probe) = b.take_deltas();
+        let (delta, probe, generation) = b.take_deltas();
         let started = Instant::now();
         match b.breaker.flush(&delta, &probe, now).await {
             Ok(report) => {
@@ -55,6 +55,11 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, mut shutdown: w
                 }
             }
             Err(e) => error!(binding = %b.cfg.name, error = %e, "flush rejected"),
+        }
+        if let Some(tx) = &judged {
+            // Strict mode: the records counted in this generation may go now, routed by the
+            // state this flush left (a rejected flush leaves the state as it was).
+            let _ = tx.send((b.cfg.source.clone(), generation));
         }
         if stop {
             return;

@@ -14,6 +14,12 @@ pub fn violation(binding: &str, rule: &str) {
     counter!("contract_gate_rule_violations_total", "binding" => binding.to_string(), "rule" => rule.to_string()).increment(1);
 }
 
+/// Records of a paused backlog an operator released (`skip-pending` or `quarantine-pending`).
+#[allow(clippy::cast_sign_loss)]
+pub fn released(binding: &str, action: &'static str, records: i64) {
+    counter!("contract_gate_released_records_total", "binding" => binding.to_string(), "action" => action).increment(records.max(0) as u64);
+}
+
 /// A source topic paused (1) or consuming (0).
 pub fn paused(topic: &str, on: bool) {
     gauge!("contract_gate_source_paused_ratio", "topic" => topic.to_string()).set(if on { 1.0 } else { 0.0 });
@@ -52,4 +58,15 @@ pub fn freshness(binding: &str, seconds: f64) {
 #[allow(clippy::cast_precision_loss)]
 pub fn consumer_lag(binding: &str, partition: i32, records: i64) {
     gauge!("contract_gate_consumer_lag_records", "binding" => binding.to_string(), "partition" => partition.to_string()).set(records as f64);
+}
+
+/// A payload that did not decode, by cause (closed set: json, too_large, short, magic_byte,
+/// unknown_schema, registry_unavailable, unusable_schema, corrupt_body).
+pub fn decode_error(binding: &str, reason: &'static str) {
+    counter!("contract_gate_decode_errors_total", "binding" => binding.to_string(), "reason" => reason).increment(1);
+}
+
+/// A writer schema fetch from the Schema Registry (ok, not_found, unreachable, unusable).
+pub fn schema_fetch(outcome: &'static str) {
+    counter!("contract_gate_schema_fetches_total", "outcome" => outcome).increment(1);
 }

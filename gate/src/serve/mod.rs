@@ -1,16 +1,20 @@
 //! `contract-gate serve`: the sidecar.
 
+pub mod avro;
 pub mod binding;
+pub mod decode;
 pub mod events;
 pub mod flusher;
 pub mod headers;
 pub mod lastgood;
 pub mod metrics;
 pub mod offsets;
+pub mod pending;
 pub mod pipeline;
 pub mod plan;
 pub mod rebalance;
 pub mod store;
+pub mod strict;
 pub mod transactional;
 
 use crate::config::{DeliveryMode, GateConfig};
@@ -194,17 +198,22 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     let (tx, rx) = watch::channel(false);
     let transitions = events::TransitionSink::new(events_producer.clone(), cfg.events.breaker_topic.clone(), replica.clone());
     let violations = events::ViolationSink::new(events_producer.clone(), cfg.events.violations_topic.clone(), cfg.events.violations_per_rule_per_second);
+    // Strict bindings hear from their flusher when a window generation has been judged.
+    let (judged_tx, judged_rx) = tokio::sync::mpsc::unbounded_channel();
+    let any_strict = bindings.iter().any(|b| b.cfg.strict);
     let pipeline = pipeline::Pipeline {
+        judged: any_strict.then_some(judged_rx),
         consumer: Arc::clone(&consumer),
         producer: producer.clone(),
         bindings: bindings.iter().map(|b| (b.cfg.source.clone(), Arc::clone(b))).collect(),
         partitions,
         limits: DecodeLimits { max_record_bytes: cfg.max_record_bytes },
+        decoder: decode::Decoder::new(cfg)?,
         violations,
     };
     let flushers = bindings
         .iter()
-        .map(|b| tokio::spawn(flusher::run(Arc::clone(b), transitions.clone(), rx.clone())))
+        .map(|b| tokio::spawn(flusher::run(Arc::clone(b), transitions.clone(), b.cfg.strict.then(|| judged_tx.clone()), rx.clone())))
         .collect();
     let ready = Arc::new(crate::http::Readiness::new(client_config(cfg), bindings.clone()));
     let pipeline = if exactly_once { tokio::spawn(transactional::run(pipeline, rx)) } else { tokio::spawn(pipeline.run(rx)) };

@@ -4,10 +4,12 @@
 use super::binding::{BindingRuntime, Snapshot};
 use super::headers::{self, HeaderValues, SourceCoords};
 use super::offsets::OffsetTracker;
+use super::pending::{Draining, PausedAt, PendingAction};
+use super::strict::{Held, HeldRecord, JudgedRx, RecordRef};
 use super::plan::{plan, Output, Payload, VerdictTag};
 use super::rebalance::{self, GateContext};
 use super::{metrics as m, ServeError};
-use contracts::decode::{decode_json, DecodeLimits};
+use contracts::decode::DecodeLimits;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -41,8 +43,12 @@ pub struct Pipeline {
     pub partitions: HashMap<String, i32>,
     /// Decode limits.
     pub limits: DecodeLimits,
+    /// Payload decoding per binding format (JSON; Avro with its writer-schema cache).
+    pub decoder: super::decode::Decoder,
     /// Violation events.
     pub violations: super::events::ViolationSink,
+    /// Strict bindings: the flushers' reports that a window generation was judged.
+    pub judged: Option<super::strict::JudgedRx>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -61,10 +67,13 @@ impl Pipeline {
     /// # Errors
     /// A produce that failed after the producer's own retries: the process must stop without
     /// committing past it, so the record is consumed again after a restart.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), ServeError> {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), ServeError> {
+        let mut judged = self.judged.take();
+        let mut held = Held::default();
         let mut inflight: FuturesUnordered<AckFuture> = FuturesUnordered::new();
         let mut tracker = OffsetTracker::default();
         let mut paused: HashMap<(String, i32), i64> = HashMap::new();
+        let mut draining = Draining::default();
         let mut resume_tick = tokio::time::interval(Duration::from_millis(100));
         let consumer = Arc::clone(&self.consumer);
         loop {
@@ -74,8 +83,14 @@ impl Pipeline {
                 Some(done) = inflight.next(), if !inflight.is_empty() => {
                     self.acked(done, &mut tracker)?;
                 }
-                _ = resume_tick.tick(), if !paused.is_empty() => self.resume_ready(&mut paused),
-                msg = consumer.recv(), if inflight.len() < MAX_IN_FLIGHT => {
+                _ = resume_tick.tick(), if !paused.is_empty() => self.resume_ready(&mut paused, &mut draining),
+                Some((topic, generation)) = next_judged(&mut judged) => {
+                    let Some(b) = self.bindings.get(&topic) else { continue };
+                    for h in held.release(&topic, generation) {
+                        inflight.push(self.release_held(b, &h));
+                    }
+                }
+                msg = consumer.recv(), if inflight.len() + held.len() < MAX_IN_FLIGHT => {
                     let msg = match msg {
                         Ok(m) => m,
                         Err(e) => {
@@ -85,13 +100,17 @@ impl Pipeline {
                     };
                     // Assignment changes queued by the callbacks inside this recv() come first:
                     // the message may be the first of a partition that just came back.
-                    self.rebalanced(&mut tracker, &mut paused);
+                    self.rebalanced(&mut tracker, &mut paused, &mut draining, &mut held);
                     let (topic, partition, offset) = (msg.topic().to_string(), msg.partition(), msg.offset());
                     if paused.get(&(topic.clone(), partition)).is_some_and(|from| offset >= *from) {
                         continue; // fetched before the pause took effect; the rewind re-reads it
                     }
                     let Some(b) = self.bindings.get(&topic).cloned() else { continue };
-                    match self.route(&b, &msg) {
+                    let operator = draining.action_for(&topic, partition, offset);
+                    // An Avro record whose schema id is not cached waits here for the fetch
+                    // (bounded by the registry timeout), so per-partition order holds.
+                    let decoded = self.decoder.decode(&b, msg.payload().unwrap_or_default()).await;
+                    match self.route(&b, &msg, decoded, operator) {
                         Routed::Emits(futs) => {
                             let n = u32::try_from(futs.len()).unwrap_or(u32::MAX);
                             for f in futs {
@@ -104,6 +123,12 @@ impl Pipeline {
                         Routed::Pause => {
                             self.pause(&topic, partition, offset);
                             paused.insert((topic, partition), offset);
+                            self.publish_paused(&paused);
+                        }
+                        Routed::Held(h) => {
+                            // One acknowledgement when released; until then its offset waits.
+                            let _ = tracker.consumed(&topic, partition, offset, 1);
+                            held.push(*h);
                         }
                     }
                 }
@@ -137,12 +162,14 @@ impl Pipeline {
     }
 
     /// Applies the assignment changes queued by the consumer's rebalance callbacks.
-    pub(crate) fn rebalanced(&self, tracker: &mut OffsetTracker, paused: &mut HashMap<(String, i32), i64>) {
+    pub(crate) fn rebalanced(&self, tracker: &mut OffsetTracker, paused: &mut HashMap<(String, i32), i64>, draining: &mut Draining, held: &mut Held) {
         let changes = self.consumer.context().take();
         if changes.is_empty() {
             return;
         }
-        for (topic, partition) in rebalance::apply(changes, tracker, paused) {
+        let resume = rebalance::apply(changes, tracker, paused, draining, held);
+        self.publish_paused(paused);
+        for (topic, partition) in resume {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition(&topic, partition);
             if let Err(e) = self.consumer.resume(&tpl) {
@@ -171,8 +198,47 @@ impl Pipeline {
         m::paused(topic, true);
     }
 
-    /// Resumes paused partitions whose breaker no longer diverts.
-    pub(crate) fn resume_ready(&self, paused: &mut HashMap<(String, i32), i64>) {
+    /// Shows every binding's paused partitions to the admin API.
+    pub(crate) fn publish_paused(&self, paused: &HashMap<(String, i32), i64>) {
+        for b in self.bindings.values() {
+            let mine: PausedAt = paused.iter().filter(|((t, _), _)| *t == b.cfg.source).map(|((_, p), o)| (*p, *o)).collect();
+            b.set_paused_at(mine);
+        }
+    }
+
+    /// Carries out operator requests: each paused partition of the binding is released from
+    /// its pause offset up to its current high watermark.
+    fn release_requested(&self, paused: &mut HashMap<(String, i32), i64>, draining: &mut Draining) {
+        for b in self.bindings.values() {
+            let Some(action) = b.take_request() else { continue };
+            let mine: Vec<(String, i32, i64)> = paused.iter().filter(|((t, _), _)| *t == b.cfg.source).map(|((t, p), o)| (t.clone(), *p, *o)).collect();
+            for (topic, partition, from) in mine {
+                // A blocking metadata call, rare (an operator's request) and bounded.
+                let end = match self.consumer.fetch_watermarks(&topic, partition, Duration::from_secs(5)) {
+                    Ok((_, high)) => high,
+                    Err(e) => {
+                        warn!(binding = %b.cfg.name, topic = %topic, partition, action = action.as_str(), error = %e, "cannot read the high watermark; backlog left paused");
+                        continue;
+                    }
+                };
+                draining.start(&topic, partition, end, action);
+                paused.remove(&(topic.clone(), partition));
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition(&topic, partition);
+                if let Err(e) = self.consumer.resume(&tpl) {
+                    warn!(topic = %topic, partition, error = %e, "resume for release");
+                }
+                m::paused(&topic, false);
+                m::released(&b.cfg.name, action.as_str(), end - from);
+                info!(binding = %b.cfg.name, topic = %topic, partition, from, to = end, records = end - from, action = action.as_str(), "operator released the paused backlog");
+            }
+        }
+    }
+
+    /// Resumes paused partitions whose breaker no longer diverts, after carrying out operator
+    /// requests.
+    pub(crate) fn resume_ready(&self, paused: &mut HashMap<(String, i32), i64>, draining: &mut Draining) {
+        self.release_requested(paused, draining);
         let ready: HashSet<(String, i32)> = paused
             .keys()
             .filter(|(t, _)| self.bindings.get(t).is_some_and(|b| !matches!(b.router.mode(), breaker::Mode::Open | breaker::Mode::ForcedOpen)))
@@ -189,19 +255,25 @@ impl Pipeline {
             m::paused(&topic, false);
             paused.remove(&(topic, partition));
         }
+        self.publish_paused(paused);
     }
 
-    pub(crate) fn route(&self, b: &BindingRuntime, msg: &rdkafka::message::BorrowedMessage<'_>) -> Routed {
+    pub(crate) fn route(&self, b: &BindingRuntime, msg: &rdkafka::message::BorrowedMessage<'_>, decoded: super::decode::Decoded, operator: Option<PendingAction>) -> Routed {
         let arrival = now_ms();
         b.last_arrival_ms.store(arrival, Relaxed);
+        if operator == Some(PendingAction::Skip) {
+            m::routed(&b.cfg.name, "skipped");
+            return Routed::Emits(Vec::new());
+        }
+        let released = operator == Some(PendingAction::Quarantine);
         let payload = msg.payload().unwrap_or_default();
         let key = msg.key();
-        let decoded = decode_json(payload, self.limits);
         // The contract is read once per record, with the observer it feeds (a hot reload swaps
         // both together); headers name the version that judged the record.
-        let (contract, valid, verdict_rules, reason, record) = {
+        let (contract, valid, verdict_rules, reason, record, generation) = {
             let mut stats = b.stats();
             let contract = Arc::clone(&stats.contract);
+            let generation = stats.generation;
             let (valid, ids, reason, record) = match decoded {
                 Ok(v) => {
                     let verdict = contract.check(&v, &mut stats.obs);
@@ -212,31 +284,68 @@ impl Pipeline {
                     }
                     (verdict.is_valid(), ids, reason, Some(v))
                 }
-                Err(e) => {
-                    contract.decode_error(&mut stats.obs);
-                    (false, "[\"$.decode\"]".to_string(), Some(format!("$.decode: {e}")), None)
+                Err(rejected) => {
+                    if let Some(v) = rejected.account(&contract, &mut stats.obs) {
+                        self.violations.offer(&b.cfg.name, &contract, &v, msg.topic(), msg.partition(), msg.offset());
+                    }
+                    (false, rejected.rule_ids().to_string(), Some(rejected.reason()), None)
                 }
             };
-            (contract, valid, ids, reason, record)
+            (contract, valid, ids, reason, record, generation)
         };
-        let route = if valid { b.router.route() } else { breaker::Route::Pass };
+        // A released record takes no probe budget: it is quarantined whatever its verdict.
+        let route = if valid && !released { b.router.route() } else { breaker::Route::Pass };
         let keyed = key.is_some_and(|k| !k.is_empty());
         let fallback = b.cfg.fallback;
         let snapshot = keyed && matches!(route, breaker::Route::Divert) && b.has_snapshot(key.unwrap_or_default());
-        let p = plan(valid, route, fallback, keyed, snapshot);
+        let p = plan(valid && !released, route, fallback, keyed, snapshot);
+        let reason = if released { operator.map(|a| a.reason().to_string()) } else { reason };
         if p.pause {
             m::routed(&b.cfg.name, "paused");
             return Routed::Pause;
         }
-        if p.probe {
+        let generation = if p.probe {
+            let mut stats = b.stats();
             if let Some(v) = &record {
-                let mut stats = b.stats();
                 let current = Arc::clone(&stats.contract);
                 let _ = current.check(v, &mut stats.probe);
             }
+            stats.generation
+        } else {
+            generation
+        };
+        let rec = RecordRef { topic: msg.topic(), partition: msg.partition(), offset: msg.offset(), timestamp: msg.timestamp().to_millis(), key, payload, headers: msg.headers() };
+        if b.cfg.strict && valid && !released && matches!(route, breaker::Route::Pass | breaker::Route::Probe) {
+            return Routed::Held(Box::new(HeldRecord::new(generation, &rec, contract, verdict_rules)));
         }
+        let verdict_override = (released && valid).then_some(VerdictTag::Valid);
+        Routed::Emits(self.emit(b, &p, &rec, &contract, &verdict_rules, reason.as_deref(), verdict_override))
+    }
+
+    /// Releases a record held by strict mode once its window was judged: to validated if the
+    /// breaker still lets data through, else to the binding's fallback. One acknowledgement
+    /// covers all of its outputs.
+    pub(crate) fn release_held(&self, b: &BindingRuntime, h: &HeldRecord) -> AckFuture {
+        let rec = h.as_ref();
+        let keyed = rec.key.is_some_and(|k| !k.is_empty());
+        let diverting = matches!(b.router.mode(), breaker::Mode::Open | breaker::Mode::ForcedOpen | breaker::Mode::HalfOpen);
+        let route = if diverting { breaker::Route::Divert } else { breaker::Route::Pass };
+        let snapshot = keyed && diverting && b.has_snapshot(rec.key.unwrap_or_default());
+        let p = plan(true, route, b.cfg.fallback, keyed, snapshot);
+        let futs = self.emit(b, &p, &rec, &h.contract, &h.verdict_rules, None, None);
+        let (t, part, off) = (rec.topic.to_string(), rec.partition, rec.offset);
+        Box::pin(async move {
+            let acks = futures::future::join_all(futs).await;
+            acks.into_iter().find(|a| a.4.is_err()).unwrap_or((t, part, off, Output::Validated, Ok(())))
+        })
+    }
+
+    /// Produces the outputs of a routing plan.
+    #[allow(clippy::too_many_arguments)]
+    fn emit(&self, b: &BindingRuntime, p: &super::plan::Plan, rec: &RecordRef<'_>, contract: &contracts::CompiledContract, verdict_rules: &str, reason: Option<&str>, verdict_override: Option<VerdictTag>) -> Vec<AckFuture> {
         let mode = b.router.mode().as_str();
-        let source = SourceCoords { topic: msg.topic(), partition: msg.partition(), offset: msg.offset(), timestamp: msg.timestamp().to_millis() };
+        let (key, payload) = (rec.key, rec.payload);
+        let source = SourceCoords { topic: rec.topic, partition: rec.partition, offset: rec.offset, timestamp: rec.timestamp };
         let mut futs = Vec::with_capacity(p.emits.len());
         for e in &p.emits {
             let topic = match e.output {
@@ -248,47 +357,48 @@ impl Pipeline {
             };
             let snap = (e.payload == Payload::Snapshot).then(|| key.and_then(|k| b.snapshot(k))).flatten();
             let (body, src) = match &snap {
-                Some(s) => (s.payload.as_slice(), SourceCoords { topic: msg.topic(), partition: s.partition, offset: s.offset, timestamp: s.timestamp }),
+                Some(s) => (s.payload.as_slice(), SourceCoords { topic: rec.topic, partition: s.partition, offset: s.offset, timestamp: s.timestamp }),
                 None => (payload, source),
             };
             let hv = HeaderValues {
                 contract: &contract.id,
                 version: &contract.version,
-                verdict: e.verdict,
+                // A released record keeps its own verdict: it may well have been valid.
+                verdict: verdict_override.unwrap_or(e.verdict),
                 breaker_state: mode,
-                violations: if e.verdict == VerdictTag::Stale { "[]" } else { &verdict_rules },
+                violations: if e.verdict == VerdictTag::Stale { "[]" } else { verdict_rules },
                 source: src,
-                reason: if e.output == Output::Quarantine { reason.as_deref() } else { None },
+                reason: if e.output == Output::Quarantine { reason } else { None },
             };
             // A stale snapshot is another record: the incoming record's headers are not its.
-            let inherited = if snap.is_some() { None } else { headers::inherited(msg.headers()) };
-            let mut rec = FutureRecord::to(topic).payload(body).headers(headers::build(&hv, inherited));
+            let inherited = if snap.is_some() { None } else { headers::inherited(rec.headers) };
+            let mut out = FutureRecord::to(topic).payload(body).headers(headers::build(&hv, inherited));
             if let Some(k) = key {
-                rec = rec.key(k);
+                out = out.key(k);
             }
             if let Some(ts) = source.timestamp {
-                rec = rec.timestamp(ts);
+                out = out.timestamp(ts);
             }
-            if self.partitions.get(topic).is_some_and(|n| msg.partition() < *n) {
-                rec = rec.partition(msg.partition());
+            if self.partitions.get(topic).is_some_and(|n| rec.partition < *n) {
+                out = out.partition(rec.partition);
             }
             if e.output == Output::LastGood {
                 if let Some(k) = key {
-                    b.remember(k.to_vec(), Some(Snapshot { payload: payload.to_vec(), partition: msg.partition(), offset: msg.offset(), timestamp: source.timestamp }));
+                    b.remember(k.to_vec(), Some(Snapshot { payload: payload.to_vec(), partition: rec.partition, offset: rec.offset, timestamp: source.timestamp }));
                 }
             }
             m::routed(&b.cfg.name, if e.verdict == VerdictTag::Stale { "stale" } else { e.output.as_str() });
-            let fut = self.producer.send_result(rec);
-            let (t, part, off, out) = (msg.topic().to_string(), msg.partition(), msg.offset(), e.output);
+            let fut = self.producer.send_result(out);
+            let (t, part, off, o) = (rec.topic.to_string(), rec.partition, rec.offset, e.output);
             futs.push(match fut {
-                Ok(f) => Box::pin(wait_ack(f, t, part, off, out)) as AckFuture,
+                Ok(f) => Box::pin(wait_ack(f, t, part, off, o)) as AckFuture,
                 Err((err, _)) => {
                     let reason = err.to_string();
-                    Box::pin(std::future::ready((t, part, off, out, Err(reason)))) as AckFuture
+                    Box::pin(std::future::ready((t, part, off, o, Err(reason)))) as AckFuture
                 }
             });
         }
-        Routed::Emits(futs)
+        futs
     }
 }
 
@@ -298,6 +408,16 @@ pub(crate) enum Routed {
     Emits(Vec<AckFuture>),
     /// The partition must pause at this record.
     Pause,
+    /// Strict mode: held until the flush that counts it has been judged.
+    Held(Box<HeldRecord>),
+}
+
+/// The next judged generation, or never when no binding is strict.
+async fn next_judged(rx: &mut Option<JudgedRx>) -> Option<(String, u64)> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn wait_ack(f: DeliveryFuture, topic: String, partition: i32, offset: i64, output: Output) -> Ack {

@@ -9,6 +9,8 @@
 
 use super::metrics as m;
 use super::offsets::OffsetTracker;
+use super::pending::Draining;
+use super::strict::Held;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::TopicPartitionList;
@@ -82,12 +84,14 @@ impl ConsumerContext for GateContext {
 /// mark goes (a partition assigned while its breaker still pauses is paused again by its first
 /// record). Returns the partitions the caller must resume, because librdkafka may keep a
 /// partition's pause flag across a revoke and re-assign.
-pub fn apply(changes: Vec<Change>, tracker: &mut OffsetTracker, paused: &mut HashMap<(String, i32), i64>) -> Vec<(String, i32)> {
+pub fn apply(changes: Vec<Change>, tracker: &mut OffsetTracker, paused: &mut HashMap<(String, i32), i64>, draining: &mut Draining, held: &mut Held) -> Vec<(String, i32)> {
     let mut resume = Vec::new();
     for change in changes {
         let (Change::Assigned(parts) | Change::Revoked(parts)) = &change;
         for (topic, partition) in parts {
             tracker.forget(topic, *partition);
+            draining.forget(topic, *partition);
+            held.forget(topic, *partition);
             if paused.remove(&(topic.clone(), *partition)).is_some() {
                 m::paused(topic, false);
             }
@@ -123,7 +127,7 @@ mod tests {
             for o in 51..100 {
                 let _ = t.consumed("s", 0, o, 0);
             }
-            let _ = apply(changes.clone(), &mut t, &mut HashMap::new());
+            let _ = apply(changes.clone(), &mut t, &mut HashMap::new(), &mut Draining::default(), &mut Held::default());
             assert_eq!(t.acked("s", 0, 50), *want, "{name}");
         }
     }
@@ -132,7 +136,7 @@ mod tests {
     fn pause_marks_go_and_assigned_partitions_are_resumed() {
         let mut t = OffsetTracker::default();
         let mut paused = HashMap::from([(p("s", 0), 7), (p("s", 1), 9)]);
-        let resume = apply(vec![Change::Revoked(vec![p("s", 0)]), Change::Assigned(vec![p("s", 2)])], &mut t, &mut paused);
+        let resume = apply(vec![Change::Revoked(vec![p("s", 0)]), Change::Assigned(vec![p("s", 2)])], &mut t, &mut paused, &mut Draining::default(), &mut Held::default());
         assert_eq!(paused.keys().collect::<Vec<_>>(), vec![&p("s", 1)]);
         assert_eq!(resume, vec![p("s", 2)]);
     }

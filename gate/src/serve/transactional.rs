@@ -35,13 +35,14 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
     tokio::task::spawn_blocking(move || producer.init_transactions(TXN_TIMEOUT)).await.map_err(|e| txn_err("init", e))?.map_err(|e| txn_err("init_transactions", e))?;
     info!("exactly-once: transactions initialised");
     let mut paused: HashMap<(String, i32), i64> = HashMap::new();
+    let mut draining = super::pending::Draining::default();
     let mut stop = false;
     while !stop {
         let mut next: HashMap<(String, i32), i64> = HashMap::new();
         let mut acks = FuturesUnordered::new();
         let mut open = false;
         let deadline = tokio::time::Instant::now() + BATCH_TIME;
-        p.resume_ready(&mut paused);
+        p.resume_ready(&mut paused, &mut draining);
         while next.len() < BATCH_RECORDS {
             let msg = tokio::select! {
                 biased;
@@ -53,7 +54,7 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
                 },
             };
             // Offsets here live in the batch, not a tracker; only pause marks need the changes.
-            p.rebalanced(&mut super::offsets::OffsetTracker::default(), &mut paused);
+            p.rebalanced(&mut super::offsets::OffsetTracker::default(), &mut paused, &mut draining, &mut super::strict::Held::default());
             let (topic, partition, offset) = (msg.topic().to_string(), msg.partition(), msg.offset());
             if paused.get(&(topic.clone(), partition)).is_some_and(|from| offset >= *from) {
                 continue;
@@ -63,7 +64,9 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
                 p.producer.begin_transaction().map_err(|e| txn_err("begin_transaction", e))?;
                 open = true;
             }
-            match p.route(&b, &msg) {
+            let operator = draining.action_for(&topic, partition, offset);
+            let decoded = p.decoder.decode(&b, msg.payload().unwrap_or_default()).await;
+            match p.route(&b, &msg, decoded, operator) {
                 Routed::Emits(futs) => {
                     acks.extend(futs);
                     next.insert((topic, partition), offset + 1);
@@ -71,6 +74,13 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
                 Routed::Pause => {
                     p.pause(&topic, partition, offset);
                     paused.insert((topic, partition), offset);
+                    p.publish_paused(&paused);
+                }
+                // Strict mode is refused with exactly-once at startup; should a record come
+                // here held anyway, it goes out now rather than wait on a flush.
+                Routed::Held(h) => {
+                    acks.push(p.release_held(&b, &h));
+                    next.insert((topic, partition), offset + 1);
                 }
             }
         }

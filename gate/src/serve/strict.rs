@@ -1,0 +1,190 @@
+//! Strict mode: records bound for validated wait until the flush that counts them in the
+//! window has been judged, so a breach found by that flush diverts them too and nothing of a
+//! bad window reaches validated.
+//!
+//! Each binding's window deltas belong to a generation (the flush that will take them). A
+//! record checked into generation `g` is held; when the flusher has judged `g` it sends
+//! `(source topic, g)`, and the loop releases every held record of that source up to `g`,
+//! routed by the state the flush left. Held records are not acknowledged, so their offsets
+//! are not committed: a crash re-delivers them.
+
+use contracts::CompiledContract;
+use rdkafka::message::{BorrowedHeaders, OwnedHeaders};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// The flusher's report that a generation of a source's window was judged.
+pub type JudgedTx = tokio::sync::mpsc::UnboundedSender<(String, u64)>;
+/// The record loop's end of [`JudgedTx`].
+pub type JudgedRx = tokio::sync::mpsc::UnboundedReceiver<(String, u64)>;
+
+/// A consumed record, borrowed: what the outputs are built from.
+#[derive(Clone, Copy)]
+pub struct RecordRef<'a> {
+    /// Source topic.
+    pub topic: &'a str,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+    /// Source timestamp.
+    pub timestamp: Option<i64>,
+    /// Key.
+    pub key: Option<&'a [u8]>,
+    /// Payload.
+    pub payload: &'a [u8],
+    /// The record's own headers.
+    pub headers: Option<&'a BorrowedHeaders>,
+}
+
+impl std::fmt::Debug for RecordRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordRef").field("topic", &self.topic).field("partition", &self.partition).field("offset", &self.offset).finish_non_exhaustive()
+    }
+}
+
+/// A record held by strict mode, owned.
+#[derive(Debug)]
+pub struct HeldRecord {
+    /// The generation its window observation belongs to.
+    pub generation: u64,
+    topic: String,
+    partition: i32,
+    offset: i64,
+    timestamp: Option<i64>,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    headers: Option<OwnedHeaders>,
+    /// The contract version that judged it.
+    pub contract: Arc<CompiledContract>,
+    /// Its violation ids (warnings only: it passed), as JSON.
+    pub verdict_rules: String,
+}
+
+impl HeldRecord {
+    /// Copies a consumed record.
+    #[must_use]
+    pub fn new(generation: u64, r: &RecordRef<'_>, contract: Arc<CompiledContract>, verdict_rules: String) -> Self {
+        Self {
+            generation,
+            topic: r.topic.to_string(),
+            partition: r.partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            key: r.key.map(<[u8]>::to_vec),
+            payload: r.payload.to_vec(),
+            headers: r.headers.map(BorrowedHeaders::detach),
+            contract,
+            verdict_rules,
+        }
+    }
+
+    /// The record, borrowed again.
+    #[must_use]
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        RecordRef {
+            topic: &self.topic,
+            partition: self.partition,
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: self.key.as_deref(),
+            payload: &self.payload,
+            headers: self.headers.as_ref().map(OwnedHeaders::as_borrowed),
+        }
+    }
+
+    /// Source partition.
+    #[must_use]
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+}
+
+/// Held records of every strict binding, by source topic, in arrival order.
+#[derive(Debug, Default)]
+pub struct Held {
+    by_topic: HashMap<String, VecDeque<HeldRecord>>,
+    count: usize,
+}
+
+impl Held {
+    /// Holds a record.
+    pub fn push(&mut self, r: HeldRecord) {
+        self.count += 1;
+        self.by_topic.entry(r.topic.clone()).or_default().push_back(r);
+    }
+
+    /// Takes the records of `topic` whose generation is judged (≤ `generation`), oldest first.
+    pub fn release(&mut self, topic: &str, generation: u64) -> Vec<HeldRecord> {
+        let Some(q) = self.by_topic.get_mut(topic) else { return Vec::new() };
+        let n = q.iter().take_while(|r| r.generation <= generation).count();
+        self.count -= n;
+        q.drain(..n).collect()
+    }
+
+    /// Drops the records of a partition that left this replica (its new owner re-reads them;
+    /// they were never acknowledged, so their offsets were not committed).
+    pub fn forget(&mut self, topic: &str, partition: i32) {
+        if let Some(q) = self.by_topic.get_mut(topic) {
+            let before = q.len();
+            q.retain(|r| r.partition != partition);
+            self.count -= before - q.len();
+        }
+    }
+
+    /// Records held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether nothing is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(contract: &Arc<CompiledContract>, generation: u64, partition: i32, offset: i64) -> HeldRecord {
+        let r = RecordRef { topic: "s", partition, offset, timestamp: None, key: None, payload: b"{}", headers: None };
+        HeldRecord::new(generation, &r, Arc::clone(contract), "[]".into())
+    }
+
+    fn contract() -> Arc<CompiledContract> {
+        let text = "apiVersion: v3.1.0\nkind: DataContract\nid: t\nversion: 1.0.0\nstatus: active\nschema:\n  - name: t\n    properties:\n      - name: a\n        logicalType: integer\n";
+        let c = contracts::parse(text).expect("contract");
+        Arc::new(contracts::compile(&c, None).expect("compiles"))
+    }
+
+    #[test]
+    fn releases_judged_generations_in_order_and_keeps_the_rest() {
+        let c = contract();
+        let mut h = Held::default();
+        for (g, o) in [(1, 0), (1, 1), (2, 2), (3, 3)] {
+            h.push(rec(&c, g, 0, o));
+        }
+        let cases: &[(u64, &[i64], usize)] = &[(0, &[], 4), (1, &[0, 1], 2), (1, &[], 2), (3, &[2, 3], 0)];
+        for (g, want, left) in cases {
+            let got: Vec<i64> = h.release("s", *g).iter().map(|r| r.as_ref().offset).collect();
+            assert_eq!(&got, want, "release up to {g}");
+            assert_eq!(h.len(), *left);
+        }
+        assert!(h.release("other", 9).is_empty());
+    }
+
+    #[test]
+    fn a_partition_that_leaves_takes_its_held_records_along() {
+        let c = contract();
+        let mut h = Held::default();
+        h.push(rec(&c, 1, 0, 0));
+        h.push(rec(&c, 1, 1, 0));
+        h.forget("s", 0);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h.release("s", 1).iter().map(HeldRecord::partition).collect::<Vec<_>>(), vec![1]);
+        assert!(h.is_empty());
+    }
+}
