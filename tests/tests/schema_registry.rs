@@ -90,3 +90,63 @@ async fn confluent_python_client_against_the_gate_registry() -> anyhow::Result<(
     c.stop();
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_racing_on_one_subject_agree_on_versions_and_ids() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let log = e2e::unique_name("sr-race");
+    let a = RegistryServer::start(&brokers, &log, TOKEN, MAX_BODY).await?;
+    let b = RegistryServer::start(&brokers, &log, TOKEN, MAX_BODY).await?;
+    let subject = e2e::unique_name("race");
+    // Under NONE every schema is accepted, so only the log's order decides versions and ids.
+    let (code, v) = put(&format!("{}/config/{subject}", a.url), "{\"compatibility\": \"NONE\"}").await?;
+    assert_eq!(code, 200, "{v}");
+    let schema = |i: usize| serde_json::json!({ "schema": format!(r#"{{"type":"record","name":"r","fields":[{{"name":"f{i}","type":"int"}}]}}"#) }).to_string();
+    // Ten registrations, alternating replicas, all in flight at once; schema 0 twice (once on
+    // each replica) and schema 1 under a second subject too.
+    let mut calls = Vec::new();
+    for i in 0..10usize {
+        let url = if i % 2 == 0 { a.url.clone() } else { b.url.clone() };
+        let (target, body) = match i {
+            9 => (format!("{url}/subjects/{subject}/versions"), schema(0)),
+            8 => (format!("{url}/subjects/{subject}-other/versions"), schema(1)),
+            _ => (format!("{url}/subjects/{subject}/versions"), schema(i)),
+        };
+        calls.push(tokio::spawn(async move { http("POST", &target, Some(TOKEN), Some(body.into_bytes())).await }));
+    }
+    let mut ids = Vec::new();
+    for c in calls {
+        let (code, v) = c.await??;
+        assert_eq!(code, 200, "{v}");
+        ids.push(v["id"].as_u64().unwrap_or(0));
+    }
+    assert_eq!(ids[9], ids[0], "the same schema has one id, whichever replica registered it");
+    assert_eq!(ids[8], ids[1], "ids are global across subjects");
+    let on_a = versions(&a.url, &subject).await?;
+    assert_eq!(on_a.len(), 8, "schemas 0..8 once each: {on_a:?}");
+    let mut distinct: Vec<u64> = on_a.iter().map(|(_, id)| *id).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 8, "one id per schema: {on_a:?}");
+    e2e::wait_until("both replicas agree", Duration::from_secs(30), || {
+        let (url, subject, want) = (b.url.clone(), subject.clone(), on_a.clone());
+        async move { versions(&url, &subject).await.ok().filter(|v| *v == want) }
+    })
+    .await?;
+    a.stop();
+    b.stop();
+    Ok(())
+}
+
+/// A PUT with the token (the shared helper sends GET and POST only).
+async fn put(url: &str, body: &str) -> anyhow::Result<(u16, Value)> {
+    let (url, body) = (url.to_string(), body.to_string());
+    tokio::task::spawn_blocking(move || -> anyhow::Result<(u16, Value)> {
+        let agent = ureq::Agent::new_with_defaults();
+        let mut resp = agent.put(&url).config().http_status_as_error(false).build().header("authorization", &format!("Bearer {TOKEN}")).send(body.as_bytes())?;
+        let code = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string()?;
+        Ok((code, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    })
+    .await?
+}
