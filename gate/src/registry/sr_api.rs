@@ -555,4 +555,28 @@ mod tests {
         assert_eq!(v["subjects"][0]["subject"], "nyc.flights-value");
         assert_eq!(v["subjects"][0]["versions"][0]["id"], 1, "{v}");
     }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn requests_and_registrations_are_counted_by_closed_labels() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Thread-local, and a current-thread runtime keeps every handler on this thread.
+        let _guard = metrics::set_default_local_recorder(&recorder);
+        let app = super::super::api::router(Arc::new(Registry::memory()), Some(T.into()), 4096);
+        call(&app, "POST", "/subjects/s/versions", Some(T), &body(A)).await;
+        call(&app, "POST", "/subjects/s/versions", Some(T), &body(A)).await;
+        call(&app, "POST", "/subjects/s/versions", Some(T), &body(AC)).await;
+        call(&app, "GET", "/schemas/ids/7", None, "").await;
+        let text = handle.render();
+        for line in [
+            r#"contract_gate_registry_schema_registrations_total{outcome="created"} 1"#,
+            r#"contract_gate_registry_schema_registrations_total{outcome="existing"} 1"#,
+            r#"contract_gate_registry_schema_registrations_total{outcome="incompatible"} 1"#,
+            r#"contract_gate_registry_schema_requests_total{operation="register",outcome="ok"} 2"#,
+            r#"contract_gate_registry_schema_requests_total{operation="register",outcome="conflict"} 1"#,
+            r#"contract_gate_registry_schema_requests_total{operation="get_schema",outcome="not_found"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+    }
 }
