@@ -32,8 +32,11 @@ const ANY: u8 = 127;
 struct FieldCheck {
     /// Instance types allowed (`ANY` when the schema has no `type`).
     types: u8,
-    /// Numeric bounds: (limit, orderings of value vs limit that pass).
-    bounds: Vec<(Number, [Option<Ordering>; 2])>,
+    /// Numeric bounds.
+    bounds: Vec<(Number, Side)>,
+    /// The same bounds as one inclusive range for integer values, when every limit is an
+    /// integer: the common case costs two comparisons.
+    ints: Option<(i128, i128)>,
     min_len: Option<u64>,
     max_len: Option<u64>,
     /// Every other keyword, compiled together (they may depend on one another, e.g. `items`).
@@ -143,6 +146,11 @@ impl FastSchema {
     /// The field named `key`. Keys usually arrive sorted, so the cursor is tried first; a
     /// miss there is an unknown key or a map that does not keep keys sorted.
     fn find(&self, key: &str, cursor: &mut usize) -> Option<&Field> {
+        // The usual case first: the next name is this key (a length check rejects most others).
+        if let Some(f) = self.fields.get(*cursor).filter(|f| f.name == key) {
+            *cursor += 1;
+            return Some(f);
+        }
         while let Some(f) = self.fields.get(*cursor) {
             match f.name.as_str().cmp(key) {
                 Ordering::Less => *cursor += 1,
@@ -159,16 +167,16 @@ impl FastSchema {
 
 /// Splits a property schema into inline checks and a validator for the remaining keywords.
 fn field_check(s: &Map<String, Value>, compile: &impl Fn(&Value) -> Option<jsonschema::Validator>) -> Option<FieldCheck> {
-    let mut c = FieldCheck { types: ANY, bounds: Vec::new(), min_len: None, max_len: None, rest: None };
+    let mut c = FieldCheck { types: ANY, bounds: Vec::new(), ints: None, min_len: None, max_len: None, rest: None };
     let mut rest = Map::new();
     for (k, v) in s {
         let inline = match (k.as_str(), v) {
             ("type", Value::String(t)) => type_bits(t).map(|b| c.types = b),
             ("type", Value::Array(ts)) => ts.iter().try_fold(0, |acc, t| t.as_str().and_then(type_bits).map(|b| acc | b)).map(|b| c.types = b),
-            ("minimum", Value::Number(n)) => Some(c.bounds.push((n.clone(), [Some(Ordering::Greater), Some(Ordering::Equal)]))),
-            ("maximum", Value::Number(n)) => Some(c.bounds.push((n.clone(), [Some(Ordering::Less), Some(Ordering::Equal)]))),
-            ("exclusiveMinimum", Value::Number(n)) => Some(c.bounds.push((n.clone(), [Some(Ordering::Greater); 2]))),
-            ("exclusiveMaximum", Value::Number(n)) => Some(c.bounds.push((n.clone(), [Some(Ordering::Less); 2]))),
+            ("minimum", Value::Number(n)) => Some(c.bounds.push((n.clone(), Side::Min))),
+            ("maximum", Value::Number(n)) => Some(c.bounds.push((n.clone(), Side::Max))),
+            ("exclusiveMinimum", Value::Number(n)) => Some(c.bounds.push((n.clone(), Side::ExclusiveMin))),
+            ("exclusiveMaximum", Value::Number(n)) => Some(c.bounds.push((n.clone(), Side::ExclusiveMax))),
             ("minLength", Value::Number(n)) => n.as_u64().map(|n| c.min_len = Some(n)),
             ("maxLength", Value::Number(n)) => n.as_u64().map(|n| c.max_len = Some(n)),
             _ => None,
@@ -180,7 +188,37 @@ fn field_check(s: &Map<String, Value>, compile: &impl Fn(&Value) -> Option<jsons
     if !rest.is_empty() {
         c.rest = Some(compile(&Value::Object(rest))?);
     }
+    c.ints = c.bounds.iter().try_fold((i128::MIN, i128::MAX), |(lo, hi), (limit, side)| {
+        let l = int_of(limit)?;
+        Some(match side {
+            Side::Min => (lo.max(l), hi),
+            Side::ExclusiveMin => (lo.max(l + 1), hi),
+            Side::Max => (lo, hi.min(l)),
+            Side::ExclusiveMax => (lo, hi.min(l - 1)),
+        })
+    });
     Some(c)
+}
+
+/// Which bound a numeric limit is.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Min,
+    ExclusiveMin,
+    Max,
+    ExclusiveMax,
+}
+
+impl Side {
+    /// Whether a value ordered `ord` against the limit passes; `None` (undecided) never does.
+    fn passes(self, ord: Option<Ordering>) -> bool {
+        match self {
+            Self::Min => matches!(ord, Some(Ordering::Greater | Ordering::Equal)),
+            Self::ExclusiveMin => ord == Some(Ordering::Greater),
+            Self::Max => matches!(ord, Some(Ordering::Less | Ordering::Equal)),
+            Self::ExclusiveMax => ord == Some(Ordering::Less),
+        }
+    }
 }
 
 fn type_bits(t: &str) -> Option<u8> {
@@ -204,7 +242,10 @@ impl FieldCheck {
             Value::Bool(_) => self.types & BOOL != 0,
             // A float with no fraction is an integer to JSON Schema; that rare case goes to the
             // full validator rather than being decided here.
-            Value::Number(n) => (self.types & NUMBER != 0 || (self.types & INTEGER != 0 && !n.is_f64())) && self.bounds.iter().all(|(limit, pass)| pass.contains(&cmp_num(n, limit))),
+            Value::Number(n) => match (n.as_i64(), self.ints) {
+                (Some(i), Some((lo, hi))) => self.types & INTEGER != 0 && (lo..=hi).contains(&i128::from(i)),
+                _ => (self.types & NUMBER != 0 || (self.types & INTEGER != 0 && !n.is_f64())) && self.bounds.iter().all(|(limit, side)| side.passes(cmp_num(n, limit))),
+            },
             Value::String(s) => self.types & STRING != 0 && self.lengths_ok(s),
             Value::Array(_) => self.types & ARRAY != 0,
             Value::Object(_) => self.types & OBJECT != 0,
