@@ -10,7 +10,6 @@ use crate::config::GateConfig;
 use crate::serve::headers::{self, HeaderValues, SourceCoords};
 use crate::serve::plan::VerdictTag;
 use crate::serve::{client_config, ServeError};
-use contracts::decode::{decode_json, DecodeLimits};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -42,11 +41,12 @@ pub async fn replay(cfg: &GateConfig, name: &str, from: Option<&str>) -> Result<
     let topics = b.topics();
     let from = from.unwrap_or(&topics.held).to_string();
     let source = crate::registry::Source::open(cfg).await.map_err(|reason| ServeError::Contracts { reason })?;
-    let contract = source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|reason| ServeError::Contracts { reason })?;
+    let contract = std::sync::Arc::new(source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|reason| ServeError::Contracts { reason })?);
+    // Held records are in the binding's own format (Avro ones need their writer schemas).
+    let decoder = crate::serve::decode::Decoder::new(cfg)?;
     let producer: FutureProducer = client_config(cfg).set("enable.idempotence", "true").create().map_err(kerr)?;
     let group = format!("{}-replay-{}", cfg.kafka.group_id, b.name);
     let consumer: BaseConsumer = client_config(cfg).set("group.id", &group).set("enable.auto.commit", "false").set("auto.offset.reset", "earliest").set("isolation.level", "read_committed").create().map_err(kerr)?;
-    let limits = DecodeLimits { max_record_bytes: cfg.max_record_bytes };
 
     // The end of each partition now: a replay is bounded, records held later wait for the next one.
     let md = consumer.fetch_metadata(None, Duration::from_secs(10)).map_err(kerr)?;
@@ -85,12 +85,12 @@ pub async fn replay(cfg: &GateConfig, name: &str, from: Option<&str>) -> Result<
         let msg = msg.map_err(kerr)?;
         summary.read += 1;
         let payload = msg.payload().unwrap_or_default();
-        let (valid, ids, reason) = match decode_json(payload, limits) {
+        let (valid, ids, reason) = match decoder.decode_for(&b.name, || std::sync::Arc::clone(&contract), payload).await {
             Ok(v) => {
                 let verdict = contract.check(&v, &mut obs);
                 (verdict.is_valid(), serde_json::to_string(&verdict.rule_ids()).unwrap_or_default(), verdict.violations.iter().find(|x| x.blocking).map(|x| format!("{}: {}", x.rule, x.expected)))
             }
-            Err(e) => (false, "[\"$.decode\"]".into(), Some(format!("$.decode: {e}"))),
+            Err(rejected) => (false, rejected.rule_ids().to_string(), Some(rejected.reason())),
         };
         // Keep where the record first came from: the held copy's own source headers.
         let h = |k: &str| msg.headers().and_then(|hs| hs.iter().find(|x| x.key == k).and_then(|x| x.value).and_then(|v| std::str::from_utf8(v).ok()).map(String::from));

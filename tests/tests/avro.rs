@@ -273,3 +273,29 @@ async fn confluent_python_producer_through_the_gate_registry_and_sidecar() -> an
     registry.stop();
     stop(running).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_reads_held_avro_records_with_their_writer_schemas() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let stub = Stub::start().await?;
+    stub.put(1, AVSC);
+    stub.put(2, &drifted("carrier", &json!("int")));
+    let src = e2e::unique_name("avroreplay");
+    let held = format!("{src}.held");
+    e2e::create_topic(&brokers, &held, 1).await?;
+    // Held records as the gate wrote them: the producer's Avro bytes, unchanged.
+    let sample = sidecar::flights_sample();
+    let mut recs: Vec<(String, Vec<u8>)> = sample[..5].iter().map(|f| (format!("k{}", f["flight"]), encode(AVSC, 1, f))).collect();
+    let mut numeric = sample[5].clone();
+    numeric["carrier"] = json!(9);
+    recs.push(("drift".into(), encode(&drifted("carrier", &json!("int")), 2, &numeric)));
+    sidecar::produce(&e2e::producer(&brokers)?, &held, &recs).await?;
+    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
+    let cfg = avro_config(&brokers, dir.path(), &src, &stub.url);
+    let s = gate::replay::replay(&cfg, "flights", None).await?;
+    assert_eq!((s.read, s.validated, s.quarantined), (6, 5, 1));
+    let q = read_until(&sidecar::reader(&brokers, &format!("{src}.quarantine"))?, T, |m| !m.is_empty()).await?;
+    assert_eq!(header_str(&q[0], h::VIOLATIONS).as_deref(), Some("[\"$.schema\"]"));
+    assert!(header_str(&q[0], h::REASON).is_some_and(|r| r.contains("carrier: contract string, writer int")), "{:?}", header_str(&q[0], h::REASON));
+    Ok(())
+}

@@ -3,7 +3,6 @@
 //! every later record with that id; each schema judged once per contract version (conforms,
 //! pinned) and projected onto the contract.
 
-use super::binding::BindingRuntime;
 use super::decode::{DecodeFailure, Decoded, Rejected};
 use super::metrics as m;
 use super::ServeError;
@@ -214,7 +213,7 @@ impl AvroSource {
     }
 
     /// Wire header → writer schema → body → the record the contract checks.
-    pub async fn decode(&self, b: &BindingRuntime, payload: &[u8]) -> Decoded {
+    pub async fn decode(&self, binding: &str, contract: impl FnOnce() -> Arc<CompiledContract>, payload: &[u8]) -> Decoded {
         let (id, body) = avro::parse_wire(payload).map_err(|e| {
             let kind = match e {
                 avro::WireError::Short { .. } => DecodeFailure::Short,
@@ -223,21 +222,21 @@ impl AvroSource {
             Rejected::decode(kind, e)
         })?;
         let writer = self.cache.get(id).await.map_err(|e| Rejected::fetch(&e))?;
-        let projection = self.judge(b, &writer)?;
+        let projection = self.judge(binding, contract, &writer)?;
         let value = avro::decode_body(&writer.reader, id, body).map_err(|e| Rejected::decode(DecodeFailure::CorruptBody, e))?;
         Ok(projection.to_json(value))
     }
 
     /// The binding's judgement of a writer schema under the contract version running now,
     /// computed on the first record of each (schema id, version) and logged once.
-    fn judge(&self, b: &BindingRuntime, w: &Writer) -> Result<Arc<Projection>, Rejected> {
-        let contract = b.contract();
+    fn judge(&self, binding: &str, contract: impl FnOnce() -> Arc<CompiledContract>, w: &Writer) -> Result<Arc<Projection>, Rejected> {
+        let contract = contract();
         let mut judged = lock(&self.judged);
         if let Some(j) = judged.get(&w.id).filter(|j| Arc::ptr_eq(&j.contract, &contract)) {
             return j.verdict.clone().map_err(|detail| Rejected::Drift { schema_id: w.id, detail });
         }
         let verdict = if self.allowed.as_ref().is_some_and(|ids| !ids.contains(&w.id)) {
-            Err(format!("is not among bindings[{}].allowed_schema_ids {:?}", b.cfg.name, self.allowed.as_deref().unwrap_or_default()))
+            Err(format!("is not among bindings[{binding}].allowed_schema_ids {:?}", self.allowed.as_deref().unwrap_or_default()))
         } else {
             let mismatches = avro::conforms(&contract, w.schema);
             if mismatches.is_empty() {
@@ -247,8 +246,8 @@ impl AvroSource {
             }
         };
         match &verdict {
-            Ok(_) => info!(binding = %b.cfg.name, schema_id = w.id, contract = %contract.id, version = %contract.version, "writer schema accepted"),
-            Err(detail) => warn!(binding = %b.cfg.name, schema_id = w.id, contract = %contract.id, version = %contract.version, detail = %detail, "writer schema refused: its records are schema drift"),
+            Ok(_) => info!(binding, schema_id = w.id, contract = %contract.id, version = %contract.version, "writer schema accepted"),
+            Err(detail) => warn!(binding, schema_id = w.id, contract = %contract.id, version = %contract.version, detail = %detail, "writer schema refused: its records are schema drift"),
         }
         judged.insert(w.id, Judged { contract, verdict: verdict.clone() });
         verdict.map_err(|detail| Rejected::Drift { schema_id: w.id, detail })

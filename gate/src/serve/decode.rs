@@ -162,13 +162,18 @@ impl Decoder {
     /// Decodes one payload for binding `b`; awaits a schema fetch when an Avro record names a
     /// schema id not cached yet (bounded by the registry timeout).
     pub async fn decode(&self, b: &BindingRuntime, payload: &[u8]) -> Decoded {
-        let name = &b.cfg.name;
+        self.decode_for(&b.cfg.name, || b.contract(), payload).await
+    }
+
+    /// [`Decoder::decode`] for binding `name` judged by `contract`; `replay` uses it without a
+    /// running binding.
+    pub async fn decode_for(&self, name: &str, contract: impl FnOnce() -> Arc<CompiledContract>, payload: &[u8]) -> Decoded {
         let out = if payload.len() > self.limits.max_record_bytes {
             Err(Rejected::decode(DecodeFailure::TooLarge, format_args!("record is {} bytes, over the {}-byte limit", payload.len(), self.limits.max_record_bytes)))
         } else {
             match self.avro.get(name) {
                 None => decode_json(payload, self.limits).map_err(|e| Rejected::decode(DecodeFailure::Json, e)),
-                Some(a) => a.decode(b, payload).await,
+                Some(a) => a.decode(name, contract, payload).await,
             }
         };
         if let Err(Rejected::Decode { kind, .. }) = &out {
