@@ -286,6 +286,35 @@ async fn strict_mode_leaks_nothing_of_a_breaching_window() -> anyhow::Result<()>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_under_pause_peeks_and_commits_nothing_until_closed() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("peek");
+    // Silence trips the breaker without any bad record in the topic; records that arrive
+    // while it is open wait under pause, feed the half-open probe, and flow once it closes.
+    let contract = sidecar::flights_contract().replace("  - property: frequency\n    value: 30\n    unit: s", "  - property: frequency\n    value: 2\n    unit: s");
+    anyhow::ensure!(contract.contains("value: 2\n    unit: s"), "the example contract changed shape");
+    let gate = Gate::start(&brokers, &src, Fallback::Pause, &contract).await?;
+    let sample = sidecar::flights_sample();
+    let p = e2e::producer(&brokers)?;
+    sidecar::produce(&p, &src, &keyed(&sample[..5])).await?;
+    let ev = sidecar::reader(&brokers, &format!("{src}.breaker-events"))?;
+    read_until(&ev, T, |m| events(m).iter().any(|(_, to)| to == "open")).await?;
+    sidecar::produce(&p, &src, &keyed(&sample[5..45])).await?;
+    let b = gate.binding();
+    e2e::wait_until("paused at 5", T, || async { (b.paused_at().get(&0) == Some(&5)).then_some(()) }).await?;
+    read_until(&ev, T, |m| events(m).iter().any(|(f, t)| f == "half_open" && t == "closed")).await?;
+    let validated = sidecar::reader(&brokers, &format!("{src}.validated"))?;
+    let all = read_until(&validated, T, |m| m.len() >= 45).await?;
+    let after: Vec<_> = all.iter().filter(|m| header_str(m, h::SOURCE_OFFSET).and_then(|o| o.parse::<i64>().ok()).is_some_and(|o| o >= 5)).collect();
+    let offsets: Vec<i64> = after.iter().filter_map(|m| header_str(m, h::SOURCE_OFFSET)?.parse().ok()).collect();
+    assert_eq!(offsets, (5..45).collect::<Vec<i64>>(), "every waiting record once, in order");
+    let states: Vec<String> = after.iter().filter_map(|m| header_str(m, h::BREAKER_STATE)).collect();
+    assert!(states.iter().all(|s| s == "closed"), "probe records were peeked, not written while half-open: {states:?}");
+    assert!(tokio::time::timeout(Duration::from_millis(500), validated.recv()).await.is_err(), "no duplicates after the rewind");
+    gate.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silence_trips_the_watchdog() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
     let src = e2e::unique_name("silence");

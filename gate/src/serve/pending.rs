@@ -79,6 +79,61 @@ impl Draining {
     }
 }
 
+/// Partitions whose breaker is half-open under `fallback: pause`: the gate reads on from the
+/// pause offset to feed the probe, but writes and commits nothing; once the probe is judged
+/// the partition goes back to the pause offset, to flow (closed) or to stay paused (open).
+#[derive(Debug, Default)]
+pub struct Peeking {
+    parts: HashMap<(String, i32), Peek>,
+}
+
+/// One peeking partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peek {
+    /// The pause offset: where the partition goes back to.
+    pub from: i64,
+    /// The offset where this replica's probe grant ran out: the partition is paused there and
+    /// peeks on from it when more budget comes (the grant arrives with each flush).
+    pub spent_at: Option<i64>,
+}
+
+impl Peeking {
+    /// Starts peeking a partition paused at `from`.
+    pub fn start(&mut self, topic: &str, partition: i32, from: i64) {
+        self.parts.insert((topic.to_string(), partition), Peek { from, spent_at: None });
+    }
+
+    /// The peek state of a partition.
+    #[must_use]
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Peek> {
+        self.parts.get(&(topic.to_string(), partition)).copied()
+    }
+
+    /// Marks the grant spent at `offset`, or (`None`) peeking on again.
+    pub fn spend(&mut self, topic: &str, partition: i32, offset: Option<i64>) {
+        if let Some(p) = self.parts.get_mut(&(topic.to_string(), partition)) {
+            p.spent_at = offset;
+        }
+    }
+
+    /// Ends peeking a partition.
+    pub fn stop(&mut self, topic: &str, partition: i32) -> Option<Peek> {
+        self.parts.remove(&(topic.to_string(), partition))
+    }
+
+    /// Every peeking partition.
+    #[must_use]
+    pub fn all(&self) -> Vec<(String, i32, Peek)> {
+        self.parts.iter().map(|((t, p), k)| (t.clone(), *p, *k)).collect()
+    }
+
+    /// Whether no partition is peeking.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+}
+
 /// The paused partitions of one binding with the offset each is held at (for the admin API).
 pub type PausedAt = BTreeMap<i32, i64>;
 

@@ -4,7 +4,7 @@
 use super::binding::{BindingRuntime, Snapshot};
 use super::headers::{self, HeaderValues, SourceCoords};
 use super::offsets::OffsetTracker;
-use super::pending::{Draining, PausedAt, PendingAction};
+use super::pending::{Draining, PausedAt, PendingAction, Peeking};
 use super::strict::{Held, HeldRecord, JudgedRx, RecordRef};
 use super::plan::{plan, Output, Payload, VerdictTag};
 use super::rebalance::{self, GateContext};
@@ -16,7 +16,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,6 +74,7 @@ impl Pipeline {
         let mut tracker = OffsetTracker::default();
         let mut paused: HashMap<(String, i32), i64> = HashMap::new();
         let mut draining = Draining::default();
+        let mut peeking = Peeking::default();
         let mut resume_tick = tokio::time::interval(Duration::from_millis(100));
         let consumer = Arc::clone(&self.consumer);
         loop {
@@ -83,7 +84,7 @@ impl Pipeline {
                 Some(done) = inflight.next(), if !inflight.is_empty() => {
                     self.acked(done, &mut tracker)?;
                 }
-                _ = resume_tick.tick(), if !paused.is_empty() => self.resume_ready(&mut paused, &mut draining),
+                _ = resume_tick.tick(), if !paused.is_empty() || !peeking.is_empty() => self.resume_ready(&mut paused, &mut draining, &mut peeking),
                 Some((topic, generation)) = next_judged(&mut judged) => {
                     let Some(b) = self.bindings.get(&topic) else { continue };
                     for h in held.release(&topic, generation) {
@@ -100,17 +101,27 @@ impl Pipeline {
                     };
                     // Assignment changes queued by the callbacks inside this recv() come first:
                     // the message may be the first of a partition that just came back.
-                    self.rebalanced(&mut tracker, &mut paused, &mut draining, &mut held);
+                    self.rebalanced(&mut tracker, &mut paused, &mut draining, &mut held, &mut peeking);
                     let (topic, partition, offset) = (msg.topic().to_string(), msg.partition(), msg.offset());
                     if paused.get(&(topic.clone(), partition)).is_some_and(|from| offset >= *from) {
                         continue; // fetched before the pause took effect; the rewind re-reads it
                     }
                     let Some(b) = self.bindings.get(&topic).cloned() else { continue };
                     let operator = draining.action_for(&topic, partition, offset);
+                    let peek = peeking.get(&topic, partition);
+                    if peek.is_some_and(|p| p.spent_at.is_some()) {
+                        continue; // fetched before the pause took effect; the partition goes back anyway
+                    }
                     // An Avro record whose schema id is not cached waits here for the fetch
                     // (bounded by the registry timeout), so per-partition order holds.
                     let decoded = self.decoder.decode(&b, msg.payload().unwrap_or_default()).await;
-                    match self.route(&b, &msg, decoded, operator) {
+                    match self.route(&b, &msg, decoded, operator, peek.is_some()) {
+                        Routed::Peeked { spent } => {
+                            if spent {
+                                self.pause(&topic, partition, offset);
+                                peeking.spend(&topic, partition, Some(offset));
+                            }
+                        }
                         Routed::Emits(futs) => {
                             let n = u32::try_from(futs.len()).unwrap_or(u32::MAX);
                             for f in futs {
@@ -162,10 +173,16 @@ impl Pipeline {
     }
 
     /// Applies the assignment changes queued by the consumer's rebalance callbacks.
-    pub(crate) fn rebalanced(&self, tracker: &mut OffsetTracker, paused: &mut HashMap<(String, i32), i64>, draining: &mut Draining, held: &mut Held) {
+    pub(crate) fn rebalanced(&self, tracker: &mut OffsetTracker, paused: &mut HashMap<(String, i32), i64>, draining: &mut Draining, held: &mut Held, peeking: &mut Peeking) {
         let changes = self.consumer.context().take();
         if changes.is_empty() {
             return;
+        }
+        for c in &changes {
+            let (rebalance::Change::Assigned(parts) | rebalance::Change::Revoked(parts)) = c;
+            for (t, p) in parts {
+                peeking.stop(t, *p);
+            }
         }
         let resume = rebalance::apply(changes, tracker, paused, draining, held);
         self.publish_paused(paused);
@@ -237,28 +254,73 @@ impl Pipeline {
 
     /// Resumes paused partitions whose breaker no longer diverts, after carrying out operator
     /// requests.
-    pub(crate) fn resume_ready(&self, paused: &mut HashMap<(String, i32), i64>, draining: &mut Draining) {
+    pub(crate) fn resume_ready(&self, paused: &mut HashMap<(String, i32), i64>, draining: &mut Draining, peeking: &mut Peeking) {
         self.release_requested(paused, draining);
-        let ready: HashSet<(String, i32)> = paused
-            .keys()
-            .filter(|(t, _)| self.bindings.get(t).is_some_and(|b| !matches!(b.router.mode(), breaker::Mode::Open | breaker::Mode::ForcedOpen)))
-            .cloned()
+        let mode_of = |t: &str| self.bindings.get(t).map(|b| b.router.mode());
+        // A judged probe: back to the pause offset, to flow or to stay paused.
+        for (topic, partition, peek) in peeking.all() {
+            match mode_of(&topic) {
+                None => {}
+                // Out of grant: peek on from where it ran out; more comes with each flush
+                // until the probe is complete and judged.
+                Some(breaker::Mode::HalfOpen) => {
+                    if let Some(at) = peek.spent_at {
+                        peeking.spend(&topic, partition, None);
+                        self.rewind(&topic, partition, at);
+                    }
+                }
+                Some(breaker::Mode::Open | breaker::Mode::ForcedOpen) => {
+                    peeking.stop(&topic, partition);
+                    self.pause(&topic, partition, peek.from);
+                    paused.insert((topic, partition), peek.from);
+                }
+                Some(_) => {
+                    peeking.stop(&topic, partition);
+                    self.rewind(&topic, partition, peek.from);
+                    info!(topic = %topic, partition, from = peek.from, "probe passed: partition flows from its pause offset");
+                }
+            }
+        }
+        let ready: Vec<((String, i32), i64)> = paused
+            .iter()
+            .filter(|((t, _), _)| mode_of(t).is_some_and(|m| !matches!(m, breaker::Mode::Open | breaker::Mode::ForcedOpen)))
+            .map(|(k, v)| (k.clone(), *v))
             .collect();
-        for (topic, partition) in ready {
+        for ((topic, partition), from) in ready {
+            let half_open = mode_of(&topic) == Some(breaker::Mode::HalfOpen);
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition(&topic, partition);
             if let Err(e) = self.consumer.resume(&tpl) {
                 warn!(topic = %topic, partition, error = %e, "resume");
                 continue;
             }
-            info!(topic = %topic, partition, "breaker no longer open: partition resumed");
+            if half_open {
+                // Probe records are read, judged and forgotten: nothing is written or
+                // committed until the probe closes the breaker.
+                peeking.start(&topic, partition, from);
+                info!(topic = %topic, partition, from, "breaker half-open: peeking for the probe without committing");
+            } else {
+                info!(topic = %topic, partition, "breaker no longer open: partition resumed");
+            }
             m::paused(&topic, false);
             paused.remove(&(topic, partition));
         }
         self.publish_paused(paused);
     }
 
-    pub(crate) fn route(&self, b: &BindingRuntime, msg: &rdkafka::message::BorrowedMessage<'_>, decoded: super::decode::Decoded, operator: Option<PendingAction>) -> Routed {
+    /// Sends a partition back to `offset` and lets it flow.
+    fn rewind(&self, topic: &str, partition: i32, offset: i64) {
+        if let Err(e) = self.consumer.seek(topic, partition, Offset::Offset(offset), Duration::from_secs(5)) {
+            warn!(topic, partition, offset, error = %e, "rewind after the probe");
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, partition);
+        if let Err(e) = self.consumer.resume(&tpl) {
+            warn!(topic, partition, error = %e, "resume after the probe");
+        }
+    }
+
+    pub(crate) fn route(&self, b: &BindingRuntime, msg: &rdkafka::message::BorrowedMessage<'_>, decoded: super::decode::Decoded, operator: Option<PendingAction>, peek: bool) -> Routed {
         let arrival = now_ms();
         b.last_arrival_ms.store(arrival, Relaxed);
         if operator == Some(PendingAction::Skip) {
@@ -300,6 +362,17 @@ impl Pipeline {
         let snapshot = keyed && matches!(route, breaker::Route::Divert) && b.has_snapshot(key.unwrap_or_default());
         let p = plan(valid && !released, route, fallback, keyed, snapshot);
         let reason = if released { operator.map(|a| a.reason().to_string()) } else { reason };
+        if peek {
+            if p.probe {
+                if let Some(v) = &record {
+                    let mut stats = b.stats();
+                    let current = Arc::clone(&stats.contract);
+                    let _ = current.check(v, &mut stats.probe);
+                }
+            }
+            m::routed(&b.cfg.name, "peeked");
+            return Routed::Peeked { spent: valid && matches!(route, breaker::Route::Divert) };
+        }
         if p.pause {
             m::routed(&b.cfg.name, "paused");
             return Routed::Pause;
@@ -410,6 +483,11 @@ pub(crate) enum Routed {
     Pause,
     /// Strict mode: held until the flush that counts it has been judged.
     Held(Box<HeldRecord>),
+    /// Half-open under pause: read for the probe only; `spent` when the grant ran out.
+    Peeked {
+        /// The probe budget is used up: pause until the probe is judged.
+        spent: bool,
+    },
 }
 
 /// The next judged generation, or never when no binding is strict.

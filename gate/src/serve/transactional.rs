@@ -36,13 +36,14 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
     info!("exactly-once: transactions initialised");
     let mut paused: HashMap<(String, i32), i64> = HashMap::new();
     let mut draining = super::pending::Draining::default();
+    let mut peeking = super::pending::Peeking::default();
     let mut stop = false;
     while !stop {
         let mut next: HashMap<(String, i32), i64> = HashMap::new();
         let mut acks = FuturesUnordered::new();
         let mut open = false;
         let deadline = tokio::time::Instant::now() + BATCH_TIME;
-        p.resume_ready(&mut paused, &mut draining);
+        p.resume_ready(&mut paused, &mut draining, &mut peeking);
         while next.len() < BATCH_RECORDS {
             let msg = tokio::select! {
                 biased;
@@ -54,19 +55,30 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
                 },
             };
             // Offsets here live in the batch, not a tracker; only pause marks need the changes.
-            p.rebalanced(&mut super::offsets::OffsetTracker::default(), &mut paused, &mut draining, &mut super::strict::Held::default());
+            p.rebalanced(&mut super::offsets::OffsetTracker::default(), &mut paused, &mut draining, &mut super::strict::Held::default(), &mut peeking);
             let (topic, partition, offset) = (msg.topic().to_string(), msg.partition(), msg.offset());
             if paused.get(&(topic.clone(), partition)).is_some_and(|from| offset >= *from) {
                 continue;
             }
             let Some(b) = p.bindings.get(&topic).cloned() else { continue };
+            let peek = peeking.get(&topic, partition);
+            if peek.is_some_and(|k| k.spent_at.is_some()) {
+                continue;
+            }
             if !open {
                 p.producer.begin_transaction().map_err(|e| txn_err("begin_transaction", e))?;
                 open = true;
             }
             let operator = draining.action_for(&topic, partition, offset);
             let decoded = p.decoder.decode(&b, msg.payload().unwrap_or_default()).await;
-            match p.route(&b, &msg, decoded, operator) {
+            match p.route(&b, &msg, decoded, operator, peek.is_some()) {
+                // Nothing written: the batch's offsets must not move past a peeked record.
+                Routed::Peeked { spent } => {
+                    if spent {
+                        p.pause(&topic, partition, offset);
+                        peeking.spend(&topic, partition, Some(offset));
+                    }
+                }
                 Routed::Emits(futs) => {
                     acks.extend(futs);
                     next.insert((topic, partition), offset + 1);
