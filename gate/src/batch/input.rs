@@ -48,29 +48,18 @@ pub fn jsonl(mut r: impl BufRead, limits: DecodeLimits, mut each: impl FnMut(Ite
 }
 
 /// Reads one line into `buf`, keeping at most `cap + 1` bytes; returns the full line length
-/// and how many bytes were dropped.
+/// and how many bytes were dropped. The newline search is the standard library's word-at-a-time
+/// one (`read_until`), not a byte loop: on flights it was 5 % of a `check`.
 fn read_line_capped(r: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> Result<(usize, usize), BatchError> {
-    let mut total = 0usize;
-    let mut dropped = 0usize;
-    loop {
-        let chunk = r.fill_buf().map_err(|e| BatchError::Read { reason: e.to_string() })?;
-        if chunk.is_empty() {
-            return Ok((total, dropped));
-        }
-        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
-            Some(i) => (i + 1, true),
-            None => (chunk.len(), false),
-        };
-        let room = (cap + 1).saturating_sub(buf.len());
-        let keep = take.min(room);
-        buf.extend_from_slice(&chunk[..keep]);
-        dropped += take - keep;
-        total += take;
-        r.consume(take);
-        if done {
-            return Ok((total, dropped));
-        }
+    let read = |e: std::io::Error| BatchError::Read { reason: e.to_string() };
+    let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
+    let kept = r.by_ref().take(limit).read_until(b'\n', buf).map_err(read)?;
+    if kept == 0 || buf.last() == Some(&b'\n') || (kept as u64) < limit {
+        return Ok((kept, 0)); // the whole line (or the input's last one)
     }
+    // Over the cap: skip the rest of the line without keeping it.
+    let dropped = r.skip_until(b'\n').map_err(read)?;
+    Ok((kept + dropped, dropped))
 }
 
 /// Reads a JSON array element by element, so memory stays flat.
@@ -166,11 +155,14 @@ mod tests {
     #[test]
     fn readers_table() {
         let long = format!("{{\"s\":\"{}\"}}\n{{\"n\":2}}\n", "x".repeat(100));
+        // 32 bytes is the limit: a 32-byte line passes, a 33-byte last line without a newline does not.
+        let edge = format!("{{\"s\":\"{}\"}}\n{{\"s\":\"{}\"}}", "x".repeat(24), "x".repeat(25));
         type Case<'a> = (&'a [u8], Format, Vec<(u64, bool)>);
         let cases: Vec<Case<'_>> = vec![
             (b"{\"n\":1}\n\n{\"n\":\n{\"n\":3}", Format::Jsonl, vec![(1, true), (3, false), (4, true)]),
             (b"\xff\n{\"n\":1}\r\n", Format::Jsonl, vec![(1, false), (2, true)]),
             (long.as_bytes(), Format::Jsonl, vec![(1, false), (2, true)]),
+            (edge.as_bytes(), Format::Jsonl, vec![(1, true), (2, false)]),
             (b"[{\"n\":1},{\"n\":2}]", Format::Json, vec![(1, true), (2, true)]),
             (b"n,s\n1,a\nNA,b\n2\n\xff,c\n", Format::Csv, vec![(2, true), (3, true), (4, false), (5, false)]),
         ];
