@@ -61,6 +61,8 @@ pub struct BindingRuntime {
     operator: Mutex<Option<PendingAction>>,
     /// Paused partitions and the offset each is held at, published by the record loop.
     paused_at: Mutex<PausedAt>,
+    /// Keys whose snapshot changed since the last-good writer's last pass.
+    dirty: Mutex<std::collections::HashSet<Vec<u8>>>,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: the guarded values
@@ -76,7 +78,7 @@ impl BindingRuntime {
         let topics = cfg.topics();
         let router = breaker.router();
         let stats = Stats { obs: contract.observer(), probe: contract.observer(), contract, generation: 1 };
-        Self { cfg, topics, breaker, router, stats: Mutex::new(stats), last_good: Mutex::new(HashMap::new()), last_arrival_ms: AtomicI64::new(now_ms), reload: tokio::sync::Mutex::new(()), operator: Mutex::new(None), paused_at: Mutex::new(PausedAt::new()) }
+        Self { cfg, topics, breaker, router, stats: Mutex::new(stats), last_good: Mutex::new(HashMap::new()), last_arrival_ms: AtomicI64::new(now_ms), reload: tokio::sync::Mutex::new(()), operator: Mutex::new(None), paused_at: Mutex::new(PausedAt::new()), dirty: Mutex::new(std::collections::HashSet::new()) }
     }
 
     /// Paused partitions of this binding's source and the offset each is held at.
@@ -182,6 +184,23 @@ impl BindingRuntime {
                 m.remove(&key);
             }
         }
+    }
+
+    /// Records a key's new last valid record, to be written to `<src>.last-good` by the
+    /// writer's next pass.
+    pub fn stage(&self, key: &[u8], snap: Snapshot) {
+        lock(&self.last_good).insert(key.to_vec(), snap);
+        let mut d = lock(&self.dirty);
+        if !d.contains(key) {
+            d.insert(key.to_vec());
+        }
+    }
+
+    /// The changed keys' current snapshots, each once, and clears the changes.
+    pub fn take_staged(&self) -> Vec<(Vec<u8>, Snapshot)> {
+        let keys = std::mem::take(&mut *lock(&self.dirty));
+        let index = lock(&self.last_good);
+        keys.into_iter().filter_map(|k| index.get(&k).cloned().map(|s| (k, s))).collect()
     }
 
     /// Keys in the last-good index.

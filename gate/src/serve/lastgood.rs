@@ -9,6 +9,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tracing::warn;
 
 /// Reads the binding's last-good topic from the beginning to its current end and fills the
 /// index. Returns the number of keys.
@@ -106,6 +108,53 @@ fn watermarks(consumer: &BaseConsumer, topic: &str, partition: i32) -> Result<(i
                 std::thread::sleep(Duration::from_millis(200));
             }
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Writes changed snapshots to `<src>.last-good` every `interval` (and once more at shutdown):
+/// each changed key once per pass, with the snapshot's source coordinates as headers, in the
+/// source partition when the topic has it. A failed write is logged and retried with the
+/// key's next change or the next pass's: the index topic only serves restarts and replicas.
+pub async fn writer(b: std::sync::Arc<BindingRuntime>, producer: rdkafka::producer::FutureProducer, partitions: Option<i32>, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stop = tokio::select! {
+            _ = tick.tick() => false,
+            _ = shutdown.changed() => true,
+        };
+        let staged = b.take_staged();
+        let mut acks = Vec::with_capacity(staged.len());
+        for (key, snap) in &staged {
+            let (p, o) = (snap.partition.to_string(), snap.offset.to_string());
+            let ts = snap.timestamp.map(|t| t.to_string()).unwrap_or_default();
+            let headers = rdkafka::message::OwnedHeaders::new_with_capacity(4)
+                .insert(rdkafka::message::Header { key: super::headers::SOURCE_TOPIC, value: Some(b.cfg.source.as_str()) })
+                .insert(rdkafka::message::Header { key: super::headers::SOURCE_PARTITION, value: Some(p.as_str()) })
+                .insert(rdkafka::message::Header { key: super::headers::SOURCE_OFFSET, value: Some(o.as_str()) })
+                .insert(rdkafka::message::Header { key: super::headers::SOURCE_TIMESTAMP, value: Some(ts.as_str()) });
+            let mut rec = rdkafka::producer::FutureRecord::to(&b.topics.last_good).key(key.as_slice()).payload(snap.payload.as_slice()).headers(headers);
+            if let Some(t) = snap.timestamp {
+                rec = rec.timestamp(t);
+            }
+            if partitions.is_some_and(|n| snap.partition < n) {
+                rec = rec.partition(snap.partition);
+            }
+            match producer.send_result(rec) {
+                Ok(f) => acks.push(f),
+                Err((e, _)) => warn!(binding = %b.cfg.name, error = %e, "last-good write not queued"),
+            }
+        }
+        for f in acks {
+            match f.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => warn!(binding = %b.cfg.name, error = %e, "last-good write failed"),
+                Err(_) => warn!(binding = %b.cfg.name, "last-good write dropped"),
+            }
+        }
+        if stop {
+            return;
         }
     }
 }

@@ -198,6 +198,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     let (tx, rx) = watch::channel(false);
     let transitions = events::TransitionSink::new(events_producer.clone(), cfg.events.breaker_topic.clone(), replica.clone());
     let violations = events::ViolationSink::new(events_producer.clone(), cfg.events.violations_topic.clone(), cfg.events.violations_per_rule_per_second);
+    let last_good_partitions: Vec<Option<i32>> = bindings.iter().map(|b| partitions.get(&b.topics.last_good).copied()).collect();
     // Strict bindings hear from their flusher when a window generation has been judged.
     let (judged_tx, judged_rx) = tokio::sync::mpsc::unbounded_channel();
     let any_strict = bindings.iter().any(|b| b.cfg.strict);
@@ -211,10 +212,16 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         decoder: decode::Decoder::new(cfg)?,
         violations,
     };
-    let flushers = bindings
+    let mut flushers: Vec<_> = bindings
         .iter()
         .map(|b| tokio::spawn(flusher::run(Arc::clone(b), transitions.clone(), b.cfg.strict.then(|| judged_tx.clone()), rx.clone())))
         .collect();
+    // The last-good index topic is written outside any transaction, by the events producer:
+    // it serves restarts and replicas, and an aborted batch is re-read and re-staged anyway.
+    for (b, parts) in bindings.iter().zip(last_good_partitions) {
+        let interval = b.breaker.config().flush_interval;
+        flushers.push(tokio::spawn(lastgood::writer(Arc::clone(b), events_producer.clone(), parts, interval, rx.clone())));
+    }
     let ready = Arc::new(crate::http::Readiness::new(client_config(cfg), bindings.clone()));
     let pipeline = if exactly_once { tokio::spawn(transactional::run(pipeline, rx)) } else { tokio::spawn(pipeline.run(rx)) };
     let registry = source.registry();

@@ -421,6 +421,16 @@ impl Pipeline {
         let source = SourceCoords { topic: rec.topic, partition: rec.partition, offset: rec.offset, timestamp: rec.timestamp };
         let mut futs = Vec::with_capacity(p.emits.len());
         for e in &p.emits {
+            if e.output == Output::LastGood {
+                // The compacted index is written by the last-good writer, once per changed key
+                // per pass: it is an index, not data, and one write per valid record halved
+                // the gate's throughput (BENCHMARKS.md).
+                if let Some(k) = key {
+                    b.stage(k, Snapshot { payload: payload.to_vec(), partition: rec.partition, offset: rec.offset, timestamp: source.timestamp });
+                }
+                m::routed(&b.cfg.name, Output::LastGood.as_str());
+                continue;
+            }
             let topic = match e.output {
                 Output::Validated => &b.topics.validated,
                 Output::Quarantine => &b.topics.quarantine,
@@ -454,11 +464,6 @@ impl Pipeline {
             }
             if self.partitions.get(topic).is_some_and(|n| rec.partition < *n) {
                 out = out.partition(rec.partition);
-            }
-            if e.output == Output::LastGood {
-                if let Some(k) = key {
-                    b.remember(k.to_vec(), Some(Snapshot { payload: payload.to_vec(), partition: rec.partition, offset: rec.offset, timestamp: source.timestamp }));
-                }
             }
             m::routed(&b.cfg.name, if e.verdict == VerdictTag::Stale { "stale" } else { e.output.as_str() });
             let fut = self.producer.send_result(out);
