@@ -173,10 +173,22 @@ fn field_check(s: &Map<String, Value>, compile: &impl Fn(&Value) -> Option<jsons
         let inline = match (k.as_str(), v) {
             ("type", Value::String(t)) => type_bits(t).map(|b| c.types = b),
             ("type", Value::Array(ts)) => ts.iter().try_fold(0, |acc, t| t.as_str().and_then(type_bits).map(|b| acc | b)).map(|b| c.types = b),
-            ("minimum", Value::Number(n)) => Some(c.bounds.push((n.clone(), Side::Min))),
-            ("maximum", Value::Number(n)) => Some(c.bounds.push((n.clone(), Side::Max))),
-            ("exclusiveMinimum", Value::Number(n)) => Some(c.bounds.push((n.clone(), Side::ExclusiveMin))),
-            ("exclusiveMaximum", Value::Number(n)) => Some(c.bounds.push((n.clone(), Side::ExclusiveMax))),
+            ("minimum", Value::Number(n)) => {
+                c.bounds.push((n.clone(), Side::Min));
+                Some(())
+            }
+            ("maximum", Value::Number(n)) => {
+                c.bounds.push((n.clone(), Side::Max));
+                Some(())
+            }
+            ("exclusiveMinimum", Value::Number(n)) => {
+                c.bounds.push((n.clone(), Side::ExclusiveMin));
+                Some(())
+            }
+            ("exclusiveMaximum", Value::Number(n)) => {
+                c.bounds.push((n.clone(), Side::ExclusiveMax));
+                Some(())
+            }
             ("minLength", Value::Number(n)) => n.as_u64().map(|n| c.min_len = Some(n)),
             ("maxLength", Value::Number(n)) => n.as_u64().map(|n| c.max_len = Some(n)),
             _ => None,
