@@ -4,7 +4,7 @@
 //! - **P** a plain rdkafka consume → produce passthrough (same consumer and producer settings
 //!   as the gate: idempotent producer, `linger.ms=5`, lz4, offsets stored after the ack);
 //! - **G** the gate, in-process through `gate::serve::start` (contract checks, window metrics,
-//!   breaker, headers, the last-good copy of every keyed valid record);
+//!   breaker, headers, the last-good index written once per changed key per flush interval);
 //! - **O** the gate with its breaker forced open (fallback `hold`).
 //!
 //! Throughput: each system drains its own copy of a source topic pre-filled with the same N
@@ -476,9 +476,10 @@ fn append_window(
 /// Consume → produce to `out` (same partition, key, timestamp), offsets stored after the ack,
 /// auto-committed every second — the gate's delivery scheme without the gate.
 ///
-/// `gate_shape`: write what the gate writes for a valid keyed record without judging it — the
-/// same nine `contract-gate-*` headers on the output, plus a copy to `<out>-lg` (the gate's
-/// last-good topic) — to separate the cost of the output shape from the cost of the checks.
+/// `gate_shape`: write what the gate writes for a valid record without judging it — the same
+/// nine `contract-gate-*` headers on the output — to separate the cost of the output shape
+/// from the cost of the checks. (The gate writes its last-good index once per changed key per
+/// flush interval, off the record path; the shape leaves it out.)
 async fn passthrough(
     brokers: String,
     src: String,
@@ -501,7 +502,6 @@ async fn passthrough(
         .set("compression.type", "lz4")
         .create()?;
     consumer.subscribe(&[&src])?;
-    let last_good = format!("{out}-lg");
     let mut inflight = FuturesUnordered::new();
     // Outputs still unacknowledged per (partition, offset), and the highest offset stored.
     let mut pending: HashMap<(i32, i64), u8> = HashMap::new();
@@ -544,7 +544,7 @@ async fn passthrough(
                 let m = msg?;
                 let (p, off) = (m.partition(), m.offset());
                 let ts = m.timestamp().to_millis();
-                let targets: &[&str] = if gate_shape && m.key().is_some() { &[&out, &last_good] } else { &[&out] };
+                let targets: &[&str] = &[&out];
                 if targets.len() > 1 {
                     pending.insert((p, off), u8::try_from(targets.len()).unwrap_or(u8::MAX));
                 }
@@ -668,14 +668,13 @@ async fn throughput(
     let n_i64 = i64::try_from(n)?;
     let cpu0 = (cpu_secs(None), a.broker_pid.and_then(|p| cpu_secs(Some(p))));
     let (outputs, want) = match system {
-        System::P => (vec![format!("{src}.out")], n_i64),
-        System::Ps => (
-            vec![format!("{src}.out"), format!("{src}.out-lg")],
-            2 * n_i64,
+        System::P | System::Ps => (vec![format!("{src}.out")], n_i64),
+        // Every record is valid: validated under G, held under O. The last-good index is
+        // written per changed key per interval, not per record, so it is not counted.
+        System::G | System::O => (
+            gate_outputs(src).into_iter().filter(|t| !t.ends_with(".last-good")).collect(),
+            n_i64,
         ),
-        // Every record is valid and keyed: validated + last-good under G, held under O.
-        System::G => (gate_outputs(src), 2 * n_i64),
-        System::O => (gate_outputs(src), n_i64),
     };
     let cpu: (Option<f64>, Option<f64>);
     match system {
@@ -1039,10 +1038,7 @@ async fn bench_size(
         topics.push((src.clone(), false, false));
         match s {
             System::P => topics.push((format!("{src}.out"), true, false)),
-            System::Ps => {
-                topics.push((format!("{src}.out"), true, false));
-                topics.push((format!("{src}.out-lg"), true, true));
-            }
+            System::Ps => topics.push((format!("{src}.out"), true, false)),
             _ => topics.extend(gate_outputs(src).into_iter().map(|t| {
                 let compact = t.ends_with(".last-good");
                 (t, true, compact)
