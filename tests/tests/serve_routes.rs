@@ -47,6 +47,30 @@ fn events(msgs: &[rdkafka::message::OwnedMessage]) -> Vec<(String, String)> {
     msgs.iter().map(json_of).map(|v| (v["from"].as_str().unwrap_or("").to_string(), v["to"].as_str().unwrap_or("").to_string())).collect()
 }
 
+/// The committed offset of partition 0 of `topic` for the consumer's group (-1: none).
+fn committed_offset(c: &rdkafka::consumer::BaseConsumer, topic: &str) -> anyhow::Result<i64> {
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition(topic, 0);
+    let got = c.committed_offsets(tpl, Duration::from_secs(5))?;
+    Ok(got.find_partition(topic, 0).and_then(|p| p.offset().to_raw()).unwrap_or(-1))
+}
+
+/// The example contract with a 2 s "no data" SLA, so silence trips quickly.
+fn silent_after_2s() -> String {
+    let c = sidecar::flights_contract().replace("  - property: frequency\n    value: 30\n    unit: s", "  - property: frequency\n    value: 2\n    unit: s");
+    assert!(c.contains("value: 2\n    unit: s"), "the example contract changed shape");
+    c
+}
+
+/// Valid records with `dep_time` nulled (a null burst: record checks pass, the window breaches).
+fn null_dep_time(records: &[Value]) -> Vec<Value> {
+    records.iter().map(|r| {
+        let mut r = r.clone();
+        r["dep_time"] = Value::Null;
+        r
+    }).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_valid_invalid_and_malformed_with_headers() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
@@ -98,11 +122,7 @@ async fn null_burst_trips_then_recovers_through_half_open() -> anyhow::Result<()
     let p = e2e::producer(&brokers)?;
     // Steady state, then a burst of nulls in dep_time: valid records, window rule breached.
     sidecar::produce(&p, &src, &keyed(&sample[..100])).await?;
-    let burst: Vec<Value> = sample[100..300].iter().map(|r| {
-        let mut r = r.clone();
-        r["dep_time"] = Value::Null;
-        r
-    }).collect();
+    let burst = null_dep_time(&sample[100..300]);
     sidecar::produce(&p, &src, &keyed(&burst)).await?;
     let ev = sidecar::reader(&brokers, &format!("{src}.breaker-events"))?;
     let opened = read_until(&ev, T, |m| events(m).iter().any(|(_, to)| to == "open")).await?;
@@ -188,12 +208,7 @@ async fn pause_keeps_offsets_until_the_breaker_closes() -> anyhow::Result<()> {
     // The group's committed offset stays at 10 while paused.
     let group = format!("{src}-gate");
     let admin_consumer: rdkafka::consumer::BaseConsumer = e2e::consumer_config(&brokers, &group).create()?;
-    let committed = || -> anyhow::Result<i64> {
-        let mut tpl = rdkafka::TopicPartitionList::new();
-        tpl.add_partition(&src, 0);
-        let c = admin_consumer.committed_offsets(tpl, Duration::from_secs(5))?;
-        Ok(c.find_partition(&src, 0).and_then(|p| p.offset().to_raw()).unwrap_or(-1))
-    };
+    let committed = || committed_offset(&admin_consumer, &src);
     e2e::wait_until("offset 10 committed", T, || async { (committed().ok() == Some(10)).then_some(()) }).await?;
     tokio::time::sleep(Duration::from_secs(2)).await; // a paused gate must not move on: give it time to (wrongly) do so
     assert_eq!(committed()?, 10);
@@ -217,12 +232,7 @@ async fn an_operator_releases_the_paused_backlog_to_quarantine_or_skips_it() -> 
     let p = e2e::producer(&brokers)?;
     let group = format!("{src}-gate");
     let admin_consumer: rdkafka::consumer::BaseConsumer = e2e::consumer_config(&brokers, &group).create()?;
-    let committed = || -> anyhow::Result<i64> {
-        let mut tpl = rdkafka::TopicPartitionList::new();
-        tpl.add_partition(&src, 0);
-        let c = admin_consumer.committed_offsets(tpl, Duration::from_secs(5))?;
-        Ok(c.find_partition(&src, 0).and_then(|p| p.offset().to_raw()).unwrap_or(-1))
-    };
+    let committed = || committed_offset(&admin_consumer, &src);
     let b = gate.binding();
     assert!(b.request(PendingAction::Quarantine).is_empty(), "nothing paused: nothing to release");
     b.breaker.command(breaker::Command::ForceOpen, None, chrono::Utc::now().timestamp_millis()).await?;
@@ -271,11 +281,7 @@ async fn strict_mode_leaks_nothing_of_a_breaching_window() -> anyhow::Result<()>
     let validated = sidecar::reader(&brokers, &format!("{src}.validated"))?;
     let first = read_until(&validated, T, |m| m.len() >= 100).await?;
     assert!(first.iter().all(|m| json_of(m)["dep_time"].is_number()));
-    let burst: Vec<Value> = sample[200..300].iter().map(|r| {
-        let mut r = r.clone();
-        r["dep_time"] = Value::Null;
-        r
-    }).collect();
+    let burst = null_dep_time(&sample[200..300]);
     sidecar::produce(&p, &src, &keyed(&burst)).await?;
     let held = read_until(&sidecar::reader(&brokers, &format!("{src}.held"))?, T, |m| m.len() >= 100).await?;
     assert!(held.iter().all(|m| header_str(m, h::VERDICT).as_deref() == Some("held")));
@@ -291,8 +297,7 @@ async fn half_open_under_pause_peeks_and_commits_nothing_until_closed() -> anyho
     let src = e2e::unique_name("peek");
     // Silence trips the breaker without any bad record in the topic; records that arrive
     // while it is open wait under pause, feed the half-open probe, and flow once it closes.
-    let contract = sidecar::flights_contract().replace("  - property: frequency\n    value: 30\n    unit: s", "  - property: frequency\n    value: 2\n    unit: s");
-    anyhow::ensure!(contract.contains("value: 2\n    unit: s"), "the example contract changed shape");
+    let contract = silent_after_2s();
     let gate = Gate::start(&brokers, &src, Fallback::Pause, &contract).await?;
     let sample = sidecar::flights_sample();
     let p = e2e::producer(&brokers)?;
@@ -318,8 +323,7 @@ async fn half_open_under_pause_peeks_and_commits_nothing_until_closed() -> anyho
 async fn silence_trips_the_watchdog() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
     let src = e2e::unique_name("silence");
-    let contract = sidecar::flights_contract().replace("  - property: frequency\n    value: 30\n    unit: s", "  - property: frequency\n    value: 2\n    unit: s");
-    assert!(contract.contains("value: 2\n    unit: s"));
+    let contract = silent_after_2s();
     let gate = Gate::start(&brokers, &src, Fallback::Degrade, &contract).await?;
     let p = e2e::producer(&brokers)?;
     sidecar::produce(&p, &src, &keyed(&sidecar::flights_sample()[..5])).await?;
