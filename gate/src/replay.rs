@@ -9,7 +9,7 @@
 use crate::config::GateConfig;
 use crate::serve::headers::{self, HeaderValues, SourceCoords};
 use crate::serve::plan::VerdictTag;
-use crate::serve::{client_config, ServeError};
+use crate::serve::{consumer_config, producer_config, ServeError};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -44,9 +44,9 @@ pub async fn replay(cfg: &GateConfig, name: &str, from: Option<&str>) -> Result<
     let contract = std::sync::Arc::new(source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|reason| ServeError::Contracts { reason })?);
     // Held records are in the binding's own format (Avro ones need their writer schemas).
     let decoder = crate::serve::decode::Decoder::new(cfg)?;
-    let producer: FutureProducer = client_config(cfg).set("enable.idempotence", "true").create().map_err(kerr)?;
+    let producer: FutureProducer = producer_config(cfg).create().map_err(kerr)?;
     let group = format!("{}-replay-{}", cfg.kafka.group_id, b.name);
-    let consumer: BaseConsumer = client_config(cfg).set("group.id", &group).set("enable.auto.commit", "false").set("auto.offset.reset", "earliest").set("isolation.level", "read_committed").create().map_err(kerr)?;
+    let consumer: BaseConsumer = consumer_config(cfg).set("group.id", &group).set("enable.auto.commit", "false").set("auto.offset.reset", "earliest").set("isolation.level", "read_committed").create().map_err(kerr)?;
 
     // The end of each partition now: a replay is bounded, records held later wait for the next one.
     let md = consumer.fetch_metadata(None, Duration::from_secs(10)).map_err(kerr)?;
