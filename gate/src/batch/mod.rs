@@ -1,5 +1,6 @@
 //! `contract-gate check`: a batch of records against a contract, one report.
 
+pub mod avro_file;
 pub mod input;
 pub mod report;
 
@@ -99,6 +100,7 @@ pub fn run(opts: &CheckOptions) -> Result<BatchReport, BatchError> {
         Format::Jsonl => input::jsonl(reader, opts.limits, &mut each)?,
         Format::Json => input::json_array(reader, opts.limits, &mut each)?,
         Format::Csv => input::csv(reader, compiled.top_level_types(), &opts.null_tokens, opts.limits, &mut each)?,
+        Format::Avro => avro_file::read(reader, &compiled, &mut each)?,
     }
     if let Some(b) = bar {
         b.finish_and_clear();

@@ -299,6 +299,7 @@ pub fn format_for(flag: Option<Format>, input: &std::path::Path) -> Format {
     flag.unwrap_or_else(|| match input.extension().and_then(|e| e.to_str()) {
         Some("csv") => Format::Csv,
         Some("json") => Format::Json,
+        Some("avro") => Format::Avro,
         _ => Format::Jsonl,
     })
 }
