@@ -379,6 +379,54 @@ async fn exactly_once_commits_outputs_and_offsets_together() -> anyhow::Result<(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_has_no_duplicates_across_a_rebalance() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("eos-rebalance");
+    e2e::create_topic(&brokers, &src, 2).await?;
+    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
+    let mut cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
+    cfg.delivery.mode = gate::config::DeliveryMode::ExactlyOnce;
+    let a = gate::serve::start(&cfg).await?;
+    let clean: Vec<Value> = sidecar::flights_sample().into_iter().filter(|r| !r["dep_time"].is_null()).take(2400).collect();
+    let n = clean.len();
+    // A steady stream while a second replica joins and leaves: partitions move in the middle
+    // of open transactions.
+    let producing = {
+        let (p, src, recs) = (e2e::producer(&brokers)?, src.clone(), keyed(&clean));
+        tokio::spawn(async move {
+            for chunk in recs.chunks(40) {
+                sidecar::produce(&p, &src, chunk).await?;
+                tokio::time::sleep(Duration::from_millis(40)).await; // pacing the stream
+            }
+            anyhow::Ok(())
+        })
+    };
+    let outputs: rdkafka::consumer::StreamConsumer = e2e::consumer_config(&brokers, &e2e::unique_name("reader")).set("isolation.level", "read_committed").create()?;
+    let topics = [format!("{src}.validated"), format!("{src}.held"), format!("{src}.quarantine")];
+    outputs.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let mut seen: Vec<rdkafka::message::OwnedMessage> = read_until(&outputs, T, |m| m.len() >= n / 5).await?;
+    let b = gate::serve::start(&cfg).await?;
+    seen.extend(read_until(&outputs, T, |m| m.len() >= n / 3).await?);
+    let _ = b.shutdown.send(true);
+    b.pipeline.await??;
+    producing.await??;
+    let total = seen.len();
+    seen.extend(read_until(&outputs, T, |m| total + m.len() >= n).await?);
+    if let Ok(Ok(extra)) = tokio::time::timeout(Duration::from_secs(3), outputs.recv()).await {
+        seen.push(extra.detach());
+    }
+    let mut coords = std::collections::HashSet::new();
+    for m in &seen {
+        let c = (header_str(m, h::SOURCE_PARTITION), header_str(m, h::SOURCE_OFFSET));
+        assert!(coords.insert(c.clone()), "duplicate output for {c:?} (read_committed)");
+    }
+    assert_eq!(coords.len(), n, "every source record exactly once");
+    let _ = a.shutdown.send(true);
+    a.pipeline.await??;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_moves_held_records_once() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
     let src = e2e::unique_name("replay");

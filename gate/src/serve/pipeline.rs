@@ -101,7 +101,7 @@ impl Pipeline {
                     };
                     // Assignment changes queued by the callbacks inside this recv() come first:
                     // the message may be the first of a partition that just came back.
-                    self.rebalanced(&mut tracker, &mut paused, &mut draining, &mut held, &mut peeking);
+                    let _ = self.rebalanced(&mut tracker, &mut paused, &mut draining, &mut held, &mut peeking);
                     let (topic, partition, offset) = (msg.topic().to_string(), msg.partition(), msg.offset());
                     if paused.get(&(topic.clone(), partition)).is_some_and(|from| offset >= *from) {
                         continue; // fetched before the pause took effect; the rewind re-reads it
@@ -173,15 +173,18 @@ impl Pipeline {
     }
 
     /// Applies the assignment changes queued by the consumer's rebalance callbacks.
-    pub(crate) fn rebalanced(&self, tracker: &mut OffsetTracker, paused: &mut HashMap<(String, i32), i64>, draining: &mut Draining, held: &mut Held, peeking: &mut Peeking) {
+    /// Returns the partitions that moved (assigned or revoked).
+    pub(crate) fn rebalanced(&self, tracker: &mut OffsetTracker, paused: &mut HashMap<(String, i32), i64>, draining: &mut Draining, held: &mut Held, peeking: &mut Peeking) -> Vec<(String, i32)> {
         let changes = self.consumer.context().take();
         if changes.is_empty() {
-            return;
+            return Vec::new();
         }
+        let mut moved = Vec::new();
         for c in &changes {
             let (rebalance::Change::Assigned(parts) | rebalance::Change::Revoked(parts)) = c;
             for (t, p) in parts {
                 peeking.stop(t, *p);
+                moved.push((t.clone(), *p));
             }
         }
         let resume = rebalance::apply(changes, tracker, paused, draining, held);
@@ -193,6 +196,7 @@ impl Pipeline {
                 debug!(topic = %topic, partition, error = %e, "resume of a newly assigned partition");
             }
         }
+        moved
     }
 
     fn store(&self, topic: &str, partition: i32, next: i64) {

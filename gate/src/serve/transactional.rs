@@ -38,8 +38,13 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
     let mut draining = super::pending::Draining::default();
     let mut peeking = super::pending::Peeking::default();
     let mut stop = false;
+    // Partitions sent back by an abandoned batch, with the offset they were sent back to.
+    let mut rewound: HashMap<(String, i32), i64> = HashMap::new();
     while !stop {
         let mut next: HashMap<(String, i32), i64> = HashMap::new();
+        // Where each partition's records in this batch begin: the rewind point if the batch
+        // has to be abandoned.
+        let mut first: HashMap<(String, i32), i64> = HashMap::new();
         let mut acks = FuturesUnordered::new();
         let mut open = false;
         let deadline = tokio::time::Instant::now() + BATCH_TIME;
@@ -55,8 +60,20 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
                 },
             };
             // Offsets here live in the batch, not a tracker; only pause marks need the changes.
-            p.rebalanced(&mut super::offsets::OffsetTracker::default(), &mut paused, &mut draining, &mut super::strict::Held::default(), &mut peeking);
+            let moved = p.rebalanced(&mut super::offsets::OffsetTracker::default(), &mut paused, &mut draining, &mut super::strict::Held::default(), &mut peeking);
+            if open && moved.iter().any(|k| next.contains_key(k)) {
+                rewound = abandon(&p, &first, &moved).await?;
+                (open, acks) = (false, FuturesUnordered::new());
+                next.clear();
+                first.clear();
+            }
             let (topic, partition, offset) = (msg.topic().to_string(), msg.partition(), msg.offset());
+            if let Some(from) = rewound.get(&(topic.clone(), partition)) {
+                if offset > *from {
+                    continue; // fetched before the rewind; it comes again
+                }
+                rewound.remove(&(topic.clone(), partition));
+            }
             if paused.get(&(topic.clone(), partition)).is_some_and(|from| offset >= *from) {
                 continue;
             }
@@ -81,6 +98,7 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
                 }
                 Routed::Emits(futs) => {
                     acks.extend(futs);
+                    first.entry((topic.clone(), partition)).or_insert(offset);
                     next.insert((topic, partition), offset + 1);
                 }
                 Routed::Pause => {
@@ -92,11 +110,18 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
                 // here held anyway, it goes out now rather than wait on a flush.
                 Routed::Held(h) => {
                     acks.push(p.release_held(&b, &h));
+                    first.entry((topic.clone(), partition)).or_insert(offset);
                     next.insert((topic, partition), offset + 1);
                 }
             }
         }
         if !open {
+            continue;
+        }
+        // A revoke inside a recv that returned nothing (the batch deadline) is seen here.
+        let moved = p.rebalanced(&mut super::offsets::OffsetTracker::default(), &mut paused, &mut draining, &mut super::strict::Held::default(), &mut peeking);
+        if moved.iter().any(|k| next.contains_key(k)) {
+            rewound = abandon(&p, &first, &moved).await?;
             continue;
         }
         let result = commit(&p, &next).await;
@@ -114,6 +139,25 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// A partition of the open batch was revoked: its new owner starts from the last committed
+/// offset, so committing this batch (its offsets included) would duplicate those records.
+/// The batch is aborted — read_committed readers never see its outputs — and every partition
+/// this replica keeps goes back to where the batch began. Returns the rewound partitions.
+async fn abandon(p: &Pipeline, first: &HashMap<(String, i32), i64>, moved: &[(String, i32)]) -> Result<HashMap<(String, i32), i64>, ServeError> {
+    warn!(partitions = ?moved, "partitions moved during a transaction: batch aborted and rewound");
+    let producer = p.producer.clone();
+    tokio::task::spawn_blocking(move || producer.abort_transaction(TXN_TIMEOUT)).await.map_err(|e| txn_err("abort task", e))?.map_err(|e| txn_err("abort_transaction", e))?;
+    let mut rewound = HashMap::new();
+    for ((t, part), from) in first {
+        if moved.iter().any(|(mt, mp)| mt == t && mp == part) {
+            continue;
+        }
+        p.consumer.seek(t, *part, Offset::Offset(*from), Duration::from_secs(5)).map_err(|e| txn_err("rewind after abort", e))?;
+        rewound.insert((t.clone(), *part), *from);
+    }
+    Ok(rewound)
 }
 
 async fn commit(p: &Pipeline, next: &HashMap<(String, i32), i64>) -> Result<(), ServeError> {
