@@ -384,8 +384,17 @@ async fn ensure_topic(client: &ClientConfig, topic: &str) -> Result<(), Registry
     let t = topic.to_string();
     let partitions = tokio::task::spawn_blocking(move || -> Result<usize, KafkaError> {
         let c: BaseConsumer = cfg.create()?;
-        let md = c.fetch_metadata(None, Duration::from_secs(10))?;
-        Ok(md.topics().iter().find(|x| x.name() == t).map_or(0, |x| x.partitions().len()))
+        // A topic created a moment ago may not be in the metadata yet (or without its
+        // partitions): look again for a while before calling it wrong.
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let md = c.fetch_metadata(None, Duration::from_secs(10))?;
+            let n = md.topics().iter().find(|x| x.name() == t && x.error().is_none()).map_or(0, |x| x.partitions().len());
+            if n > 0 || std::time::Instant::now() >= deadline {
+                return Ok(n);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     })
     .await
     .map_err(kafka)?
