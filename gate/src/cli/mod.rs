@@ -42,7 +42,7 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Data chaos drill: inject a fault into a binding's source and check how the gate reacts.
     /// Exit 0: every hypothesis held; 1: a drill failed; 2: error.
-    Drill(crate::drill::cli::DrillArgs),
+    Drill(Box<crate::drill::cli::DrillArgs>),
     /// See the gate work in one command, no services needed: an in-process Kafka cluster, the
     /// bundled flights contract, a null burst that trips the breaker, and the recovery.
     Demo(DemoArgs),

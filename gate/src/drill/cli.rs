@@ -188,7 +188,7 @@ mod tests {
     fn parse(args: &str) -> Result<super::DrillArgs, String> {
         let argv = std::iter::once("contract-gate").chain(args.split_whitespace());
         match Cli::try_parse_from(argv).map_err(|e| e.to_string())?.command {
-            Command::Drill(a) => Ok(a),
+            Command::Drill(a) => Ok(*a),
             other => Err(format!("{other:?}")),
         }
     }
