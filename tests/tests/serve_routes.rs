@@ -411,7 +411,11 @@ async fn exactly_once_has_no_duplicates_across_a_rebalance() -> anyhow::Result<(
     b.pipeline.await??;
     producing.await??;
     let total = seen.len();
-    seen.extend(read_until(&outputs, T, |m| total + m.len() >= n).await?);
+    match read_until(&outputs, T, |m| total + m.len() >= n).await {
+        Ok(rest) => seen.extend(rest),
+        Err(e) if a.pipeline.is_finished() => anyhow::bail!("{e}; the remaining replica's loop ended: {:?}", a.pipeline.await),
+        Err(e) => return Err(e),
+    }
     if let Ok(Ok(extra)) = tokio::time::timeout(Duration::from_secs(3), outputs.recv()).await {
         seen.push(extra.detach());
     }

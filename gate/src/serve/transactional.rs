@@ -61,8 +61,13 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
             };
             // Offsets here live in the batch, not a tracker; only pause marks need the changes.
             let moved = p.rebalanced(&mut super::offsets::OffsetTracker::default(), &mut paused, &mut draining, &mut super::strict::Held::default(), &mut peeking);
+            // A partition that moved restarts at its committed offset, wherever that is: an
+            // old rewind mark would drop everything after it.
+            for k in &moved {
+                rewound.remove(k);
+            }
             if open && moved.iter().any(|k| next.contains_key(k)) {
-                rewound = abandon(&p, &first, &moved).await?;
+                rewound.extend(abandon(&p, &first, &moved).await?);
                 (open, acks) = (false, FuturesUnordered::new());
                 next.clear();
                 first.clear();
@@ -120,15 +125,25 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
         }
         // A revoke inside a recv that returned nothing (the batch deadline) is seen here.
         let moved = p.rebalanced(&mut super::offsets::OffsetTracker::default(), &mut paused, &mut draining, &mut super::strict::Held::default(), &mut peeking);
+        for k in &moved {
+            rewound.remove(k);
+        }
         if moved.iter().any(|k| next.contains_key(k)) {
-            rewound = abandon(&p, &first, &moved).await?;
+            rewound.extend(abandon(&p, &first, &moved).await?);
             continue;
         }
-        let result = commit(&p, &next).await;
-        if let Err(e) = result {
-            let producer = p.producer.clone();
-            let _ = tokio::task::spawn_blocking(move || producer.abort_transaction(TXN_TIMEOUT)).await;
-            return Err(e);
+        match commit(&p, &next).await {
+            Ok(()) => {}
+            Err(CommitFailure::Abortable(reason)) => {
+                warn!(reason = %reason, "batch not committed; aborted and consumed again");
+                rewound.extend(abandon(&p, &first, &[]).await?);
+                continue;
+            }
+            Err(CommitFailure::Fatal(e)) => {
+                let producer = p.producer.clone();
+                let _ = tokio::task::spawn_blocking(move || producer.abort_transaction(TXN_TIMEOUT)).await;
+                return Err(e);
+            }
         }
         // The commit flushed every output; collect the acknowledgements for the metrics' sake
         // and to surface a failure the commit would already have reported.
@@ -141,12 +156,15 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
     Ok(())
 }
 
-/// A partition of the open batch was revoked: its new owner starts from the last committed
-/// offset, so committing this batch (its offsets included) would duplicate those records.
-/// The batch is aborted — read_committed readers never see its outputs — and every partition
-/// this replica keeps goes back to where the batch began. Returns the rewound partitions.
+/// A partition of the open batch was revoked (its new owner starts from the last committed
+/// offset, so committing this batch would duplicate those records), or the broker fenced the
+/// batch's offsets: the batch is aborted — read_committed readers never see its outputs — and
+/// every partition this replica keeps goes back to where the batch began. Returns the
+/// rewound partitions.
 async fn abandon(p: &Pipeline, first: &HashMap<(String, i32), i64>, moved: &[(String, i32)]) -> Result<HashMap<(String, i32), i64>, ServeError> {
-    warn!(partitions = ?moved, "partitions moved during a transaction: batch aborted and rewound");
+    if !moved.is_empty() {
+        warn!(partitions = ?moved, "partitions moved during a transaction: batch aborted and rewound");
+    }
     let producer = p.producer.clone();
     tokio::task::spawn_blocking(move || producer.abort_transaction(TXN_TIMEOUT)).await.map_err(|e| txn_err("abort task", e))?.map_err(|e| txn_err("abort_transaction", e))?;
     let mut rewound = HashMap::new();
@@ -160,19 +178,35 @@ async fn abandon(p: &Pipeline, first: &HashMap<(String, i32), i64>, moved: &[(St
     Ok(rewound)
 }
 
-async fn commit(p: &Pipeline, next: &HashMap<(String, i32), i64>) -> Result<(), ServeError> {
+/// Why a batch could not be committed.
+enum CommitFailure {
+    /// The transaction must be aborted and the batch consumed again (e.g. the group moved on
+    /// to a new generation while the batch was open: the broker fences its offsets).
+    Abortable(String),
+    /// Anything else: the process must stop.
+    Fatal(ServeError),
+}
+
+fn classify(what: &str, e: &rdkafka::error::KafkaError) -> CommitFailure {
+    match e {
+        rdkafka::error::KafkaError::Transaction(t) if t.txn_requires_abort() => CommitFailure::Abortable(format!("{what}: {e}")),
+        _ => CommitFailure::Fatal(txn_err(what, e)),
+    }
+}
+
+async fn commit(p: &Pipeline, next: &HashMap<(String, i32), i64>) -> Result<(), CommitFailure> {
     let mut tpl = TopicPartitionList::new();
     for ((t, part), off) in next {
-        tpl.add_partition_offset(t, *part, Offset::Offset(*off)).map_err(|e| txn_err("offsets", e))?;
+        tpl.add_partition_offset(t, *part, Offset::Offset(*off)).map_err(|e| CommitFailure::Fatal(txn_err("offsets", e)))?;
     }
-    let cgm = p.consumer.group_metadata().ok_or_else(|| txn_err("group metadata", "consumer has no group metadata"))?;
+    let cgm = p.consumer.group_metadata().ok_or_else(|| CommitFailure::Fatal(txn_err("group metadata", "consumer has no group metadata")))?;
     let producer = p.producer.clone();
-    tokio::task::spawn_blocking(move || -> Result<(), ServeError> {
+    tokio::task::spawn_blocking(move || -> Result<(), CommitFailure> {
         if tpl.count() > 0 {
-            producer.send_offsets_to_transaction(&tpl, &cgm, TXN_TIMEOUT).map_err(|e| txn_err("send_offsets_to_transaction", e))?;
+            producer.send_offsets_to_transaction(&tpl, &cgm, TXN_TIMEOUT).map_err(|e| classify("send_offsets_to_transaction", &e))?;
         }
-        producer.commit_transaction(TXN_TIMEOUT).map_err(|e| txn_err("commit_transaction", e))
+        producer.commit_transaction(TXN_TIMEOUT).map_err(|e| classify("commit_transaction", &e))
     })
     .await
-    .map_err(|e| txn_err("commit task", e))?
+    .map_err(|e| CommitFailure::Fatal(txn_err("commit task", e)))?
 }
