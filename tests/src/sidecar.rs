@@ -194,3 +194,17 @@ pub async fn http(method: &str, url: &str, token: Option<&str>, body: Option<Vec
 pub fn flights_version(version: &str, edit: impl Fn(String) -> String) -> String {
     edit(flights_contract().replacen("version: 1.0.0", &format!("version: {version}"), 1))
 }
+
+/// Stops an in-process gate: shutdown, then the record loop (its error, if any) and every
+/// flush and last-good writer task.
+///
+/// # Errors
+/// The record loop's error, or a task that panicked.
+pub async fn stop(running: gate::serve::Running) -> anyhow::Result<()> {
+    let _ = running.shutdown.send(true);
+    running.pipeline.await??;
+    for f in running.flushers {
+        f.await?;
+    }
+    Ok(())
+}

@@ -788,12 +788,7 @@ async fn wait_group_spread(
 }
 
 async fn stop(running: gate::serve::Running) -> anyhow::Result<()> {
-    let _ = running.shutdown.send(true);
-    running.pipeline.await??;
-    for f in running.flushers {
-        f.await?;
-    }
-    Ok(())
+    e2e::sidecar::stop(running).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,12 +34,7 @@ impl Gate {
     }
 
     async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.running.shutdown.send(true);
-        self.running.pipeline.await??;
-        for f in self.running.flushers {
-            f.await?;
-        }
-        Ok(())
+        sidecar::stop(self.running).await
     }
 }
 
