@@ -122,7 +122,13 @@ async fn replicas_racing_on_one_subject_agree_on_versions_and_ids() -> anyhow::R
     }
     assert_eq!(ids[9], ids[0], "the same schema has one id, whichever replica registered it");
     assert_eq!(ids[8], ids[1], "ids are global across subjects");
-    let on_a = versions(&a.url, &subject).await?;
+    // Each replica answers a write once it has applied it itself; the other follows the log,
+    // so `a` may still be applying `b`'s last writes when all calls have returned.
+    let on_a = e2e::wait_until("replica a has applied all eight versions", Duration::from_secs(30), || {
+        let (url, subject) = (a.url.clone(), subject.clone());
+        async move { versions(&url, &subject).await.ok().filter(|v| v.len() >= 8) }
+    })
+    .await?;
     assert_eq!(on_a.len(), 8, "schemas 0..8 once each: {on_a:?}");
     let mut distinct: Vec<u64> = on_a.iter().map(|(_, id)| *id).collect();
     distinct.sort_unstable();
