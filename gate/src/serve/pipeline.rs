@@ -179,24 +179,16 @@ impl Pipeline {
         if changes.is_empty() {
             return Vec::new();
         }
-        let mut moved = Vec::new();
-        for c in &changes {
-            let (rebalance::Change::Assigned(parts) | rebalance::Change::Revoked(parts)) = c;
-            for (t, p) in parts {
-                peeking.stop(t, *p);
-                moved.push((t.clone(), *p));
-            }
-        }
-        let resume = rebalance::apply(changes, tracker, paused, draining, held);
+        let done = rebalance::apply(changes, tracker, paused, draining, held, peeking);
         self.publish_paused(paused);
-        for (topic, partition) in resume {
+        for (topic, partition) in done.resume {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition(&topic, partition);
             if let Err(e) = self.consumer.resume(&tpl) {
                 debug!(topic = %topic, partition, error = %e, "resume of a newly assigned partition");
             }
         }
-        moved
+        done.moved
     }
 
     fn store(&self, topic: &str, partition: i32, next: i64) {
@@ -366,21 +358,8 @@ impl Pipeline {
         let snapshot = keyed && matches!(route, breaker::Route::Divert) && b.has_snapshot(key.unwrap_or_default());
         let p = plan(valid && !released, route, fallback, keyed, snapshot);
         let reason = if released { operator.map(|a| a.reason().to_string()) } else { reason };
-        if peek {
-            if p.probe {
-                if let Some(v) = &record {
-                    let mut stats = b.stats();
-                    let current = Arc::clone(&stats.contract);
-                    let _ = current.check(v, &mut stats.probe);
-                }
-            }
-            m::routed(&b.cfg.name, "peeked");
-            return Routed::Peeked { spent: valid && matches!(route, breaker::Route::Divert) };
-        }
-        if p.pause {
-            m::routed(&b.cfg.name, "paused");
-            return Routed::Pause;
-        }
+        // A probe record is also checked into the probe window; strict mode then waits for the
+        // generation that holds that observation.
         let generation = if p.probe {
             let mut stats = b.stats();
             if let Some(v) = &record {
@@ -391,6 +370,14 @@ impl Pipeline {
         } else {
             generation
         };
+        if peek {
+            m::routed(&b.cfg.name, "peeked");
+            return Routed::Peeked { spent: valid && matches!(route, breaker::Route::Divert) };
+        }
+        if p.pause {
+            m::routed(&b.cfg.name, "paused");
+            return Routed::Pause;
+        }
         let rec = RecordRef { topic: msg.topic(), partition: msg.partition(), offset: msg.offset(), timestamp: msg.timestamp().to_millis(), key, payload, headers: msg.headers() };
         if b.cfg.strict && valid && !released && matches!(route, breaker::Route::Pass | breaker::Route::Probe) {
             return Routed::Held(Box::new(HeldRecord::new(generation, &rec, contract, verdict_rules)));

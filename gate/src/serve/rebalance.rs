@@ -9,7 +9,7 @@
 
 use super::metrics as m;
 use super::offsets::OffsetTracker;
-use super::pending::Draining;
+use super::pending::{Draining, Peeking};
 use super::strict::Held;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
@@ -82,25 +82,37 @@ impl ConsumerContext for GateContext {
 /// Applies assignment changes to the loop's state: a partition that leaves or arrives starts
 /// from a clean slate (its committed offset decides where consuming resumes), and its pause
 /// mark goes (a partition assigned while its breaker still pauses is paused again by its first
-/// record). Returns the partitions the caller must resume, because librdkafka may keep a
-/// partition's pause flag across a revoke and re-assign.
-pub fn apply(changes: Vec<Change>, tracker: &mut OffsetTracker, paused: &mut HashMap<(String, i32), i64>, draining: &mut Draining, held: &mut Held) -> Vec<(String, i32)> {
-    let mut resume = Vec::new();
+/// record), and so do its release range, held records and peek. Returns the partitions that
+/// moved, and those the caller must resume, because librdkafka may keep a partition's pause
+/// flag across a revoke and re-assign.
+pub fn apply(changes: Vec<Change>, tracker: &mut OffsetTracker, paused: &mut HashMap<(String, i32), i64>, draining: &mut Draining, held: &mut Held, peeking: &mut Peeking) -> Applied {
+    let mut out = Applied::default();
     for change in changes {
         let (Change::Assigned(parts) | Change::Revoked(parts)) = &change;
         for (topic, partition) in parts {
             tracker.forget(topic, *partition);
             draining.forget(topic, *partition);
             held.forget(topic, *partition);
+            peeking.stop(topic, *partition);
+            out.moved.push((topic.clone(), *partition));
             if paused.remove(&(topic.clone(), *partition)).is_some() {
                 m::paused(topic, false);
             }
             if matches!(change, Change::Assigned(_)) {
-                resume.push((topic.clone(), *partition));
+                out.resume.push((topic.clone(), *partition));
             }
         }
     }
-    resume
+    out
+}
+
+/// What [`apply`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Every partition assigned or revoked.
+    pub moved: Vec<(String, i32)>,
+    /// Assigned partitions, to resume.
+    pub resume: Vec<(String, i32)>,
 }
 
 #[cfg(test)]
@@ -127,7 +139,7 @@ mod tests {
             for o in 51..100 {
                 let _ = t.consumed("s", 0, o, 0);
             }
-            let _ = apply(changes.clone(), &mut t, &mut HashMap::new(), &mut Draining::default(), &mut Held::default());
+            let _ = apply(changes.clone(), &mut t, &mut HashMap::new(), &mut Draining::default(), &mut Held::default(), &mut Peeking::default());
             assert_eq!(t.acked("s", 0, 50), *want, "{name}");
         }
     }
@@ -136,9 +148,13 @@ mod tests {
     fn pause_marks_go_and_assigned_partitions_are_resumed() {
         let mut t = OffsetTracker::default();
         let mut paused = HashMap::from([(p("s", 0), 7), (p("s", 1), 9)]);
-        let resume = apply(vec![Change::Revoked(vec![p("s", 0)]), Change::Assigned(vec![p("s", 2)])], &mut t, &mut paused, &mut Draining::default(), &mut Held::default());
+        let mut peeking = Peeking::default();
+        peeking.start("s", 0, 7);
+        let done = apply(vec![Change::Revoked(vec![p("s", 0)]), Change::Assigned(vec![p("s", 2)])], &mut t, &mut paused, &mut Draining::default(), &mut Held::default(), &mut peeking);
         assert_eq!(paused.keys().collect::<Vec<_>>(), vec![&p("s", 1)]);
-        assert_eq!(resume, vec![p("s", 2)]);
+        assert_eq!(done.resume, vec![p("s", 2)]);
+        assert_eq!(done.moved, vec![p("s", 0), p("s", 2)]);
+        assert!(peeking.is_empty(), "a moved partition stops peeking");
     }
 
     #[test]

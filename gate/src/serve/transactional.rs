@@ -37,6 +37,9 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
     let mut paused: HashMap<(String, i32), i64> = HashMap::new();
     let mut draining = super::pending::Draining::default();
     let mut peeking = super::pending::Peeking::default();
+    // Offsets live in the batch here and nothing is held, so these stay empty; the rebalance
+    // bookkeeping takes them all the same.
+    let (mut no_tracker, mut no_held) = (super::offsets::OffsetTracker::default(), super::strict::Held::default());
     let mut stop = false;
     // Partitions sent back by an abandoned batch, with the offset they were sent back to.
     let mut rewound: HashMap<(String, i32), i64> = HashMap::new();
@@ -59,8 +62,7 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
                     Ok(Ok(m)) => m,
                 },
             };
-            // Offsets here live in the batch, not a tracker; only pause marks need the changes.
-            let moved = p.rebalanced(&mut super::offsets::OffsetTracker::default(), &mut paused, &mut draining, &mut super::strict::Held::default(), &mut peeking);
+            let moved = p.rebalanced(&mut no_tracker, &mut paused, &mut draining, &mut no_held, &mut peeking);
             // A partition that moved restarts at its committed offset, wherever that is: an
             // old rewind mark would drop everything after it.
             for k in &moved {
@@ -124,7 +126,7 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
             continue;
         }
         // A revoke inside a recv that returned nothing (the batch deadline) is seen here.
-        let moved = p.rebalanced(&mut super::offsets::OffsetTracker::default(), &mut paused, &mut draining, &mut super::strict::Held::default(), &mut peeking);
+        let moved = p.rebalanced(&mut no_tracker, &mut paused, &mut draining, &mut no_held, &mut peeking);
         for k in &moved {
             rewound.remove(k);
         }
