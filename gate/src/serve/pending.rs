@@ -61,6 +61,10 @@ impl Draining {
     /// The action for a consumed record, if it lies in a released range. A record at or past
     /// the range's end closes the range.
     pub fn action_for(&mut self, topic: &str, partition: i32, offset: i64) -> Option<PendingAction> {
+        // Asked for every record: no key to build while nothing is being released.
+        if self.ranges.is_empty() {
+            return None;
+        }
         let key = (topic.to_string(), partition);
         let (end, action) = *self.ranges.get(&key)?;
         if offset >= end {
@@ -106,6 +110,10 @@ impl Peeking {
     /// The peek state of a partition.
     #[must_use]
     pub fn get(&self, topic: &str, partition: i32) -> Option<Peek> {
+        // Asked for every record: no key to build while nothing peeks.
+        if self.parts.is_empty() {
+            return None;
+        }
         self.parts.get(&(topic.to_string(), partition)).copied()
     }
 
