@@ -506,6 +506,8 @@ mod tests {
             (BASE.replace("  brokers: 127.0.0.1:9092\n", "  brokers: 127.0.0.1:9092\n  producer_properties: { enable.idempotence: 'false' }\n"), "kafka.producer_properties.enable.idempotence"),
             (format!("{BASE}  - name: flights\n    source: other\n    contract: flights\n    fallback: hold\n"), "duplicate binding name"),
             (BASE.replace("fallback: hold", "fallback: hold\n    version: one"), "bindings[0].version"),
+            (BASE.replace("fallback: hold", "fallback: pause\n    strict: true"), "bindings[0].strict"),
+            (format!("{}delivery:\n  mode: exactly_once\n", BASE.replace("fallback: hold", "fallback: hold\n    strict: true")), "bindings[0].strict"),
             (BASE.replace("bindings:\n  - name: flights\n    source: flights\n    contract: flights\n    fallback: hold\n", ""), "at least one binding"),
         ];
         for (text, needle) in cases {
