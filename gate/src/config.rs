@@ -348,6 +348,16 @@ pub struct Binding {
     /// Breaker settings.
     #[serde(default)]
     pub breaker: BreakerConfig,
+    /// How often changed keys are written to the compacted `<src>.last-good` topic, each key
+    /// once per pass (and once more at shutdown). The topic only rebuilds the index after a
+    /// restart or on another replica; the running gate serves snapshots from memory at once.
+    /// After a crash the rebuilt snapshot of a key may be up to this much older. Default 5 s.
+    #[serde(default = "default_last_good_interval", with = "humantime_serde")]
+    pub last_good_interval: Duration,
+}
+
+fn default_last_good_interval() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// Resolved output topics of a binding.
@@ -454,6 +464,9 @@ impl GateConfig {
                 return Err(invalid(f("source"), format!("topic {:?} is bound twice; one binding per source topic", b.source)));
             }
             b.breaker.validate().map_err(|e| invalid(f("breaker"), e.to_string()))?;
+            if b.last_good_interval.is_zero() {
+                return Err(invalid(f("last_good_interval"), "must be positive (e.g. 5s)"));
+            }
             if b.strict && b.fallback == Fallback::Pause {
                 return Err(invalid(f("strict"), "cannot be combined with fallback: pause (a paused partition already keeps its records in Kafka); use hold, degrade or last_good"));
             }
@@ -507,6 +520,7 @@ mod tests {
             (format!("{BASE}  - name: flights\n    source: other\n    contract: flights\n    fallback: hold\n"), "duplicate binding name"),
             (BASE.replace("fallback: hold", "fallback: hold\n    version: one"), "bindings[0].version"),
             (BASE.replace("fallback: hold", "fallback: pause\n    strict: true"), "bindings[0].strict"),
+            (BASE.replace("fallback: hold", "fallback: hold\n    last_good_interval: 0s"), "bindings[0].last_good_interval"),
             (format!("{}delivery:\n  mode: exactly_once\n", BASE.replace("fallback: hold", "fallback: hold\n    strict: true")), "bindings[0].strict"),
             (BASE.replace("bindings:\n  - name: flights\n    source: flights\n    contract: flights\n    fallback: hold\n", ""), "at least one binding"),
         ];

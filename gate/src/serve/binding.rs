@@ -50,7 +50,11 @@ pub struct BindingRuntime {
     /// Lock-free per-record decision.
     pub router: Arc<Router>,
     stats: Mutex<Stats>,
-    last_good: Mutex<HashMap<Vec<u8>, Snapshot>>,
+    last_good: Mutex<LastGood>,
+    /// The source topic's name, shared by every acknowledgement the loop waits for.
+    pub source: Arc<str>,
+    /// The per-route record counters, registered on first use.
+    pub counters: super::metrics::RouteCounters,
     /// Arrival time of the newest record (ms); seeds "no data" rules even while silent.
     pub last_arrival_ms: AtomicI64,
     /// Held by the flusher from taking the deltas to the end of the flush, and by a hot
@@ -61,8 +65,22 @@ pub struct BindingRuntime {
     operator: Mutex<Option<PendingAction>>,
     /// Paused partitions and the offset each is held at, published by the record loop.
     paused_at: Mutex<PausedAt>,
-    /// Keys whose snapshot changed since the last-good writer's last pass.
-    dirty: Mutex<std::collections::HashSet<Vec<u8>>>,
+}
+
+/// The last-good index and the keys changed since the writer's last pass, under one lock
+/// (every valid keyed record updates both).
+#[derive(Debug, Default)]
+struct LastGood {
+    index: HashMap<Vec<u8>, Entry>,
+    /// Keys whose entry is marked dirty, each once.
+    dirty: Vec<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    snap: Snapshot,
+    /// Changed since the writer's last pass.
+    dirty: bool,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: the guarded values
@@ -78,7 +96,9 @@ impl BindingRuntime {
         let topics = cfg.topics();
         let router = breaker.router();
         let stats = Stats { obs: contract.observer(), probe: contract.observer(), contract, generation: 1 };
-        Self { cfg, topics, breaker, router, stats: Mutex::new(stats), last_good: Mutex::new(HashMap::new()), last_arrival_ms: AtomicI64::new(now_ms), reload: tokio::sync::Mutex::new(()), operator: Mutex::new(None), paused_at: Mutex::new(PausedAt::new()), dirty: Mutex::new(std::collections::HashSet::new()) }
+        let source = Arc::from(cfg.source.as_str());
+        let counters = super::metrics::RouteCounters::new(&cfg.name);
+        Self { cfg, topics, breaker, router, stats: Mutex::new(stats), last_good: Mutex::new(LastGood::default()), source, counters, last_arrival_ms: AtomicI64::new(now_ms), reload: tokio::sync::Mutex::new(()), operator: Mutex::new(None), paused_at: Mutex::new(PausedAt::new()) }
     }
 
     /// Paused partitions of this binding's source and the offset each is held at.
@@ -164,48 +184,69 @@ impl BindingRuntime {
     /// The key's last valid record.
     #[must_use]
     pub fn snapshot(&self, key: &[u8]) -> Option<Snapshot> {
-        lock(&self.last_good).get(key).cloned()
+        lock(&self.last_good).index.get(key).map(|e| e.snap.clone())
     }
 
     /// Whether the key has a last valid record.
     #[must_use]
     pub fn has_snapshot(&self, key: &[u8]) -> bool {
-        lock(&self.last_good).contains_key(key)
+        lock(&self.last_good).index.contains_key(key)
     }
 
     /// Remembers a key's last valid record; an empty payload (a tombstone) forgets it.
     pub fn remember(&self, key: Vec<u8>, snap: Option<Snapshot>) {
         let mut m = lock(&self.last_good);
         match snap {
-            Some(s) => {
-                m.insert(key, s);
+            Some(snap) => {
+                // A rebuilt entry is already in the index topic: not dirty.
+                let dirty = m.index.get(&key).is_some_and(|e| e.dirty);
+                m.index.insert(key, Entry { snap, dirty });
             }
             None => {
-                m.remove(&key);
+                m.index.remove(&key);
             }
         }
     }
 
     /// Records a key's new last valid record, to be written to `<src>.last-good` by the
-    /// writer's next pass.
-    pub fn stage(&self, key: &[u8], snap: Snapshot) {
-        lock(&self.last_good).insert(key.to_vec(), snap);
-        let mut d = lock(&self.dirty);
-        if !d.contains(key) {
-            d.insert(key.to_vec());
+    /// writer's next pass. Called for every valid keyed record, so a known key's buffer is
+    /// reused rather than allocated again.
+    pub fn stage(&self, key: &[u8], payload: &[u8], partition: i32, offset: i64, timestamp: Option<i64>) {
+        let mut m = lock(&self.last_good);
+        let LastGood { index, dirty } = &mut *m;
+        if let Some(e) = index.get_mut(key) {
+            e.snap.payload.clear();
+            e.snap.payload.extend_from_slice(payload);
+            (e.snap.partition, e.snap.offset, e.snap.timestamp) = (partition, offset, timestamp);
+            if !e.dirty {
+                e.dirty = true;
+                dirty.push(key.to_vec());
+            }
+        } else {
+            index.insert(key.to_vec(), Entry { snap: Snapshot { payload: payload.to_vec(), partition, offset, timestamp }, dirty: true });
+            dirty.push(key.to_vec());
         }
     }
 
     /// The changed keys' current snapshots, each once, and clears the changes.
     pub fn take_staged(&self) -> Vec<(Vec<u8>, Snapshot)> {
-        let keys = std::mem::take(&mut *lock(&self.dirty));
-        let index = lock(&self.last_good);
-        keys.into_iter().filter_map(|k| index.get(&k).cloned().map(|s| (k, s))).collect()
+        let mut m = lock(&self.last_good);
+        let LastGood { index, dirty } = &mut *m;
+        std::mem::take(dirty)
+            .into_iter()
+            .filter_map(|k| {
+                // A key forgotten and staged again is listed twice: written once.
+                let e = index.get_mut(&k).filter(|e| e.dirty)?;
+                e.dirty = false;
+                let s = e.snap.clone();
+                Some((k, s))
+            })
+            .collect()
     }
 
     /// Keys in the last-good index.
     #[must_use]
     pub fn last_good_len(&self) -> usize {
-        lock(&self.last_good).len()
+        lock(&self.last_good).index.len()
     }
 }

@@ -65,7 +65,8 @@ pub const PREFIX: &str = "contract-gate-";
 #[must_use]
 pub fn inherited(source: Option<&BorrowedHeaders>) -> Option<OwnedHeaders> {
     let source = source?;
-    let mut out = OwnedHeaders::new_with_capacity(source.count());
+    // Room for the gate's own headers too.
+    let mut out = OwnedHeaders::new_with_capacity(source.count() + 10);
     for h in source.iter().filter(|h| !h.key.starts_with(PREFIX)) {
         out = out.insert(h);
     }
@@ -75,20 +76,22 @@ pub fn inherited(source: Option<&BorrowedHeaders>) -> Option<OwnedHeaders> {
 /// Builds the headers, keeping any headers the source record had first.
 #[must_use]
 pub fn build(v: &HeaderValues<'_>, inherited: Option<OwnedHeaders>) -> OwnedHeaders {
-    let partition = v.source.partition.to_string();
-    let offset = v.source.offset.to_string();
-    let ts = v.source.timestamp.map(|t| t.to_string()).unwrap_or_default();
-    let mut h = inherited.unwrap_or_default();
+    // Numbers are written on the stack: this runs for every output record.
+    let (mut p, mut o, mut t) = ([0u8; 20], [0u8; 20], [0u8; 20]);
+    let partition = decimal(&mut p, i64::from(v.source.partition));
+    let offset = decimal(&mut o, v.source.offset);
+    let ts = v.source.timestamp.map_or(&[][..], |x| decimal(&mut t, x));
+    let mut h = inherited.unwrap_or_else(|| OwnedHeaders::new_with_capacity(10));
     for (k, val) in [
-        (CONTRACT, v.contract),
-        (CONTRACT_VERSION, v.version),
-        (VERDICT, v.verdict.as_str()),
-        (BREAKER_STATE, v.breaker_state),
-        (VIOLATIONS, v.violations),
-        (SOURCE_TOPIC, v.source.topic),
-        (SOURCE_PARTITION, partition.as_str()),
-        (SOURCE_OFFSET, offset.as_str()),
-        (SOURCE_TIMESTAMP, ts.as_str()),
+        (CONTRACT, v.contract.as_bytes()),
+        (CONTRACT_VERSION, v.version.as_bytes()),
+        (VERDICT, v.verdict.as_str().as_bytes()),
+        (BREAKER_STATE, v.breaker_state.as_bytes()),
+        (VIOLATIONS, v.violations.as_bytes()),
+        (SOURCE_TOPIC, v.source.topic.as_bytes()),
+        (SOURCE_PARTITION, partition),
+        (SOURCE_OFFSET, offset),
+        (SOURCE_TIMESTAMP, ts),
     ] {
         h = h.insert(Header { key: k, value: Some(val) });
     }
@@ -96,6 +99,15 @@ pub fn build(v: &HeaderValues<'_>, inherited: Option<OwnedHeaders>) -> OwnedHead
         h = h.insert(Header { key: REASON, value: Some(r) });
     }
     h
+}
+
+/// `n` in decimal, written into `buf` (20 bytes hold any i64).
+fn decimal(buf: &mut [u8; 20], n: i64) -> &[u8] {
+    use std::io::Write as _;
+    let mut c = std::io::Cursor::new(&mut buf[..]);
+    let _ = write!(c, "{n}");
+    let len = usize::try_from(c.position()).unwrap_or(0);
+    &buf[..len]
 }
 
 #[cfg(test)]
@@ -129,5 +141,10 @@ mod tests {
         let verdict = h.iter().find(|x| x.key == VERDICT).and_then(|x| x.value);
         assert_eq!(verdict, Some(&b"valid"[..]));
         assert!(inherited(None).is_none());
+        let value = |name: &str| h.iter().find(|x| x.key == name).and_then(|x| x.value);
+        assert_eq!(value(SOURCE_OFFSET), Some(&b"7"[..]));
+        assert_eq!(value(SOURCE_TIMESTAMP), Some(&b""[..]));
+        let mut buf = [0u8; 20];
+        assert_eq!(decimal(&mut buf, i64::MIN), i64::MIN.to_string().as_bytes());
     }
 }

@@ -2,11 +2,37 @@
 //! `contract_gate_<name>_<unit>[_total]`; label values come from closed sets (binding and rule
 //! names from the configuration and contracts, routes and states from enums).
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge, histogram, Counter};
+use std::sync::OnceLock;
 
-/// A record sent to `route` (validated, quarantine, degraded, held, last_good, stale, paused).
-pub fn routed(binding: &str, route: &'static str) {
-    counter!("contract_gate_records_total", "binding" => binding.to_string(), "route" => route).increment(1);
+/// Every `route` label value of `contract_gate_records_total`.
+pub const ROUTES: [&str; 9] = ["validated", "quarantine", "degraded", "held", "last_good", "stale", "paused", "peeked", "skipped"];
+
+/// One binding's `contract_gate_records_total` handles, one per route, registered on first
+/// use. The record loop counts every record: looking the counter up by its labels each time
+/// cost an allocation and a registry lookup per record.
+#[derive(Debug)]
+pub struct RouteCounters {
+    binding: String,
+    handles: OnceLock<[Counter; ROUTES.len()]>,
+}
+
+impl RouteCounters {
+    /// Counters of `binding` (registered when the first record is counted, after the
+    /// recorder is installed).
+    #[must_use]
+    pub fn new(binding: &str) -> Self {
+        Self { binding: binding.to_string(), handles: OnceLock::new() }
+    }
+
+    /// A record sent to `route` (one of [`ROUTES`]).
+    pub fn routed(&self, route: &'static str) {
+        let handles = self.handles.get_or_init(|| ROUTES.map(|r| counter!("contract_gate_records_total", "binding" => self.binding.clone(), "route" => r)));
+        match ROUTES.iter().position(|r| *r == route) {
+            Some(i) => handles[i].increment(1),
+            None => debug_assert!(false, "route {route} missing from ROUTES"),
+        }
+    }
 }
 
 /// A rule violated by one record.

@@ -219,7 +219,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     // The last-good index topic is written outside any transaction, by the events producer:
     // it serves restarts and replicas, and an aborted batch is re-read and re-staged anyway.
     for (b, parts) in bindings.iter().zip(last_good_partitions) {
-        let interval = b.breaker.config().flush_interval;
+        let interval = b.cfg.last_good_interval;
         flushers.push(tokio::spawn(lastgood::writer(Arc::clone(b), events_producer.clone(), parts, interval, rx.clone())));
     }
     let ready = Arc::new(crate::http::Readiness::new(client_config(cfg), bindings.clone()));

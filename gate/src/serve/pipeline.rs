@@ -1,7 +1,7 @@
 //! The record loop: consume, decode, check, route, produce with headers, and store the source
 //! offset only once every output of the record is acknowledged.
 
-use super::binding::{BindingRuntime, Snapshot};
+use super::binding::BindingRuntime;
 use super::headers::{self, HeaderValues, SourceCoords};
 use super::offsets::OffsetTracker;
 use super::pending::{Draining, PausedAt, PendingAction, Peeking};
@@ -16,6 +16,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use tracing::{debug, error, info, warn};
 /// Most records awaiting acknowledgement before the loop stops consuming to let them drain.
 const MAX_IN_FLIGHT: usize = 50_000;
 
-pub(crate) type Ack = (String, i32, i64, Output, Result<(), String>);
+pub(crate) type Ack = (Arc<str>, i32, i64, Output, Result<(), String>);
 /// An output's acknowledgement, polled by the loop's in-flight set (no task per output: a
 /// spawn per record cost more CPU than the checks themselves, see BENCHMARKS.md).
 pub(crate) type AckFuture = futures::future::BoxFuture<'static, Ack>;
@@ -102,13 +103,15 @@ impl Pipeline {
                     // Assignment changes queued by the callbacks inside this recv() come first:
                     // the message may be the first of a partition that just came back.
                     let _ = self.rebalanced(&mut tracker, &mut paused, &mut draining, &mut held, &mut peeking);
-                    let (topic, partition, offset) = (msg.topic().to_string(), msg.partition(), msg.offset());
-                    if paused.get(&(topic.clone(), partition)).is_some_and(|from| offset >= *from) {
+                    let (partition, offset) = (msg.partition(), msg.offset());
+                    let Some(b) = self.bindings.get(msg.topic()).cloned() else { continue };
+                    // The binding's shared name: no String per record.
+                    let topic: &str = &b.source;
+                    if !paused.is_empty() && paused.get(&(topic.to_string(), partition)).is_some_and(|from| offset >= *from) {
                         continue; // fetched before the pause took effect; the rewind re-reads it
                     }
-                    let Some(b) = self.bindings.get(&topic).cloned() else { continue };
-                    let operator = draining.action_for(&topic, partition, offset);
-                    let peek = peeking.get(&topic, partition);
+                    let operator = draining.action_for(topic, partition, offset);
+                    let peek = peeking.get(topic, partition);
                     if peek.is_some_and(|p| p.spent_at.is_some()) {
                         continue; // fetched before the pause took effect; the partition goes back anyway
                     }
@@ -118,8 +121,8 @@ impl Pipeline {
                     match self.route(&b, &msg, decoded, operator, peek.is_some()) {
                         Routed::Peeked { spent } => {
                             if spent {
-                                self.pause(&topic, partition, offset);
-                                peeking.spend(&topic, partition, Some(offset));
+                                self.pause(topic, partition, offset);
+                                peeking.spend(topic, partition, Some(offset));
                             }
                         }
                         Routed::Emits(futs) => {
@@ -127,18 +130,18 @@ impl Pipeline {
                             for f in futs {
                                 inflight.push(f);
                             }
-                            if let Some(c) = tracker.consumed(&topic, partition, offset, n) {
-                                self.store(&topic, partition, c);
+                            if let Some(c) = tracker.consumed(topic, partition, offset, n) {
+                                self.store(topic, partition, c);
                             }
                         }
                         Routed::Pause => {
-                            self.pause(&topic, partition, offset);
-                            paused.insert((topic, partition), offset);
+                            self.pause(topic, partition, offset);
+                            paused.insert((topic.to_string(), partition), offset);
                             self.publish_paused(&paused);
                         }
                         Routed::Held(h) => {
                             // One acknowledgement when released; until then its offset waits.
-                            let _ = tracker.consumed(&topic, partition, offset, 1);
+                            let _ = tracker.consumed(topic, partition, offset, 1);
                             held.push(*h);
                         }
                     }
@@ -167,7 +170,7 @@ impl Pipeline {
             }
             Err(reason) => {
                 error!(topic = %topic, partition, offset, output = output.as_str(), reason = %reason, "produce failed; stopping without committing this record");
-                Err(ServeError::Produce { topic, partition, offset, reason })
+                Err(ServeError::Produce { topic: topic.to_string(), partition, offset, reason })
             }
         }
     }
@@ -320,7 +323,7 @@ impl Pipeline {
         let arrival = now_ms();
         b.last_arrival_ms.store(arrival, Relaxed);
         if operator == Some(PendingAction::Skip) {
-            m::routed(&b.cfg.name, "skipped");
+            b.counters.routed("skipped");
             return Routed::Emits(Vec::new());
         }
         let released = operator == Some(PendingAction::Quarantine);
@@ -335,7 +338,8 @@ impl Pipeline {
             let (valid, ids, reason, record) = match decoded {
                 Ok(v) => {
                     let verdict = contract.check(&v, &mut stats.obs);
-                    let ids = serde_json::to_string(&verdict.rule_ids()).unwrap_or_else(|_| "[]".into());
+                    // Most records violate nothing: their "[]" costs no allocation.
+                    let ids: Cow<'static, str> = if verdict.violations.is_empty() { Cow::Borrowed("[]") } else { serde_json::to_string(&verdict.rule_ids()).unwrap_or_else(|_| "[]".into()).into() };
                     let reason = verdict.violations.iter().find(|x| x.blocking).map(|x| format!("{}: {} is {}, expected {}", x.rule, if x.field.is_empty() { "record" } else { &x.field }, x.value, x.expected));
                     for v in &verdict.violations {
                         self.violations.offer(&b.cfg.name, &contract, v, msg.topic(), msg.partition(), msg.offset());
@@ -346,7 +350,7 @@ impl Pipeline {
                     if let Some(v) = rejected.account(&contract, &mut stats.obs) {
                         self.violations.offer(&b.cfg.name, &contract, &v, msg.topic(), msg.partition(), msg.offset());
                     }
-                    (false, rejected.rule_ids().to_string(), Some(rejected.reason()), None)
+                    (false, Cow::Owned(rejected.rule_ids().to_string()), Some(rejected.reason()), None)
                 }
             };
             (contract, valid, ids, reason, record, generation)
@@ -371,16 +375,16 @@ impl Pipeline {
             generation
         };
         if peek {
-            m::routed(&b.cfg.name, "peeked");
+            b.counters.routed("peeked");
             return Routed::Peeked { spent: valid && matches!(route, breaker::Route::Divert) };
         }
         if p.pause {
-            m::routed(&b.cfg.name, "paused");
+            b.counters.routed("paused");
             return Routed::Pause;
         }
         let rec = RecordRef { topic: msg.topic(), partition: msg.partition(), offset: msg.offset(), timestamp: msg.timestamp().to_millis(), key, payload, headers: msg.headers() };
         if b.cfg.strict && valid && !released && matches!(route, breaker::Route::Pass | breaker::Route::Probe) {
-            return Routed::Held(Box::new(HeldRecord::new(generation, &rec, contract, verdict_rules)));
+            return Routed::Held(Box::new(HeldRecord::new(generation, &rec, contract, verdict_rules.into_owned())));
         }
         let verdict_override = (released && valid).then_some(VerdictTag::Valid);
         Routed::Emits(self.emit(b, &p, &rec, &contract, &verdict_rules, reason.as_deref(), verdict_override))
@@ -397,7 +401,7 @@ impl Pipeline {
         let snapshot = keyed && diverting && b.has_snapshot(rec.key.unwrap_or_default());
         let p = plan(true, route, b.cfg.fallback, keyed, snapshot);
         let futs = self.emit(b, &p, &rec, &h.contract, &h.verdict_rules, None, None);
-        let (t, part, off) = (rec.topic.to_string(), rec.partition, rec.offset);
+        let (t, part, off) = (Arc::clone(&b.source), rec.partition, rec.offset);
         Box::pin(async move {
             let acks = futures::future::join_all(futs).await;
             acks.into_iter().find(|a| a.4.is_err()).unwrap_or((t, part, off, Output::Validated, Ok(())))
@@ -417,9 +421,9 @@ impl Pipeline {
                 // per pass: it is an index, not data, and one write per valid record halved
                 // the gate's throughput (BENCHMARKS.md).
                 if let Some(k) = key {
-                    b.stage(k, Snapshot { payload: payload.to_vec(), partition: rec.partition, offset: rec.offset, timestamp: source.timestamp });
+                    b.stage(k, payload, rec.partition, rec.offset, source.timestamp);
                 }
-                m::routed(&b.cfg.name, Output::LastGood.as_str());
+                b.counters.routed(Output::LastGood.as_str());
                 continue;
             }
             let topic = match e.output {
@@ -456,9 +460,9 @@ impl Pipeline {
             if self.partitions.get(topic).is_some_and(|n| rec.partition < *n) {
                 out = out.partition(rec.partition);
             }
-            m::routed(&b.cfg.name, if e.verdict == VerdictTag::Stale { "stale" } else { e.output.as_str() });
+            b.counters.routed(if e.verdict == VerdictTag::Stale { "stale" } else { e.output.as_str() });
             let fut = self.producer.send_result(out);
-            let (t, part, off, o) = (rec.topic.to_string(), rec.partition, rec.offset, e.output);
+            let (t, part, off, o) = (Arc::clone(&b.source), rec.partition, rec.offset, e.output);
             futs.push(match fut {
                 Ok(f) => Box::pin(wait_ack(f, t, part, off, o)) as AckFuture,
                 Err((err, _)) => {
@@ -494,7 +498,7 @@ async fn next_judged(rx: &mut Option<JudgedRx>) -> Option<(String, u64)> {
     }
 }
 
-async fn wait_ack(f: DeliveryFuture, topic: String, partition: i32, offset: i64, output: Output) -> Ack {
+async fn wait_ack(f: DeliveryFuture, topic: Arc<str>, partition: i32, offset: i64, output: Output) -> Ack {
     let res = match f.await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err((e, _))) => Err(e.to_string()),
