@@ -6,6 +6,12 @@ use gate::batch::{self, report, CheckOptions};
 use gate::cli::{contracts_cmd, format_for, serve_cmd, BreakerAction, Cli, Command, ContractsCommand, ReportFormat};
 use std::process::ExitCode;
 
+/// mimalloc for Rust and, through its `override` feature, for librdkafka's C allocations: the
+/// record loop allocates on one thread and librdkafka frees on its own, which kept glibc's
+/// malloc in its slow paths (about a fifth of the gate's CPU per small record; BENCHMARKS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit codes scripts rely on.
 const EXIT_VIOLATED: u8 = 1;
 const EXIT_ERROR: u8 = 2;
