@@ -195,43 +195,61 @@ impl BindingRuntime {
 
     /// Remembers a key's last valid record; an empty payload (a tombstone) forgets it.
     pub fn remember(&self, key: Vec<u8>, snap: Option<Snapshot>) {
-        let mut m = lock(&self.last_good);
+        lock(&self.last_good).remember(key, snap);
+    }
+
+    /// Records a key's new last valid record, to be written to `<src>.last-good` by the
+    /// writer's next pass.
+    pub fn stage(&self, key: &[u8], payload: &[u8], partition: i32, offset: i64, timestamp: Option<i64>) {
+        lock(&self.last_good).stage(key, payload, partition, offset, timestamp);
+    }
+
+    /// The changed keys' current snapshots, each once, and clears the changes.
+    pub fn take_staged(&self) -> Vec<(Vec<u8>, Snapshot)> {
+        lock(&self.last_good).take_staged()
+    }
+
+    /// Keys in the last-good index.
+    #[must_use]
+    pub fn last_good_len(&self) -> usize {
+        lock(&self.last_good).index.len()
+    }
+}
+
+impl LastGood {
+    fn remember(&mut self, key: Vec<u8>, snap: Option<Snapshot>) {
         match snap {
             Some(snap) => {
-                // A rebuilt entry is already in the index topic: not dirty.
-                let dirty = m.index.get(&key).is_some_and(|e| e.dirty);
-                m.index.insert(key, Entry { snap, dirty });
+                // A rebuilt entry is already in the index topic: not dirty (unless a record
+                // staged it meanwhile).
+                let dirty = self.index.get(&key).is_some_and(|e| e.dirty);
+                self.index.insert(key, Entry { snap, dirty });
             }
             None => {
-                m.index.remove(&key);
+                self.index.remove(&key);
             }
         }
     }
 
-    /// Records a key's new last valid record, to be written to `<src>.last-good` by the
-    /// writer's next pass. Called for every valid keyed record, so a known key's buffer is
-    /// reused rather than allocated again.
-    pub fn stage(&self, key: &[u8], payload: &[u8], partition: i32, offset: i64, timestamp: Option<i64>) {
-        let mut m = lock(&self.last_good);
-        let LastGood { index, dirty } = &mut *m;
-        if let Some(e) = index.get_mut(key) {
+    /// Called for every valid keyed record, so a known key's buffer is reused rather than
+    /// allocated again.
+    fn stage(&mut self, key: &[u8], payload: &[u8], partition: i32, offset: i64, timestamp: Option<i64>) {
+        if let Some(e) = self.index.get_mut(key) {
             e.snap.payload.clear();
             e.snap.payload.extend_from_slice(payload);
             (e.snap.partition, e.snap.offset, e.snap.timestamp) = (partition, offset, timestamp);
             if !e.dirty {
                 e.dirty = true;
-                dirty.push(key.to_vec());
+                self.dirty.push(key.to_vec());
             }
         } else {
-            index.insert(key.to_vec(), Entry { snap: Snapshot { payload: payload.to_vec(), partition, offset, timestamp }, dirty: true });
-            dirty.push(key.to_vec());
+            self.index.insert(key.to_vec(), Entry { snap: Snapshot { payload: payload.to_vec(), partition, offset, timestamp }, dirty: true });
+            self.dirty.push(key.to_vec());
         }
     }
 
-    /// The changed keys' current snapshots, each once, and clears the changes.
-    pub fn take_staged(&self) -> Vec<(Vec<u8>, Snapshot)> {
-        let mut m = lock(&self.last_good);
-        let LastGood { index, dirty } = &mut *m;
+    fn take_staged(&mut self) -> Vec<(Vec<u8>, Snapshot)> {
+        let Self { index, dirty } = self;
         std::mem::take(dirty)
             .into_iter()
             .filter_map(|k| {
@@ -243,10 +261,48 @@ impl BindingRuntime {
             })
             .collect()
     }
+}
 
-    /// Keys in the last-good index.
-    #[must_use]
-    pub fn last_good_len(&self) -> usize {
-        lock(&self.last_good).index.len()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    enum Op {
+        Stage(&'static str, &'static str, i64),
+        Forget(&'static str),
+        Rebuilt(&'static str, &'static str),
+    }
+
+    fn snap(payload: &str, offset: i64) -> Snapshot {
+        Snapshot { payload: payload.as_bytes().to_vec(), partition: 0, offset, timestamp: None }
+    }
+
+    #[test]
+    fn each_changed_key_is_written_once_with_its_newest_record() {
+        use Op::{Forget, Rebuilt, Stage};
+        let cases: Vec<(&str, Vec<Op>, Vec<(&str, &str, i64)>)> = vec![
+            ("nothing staged", vec![], vec![]),
+            ("one key staged thrice: its newest record once", vec![Stage("a", "1", 1), Stage("a", "2", 2), Stage("a", "3", 3)], vec![("a", "3", 3)]),
+            ("keys in first-change order", vec![Stage("b", "1", 1), Stage("a", "2", 2), Stage("b", "3", 3)], vec![("b", "3", 3), ("a", "2", 2)]),
+            ("a forgotten key is not written", vec![Stage("a", "1", 1), Forget("a")], vec![]),
+            ("forgotten and staged again: written once", vec![Stage("a", "1", 1), Forget("a"), Stage("a", "2", 2)], vec![("a", "2", 2)]),
+            ("a rebuilt key is already in the topic", vec![Rebuilt("a", "0")], vec![]),
+            ("staged, then rebuilt over: still owed", vec![Stage("a", "1", 1), Rebuilt("a", "0")], vec![("a", "0", 0)]),
+            ("a shorter record replaces a longer one whole", vec![Stage("a", "long", 1), Stage("a", "x", 2)], vec![("a", "x", 2)]),
+        ];
+        for (name, ops, want) in cases {
+            let mut lg = LastGood::default();
+            for op in ops {
+                match op {
+                    Stage(k, p, o) => lg.stage(k.as_bytes(), p.as_bytes(), 0, o, None),
+                    Forget(k) => lg.remember(k.as_bytes().to_vec(), None),
+                    Rebuilt(k, p) => lg.remember(k.as_bytes().to_vec(), Some(snap(p, 0))),
+                }
+            }
+            let got: Vec<(Vec<u8>, Vec<u8>, i64)> = lg.take_staged().into_iter().map(|(k, s)| (k, s.payload, s.offset)).collect();
+            let want: Vec<(Vec<u8>, Vec<u8>, i64)> = want.into_iter().map(|(k, p, o)| (k.as_bytes().to_vec(), p.as_bytes().to_vec(), o)).collect();
+            assert_eq!(got, want, "{name}");
+            assert!(lg.take_staged().is_empty(), "{name}: a second pass writes nothing new");
+        }
     }
 }
