@@ -280,7 +280,9 @@ mod tests {
     #[test]
     fn each_changed_key_is_written_once_with_its_newest_record() {
         use Op::{Forget, Rebuilt, Stage};
-        let cases: Vec<(&str, Vec<Op>, Vec<(&str, &str, i64)>)> = vec![
+        // (case, operations, what the next pass writes: key, payload, offset)
+        type Case = (&'static str, Vec<Op>, Vec<(&'static str, &'static str, i64)>);
+        let cases: Vec<Case> = vec![
             ("nothing staged", vec![], vec![]),
             ("one key staged thrice: its newest record once", vec![Stage("a", "1", 1), Stage("a", "2", 2), Stage("a", "3", 3)], vec![("a", "3", 3)]),
             ("keys in first-change order", vec![Stage("b", "1", 1), Stage("a", "2", 2), Stage("b", "3", 3)], vec![("b", "3", 3), ("a", "2", 2)]),
