@@ -2,7 +2,9 @@
 //! `valgrind --tool=callgrind` (instructions do not depend on what else the machine runs).
 //! Usage: `costs parse|decode|parse_sorted|decode_sorted|check|bare|nulls N` (see
 //! BENCHMARKS.md); `parse` is `serde_json::from_str`, `decode` the gate's own decoding of a JSON
-//! payload, `_sorted` the same record with its keys sorted (as the flights JSONL has them).
+//! payload, `_sorted` the same record with its keys sorted (as the flights JSONL has them),
+//! `scan` the parser reading the record without building anything (the floor of any decode
+//! that reads every byte).
 
 use contracts::{compile, parse};
 use serde_json::Value;
@@ -42,7 +44,9 @@ fn main() {
     let mut obs = c.observer();
     for _ in 0..n {
         let text = if mode.ends_with("_sorted") { SORTED } else { RECORD };
-        if mode.starts_with("parse") {
+        if mode == "scan" {
+            black_box(serde_json::from_str::<serde::de::IgnoredAny>(black_box(text)).ok());
+        } else if mode.starts_with("parse") {
             black_box(serde_json::from_str::<Value>(black_box(text)).ok());
         } else if mode.starts_with("decode") {
             black_box(contracts::decode::decode_json(black_box(text.as_bytes()), contracts::decode::DecodeLimits::default()).ok());
