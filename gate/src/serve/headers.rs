@@ -76,27 +76,35 @@ pub fn inherited(source: Option<&BorrowedHeaders>) -> Option<OwnedHeaders> {
 /// Builds the headers, keeping any headers the source record had first.
 #[must_use]
 pub fn build(v: &HeaderValues<'_>, inherited: Option<OwnedHeaders>) -> OwnedHeaders {
-    // Numbers are written on the stack: this runs for every output record.
-    let (mut p, mut o, mut t) = ([0u8; 20], [0u8; 20], [0u8; 20]);
-    let partition = decimal(&mut p, i64::from(v.source.partition));
-    let offset = decimal(&mut o, v.source.offset);
-    let ts = v.source.timestamp.map_or(&[][..], |x| decimal(&mut t, x));
     let mut h = inherited.unwrap_or_else(|| OwnedHeaders::new_with_capacity(10));
     for (k, val) in [
-        (CONTRACT, v.contract.as_bytes()),
-        (CONTRACT_VERSION, v.version.as_bytes()),
-        (VERDICT, v.verdict.as_str().as_bytes()),
-        (BREAKER_STATE, v.breaker_state.as_bytes()),
-        (VIOLATIONS, v.violations.as_bytes()),
-        (SOURCE_TOPIC, v.source.topic.as_bytes()),
-        (SOURCE_PARTITION, partition),
-        (SOURCE_OFFSET, offset),
-        (SOURCE_TIMESTAMP, ts),
+        (CONTRACT, v.contract),
+        (CONTRACT_VERSION, v.version),
+        (VERDICT, v.verdict.as_str()),
+        (BREAKER_STATE, v.breaker_state),
+        (VIOLATIONS, v.violations),
     ] {
         h = h.insert(Header { key: k, value: Some(val) });
     }
+    h = with_coordinates(h, &v.source);
     if let Some(r) = v.reason {
         h = h.insert(Header { key: REASON, value: Some(r) });
+    }
+    h
+}
+
+/// Appends the four `contract-gate-source-*` headers: every routed record carries them, and
+/// they are the only headers of a `<src>.last-good` index record.
+#[must_use]
+pub fn with_coordinates(h: OwnedHeaders, source: &SourceCoords<'_>) -> OwnedHeaders {
+    // Numbers are written on the stack: this runs for every output record.
+    let (mut p, mut o, mut t) = ([0u8; 20], [0u8; 20], [0u8; 20]);
+    let partition = decimal(&mut p, i64::from(source.partition));
+    let offset = decimal(&mut o, source.offset);
+    let ts = source.timestamp.map_or(&[][..], |x| decimal(&mut t, x));
+    let mut h = h;
+    for (k, val) in [(SOURCE_TOPIC, source.topic.as_bytes()), (SOURCE_PARTITION, partition), (SOURCE_OFFSET, offset), (SOURCE_TIMESTAMP, ts)] {
+        h = h.insert(Header { key: k, value: Some(val) });
     }
     h
 }

@@ -127,13 +127,8 @@ pub async fn writer(b: std::sync::Arc<BindingRuntime>, producer: rdkafka::produc
         let staged = b.take_staged();
         let mut acks = Vec::with_capacity(staged.len());
         for (key, snap) in &staged {
-            let (p, o) = (snap.partition.to_string(), snap.offset.to_string());
-            let ts = snap.timestamp.map(|t| t.to_string()).unwrap_or_default();
-            let headers = rdkafka::message::OwnedHeaders::new_with_capacity(4)
-                .insert(rdkafka::message::Header { key: super::headers::SOURCE_TOPIC, value: Some(b.cfg.source.as_str()) })
-                .insert(rdkafka::message::Header { key: super::headers::SOURCE_PARTITION, value: Some(p.as_str()) })
-                .insert(rdkafka::message::Header { key: super::headers::SOURCE_OFFSET, value: Some(o.as_str()) })
-                .insert(rdkafka::message::Header { key: super::headers::SOURCE_TIMESTAMP, value: Some(ts.as_str()) });
+            let source = super::headers::SourceCoords { topic: &b.cfg.source, partition: snap.partition, offset: snap.offset, timestamp: snap.timestamp };
+            let headers = super::headers::with_coordinates(rdkafka::message::OwnedHeaders::new_with_capacity(4), &source);
             let mut rec = rdkafka::producer::FutureRecord::to(&b.topics.last_good).key(key.as_slice()).payload(snap.payload.as_slice()).headers(headers);
             if let Some(t) = snap.timestamp {
                 rec = rec.timestamp(t);
