@@ -173,24 +173,10 @@ fn field_check(s: &Map<String, Value>, compile: &impl Fn(&Value) -> Option<jsons
         let inline = match (k.as_str(), v) {
             ("type", Value::String(t)) => type_bits(t).map(|b| c.types = b),
             ("type", Value::Array(ts)) => ts.iter().try_fold(0, |acc, t| t.as_str().and_then(type_bits).map(|b| acc | b)).map(|b| c.types = b),
-            ("minimum", Value::Number(n)) => {
-                c.bounds.push((n.clone(), Side::Min));
-                Some(())
-            }
-            ("maximum", Value::Number(n)) => {
-                c.bounds.push((n.clone(), Side::Max));
-                Some(())
-            }
-            ("exclusiveMinimum", Value::Number(n)) => {
-                c.bounds.push((n.clone(), Side::ExclusiveMin));
-                Some(())
-            }
-            ("exclusiveMaximum", Value::Number(n)) => {
-                c.bounds.push((n.clone(), Side::ExclusiveMax));
-                Some(())
-            }
             ("minLength", Value::Number(n)) => n.as_u64().map(|n| c.min_len = Some(n)),
             ("maxLength", Value::Number(n)) => n.as_u64().map(|n| c.max_len = Some(n)),
+            // Any other numeric keyword that is not a bound is left to the validator.
+            (k, Value::Number(n)) => Side::of(k).map(|side| c.bounds.push((n.clone(), side))),
             _ => None,
         };
         if inline.is_none() {
@@ -222,6 +208,17 @@ enum Side {
 }
 
 impl Side {
+    /// The bound a JSON Schema keyword sets, if it is one.
+    fn of(keyword: &str) -> Option<Self> {
+        match keyword {
+            "minimum" => Some(Self::Min),
+            "maximum" => Some(Self::Max),
+            "exclusiveMinimum" => Some(Self::ExclusiveMin),
+            "exclusiveMaximum" => Some(Self::ExclusiveMax),
+            _ => None,
+        }
+    }
+
     /// Whether a value ordered `ord` against the limit passes; `None` (undecided) never does.
     fn passes(self, ord: Option<Ordering>) -> bool {
         match self {
