@@ -76,6 +76,14 @@ for a in "${args[@]}"; do
     [[ $a == -- ]] && break
     build_args+=("$a")
 done
+# A one-off build (CI's fresh clone) gains nothing from incremental data, which
+# would double the space the workspace's own crates take.
+if [[ -n ${CI:-} ]]; then
+    export CARGO_INCREMENTAL=0
+fi
+target_dir=${CARGO_TARGET_DIR:-$REPO/target}
+mkdir -p "$target_dir"
+cg_log "disk free for $target_dir: $(df -h --output=avail "$target_dir" | tail -1 | tr -d ' ')"
 cg_log "cargo test --no-run ${build_args[*]}"
 tests_ran=0
 if ! cargo test --no-run "${build_args[@]}"; then
@@ -87,6 +95,7 @@ fi
 if ! cargo build -p gate --bin contract-gate; then
     cg_die "the contract-gate binary does not build"
 fi
+cg_log "build done: $(du -sh "$target_dir" | cut -f1) in $target_dir, $(df -h --output=avail "$target_dir" | tail -1 | tr -d ' ') free"
 
 # ------------------------------------------------------------- services ----
 
