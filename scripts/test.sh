@@ -90,9 +90,13 @@ if ! cargo test --no-run "${build_args[@]}"; then
     cg_die "the tests do not build"
 fi
 # tests/tests/serve_resilience.rs runs the real `contract-gate` binary (kill -9 and
-# restart). `cargo test --workspace` builds it, `cargo test -p e2e` does not: build it
-# here too (a no-op when fresh) so it does not compete with the broker's start-up later.
-if ! cargo build -p gate --bin contract-gate; then
+# restart). The default `cargo test --workspace` builds it (the gate's own integration
+# tests need it): hand that one over. Otherwise build it here, so it does not compete with the
+# broker's start-up later; a plain `cargo build` resolves dependency features without
+# the tests' dev-dependencies, so it compiles the gate and some dependencies again.
+if [[ ${build_args[*]} == --workspace && -x $target_dir/debug/contract-gate ]]; then
+    export CG_GATE_BIN="$target_dir/debug/contract-gate"
+elif ! cargo build -p gate --bin contract-gate; then
     cg_die "the contract-gate binary does not build"
 fi
 cg_log "build done: $(du -sh "$target_dir" | cut -f1) in $target_dir, $(df -h --output=avail "$target_dir" | tail -1 | tr -d ' ') free"

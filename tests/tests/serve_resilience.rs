@@ -12,8 +12,9 @@
 //!   readiness detail says the store fallback is active, and it clears once Redis is back.
 //!
 //! The `kill -9` test runs the real binary, `<target>/<profile>/contract-gate`: it builds it with
-//! `cargo build -p gate --bin contract-gate` first (a no-op when fresh; `scripts/test.sh` also
-//! builds it before the services start), or uses `CG_GATE_BIN` when that is set.
+//! `cargo build -p gate --bin contract-gate` first (a no-op when fresh), or uses `CG_GATE_BIN`
+//! when that is set (`scripts/test.sh` sets it to the binary its workspace build made, or builds
+//! one before the services start).
 
 use anyhow::{bail, ensure, Context as _};
 use e2e::sidecar;
