@@ -1,10 +1,10 @@
 //! Load-independent cost comparison: run one operation N times, to be counted with
 //! `valgrind --tool=callgrind` (instructions do not depend on what else the machine runs).
-//! Usage: `costs parse|decode|parse_sorted|decode_sorted|check|bare|nulls N` (see
+//! Usage: `costs parse|decode|into|scan|check|bare|nulls N` (and `_sorted`) (see
 //! BENCHMARKS.md); `parse` is `serde_json::from_str`, `decode` the gate's own decoding of a JSON
 //! payload, `_sorted` the same record with its keys sorted (as the flights JSONL has them),
 //! `scan` the parser reading the record without building anything (the floor of any decode
-//! that reads every byte).
+//! that reads every byte), `into` the record loop's decoding into the previous record.
 
 use contracts::{compile, parse};
 use serde_json::Value;
@@ -42,12 +42,15 @@ fn main() {
     };
     let Ok(rec) = serde_json::from_str::<Value>(RECORD) else { std::process::exit(2) };
     let mut obs = c.observer();
+    let mut place = Value::Null;
     for _ in 0..n {
         let text = if mode.ends_with("_sorted") { SORTED } else { RECORD };
         if mode == "scan" {
             black_box(serde_json::from_str::<serde::de::IgnoredAny>(black_box(text)).ok());
         } else if mode.starts_with("parse") {
             black_box(serde_json::from_str::<Value>(black_box(text)).ok());
+        } else if mode.starts_with("into") {
+            black_box(contracts::decode::decode_json_into(black_box(text.as_bytes()), contracts::decode::DecodeLimits::default(), &mut place).ok());
         } else if mode.starts_with("decode") {
             black_box(contracts::decode::decode_json(black_box(text.as_bytes()), contracts::decode::DecodeLimits::default()).ok());
         } else {

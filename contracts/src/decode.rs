@@ -3,6 +3,7 @@
 use crate::model::LogicalType;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -54,6 +55,19 @@ pub enum DecodeError {
 /// # Errors
 /// A [`DecodeError`] describing why the payload is not a record.
 pub fn decode_json(bytes: &[u8], limits: DecodeLimits) -> Result<Value, DecodeError> {
+    parse_value(checked_text(bytes, limits)?).map_err(json_error)
+}
+
+/// [`decode_json`] into `into`, reusing the allocations of the record it held (see
+/// [`parse_value_into`]): the record loop decodes each record into its predecessor.
+///
+/// # Errors
+/// As [`decode_json`]; `into` then holds an unspecified value.
+pub fn decode_json_into(bytes: &[u8], limits: DecodeLimits, into: &mut Value) -> Result<(), DecodeError> {
+    parse_value_into(checked_text(bytes, limits)?, into).map_err(json_error)
+}
+
+fn checked_text(bytes: &[u8], limits: DecodeLimits) -> Result<&str, DecodeError> {
     if bytes.len() > limits.max_record_bytes {
         return Err(DecodeError::TooLarge { size: bytes.len(), limit: limits.max_record_bytes });
     }
@@ -61,7 +75,11 @@ pub fn decode_json(bytes: &[u8], limits: DecodeLimits) -> Result<Value, DecodeEr
     if text.trim().is_empty() {
         return Err(DecodeError::Empty);
     }
-    parse_value(text).map_err(|e| DecodeError::Json { column: e.column(), reason: strip_position(&e.to_string()) })
+    Ok(text)
+}
+
+fn json_error(e: serde_json::Error) -> DecodeError {
+    DecodeError::Json { column: e.column(), reason: strip_position(&e.to_string()) }
 }
 
 /// Parses JSON text into a [`Value`], exactly as `serde_json::from_str` does (same values, same
@@ -125,22 +143,237 @@ impl<'de> Visitor<'de> for BulkValue {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         // Sixteen entries stay within the allocator's small-size cache; records grow it once.
-        let mut entries: Vec<(String, Value)> = Vec::with_capacity(16);
-        while let Some(k) = map.next_key::<String>()? {
-            if entries.last().is_some_and(|(last, _)| *last >= k) {
-                // Out of order, or repeated (the last must win): from here on insert key by key
-                // as `serde_json` does; sorting would cost more than the inserts it saves.
-                let mut m: Map<String, Value> = entries.into_iter().collect();
-                m.insert(k, map.next_value_seed(BulkValue)?);
-                while let Some((k, v)) = map.next_entry_seed(PhantomData::<String>, BulkValue)? {
-                    m.insert(k, v);
-                }
-                return Ok(Value::Object(m));
+        build_map(Vec::with_capacity(16), None, &mut map).map(Value::Object)
+    }
+}
+
+/// Reads the rest of an object whose first entries, in strictly increasing key order, are
+/// `entries`; `next` is a key already read whose value is not.
+fn build_map<'de, A: MapAccess<'de>>(mut entries: Vec<(String, Value)>, mut next: Option<String>, map: &mut A) -> Result<Map<String, Value>, A::Error> {
+    loop {
+        let k = match next.take() {
+            Some(k) => k,
+            None => match map.next_key::<String>()? {
+                Some(k) => k,
+                None => break,
+            },
+        };
+        if entries.last().is_some_and(|(last, _)| *last >= k) {
+            // Out of order, or repeated (the last must win): from here on insert key by key
+            // as `serde_json` does; sorting would cost more than the inserts it saves.
+            let mut m: Map<String, Value> = entries.into_iter().collect();
+            m.insert(k, map.next_value_seed(BulkValue)?);
+            while let Some((k, v)) = map.next_entry_seed(PhantomData::<String>, BulkValue)? {
+                m.insert(k, v);
             }
-            entries.push((k, map.next_value_seed(BulkValue)?));
+            return Ok(m);
         }
-        // `Map: FromIterator` is the B-tree's bulk build; its sort only confirms the order.
-        Ok(Value::Object(entries.into_iter().collect()))
+        entries.push((k, map.next_value_seed(BulkValue)?));
+    }
+    // `Map: FromIterator` is the B-tree's bulk build; its sort only confirms the order.
+    Ok(entries.into_iter().collect())
+}
+
+/// Parses JSON text into `into`, with the result of [`parse_value`], reusing what `into` held:
+/// an object whose keys arrive in the order of the old object's keys is updated in place (no
+/// key, node or string is allocated for them), strings are overwritten in their buffers,
+/// arrays element by element. Records of one topic share their shape, so a record parsed into
+/// its predecessor allocates almost nothing. Where the shape differs the rest of that object
+/// is built as [`parse_value`] builds it.
+///
+/// # Errors
+/// The parser's error for text that is not one JSON value; `into` then holds an unspecified
+/// (but valid) value.
+pub fn parse_value_into(text: &str, into: &mut Value) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    Place(into).deserialize(&mut de)?;
+    de.end()
+}
+
+/// A visitor that writes the value it reads over an existing one.
+struct Place<'a>(&'a mut Value);
+
+impl<'de> DeserializeSeed<'de> for Place<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Place<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<(), E> {
+        *self.0 = Value::Bool(b);
+        Ok(())
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<(), E> {
+        *self.0 = Value::Number(i.into());
+        Ok(())
+    }
+    fn visit_u64<E>(self, u: u64) -> Result<(), E> {
+        *self.0 = Value::Number(u.into());
+        Ok(())
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<(), E> {
+        *self.0 = Number::from_f64(f).map_or(Value::Null, Value::Number);
+        Ok(())
+    }
+    fn visit_str<E>(self, s: &str) -> Result<(), E> {
+        if let Value::String(old) = self.0 {
+            old.clear();
+            old.push_str(s);
+        } else {
+            *self.0 = Value::String(s.to_owned());
+        }
+        Ok(())
+    }
+    fn visit_string<E>(self, s: String) -> Result<(), E> {
+        *self.0 = Value::String(s);
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        *self.0 = Value::Null;
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Value::Array(items) = self.0 else {
+            *self.0 = BulkValue.visit_seq(seq)?;
+            return Ok(());
+        };
+        let mut n = 0;
+        let mut ended = false;
+        while n < items.len() {
+            if seq.next_element_seed(Place(&mut items[n]))?.is_none() {
+                ended = true;
+                break;
+            }
+            n += 1;
+        }
+        items.truncate(n);
+        if !ended {
+            while let Some(v) = seq.next_element_seed(BulkValue)? {
+                items.push(v);
+            }
+        }
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Value::Object(old) = self.0 else {
+            *self.0 = BulkValue.visit_map(map)?;
+            return Ok(());
+        };
+        // Walk the old keys in order beside the new ones while they agree: a producer that
+        // writes its keys sorted (and the same ones) costs no lookup and no allocation.
+        let mut matched = 0;
+        let mut olds = old.iter_mut();
+        let differs = loop {
+            let Some(k) = map.next_key_seed(KeySeed)? else { break None };
+            match olds.next() {
+                Some((ok, ov)) if ok.as_str() == k.as_ref() => {
+                    map.next_value_seed(Place(ov))?;
+                    matched += 1;
+                }
+                _ => break Some(k),
+            }
+        };
+        if differs.is_none() && matched == old.len() {
+            return Ok(());
+        }
+        let Some(first) = differs else {
+            // Only keys at the end are gone.
+            *old = std::mem::take(old).into_iter().take(matched).collect();
+            return Ok(());
+        };
+        if old.len() > u64::BITS as usize {
+            // Too wide for the bit set below: build the rest as `parse_value` does, after the
+            // matched keys (sorted and unique, as `build_map` needs its prefix).
+            let mut entries: Vec<(String, Value)> = std::mem::take(old).into_iter().take(matched).collect();
+            entries.reserve(16);
+            *old = build_map(entries, Some(first.into_owned()), &mut map)?;
+            return Ok(());
+        }
+        // Keys in another order (most producers write them in their own field order): find
+        // each among the old entries, sorted by key, and parse into it, noting which were seen.
+        let mut seen = low_bits(matched);
+        let mut extra: Vec<(String, Value)> = Vec::new();
+        {
+            let mut index: Vec<(&String, &mut Value)> = old.iter_mut().collect();
+            let mut next = Some(first);
+            loop {
+                let k = match next.take() {
+                    Some(k) => k,
+                    None => match map.next_key_seed(KeySeed)? {
+                        Some(k) => k,
+                        None => break,
+                    },
+                };
+                match index.binary_search_by(|(ok, _)| key_order(ok, &k)) {
+                    Ok(i) => {
+                        // A repeated key lands here again: the last value wins, as in a fresh parse.
+                        map.next_value_seed(Place(index[i].1))?;
+                        seen |= 1 << i;
+                    }
+                    Err(_) => extra.push((k.into_owned(), map.next_value_seed(BulkValue)?)),
+                }
+            }
+        }
+        if seen != low_bits(old.len()) {
+            // `retain` visits the entries in key order, the order of the bits.
+            let mut i = 0;
+            old.retain(|_, _| {
+                let keep = seen >> i & 1 == 1;
+                i += 1;
+                keep
+            });
+        }
+        // New keys: inserted in arrival order, so a repeated one keeps its last value.
+        for (k, v) in extra {
+            old.insert(k, v);
+        }
+        Ok(())
+    }
+}
+
+/// The lowest `n` bits set (`n` ≤ 64).
+fn low_bits(n: usize) -> u64 {
+    u64::MAX.checked_shr(u64::BITS.saturating_sub(u32::try_from(n).unwrap_or(u32::MAX))).unwrap_or(0)
+}
+
+/// The B-tree's key order, deciding on the first byte without a call to `memcmp` (object keys
+/// mostly differ there).
+fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x.cmp(y),
+        _ => a.cmp(b),
+    }
+}
+
+/// An object key, borrowed from the text unless it had escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(s))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(s))
     }
 }
 
@@ -247,6 +480,58 @@ mod tests {
             let ours = parse_value(&text).map_err(|e| e.to_string());
             proptest::prop_assert_eq!(ours, serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()));
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_into_equals_fresh_parse(prev in json_value(), next in json_value(), dup in 0usize..3, cut in 0usize..40) {
+            // Whatever the old value held, the result is the fresh parse's; sorted, unsorted,
+            // repeated, missing and extra keys, and text cut short (an error like serde_json's).
+            let mut text = next.to_string().replace(r#"{"c""#, r#"{"z":0,"c""#);
+            if dup > 0 {
+                text = text.replacen(r#"{"b""#, r#"{"b":[1],"b""#, dup);
+            }
+            if cut > 0 && cut < text.len() && text.is_char_boundary(text.len() - cut) {
+                text.truncate(text.len() - cut);
+            }
+            let mut place = prev;
+            let ours = parse_value_into(&text, &mut place).map(|()| place).map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(ours, serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()));
+        }
+    }
+
+    #[test]
+    fn parse_into_reuses_and_reshapes_table() {
+        // (previous text, next text): the next record's value must not depend on the previous.
+        let cases = [
+            (r#"{"a":1,"b":"x","c":[1,2,3]}"#, r#"{"a":2,"b":"yy","c":[4]}"#),
+            (r#"{"a":1,"b":"x","c":[1]}"#, r#"{"a":2,"b":"yy","c":[4,5,{"d":null}]}"#),
+            (r#"{"a":1,"b":2,"c":3}"#, r#"{"a":1,"c":3}"#), // a key gone
+            (r#"{"a":1,"c":3}"#, r#"{"a":1,"b":2,"c":3}"#), // a key new
+            (r#"{"a":1,"b":2}"#, r#"{"a":1}"#),             // the last key gone
+            (r#"{"a":1,"b":2}"#, r#"{"b":1,"a":2}"#),       // unsorted
+            (r#"{"a":1,"b":2}"#, r#"{"a":1,"a":3}"#),       // repeated: the last wins
+            (r#"{"a":{"x":1}}"#, r#"{"a":"now a string"}"#),
+            (r#"{"a":"s"}"#, r#"{"a":{"x":"s"}}"#),
+            (r#"[1,2]"#, r#"{"a":[]}"#),
+            (r#"{"a\u0062":1}"#, r#"{"ab":2}"#), // an escaped key equals its plain twin
+            (r#"{"a":1}"#, r#"{"a":1"#),          // an error
+            (r#"{"a":1,"b":2,"c":3}"#, r#"{"c":"x","a":4}"#), // unsorted, one gone
+            (r#"{"a":1}"#, r#"{"x":1,"x":2,"a":5}"#),         // a new key, repeated
+            (r#"{"b":1,"a":2}"#, r#"{"b":3,"a":4,"b":5}"#),   // unsorted and repeated
+        ];
+        // Wider than the in-place bit set: 70 keys, in reverse order.
+        let wide = |from: usize| format!("{{{}}}", (0..70).rev().map(|i| format!("\"k{i:02}\":{}", i + from)).collect::<Vec<_>>().join(","));
+        let (wide_prev, wide_next) = (wide(0), wide(100));
+        let cases = cases.into_iter().chain([(wide_prev.as_str(), wide_next.as_str())]);
+        for (prev, next) in cases {
+            let mut place: Value = serde_json::from_str(prev).expect("prev is JSON");
+            let ours = parse_value_into(next, &mut place).map(|()| place).map_err(|e| e.to_string());
+            assert_eq!(ours, serde_json::from_str::<Value>(next).map_err(|e| e.to_string()), "{prev} then {next}");
+        }
+        let mut place = Value::Null;
+        let err = decode_json_into(b"{\"a\":", DecodeLimits::default(), &mut place).expect_err("cut short");
+        assert_eq!(err, decode_json(b"{\"a\":", DecodeLimits::default()).expect_err("cut short"));
     }
 
     fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {

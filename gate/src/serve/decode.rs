@@ -8,11 +8,11 @@ use super::metrics as m;
 use super::ServeError;
 use crate::config::{GateConfig, PayloadFormat};
 use contracts::avro::DRIFT_RULE;
-use contracts::decode::{decode_json, DecodeLimits};
+use contracts::decode::{decode_json_into, DecodeLimits};
 use contracts::{CompiledContract, Observer, Violation};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Why a payload did not become a record to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,13 +129,16 @@ pub struct Decoder {
     limits: DecodeLimits,
     /// Avro state by binding name; JSON bindings have none.
     avro: HashMap<String, AvroSource>,
+    /// The last record, handed back by [`Decoder::recycle`]: the next JSON record is parsed
+    /// into it, reusing its keys, nodes and string buffers (records of a topic share a shape).
+    spare: Mutex<Value>,
 }
 
 impl Decoder {
     /// JSON only: no registry.
     #[must_use]
     pub fn json(limits: DecodeLimits) -> Self {
-        Self { limits, avro: HashMap::new() }
+        Self { limits, avro: HashMap::new(), spare: Mutex::new(Value::Null) }
     }
 
     /// The decoders of `cfg`'s bindings; Avro bindings share one schema cache.
@@ -172,7 +175,13 @@ impl Decoder {
             Err(Rejected::decode(DecodeFailure::TooLarge, format_args!("record is {} bytes, over the {}-byte limit", payload.len(), self.limits.max_record_bytes)))
         } else {
             match self.avro.get(name) {
-                None => decode_json(payload, self.limits).map_err(|e| Rejected::decode(DecodeFailure::Json, e)),
+                None => {
+                    let mut v = std::mem::take(&mut *self.spare.lock().unwrap_or_else(PoisonError::into_inner));
+                    match decode_json_into(payload, self.limits, &mut v) {
+                        Ok(()) => Ok(v),
+                        Err(e) => Err(Rejected::decode(DecodeFailure::Json, e)),
+                    }
+                }
                 Some(a) => a.decode(name, contract, payload).await,
             }
         };
@@ -180,5 +189,12 @@ impl Decoder {
             m::decode_error(name, kind.as_str());
         }
         out
+    }
+
+    /// Hands a decoded record back once it was routed, for the next record to be parsed into.
+    pub fn recycle(&self, decoded: Decoded) {
+        if let Ok(v) = decoded {
+            *self.spare.lock().unwrap_or_else(PoisonError::into_inner) = v;
+        }
     }
 }

@@ -118,7 +118,9 @@ impl Pipeline {
                     // An Avro record whose schema id is not cached waits here for the fetch
                     // (bounded by the registry timeout), so per-partition order holds.
                     let decoded = self.decoder.decode(&b, msg.payload().unwrap_or_default()).await;
-                    match self.route(&b, &msg, decoded, operator, peek.is_some()) {
+                    let routed = self.route(&b, &msg, &decoded, operator, peek.is_some());
+                    self.decoder.recycle(decoded);
+                    match routed {
                         Routed::Peeked { spent } => {
                             if spent {
                                 self.pause(topic, partition, offset);
@@ -319,7 +321,7 @@ impl Pipeline {
         }
     }
 
-    pub(crate) fn route(&self, b: &BindingRuntime, msg: &rdkafka::message::BorrowedMessage<'_>, decoded: super::decode::Decoded, operator: Option<PendingAction>, peek: bool) -> Routed {
+    pub(crate) fn route(&self, b: &BindingRuntime, msg: &rdkafka::message::BorrowedMessage<'_>, decoded: &super::decode::Decoded, operator: Option<PendingAction>, peek: bool) -> Routed {
         let arrival = now_ms();
         b.last_arrival_ms.store(arrival, Relaxed);
         if operator == Some(PendingAction::Skip) {
@@ -337,7 +339,7 @@ impl Pipeline {
             let generation = stats.generation;
             let (valid, ids, reason, record) = match decoded {
                 Ok(v) => {
-                    let verdict = contract.check(&v, &mut stats.obs);
+                    let verdict = contract.check(v, &mut stats.obs);
                     // Most records violate nothing: their "[]" costs no allocation.
                     let ids: Cow<'static, str> = if verdict.violations.is_empty() { Cow::Borrowed("[]") } else { serde_json::to_string(&verdict.rule_ids()).unwrap_or_else(|_| "[]".into()).into() };
                     let reason = verdict.violations.iter().find(|x| x.blocking).map(|x| format!("{}: {} is {}, expected {}", x.rule, if x.field.is_empty() { "record" } else { &x.field }, x.value, x.expected));

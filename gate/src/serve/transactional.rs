@@ -95,7 +95,9 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
             }
             let operator = draining.action_for(&topic, partition, offset);
             let decoded = p.decoder.decode(&b, msg.payload().unwrap_or_default()).await;
-            match p.route(&b, &msg, decoded, operator, peek.is_some()) {
+            let routed = p.route(&b, &msg, &decoded, operator, peek.is_some());
+            p.decoder.recycle(decoded);
+            match routed {
                 // Nothing written: the batch's offsets must not move past a peeked record.
                 Routed::Peeked { spent } => {
                     if spent {
