@@ -1,7 +1,7 @@
 //! `check --format avro`: an Avro object container file (the writer schema is in its header),
 //! each record rendered for the contract exactly as the sidecar renders a wire-format record.
 
-use super::input::Item;
+use super::input::{lend, Item};
 use super::BatchError;
 use contracts::avro::{conforms, Projection};
 use contracts::CompiledContract;
@@ -13,7 +13,7 @@ use std::io::Read;
 ///
 /// # Errors
 /// [`BatchError::Read`] when the input is not an Avro object container file.
-pub fn read(r: impl Read, contract: &CompiledContract, mut each: impl FnMut(Item)) -> Result<(), BatchError> {
+pub fn read(r: impl Read, contract: &CompiledContract, mut each: impl FnMut(Item<'_>)) -> Result<(), BatchError> {
     let reader = apache_avro::Reader::new(r).map_err(|e| BatchError::Read { reason: format!("not an Avro object container file: {e}") })?;
     let schema = reader.writer_schema().clone();
     let drift: Vec<String> = conforms(contract, &schema).iter().map(ToString::to_string).collect();
@@ -24,7 +24,7 @@ pub fn read(r: impl Read, contract: &CompiledContract, mut each: impl FnMut(Item
             Ok(v) => Ok(projection.to_json(v)),
             Err(e) => Err(format!("Avro record does not decode: {e}")),
         };
-        each((n, item));
+        lend(&mut each, n, item);
     }
     Ok(())
 }
@@ -50,12 +50,12 @@ mod tests {
         };
         let avsc = std::fs::read_to_string(format!("{dir}flights.avsc")).expect("avsc");
         let mut items = Vec::new();
-        read(&write(&avsc, &|_| {})[..], &contract, |i| items.push(i)).expect("reads");
+        read(&write(&avsc, &|_| {})[..], &contract, |(n, i)| items.push((n, i.cloned()))).expect("reads");
         assert_eq!(items.len(), 3);
         assert!(items.iter().all(|(_, r)| r.as_ref().is_ok_and(|v| v["time_hour"].is_string() && v["origin"].is_string())), "{items:?}");
         let drifted = avsc.replace(r#"{"name": "flight", "type": "int"}"#, r#"{"name": "flight", "type": "string"}"#);
         let mut items = Vec::new();
-        read(&write(&drifted, &|v| v["flight"] = serde_json::json!(v["flight"].to_string()))[..], &contract, |i| items.push(i)).expect("reads");
+        read(&write(&drifted, &|v| v["flight"] = serde_json::json!(v["flight"].to_string()))[..], &contract, |(n, i)| items.push((n, i.cloned()))).expect("reads");
         assert!(items.iter().all(|(_, r)| r.as_ref().is_err_and(|e| e.contains("$.schema") && e.contains("flight: contract integer, writer string"))), "{items:?}");
         assert!(read(&b"{\"not\": \"avro\"}"[..], &contract, |_| {}).is_err());
     }

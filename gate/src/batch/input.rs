@@ -2,7 +2,7 @@
 //! record with its line number, and a decode error as an item, never as a stop.
 
 use super::BatchError;
-use contracts::decode::{csv_record, decode_json, DecodeLimits};
+use contracts::decode::{csv_record, decode_json_into, DecodeLimits};
 use contracts::model::LogicalType;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
@@ -23,12 +23,23 @@ pub enum Format {
 }
 
 /// One record as read: its line (record number for JSON arrays) and the record or why not.
-pub type Item = (u64, Result<Value, String>);
+/// The record is lent: JSON Lines are parsed each into the previous line's value, which
+/// reuses its keys and buffers (see `contracts::decode::parse_value_into`).
+pub type Item<'a> = (u64, Result<&'a Value, String>);
+
+/// Lends an owned record (or its error) to `each`.
+pub(crate) fn lend(each: &mut impl FnMut(Item<'_>), n: u64, item: Result<Value, String>) {
+    match item {
+        Ok(v) => each((n, Ok(&v))),
+        Err(e) => each((n, Err(e))),
+    }
+}
 
 /// Reads JSON Lines without ever holding more than `limit + 1` bytes of one line.
-pub fn jsonl(mut r: impl BufRead, limits: DecodeLimits, mut each: impl FnMut(Item)) -> Result<(), BatchError> {
+pub fn jsonl(mut r: impl BufRead, limits: DecodeLimits, mut each: impl FnMut(Item<'_>)) -> Result<(), BatchError> {
     let mut line_no = 0u64;
     let mut buf = Vec::new();
+    let mut rec = Value::Null;
     loop {
         buf.clear();
         line_no += 1;
@@ -45,7 +56,10 @@ pub fn jsonl(mut r: impl BufRead, limits: DecodeLimits, mut each: impl FnMut(Ite
         if body.iter().all(u8::is_ascii_whitespace) {
             continue; // blank lines separate nothing; they are not records
         }
-        each((line_no, decode_json(body, limits).map_err(|e| e.to_string())));
+        match decode_json_into(body, limits, &mut rec) {
+            Ok(()) => each((line_no, Ok(&rec))),
+            Err(e) => each((line_no, Err(e.to_string()))),
+        }
     }
 }
 
@@ -65,9 +79,9 @@ fn read_line_capped(r: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> Resu
 }
 
 /// Reads a JSON array element by element, so memory stays flat.
-pub fn json_array(r: impl Read, limits: DecodeLimits, each: impl FnMut(Item)) -> Result<(), BatchError> {
+pub fn json_array(r: impl Read, limits: DecodeLimits, each: impl FnMut(Item<'_>)) -> Result<(), BatchError> {
     struct Each<F>(F, DecodeLimits);
-    impl<'de, F: FnMut(Item)> Visitor<'de> for Each<F> {
+    impl<'de, F: FnMut(Item<'_>)> Visitor<'de> for Each<F> {
         type Value = ();
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a JSON array of records")
@@ -82,12 +96,12 @@ pub fn json_array(r: impl Read, limits: DecodeLimits, each: impl FnMut(Item)) ->
                 } else {
                     Ok(v)
                 };
-                (self.0)((n, item));
+                lend(&mut self.0, n, item);
             }
             Ok(())
         }
     }
-    impl<'de, F: FnMut(Item)> DeserializeSeed<'de> for Each<F> {
+    impl<'de, F: FnMut(Item<'_>)> DeserializeSeed<'de> for Each<F> {
         type Value = ();
         fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
             d.deserialize_seq(self)
@@ -99,7 +113,7 @@ pub fn json_array(r: impl Read, limits: DecodeLimits, each: impl FnMut(Item)) ->
 }
 
 /// Reads CSV with a header row, typing values by the contract.
-pub fn csv(r: impl Read, types: &[(String, Option<LogicalType>)], null_tokens: &[String], limits: DecodeLimits, mut each: impl FnMut(Item)) -> Result<(), BatchError> {
+pub fn csv(r: impl Read, types: &[(String, Option<LogicalType>)], null_tokens: &[String], limits: DecodeLimits, mut each: impl FnMut(Item<'_>)) -> Result<(), BatchError> {
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(r);
     let headers: Vec<String> = rdr
         .headers()
@@ -124,7 +138,7 @@ pub fn csv(r: impl Read, types: &[(String, Option<LogicalType>)], null_tokens: &
                         .collect::<Result<Vec<&str>, String>>()
                         .map(|fields| csv_record(&headers, &fields, types, null_tokens))
                 };
-                each((line, item));
+                lend(&mut each, line, item);
             }
             Err(e) => {
                 // A malformed row is a failed record; an I/O failure ends the read.
@@ -141,14 +155,14 @@ pub fn csv(r: impl Read, types: &[(String, Option<LogicalType>)], null_tokens: &
 mod tests {
     use super::*;
 
-    fn collect(input: &[u8], f: Format) -> Vec<Item> {
+    fn collect(input: &[u8], f: Format) -> Vec<(u64, Result<Value, String>)> {
         let mut out = Vec::new();
         let lim = DecodeLimits { max_record_bytes: 32 };
         let types = vec![("n".to_string(), Some(LogicalType::Integer))];
         let r = match f {
-            Format::Jsonl => jsonl(input, lim, |i| out.push(i)),
-            Format::Json => json_array(input, lim, |i| out.push(i)),
-            Format::Csv => csv(input, &types, &["NA".to_string()], lim, |i| out.push(i)),
+            Format::Jsonl => jsonl(input, lim, |(n, i)| out.push((n, i.cloned()))),
+            Format::Json => json_array(input, lim, |(n, i)| out.push((n, i.cloned()))),
+            Format::Csv => csv(input, &types, &["NA".to_string()], lim, |(n, i)| out.push((n, i.cloned()))),
             Format::Avro => unreachable!("Avro files are read against a contract: see batch::avro_file"),
         };
         assert!(r.is_ok(), "{r:?}");
@@ -173,6 +187,19 @@ mod tests {
             let got: Vec<(u64, bool)> = collect(input, f).iter().map(|(l, r)| (*l, r.is_ok())).collect();
             assert_eq!(got, want, "{f:?} {:?}", String::from_utf8_lossy(input));
         }
+    }
+
+    #[test]
+    fn each_line_is_its_own_record_whatever_the_line_before_held() {
+        // Lines are parsed into the previous line's value: keys gone, new, reordered, retyped,
+        // and a bad line in between must not leak from one record into the next.
+        let lines = [r#"{"a":1,"b":"x","c":[1,2]}"#, r#"{"b":"yy","a":2}"#, r#"{"a":{"z":null}}"#, r#"{"a":"#, r#"{"c":[3],"d":true}"#];
+        let text = lines.join("\n");
+        let mut got = Vec::new();
+        let r = jsonl(text.as_bytes(), DecodeLimits::default(), |(_, i)| got.push(i.cloned().ok()));
+        assert!(r.is_ok(), "{r:?}");
+        let want: Vec<Option<Value>> = lines.iter().map(|l| serde_json::from_str(l).ok()).collect();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -89,9 +89,9 @@ pub fn run(opts: &CheckOptions) -> Result<BatchReport, BatchError> {
         None => reader,
     };
     let mut batch = Batch::new(&compiled);
-    let mut each = |(line, item): input::Item| match item {
+    let mut each = |(line, item): input::Item<'_>| match item {
         Ok(v) => {
-            batch.record(line, &v);
+            batch.record(line, v);
         }
         Err(reason) => batch.decode_error(line, &reason),
     };

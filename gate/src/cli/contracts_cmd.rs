@@ -39,9 +39,9 @@ pub fn baseline(contract: &Path, input_path: &Path, format: input::Format, field
     let compiled = batch::load_contract(contract, None)?;
     let keys: Vec<&str> = field.split('.').collect();
     let mut prof = Profiler::default();
-    let mut each = |(_, item): input::Item| {
+    let mut each = |(_, item): input::Item<'_>| {
         if let Ok(v) = item {
-            prof.add(keys.iter().try_fold(&v, |v, k| v.get(*k)));
+            prof.add(keys.iter().try_fold(v, |v, k| v.get(*k)));
         }
     };
     let f = std::fs::File::open(input_path).map_err(|e| BatchError::Read { reason: format!("{}: {e}", input_path.display()) })?;
