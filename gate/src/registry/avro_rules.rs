@@ -2,9 +2,9 @@
 //! compatibility levels (over `apache-avro`'s schema resolution), and whether an Avro record
 //! schema can carry the records a contract describes.
 
-use apache_avro::schema::{RecordSchema, Schema, UuidSchema};
+use apache_avro::schema::{RecordSchema, Schema};
 use apache_avro::schema_compatibility::{Compatibility, SchemaCompatibility};
-use contracts::model::{LogicalType, Property};
+use contracts::model::Property;
 use contracts::Contract;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -199,52 +199,21 @@ impl<'a> Names<'a> {
     }
 }
 
-/// Whether values of the Avro type `s` can stand for the ODCS logical type `t` in records
-/// the gate checks. Text forms count for dates and times (ISO strings), and epoch numbers
-/// for timestamps, as the JSON path accepts them too.
-fn carries(t: LogicalType, s: &Schema) -> bool {
-    match t {
-        LogicalType::String => matches!(s, Schema::String | Schema::Enum(_) | Schema::Uuid(UuidSchema::String)),
-        LogicalType::Integer => matches!(s, Schema::Int | Schema::Long),
-        LogicalType::Number => matches!(s, Schema::Int | Schema::Long | Schema::Float | Schema::Double | Schema::Decimal(_) | Schema::BigDecimal),
-        LogicalType::Boolean => matches!(s, Schema::Boolean),
-        LogicalType::Date => matches!(s, Schema::Date | Schema::String),
-        LogicalType::Timestamp => matches!(
-            s,
-            Schema::TimestampMillis | Schema::TimestampMicros | Schema::TimestampNanos | Schema::LocalTimestampMillis | Schema::LocalTimestampMicros | Schema::LocalTimestampNanos | Schema::String | Schema::Long
-        ),
-        LogicalType::Time => matches!(s, Schema::TimeMillis | Schema::TimeMicros | Schema::String),
-        LogicalType::Object => matches!(s, Schema::Record(_) | Schema::Map(_)),
-        LogicalType::Array => matches!(s, Schema::Array(_)),
-    }
-}
-
-/// Checks that an Avro record `r` covers the properties `props` at `path`: every required
-/// property is a field that cannot be null, and every field that is a property has a type
-/// that can carry its logical type. Nested objects are checked the same way.
-fn cover<'a>(names: &Names<'a>, r: &'a RecordSchema, props: &[Property], path: &str, out: &mut Vec<String>) {
+/// The registry's one rule on top of the sidecar's: a required property must be a field that
+/// cannot be null (nested objects too). The sidecar lets a nullable field through and fails
+/// its null records one by one; registration is the producer's door and can refuse earlier.
+fn never_null<'a>(names: &Names<'a>, r: &'a RecordSchema, props: &[Property], path: &str, out: &mut Vec<String>) {
     for p in props.iter().filter(|p| !p.name.is_empty()) {
         let fpath = if path.is_empty() { p.name.clone() } else { format!("{path}.{}", p.name) };
-        let Some(field) = r.fields.iter().find(|f| f.name == p.name) else {
-            if p.required {
-                out.push(format!("field {fpath:?} is required by the contract but the Avro record {} has no such field", r.name.name()));
-            }
-            continue;
-        };
+        let Some(field) = r.fields.iter().find(|f| f.name == p.name) else { continue };
         let (branches, nullable) = names.branches(&field.schema);
         if p.required && nullable {
             out.push(format!("field {fpath:?} is required by the contract (never null) but its Avro type allows null"));
         }
-        if let Some(t) = p.logical_type {
-            if let Some(bad) = branches.iter().find(|b| !carries(t, b)) {
-                out.push(format!("field {fpath:?} has Avro type {} which cannot carry the contract's logicalType {}", kind(bad), t.as_str()));
-                continue;
-            }
-        }
         if !p.properties.is_empty() {
             for b in &branches {
                 if let Schema::Record(inner) = b {
-                    cover(names, inner, &p.properties, &fpath, out);
+                    never_null(names, inner, &p.properties, &fpath, out);
                 }
             }
         }
@@ -256,8 +225,11 @@ fn kind(s: &Schema) -> String {
     format!("{k:?}").to_lowercase()
 }
 
-/// Checks that the Avro schema can carry records of `contract`: a record whose fields cover
-/// the schema object named like the record (else the contract's first object). Returns every
+/// Checks that the Avro schema can carry records of `contract`, judged against the schema
+/// object named like the record (else the contract's first object). The rules are the
+/// sidecar's (`contracts::avro::conforms`: every property a field of a type its logicalType
+/// accepts, no fields outside the contract unless it allows extra fields), so a schema the
+/// registry admits is never schema drift in the gate; plus [`never_null`]. Returns every
 /// problem, each naming the field.
 #[must_use]
 pub fn contract_gaps(contract: &Contract, avro: &Schema) -> Vec<String> {
@@ -265,10 +237,14 @@ pub fn contract_gaps(contract: &Contract, avro: &Schema) -> Vec<String> {
         return vec![format!("contract {} describes records, but this Avro schema is a {}, not a record", contract.id, kind(avro))];
     };
     let Some(object) = contract.schema.iter().find(|o| o.name == r.name.name()).or_else(|| contract.schema.first()) else { return Vec::new() };
+    let compiled = match contracts::compile(contract, Some(&object.name)) {
+        Ok(c) => c,
+        Err(e) => return vec![format!("contract {} does not compile: {e}", contract.id)],
+    };
+    let mut out: Vec<String> = contracts::avro::conforms(&compiled, avro).iter().map(ToString::to_string).collect();
     let mut map = HashMap::new();
     named(avro, &mut map);
-    let mut out = Vec::new();
-    cover(&Names(map), r, &object.properties, "", &mut out);
+    never_null(&Names(map), r, &object.properties, "", &mut out);
     out
 }
 
@@ -342,9 +318,12 @@ mod tests {
         assert!(matches!(parse(r#"{"type":"record","name":"r"}"#), Err(InvalidSchema::Avro(_))));
     }
 
+    fn contract_text(props: &str) -> String {
+        format!("apiVersion: v3.1.0\nkind: DataContract\nid: flights\nversion: 1.0.0\nstatus: active\nschema:\n  - name: flights\n    properties:\n{props}")
+    }
+
     fn contract(props: &str) -> Contract {
-        let doc = format!("apiVersion: v3.1.0\nkind: DataContract\nid: flights\nversion: 1.0.0\nstatus: active\nschema:\n  - name: flights\n    properties:\n{props}");
-        contracts::parse(&doc).expect("contract")
+        contracts::parse(&contract_text(props)).expect("contract")
     }
 
     #[test]
@@ -352,18 +331,28 @@ mod tests {
         let c = contract(
             "      - name: carrier\n        logicalType: string\n        required: true\n      - name: dep_time\n        logicalType: integer\n      - name: time_hour\n        logicalType: timestamp\n        required: true\n",
         );
-        let ok = rec(r#"{"name":"carrier","type":"string"},{"name":"dep_time","type":["null","int"]},{"name":"time_hour","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"extra","type":"bytes"}"#);
+        let ok = rec(r#"{"name":"carrier","type":"string"},{"name":"dep_time","type":["null","int"]},{"name":"time_hour","type":{"type":"long","logicalType":"timestamp-millis"}}"#);
         assert!(contract_gaps(&c, &ok).is_empty(), "{:?}", contract_gaps(&c, &ok));
+        // Every schema the registry admits must conform in the sidecar too (no drift there):
+        // the sidecar's reasons, plus the registry's own on nullable required fields.
         let cases = [
-            (r#"{"name":"dep_time","type":"int"},{"name":"time_hour","type":"string"}"#, "\"carrier\" is required"),
-            (r#"{"name":"carrier","type":["null","string"]},{"name":"time_hour","type":"string"}"#, "\"carrier\" is required by the contract (never null)"),
-            (r#"{"name":"carrier","type":"string"},{"name":"dep_time","type":"string"},{"name":"time_hour","type":"string"}"#, "\"dep_time\" has Avro type string which cannot carry the contract's logicalType integer"),
-            (r#"{"name":"carrier","type":"string"},{"name":"time_hour","type":"boolean"}"#, "\"time_hour\" has Avro type boolean"),
+            (r#"{"name":"dep_time","type":"int"},{"name":"time_hour","type":"string"}"#, "carrier: missing from the writer schema"),
+            (r#"{"name":"carrier","type":"string"},{"name":"time_hour","type":"string"}"#, "dep_time: missing from the writer schema"),
+            (r#"{"name":"carrier","type":["null","string"]},{"name":"dep_time","type":"int"},{"name":"time_hour","type":"string"}"#, "\"carrier\" is required by the contract (never null)"),
+            (r#"{"name":"carrier","type":"string"},{"name":"dep_time","type":"string"},{"name":"time_hour","type":"string"}"#, "dep_time: contract integer, writer string"),
+            (r#"{"name":"carrier","type":"string"},{"name":"dep_time","type":"int"},{"name":"time_hour","type":"boolean"}"#, "time_hour: contract timestamp, writer boolean"),
+            (r#"{"name":"carrier","type":"string"},{"name":"dep_time","type":"int"},{"name":"time_hour","type":"long"}"#, "time_hour: contract timestamp, writer long"),
+            (r#"{"name":"carrier","type":"string"},{"name":"dep_time","type":"int"},{"name":"time_hour","type":"string"},{"name":"extra","type":"bytes"}"#, "extra: not in the contract"),
         ];
         for (fields, want) in cases {
-            let gaps = contract_gaps(&c, &rec(fields));
+            let schema = rec(fields);
+            let gaps = contract_gaps(&c, &schema);
             assert!(gaps.iter().any(|g| g.contains(want)), "{want}: {gaps:?}");
         }
+        // Extra fields are fine where the contract allows them, as in the sidecar.
+        let open = contracts::parse(&format!("{}customProperties:\n  - property: gateAllowExtraFields\n    value: true\n", contract_text("      - name: carrier\n        logicalType: string\n"))).expect("contract");
+        let with_extra = rec(r#"{"name":"carrier","type":"string"},{"name":"extra","type":"bytes"}"#);
+        assert!(contract_gaps(&open, &with_extra).is_empty(), "{:?}", contract_gaps(&open, &with_extra));
         assert!(contract_gaps(&c, &parse(r#""string""#).expect("s"))[0].contains("not a record"));
     }
 
@@ -376,6 +365,9 @@ mod tests {
         assert!(contract_gaps(&c, &ok).is_empty(), "{:?}", contract_gaps(&c, &ok));
         let bad = rec(r#"{"name":"leg","type":{"type":"record","name":"Leg","fields":[{"name":"origin","type":"int"}]}}"#);
         let gaps = contract_gaps(&c, &bad);
-        assert!(gaps.iter().any(|g| g.contains("\"leg.origin\"")), "{gaps:?}");
+        assert!(gaps.iter().any(|g| g.contains("leg.origin: contract string, writer int")), "{gaps:?}");
+        let nullable_inside = rec(&format!(r#"{{"name":"leg","type":{{"type":"record","name":"Leg","fields":[{{"name":"origin","type":["null","string"]}}]}}}},{{"name":"back","type":["null","Leg"]}}"#));
+        let gaps = contract_gaps(&c, &nullable_inside);
+        assert!(gaps.iter().any(|g| g.contains("\"leg.origin\" is required by the contract (never null)")), "{gaps:?}");
     }
 }
