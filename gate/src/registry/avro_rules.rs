@@ -366,7 +366,7 @@ mod tests {
         let bad = rec(r#"{"name":"leg","type":{"type":"record","name":"Leg","fields":[{"name":"origin","type":"int"}]}}"#);
         let gaps = contract_gaps(&c, &bad);
         assert!(gaps.iter().any(|g| g.contains("leg.origin: contract string, writer int")), "{gaps:?}");
-        let nullable_inside = rec(&format!(r#"{{"name":"leg","type":{{"type":"record","name":"Leg","fields":[{{"name":"origin","type":["null","string"]}}]}}}},{{"name":"back","type":["null","Leg"]}}"#));
+        let nullable_inside = rec(r#"{"name":"leg","type":{"type":"record","name":"Leg","fields":[{"name":"origin","type":["null","string"]}]}},{"name":"back","type":["null","Leg"]}"#);
         let gaps = contract_gaps(&c, &nullable_inside);
         assert!(gaps.iter().any(|g| g.contains("\"leg.origin\" is required by the contract (never null)")), "{gaps:?}");
     }
