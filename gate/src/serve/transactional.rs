@@ -10,6 +10,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -20,6 +21,9 @@ const BATCH_RECORDS: usize = 2_000;
 const BATCH_TIME: Duration = Duration::from_millis(100);
 /// Deadline of the transactional calls.
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A topic partition of the open batch.
+type Tp = (Arc<str>, i32);
 
 fn txn_err(what: &str, e: impl std::fmt::Display) -> ServeError {
     ServeError::Kafka { reason: format!("{what}: {e}") }
@@ -44,10 +48,11 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
     // Partitions sent back by an abandoned batch, with the offset they were sent back to.
     let mut rewound: HashMap<(String, i32), i64> = HashMap::new();
     while !stop {
-        let mut next: HashMap<(String, i32), i64> = HashMap::new();
+        // Keyed by the binding's shared topic name: no String per record.
+        let mut next: HashMap<Tp, i64> = HashMap::new();
         // Where each partition's records in this batch begin: the rewind point if the batch
         // has to be abandoned.
-        let mut first: HashMap<(String, i32), i64> = HashMap::new();
+        let mut first: HashMap<Tp, i64> = HashMap::new();
         let mut acks = FuturesUnordered::new();
         let mut open = false;
         let deadline = tokio::time::Instant::now() + BATCH_TIME;
@@ -68,23 +73,27 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
             for k in &moved {
                 rewound.remove(k);
             }
-            if open && moved.iter().any(|k| next.contains_key(k)) {
+            if open && moved.iter().any(|(t, part)| next.contains_key(&(Arc::from(t.as_str()), *part))) {
                 rewound.extend(abandon(&p, &first, &moved).await?);
                 (open, acks) = (false, FuturesUnordered::new());
                 next.clear();
                 first.clear();
             }
-            let (topic, partition, offset) = (msg.topic().to_string(), msg.partition(), msg.offset());
-            if let Some(from) = rewound.get(&(topic.clone(), partition)) {
-                if offset > *from {
-                    continue; // fetched before the rewind; it comes again
+            let (partition, offset) = (msg.partition(), msg.offset());
+            let Some(b) = p.bindings.get(msg.topic()).cloned() else { continue };
+            let topic = Arc::clone(&b.source);
+            if !rewound.is_empty() {
+                let key = (topic.to_string(), partition);
+                if let Some(from) = rewound.get(&key) {
+                    if offset > *from {
+                        continue; // fetched before the rewind; it comes again
+                    }
+                    rewound.remove(&key);
                 }
-                rewound.remove(&(topic.clone(), partition));
             }
-            if paused.get(&(topic.clone(), partition)).is_some_and(|from| offset >= *from) {
+            if !paused.is_empty() && paused.get(&(topic.to_string(), partition)).is_some_and(|from| offset >= *from) {
                 continue;
             }
-            let Some(b) = p.bindings.get(&topic).cloned() else { continue };
             let peek = peeking.get(&topic, partition);
             if peek.is_some_and(|k| k.spent_at.is_some()) {
                 continue;
@@ -107,19 +116,19 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
                 }
                 Routed::Emits(futs) => {
                     acks.extend(futs);
-                    first.entry((topic.clone(), partition)).or_insert(offset);
+                    first.entry((Arc::clone(&topic), partition)).or_insert(offset);
                     next.insert((topic, partition), offset + 1);
                 }
                 Routed::Pause => {
                     p.pause(&topic, partition, offset);
-                    paused.insert((topic, partition), offset);
+                    paused.insert((topic.to_string(), partition), offset);
                     p.publish_paused(&paused);
                 }
                 // Strict mode is refused with exactly-once at startup; should a record come
                 // here held anyway, it goes out now rather than wait on a flush.
                 Routed::Held(h) => {
                     acks.push(p.release_held(&b, &h));
-                    first.entry((topic.clone(), partition)).or_insert(offset);
+                    first.entry((Arc::clone(&topic), partition)).or_insert(offset);
                     next.insert((topic, partition), offset + 1);
                 }
             }
@@ -132,7 +141,7 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
         for k in &moved {
             rewound.remove(k);
         }
-        if moved.iter().any(|k| next.contains_key(k)) {
+        if moved.iter().any(|(t, part)| next.contains_key(&(Arc::from(t.as_str()), *part))) {
             rewound.extend(abandon(&p, &first, &moved).await?);
             continue;
         }
@@ -165,7 +174,7 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
 /// batch's offsets: the batch is aborted — read_committed readers never see its outputs — and
 /// every partition this replica keeps goes back to where the batch began. Returns the
 /// rewound partitions.
-async fn abandon(p: &Pipeline, first: &HashMap<(String, i32), i64>, moved: &[(String, i32)]) -> Result<HashMap<(String, i32), i64>, ServeError> {
+async fn abandon(p: &Pipeline, first: &HashMap<Tp, i64>, moved: &[(String, i32)]) -> Result<HashMap<(String, i32), i64>, ServeError> {
     if !moved.is_empty() {
         warn!(partitions = ?moved, "partitions moved during a transaction: batch aborted and rewound");
     }
@@ -173,11 +182,11 @@ async fn abandon(p: &Pipeline, first: &HashMap<(String, i32), i64>, moved: &[(St
     tokio::task::spawn_blocking(move || producer.abort_transaction(TXN_TIMEOUT)).await.map_err(|e| txn_err("abort task", e))?.map_err(|e| txn_err("abort_transaction", e))?;
     let mut rewound = HashMap::new();
     for ((t, part), from) in first {
-        if moved.iter().any(|(mt, mp)| mt == t && mp == part) {
+        if moved.iter().any(|(mt, mp)| **mt == **t && mp == part) {
             continue;
         }
         p.consumer.seek(t, *part, Offset::Offset(*from), Duration::from_secs(5)).map_err(|e| txn_err("rewind after abort", e))?;
-        rewound.insert((t.clone(), *part), *from);
+        rewound.insert((t.to_string(), *part), *from);
     }
     Ok(rewound)
 }
@@ -198,7 +207,7 @@ fn classify(what: &str, e: &rdkafka::error::KafkaError) -> CommitFailure {
     }
 }
 
-async fn commit(p: &Pipeline, next: &HashMap<(String, i32), i64>) -> Result<(), CommitFailure> {
+async fn commit(p: &Pipeline, next: &HashMap<Tp, i64>) -> Result<(), CommitFailure> {
     let mut tpl = TopicPartitionList::new();
     for ((t, part), off) in next {
         tpl.add_partition_offset(t, *part, Offset::Offset(*off)).map_err(|e| CommitFailure::Fatal(txn_err("offsets", e)))?;
