@@ -266,7 +266,15 @@ impl FieldCheck {
         if self.min_len.is_none() && self.max_len.is_none() {
             return true;
         }
-        // JSON Schema counts code points, not bytes.
+        // JSON Schema counts code points, not bytes. A string has between a quarter of its
+        // bytes (rounded up) and all of them as code points: count only when a bound falls
+        // inside that range (a 1 KB field under a 2,000 limit is decided by its length).
+        let most = s.len() as u64;
+        let fewest = most.div_ceil(4);
+        let decided = self.min_len.is_none_or(|m| fewest >= m || most < m) && self.max_len.is_none_or(|m| most <= m || fewest > m);
+        if decided {
+            return self.min_len.is_none_or(|m| fewest >= m) && self.max_len.is_none_or(|m| most <= m);
+        }
         let n = s.chars().count() as u64;
         self.min_len.is_none_or(|m| n >= m) && self.max_len.is_none_or(|m| n <= m)
     }

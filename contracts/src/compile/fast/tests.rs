@@ -266,3 +266,20 @@ fn numbers_compare_exactly() {
         assert_eq!(cmp_num(&n(a.clone()), &n(b.clone())), want, "{a} vs {b}");
     }
 }
+
+#[test]
+fn lengths_are_code_points_whatever_the_byte_length_suggests() {
+    let check = |min: Option<u64>, max: Option<u64>| FieldCheck { types: ANY, bounds: Vec::new(), ints: None, min_len: min, max_len: max, rest: None };
+    // 1-, 2-, 3- and 4-byte characters, at and around bounds the byte length alone would get wrong.
+    let strings = ["", "a", "ab", "abcd", "é", "éé", "ééé", "€€", "€€€", "𝄞", "𝄞𝄞", "a𝄞", "𝄞𝄞𝄞𝄞", "aaaaaaaa"];
+    let bounds = [None, Some(0), Some(1), Some(2), Some(3), Some(4), Some(5), Some(8)];
+    for s in strings {
+        let n = s.chars().count() as u64;
+        for min in bounds {
+            for max in bounds {
+                let want = min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m);
+                assert_eq!(check(min, max).lengths_ok(s), want, "{s:?} min {min:?} max {max:?}");
+            }
+        }
+    }
+}
