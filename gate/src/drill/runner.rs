@@ -8,7 +8,7 @@ use super::ledger::{Coord, Dest, Kind, Ledger, Seen, Sighting};
 use super::plan::TrafficSpec;
 use super::report::{DrillReport, Steady};
 use super::scenario::{ContractInfo, Resolved};
-use crate::config::{Binding, GateConfig};
+use crate::config::{Binding, GateConfig, PayloadFormat};
 use crate::serve::headers as h;
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
@@ -46,6 +46,11 @@ impl Target {
             None if cfg.bindings.len() == 1 => &cfg.bindings[0],
             None => return Err(format!("the config has several bindings; pick one with --binding ({})", names.join(", "))),
         };
+        if b.format == PayloadFormat::Avro {
+            // Every injected record would be quarantined as a decode error (no wire-format
+            // header): the drill would measure the decoder, not the scenario.
+            return Err(format!("binding {:?} reads Avro (format: avro), and drills write JSON records; drill a binding with format: json", b.name));
+        }
         let info = ContractInfo::load(&cfg.contracts.dir, &b.contract, b.object.as_deref())?;
         Ok(Self { binding: b.clone(), info, cfg })
     }
@@ -614,6 +619,15 @@ mod tests {
         assert_ne!(a, (0..100).collect::<Vec<_>>());
         a.sort_unstable();
         assert_eq!(a, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_avro_binding_is_refused_with_the_reason() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/flights/gate.yaml");
+        let mut cfg = GateConfig::load(Path::new(path)).expect("example config");
+        cfg.bindings[0].format = PayloadFormat::Avro;
+        let err = Target::new(cfg, None).expect_err("avro");
+        assert!(err.contains("reads Avro") && err.contains("format: json"), "{err}");
     }
 
     #[test]
