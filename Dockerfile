@@ -23,6 +23,10 @@ COPY --from=build /usr/local/bin/contract-gate /usr/local/bin/contract-gate
 RUN useradd --system --uid 10001 --no-create-home contract-gate \
     && mkdir -p /etc/contract-gate/contracts
 USER 10001
+# mimalloc returns free memory to the OS after 10 s instead of 1 s: with the default, pages
+# librdkafka's threads free were handed back and faulted in again under steady load
+# (BENCHMARKS.md, "Fourth pass"). Memory still goes back once the gate is idle.
+ENV MIMALLOC_PURGE_DELAY=10000
 # /health, /ready, /metrics, /v1/...
 EXPOSE 8080
 ENTRYPOINT ["contract-gate"]
