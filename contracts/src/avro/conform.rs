@@ -39,6 +39,8 @@ pub enum MismatchKind {
     },
     /// A writer field the contract does not name, and extra fields are not allowed.
     Extra,
+    /// A required property whose writer type allows null ([`conforms_never_null`] only).
+    Nullable,
     /// The schema itself cannot be used (not a record, unresolved reference).
     Unusable {
         /// Why.
@@ -53,6 +55,7 @@ impl std::fmt::Display for Mismatch {
             MismatchKind::Missing => write!(f, "{field}: missing from the writer schema"),
             MismatchKind::Type { expected, found } => write!(f, "{field}: contract {expected}, writer {found}"),
             MismatchKind::Extra => write!(f, "{field}: not in the contract (extra fields not allowed)"),
+            MismatchKind::Nullable => write!(f, "field {field:?} is required by the contract (never null) but its Avro type allows null"),
             MismatchKind::Unusable { reason } => write!(f, "{field}: {reason}"),
         }
     }
@@ -61,22 +64,30 @@ impl std::fmt::Display for Mismatch {
 /// Whether `schema` can carry records of `contract`'s checked schema object; empty when it can.
 #[must_use]
 pub fn conforms(contract: &crate::CompiledContract, schema: &Schema) -> Vec<Mismatch> {
-    check(&Shape::from_contract(contract), contract.allows_extra_fields(), schema)
+    check(&Shape::from_contract(contract), contract.allows_extra_fields(), false, schema)
+}
+
+/// [`conforms`], and every required property must be a field that cannot be null
+/// ([`MismatchKind::Nullable`]): the stricter door of schema registration. The sidecar itself
+/// lets a nullable field through and fails its null records one by one.
+#[must_use]
+pub fn conforms_never_null(contract: &crate::CompiledContract, schema: &Schema) -> Vec<Mismatch> {
+    check(&Shape::from_contract(contract), contract.allows_extra_fields(), true, schema)
 }
 
 /// [`conforms`] for a list of top-level properties (e.g. a schema object of a contract that
 /// is not compiled). `allow_extra`: writer fields outside the contract are allowed.
 #[must_use]
 pub fn conforms_properties(props: &[Property], allow_extra: bool, schema: &Schema) -> Vec<Mismatch> {
-    check(&props.iter().map(Shape::from_property).collect::<Vec<_>>(), allow_extra, schema)
+    check(&props.iter().map(Shape::from_property).collect::<Vec<_>>(), allow_extra, false, schema)
 }
 
-fn check(props: &[Shape], allow_extra: bool, schema: &Schema) -> Vec<Mismatch> {
+fn check(props: &[Shape], allow_extra: bool, never_null: bool, schema: &Schema) -> Vec<Mismatch> {
     let names = match ResolvedSchema::try_from(schema) {
         Ok(r) => r.get_names().clone(),
         Err(e) => return vec![Mismatch { field: String::new(), kind: MismatchKind::Unusable { reason: format!("does not resolve: {e}") } }],
     };
-    let mut c = Checker { names, allow_extra, out: Vec::new() };
+    let mut c = Checker { names, allow_extra, never_null, out: Vec::new() };
     match c.resolve(schema, None) {
         (Schema::Record(r), ns) => c.record("", r, props, ns, 0),
         (other, _) => c.out.push(Mismatch { field: String::new(), kind: MismatchKind::Unusable { reason: format!("the writer schema is {}, the contract needs a record", kind(other)) } }),
@@ -87,6 +98,8 @@ fn check(props: &[Shape], allow_extra: bool, schema: &Schema) -> Vec<Mismatch> {
 struct Checker<'a> {
     names: HashMap<Name, &'a Schema>,
     allow_extra: bool,
+    /// Required properties must not be nullable.
+    never_null: bool,
     out: Vec<Mismatch>,
 }
 
@@ -138,6 +151,9 @@ impl<'a> Checker<'a> {
             return; // recursive schema deeper than any contract: nothing left to compare
         }
         let (s, ns) = self.resolve(s, ns);
+        if self.never_null && p.required && matches!(s, Schema::Union(u) if u.variants().iter().any(|b| matches!(b, Schema::Null))) {
+            self.out.push(Mismatch { field: field.to_string(), kind: MismatchKind::Nullable });
+        }
         let Some(ty) = p.ty else {
             // Untyped properties accept any value; their nested properties still apply.
             if let (Schema::Record(r), false) = (s, p.props.is_empty()) {

@@ -2,13 +2,11 @@
 //! compatibility levels (over `apache-avro`'s schema resolution), and whether an Avro record
 //! schema can carry the records a contract describes.
 
-use apache_avro::schema::{RecordSchema, Schema};
+use apache_avro::schema::Schema;
 use apache_avro::schema_compatibility::{Compatibility, SchemaCompatibility};
-use contracts::model::Property;
 use contracts::Contract;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashMap;
 
 /// A Confluent compatibility level. Serialized as Confluent spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -154,72 +152,6 @@ pub fn incompatibilities(level: Level, new: &Schema, existing: &[(u32, &Schema)]
     out
 }
 
-/// Named types of a schema by full name (records, enums, fixed), to follow `Ref`s.
-fn named<'a>(s: &'a Schema, out: &mut HashMap<String, &'a Schema>) {
-    match s {
-        // A name seen before is not walked again.
-        Schema::Record(r) if out.insert(r.name.fullname(None), s).is_none() => {
-            for f in &r.fields {
-                named(&f.schema, out);
-            }
-        }
-        Schema::Enum(e) => {
-            out.insert(e.name.fullname(None), s);
-        }
-        Schema::Fixed(f) => {
-            out.insert(f.name.fullname(None), s);
-        }
-        Schema::Array(a) => named(&a.items, out),
-        Schema::Map(m) => named(&m.types, out),
-        Schema::Union(u) => u.variants().iter().for_each(|v| named(v, out)),
-        _ => {}
-    }
-}
-
-struct Names<'a>(HashMap<String, &'a Schema>);
-
-impl<'a> Names<'a> {
-    fn resolve(&self, s: &'a Schema) -> &'a Schema {
-        match s {
-            Schema::Ref { name } => self.0.get(&name.fullname(None)).copied().or_else(|| self.0.values().copied().find(|x| matches!(x, Schema::Record(r) if r.name.name() == name.name()))).unwrap_or(s),
-            other => other,
-        }
-    }
-
-    /// The non-null branches of a (possibly nullable) type, and whether null is allowed.
-    fn branches(&self, s: &'a Schema) -> (Vec<&'a Schema>, bool) {
-        match self.resolve(s) {
-            Schema::Union(u) => {
-                let nullable = u.variants().iter().any(|v| matches!(v, Schema::Null));
-                (u.variants().iter().filter(|v| !matches!(v, Schema::Null)).map(|v| self.resolve(v)).collect(), nullable)
-            }
-            Schema::Null => (Vec::new(), true),
-            other => (vec![other], false),
-        }
-    }
-}
-
-/// The registry's one rule on top of the sidecar's: a required property must be a field that
-/// cannot be null (nested objects too). The sidecar lets a nullable field through and fails
-/// its null records one by one; registration is the producer's door and can refuse earlier.
-fn never_null<'a>(names: &Names<'a>, r: &'a RecordSchema, props: &[Property], path: &str, out: &mut Vec<String>) {
-    for p in props.iter().filter(|p| !p.name.is_empty()) {
-        let fpath = if path.is_empty() { p.name.clone() } else { format!("{path}.{}", p.name) };
-        let Some(field) = r.fields.iter().find(|f| f.name == p.name) else { continue };
-        let (branches, nullable) = names.branches(&field.schema);
-        if p.required && nullable {
-            out.push(format!("field {fpath:?} is required by the contract (never null) but its Avro type allows null"));
-        }
-        if !p.properties.is_empty() {
-            for b in &branches {
-                if let Schema::Record(inner) = b {
-                    never_null(names, inner, &p.properties, &fpath, out);
-                }
-            }
-        }
-    }
-}
-
 fn kind(s: &Schema) -> String {
     let k = apache_avro::schema::SchemaKind::from(s);
     format!("{k:?}").to_lowercase()
@@ -229,7 +161,8 @@ fn kind(s: &Schema) -> String {
 /// object named like the record (else the contract's first object). The rules are the
 /// sidecar's (`contracts::avro::conforms`: every property a field of a type its logicalType
 /// accepts, no fields outside the contract unless it allows extra fields), so a schema the
-/// registry admits is never schema drift in the gate; plus [`never_null`]. Returns every
+/// registry admits is never schema drift in the gate; registration adds one rule, that a
+/// required property is a field that cannot be null (`conforms_never_null`). Returns every
 /// problem, each naming the field.
 #[must_use]
 pub fn contract_gaps(contract: &Contract, avro: &Schema) -> Vec<String> {
@@ -237,15 +170,10 @@ pub fn contract_gaps(contract: &Contract, avro: &Schema) -> Vec<String> {
         return vec![format!("contract {} describes records, but this Avro schema is a {}, not a record", contract.id, kind(avro))];
     };
     let Some(object) = contract.schema.iter().find(|o| o.name == r.name.name()).or_else(|| contract.schema.first()) else { return Vec::new() };
-    let compiled = match contracts::compile(contract, Some(&object.name)) {
-        Ok(c) => c,
-        Err(e) => return vec![format!("contract {} does not compile: {e}", contract.id)],
-    };
-    let mut out: Vec<String> = contracts::avro::conforms(&compiled, avro).iter().map(ToString::to_string).collect();
-    let mut map = HashMap::new();
-    named(avro, &mut map);
-    never_null(&Names(map), r, &object.properties, "", &mut out);
-    out
+    match contracts::compile(contract, Some(&object.name)) {
+        Ok(compiled) => contracts::avro::conforms_never_null(&compiled, avro).iter().map(ToString::to_string).collect(),
+        Err(e) => vec![format!("contract {} does not compile: {e}", contract.id)],
+    }
 }
 
 #[cfg(test)]
