@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 /// mimalloc for Rust and, through its `override` feature, for librdkafka's C allocations: the
 /// record loop allocates on one thread and librdkafka frees on its own, which kept glibc's
-/// malloc in its slow paths (about a fifth of the gate's CPU per small record; BENCHMARKS.md).
+/// malloc in its slow paths (a tenth of the loop thread's samples; BENCHMARKS.md, "Third pass").
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
