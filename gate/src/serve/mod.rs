@@ -1,5 +1,6 @@
 //! `contract-gate serve`: the sidecar.
 
+pub mod acks;
 pub mod avro;
 pub mod binding;
 pub mod decode;
@@ -176,7 +177,9 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     if exactly_once {
         pcfg.set("transactional.id", format!("{}-{}", cfg.kafka.group_id, replica));
     }
-    let producer: FutureProducer = pcfg.create().map_err(kafka_err)?;
+    let ack_context = acks::AckContext::default();
+    let ack_queue = Arc::clone(&ack_context.queue);
+    let producer: acks::OutputProducer = pcfg.create_with_context(ack_context).map_err(kafka_err)?;
     let partitions = if cfg.kafka.create_topics { ensure_topics(cfg, &bindings).await? } else { HashMap::new() };
     for b in &bindings {
         let n = lastgood::rebuild(cfg, b).await.map_err(kafka_err)?;
@@ -205,7 +208,9 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     let pipeline = pipeline::Pipeline {
         judged: any_strict.then_some(judged_rx),
         consumer: Arc::clone(&consumer),
-        producer: producer.clone(),
+        producer,
+        acks: ack_queue,
+        batch: std::sync::atomic::AtomicU64::new(0),
         bindings: bindings.iter().map(|b| (b.cfg.source.clone(), Arc::clone(b))).collect(),
         partitions,
         limits: DecodeLimits { max_record_bytes: cfg.max_record_bytes },

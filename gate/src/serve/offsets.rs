@@ -74,6 +74,25 @@ impl OffsetTracker {
         Self::advance(part)
     }
 
+    /// Sets how many acknowledgements a pending record is owed (a held record is owed one
+    /// while held, then one per output it was released to; zero makes it done). Returns the
+    /// new committable offset when it advanced.
+    pub fn reowe(&mut self, topic: &str, partition: i32, offset: i64, outputs: u32) -> Option<i64> {
+        let part = self.parts.get_mut(topic)?.get_mut(&partition)?;
+        let i = part.pending.binary_search_by_key(&offset, |(o, _)| *o).ok()?;
+        let n = &mut part.pending.get_mut(i)?.1;
+        match (*n > 0, outputs > 0) {
+            (true, false) => part.open -= 1,
+            (false, true) => part.open += 1,
+            _ => {}
+        }
+        *n = outputs;
+        while part.pending.front().is_some_and(|(_, n)| *n == 0) {
+            part.pending.pop_front();
+        }
+        Self::advance(part)
+    }
+
     /// Forgets a partition (revoked, or rewound for `pause`): its pending records will be
     /// consumed again.
     pub fn forget(&mut self, topic: &str, partition: i32) {
@@ -114,6 +133,23 @@ mod tests {
         assert_eq!(t.consumed("s", 1, 0, 0), Some(1));
         t.forget("s", 0);
         assert_eq!(t.acked("s", 0, 10), None);
+    }
+
+    #[test]
+    fn a_released_record_is_owed_one_acknowledgement_per_output() {
+        // (outputs on release, acknowledgements then received, committable offset expected)
+        let cases: [(u32, u32, Option<i64>); 4] = [(0, 0, Some(6)), (1, 1, Some(6)), (2, 1, None), (2, 2, Some(6))];
+        for (outputs, acks, want) in cases {
+            let mut t = OffsetTracker::default();
+            assert_eq!(t.consumed("s", 0, 5, 1), None, "held: owed one");
+            let mut got = t.reowe("s", 0, 5, outputs);
+            for _ in 0..acks {
+                got = got.or(t.acked("s", 0, 5));
+            }
+            assert_eq!(got, want, "{outputs} outputs, {acks} acks");
+            assert_eq!(t.in_flight(), usize::from(want.is_none()), "{outputs} outputs, {acks} acks");
+        }
+        assert_eq!(OffsetTracker::default().reowe("s", 0, 5, 1), None, "unknown record");
     }
 
     #[test]

@@ -10,14 +10,15 @@ use super::plan::{plan, Output, Payload, VerdictTag};
 use super::rebalance::{self, GateContext};
 use super::{metrics as m, ServeError};
 use contracts::decode::DecodeLimits;
-use futures::stream::{FuturesUnordered, StreamExt};
+use super::acks::{Ack, AckQueue, OutputProducer, Sent};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::BaseRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,17 +28,17 @@ use tracing::{debug, error, info, warn};
 /// Most records awaiting acknowledgement before the loop stops consuming to let them drain.
 const MAX_IN_FLIGHT: usize = 50_000;
 
-pub(crate) type Ack = (Arc<str>, i32, i64, Output, Result<(), String>);
-/// An output's acknowledgement, polled by the loop's in-flight set (no task per output: a
-/// spawn per record cost more CPU than the checks themselves, see BENCHMARKS.md).
-pub(crate) type AckFuture = futures::future::BoxFuture<'static, Ack>;
-
 /// Everything the loop needs.
 pub struct Pipeline {
     /// Consumer of every source topic.
     pub consumer: Arc<StreamConsumer<GateContext>>,
-    /// Producer of every output.
-    pub producer: FutureProducer,
+    /// Producer of every output; its delivery reports go to `acks`.
+    pub producer: OutputProducer,
+    /// Delivery reports, taken by the loop in batches.
+    pub acks: Arc<AckQueue>,
+    /// The batch outputs are sent in (exactly-once moves it on when a batch is aborted, so
+    /// the aborted outputs' late reports are told apart).
+    pub batch: AtomicU64,
     /// Bindings by source topic.
     pub bindings: HashMap<String, Arc<BindingRuntime>>,
     /// Partition count of each output topic (outputs keep the source partition when they can).
@@ -71,7 +72,9 @@ impl Pipeline {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), ServeError> {
         let mut judged = self.judged.take();
         let mut held = Held::default();
-        let mut inflight: FuturesUnordered<AckFuture> = FuturesUnordered::new();
+        // Outputs sent whose delivery report has not been taken yet.
+        let mut outstanding: usize = 0;
+        let mut reports = Vec::new();
         let mut tracker = OffsetTracker::default();
         let mut paused: HashMap<(String, i32), i64> = HashMap::new();
         let mut draining = Draining::default();
@@ -82,17 +85,27 @@ impl Pipeline {
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
-                Some(done) = inflight.next(), if !inflight.is_empty() => {
-                    self.acked(done, &mut tracker)?;
+                () = self.acks.wait(), if outstanding > 0 => {
+                    self.acks.take(&mut reports);
+                    outstanding = outstanding.saturating_sub(reports.len());
+                    for (_, done) in reports.drain(..) {
+                        self.acked(done, &mut tracker)?;
+                    }
                 }
                 _ = resume_tick.tick(), if !paused.is_empty() || !peeking.is_empty() => self.resume_ready(&mut paused, &mut draining, &mut peeking),
                 Some((topic, generation)) = next_judged(&mut judged) => {
                     let Some(b) = self.bindings.get(&topic) else { continue };
                     for h in held.release(&topic, generation) {
-                        inflight.push(self.release_held(b, &h));
+                        let n = self.release_held(b, &h);
+                        outstanding += n as usize;
+                        // It was owed one acknowledgement while held; now one per output.
+                        let r = h.as_ref();
+                        if let Some(c) = tracker.reowe(&b.source, r.partition, r.offset, n) {
+                            self.store(&b.source, r.partition, c);
+                        }
                     }
                 }
-                msg = consumer.recv(), if inflight.len() + held.len() < MAX_IN_FLIGHT => {
+                msg = consumer.recv(), if outstanding + held.len() < MAX_IN_FLIGHT => {
                     let msg = match msg {
                         Ok(m) => m,
                         Err(e) => {
@@ -127,11 +140,8 @@ impl Pipeline {
                                 peeking.spend(topic, partition, Some(offset));
                             }
                         }
-                        Routed::Emits(futs) => {
-                            let n = u32::try_from(futs.len()).unwrap_or(u32::MAX);
-                            for f in futs {
-                                inflight.push(f);
-                            }
+                        Routed::Emits(n) => {
+                            outstanding += n as usize;
                             if let Some(c) = tracker.consumed(topic, partition, offset, n) {
                                 self.store(topic, partition, c);
                             }
@@ -150,9 +160,14 @@ impl Pipeline {
                 }
             }
         }
-        info!(in_flight = inflight.len(), "draining");
-        while let Some(done) = inflight.next().await {
-            self.acked(done, &mut tracker)?;
+        info!(in_flight = outstanding, "draining");
+        while outstanding > 0 {
+            self.acks.wait().await;
+            self.acks.take(&mut reports);
+            outstanding = outstanding.saturating_sub(reports.len());
+            for (_, done) in reports.drain(..) {
+                self.acked(done, &mut tracker)?;
+            }
         }
         if let Err(e) = self.consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
             // Nothing stored yet is not a failure.
@@ -326,7 +341,7 @@ impl Pipeline {
         b.last_arrival_ms.store(arrival, Relaxed);
         if operator == Some(PendingAction::Skip) {
             b.counters.routed("skipped");
-            return Routed::Emits(Vec::new());
+            return Routed::Emits(0);
         }
         let released = operator == Some(PendingAction::Quarantine);
         let payload = msg.payload().unwrap_or_default();
@@ -393,30 +408,26 @@ impl Pipeline {
     }
 
     /// Releases a record held by strict mode once its window was judged: to validated if the
-    /// breaker still lets data through, else to the binding's fallback. One acknowledgement
-    /// covers all of its outputs.
-    pub(crate) fn release_held(&self, b: &BindingRuntime, h: &HeldRecord) -> AckFuture {
+    /// breaker still lets data through, else to the binding's fallback. Returns the number of
+    /// outputs sent, each of which reports its delivery.
+    pub(crate) fn release_held(&self, b: &BindingRuntime, h: &HeldRecord) -> u32 {
         let rec = h.as_ref();
         let keyed = rec.key.is_some_and(|k| !k.is_empty());
         let diverting = matches!(b.router.mode(), breaker::Mode::Open | breaker::Mode::ForcedOpen | breaker::Mode::HalfOpen);
         let route = if diverting { breaker::Route::Divert } else { breaker::Route::Pass };
         let snapshot = keyed && diverting && b.has_snapshot(rec.key.unwrap_or_default());
         let p = plan(true, route, b.cfg.fallback, keyed, snapshot);
-        let futs = self.emit(b, &p, &rec, &h.contract, &h.verdict_rules, None, None);
-        let (t, part, off) = (Arc::clone(&b.source), rec.partition, rec.offset);
-        Box::pin(async move {
-            let acks = futures::future::join_all(futs).await;
-            acks.into_iter().find(|a| a.4.is_err()).unwrap_or((t, part, off, Output::Validated, Ok(())))
-        })
+        self.emit(b, &p, &rec, &h.contract, &h.verdict_rules, None, None)
     }
 
     /// Produces the outputs of a routing plan.
     #[allow(clippy::too_many_arguments)]
-    fn emit(&self, b: &BindingRuntime, p: &super::plan::Plan, rec: &RecordRef<'_>, contract: &contracts::CompiledContract, verdict_rules: &str, reason: Option<&str>, verdict_override: Option<VerdictTag>) -> Vec<AckFuture> {
+    fn emit(&self, b: &BindingRuntime, p: &super::plan::Plan, rec: &RecordRef<'_>, contract: &contracts::CompiledContract, verdict_rules: &str, reason: Option<&str>, verdict_override: Option<VerdictTag>) -> u32 {
         let mode = b.router.mode().as_str();
         let (key, payload) = (rec.key, rec.payload);
         let source = SourceCoords { topic: rec.topic, partition: rec.partition, offset: rec.offset, timestamp: rec.timestamp };
-        let mut futs = Vec::with_capacity(p.emits.len());
+        let batch = self.batch.load(Relaxed);
+        let mut sent = 0;
         for e in &p.emits {
             if e.output == Output::LastGood {
                 // The compacted index is written by the last-good writer, once per changed key
@@ -452,7 +463,8 @@ impl Pipeline {
             };
             // A stale snapshot is another record: the incoming record's headers are not its.
             let inherited = if snap.is_some() { None } else { headers::inherited(rec.headers) };
-            let mut out = FutureRecord::to(topic).payload(body).headers(headers::build(&hv, inherited));
+            let opaque = Box::new(Sent { topic: Arc::clone(&b.source), partition: rec.partition, offset: rec.offset, output: e.output, batch });
+            let mut out = BaseRecord::with_opaque_to(topic, opaque).payload(body).headers(headers::build(&hv, inherited));
             if let Some(k) = key {
                 out = out.key(k);
             }
@@ -463,24 +475,21 @@ impl Pipeline {
                 out = out.partition(rec.partition);
             }
             b.counters.routed(if e.verdict == VerdictTag::Stale { "stale" } else { e.output.as_str() });
-            let fut = self.producer.send_result(out);
-            let (t, part, off, o) = (Arc::clone(&b.source), rec.partition, rec.offset, e.output);
-            futs.push(match fut {
-                Ok(f) => Box::pin(wait_ack(f, t, part, off, o)) as AckFuture,
-                Err((err, _)) => {
-                    let reason = err.to_string();
-                    Box::pin(std::future::ready((t, part, off, o, Err(reason)))) as AckFuture
-                }
-            });
+            // A send refused at once (queue full, message too large) reports through the same
+            // queue as a failed delivery: one path decides what a failure means.
+            if let Err((err, rejected)) = self.producer.send(out) {
+                self.acks.push(*rejected.delivery_opaque, Err(err.to_string()));
+            }
+            sent += 1;
         }
-        futs
+        sent
     }
 }
 
 /// What happened to one consumed record.
 pub(crate) enum Routed {
-    /// Outputs were queued; each handle resolves with its acknowledgement.
-    Emits(Vec<AckFuture>),
+    /// This many outputs were sent; each reports its delivery through the ack queue.
+    Emits(u32),
     /// The partition must pause at this record.
     Pause,
     /// Strict mode: held until the flush that counts it has been judged.
@@ -498,15 +507,6 @@ async fn next_judged(rx: &mut Option<JudgedRx>) -> Option<(String, u64)> {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
     }
-}
-
-async fn wait_ack(f: DeliveryFuture, topic: Arc<str>, partition: i32, offset: i64, output: Output) -> Ack {
-    let res = match f.await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((e, _))) => Err(e.to_string()),
-        Err(_) => Err("producer dropped the delivery".to_string()),
-    };
-    (topic, partition, offset, output, res)
 }
 
 /// Used by the violation sink too.

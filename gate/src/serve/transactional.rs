@@ -4,12 +4,12 @@
 
 use super::pipeline::{Pipeline, Routed};
 use super::ServeError;
-use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -45,6 +45,7 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
     // bookkeeping takes them all the same.
     let (mut no_tracker, mut no_held) = (super::offsets::OffsetTracker::default(), super::strict::Held::default());
     let mut stop = false;
+    let mut reports = Vec::new();
     // Partitions sent back by an abandoned batch, with the offset they were sent back to.
     let mut rewound: HashMap<(String, i32), i64> = HashMap::new();
     while !stop {
@@ -53,7 +54,8 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
         // Where each partition's records in this batch begin: the rewind point if the batch
         // has to be abandoned.
         let mut first: HashMap<Tp, i64> = HashMap::new();
-        let mut acks = FuturesUnordered::new();
+        // Outputs of this batch whose delivery report has not been taken yet.
+        let mut outstanding: usize = 0;
         let mut open = false;
         let deadline = tokio::time::Instant::now() + BATCH_TIME;
         p.resume_ready(&mut paused, &mut draining, &mut peeking);
@@ -75,7 +77,7 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
             }
             if open && moved.iter().any(|(t, part)| next.contains_key(&(Arc::from(t.as_str()), *part))) {
                 rewound.extend(abandon(&p, &first, &moved).await?);
-                (open, acks) = (false, FuturesUnordered::new());
+                (open, outstanding) = (false, 0);
                 next.clear();
                 first.clear();
             }
@@ -114,8 +116,8 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
                         peeking.spend(&topic, partition, Some(offset));
                     }
                 }
-                Routed::Emits(futs) => {
-                    acks.extend(futs);
+                Routed::Emits(n) => {
+                    outstanding += n as usize;
                     first.entry((Arc::clone(&topic), partition)).or_insert(offset);
                     next.insert((topic, partition), offset + 1);
                 }
@@ -127,7 +129,7 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
                 // Strict mode is refused with exactly-once at startup; should a record come
                 // here held anyway, it goes out now rather than wait on a flush.
                 Routed::Held(h) => {
-                    acks.push(p.release_held(&b, &h));
+                    outstanding += p.release_held(&b, &h) as usize;
                     first.entry((Arc::clone(&topic), partition)).or_insert(offset);
                     next.insert((topic, partition), offset + 1);
                 }
@@ -158,11 +160,21 @@ pub async fn run(p: Pipeline, mut shutdown: watch::Receiver<bool>) -> Result<(),
                 return Err(e);
             }
         }
-        // The commit flushed every output; collect the acknowledgements for the metrics' sake
-        // and to surface a failure the commit would already have reported.
-        while let Some(a) = acks.next().await {
-            if let (_, _, _, _, Err(reason)) = a {
-                warn!(reason = %reason, "output failed inside a committed transaction");
+        // The commit flushed every output; collect the delivery reports to surface a failure
+        // the commit would already have reported. Late reports of an aborted batch are not
+        // this batch's.
+        let batch = p.batch.load(Relaxed);
+        while outstanding > 0 {
+            p.acks.wait().await;
+            p.acks.take(&mut reports);
+            for (b, (_, _, _, _, res)) in reports.drain(..) {
+                if b != batch {
+                    continue;
+                }
+                outstanding = outstanding.saturating_sub(1);
+                if let Err(reason) = res {
+                    warn!(reason = %reason, "output failed inside a committed transaction");
+                }
             }
         }
     }
@@ -178,6 +190,8 @@ async fn abandon(p: &Pipeline, first: &HashMap<Tp, i64>, moved: &[(String, i32)]
     if !moved.is_empty() {
         warn!(partitions = ?moved, "partitions moved during a transaction: batch aborted and rewound");
     }
+    // Outputs sent from here on belong to the next batch; the aborted ones still report.
+    p.batch.fetch_add(1, Relaxed);
     let producer = p.producer.clone();
     tokio::task::spawn_blocking(move || producer.abort_transaction(TXN_TIMEOUT)).await.map_err(|e| txn_err("abort task", e))?.map_err(|e| txn_err("abort_transaction", e))?;
     let mut rewound = HashMap::new();

@@ -1,0 +1,117 @@
+//! Delivery reports of the outputs, handed to the record loop in batches.
+//!
+//! librdkafka reports each delivery on the producer's polling thread. A future per output
+//! (rdkafka's `FutureProducer`) costs a oneshot channel, a boxed sender, a boxed future and a
+//! node in the loop's in-flight set per record, and wakes the loop once per report. Here the
+//! report goes into a queue that the loop empties in one go, woken once per batch: the only
+//! per-output allocation left is the small box that names the output.
+
+use super::plan::Output;
+use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::Notify;
+
+/// One output's delivery: the source record it came from, which output, and the outcome.
+pub type Ack = (Arc<str>, i32, i64, Output, Result<(), String>);
+
+/// Which output of which source record a delivery report is for (the delivery opaque).
+#[derive(Debug)]
+pub struct Sent {
+    /// Source topic (the binding's shared name).
+    pub topic: Arc<str>,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+    /// The output written.
+    pub output: Output,
+    /// The batch it was sent in: exactly-once discards the reports of an aborted batch.
+    pub batch: u64,
+}
+
+/// Reports not yet taken by the loop.
+#[derive(Debug, Default)]
+pub struct AckQueue {
+    done: Mutex<Vec<(u64, Ack)>>,
+    ready: Notify,
+}
+
+impl AckQueue {
+    /// Queues one report; wakes the loop when the queue was empty (it takes everything queued
+    /// when it runs, so one wake per batch is enough).
+    pub(crate) fn push(&self, sent: Sent, res: Result<(), String>) {
+        let was_empty = {
+            let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+            let was_empty = done.is_empty();
+            done.push((sent.batch, (sent.topic, sent.partition, sent.offset, sent.output, res)));
+            was_empty
+        };
+        if was_empty {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Moves every queued report into `into` (emptied first), keeping both buffers' capacity.
+    pub(crate) fn take(&self, into: &mut Vec<(u64, Ack)>) {
+        into.clear();
+        let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::swap(&mut *done, into);
+    }
+
+    /// Resolves when reports were queued since the last wake (at once if some are waiting).
+    pub(crate) async fn wait(&self) {
+        self.ready.notified().await;
+    }
+}
+
+/// The outputs producer's context: delivery reports go to the queue.
+#[derive(Debug, Default, Clone)]
+pub struct AckContext {
+    /// Shared with the record loop.
+    pub queue: Arc<AckQueue>,
+}
+
+impl ClientContext for AckContext {}
+
+impl ProducerContext for AckContext {
+    type DeliveryOpaque = Box<Sent>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent: Self::DeliveryOpaque) {
+        let res = match result {
+            Ok(_) => Ok(()),
+            Err((e, _)) => Err(e.to_string()),
+        };
+        self.queue.push(*sent, res);
+    }
+}
+
+/// The producer of every data output.
+pub type OutputProducer = ThreadedProducer<AckContext>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(offset: i64, batch: u64) -> Sent {
+        Sent { topic: Arc::from("s"), partition: 0, offset, output: Output::Validated, batch }
+    }
+
+    #[tokio::test]
+    async fn reports_arrive_in_order_and_one_wake_covers_a_batch() {
+        let q = AckQueue::default();
+        q.push(sent(1, 0), Ok(()));
+        q.push(sent(2, 0), Err("broker down".into()));
+        q.push(sent(3, 7), Ok(()));
+        // The first push stored a wake-up: this returns at once.
+        tokio::time::timeout(std::time::Duration::from_secs(1), q.wait()).await.expect("woken");
+        let mut got = Vec::new();
+        q.take(&mut got);
+        let seen: Vec<(u64, i64, bool)> = got.iter().map(|(b, a)| (*b, a.2, a.4.is_ok())).collect();
+        assert_eq!(seen, vec![(0, 1, true), (0, 2, false), (7, 3, true)]);
+        q.take(&mut got);
+        assert!(got.is_empty(), "taken reports are gone");
+        // Nothing queued since: no wake is pending.
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(20), q.wait()).await.is_err());
+    }
+}
