@@ -212,7 +212,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         acks: ack_queue,
         batch: std::sync::atomic::AtomicU64::new(0),
         bindings: bindings.iter().map(|b| (b.cfg.source.clone(), Arc::clone(b))).collect(),
-        partitions,
+        partitions: partitions.into_iter().collect(),
         limits: DecodeLimits { max_record_bytes: cfg.max_record_bytes },
         decoder: decode::Decoder::new(cfg)?,
         violations,

@@ -2,6 +2,7 @@
 //! acknowledged, and a partition's committable offset only advances over done records, so a
 //! crash re-delivers anything whose outputs were not all written (at-least-once).
 
+use foldhash::fast::RandomState as Fast;
 use std::collections::{HashMap, VecDeque};
 
 /// Per source partition bookkeeping.
@@ -26,7 +27,8 @@ struct Part {
 /// that only grows at the back and shrinks at the front.
 #[derive(Debug, Default)]
 pub struct OffsetTracker {
-    parts: HashMap<String, HashMap<i32, Part>>,
+    // foldhash: looked up twice per record, keyed by configured topic names.
+    parts: HashMap<String, HashMap<i32, Part, Fast>, Fast>,
 }
 
 impl OffsetTracker {
@@ -34,7 +36,7 @@ impl OffsetTracker {
     /// committable offset when it advanced (records with no outputs are done at once).
     pub fn consumed(&mut self, topic: &str, partition: i32, offset: i64, outputs: u32) -> Option<i64> {
         if !self.parts.contains_key(topic) {
-            self.parts.insert(topic.to_string(), HashMap::new());
+            self.parts.insert(topic.to_string(), HashMap::default());
         }
         let part = self.parts.get_mut(topic)?.entry(partition).or_insert_with(|| Part { next: offset, reported: offset, ..Part::default() });
         if offset < part.next {

@@ -28,6 +28,10 @@ use tracing::{debug, error, info, warn};
 /// Most records awaiting acknowledgement before the loop stops consuming to let them drain.
 const MAX_IN_FLIGHT: usize = 50_000;
 
+/// A map by topic name, looked up per record: hashed with foldhash, not SipHash (the names come
+/// from the gate's own configuration, so flooding is not a concern).
+pub type TopicMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// Everything the loop needs.
 pub struct Pipeline {
     /// Consumer of every source topic.
@@ -40,9 +44,9 @@ pub struct Pipeline {
     /// the aborted outputs' late reports are told apart).
     pub batch: AtomicU64,
     /// Bindings by source topic.
-    pub bindings: HashMap<String, Arc<BindingRuntime>>,
+    pub bindings: TopicMap<Arc<BindingRuntime>>,
     /// Partition count of each output topic (outputs keep the source partition when they can).
-    pub partitions: HashMap<String, i32>,
+    pub partitions: TopicMap<i32>,
     /// Decode limits.
     pub limits: DecodeLimits,
     /// Payload decoding per binding format (JSON; Avro with its writer-schema cache).
@@ -85,13 +89,7 @@ impl Pipeline {
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
-                () = self.acks.wait(), if outstanding > 0 => {
-                    self.acks.take(&mut reports);
-                    outstanding = outstanding.saturating_sub(reports.len());
-                    for (_, done) in reports.drain(..) {
-                        self.acked(done, &mut tracker)?;
-                    }
-                }
+                () = self.acks.wait(), if outstanding > 0 => self.take_acks(&mut reports, &mut outstanding, &mut tracker)?,
                 _ = resume_tick.tick(), if !paused.is_empty() || !peeking.is_empty() => self.resume_ready(&mut paused, &mut draining, &mut peeking),
                 Some((topic, generation)) = next_judged(&mut judged) => {
                     let Some(b) = self.bindings.get(&topic) else { continue };
@@ -163,11 +161,7 @@ impl Pipeline {
         info!(in_flight = outstanding, "draining");
         while outstanding > 0 {
             self.acks.wait().await;
-            self.acks.take(&mut reports);
-            outstanding = outstanding.saturating_sub(reports.len());
-            for (_, done) in reports.drain(..) {
-                self.acked(done, &mut tracker)?;
-            }
+            self.take_acks(&mut reports, &mut outstanding, &mut tracker)?;
         }
         if let Err(e) = self.consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
             // Nothing stored yet is not a failure.
@@ -176,20 +170,42 @@ impl Pipeline {
         Ok(())
     }
 
-    fn acked(&self, done: Ack, tracker: &mut OffsetTracker) -> Result<(), ServeError> {
-        let (topic, partition, offset, output, res) = done;
-        match res {
-            Ok(()) => {
-                if let Some(c) = tracker.acked(&topic, partition, offset) {
-                    self.store(&topic, partition, c);
-                }
-                Ok(())
-            }
-            Err(reason) => {
+    /// Takes every queued delivery report and stores the offsets they advanced, one call for
+    /// the batch (a store by topic name looks the topic up in librdkafka each time).
+    fn take_acks(&self, reports: &mut Vec<(u64, Ack)>, outstanding: &mut usize, tracker: &mut OffsetTracker) -> Result<(), ServeError> {
+        self.acks.take(reports);
+        *outstanding = outstanding.saturating_sub(reports.len());
+        // The newest committable offset of each partition the batch advanced (a handful).
+        let mut advanced: Vec<(Arc<str>, i32, i64)> = Vec::new();
+        let mut failed = None;
+        for (_, (topic, partition, offset, output, res)) in reports.drain(..) {
+            if let Err(reason) = res {
                 error!(topic = %topic, partition, offset, output = output.as_str(), reason = %reason, "produce failed; stopping without committing this record");
-                Err(ServeError::Produce { topic: topic.to_string(), partition, offset, reason })
+                failed = Some(ServeError::Produce { topic: topic.to_string(), partition, offset, reason });
+                break;
+            }
+            if let Some(c) = tracker.acked(&topic, partition, offset) {
+                match advanced.iter_mut().find(|(t, p, _)| *p == partition && **t == *topic) {
+                    Some(a) => a.2 = c,
+                    None => advanced.push((topic, partition, c)),
+                }
             }
         }
+        // Records done before a failure are still done.
+        if !advanced.is_empty() {
+            let mut tpl = TopicPartitionList::with_capacity(advanced.len());
+            for (topic, partition, next) in &advanced {
+                // Unlike the single-offset store, the list holds the next offset to read.
+                if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next)) {
+                    warn!(topic = %topic, partition, offset = next, error = %e, "store offset");
+                }
+            }
+            if let Err(e) = self.consumer.store_offsets(&tpl) {
+                // A partition revoked meanwhile cannot be stored; its new owner reads it again.
+                warn!(partitions = advanced.len(), error = %e, "store offsets");
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     /// Applies the assignment changes queued by the consumer's rebalance callbacks.
