@@ -92,8 +92,9 @@ pub struct KafkaConfig {
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
     /// librdkafka properties for the source consumer only (`fetch.*`, `session.timeout.ms`,
-    /// `max.poll.interval.ms`, …); they override `properties`. Kept apart so producers do not
-    /// warn about consumer-only keys.
+    /// `max.poll.interval.ms`, …); they override `properties` and the gate's consumer default
+    /// (`fetch.queue.backoff.ms: 10`). Kept apart so producers do not warn about consumer-only
+    /// keys.
     #[serde(default)]
     pub consumer_properties: BTreeMap<String, String>,
     /// librdkafka properties for the output producers only (`linger.ms`, `batch.size`,

@@ -101,10 +101,19 @@ pub fn client_config(cfg: &GateConfig) -> ClientConfig {
     c
 }
 
-/// Client config of the source consumer: the common properties, then the consumer's own.
+/// How long librdkafka waits before fetching again for a partition whose prefetch queue was
+/// full. Its default (1 s) stalls any consumer that drains the queue faster than that: the
+/// record loop sat idle a quarter of the time working through a backlog (BENCHMARKS.md).
+pub const FETCH_QUEUE_BACKOFF_MS: &str = "10";
+
+/// Client config of the source consumer: the common properties, the gate's consumer
+/// defaults, then the consumer's own properties.
 #[must_use]
 pub fn consumer_config(cfg: &GateConfig) -> ClientConfig {
     let mut c = client_config(cfg);
+    if !cfg.kafka.properties.contains_key("fetch.queue.backoff.ms") {
+        c.set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
+    }
     for (k, v) in &cfg.kafka.consumer_properties {
         c.set(k, v);
     }
@@ -281,4 +290,29 @@ async fn ensure_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Re
     }
     let after = listing(&meta_client)?;
     Ok(wanted.into_iter().map(|(t, n, _)| { let c = after.get(&t).copied().unwrap_or(n); (t, c) }).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_consumer_default_gives_way_to_the_users_setting() {
+        let base = "kafka:\n  brokers: b:9092\ncontracts:\n  dir: c\nbindings:\n  - name: f\n    source: f\n    contract: f\n    fallback: hold\n";
+        let with = |extra: &str| -> Option<String> {
+            let text = base.replace("  brokers: b:9092\n", &format!("  brokers: b:9092\n{extra}"));
+            let cfg: GateConfig = serde_saphyr::from_str(&text).expect("test config parses");
+            consumer_config(&cfg).get("fetch.queue.backoff.ms").map(str::to_string)
+        };
+        // (extra kafka section, expected value)
+        let cases = [
+            ("", FETCH_QUEUE_BACKOFF_MS),
+            ("  properties: { fetch.queue.backoff.ms: '200' }\n", "200"),
+            ("  consumer_properties: { fetch.queue.backoff.ms: '300' }\n", "300"),
+            ("  properties: { fetch.queue.backoff.ms: '200' }\n  consumer_properties: { fetch.queue.backoff.ms: '300' }\n", "300"),
+        ];
+        for (extra, want) in cases {
+            assert_eq!(with(extra).as_deref(), Some(want), "{extra:?}");
+        }
+    }
 }

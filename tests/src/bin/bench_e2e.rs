@@ -2,7 +2,8 @@
 //! harness"):
 //!
 //! - **P** a plain rdkafka consume → produce passthrough (same consumer and producer settings
-//!   as the gate: idempotent producer, `linger.ms=5`, lz4, offsets stored after the ack);
+//!   as the gate: idempotent producer, `linger.ms=5`, lz4, `fetch.queue.backoff.ms=10`,
+//!   offsets stored after the ack);
 //! - **G** the gate, in-process through `gate::serve::start` (contract checks, window metrics,
 //!   breaker, headers, the last-good index written once per changed key per flush interval);
 //! - **O** the gate with its breaker forced open (fallback `hold`).
@@ -511,6 +512,8 @@ async fn passthrough(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
+        // The gate's consumer default: with librdkafka's 1 s a drained prefetch queue stalls.
+        .set("fetch.queue.backoff.ms", gate::serve::FETCH_QUEUE_BACKOFF_MS)
         .create()?;
     let producer: FutureProducer = e2e::kafka_config(&brokers)
         .set("enable.idempotence", "true")
