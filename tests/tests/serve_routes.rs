@@ -1,5 +1,6 @@
 //! The sidecar on real Kafka: every route, the breaker tripping on a null burst and recovering
-//! through half-open, last-good snapshots, pause keeping offsets, and the silence watchdog.
+//! through half-open, last-good snapshots, pause keeping offsets, the silence watchdog, and a
+//! record no output takes stopping the gate before its offset.
 
 use e2e::sidecar::{self, header_str, json_of, keyed, read_until};
 use gate::config::Fallback;
@@ -446,4 +447,68 @@ async fn replay_moves_held_records_once() -> anyhow::Result<()> {
     let again = gate::replay::replay(&cfg, "flights", None).await?;
     assert_eq!(again.read, 0, "a second replay resumes after the first");
     gate.stop().await
+}
+
+/// A record no output can take — refused at once by the client (larger than the producer's
+/// `message.max.bytes`) or rejected by the broker (larger than the output topics'
+/// `max.message.bytes`) — stops the gate with that record's coordinates, and the committed
+/// offset stops at it: the records before it are committed, it is not. A restart that can
+/// write it delivers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_no_output_takes_stops_the_gate_before_its_offset() -> anyhow::Result<()> {
+    use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let sample = sidecar::flights_sample();
+    // Offset 5: fails a record check (so it goes to quarantine, not to the last-good index)
+    // and carries 4 KB of hex that LZ4 cannot shrink below the limits.
+    let mut big = sample[5].clone();
+    big["dep_delay"] = Value::String("late".into());
+    big["note"] = Value::String((0..2048u32).map(|i| format!("{:02x}", i.wrapping_mul(2_654_435_761) >> 24)).collect());
+    // (case, refused by the client rather than rejected by the broker)
+    for (case, by_client) in [("client", true), ("broker", false)] {
+        let src = e2e::unique_name(&format!("too-large-{case}"));
+        e2e::create_topic(&brokers, &src, 1).await?;
+        let dir = sidecar::contracts_dir(&sidecar::flights_contract());
+        let mut cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
+        if by_client {
+            cfg.kafka.producer_properties.insert("message.max.bytes".into(), "2000".into());
+        } else {
+            let outputs: Vec<String> = ["validated", "quarantine", "degraded", "held"].iter().map(|o| format!("{src}.{o}")).collect();
+            let news: Vec<NewTopic<'_>> = outputs.iter().map(|t| NewTopic::new(t, 1, TopicReplication::Fixed(1)).set("max.message.bytes", "2000")).collect();
+            for r in e2e::admin(&brokers)?.create_topics(&news, &AdminOptions::new()).await? {
+                r.map_err(|(t, e)| anyhow::anyhow!("create {t}: {e}"))?;
+            }
+            for t in &outputs {
+                e2e::wait_for_topic(&brokers, t, 1, T).await?;
+            }
+        }
+        let mut running = gate::serve::start(&cfg).await?;
+        let p = e2e::producer(&brokers)?;
+        sidecar::produce(&p, &src, &keyed(&sample[..5])).await?;
+        read_until(&sidecar::reader(&brokers, &format!("{src}.validated"))?, T, |m| m.len() >= 5).await?;
+        sidecar::produce(&p, &src, &keyed(std::slice::from_ref(&big))).await?;
+        let ended = tokio::time::timeout(T, &mut running.pipeline).await.map_err(|_| anyhow::anyhow!("{case}: the gate kept running"))??;
+        match ended {
+            Err(gate::serve::ServeError::Produce { topic, partition, offset, .. }) => assert_eq!((topic.as_str(), partition, offset), (src.as_str(), 0, 5), "{case}"),
+            other => anyhow::bail!("{case}: expected a produce failure, got {other:?}"),
+        }
+        let _ = running.shutdown.send(true);
+        for f in running.flushers {
+            f.await?;
+        }
+        let admin_consumer: rdkafka::consumer::BaseConsumer = e2e::consumer_config(&brokers, &format!("{src}-gate")).create()?;
+        let committed = || committed_offset(&admin_consumer, &src);
+        e2e::wait_until("offset 5 committed", T, || async { (committed().ok() == Some(5)).then_some(()) }).await?;
+        if by_client {
+            cfg.kafka.producer_properties.clear();
+            let again = gate::serve::start(&cfg).await?;
+            let q = read_until(&sidecar::reader(&brokers, &format!("{src}.quarantine"))?, T, |m| !m.is_empty()).await?;
+            assert_eq!(header_str(&q[0], h::SOURCE_OFFSET).as_deref(), Some("5"), "the record that failed arrives after the restart");
+            sidecar::stop(again).await?;
+            e2e::wait_until("offset 6 committed", T, || async { (committed().ok() == Some(6)).then_some(()) }).await?;
+        } else {
+            assert_eq!(committed()?, 5, "{case}: the failed record is not committed");
+        }
+    }
+    Ok(())
 }
