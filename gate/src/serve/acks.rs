@@ -40,7 +40,7 @@ pub struct AckQueue {
 impl AckQueue {
     /// Queues one report; wakes the loop when the queue was empty (it takes everything queued
     /// when it runs, so one wake per batch is enough).
-    pub(crate) fn push(&self, sent: Sent, res: Result<(), String>) {
+    pub fn push(&self, sent: Sent, res: Result<(), String>) {
         let was_empty = {
             let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
             let was_empty = done.is_empty();
@@ -53,14 +53,14 @@ impl AckQueue {
     }
 
     /// Moves every queued report into `into` (emptied first), keeping both buffers' capacity.
-    pub(crate) fn take(&self, into: &mut Vec<(u64, Ack)>) {
+    pub fn take(&self, into: &mut Vec<(u64, Ack)>) {
         into.clear();
         let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
         std::mem::swap(&mut *done, into);
     }
 
     /// Resolves when reports were queued since the last wake (at once if some are waiting).
-    pub(crate) async fn wait(&self) {
+    pub async fn wait(&self) {
         self.ready.notified().await;
     }
 }

@@ -40,6 +40,8 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
+mod shaped;
+
 /// The `contract-gate` binary's allocator (malloc overridden for librdkafka too), for P as
 /// for G: both run in this process.
 #[global_allocator]
@@ -491,20 +493,15 @@ fn append_window(
 // ------------------------------------------------------------ P: passthrough ----
 
 /// Consume → produce to `out` (same partition, key, timestamp), offsets stored after the ack,
-/// auto-committed every second — the gate's delivery scheme without the gate.
-///
-/// `gate_shape`: write what the gate writes for a valid record without judging it — the same
-/// nine `contract-gate-*` headers on the output — to separate the cost of the output shape
-/// from the cost of the checks. (The gate writes its last-good index once per changed key per
-/// flush interval, off the record path; the shape leaves it out.)
+/// auto-committed every second — the gate's delivery scheme without the gate, written the
+/// plain way (`FutureProducer`). Ps, the gate's output shape without its checks, is in
+/// `shaped.rs`.
 async fn passthrough(
     brokers: String,
     src: String,
     out: String,
-    gate_shape: bool,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<u64> {
-    use gate::serve::headers::{build, HeaderValues, SourceCoords};
     let consumer: StreamConsumer = e2e::kafka_config(&brokers)
         .set("group.id", format!("{src}-p"))
         .set("enable.auto.commit", "true")
@@ -574,18 +571,6 @@ async fn passthrough(
                     }
                     if let Some(ts) = ts {
                         rec = rec.timestamp(ts);
-                    }
-                    if gate_shape {
-                        let hv = HeaderValues {
-                            contract: "flights",
-                            version: "1.0.0",
-                            verdict: gate::serve::plan::VerdictTag::Valid,
-                            breaker_state: "closed",
-                            violations: "[]",
-                            source: SourceCoords { topic: m.topic(), partition: p, offset: off, timestamp: ts },
-                            reason: None,
-                        };
-                        rec = rec.headers(build(&hv, None));
                     }
                     let f = producer.send_result(rec).map_err(|(e, _)| anyhow::anyhow!("produce: {e}"))?;
                     inflight.push(async move { (p, off, f.await) });
@@ -699,13 +684,11 @@ async fn throughput(
     match system {
         System::P | System::Ps => {
             let (tx, rx) = watch::channel(false);
-            let task = tokio::spawn(passthrough(
-                a.brokers.clone(),
-                src.to_string(),
-                format!("{src}.out"),
-                system == System::Ps,
-                rx,
-            ));
+            let task = if system == System::Ps {
+                tokio::spawn(shaped::passthrough_shaped(a.brokers.clone(), src.to_string(), format!("{src}.out"), rx))
+            } else {
+                tokio::spawn(passthrough(a.brokers.clone(), src.to_string(), format!("{src}.out"), rx))
+            };
             wait_total(&a.brokers, &outputs, a.partitions, want, timeout).await?;
             let cpu1 = (cpu_secs(None), a.broker_pid.and_then(|p| cpu_secs(Some(p))));
             cpu = (
@@ -859,13 +842,7 @@ async fn latency(
     let (tx, rx) = watch::channel(false);
     let (p_task, running) = match system {
         System::P => (
-            Some(tokio::spawn(passthrough(
-                a.brokers.clone(),
-                src.clone(),
-                out.clone(),
-                false,
-                rx,
-            ))),
+            Some(tokio::spawn(passthrough(a.brokers.clone(), src.clone(), out.clone(), rx))),
             None,
         ),
         _ => (
