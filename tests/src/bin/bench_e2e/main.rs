@@ -492,6 +492,25 @@ fn append_window(
 
 // ------------------------------------------------------------ P: passthrough ----
 
+/// The passthroughs' consumer: the gate's settings (offsets stored by the loop, committed
+/// every second; librdkafka's 1 s fetch back-off stalls a drained prefetch queue).
+fn passthrough_consumer(brokers: &str, group: &str) -> rdkafka::ClientConfig {
+    e2e::kafka_config(brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("fetch.queue.backoff.ms", gate::serve::FETCH_QUEUE_BACKOFF_MS)
+        .clone()
+}
+
+/// The passthroughs' producer: the gate's producer defaults.
+fn passthrough_producer(brokers: &str) -> rdkafka::ClientConfig {
+    e2e::kafka_config(brokers).set("enable.idempotence", "true").set("linger.ms", "5").set("compression.type", "lz4").clone()
+}
+
 /// Consume → produce to `out` (same partition, key, timestamp), offsets stored after the ack,
 /// auto-committed every second — the gate's delivery scheme without the gate, written the
 /// plain way (`FutureProducer`). Ps, the gate's output shape without its checks, is in
@@ -502,21 +521,8 @@ async fn passthrough(
     out: String,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<u64> {
-    let consumer: StreamConsumer = e2e::kafka_config(&brokers)
-        .set("group.id", format!("{src}-p"))
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        // The gate's consumer default: with librdkafka's 1 s a drained prefetch queue stalls.
-        .set("fetch.queue.backoff.ms", gate::serve::FETCH_QUEUE_BACKOFF_MS)
-        .create()?;
-    let producer: FutureProducer = e2e::kafka_config(&brokers)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .set("compression.type", "lz4")
-        .create()?;
+    let consumer: StreamConsumer = passthrough_consumer(&brokers, &format!("{src}-p")).create()?;
+    let producer: FutureProducer = passthrough_producer(&brokers).create()?;
     consumer.subscribe(&[&src])?;
     let mut inflight = FuturesUnordered::new();
     // Outputs still unacknowledged per (partition, offset), and the highest offset stored.

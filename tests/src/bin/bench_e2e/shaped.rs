@@ -19,19 +19,10 @@ use tokio::sync::watch;
 /// Consume `src` → produce to `out` in the gate's output shape until `stop`; returns the
 /// number of records consumed.
 pub async fn passthrough_shaped(brokers: String, src: String, out: String, mut stop: watch::Receiver<bool>) -> anyhow::Result<u64> {
-    let consumer: StreamConsumer = e2e::kafka_config(&brokers)
-        .set("group.id", format!("{src}-ps"))
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("fetch.queue.backoff.ms", gate::serve::FETCH_QUEUE_BACKOFF_MS)
-        .create()?;
+    let consumer: StreamConsumer = super::passthrough_consumer(&brokers, &format!("{src}-ps")).create()?;
     let context = AckContext::default();
     let queue = Arc::clone(&context.queue);
-    let config = e2e::kafka_config(&brokers).set("enable.idempotence", "true").set("linger.ms", "5").set("compression.type", "lz4").clone();
-    let producer = OutputProducer::from_config_and_context(&config, context)?;
+    let producer = OutputProducer::from_config_and_context(&super::passthrough_producer(&brokers), context)?;
     consumer.subscribe(&[&src])?;
     let source: Arc<str> = Arc::from(src.as_str());
     let (mut outstanding, mut n) = (0usize, 0u64);
