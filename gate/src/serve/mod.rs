@@ -93,12 +93,7 @@ fn kafka_err(e: impl std::fmt::Display) -> ServeError {
 /// Base client config with the user's pass-through properties.
 #[must_use]
 pub fn client_config(cfg: &GateConfig) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.kafka.brokers);
-    for (k, v) in &cfg.kafka.properties {
-        c.set(k, v);
-    }
-    c
+    layered(cfg, &[], &std::collections::BTreeMap::new())
 }
 
 /// How long librdkafka waits before fetching again for a partition whose prefetch queue was
@@ -106,30 +101,33 @@ pub fn client_config(cfg: &GateConfig) -> ClientConfig {
 /// record loop sat idle a quarter of the time working through a backlog (BENCHMARKS.md).
 pub const FETCH_QUEUE_BACKOFF_MS: &str = "10";
 
-/// Client config of the source consumer: the common properties, the gate's consumer
-/// defaults, then the consumer's own properties.
-#[must_use]
-pub fn consumer_config(cfg: &GateConfig) -> ClientConfig {
-    let mut c = client_config(cfg);
-    if !cfg.kafka.properties.contains_key("fetch.queue.backoff.ms") {
-        c.set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
+/// A client config in layers, each overriding the one before: the gate's defaults for the
+/// role, the common properties, then the role's own properties. A user's setting always
+/// beats a gate default, wherever the user put it.
+fn layered(cfg: &GateConfig, defaults: &[(&str, &str)], role: &std::collections::BTreeMap<String, String>) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    for (k, v) in defaults {
+        c.set(*k, *v);
     }
-    for (k, v) in &cfg.kafka.consumer_properties {
+    c.set("bootstrap.servers", &cfg.kafka.brokers);
+    for (k, v) in cfg.kafka.properties.iter().chain(role) {
         c.set(k, v);
     }
     c
 }
 
-/// Client config of an output producer: the common properties, the gate's defaults, then the
-/// producer's own properties.
+/// Client config of the source consumer: the gate's consumer defaults, the common
+/// properties, then the consumer's own properties.
+#[must_use]
+pub fn consumer_config(cfg: &GateConfig) -> ClientConfig {
+    layered(cfg, &[("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)], &cfg.kafka.consumer_properties)
+}
+
+/// Client config of an output producer: the gate's producer defaults, the common properties,
+/// then the producer's own properties (`enable.idempotence` is refused in both at startup).
 #[must_use]
 pub fn producer_config(cfg: &GateConfig) -> ClientConfig {
-    let mut c = client_config(cfg);
-    c.set("enable.idempotence", "true").set("linger.ms", "5").set("compression.type", "lz4");
-    for (k, v) in &cfg.kafka.producer_properties {
-        c.set(k, v);
-    }
-    c
+    layered(cfg, &[("enable.idempotence", "true"), ("linger.ms", "5"), ("compression.type", "lz4")], &cfg.kafka.producer_properties)
 }
 
 /// A running sidecar.
@@ -297,13 +295,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_consumer_default_gives_way_to_the_users_setting() {
+    fn the_gates_defaults_give_way_to_the_users_settings() {
         let base = "kafka:\n  brokers: b:9092\ncontracts:\n  dir: c\nbindings:\n  - name: f\n    source: f\n    contract: f\n    fallback: hold\n";
-        let with = |extra: &str| -> Option<String> {
+        let parse = |extra: &str| -> GateConfig {
             let text = base.replace("  brokers: b:9092\n", &format!("  brokers: b:9092\n{extra}"));
-            let cfg: GateConfig = serde_saphyr::from_str(&text).expect("test config parses");
-            consumer_config(&cfg).get("fetch.queue.backoff.ms").map(str::to_string)
+            serde_saphyr::from_str(&text).expect("test config parses")
         };
+        let consumer = |extra: &str| consumer_config(&parse(extra)).get("fetch.queue.backoff.ms").map(str::to_string);
+        let producer = |extra: &str| producer_config(&parse(extra)).get("linger.ms").map(str::to_string);
         // (extra kafka section, expected value)
         let cases = [
             ("", FETCH_QUEUE_BACKOFF_MS),
@@ -312,7 +311,18 @@ mod tests {
             ("  properties: { fetch.queue.backoff.ms: '200' }\n  consumer_properties: { fetch.queue.backoff.ms: '300' }\n", "300"),
         ];
         for (extra, want) in cases {
-            assert_eq!(with(extra).as_deref(), Some(want), "{extra:?}");
+            assert_eq!(consumer(extra).as_deref(), Some(want), "{extra:?}");
         }
+        let cases = [
+            ("", "5"),
+            ("  properties: { linger.ms: '20' }\n", "20"),
+            ("  producer_properties: { linger.ms: '30' }\n", "30"),
+            ("  properties: { linger.ms: '20' }\n  producer_properties: { linger.ms: '30' }\n", "30"),
+        ];
+        for (extra, want) in cases {
+            assert_eq!(producer(extra).as_deref(), Some(want), "{extra:?}");
+        }
+        let c = producer_config(&parse("  properties: { security.protocol: ssl }\n"));
+        assert_eq!((c.get("bootstrap.servers"), c.get("enable.idempotence"), c.get("security.protocol")), (Some("b:9092"), Some("true"), Some("ssl")));
     }
 }
