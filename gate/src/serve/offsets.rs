@@ -70,10 +70,7 @@ impl OffsetTracker {
                 }
             }
         }
-        while part.pending.front().is_some_and(|(_, n)| *n == 0) {
-            part.pending.pop_front();
-        }
-        Self::advance(part)
+        Self::settle(part)
     }
 
     /// Sets how many acknowledgements a pending record is owed (a held record is owed one
@@ -89,10 +86,7 @@ impl OffsetTracker {
             _ => {}
         }
         *n = outputs;
-        while part.pending.front().is_some_and(|(_, n)| *n == 0) {
-            part.pending.pop_front();
-        }
-        Self::advance(part)
+        Self::settle(part)
     }
 
     /// Forgets a partition (revoked, or rewound for `pause`): its pending records will be
@@ -107,6 +101,14 @@ impl OffsetTracker {
     #[must_use]
     pub fn in_flight(&self) -> usize {
         self.parts.values().flat_map(HashMap::values).map(|p| p.open).sum()
+    }
+
+    /// Drops the done records at the front, then reports the committable offset if it moved.
+    fn settle(part: &mut Part) -> Option<i64> {
+        while part.pending.front().is_some_and(|(_, n)| *n == 0) {
+            part.pending.pop_front();
+        }
+        Self::advance(part)
     }
 
     fn advance(part: &mut Part) -> Option<i64> {

@@ -171,7 +171,7 @@ impl Pipeline {
     }
 
     /// Takes every queued delivery report and stores the offsets they advanced, one call for
-    /// the batch (a store by topic name looks the topic up in librdkafka each time).
+    /// the batch (a store per record looked the topic up in librdkafka each time).
     fn take_acks(&self, reports: &mut Vec<(u64, Ack)>, outstanding: &mut usize, tracker: &mut OffsetTracker) -> Result<(), ServeError> {
         self.acks.take(reports);
         *outstanding = outstanding.saturating_sub(reports.len());
@@ -192,19 +192,7 @@ impl Pipeline {
             }
         }
         // Records done before a failure are still done.
-        if !advanced.is_empty() {
-            let mut tpl = TopicPartitionList::with_capacity(advanced.len());
-            for (topic, partition, next) in &advanced {
-                // Unlike the single-offset store, the list holds the next offset to read.
-                if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next)) {
-                    warn!(topic = %topic, partition, offset = next, error = %e, "store offset");
-                }
-            }
-            if let Err(e) = self.consumer.store_offsets(&tpl) {
-                // A partition revoked meanwhile cannot be stored; its new owner reads it again.
-                warn!(partitions = advanced.len(), error = %e, "store offsets");
-            }
-        }
+        self.store_all(advanced.iter().map(|(t, p, next)| (&**t, *p, *next)));
         failed.map_or(Ok(()), Err)
     }
 
@@ -228,9 +216,24 @@ impl Pipeline {
     }
 
     fn store(&self, topic: &str, partition: i32, next: i64) {
-        // librdkafka's offset store commits offset + 1.
-        if let Err(e) = self.consumer.store_offset(topic, partition, next - 1) {
-            warn!(topic, partition, offset = next - 1, error = %e, "store offset");
+        self.store_all([(topic, partition, next)]);
+    }
+
+    /// Stores, in one call, the offset to resume from (the first record not yet done) of each
+    /// partition given.
+    fn store_all<'a>(&self, next: impl IntoIterator<Item = (&'a str, i32, i64)>) {
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition, next) in next {
+            if let Err(e) = tpl.add_partition_offset(topic, partition, Offset::Offset(next)) {
+                warn!(topic, partition, offset = next, error = %e, "store offset");
+            }
+        }
+        if tpl.count() == 0 {
+            return;
+        }
+        if let Err(e) = self.consumer.store_offsets(&tpl) {
+            // A partition revoked meanwhile cannot be stored; its new owner reads it again.
+            warn!(partitions = tpl.count(), error = %e, "store offsets");
         }
     }
 
