@@ -6,7 +6,11 @@
 //!   offsets stored after the ack);
 //! - **G** the gate, in-process through `gate::serve::start` (contract checks, window metrics,
 //!   breaker, headers, the last-good index written once per changed key per flush interval);
-//! - **O** the gate with its breaker forced open (fallback `hold`).
+//! - **O** the gate with its breaker forced open (fallback `hold`);
+//! - **Ps** the passthrough writing the gate's output shape (its nine headers, through the
+//!   gate's own producer and delivery queue), and **Pv**, Ps that also reads every payload
+//!   once as JSON into nothing: Pv's rate is a ceiling for any JSON gate with those headers,
+//!   so Pv/P bounds what G/P and O/P can reach on the machine (`shaped.rs`).
 //!
 //! Throughput: each system drains its own copy of a source topic pre-filled with the same N
 //! records; the rate is N over the time from the first to the last output record, both stamped
@@ -40,7 +44,18 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
+mod kafka;
+mod latency;
+mod passthrough;
+mod report;
 mod shaped;
+mod throughput;
+
+use kafka::*;
+use latency::*;
+use passthrough::*;
+use report::*;
+use throughput::*;
 
 /// The `contract-gate` binary's allocator (malloc overridden for librdkafka too), for P as
 /// for G: both run in this process.
@@ -308,290 +323,6 @@ fn sent_us_of(payload: &[u8]) -> Option<i64> {
     std::str::from_utf8(&rest[..end]).ok()?.trim().parse().ok()
 }
 
-// ---------------------------------------------------------------- Kafka ----
-
-fn admin(brokers: &str) -> anyhow::Result<AdminClient<DefaultClientContext>> {
-    Ok(e2e::kafka_config(brokers).create()?)
-}
-
-/// Creates topics with `partitions` partitions; `log_append` stamps records with the broker's
-/// append time; `compact` for last-good topics.
-async fn create_topics(
-    brokers: &str,
-    topics: &[(String, bool, bool)],
-    partitions: i32,
-) -> anyhow::Result<()> {
-    let admin = admin(brokers)?;
-    let news: Vec<NewTopic<'_>> = topics
-        .iter()
-        .map(|(t, log_append, compact)| {
-            let mut nt = NewTopic::new(t, partitions, TopicReplication::Fixed(1));
-            if *log_append {
-                nt = nt.set("message.timestamp.type", "LogAppendTime");
-            }
-            if *compact {
-                nt = nt.set("cleanup.policy", "compact");
-            }
-            nt
-        })
-        .collect();
-    for r in admin
-        .create_topics(
-            &news,
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        )
-        .await?
-    {
-        if let Err((t, e)) = r {
-            bail!("create topic {t}: {e}");
-        }
-    }
-    for (t, _, _) in topics {
-        e2e::wait_for_topic(brokers, t, partitions, Duration::from_secs(60)).await?;
-    }
-    Ok(())
-}
-
-async fn delete_topics(brokers: &str, topics: &[String]) {
-    if let Ok(admin) = admin(brokers) {
-        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        let _ = admin.delete_topics(&names, &AdminOptions::new()).await;
-    }
-}
-
-/// Producer of the source records (what an upstream service would run).
-fn source_producer(brokers: &str, linger_ms: &str) -> anyhow::Result<FutureProducer> {
-    Ok(e2e::kafka_config(brokers)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", linger_ms)
-        .set("compression.type", "lz4")
-        .set("message.timeout.ms", "60000")
-        .create()?)
-}
-
-/// Writes the same records to every topic in `topics`.
-async fn prefill(
-    brokers: &str,
-    topics: &[String],
-    records: &[(String, String)],
-) -> anyhow::Result<()> {
-    let p = source_producer(brokers, "20")?;
-    for t in topics {
-        let mut pending = FuturesUnordered::new();
-        for (k, v) in records {
-            loop {
-                match p.send_result(FutureRecord::to(t).key(k).payload(v)) {
-                    Ok(f) => {
-                        pending.push(f);
-                        break;
-                    }
-                    Err((e, _))
-                        if e.rdkafka_error_code()
-                            == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
-                    {
-                        if let Some(done) = pending.next().await {
-                            done?.map_err(|(e, _)| anyhow::anyhow!("prefill {t}: {e}"))?;
-                        }
-                    }
-                    Err((e, _)) => bail!("prefill {t}: {e}"),
-                }
-            }
-        }
-        while let Some(done) = pending.next().await {
-            done?.map_err(|(e, _)| anyhow::anyhow!("prefill {t}: {e}"))?;
-        }
-    }
-    Ok(())
-}
-
-/// High watermarks summed over `topics`.
-fn total_records(client: &BaseConsumer, topics: &[String], partitions: i32) -> anyhow::Result<i64> {
-    let mut sum = 0;
-    for t in topics {
-        for p in 0..partitions {
-            sum += client.fetch_watermarks(t, p, Duration::from_secs(10))?.1;
-        }
-    }
-    Ok(sum)
-}
-
-/// Waits until `topics` hold `want` records in total.
-async fn wait_total(
-    brokers: &str,
-    topics: &[String],
-    partitions: i32,
-    want: i64,
-    timeout: Duration,
-) -> anyhow::Result<()> {
-    let client: BaseConsumer = e2e::kafka_config(brokers).create()?;
-    let start = Instant::now();
-    loop {
-        let n = tokio::task::block_in_place(|| total_records(&client, topics, partitions))?;
-        if n >= want {
-            return Ok(());
-        }
-        ensure!(
-            start.elapsed() < timeout,
-            "only {n} of {want} records in {topics:?} after {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The broker append time (ms) of the first and the last record over every partition of
-/// `topics`, and how many records they hold.
-fn append_window(
-    brokers: &str,
-    topics: &[String],
-    partitions: i32,
-) -> anyhow::Result<(i64, i64, i64)> {
-    let c: BaseConsumer = e2e::kafka_config(brokers)
-        .set("group.id", e2e::unique_name("bench-window"))
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let (mut first, mut last, mut count) = (i64::MAX, i64::MIN, 0);
-    for t in topics {
-        for p in 0..partitions {
-            let (low, high) = c.fetch_watermarks(t, p, Duration::from_secs(10))?;
-            if high <= low {
-                continue;
-            }
-            count += high - low;
-            for off in [low, high - 1] {
-                let mut tpl = TopicPartitionList::new();
-                tpl.add_partition_offset(t, p, Offset::Offset(off))?;
-                c.assign(&tpl)?;
-                drop(tpl);
-                let deadline = Instant::now() + Duration::from_secs(20);
-                loop {
-                    ensure!(Instant::now() < deadline, "no record at {t}[{p}]@{off}");
-                    match c.poll(Duration::from_millis(500)) {
-                        Some(Ok(m)) => {
-                            let ts = m
-                                .timestamp()
-                                .to_millis()
-                                .context("record without timestamp")?;
-                            ensure!(
-                                matches!(m.timestamp(), rdkafka::Timestamp::LogAppendTime(_)),
-                                "{t} is not LogAppendTime"
-                            );
-                            first = first.min(ts);
-                            last = last.max(ts);
-                            break;
-                        }
-                        Some(Err(e)) => bail!("reading {t}[{p}]@{off}: {e}"),
-                        None => {}
-                    }
-                }
-            }
-        }
-    }
-    c.unassign()?;
-    Ok((first, last, count))
-}
-
-// ------------------------------------------------------------ P: passthrough ----
-
-/// The passthroughs' consumer: the gate's settings (offsets stored by the loop, committed
-/// every second; librdkafka's 1 s fetch back-off stalls a drained prefetch queue).
-fn passthrough_consumer(brokers: &str, group: &str) -> rdkafka::ClientConfig {
-    e2e::kafka_config(brokers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("fetch.queue.backoff.ms", gate::serve::FETCH_QUEUE_BACKOFF_MS)
-        .clone()
-}
-
-/// The passthroughs' producer: the gate's producer defaults.
-fn passthrough_producer(brokers: &str) -> rdkafka::ClientConfig {
-    e2e::kafka_config(brokers).set("enable.idempotence", "true").set("linger.ms", "5").set("compression.type", "lz4").clone()
-}
-
-/// Consume → produce to `out` (same partition, key, timestamp), offsets stored after the ack,
-/// auto-committed every second — the gate's delivery scheme without the gate, written the
-/// plain way (`FutureProducer`). Ps, the gate's output shape without its checks, is in
-/// `shaped.rs`.
-async fn passthrough(
-    brokers: String,
-    src: String,
-    out: String,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<u64> {
-    let consumer: StreamConsumer = passthrough_consumer(&brokers, &format!("{src}-p")).create()?;
-    let producer: FutureProducer = passthrough_producer(&brokers).create()?;
-    consumer.subscribe(&[&src])?;
-    let mut inflight = FuturesUnordered::new();
-    // Outputs still unacknowledged per (partition, offset), and the highest offset stored.
-    let mut pending: HashMap<(i32, i64), u8> = HashMap::new();
-    let mut stored: HashMap<i32, i64> = HashMap::new();
-    let mut n = 0u64;
-    let mut ack = |done: (
-        i32,
-        i64,
-        Result<
-            rdkafka::producer::future_producer::OwnedDeliveryResult,
-            futures::channel::oneshot::Canceled,
-        >,
-    ),
-                   consumer: &StreamConsumer,
-                   pending: &mut HashMap<(i32, i64), u8>|
-     -> anyhow::Result<()> {
-        let (p, off, res) = done;
-        res.context("delivery dropped")?
-            .map_err(|(e, _)| anyhow::anyhow!("produce: {e}"))?;
-        if let Some(left) = pending.get_mut(&(p, off)) {
-            *left -= 1;
-            if *left > 0 {
-                return Ok(());
-            }
-            pending.remove(&(p, off));
-        }
-        let s = stored.entry(p).or_insert(-1);
-        if off > *s {
-            *s = off;
-            consumer.store_offset(&src, p, off)?;
-        }
-        Ok(())
-    };
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.changed() => break,
-            Some(done) = inflight.next(), if !inflight.is_empty() => ack(done, &consumer, &mut pending)?,
-            msg = consumer.recv(), if inflight.len() < MAX_IN_FLIGHT => {
-                let m = msg?;
-                let (p, off) = (m.partition(), m.offset());
-                let ts = m.timestamp().to_millis();
-                let targets: &[&str] = &[&out];
-                if targets.len() > 1 {
-                    pending.insert((p, off), u8::try_from(targets.len()).unwrap_or(u8::MAX));
-                }
-                for t in targets {
-                    let mut rec = FutureRecord::to(t).payload(m.payload().unwrap_or_default()).partition(p);
-                    if let Some(k) = m.key() {
-                        rec = rec.key(k);
-                    }
-                    if let Some(ts) = ts {
-                        rec = rec.timestamp(ts);
-                    }
-                    let f = producer.send_result(rec).map_err(|(e, _)| anyhow::anyhow!("produce: {e}"))?;
-                    inflight.push(async move { (p, off, f.await) });
-                }
-                n += 1;
-            }
-        }
-    }
-    while let Some(done) = inflight.next().await {
-        ack(done, &consumer, &mut pending)?;
-    }
-    tokio::task::spawn_blocking(move || drop(consumer)).await?;
-    Ok(n)
-}
-
 // ----------------------------------------------------------- G / O: the gate ----
 
 fn gate_config(brokers: &str, contracts: &Path, src: &str, size: Size) -> gate::config::GateConfig {
@@ -629,372 +360,6 @@ fn gate_outputs(src: &str) -> Vec<String> {
         .collect()
 }
 
-// ------------------------------------------------------------ throughput ----
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum System {
-    /// Plain passthrough.
-    P,
-    /// Passthrough writing the gate's output shape (headers + last-good copy), no checks.
-    Ps,
-    /// The gate.
-    G,
-    /// The gate, breaker forced open (hold).
-    O,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Throughput {
-    records: usize,
-    secs: f64,
-    /// CPU seconds of this process and of the broker (if known) from start to the last output.
-    cpu_self: f64,
-    cpu_broker: Option<f64>,
-}
-
-impl Throughput {
-    #[allow(clippy::cast_precision_loss)]
-    fn rate(&self) -> f64 {
-        self.records as f64 / self.secs
-    }
-
-    /// CPU µs per record.
-    #[allow(clippy::cast_precision_loss)]
-    fn cpu_us(&self, cpu: f64) -> f64 {
-        cpu * 1e6 / self.records as f64
-    }
-}
-
-/// Drains one pre-filled copy `src` with `system`; the rate from the first to the last output.
-async fn throughput(
-    a: &Args,
-    system: System,
-    size: Size,
-    src: &str,
-    n: usize,
-    contracts: &Path,
-) -> anyhow::Result<Throughput> {
-    let timeout = Duration::from_secs(600);
-    let n_i64 = i64::try_from(n)?;
-    let cpu0 = (cpu_secs(None), a.broker_pid.and_then(|p| cpu_secs(Some(p))));
-    let (outputs, want) = match system {
-        System::P | System::Ps => (vec![format!("{src}.out")], n_i64),
-        // Every record is valid: validated under G, held under O. The last-good index is
-        // written per changed key per interval, not per record, so it is not counted.
-        System::G | System::O => (
-            gate_outputs(src).into_iter().filter(|t| !t.ends_with(".last-good")).collect(),
-            n_i64,
-        ),
-    };
-    let cpu: (Option<f64>, Option<f64>);
-    match system {
-        System::P | System::Ps => {
-            let (tx, rx) = watch::channel(false);
-            let task = if system == System::Ps {
-                tokio::spawn(shaped::passthrough_shaped(a.brokers.clone(), src.to_string(), format!("{src}.out"), rx))
-            } else {
-                tokio::spawn(passthrough(a.brokers.clone(), src.to_string(), format!("{src}.out"), rx))
-            };
-            wait_total(&a.brokers, &outputs, a.partitions, want, timeout).await?;
-            let cpu1 = (cpu_secs(None), a.broker_pid.and_then(|p| cpu_secs(Some(p))));
-            cpu = (
-                cpu1.0.zip(cpu0.0).map(|(b, a)| b - a),
-                cpu1.1.zip(cpu0.1).map(|(b, a)| b - a),
-            );
-            let _ = tx.send(true);
-            task.await??;
-        }
-        System::G | System::O => {
-            let cfg = gate_config(&a.brokers, contracts, src, size);
-            let running = gate::serve::start(&cfg).await?;
-            if system == System::O {
-                let out = running.bindings[0]
-                    .breaker
-                    .command(
-                        breaker::Command::ForceOpen,
-                        Some("benchmark"),
-                        chrono::Utc::now().timestamp_millis(),
-                    )
-                    .await?;
-                ensure!(
-                    out.state.mode == breaker::Mode::ForcedOpen,
-                    "force open: {:?}",
-                    out.state.mode
-                );
-            }
-            wait_total(&a.brokers, &outputs, a.partitions, want, timeout).await?;
-            let cpu1 = (cpu_secs(None), a.broker_pid.and_then(|p| cpu_secs(Some(p))));
-            cpu = (
-                cpu1.0.zip(cpu0.0).map(|(b, a)| b - a),
-                cpu1.1.zip(cpu0.1).map(|(b, a)| b - a),
-            );
-            stop_gate(running).await?;
-        }
-    }
-    let measured: Vec<String> = match system {
-        System::P | System::Ps => outputs.clone(),
-        _ => outputs
-            .iter()
-            .filter(|t| !t.ends_with(".quarantine") && !t.ends_with(".degraded"))
-            .cloned()
-            .collect(),
-    };
-    let brokers = a.brokers.clone();
-    let parts = a.partitions;
-    let (first, last, count) =
-        tokio::task::spawn_blocking(move || append_window(&brokers, &measured, parts)).await??;
-    ensure!(
-        count == want,
-        "{system:?}: {count} output records, expected {want}"
-    );
-    if system == System::O {
-        let brokers = a.brokers.clone();
-        let validated = vec![format!("{src}.validated")];
-        let leaked = tokio::task::block_in_place(|| {
-            total_records(
-                &e2e::kafka_config(&brokers).create::<BaseConsumer>()?,
-                &validated,
-                parts,
-            )
-        })?;
-        ensure!(
-            leaked == 0,
-            "O: {leaked} records reached validated before the breaker was forced open"
-        );
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let secs = ((last - first).max(1)) as f64 / 1000.0;
-    Ok(Throughput {
-        records: n,
-        secs,
-        cpu_self: cpu.0.unwrap_or(0.0),
-        cpu_broker: cpu.1,
-    })
-}
-
-// --------------------------------------------------------------- latency ----
-
-/// Percentiles (µs) of `lat`.
-fn pct(lat: &mut [i64], q: f64) -> i64 {
-    if lat.is_empty() {
-        return 0;
-    }
-    lat.sort_unstable();
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let i = ((lat.len() as f64 * q).ceil() as usize).clamp(1, lat.len()) - 1;
-    lat[i]
-}
-
-#[derive(Debug, Clone)]
-struct Latency {
-    /// Records/s asked for.
-    rate: u64,
-    /// Records/s the generator managed during the measured part.
-    achieved: f64,
-    /// Every record sent arrived within the grace period (the system kept up).
-    complete: bool,
-    samples: usize,
-    p50: i64,
-    p99: i64,
-    p999: i64,
-}
-
-/// Writes `rate` records/s to `src` for warm-up + `secs`, while `system` runs; latency of every
-/// output record sent after the warm-up.
-async fn latency(
-    a: &Args,
-    system: System,
-    size: Size,
-    rate: u64,
-    contracts: &Path,
-    pool: &[serde_json::Value],
-) -> anyhow::Result<Latency> {
-    let src = e2e::unique_name(&format!("bench-lat-{system:?}-{size:?}"));
-    let out = match system {
-        System::P => format!("{src}.out"),
-        _ => format!("{src}.validated"),
-    };
-    let mut topics = vec![(src.clone(), false, false), (out.clone(), false, false)];
-    if system != System::P {
-        topics.extend(
-            gate_outputs(&src)
-                .into_iter()
-                .filter(|t| *t != out)
-                .map(|t| {
-                    let compact = t.ends_with(".last-good");
-                    (t, false, compact)
-                }),
-        );
-    }
-    create_topics(&a.brokers, &topics, a.partitions).await?;
-
-    // The reader: every partition of the output from the start.
-    let reader: StreamConsumer = e2e::kafka_config(&a.brokers)
-        .set("group.id", e2e::unique_name("bench-reader"))
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..a.partitions {
-        tpl.add_partition_offset(&out, p, Offset::Beginning)?;
-    }
-    reader.assign(&tpl)?;
-    drop(tpl);
-
-    let (tx, rx) = watch::channel(false);
-    let (p_task, running) = match system {
-        System::P => (
-            Some(tokio::spawn(passthrough(a.brokers.clone(), src.clone(), out.clone(), rx))),
-            None,
-        ),
-        _ => (
-            None,
-            Some(gate::serve::start(&gate_config(&a.brokers, contracts, &src, size)).await?),
-        ),
-    };
-
-    let producer = source_producer(&a.brokers, "1")?;
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<i64>();
-    // Records are built before the run and only stamped with their send time when sent: the
-    // generator shares this process (and its two cores) with the system under test, and
-    // building 1 KB of JSON per record cost it more CPU than stamping. Every record is
-    // distinct (a repeated one is a duplicate to the contract's uniqueness rules).
-    let warmup = Duration::from_secs(2);
-    let run = Duration::from_secs(a.latency_secs);
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
-    let needed = ((warmup + run).as_secs_f64() * rate as f64) as usize + 1;
-    let templates: Vec<(String, Vec<u8>)> = (0..needed)
-        .map(|i| {
-            let (k, v) = record(pool, size, i, 0);
-            (k, v.into_bytes())
-        })
-        .collect();
-    let gen = {
-        let src = src.clone();
-        tokio::spawn(async move {
-            let start = Instant::now();
-            let mut sent: u64 = 0;
-            let mut measured: Option<(Instant, u64)> = None;
-            let mut started_tx = Some(started_tx);
-            let mut tick = tokio::time::interval(Duration::from_millis(2));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            // At most 10 ms worth of records per tick: a generator that cannot keep up falls
-            // behind (the achieved rate is reported) instead of sending in bursts.
-            let per_tick_max = (rate / 100).max(1);
-            loop {
-                tick.tick().await;
-                let el = start.elapsed();
-                if measured.is_none() && el >= warmup {
-                    measured = Some((Instant::now(), sent));
-                    if let Some(s) = started_tx.take() {
-                        let _ = s.send(now_us());
-                    }
-                }
-                if el >= warmup + run {
-                    break;
-                }
-                #[allow(
-                    clippy::cast_possible_truncation,
-                    clippy::cast_sign_loss,
-                    clippy::cast_precision_loss
-                )]
-                let target = ((el.as_secs_f64() * rate as f64) as u64).min(sent + per_tick_max);
-                while sent < target {
-                    let i = usize::try_from(sent).unwrap_or(0);
-                    let Some((k, t)) = templates.get(i) else { break };
-                    let mut v = t.clone();
-                    stamp(&mut v, now_us());
-                    if let Err((e, _)) =
-                        producer.send_result(FutureRecord::to(&src).key(k).payload(&v))
-                    {
-                        if e.rdkafka_error_code()
-                            == Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
-                        {
-                            break; // the next tick catches up
-                        }
-                        anyhow::bail!("latency producer: {e}");
-                    }
-                    sent += 1;
-                }
-            }
-            let (from, at) = measured.context("the run ended before the warm-up did")?;
-            #[allow(clippy::cast_precision_loss)]
-            let achieved = (sent - at) as f64 / from.elapsed().as_secs_f64().max(1e-3);
-            tokio::task::block_in_place(|| {
-                rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30))
-            })?;
-            anyhow::Ok((sent, achieved))
-        })
-    };
-
-    // Collect until every record sent after the warm-up arrived (or a grace period passed).
-    let mut started_rx = started_rx;
-    let mut measure_from: Option<i64> = None;
-    let mut lat: Vec<i64> = Vec::new();
-    let mut gen = Some(gen);
-    let mut total_sent: Option<u64> = None;
-    let mut achieved = 0.0;
-    let mut received: u64 = 0;
-    let mut grace_until: Option<Instant> = None;
-    loop {
-        if let Some(g) = gen.as_mut().filter(|g| g.is_finished()) {
-            let (n, rate) = g.await??;
-            total_sent = Some(n);
-            achieved = rate;
-            gen = None;
-            grace_until = Some(Instant::now() + Duration::from_secs(30));
-        }
-        if measure_from.is_none() {
-            if let Ok(t) = started_rx.try_recv() {
-                measure_from = Some(t);
-            }
-        }
-        if total_sent.is_some_and(|s| received >= s)
-            || grace_until.is_some_and(|g| Instant::now() > g)
-        {
-            break;
-        }
-        match tokio::time::timeout(Duration::from_millis(100), reader.recv()).await {
-            Ok(Ok(m)) => {
-                let arrived = now_us();
-                received += 1;
-                if let (Some(from), Some(sent)) = (measure_from, m.payload().and_then(sent_us_of)) {
-                    if sent >= from {
-                        lat.push(arrived - sent);
-                    }
-                }
-            }
-            Ok(Err(e)) => bail!("latency reader: {e}"),
-            Err(_) => {}
-        }
-    }
-    let sent = total_sent.unwrap_or(0);
-    let _ = tx.send(true);
-    if let Some(t) = p_task {
-        t.await??;
-    }
-    if let Some(r) = running {
-        stop_gate(r).await?;
-    }
-    tokio::task::spawn_blocking(move || drop(reader)).await?;
-    let names: Vec<String> = topics.into_iter().map(|(t, _, _)| t).collect();
-    delete_topics(&a.brokers, &names).await;
-    let samples = lat.len();
-    Ok(Latency {
-        rate,
-        achieved,
-        complete: received >= sent,
-        samples,
-        p50: pct(&mut lat, 0.50),
-        p99: pct(&mut lat, 0.99),
-        p999: pct(&mut lat, 0.999),
-    })
-}
-
 // ------------------------------------------------------------------ main ----
 
 #[derive(Debug, Clone)]
@@ -1003,6 +368,7 @@ struct SizeResult {
     bytes: usize,
     p: Throughput,
     ps: Throughput,
+    pv: Throughput,
     g: Throughput,
     o: Throughput,
     lat: Vec<(&'static str, Latency, Latency)>,
@@ -1045,7 +411,7 @@ async fn bench_size(
         Size::Large => "l",
         Size::Small => "s",
     };
-    let srcs: Vec<(System, String)> = [System::P, System::Ps, System::G, System::O]
+    let srcs: Vec<(System, String)> = [System::P, System::Ps, System::Pv, System::G, System::O]
         .into_iter()
         .map(|s| (s, e2e::unique_name(&format!("bench-{tag}-{s:?}"))))
         .collect();
@@ -1054,7 +420,7 @@ async fn bench_size(
         topics.push((src.clone(), false, false));
         match s {
             System::P => topics.push((format!("{src}.out"), true, false)),
-            System::Ps => topics.push((format!("{src}.out"), true, false)),
+            System::Ps | System::Pv => topics.push((format!("{src}.out"), true, false)),
             _ => topics.extend(gate_outputs(src).into_iter().map(|t| {
                 let compact = t.ends_with(".last-good");
                 (t, true, compact)
@@ -1067,7 +433,7 @@ async fn bench_size(
     prefill(&a.brokers, &names, &records).await?;
     drop(records);
     eprintln!(
-        "[{}] {n} records of {bytes} B written to 4 copies in {:.1}s",
+        "[{}] {n} records of {bytes} B written to 5 copies in {:.1}s",
         size.name(),
         t.elapsed().as_secs_f64()
     );
@@ -1086,9 +452,10 @@ async fn bench_size(
     }
     let all: Vec<String> = topics.into_iter().map(|(t, _, _)| t).collect();
     delete_topics(&a.brokers, &all).await;
-    let (p, ps, g, o) = (
+    let (p, ps, pv, g, o) = (
         res[&System::P],
         res[&System::Ps],
+        res[&System::Pv],
         res[&System::G],
         res[&System::O],
     );
@@ -1121,108 +488,13 @@ async fn bench_size(
         bytes,
         p,
         ps,
+        pv,
         g,
         o,
         lat,
     })
 }
 
-fn report(a: &Args, results: &[SizeResult]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "Throughput ({} partitions; rate = records / (last − first output append time)):\n",
-        a.partitions
-    );
-    let _ = writeln!(
-        s,
-        "| records | N | P rec/s | G rec/s | O rec/s | **G/P** | **O/P** | Ps rec/s | Ps/P | G/Ps |"
-    );
-    let _ = writeln!(
-        s,
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-    );
-    for r in results {
-        let _ = writeln!(
-            s,
-            "| {} ({} B) | {} | {:.0} | {:.0} | {:.0} | **{:.2}** | **{:.2}** | {:.0} | {:.2} | {:.2} |",
-            r.size.name(),
-            r.bytes,
-            r.p.records,
-            r.p.rate(),
-            r.g.rate(),
-            r.o.rate(),
-            r.g.rate() / r.p.rate(),
-            r.o.rate() / r.p.rate(),
-            r.ps.rate(),
-            r.ps.rate() / r.p.rate(),
-            r.g.rate() / r.ps.rate()
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\nCPU µs per source record (utime + stime over the run, 10 ms ticks): this process (harness + system under test) / broker{}:\n",
-        if a.broker_pid.is_some() { "" } else { " (pass --broker-pid for the broker)" }
-    );
-    let _ = writeln!(s, "| records | P | Ps | G | O |");
-    let _ = writeln!(s, "| --- | --- | --- | --- | --- |");
-    for r in results {
-        let cell = |t: &Throughput| {
-            format!(
-                "{:.1} / {}",
-                t.cpu_us(t.cpu_self),
-                t.cpu_broker
-                    .map_or_else(|| "?".to_string(), |c| format!("{:.1}", t.cpu_us(c)))
-            )
-        };
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} |",
-            r.size.name(),
-            cell(&r.p),
-            cell(&r.ps),
-            cell(&r.g),
-            cell(&r.o)
-        );
-    }
-    if results.iter().any(|r| !r.lat.is_empty()) {
-        let _ = writeln!(s, "\nLatency, send → output arrival ({} s after a 2 s warm-up; µs). \"G sustains\": the load is below G's measured maximum; when it is not, records queue up and the latency grows with the run's length:\n", a.latency_secs);
-        let _ = writeln!(s, "| records | load | rate/s (achieved) | P p50 | P p99 | P p99.9 | G p50 | G p99 | G p99.9 | G sustains | added p99 (G − P) |");
-        let _ = writeln!(
-            s,
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-        );
-        for r in results {
-            for (load, p, g) in &r.lat {
-                let _ = writeln!(
-                    s,
-                    "| {} | {load} | {} ({:.0} / {:.0}) | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    r.size.name(),
-                    p.rate,
-                    p.achieved,
-                    g.achieved,
-                    p.p50,
-                    p.p99,
-                    p.p999,
-                    g.p50,
-                    g.p99,
-                    g.p999,
-                    match (
-                        r.g.rate() >= f64::from(u32::try_from(p.rate).unwrap_or(u32::MAX)),
-                        g.complete
-                    ) {
-                        (true, true) => "yes".to_string(),
-                        (true, false) => "yes, but records were missing".to_string(),
-                        (false, _) => format!("no (G max {:.0}/s)", r.g.rate()),
-                    },
-                    g.p99 - p.p99
-                );
-            }
-        }
-    }
-    s
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {

@@ -17,8 +17,10 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Consume `src` → produce to `out` in the gate's output shape until `stop`; returns the
-/// number of records consumed.
-pub async fn passthrough_shaped(brokers: String, src: String, out: String, mut stop: watch::Receiver<bool>) -> anyhow::Result<u64> {
+/// number of records consumed. With `scan` (**Pv**), each payload is first read as JSON into
+/// nothing (`IgnoredAny`: every byte tokenized, nothing allocated or kept), the floor of any
+/// JSON check.
+pub async fn passthrough_shaped(brokers: String, src: String, out: String, scan: bool, mut stop: watch::Receiver<bool>) -> anyhow::Result<u64> {
     let consumer: StreamConsumer = super::passthrough_consumer(&brokers, &format!("{src}-ps")).create()?;
     let context = AckContext::default();
     let queue = Arc::clone(&context.queue);
@@ -56,6 +58,10 @@ pub async fn passthrough_shaped(brokers: String, src: String, out: String, mut s
             msg = consumer.recv(), if outstanding < super::MAX_IN_FLIGHT => {
                 let m = msg?;
                 let (p, off, ts) = (m.partition(), m.offset(), m.timestamp().to_millis());
+                if scan {
+                    let read = serde_json::from_slice::<serde::de::IgnoredAny>(m.payload().unwrap_or_default());
+                    anyhow::ensure!(std::hint::black_box(read).is_ok(), "Pv: a payload is not JSON at {p}/{off}");
+                }
                 let hv = HeaderValues {
                     contract: "flights",
                     version: "1.0.0",
