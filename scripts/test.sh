@@ -89,7 +89,7 @@ tests_ran=0
 if ! cargo test --no-run "${build_args[@]}"; then
     cg_die "the tests do not build"
 fi
-# tests/tests/serve_resilience.rs runs the real `contract-gate` binary (kill -9 and
+# tests/tests/serve_resilience/ runs the real `contract-gate` binary (kill -9 and
 # restart). The default `cargo test --workspace` builds it (the gate's own integration
 # tests need it): hand that one over. Otherwise build it here, so it does not compete with the
 # broker's start-up later; a plain `cargo build` resolves dependency features without
