@@ -318,7 +318,8 @@ pub struct Binding {
     pub source: String,
     /// Contract id.
     pub contract: String,
-    /// Schema object of the contract (default: the first).
+    /// Schema object of the contract (default: the first; required with `format: avro` when
+    /// the contract has several, checked at startup).
     #[serde(default)]
     pub object: Option<String>,
     /// Versions to follow, as a semver range (`^1`, `~1.4`, `=1.2.0`). Default: the newest

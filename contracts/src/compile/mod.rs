@@ -34,6 +34,9 @@ pub struct CompiledContract {
     pub version: Arc<str>,
     /// Name of the schema object records are checked against.
     pub object: Arc<str>,
+    /// Names of all the contract's schema objects, in order (a caller that named none got the
+    /// first, and may need to know whether that choice was ambiguous).
+    pub objects: Vec<Arc<str>>,
     /// Window rules, in the order of [`crate::WindowState::accumulators`].
     pub rules: Vec<WindowRule>,
     /// Lint findings that are not errors (not enforced, warnings).
@@ -168,6 +171,7 @@ pub fn compile(contract: &Contract, object: Option<&str>) -> Result<CompiledCont
         id: contract.id.as_str().into(),
         version: contract.version.as_str().into(),
         object: obj.name.as_str().into(),
+        objects: contract.schema.iter().map(|o| Arc::from(o.name.as_str())).collect(),
         rule_ids: rules.rules.iter().map(|r| Arc::from(r.id.as_str())).collect(),
         rules: rules.rules,
         notices,

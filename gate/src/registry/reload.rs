@@ -73,7 +73,10 @@ pub async fn reload_one(registry: &Registry, b: &BindingRuntime, range: Option<&
     };
     for candidate in candidates {
         let version = candidate.version.clone();
-        match contracts::compile(&candidate, b.cfg.object.as_deref()) {
+        // A version that adds a second schema object leaves an Avro binding without an
+        // `object` unable to tell which one its records carry: not activated either.
+        let compiled = contracts::compile(&candidate, b.cfg.object.as_deref()).map_err(|e| e.to_string()).and_then(|c| crate::serve::ambiguous_object(&b.cfg, &c).map_or(Ok(c), Err));
+        match compiled {
             Ok(compiled) => {
                 let restarted = b.reload(Arc::new(compiled)).await;
                 metrics::counter!("contract_gate_contract_reloads_total", "binding" => b.cfg.name.clone(), "outcome" => "applied").increment(1);
@@ -129,6 +132,23 @@ mod tests {
         reg.set_status("orders", "1.2.0", super::super::Status::Deprecated, None).await.expect("deprecate");
         assert_eq!(reload_one(&reg, &b, Some(&range), &mut failed).await, None);
         assert_eq!(&*b.contract().version, "1.1.0");
+    }
+
+    #[tokio::test]
+    async fn a_version_adding_an_object_is_not_activated_for_an_avro_binding_without_one() {
+        let reg = Registry::memory();
+        reg.push(&doc("1.0.0", "orders", ""), false).await.expect("1.0.0");
+        let binding: crate::config::Binding = serde_saphyr::from_str("name: b\nsource: s\ncontract: orders\nfallback: hold\nformat: avro\n").expect("binding");
+        let compiled = reg.compile("orders", None, None).expect("compiles");
+        let rules = compiled.rules.clone();
+        let store = AnyStore::Memory(MemoryStore::new(binding.breaker.window.clone(), &rules));
+        let brk = Breaker::new(binding.breaker.clone(), rules, store, BreakerOptions::default(), 0).expect("breaker");
+        let b = BindingRuntime::new(binding, Arc::new(compiled), brk, 0);
+        let mut failed = HashSet::new();
+        reg.push(&doc("1.1.0", "orders", "  - name: refunds\n    properties:\n      - name: id\n        logicalType: string\n"), false).await.expect("1.1.0");
+        assert_eq!(reload_one(&reg, &b, None, &mut failed).await, None);
+        assert_eq!(&*b.contract().version, "1.0.0");
+        assert!(failed.contains(&("b".to_string(), "1.1.0".to_string())));
     }
 
     #[test]

@@ -161,8 +161,11 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     let now = chrono::Utc::now().timestamp_millis();
     let replica = BreakerOptions::default().replica;
     let mut bindings = Vec::new();
-    for b in &cfg.bindings {
+    for (i, b) in cfg.bindings.iter().enumerate() {
         let contract = source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|e| ServeError::Contracts { reason: format!("binding {}: {e}", b.name) })?;
+        if let Some(message) = ambiguous_object(b, &contract) {
+            return Err(crate::config::ConfigError::Invalid { field: format!("bindings[{i}].object"), message }.into());
+        }
         let rules = contract.rules.clone();
         let store = match &cfg.redis {
             None => AnyStore::Memory(MemoryStore::new(b.breaker.window.clone(), &rules)),
@@ -290,9 +293,46 @@ async fn ensure_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Re
     Ok(wanted.into_iter().map(|(t, n, _)| { let c = after.get(&t).copied().unwrap_or(n); (t, c) }).collect())
 }
 
+/// Why a binding cannot take the contract's first schema object by default: it reads Avro
+/// and the contract has several objects. The registry admits a subject's Avro schema against
+/// the object named like its record, so the first object could judge records by other rules
+/// than the ones their schema was admitted under; the binding must say which (`object`).
+pub(crate) fn ambiguous_object(b: &crate::config::Binding, contract: &contracts::CompiledContract) -> Option<String> {
+    (b.format == crate::config::PayloadFormat::Avro && b.object.is_none() && contract.objects.len() > 1).then(|| {
+        let names: Vec<&str> = contract.objects.iter().map(|o| &**o).collect();
+        format!("contract {} {} has {} schema objects ({}); a binding with format: avro must name the one its records carry", contract.id, contract.version, names.len(), names.join(", "))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_avro_binding_names_its_object_when_the_contract_has_several() {
+        let one = "apiVersion: v3.1.0\nkind: DataContract\nid: o\nversion: 1.0.0\nstatus: active\nschema:\n  - name: orders\n    properties:\n      - name: id\n        logicalType: string\n";
+        let two = format!("{one}  - name: refunds\n    properties:\n      - name: id\n        logicalType: string\n");
+        let binding = |format: &str, object: Option<&str>| -> crate::config::Binding {
+            let object = object.map_or(String::new(), |o| format!("object: {o}\n"));
+            serde_saphyr::from_str(&format!("name: b\nsource: s\ncontract: o\nfallback: hold\nformat: {format}\n{object}")).expect("binding parses")
+        };
+        // (contract, format, object named, refused)
+        let cases = [
+            (two.as_str(), "avro", None, true),
+            (two.as_str(), "avro", Some("refunds"), false),
+            (two.as_str(), "json", None, false),
+            (one, "avro", None, false),
+        ];
+        for (doc, format, object, refused) in cases {
+            let model: contracts::Contract = serde_saphyr::from_str(doc).expect("contract parses");
+            let compiled = contracts::compile(&model, object).expect("compiles");
+            let why = ambiguous_object(&binding(format, object), &compiled);
+            assert_eq!(why.is_some(), refused, "{format} {object:?} {why:?}");
+            if let Some(why) = why {
+                assert!(why.contains("orders, refunds") && why.contains("format: avro"), "{why}");
+            }
+        }
+    }
 
     #[test]
     fn the_gates_defaults_give_way_to_the_users_settings() {
