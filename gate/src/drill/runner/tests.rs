@@ -1,0 +1,47 @@
+use super::*;
+
+#[test]
+fn selection_is_exact_and_spread() {
+    for share in [0.1, 0.25, 0.5, 1.0] {
+        let hits: Vec<u64> = (0..1000).filter(|i| selected(*i, share)).collect();
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let want = (1000.0 * share) as usize;
+        assert_eq!(hits.len(), want, "{share}");
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let gap = (1.0 / share).ceil() as u64;
+        assert!(hits.windows(2).all(|w| w[1] - w[0] <= gap), "{share}: evenly spread");
+    }
+}
+
+#[test]
+fn shuffle_is_a_seeded_permutation() {
+    let mut a: Vec<u32> = (0..100).collect();
+    let mut b = a.clone();
+    shuffle(&mut a, 3);
+    shuffle(&mut b, 3);
+    assert_eq!(a, b);
+    assert_ne!(a, (0..100).collect::<Vec<_>>());
+    a.sort_unstable();
+    assert_eq!(a, (0..100).collect::<Vec<_>>());
+}
+
+#[test]
+fn an_avro_binding_is_refused_with_the_reason() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/flights/gate.yaml");
+    let mut cfg = GateConfig::load(Path::new(path)).expect("example config");
+    cfg.bindings[0].format = PayloadFormat::Avro;
+    let err = Target::new(cfg, None).expect_err("avro");
+    assert!(err.contains("reads Avro") && err.contains("format: json"), "{err}");
+}
+
+#[test]
+fn baseline_errors_name_the_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let p = dir.path().join("b.jsonl");
+    std::fs::write(&p, "{\"a\":1}\n\n[1]\n").expect("write");
+    assert!(load_jsonl(&p).is_err_and(|e| e.contains("line 3")));
+    std::fs::write(&p, "{\"a\":1}\n{oops\n").expect("write");
+    assert!(load_jsonl(&p).is_err_and(|e| e.contains("line 2")));
+    std::fs::write(&p, "\n").expect("write");
+    assert!(load_jsonl(&p).is_err_and(|e| e.contains("no records")));
+}
