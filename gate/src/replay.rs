@@ -43,10 +43,7 @@ pub async fn replay(cfg: &GateConfig, name: &str, from: Option<&str>) -> Result<
     let source = crate::registry::Source::open(cfg).await.map_err(|reason| ServeError::Contracts { reason })?;
     let contract = std::sync::Arc::new(source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|reason| ServeError::Contracts { reason })?);
     // Replay judges by the same object `serve` would, or refuses as `serve` does.
-    if let Some(message) = crate::serve::ambiguous_object(b, &contract) {
-        let i = cfg.bindings.iter().position(|x| x.name == b.name).unwrap_or_default();
-        return Err(crate::config::ConfigError::Invalid { field: format!("bindings[{i}].object"), message }.into());
-    }
+    crate::serve::object_named_if_ambiguous(cfg, b, &contract)?;
     // Held records are in the binding's own format (Avro ones need their writer schemas).
     let decoder = crate::serve::decode::Decoder::new(cfg)?;
     let producer: FutureProducer = producer_config(cfg).create().map_err(kerr)?;

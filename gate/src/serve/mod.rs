@@ -161,11 +161,9 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     let now = chrono::Utc::now().timestamp_millis();
     let replica = BreakerOptions::default().replica;
     let mut bindings = Vec::new();
-    for (i, b) in cfg.bindings.iter().enumerate() {
+    for b in &cfg.bindings {
         let contract = source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|e| ServeError::Contracts { reason: format!("binding {}: {e}", b.name) })?;
-        if let Some(message) = ambiguous_object(b, &contract) {
-            return Err(crate::config::ConfigError::Invalid { field: format!("bindings[{i}].object"), message }.into());
-        }
+        object_named_if_ambiguous(cfg, b, &contract)?;
         let rules = contract.rules.clone();
         let store = match &cfg.redis {
             None => AnyStore::Memory(MemoryStore::new(b.breaker.window.clone(), &rules)),
@@ -304,6 +302,16 @@ pub(crate) fn ambiguous_object(b: &crate::config::Binding, contract: &contracts:
     })
 }
 
+/// [`ambiguous_object`] as the startup error of `serve` and `replay`, naming the field.
+///
+/// # Errors
+/// `bindings[i].object` when the binding must name its schema object.
+pub(crate) fn object_named_if_ambiguous(cfg: &GateConfig, b: &crate::config::Binding, contract: &contracts::CompiledContract) -> Result<(), crate::config::ConfigError> {
+    let Some(message) = ambiguous_object(b, contract) else { return Ok(()) };
+    let i = cfg.bindings.iter().position(|x| x.name == b.name).unwrap_or_default();
+    Err(crate::config::ConfigError::Invalid { field: format!("bindings[{i}].object"), message })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,6 +340,13 @@ mod tests {
                 assert!(why.contains("orders, refunds") && why.contains("format: avro"), "{why}");
             }
         }
+        // As a startup error: the field of the binding at fault.
+        let cfg: GateConfig = serde_saphyr::from_str("kafka:\n  brokers: b:9092\ncontracts:\n  dir: c\nbindings:\n  - name: a\n    source: a\n    contract: o\n    fallback: hold\n  - name: b\n    source: b\n    contract: o\n    fallback: hold\n    format: avro\n").expect("config parses");
+        let model: contracts::Contract = serde_saphyr::from_str(&two).expect("contract parses");
+        let compiled = contracts::compile(&model, None).expect("compiles");
+        assert!(object_named_if_ambiguous(&cfg, &cfg.bindings[0], &compiled).is_ok());
+        let err = object_named_if_ambiguous(&cfg, &cfg.bindings[1], &compiled).expect_err("ambiguous").to_string();
+        assert!(err.contains("bindings[1].object"), "{err}");
     }
 
     #[test]
