@@ -4,6 +4,7 @@
 pub mod schema_registry;
 
 use breaker::{BreakerConfig, FallbackPolicy};
+pub use crate::output::{TopicOverrides, Topics};
 pub use schema_registry::{PayloadFormat, SchemaRegistrySection};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -287,27 +288,6 @@ impl Fallback {
     }
 }
 
-/// Output topic names of a binding; each defaults to `<source>.<suffix>`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TopicOverrides {
-    /// Records that passed (and stale snapshots under `last_good`).
-    #[serde(default)]
-    pub validated: Option<String>,
-    /// Records that failed a record-level check.
-    #[serde(default)]
-    pub quarantine: Option<String>,
-    /// Valid records while open under `degrade`.
-    #[serde(default)]
-    pub degraded: Option<String>,
-    /// Valid records while open under `hold` / `last_good`.
-    #[serde(default)]
-    pub held: Option<String>,
-    /// Compacted: latest valid record per key.
-    #[serde(default)]
-    pub last_good: Option<String>,
-}
-
 /// One source topic bound to a contract.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -344,7 +324,8 @@ pub struct Binding {
     /// (rule `$.schema`), quarantined.
     #[serde(default)]
     pub allowed_schema_ids: Option<Vec<u32>>,
-    /// Output topic overrides.
+    /// Output topic overrides by output (`validated`, `quarantine`, `degraded`, `held`,
+    /// `last_good`); each defaults to `<source>.<suffix>` (`last-good` for the last one).
     #[serde(default)]
     pub topics: TopicOverrides,
     /// Breaker settings.
@@ -362,21 +343,6 @@ fn default_last_good_interval() -> Duration {
     Duration::from_secs(5)
 }
 
-/// Resolved output topics of a binding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Topics {
-    /// `<src>.validated`.
-    pub validated: String,
-    /// `<src>.quarantine`.
-    pub quarantine: String,
-    /// `<src>.degraded`.
-    pub degraded: String,
-    /// `<src>.held`.
-    pub held: String,
-    /// `<src>.last-good`.
-    pub last_good: String,
-}
-
 impl Binding {
     /// The version range this binding follows, if one is configured.
     ///
@@ -389,15 +355,7 @@ impl Binding {
     /// Output topics with defaults applied.
     #[must_use]
     pub fn topics(&self) -> Topics {
-        let t = &self.topics;
-        let d = |o: &Option<String>, s: &str| o.clone().unwrap_or_else(|| format!("{}.{s}", self.source));
-        Topics {
-            validated: d(&t.validated, "validated"),
-            quarantine: d(&t.quarantine, "quarantine"),
-            degraded: d(&t.degraded, "degraded"),
-            held: d(&t.held, "held"),
-            last_good: d(&t.last_good, "last-good"),
-        }
+        Topics::resolve(&self.source, &self.topics)
     }
 }
 
@@ -478,9 +436,8 @@ impl GateConfig {
             if let Some(v) = &b.version {
                 semver::VersionReq::parse(v).map_err(|e| invalid(f("version"), format!("{v:?} is not a semver range (e.g. ^1, ~1.4, =1.2.0): {e}")))?;
             }
-            let t = b.topics();
-            for (k, v) in [("validated", &t.validated), ("quarantine", &t.quarantine), ("degraded", &t.degraded), ("held", &t.held), ("last_good", &t.last_good)] {
-                outputs.push((f(&format!("topics.{k}")), v.clone()));
+            for (o, t) in b.topics().iter() {
+                outputs.push((f(&format!("topics.{}", o.name())), t.to_string()));
             }
         }
         schema_registry::validate(self)?;
@@ -547,7 +504,11 @@ mod tests {
     fn default_topics() {
         let cfg = parse(BASE).expect("ok");
         let t = cfg.bindings[0].topics();
-        assert_eq!(t.validated, "flights.validated");
-        assert_eq!(t.last_good, "flights.last-good");
+        assert_eq!(t.get(crate::output::Output::Validated), "flights.validated");
+        assert_eq!(t.get(crate::output::Output::LastGood), "flights.last-good");
+        let cfg = parse(&BASE.replace("fallback: hold", "fallback: hold\n    topics: { held: ops.parked }")).expect("override");
+        assert_eq!(cfg.bindings[0].topics().get(crate::output::Output::Held), "ops.parked");
+        let err = parse(&BASE.replace("fallback: hold", "fallback: hold\n    topics: { parked: x }")).expect_err("unknown output").to_string();
+        assert!(err.contains("parked"), "{err}");
     }
 }

@@ -9,7 +9,8 @@
 use crate::config::GateConfig;
 use crate::serve::headers::{self, HeaderValues, SourceCoords};
 use crate::serve::plan::VerdictTag;
-use crate::serve::{consumer_config, producer_config, ServeError};
+use crate::kafka::{consumer_config, producer_config};
+use crate::serve::ServeError;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -28,8 +29,8 @@ pub struct ReplaySummary {
     pub quarantined: u64,
 }
 
-fn kerr(e: impl std::fmt::Display) -> ServeError {
-    ServeError::Kafka { reason: e.to_string() }
+fn kerr(what: &str) -> impl FnOnce(rdkafka::error::KafkaError) -> ServeError + '_ {
+    crate::serve::kafka_err(what)
 }
 
 /// Replays `from` for binding `name`.
@@ -39,30 +40,30 @@ fn kerr(e: impl std::fmt::Display) -> ServeError {
 pub async fn replay(cfg: &GateConfig, name: &str, from: Option<&str>) -> Result<ReplaySummary, ServeError> {
     let b = cfg.bindings.iter().find(|b| b.name == name).ok_or_else(|| ServeError::Config(crate::config::ConfigError::Invalid { field: "--binding".into(), message: format!("no binding named {name:?} in the config") }))?;
     let topics = b.topics();
-    let from = from.unwrap_or(&topics.held).to_string();
-    let source = crate::registry::Source::open(cfg).await.map_err(|reason| ServeError::Contracts { reason })?;
-    let contract = std::sync::Arc::new(source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|reason| ServeError::Contracts { reason })?);
+    let from = from.unwrap_or(topics.get(crate::output::Output::Held)).to_string();
+    let source = crate::registry::Source::open(cfg).await.map_err(|message| ServeError::Contracts { message })?;
+    let contract = std::sync::Arc::new(source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|message| ServeError::Contracts { message })?);
     // Replay judges by the same object `serve` would, or refuses as `serve` does.
     crate::serve::object_named_if_ambiguous(cfg, b, &contract)?;
     // Held records are in the binding's own format (Avro ones need their writer schemas).
     let decoder = crate::serve::decode::Decoder::new(cfg)?;
-    let producer: FutureProducer = producer_config(cfg).create().map_err(kerr)?;
+    let producer: FutureProducer = producer_config(cfg).create().map_err(kerr("replay producer"))?;
     let group = format!("{}-replay-{}", cfg.kafka.group_id, b.name);
-    let consumer: BaseConsumer = consumer_config(cfg).set("group.id", &group).set("enable.auto.commit", "false").set("auto.offset.reset", "earliest").set("isolation.level", "read_committed").create().map_err(kerr)?;
+    let consumer: BaseConsumer = consumer_config(cfg).set("group.id", &group).set("enable.auto.commit", "false").set("auto.offset.reset", "earliest").set("isolation.level", "read_committed").create().map_err(kerr("replay consumer"))?;
 
     // The end of each partition now: a replay is bounded, records held later wait for the next one.
-    let md = consumer.fetch_metadata(None, Duration::from_secs(10)).map_err(kerr)?;
+    let md = consumer.fetch_metadata(None, Duration::from_secs(10)).map_err(kerr("listing topics"))?;
     let Some(t) = md.topics().iter().find(|t| t.name() == from) else {
-        return Err(ServeError::Kafka { reason: format!("topic {from:?} does not exist") });
+        return Err(ServeError::Config(crate::config::ConfigError::Invalid { field: "--from".into(), message: format!("topic {from:?} does not exist") }));
     };
     let mut ends = Vec::new();
     let mut tpl = TopicPartitionList::new();
     for p in t.partitions() {
-        let (_, high) = consumer.fetch_watermarks(&from, p.id(), Duration::from_secs(10)).map_err(kerr)?;
+        let (_, high) = consumer.fetch_watermarks(&from, p.id(), Duration::from_secs(10)).map_err(kerr("replay"))?;
         ends.push((p.id(), high));
         tpl.add_partition(&from, p.id());
     }
-    let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).map_err(kerr)?;
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).map_err(kerr("replay"))?;
     let mut assign = TopicPartitionList::new();
     let mut pending: Vec<(i32, i64)> = Vec::new();
     for (p, high) in &ends {
@@ -70,21 +71,21 @@ pub async fn replay(cfg: &GateConfig, name: &str, from: Option<&str>) -> Result<
         if start.is_some_and(|s| s >= *high) || *high == 0 {
             continue;
         }
-        assign.add_partition_offset(&from, *p, start.map_or(Offset::Beginning, Offset::Offset)).map_err(kerr)?;
+        assign.add_partition_offset(&from, *p, start.map_or(Offset::Beginning, Offset::Offset)).map_err(kerr("replay"))?;
         pending.push((*p, *high));
     }
     let mut summary = ReplaySummary::default();
     if pending.is_empty() {
         return Ok(summary);
     }
-    consumer.assign(&assign).map_err(kerr)?;
+    consumer.assign(&assign).map_err(kerr("replay"))?;
     let mut obs = contract.observer();
     let mut acks = Vec::new();
     let mut done_offsets: std::collections::HashMap<i32, i64> = std::collections::HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     while !pending.is_empty() && Instant::now() < deadline {
         let Some(msg) = consumer.poll(Duration::from_millis(200)) else { continue };
-        let msg = msg.map_err(kerr)?;
+        let msg = msg.map_err(kerr("replay"))?;
         summary.read += 1;
         let payload = msg.payload().unwrap_or_default();
         let (valid, ids, reason) = match decoder.decode_for(&b.name, || std::sync::Arc::clone(&contract), payload).await {
@@ -104,12 +105,13 @@ pub async fn replay(cfg: &GateConfig, name: &str, from: Option<&str>) -> Result<
             timestamp: h(headers::SOURCE_TIMESTAMP).and_then(|s| s.parse().ok()),
         };
         let hv = HeaderValues { contract: &contract.id, version: &contract.version, verdict: if valid { VerdictTag::Valid } else { VerdictTag::Invalid }, breaker_state: "replay", violations: &ids, source, reason: if valid { None } else { reason.as_deref() } };
-        let out = if valid { &topics.validated } else { &topics.quarantine };
+        let output = if valid { crate::output::Output::Validated } else { crate::output::Output::Quarantine };
+        let out = topics.get(output);
         let mut rec = FutureRecord::to(out).payload(payload).headers(headers::build(&hv, None));
         if let Some(k) = msg.key() {
             rec = rec.key(k);
         }
-        let fut = producer.send_result(rec).map_err(|(e, _)| ServeError::Produce { topic: from.clone(), partition: msg.partition(), offset: msg.offset(), reason: e.to_string() })?;
+        let fut = producer.send_result(rec).map_err(|(source, _)| ServeError::Produce { topic: from.clone(), partition: msg.partition(), offset: msg.offset(), output: output.name(), source: Box::new(source) })?;
         acks.push(fut);
         if valid {
             summary.validated += 1;
@@ -124,16 +126,16 @@ pub async fn replay(cfg: &GateConfig, name: &str, from: Option<&str>) -> Result<
     for a in acks {
         match a.await {
             Ok(Ok(_)) => {}
-            Ok(Err((e, m))) => return Err(ServeError::Produce { topic: from.clone(), partition: m.partition(), offset: m.offset(), reason: e.to_string() }),
-            Err(_) => return Err(ServeError::Produce { topic: from.clone(), partition: -1, offset: -1, reason: "producer dropped the delivery".into() }),
+            Ok(Err((source, m))) => return Err(ServeError::Produce { topic: from.clone(), partition: m.partition(), offset: m.offset(), output: "replay", source: Box::new(source) }),
+            Err(_) => return Err(ServeError::Produce { topic: from.clone(), partition: -1, offset: -1, output: "replay", source: Box::new(rdkafka::error::KafkaError::Canceled) }),
         }
     }
     if !done_offsets.is_empty() {
         let mut commit = TopicPartitionList::new();
         for (p, o) in &done_offsets {
-            commit.add_partition_offset(&from, *p, Offset::Offset(*o)).map_err(kerr)?;
+            commit.add_partition_offset(&from, *p, Offset::Offset(*o)).map_err(kerr("replay"))?;
         }
-        consumer.commit(&commit, CommitMode::Sync).map_err(kerr)?;
+        consumer.commit(&commit, CommitMode::Sync).map_err(kerr("replay"))?;
     }
     drop(assign);
     Ok(summary)

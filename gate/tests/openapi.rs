@@ -88,7 +88,7 @@ fn app() -> Router {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder().handle();
     let producer: rdkafka::producer::FutureProducer = kafka.create().expect("producer");
     let events = gate::serve::events::TransitionSink::new(producer, "events".into(), "test".into());
-    let ready = Arc::new(gate::http::Readiness::new(kafka, Vec::new()));
+    let ready = Arc::new(gate::serve::ready::Readiness::new(kafka, Vec::new()));
     gate::http::router(ready, Vec::new(), metrics, Some(TOKEN.into()), events).merge(api::router(Arc::new(Registry::memory()), Some(TOKEN.into()), 8 * 1024))
 }
 

@@ -45,13 +45,13 @@ pub fn load(path: &std::path::Path, o: &Overrides) -> Result<GateConfig, ServeEr
 /// # Errors
 /// Startup failures, or a produce failure that stopped the pipeline.
 pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().map_err(|e| ServeError::Internal { reason: format!("metrics recorder: {e}") })?;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().map_err(ServeError::Metrics)?;
     if cfg.bindings.is_empty() {
         return serve_registry_only(&cfg, metrics).await;
     }
     let running = serve::start(&cfg).await?;
     let sources = cfg.bindings.iter().map(|b| (b.source.clone(), b.name.clone())).collect();
-    let lag = tokio::spawn(crate::lag::run(serve::client_config(&cfg), cfg.kafka.group_id.clone(), sources, std::time::Duration::from_secs(5), running.shutdown.subscribe()));
+    let lag = tokio::spawn(crate::lag::run(crate::kafka::client_config(&cfg), cfg.kafka.group_id.clone(), sources, std::time::Duration::from_secs(5), running.shutdown.subscribe()));
     let token = std::env::var(&cfg.http.token_env).ok().filter(|t| !t.is_empty());
     if token.is_none() {
         info!(env = %cfg.http.token_env, "no admin token set: breaker overrides over HTTP are refused");
@@ -60,8 +60,8 @@ pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
     if let (Some(r), Some(rc)) = (&running.registry, &cfg.contracts.registry) {
         app = app.merge(crate::registry::api::router(std::sync::Arc::clone(r), token, rc.max_body_bytes));
     }
-    let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|e| ServeError::Http { reason: format!("bind {}: {e}", cfg.http.listen) })?;
-    let addr = listener.local_addr().map_err(|e| ServeError::Http { reason: e.to_string() })?;
+    let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|source| ServeError::Http { what: format!("bind {}", cfg.http.listen), source })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Http { what: "local address".into(), source })?;
     info!(%addr, "http listening");
     let http = tokio::spawn(async move { axum::serve(listener, app).await });
     let mut pipeline = running.pipeline;
@@ -83,7 +83,7 @@ pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
         Ok(r) => r,
         Err(e) => {
             error!(error = %e, "pipeline task failed");
-            Err(ServeError::Internal { reason: e.to_string() })
+            Err(ServeError::Task { what: "record loop", source: e })
         }
     }
 }
@@ -97,11 +97,13 @@ pub async fn registry_app(cfg: &GateConfig, metrics: metrics_exporter_prometheus
     let Some(rc) = &cfg.contracts.registry else {
         return Err(ServeError::Config(crate::config::ConfigError::Invalid { field: "contracts.registry".into(), message: "a process without bindings serves the registry only; configure contracts.registry".into() }));
     };
-    let source = crate::registry::Source::open(cfg).await.map_err(|reason| ServeError::Contracts { reason })?;
-    let registry = source.registry().ok_or_else(|| ServeError::Internal { reason: "registry source without a registry".into() })?;
-    let producer: rdkafka::producer::FutureProducer = serve::client_config(cfg).create().map_err(|e| ServeError::Kafka { reason: e.to_string() })?;
+    let source = crate::registry::Source::open(cfg).await.map_err(|message| ServeError::Contracts { message })?;
+    let Some(registry) = source.registry() else {
+        return Err(ServeError::Contracts { message: "contracts.registry is set but the contract source is not the registry".into() });
+    };
+    let producer: rdkafka::producer::FutureProducer = crate::kafka::client_config(cfg).create().map_err(crate::serve::kafka_err("events producer"))?;
     let events = crate::serve::events::TransitionSink::new(producer, cfg.events.breaker_topic.clone(), "registry".into());
-    let ready = std::sync::Arc::new(crate::http::Readiness::new(serve::client_config(cfg), Vec::new()));
+    let ready = std::sync::Arc::new(crate::serve::ready::Readiness::new(crate::kafka::client_config(cfg), Vec::new()));
     let app = crate::http::router(ready, Vec::new(), metrics, token.clone(), events).merge(crate::registry::api::router(std::sync::Arc::clone(&registry), token, rc.max_body_bytes));
     Ok((app, registry))
 }
@@ -113,10 +115,10 @@ async fn serve_registry_only(cfg: &GateConfig, metrics: metrics_exporter_prometh
         info!(env = %cfg.http.token_env, "no admin token set: registry writes over HTTP are refused");
     }
     let (app, _registry) = registry_app(cfg, metrics, token).await?;
-    let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|e| ServeError::Http { reason: format!("bind {}: {e}", cfg.http.listen) })?;
-    let addr = listener.local_addr().map_err(|e| ServeError::Http { reason: e.to_string() })?;
+    let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|source| ServeError::Http { what: format!("bind {}", cfg.http.listen), source })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Http { what: "local address".into(), source })?;
     info!(%addr, "registry-only: http listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| ServeError::Http { reason: e.to_string() })
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(|source| ServeError::Http { what: "serving".into(), source })
 }
 
 async fn shutdown_signal() {

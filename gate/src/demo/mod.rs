@@ -140,7 +140,7 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
     let cfg = config(&brokers, &contracts.0)?;
     let b = &cfg.bindings[0];
     let t = b.topics();
-    for topic in [&b.source, &t.validated, &t.quarantine, &t.degraded, &t.held, &t.last_good, &cfg.events.breaker_topic, &cfg.events.violations_topic] {
+    for topic in [b.source.as_str(), cfg.events.breaker_topic.as_str(), cfg.events.violations_topic.as_str()].into_iter().chain(t.iter().map(|(_, t)| t)) {
         cluster.create_topic(topic, 1, 1).with_context(|| format!("creating topic {topic}"))?;
     }
     view.log(started.elapsed().as_secs_f64(), &format!("in-process Kafka cluster at {brokers}; topics {} and {}.{{validated,quarantine,held,last-good}}", b.source, b.source));
@@ -157,7 +157,7 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
         started.elapsed().as_secs_f64(),
         &format!("gate started: contract {} {} on topic {}, fallback {}, memory breaker store", contract.id, contract.version, b.source, b.fallback.as_str()),
     );
-    let lag_task = tokio::spawn(crate::lag::run(serve::client_config(&cfg), cfg.kafka.group_id.clone(), vec![(b.source.clone(), b.name.clone())], Duration::from_secs(1), running.shutdown.subscribe()));
+    let lag_task = tokio::spawn(crate::lag::run(crate::kafka::client_config(&cfg), cfg.kafka.group_id.clone(), vec![(b.source.clone(), b.name.clone())], Duration::from_secs(1), running.shutdown.subscribe()));
     let http = match &opts.listen {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;

@@ -9,6 +9,7 @@ use super::plan::TrafficSpec;
 use super::report::{DrillReport, Steady};
 use super::scenario::{ContractInfo, Resolved};
 use crate::config::{Binding, GateConfig, PayloadFormat};
+use crate::output::Output;
 use crate::serve::headers as h;
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
@@ -266,7 +267,7 @@ struct Watch {
     source: String,
     validated: String,
     quarantine: String,
-    diverted: [String; 2],
+    diverted: Vec<String>,
     events: String,
     binding: String,
 }
@@ -320,7 +321,7 @@ async fn read(consumer: StreamConsumer, w: Watch, ledger: Arc<Mutex<Ledger>>, t0
 /// (auto-creation would pick the broker's partition count, and the gate would not be reading
 /// it yet).
 fn assign_at_end(cfg: &GateConfig, consumer: &StreamConsumer, topics: &[&str], source: &str) -> anyhow::Result<()> {
-    let meta: BaseConsumer = crate::serve::client_config(cfg).create().context("metadata client")?;
+    let meta: BaseConsumer = crate::kafka::client_config(cfg).create().context("metadata client")?;
     let md = meta.fetch_metadata(None, Duration::from_secs(10)).context("listing topics")?;
     if !md.topics().iter().any(|t| t.name() == source && t.error().is_none()) {
         anyhow::bail!("source topic {source:?} does not exist on {}: create it and start the gate on it first", cfg.kafka.brokers);
@@ -343,10 +344,10 @@ fn assign_at_end(cfg: &GateConfig, consumer: &StreamConsumer, topics: &[&str], s
 pub async fn run(target: &Target, traffic: &Traffic, r: &Resolved, opts: &RunOptions) -> anyhow::Result<DrillReport> {
     let cfg = &target.cfg;
     let topics = target.binding.topics();
-    let w = Watch { source: target.binding.source.clone(), validated: topics.validated, quarantine: topics.quarantine, diverted: [topics.degraded, topics.held], events: cfg.events.breaker_topic.clone(), binding: target.binding.name.clone() };
+    let w = Watch { source: target.binding.source.clone(), validated: topics.get(Output::Validated).to_string(), quarantine: topics.get(Output::Quarantine).to_string(), diverted: topics.iter().filter(|(o, _)| o.diverts()).map(|(_, t)| t.to_string()).collect(), events: cfg.events.breaker_topic.clone(), binding: target.binding.name.clone() };
     // Never joined or committed (the reader assigns partitions), but unique all the same.
     let group = format!("contract-gate-drill-{}-{}-{}", target.binding.name, std::process::id(), chrono::Utc::now().timestamp_micros());
-    let consumer: StreamConsumer = crate::serve::client_config(cfg)
+    let consumer: StreamConsumer = crate::kafka::client_config(cfg)
         .set("group.id", &group)
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
@@ -356,13 +357,13 @@ pub async fn run(target: &Target, traffic: &Traffic, r: &Resolved, opts: &RunOpt
     let consumer = {
         let (cfg, w) = (cfg.clone(), w.clone());
         tokio::task::spawn_blocking(move || {
-            let names = [w.validated.as_str(), w.quarantine.as_str(), w.diverted[0].as_str(), w.diverted[1].as_str(), w.events.as_str()];
+            let names: Vec<&str> = [w.validated.as_str(), w.quarantine.as_str(), w.events.as_str()].into_iter().chain(w.diverted.iter().map(String::as_str)).collect();
             assign_at_end(&cfg, &consumer, &names, &w.source).map(|()| consumer)
         })
         .await
         .context("assign task")??
     };
-    let producer: FutureProducer = crate::serve::client_config(cfg).set("linger.ms", "5").set("enable.idempotence", "true").create().context("drill producer")?;
+    let producer: FutureProducer = crate::kafka::client_config(cfg).set("linger.ms", "5").set("enable.idempotence", "true").create().context("drill producer")?;
     let t0 = Instant::now();
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let (stop_tx, stop_rx) = watch::channel(false);

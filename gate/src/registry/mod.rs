@@ -336,7 +336,7 @@ impl Source {
         match &cfg.contracts.registry {
             None => ContractDir::load(&cfg.contracts.dir).map(Self::Dir).map_err(|e| e.to_string()),
             Some(r) => {
-                let reg = Registry::kafka(&crate::serve::client_config(cfg), &r.topic, r.create_topic).await.map_err(|e| e.to_string())?;
+                let reg = Registry::kafka(&crate::kafka::client_config(cfg), &r.topic, r.create_topic).await.map_err(|e| e.to_string())?;
                 if !cfg.contracts.dir.as_os_str().is_empty() {
                     let n = reg.seed(&cfg.contracts.dir).await.map_err(|e| format!("seeding the registry from {}: {e}", cfg.contracts.dir.display()))?;
                     info!(dir = %cfg.contracts.dir.display(), added = n, "registry seeded");

@@ -6,14 +6,12 @@
 //! report goes into a queue that the loop empties in one go, woken once per batch: the only
 //! per-output allocation left is the small box that names the output.
 
-use super::plan::Output;
+use crate::output::Output;
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
-
-/// One output's delivery: the source record it came from, which output, and the outcome.
-pub type Ack = (Arc<str>, i32, i64, Output, Result<(), String>);
 
 /// Which output of which source record a delivery report is for (the delivery opaque).
 #[derive(Debug)]
@@ -30,21 +28,30 @@ pub struct Sent {
     pub batch: u64,
 }
 
+/// One output's delivery report: which output of which source record, and the outcome.
+#[derive(Debug)]
+pub struct Report {
+    /// What was sent.
+    pub sent: Sent,
+    /// Acknowledged, or why not (refused at once by the client, or failed after its retries).
+    pub result: Result<(), KafkaError>,
+}
+
 /// Reports not yet taken by the loop.
 #[derive(Debug, Default)]
 pub struct AckQueue {
-    done: Mutex<Vec<(u64, Ack)>>,
+    done: Mutex<Vec<Report>>,
     ready: Notify,
 }
 
 impl AckQueue {
     /// Queues one report; wakes the loop when the queue was empty (it takes everything queued
     /// when it runs, so one wake per batch is enough).
-    pub fn push(&self, sent: Sent, res: Result<(), String>) {
+    pub fn push(&self, sent: Sent, result: Result<(), KafkaError>) {
         let was_empty = {
             let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
             let was_empty = done.is_empty();
-            done.push((sent.batch, (sent.topic, sent.partition, sent.offset, sent.output, res)));
+            done.push(Report { sent, result });
             was_empty
         };
         if was_empty {
@@ -53,7 +60,7 @@ impl AckQueue {
     }
 
     /// Moves every queued report into `into` (emptied first), keeping both buffers' capacity.
-    pub fn take(&self, into: &mut Vec<(u64, Ack)>) {
+    pub fn take(&self, into: &mut Vec<Report>) {
         into.clear();
         let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
         std::mem::swap(&mut *done, into);
@@ -78,11 +85,11 @@ impl ProducerContext for AckContext {
     type DeliveryOpaque = Box<Sent>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, sent: Self::DeliveryOpaque) {
-        let res = match result {
+        let result = match result {
             Ok(_) => Ok(()),
-            Err((e, _)) => Err(e.to_string()),
+            Err((e, _)) => Err(e.clone()),
         };
-        self.queue.push(*sent, res);
+        self.queue.push(*sent, result);
     }
 }
 
@@ -101,13 +108,13 @@ mod tests {
     async fn reports_arrive_in_order_and_one_wake_covers_a_batch() {
         let q = AckQueue::default();
         q.push(sent(1, 0), Ok(()));
-        q.push(sent(2, 0), Err("broker down".into()));
+        q.push(sent(2, 0), Err(KafkaError::Canceled));
         q.push(sent(3, 7), Ok(()));
         // The first push stored a wake-up: this returns at once.
         tokio::time::timeout(std::time::Duration::from_secs(1), q.wait()).await.expect("woken");
         let mut got = Vec::new();
         q.take(&mut got);
-        let seen: Vec<(u64, i64, bool)> = got.iter().map(|(b, a)| (*b, a.2, a.4.is_ok())).collect();
+        let seen: Vec<(u64, i64, bool)> = got.iter().map(|r| (r.sent.batch, r.sent.offset, r.result.is_ok())).collect();
         assert_eq!(seen, vec![(0, 1, true), (0, 2, false), (7, 3, true)]);
         q.take(&mut got);
         assert!(got.is_empty(), "taken reports are gone");

@@ -2,7 +2,7 @@
 //! `<src>.last-good` topic so that a restarted gate can serve stale snapshots at once.
 
 use super::binding::{BindingRuntime, Snapshot};
-use super::client_config;
+use crate::kafka::client_config;
 use crate::config::GateConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -19,7 +19,7 @@ use tracing::warn;
 /// Kafka errors other than "no such topic yet".
 pub async fn rebuild(cfg: &GateConfig, b: &BindingRuntime) -> Result<usize, KafkaError> {
     let cfg = client_config(cfg);
-    let topic = b.topics.last_good.clone();
+    let topic = b.topics.get(crate::output::Output::LastGood).to_string();
     // The blocking consumer runs off the async runtime (its calls block).
     let entries = match tokio::task::spawn_blocking(move || read_all(&cfg, &topic)).await {
         Ok(r) => r?,
@@ -129,7 +129,7 @@ pub async fn writer(b: std::sync::Arc<BindingRuntime>, producer: rdkafka::produc
         for (key, snap) in &staged {
             let source = super::headers::SourceCoords { topic: &b.cfg.source, partition: snap.partition, offset: snap.offset, timestamp: snap.timestamp };
             let headers = super::headers::with_coordinates(rdkafka::message::OwnedHeaders::new_with_capacity(4), &source);
-            let mut rec = rdkafka::producer::FutureRecord::to(&b.topics.last_good).key(key.as_slice()).payload(snap.payload.as_slice()).headers(headers);
+            let mut rec = rdkafka::producer::FutureRecord::to(b.topics.get(crate::output::Output::LastGood)).key(key.as_slice()).payload(snap.payload.as_slice()).headers(headers);
             if let Some(t) = snap.timestamp {
                 rec = rec.timestamp(t);
             }

@@ -3,10 +3,64 @@
 //! names from the configuration and contracts, routes and states from enums).
 
 use metrics::{counter, gauge, histogram, Counter};
+use crate::output::Output;
 use std::sync::OnceLock;
 
-/// Every `route` label value of `contract_gate_records_total`.
-pub const ROUTES: [&str; 9] = ["validated", "quarantine", "degraded", "held", "last_good", "stale", "paused", "peeked", "skipped"];
+/// Where one record went: the `route` label of `contract_gate_records_total`. Every output
+/// is a route of its own; the others are what happens to a record that is not written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteLabel {
+    /// Written to this output.
+    To(Output),
+    /// A key's last valid record re-sent to validated, marked stale.
+    Stale,
+    /// Not taken: its partition paused at it (`fallback: pause`).
+    Paused,
+    /// Read for a half-open probe of a paused partition; not written or committed.
+    Peeked,
+    /// Skipped by an operator's `skip-pending`.
+    Skipped,
+}
+
+/// Routes that are not outputs, after the outputs in [`RouteLabel::ALL`].
+const NOT_WRITTEN: [RouteLabel; 4] = [RouteLabel::Stale, RouteLabel::Paused, RouteLabel::Peeked, RouteLabel::Skipped];
+
+impl RouteLabel {
+    /// Every label: the outputs in [`Output::ALL`] order, then the others.
+    pub const ALL: [Self; Output::ALL.len() + NOT_WRITTEN.len()] = {
+        let mut all = [Self::Stale; Output::ALL.len() + NOT_WRITTEN.len()];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = if i < Output::ALL.len() { Self::To(Output::ALL[i]) } else { NOT_WRITTEN[i - Output::ALL.len()] };
+            i += 1;
+        }
+        all
+    };
+
+    /// Position in [`RouteLabel::ALL`].
+    #[must_use]
+    pub const fn index(self) -> usize {
+        match self {
+            Self::To(o) => o.index(),
+            Self::Stale => Output::ALL.len(),
+            Self::Paused => Output::ALL.len() + 1,
+            Self::Peeked => Output::ALL.len() + 2,
+            Self::Skipped => Output::ALL.len() + 3,
+        }
+    }
+
+    /// Label value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::To(o) => o.name(),
+            Self::Stale => "stale",
+            Self::Paused => "paused",
+            Self::Peeked => "peeked",
+            Self::Skipped => "skipped",
+        }
+    }
+}
 
 /// One binding's `contract_gate_records_total` handles, one per route, registered on first
 /// use. The record loop counts every record: looking the counter up by its labels each time
@@ -14,7 +68,7 @@ pub const ROUTES: [&str; 9] = ["validated", "quarantine", "degraded", "held", "l
 #[derive(Debug)]
 pub struct RouteCounters {
     binding: String,
-    handles: OnceLock<[Counter; ROUTES.len()]>,
+    handles: OnceLock<[Counter; RouteLabel::ALL.len()]>,
 }
 
 impl RouteCounters {
@@ -25,13 +79,10 @@ impl RouteCounters {
         Self { binding: binding.to_string(), handles: OnceLock::new() }
     }
 
-    /// A record sent to `route` (one of [`ROUTES`]).
-    pub fn routed(&self, route: &'static str) {
-        let handles = self.handles.get_or_init(|| ROUTES.map(|r| counter!("contract_gate_records_total", "binding" => self.binding.clone(), "route" => r)));
-        match ROUTES.iter().position(|r| *r == route) {
-            Some(i) => handles[i].increment(1),
-            None => debug_assert!(false, "route {route} missing from ROUTES"),
-        }
+    /// A record sent to `route`.
+    pub fn routed(&self, route: RouteLabel) {
+        let handles = self.handles.get_or_init(|| RouteLabel::ALL.map(|r| counter!("contract_gate_records_total", "binding" => self.binding.clone(), "route" => r.as_str())));
+        handles[route.index()].increment(1);
     }
 }
 
@@ -95,4 +146,20 @@ pub fn decode_error(binding: &str, reason: &'static str) {
 /// A writer schema fetch from the Schema Registry (ok, not_found, unreachable, unusable).
 pub fn schema_fetch(outcome: &'static str) {
     counter!("contract_gate_schema_fetches_total", "outcome" => outcome).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_label_sits_at_its_index_once() {
+        for (i, r) in RouteLabel::ALL.into_iter().enumerate() {
+            assert_eq!(r.index(), i, "{r:?}");
+        }
+        let mut names: Vec<&str> = RouteLabel::ALL.iter().map(|r| r.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), RouteLabel::ALL.len(), "label values are distinct");
+    }
 }

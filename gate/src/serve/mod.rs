@@ -4,32 +4,34 @@ pub mod acks;
 pub mod avro;
 pub mod binding;
 pub mod decode;
+pub mod delivery;
 pub mod events;
+pub mod flow;
 pub mod flusher;
 pub mod headers;
 pub mod lastgood;
 pub mod metrics;
 pub mod offsets;
+pub mod partitions;
 pub mod pending;
 pub mod pipeline;
 pub mod plan;
+pub mod ready;
 pub mod rebalance;
+pub mod record;
+pub mod record_loop;
 pub mod store;
 pub mod strict;
-pub mod transactional;
 
 use crate::config::{DeliveryMode, GateConfig};
 use binding::BindingRuntime;
 use breaker::{Breaker, BreakerOptions, MemoryStore, RedisConfig, RedisStore};
-use contracts::decode::DecodeLimits;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use crate::kafka::{consumer_config, producer_config, TopicSpec};
+use crate::output::Output;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureProducer;
-use rdkafka::ClientConfig;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use store::AnyStore;
 use tokio::sync::watch;
 use tracing::info;
@@ -40,20 +42,26 @@ pub enum ServeError {
     /// The configuration cannot work.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    /// A contract cannot be loaded.
-    #[error("contracts: {reason}")]
+    /// A contract cannot be loaded (the message names the directory, file, topic or refusal).
+    #[error("contracts: {message}")]
     Contracts {
-        /// Why.
-        reason: String,
+        /// What is wrong, as the contract source says it.
+        message: String,
     },
-    /// A Kafka client could not be created or a topic set up.
-    #[error("kafka: {reason}")]
+    /// A Kafka client could not be created or used.
+    #[error("kafka: {what}")]
     Kafka {
-        /// Why.
-        reason: String,
+        /// What the gate was doing.
+        what: String,
+        /// The client's error.
+        #[source]
+        source: Box<rdkafka::error::KafkaError>,
     },
+    /// Topics could not be listed or created.
+    #[error(transparent)]
+    Admin(#[from] crate::kafka::AdminError),
     /// An output could not be written; its source record stays uncommitted.
-    #[error("produce to the output of {topic}[{partition}]@{offset} failed: {reason}")]
+    #[error("produce to {output} of {topic}[{partition}]@{offset} failed")]
     Produce {
         /// Source topic.
         topic: String,
@@ -61,73 +69,71 @@ pub enum ServeError {
         partition: i32,
         /// Source offset.
         offset: i64,
-        /// Producer error.
-        reason: String,
+        /// The output (or `replay`).
+        output: &'static str,
+        /// The producer's error.
+        #[source]
+        source: Box<rdkafka::error::KafkaError>,
     },
+    /// A transactional call failed (exactly-once).
+    #[error("transaction: {what}")]
+    Transaction {
+        /// The call.
+        what: &'static str,
+        /// The producer's error.
+        #[source]
+        source: Box<rdkafka::error::KafkaError>,
+    },
+    /// The consumer has no group metadata to commit offsets in a transaction with.
+    #[error("transaction: the consumer has no group metadata")]
+    NoGroupMetadata,
     /// The breaker could not be set up.
-    #[error("breaker of binding {binding}: {reason}")]
+    #[error("breaker of binding {binding}")]
     Breaker {
         /// Binding.
         binding: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: BreakerSetupError,
     },
-    /// The HTTP listener could not start.
-    #[error("http: {reason}")]
+    /// The HTTP listener could not start or failed.
+    #[error("http: {what}")]
     Http {
-        /// Why.
-        reason: String,
+        /// What was being done.
+        what: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
     },
-    /// A task failed unexpectedly.
-    #[error("internal: {reason}")]
-    Internal {
-        /// Why.
-        reason: String,
+    /// The metrics recorder could not be installed.
+    #[error("metrics recorder")]
+    Metrics(#[source] metrics_exporter_prometheus::BuildError),
+    /// A task of the sidecar panicked or was cancelled.
+    #[error("{what} task")]
+    Task {
+        /// The task.
+        what: &'static str,
+        /// How it ended.
+        #[source]
+        source: tokio::task::JoinError,
     },
 }
 
-fn kafka_err(e: impl std::fmt::Display) -> ServeError {
-    ServeError::Kafka { reason: e.to_string() }
+/// Why a binding's breaker could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BreakerSetupError {
+    /// Its configuration is refused.
+    #[error(transparent)]
+    Config(#[from] breaker::ConfigError),
+    /// Its Redis store cannot be created.
+    #[error(transparent)]
+    Store(#[from] breaker::StoreError),
 }
 
-/// Base client config with the user's pass-through properties.
-#[must_use]
-pub fn client_config(cfg: &GateConfig) -> ClientConfig {
-    layered(cfg, &[], &std::collections::BTreeMap::new())
-}
-
-/// How long librdkafka waits before fetching again for a partition whose prefetch queue was
-/// full. Its default (1 s) stalls any consumer that drains the queue faster than that: the
-/// record loop sat idle a quarter of the time working through a backlog (BENCHMARKS.md).
-pub const FETCH_QUEUE_BACKOFF_MS: &str = "10";
-
-/// A client config in layers, each overriding the one before: the gate's defaults for the
-/// role, the common properties, then the role's own properties. A user's setting always
-/// beats a gate default, wherever the user put it.
-fn layered(cfg: &GateConfig, defaults: &[(&str, &str)], role: &std::collections::BTreeMap<String, String>) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    for (k, v) in defaults {
-        c.set(*k, *v);
-    }
-    c.set("bootstrap.servers", &cfg.kafka.brokers);
-    for (k, v) in cfg.kafka.properties.iter().chain(role) {
-        c.set(k, v);
-    }
-    c
-}
-
-/// Client config of the source consumer: the gate's consumer defaults, the common
-/// properties, then the consumer's own properties.
-#[must_use]
-pub fn consumer_config(cfg: &GateConfig) -> ClientConfig {
-    layered(cfg, &[("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)], &cfg.kafka.consumer_properties)
-}
-
-/// Client config of an output producer: the gate's producer defaults, the common properties,
-/// then the producer's own properties (`enable.idempotence` is refused in both at startup).
-#[must_use]
-pub fn producer_config(cfg: &GateConfig) -> ClientConfig {
-    layered(cfg, &[("enable.idempotence", "true"), ("linger.ms", "5"), ("compression.type", "lz4")], &cfg.kafka.producer_properties)
+/// A Kafka error with what the gate was doing.
+pub(crate) fn kafka_err(what: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> ServeError {
+    let what = what.into();
+    move |source| ServeError::Kafka { what, source: Box::new(source) }
 }
 
 /// A running sidecar.
@@ -142,7 +148,7 @@ pub struct Running {
     /// Flush loops.
     pub flushers: Vec<tokio::task::JoinHandle<()>>,
     /// Probe for `/ready`.
-    pub ready: Arc<crate::http::Readiness>,
+    pub ready: Arc<ready::Readiness>,
     /// Where transitions are published (manual overrides use it too).
     pub transitions: events::TransitionSink,
     /// The contract registry, when contracts come from it (its API is served beside the
@@ -157,12 +163,12 @@ pub struct Running {
 /// A [`ServeError`] naming what could not be set up.
 pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     cfg.validate()?;
-    let source = crate::registry::Source::open(cfg).await.map_err(|reason| ServeError::Contracts { reason })?;
+    let source = crate::registry::Source::open(cfg).await.map_err(|message| ServeError::Contracts { message })?;
     let now = chrono::Utc::now().timestamp_millis();
     let replica = BreakerOptions::default().replica;
     let mut bindings = Vec::new();
     for b in &cfg.bindings {
-        let contract = source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|e| ServeError::Contracts { reason: format!("binding {}: {e}", b.name) })?;
+        let contract = source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|e| ServeError::Contracts { message: format!("binding {}: {e}", b.name) })?;
         object_named_if_ambiguous(cfg, b, &contract)?;
         let rules = contract.rules.clone();
         let store = match &cfg.redis {
@@ -170,27 +176,27 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
             Some(r) => {
                 let major = contract.version.split('.').next().unwrap_or("0");
                 let rc = RedisConfig { url: r.url.clone(), key_prefix: format!("{}:{}:{}:v{major}", r.key_prefix, b.name, contract.id), op_timeout: r.op_timeout, fallback: r.fallback, ..RedisConfig::default() };
-                AnyStore::Redis(RedisStore::new(rc, b.breaker.window.clone(), &rules).map_err(|e| ServeError::Breaker { binding: b.name.clone(), reason: e.to_string() })?)
+                AnyStore::Redis(RedisStore::new(rc, b.breaker.window.clone(), &rules).map_err(|e| ServeError::Breaker { binding: b.name.clone(), source: e.into() })?)
             }
         };
         let opts = BreakerOptions { name: b.name.clone(), replica: replica.clone(), fallback: cfg.redis.as_ref().map(|r| r.fallback).unwrap_or_default() };
-        let brk = Breaker::new(b.breaker.clone(), rules, store, opts, now).map_err(|e| ServeError::Breaker { binding: b.name.clone(), reason: e.to_string() })?;
+        let brk = Breaker::new(b.breaker.clone(), rules, store, opts, now).map_err(|e| ServeError::Breaker { binding: b.name.clone(), source: e.into() })?;
         bindings.push(Arc::new(BindingRuntime::new(b.clone(), Arc::new(contract), brk, now)));
     }
 
     let exactly_once = cfg.delivery.mode == DeliveryMode::ExactlyOnce;
     let mut pcfg = producer_config(cfg);
     // Events go through a producer outside any transaction: they report, they are not data.
-    let events_producer: FutureProducer = pcfg.create().map_err(kafka_err)?;
+    let events_producer: FutureProducer = pcfg.create().map_err(kafka_err("events producer"))?;
     if exactly_once {
         pcfg.set("transactional.id", format!("{}-{}", cfg.kafka.group_id, replica));
     }
     let ack_context = acks::AckContext::default();
     let ack_queue = Arc::clone(&ack_context.queue);
-    let producer: acks::OutputProducer = pcfg.create_with_context(ack_context).map_err(kafka_err)?;
-    let partitions = if cfg.kafka.create_topics { ensure_topics(cfg, &bindings).await? } else { HashMap::new() };
+    let producer: acks::OutputProducer = pcfg.create_with_context(ack_context).map_err(kafka_err("output producer"))?;
+    let partitions = if cfg.kafka.create_topics { crate::kafka::ensure_topics(cfg, &wanted_topics(cfg, &bindings)?).await? } else { HashMap::new() };
     for b in &bindings {
-        let n = lastgood::rebuild(cfg, b).await.map_err(kafka_err)?;
+        let n = lastgood::rebuild(cfg, b).await.map_err(kafka_err(format!("rebuilding the last-good index of {}", b.cfg.name)))?;
         info!(binding = %b.cfg.name, keys = n, "last-good index rebuilt");
     }
     let consumer: StreamConsumer<rebalance::GateContext> = consumer_config(cfg)
@@ -202,14 +208,14 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
         .create_with_context(rebalance::GateContext::default())
-        .map_err(kafka_err)?;
+        .map_err(kafka_err("source consumer"))?;
     let sources: Vec<&str> = bindings.iter().map(|b| b.cfg.source.as_str()).collect();
-    consumer.subscribe(&sources).map_err(kafka_err)?;
+    consumer.subscribe(&sources).map_err(kafka_err("subscribing to the sources"))?;
     let consumer = Arc::new(consumer);
     let (tx, rx) = watch::channel(false);
     let transitions = events::TransitionSink::new(events_producer.clone(), cfg.events.breaker_topic.clone(), replica.clone());
     let violations = events::ViolationSink::new(events_producer.clone(), cfg.events.violations_topic.clone(), cfg.events.violations_per_rule_per_second);
-    let last_good_partitions: Vec<Option<i32>> = bindings.iter().map(|b| partitions.get(&b.topics.last_good).copied()).collect();
+    let last_good_partitions: Vec<Option<i32>> = bindings.iter().map(|b| partitions.get(b.topics.get(Output::LastGood)).copied()).collect();
     // Strict bindings hear from their flusher when a window generation has been judged.
     let (judged_tx, judged_rx) = tokio::sync::mpsc::unbounded_channel();
     let any_strict = bindings.iter().any(|b| b.cfg.strict);
@@ -221,7 +227,6 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         batch: std::sync::atomic::AtomicU64::new(0),
         bindings: bindings.iter().map(|b| (b.cfg.source.clone(), Arc::clone(b))).collect(),
         partitions: partitions.into_iter().collect(),
-        limits: DecodeLimits { max_record_bytes: cfg.max_record_bytes },
         decoder: decode::Decoder::new(cfg)?,
         violations,
     };
@@ -235,8 +240,8 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         let interval = b.cfg.last_good_interval;
         flushers.push(tokio::spawn(lastgood::writer(Arc::clone(b), events_producer.clone(), parts, interval, rx.clone())));
     }
-    let ready = Arc::new(crate::http::Readiness::new(client_config(cfg), bindings.clone()));
-    let pipeline = if exactly_once { tokio::spawn(transactional::run(pipeline, rx)) } else { tokio::spawn(pipeline.run(rx)) };
+    let ready = Arc::new(ready::Readiness::new(crate::kafka::client_config(cfg), bindings.clone()));
+    let pipeline = if exactly_once { tokio::spawn(record_loop::run(pipeline, delivery::Transactional::default(), rx)) } else { tokio::spawn(record_loop::run(pipeline, delivery::AtLeastOnce::default(), rx)) };
     let registry = source.registry();
     if let Some(r) = &registry {
         crate::registry::reload::spawn(Arc::clone(r), bindings.clone(), tx.subscribe());
@@ -245,50 +250,20 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     Ok(Running { bindings, shutdown: tx, pipeline, flushers, ready, transitions, registry })
 }
 
-/// Creates missing output and event topics with the source topic's partition count, and
-/// returns the partition count of every output topic.
-async fn ensure_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Result<HashMap<String, i32>, ServeError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(cfg).create().map_err(kafka_err)?;
-    let meta_client: rdkafka::consumer::BaseConsumer = client_config(cfg).create().map_err(kafka_err)?;
-    // One listing of all topics: a metadata request naming a topic would create it on brokers
-    // with auto-creation on, with the broker's default partition count instead of ours.
-    let listing = |c: &rdkafka::consumer::BaseConsumer| -> Result<HashMap<String, i32>, ServeError> {
-        let md = c.fetch_metadata(None, Duration::from_secs(10)).map_err(kafka_err)?;
-        Ok(md.topics().iter().filter(|t| t.error().is_none()).map(|t| (t.name().to_string(), i32::try_from(t.partitions().len()).unwrap_or(1))).collect())
-    };
-    let existing = listing(&meta_client)?;
-    let count = |topic: &str| existing.get(topic).copied().filter(|n| *n > 0);
-    let mut wanted: Vec<(String, i32, bool)> = Vec::new();
+/// Every topic the bindings write, with the source topic's partition count (so outputs keep
+/// the source's partitioning), and the event topics.
+fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Result<Vec<TopicSpec>, ServeError> {
+    let meta: rdkafka::consumer::BaseConsumer = crate::kafka::client_config(cfg).create().map_err(kafka_err("metadata client"))?;
+    let existing = crate::kafka::partition_counts(&meta)?;
+    let mut wanted = Vec::new();
     for b in bindings {
-        let n = count(&b.cfg.source).unwrap_or(1);
-        let t = &b.topics;
-        for topic in [&t.validated, &t.quarantine, &t.degraded, &t.held] {
-            wanted.push((topic.clone(), n, false));
-        }
-        wanted.push((t.last_good.clone(), n, true));
+        let partitions = existing.get(&b.cfg.source).copied().unwrap_or(1);
+        wanted.extend(b.topics.iter().map(|(o, t)| TopicSpec { name: t.to_string(), partitions, compacted: o.compacted() }));
     }
-    wanted.push((cfg.events.breaker_topic.clone(), 1, false));
-    wanted.push((cfg.events.violations_topic.clone(), 1, false));
-    let missing: Vec<&(String, i32, bool)> = wanted.iter().filter(|(t, _, _)| count(t).is_none()).collect();
-    if !missing.is_empty() {
-        let news: Vec<NewTopic<'_>> = missing
-            .iter()
-            .map(|(t, n, compact)| {
-                let nt = NewTopic::new(t, *n, TopicReplication::Fixed(-1));
-                if *compact { nt.set("cleanup.policy", "compact") } else { nt }
-            })
-            .collect();
-        let results = admin.create_topics(&news, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))).await.map_err(kafka_err)?;
-        for r in results {
-            match r {
-                Ok(t) => info!(topic = %t, "created output topic"),
-                Err((t, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => info!(topic = %t, "output topic exists"),
-                Err((t, e)) => return Err(ServeError::Kafka { reason: format!("creating topic {t}: {e}") }),
-            }
-        }
+    for t in [&cfg.events.breaker_topic, &cfg.events.violations_topic] {
+        wanted.push(TopicSpec { name: t.clone(), partitions: 1, compacted: false });
     }
-    let after = listing(&meta_client)?;
-    Ok(wanted.into_iter().map(|(t, n, _)| { let c = after.get(&t).copied().unwrap_or(n); (t, c) }).collect())
+    Ok(wanted)
 }
 
 /// Why a binding cannot take the contract's first schema object by default: it reads Avro
@@ -347,37 +322,5 @@ mod tests {
         assert!(object_named_if_ambiguous(&cfg, &cfg.bindings[0], &compiled).is_ok());
         let err = object_named_if_ambiguous(&cfg, &cfg.bindings[1], &compiled).expect_err("ambiguous").to_string();
         assert!(err.contains("bindings[1].object"), "{err}");
-    }
-
-    #[test]
-    fn the_gates_defaults_give_way_to_the_users_settings() {
-        let base = "kafka:\n  brokers: b:9092\ncontracts:\n  dir: c\nbindings:\n  - name: f\n    source: f\n    contract: f\n    fallback: hold\n";
-        let parse = |extra: &str| -> GateConfig {
-            let text = base.replace("  brokers: b:9092\n", &format!("  brokers: b:9092\n{extra}"));
-            serde_saphyr::from_str(&text).expect("test config parses")
-        };
-        let consumer = |extra: &str| consumer_config(&parse(extra)).get("fetch.queue.backoff.ms").map(str::to_string);
-        let producer = |extra: &str| producer_config(&parse(extra)).get("linger.ms").map(str::to_string);
-        // (extra kafka section, expected value)
-        let cases = [
-            ("", FETCH_QUEUE_BACKOFF_MS),
-            ("  properties: { fetch.queue.backoff.ms: '200' }\n", "200"),
-            ("  consumer_properties: { fetch.queue.backoff.ms: '300' }\n", "300"),
-            ("  properties: { fetch.queue.backoff.ms: '200' }\n  consumer_properties: { fetch.queue.backoff.ms: '300' }\n", "300"),
-        ];
-        for (extra, want) in cases {
-            assert_eq!(consumer(extra).as_deref(), Some(want), "{extra:?}");
-        }
-        let cases = [
-            ("", "5"),
-            ("  properties: { linger.ms: '20' }\n", "20"),
-            ("  producer_properties: { linger.ms: '30' }\n", "30"),
-            ("  properties: { linger.ms: '20' }\n  producer_properties: { linger.ms: '30' }\n", "30"),
-        ];
-        for (extra, want) in cases {
-            assert_eq!(producer(extra).as_deref(), Some(want), "{extra:?}");
-        }
-        let c = producer_config(&parse("  properties: { security.protocol: ssl }\n"));
-        assert_eq!((c.get("bootstrap.servers"), c.get("enable.idempotence"), c.get("security.protocol")), (Some("b:9092"), Some("true"), Some("ssl")));
     }
 }

@@ -1,36 +1,8 @@
 //! The routing decision for one record: pure, so every combination is a table row in a test.
 
 use crate::config::Fallback;
+pub use crate::output::Output;
 use breaker::Route;
-
-/// Output kinds of a binding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Output {
-    /// `<src>.validated`.
-    Validated,
-    /// `<src>.quarantine`.
-    Quarantine,
-    /// `<src>.degraded`.
-    Degraded,
-    /// `<src>.held`.
-    Held,
-    /// `<src>.last-good` (compacted).
-    LastGood,
-}
-
-impl Output {
-    /// Closed label set for metrics.
-    #[must_use]
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Validated => "validated",
-            Self::Quarantine => "quarantine",
-            Self::Degraded => "degraded",
-            Self::Held => "held",
-            Self::LastGood => "last_good",
-        }
-    }
-}
 
 /// The `contract-gate-verdict` header value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,7 +55,7 @@ pub struct Emit {
 
 /// Everything to do with one consumed record.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Plan {
+pub struct RoutePlan {
     /// Records to produce; the source offset is done when all are acknowledged.
     pub emits: Vec<Emit>,
     /// Pause the source partition and rewind to this record (fallback `pause`).
@@ -99,32 +71,32 @@ const fn emit(output: Output, verdict: VerdictTag, payload: Payload) -> Emit {
 /// Decides a record's fate from its verdict, the breaker's route and the binding's fallback.
 /// `keyed` — the record has a key; `snapshot` — the key has a last valid record.
 #[must_use]
-pub fn plan(valid: bool, route: Route, fallback: Fallback, keyed: bool, snapshot: bool) -> Plan {
+pub fn plan(valid: bool, route: Route, fallback: Fallback, keyed: bool, snapshot: bool) -> RoutePlan {
     use Output::*;
     use Payload::*;
     use VerdictTag as V;
     if !valid {
         // Record-level failures go to quarantine in every breaker state.
-        return Plan { emits: vec![emit(Quarantine, V::Invalid, Incoming)], ..Plan::default() };
+        return RoutePlan { emits: vec![emit(Quarantine, V::Invalid, Incoming)], ..RoutePlan::default() };
     }
     let pass = |probe| {
         let mut emits = vec![emit(Validated, V::Valid, Incoming)];
         if keyed {
             emits.push(emit(LastGood, V::Valid, Incoming));
         }
-        Plan { emits, pause: false, probe }
+        RoutePlan { emits, pause: false, probe }
     };
     match route {
         Route::Pass => pass(false),
         Route::Probe => pass(true),
         Route::Divert => match fallback {
-            Fallback::Degrade => Plan { emits: vec![emit(Degraded, V::Degraded, Incoming)], ..Plan::default() },
-            Fallback::Hold => Plan { emits: vec![emit(Held, V::Held, Incoming)], ..Plan::default() },
+            Fallback::Degrade => RoutePlan { emits: vec![emit(Degraded, V::Degraded, Incoming)], ..RoutePlan::default() },
+            Fallback::Hold => RoutePlan { emits: vec![emit(Held, V::Held, Incoming)], ..RoutePlan::default() },
             Fallback::LastGood if keyed && snapshot => {
-                Plan { emits: vec![emit(Validated, V::Stale, Snapshot), emit(Held, V::Held, Incoming)], ..Plan::default() }
+                RoutePlan { emits: vec![emit(Validated, V::Stale, Snapshot), emit(Held, V::Held, Incoming)], ..RoutePlan::default() }
             }
-            Fallback::LastGood => Plan { emits: vec![emit(Held, V::Held, Incoming)], ..Plan::default() },
-            Fallback::Pause => Plan { emits: Vec::new(), pause: true, probe: false },
+            Fallback::LastGood => RoutePlan { emits: vec![emit(Held, V::Held, Incoming)], ..RoutePlan::default() },
+            Fallback::Pause => RoutePlan { emits: Vec::new(), pause: true, probe: false },
         },
     }
 }
@@ -156,7 +128,7 @@ mod tests {
         ];
         for (valid, route, fb, keyed, snap, emits, pause, probe) in cases {
             let p = plan(valid, route, fb, keyed, snap);
-            assert_eq!(p, Plan { emits, pause, probe }, "{valid} {route:?} {fb:?} {keyed} {snap}");
+            assert_eq!(p, RoutePlan { emits, pause, probe }, "{valid} {route:?} {fb:?} {keyed} {snap}");
         }
     }
 }

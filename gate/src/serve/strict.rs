@@ -3,12 +3,14 @@
 //! bad window reaches validated.
 //!
 //! Each binding's window deltas belong to a generation (the flush that will take them). A
-//! record checked into generation `g` is held; when the flusher has judged `g` it sends
-//! `(source topic, g)`, and the loop releases every held record of that source up to `g`,
-//! routed by the state the flush left. Held records are not acknowledged, so their offsets
-//! are not committed: a crash re-delivers them.
+//! record checked into generation `g` is deferred; when the flusher has judged `g` it sends
+//! `(source topic, g)`, and the loop releases every deferred record of that source up to `g`,
+//! routed by the state the flush left. Deferred records are not acknowledged, so their
+//! offsets are not committed: a crash re-delivers them. ("Deferred", not "held": `held` is
+//! the output topic of valid records while the breaker is open.)
 
 use contracts::CompiledContract;
+use super::record::RecordRef;
 use rdkafka::message::{BorrowedHeaders, OwnedHeaders};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -18,34 +20,9 @@ pub type JudgedTx = tokio::sync::mpsc::UnboundedSender<(String, u64)>;
 /// The record loop's end of [`JudgedTx`].
 pub type JudgedRx = tokio::sync::mpsc::UnboundedReceiver<(String, u64)>;
 
-/// A consumed record, borrowed: what the outputs are built from.
-#[derive(Clone, Copy)]
-pub struct RecordRef<'a> {
-    /// Source topic.
-    pub topic: &'a str,
-    /// Source partition.
-    pub partition: i32,
-    /// Source offset.
-    pub offset: i64,
-    /// Source timestamp.
-    pub timestamp: Option<i64>,
-    /// Key.
-    pub key: Option<&'a [u8]>,
-    /// Payload.
-    pub payload: &'a [u8],
-    /// The record's own headers.
-    pub headers: Option<&'a BorrowedHeaders>,
-}
-
-impl std::fmt::Debug for RecordRef<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecordRef").field("topic", &self.topic).field("partition", &self.partition).field("offset", &self.offset).finish_non_exhaustive()
-    }
-}
-
-/// A record held by strict mode, owned.
+/// A record deferred by strict mode, owned.
 #[derive(Debug)]
-pub struct HeldRecord {
+pub struct DeferredRecord {
     /// The generation its window observation belongs to.
     pub generation: u64,
     topic: String,
@@ -61,7 +38,7 @@ pub struct HeldRecord {
     pub verdict_rules: String,
 }
 
-impl HeldRecord {
+impl DeferredRecord {
     /// Copies a consumed record.
     #[must_use]
     pub fn new(generation: u64, r: &RecordRef<'_>, contract: Arc<CompiledContract>, verdict_rules: String) -> Self {
@@ -100,22 +77,22 @@ impl HeldRecord {
     }
 }
 
-/// Held records of every strict binding, by source topic, in arrival order.
+/// Deferred records of every strict binding, by source topic, in arrival order.
 #[derive(Debug, Default)]
-pub struct Held {
-    by_topic: HashMap<String, VecDeque<HeldRecord>>,
+pub struct Deferred {
+    by_topic: HashMap<String, VecDeque<DeferredRecord>>,
     count: usize,
 }
 
-impl Held {
-    /// Holds a record.
-    pub fn push(&mut self, r: HeldRecord) {
+impl Deferred {
+    /// Defers a record.
+    pub fn push(&mut self, r: DeferredRecord) {
         self.count += 1;
         self.by_topic.entry(r.topic.clone()).or_default().push_back(r);
     }
 
     /// Takes the records of `topic` whose generation is judged (≤ `generation`), oldest first.
-    pub fn release(&mut self, topic: &str, generation: u64) -> Vec<HeldRecord> {
+    pub fn release(&mut self, topic: &str, generation: u64) -> Vec<DeferredRecord> {
         let Some(q) = self.by_topic.get_mut(topic) else { return Vec::new() };
         let n = q.iter().take_while(|r| r.generation <= generation).count();
         self.count -= n;
@@ -132,13 +109,13 @@ impl Held {
         }
     }
 
-    /// Records held.
+    /// Records deferred.
     #[must_use]
     pub fn len(&self) -> usize {
         self.count
     }
 
-    /// Whether nothing is held.
+    /// Whether nothing is deferred.
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.count == 0
@@ -149,9 +126,9 @@ impl Held {
 mod tests {
     use super::*;
 
-    fn rec(contract: &Arc<CompiledContract>, generation: u64, partition: i32, offset: i64) -> HeldRecord {
+    fn rec(contract: &Arc<CompiledContract>, generation: u64, partition: i32, offset: i64) -> DeferredRecord {
         let r = RecordRef { topic: "s", partition, offset, timestamp: None, key: None, payload: b"{}", headers: None };
-        HeldRecord::new(generation, &r, Arc::clone(contract), "[]".into())
+        DeferredRecord::new(generation, &r, Arc::clone(contract), "[]".into())
     }
 
     fn contract() -> Arc<CompiledContract> {
@@ -163,7 +140,7 @@ mod tests {
     #[test]
     fn releases_judged_generations_in_order_and_keeps_the_rest() {
         let c = contract();
-        let mut h = Held::default();
+        let mut h = Deferred::default();
         for (g, o) in [(1, 0), (1, 1), (2, 2), (3, 3)] {
             h.push(rec(&c, g, 0, o));
         }
@@ -177,14 +154,14 @@ mod tests {
     }
 
     #[test]
-    fn a_partition_that_leaves_takes_its_held_records_along() {
+    fn a_partition_that_leaves_takes_its_deferred_records_along() {
         let c = contract();
-        let mut h = Held::default();
+        let mut h = Deferred::default();
         h.push(rec(&c, 1, 0, 0));
         h.push(rec(&c, 1, 1, 0));
         h.forget("s", 0);
         assert_eq!(h.len(), 1);
-        assert_eq!(h.release("s", 1).iter().map(HeldRecord::partition).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(h.release("s", 1).iter().map(DeferredRecord::partition).collect::<Vec<_>>(), vec![1]);
         assert!(h.is_empty());
     }
 }

@@ -14,7 +14,7 @@ pub(crate) fn passthrough_consumer(brokers: &str, group: &str) -> rdkafka::Clien
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("fetch.queue.backoff.ms", gate::serve::FETCH_QUEUE_BACKOFF_MS)
+        .set("fetch.queue.backoff.ms", gate::kafka::FETCH_QUEUE_BACKOFF_MS)
         .clone()
 }
 

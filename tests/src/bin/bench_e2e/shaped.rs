@@ -34,8 +34,9 @@ pub async fn passthrough_shaped(brokers: String, src: String, out: String, scan:
         *outstanding = outstanding.saturating_sub(reports.len());
         // One output per record, reported in order per partition: the newest offset wins.
         let mut newest: Vec<(i32, i64)> = Vec::new();
-        for (_, (_, partition, offset, _, res)) in reports.drain(..) {
-            res.map_err(|e| anyhow::anyhow!("produce: {e}"))?;
+        for r in reports.drain(..) {
+            let (partition, offset) = (r.sent.partition, r.sent.offset);
+            r.result.map_err(|e| anyhow::anyhow!("produce: {e}"))?;
             match newest.iter_mut().find(|(p, _)| *p == partition) {
                 Some(x) => x.1 = x.1.max(offset),
                 None => newest.push((partition, offset)),

@@ -1,0 +1,162 @@
+//! Kafka client configuration and topic administration, below every part of the gate that
+//! talks to Kafka (serve, the registry's log, replay, drills, lag): one layering of client
+//! settings, so a user's property always beats a gate default wherever the user put it.
+
+use crate::config::GateConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::ClientConfig;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use tracing::info;
+
+/// A Kafka client or admin call that failed, with what the gate was doing.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct AdminError {
+    /// What was being done.
+    pub what: String,
+    /// The client's error.
+    #[source]
+    pub source: KafkaError,
+}
+
+impl AdminError {
+    fn new(what: impl Into<String>) -> impl FnOnce(KafkaError) -> Self {
+        let what = what.into();
+        move |source| Self { what, source }
+    }
+}
+
+/// Base client config with the user's pass-through properties.
+#[must_use]
+pub fn client_config(cfg: &GateConfig) -> ClientConfig {
+    layered(cfg, &[], &BTreeMap::new())
+}
+
+/// How long librdkafka waits before fetching again for a partition whose prefetch queue was
+/// full. Its default (1 s) stalls any consumer that drains the queue faster than that: the
+/// record loop sat idle a quarter of the time working through a backlog (BENCHMARKS.md).
+pub const FETCH_QUEUE_BACKOFF_MS: &str = "10";
+
+/// A client config in layers, each overriding the one before: the gate's defaults for the
+/// role, the common properties, then the role's own properties. A user's setting always
+/// beats a gate default, wherever the user put it.
+fn layered(cfg: &GateConfig, defaults: &[(&str, &str)], role: &BTreeMap<String, String>) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    for (k, v) in defaults {
+        c.set(*k, *v);
+    }
+    c.set("bootstrap.servers", &cfg.kafka.brokers);
+    for (k, v) in cfg.kafka.properties.iter().chain(role) {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Client config of the source consumer: the gate's consumer defaults, the common
+/// properties, then the consumer's own properties.
+#[must_use]
+pub fn consumer_config(cfg: &GateConfig) -> ClientConfig {
+    layered(cfg, &[("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)], &cfg.kafka.consumer_properties)
+}
+
+/// Client config of an output producer: the gate's producer defaults, the common properties,
+/// then the producer's own properties (`enable.idempotence` is refused in both at startup).
+#[must_use]
+pub fn producer_config(cfg: &GateConfig) -> ClientConfig {
+    layered(cfg, &[("enable.idempotence", "true"), ("linger.ms", "5"), ("compression.type", "lz4")], &cfg.kafka.producer_properties)
+}
+
+
+/// A topic the gate needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Name.
+    pub name: String,
+    /// Partitions when created.
+    pub partitions: i32,
+    /// Created with `cleanup.policy=compact`.
+    pub compacted: bool,
+}
+
+/// The partition count of every topic in the cluster. One listing of all topics: a metadata
+/// request naming a topic would create it on brokers with auto-creation on, with the
+/// broker's default partition count instead of ours.
+///
+/// # Errors
+/// The metadata request failed.
+pub fn partition_counts(client: &BaseConsumer) -> Result<HashMap<String, i32>, AdminError> {
+    let md = client.fetch_metadata(None, Duration::from_secs(10)).map_err(AdminError::new("listing topics"))?;
+    Ok(md.topics().iter().filter(|t| t.error().is_none()).map(|t| (t.name().to_string(), i32::try_from(t.partitions().len()).unwrap_or(1))).filter(|(_, n)| *n > 0).collect())
+}
+
+/// Creates the topics of `wanted` that do not exist yet, and returns the partition count of
+/// every topic of `wanted` as the cluster has it afterwards.
+///
+/// # Errors
+/// A client could not be made, the listing failed, or a topic could not be created.
+pub async fn ensure_topics(cfg: &GateConfig, wanted: &[TopicSpec]) -> Result<HashMap<String, i32>, AdminError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(cfg).create().map_err(AdminError::new("admin client"))?;
+    let meta: BaseConsumer = client_config(cfg).create().map_err(AdminError::new("metadata client"))?;
+    let existing = partition_counts(&meta)?;
+    let missing: Vec<&TopicSpec> = wanted.iter().filter(|t| !existing.contains_key(&t.name)).collect();
+    if !missing.is_empty() {
+        let news: Vec<NewTopic<'_>> = missing
+            .iter()
+            .map(|t| {
+                let nt = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(-1));
+                if t.compacted { nt.set("cleanup.policy", "compact") } else { nt }
+            })
+            .collect();
+        let results = admin.create_topics(&news, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))).await.map_err(AdminError::new("creating topics"))?;
+        for r in results {
+            match r {
+                Ok(t) => info!(topic = %t, "created output topic"),
+                Err((t, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => info!(topic = %t, "output topic exists"),
+                Err((t, e)) => return Err(AdminError { what: format!("creating topic {t}"), source: KafkaError::AdminOp(e) }),
+            }
+        }
+    }
+    let after = partition_counts(&meta)?;
+    Ok(wanted.iter().map(|t| (t.name.clone(), after.get(&t.name).copied().unwrap_or(t.partitions))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gates_defaults_give_way_to_the_users_settings() {
+        let base = "kafka:\n  brokers: b:9092\ncontracts:\n  dir: c\nbindings:\n  - name: f\n    source: f\n    contract: f\n    fallback: hold\n";
+        let parse = |extra: &str| -> GateConfig {
+            let text = base.replace("  brokers: b:9092\n", &format!("  brokers: b:9092\n{extra}"));
+            serde_saphyr::from_str(&text).expect("test config parses")
+        };
+        let consumer = |extra: &str| consumer_config(&parse(extra)).get("fetch.queue.backoff.ms").map(str::to_string);
+        let producer = |extra: &str| producer_config(&parse(extra)).get("linger.ms").map(str::to_string);
+        // (extra kafka section, expected value)
+        let cases = [
+            ("", FETCH_QUEUE_BACKOFF_MS),
+            ("  properties: { fetch.queue.backoff.ms: '200' }\n", "200"),
+            ("  consumer_properties: { fetch.queue.backoff.ms: '300' }\n", "300"),
+            ("  properties: { fetch.queue.backoff.ms: '200' }\n  consumer_properties: { fetch.queue.backoff.ms: '300' }\n", "300"),
+        ];
+        for (extra, want) in cases {
+            assert_eq!(consumer(extra).as_deref(), Some(want), "{extra:?}");
+        }
+        let cases = [
+            ("", "5"),
+            ("  properties: { linger.ms: '20' }\n", "20"),
+            ("  producer_properties: { linger.ms: '30' }\n", "30"),
+            ("  properties: { linger.ms: '20' }\n  producer_properties: { linger.ms: '30' }\n", "30"),
+        ];
+        for (extra, want) in cases {
+            assert_eq!(producer(extra).as_deref(), Some(want), "{extra:?}");
+        }
+        let c = producer_config(&parse("  properties: { security.protocol: ssl }\n"));
+        assert_eq!((c.get("bootstrap.servers"), c.get("enable.idempotence"), c.get("security.protocol")), (Some("b:9092"), Some("true"), Some("ssl")));
+    }
+}

@@ -1,0 +1,139 @@
+//! At-least-once: a source offset is stored (and auto-committed) only once every output of
+//! every record before it is acknowledged, so a crash re-delivers anything not fully written.
+
+use super::Delivery;
+use crate::serve::acks::Report;
+use crate::serve::partitions::Partitions;
+use crate::serve::pipeline::Pipeline;
+use crate::serve::ServeError;
+use rdkafka::consumer::Consumer;
+use rdkafka::{Offset, TopicPartitionList};
+use std::sync::Arc;
+use tracing::{debug, error, info, warn};
+
+/// Most records awaiting acknowledgement (sent or deferred) before the loop stops consuming
+/// to let them drain.
+const MAX_IN_FLIGHT: usize = 50_000;
+
+/// At-least-once delivery.
+#[derive(Debug, Default)]
+pub struct AtLeastOnce {
+    /// Outputs sent whose delivery report has not been taken yet.
+    outstanding: usize,
+    /// The reports taken in one go, kept for its capacity.
+    reports: Vec<Report>,
+}
+
+impl Delivery for AtLeastOnce {
+    const DEFERS: bool = true;
+
+    async fn start(&mut self, _p: &Pipeline) -> Result<(), ServeError> {
+        Ok(())
+    }
+
+    fn has_room(&self, deferred: usize) -> bool {
+        self.outstanding + deferred < MAX_IN_FLIGHT
+    }
+
+    fn awaits_reports(&self) -> bool {
+        self.outstanding > 0
+    }
+
+    /// Takes every queued delivery report and stores the offsets they advanced, one call for
+    /// the batch (a store per record looked the topic up in librdkafka each time).
+    fn on_reports(&mut self, p: &Pipeline, parts: &mut Partitions) -> Result<(), ServeError> {
+        p.acks.take(&mut self.reports);
+        self.outstanding = self.outstanding.saturating_sub(self.reports.len());
+        // The newest committable offset of each partition the batch advanced (a handful).
+        let mut advanced: Vec<(Arc<str>, i32, i64)> = Vec::new();
+        let mut failed = None;
+        for Report { sent, result } in self.reports.drain(..) {
+            if let Err(source) = result {
+                error!(topic = %sent.topic, partition = sent.partition, offset = sent.offset, output = sent.output.name(), error = %source, "produce failed; stopping without committing this record");
+                failed = Some(ServeError::Produce { topic: sent.topic.to_string(), partition: sent.partition, offset: sent.offset, output: sent.output.name(), source: Box::new(source) });
+                break;
+            }
+            if let Some(c) = parts.offsets.acked(&sent.topic, sent.partition, sent.offset) {
+                match advanced.iter_mut().find(|(t, p, _)| *p == sent.partition && **t == *sent.topic) {
+                    Some(a) => a.2 = c,
+                    None => advanced.push((sent.topic, sent.partition, c)),
+                }
+            }
+        }
+        // Records done before a failure are still done.
+        store_all(p, advanced.iter().map(|(t, p, next)| (&**t, *p, *next)));
+        failed.map_or(Ok(()), Err)
+    }
+
+    fn due(&self) -> Option<tokio::time::Instant> {
+        None
+    }
+
+    async fn on_due(&mut self, _p: &Pipeline) -> Result<(), ServeError> {
+        Ok(())
+    }
+
+    async fn on_moved(&mut self, _p: &Pipeline, _moved: &[(String, i32)]) -> Result<(), ServeError> {
+        Ok(())
+    }
+
+    fn admits(&mut self, _topic: &str, _partition: i32, _offset: i64) -> bool {
+        true
+    }
+
+    fn before_send(&mut self, _p: &Pipeline) -> Result<(), ServeError> {
+        Ok(())
+    }
+
+    fn sent(&mut self, p: &Pipeline, parts: &mut Partitions, topic: &Arc<str>, partition: i32, offset: i64, outputs: u32) {
+        self.outstanding += outputs as usize;
+        if let Some(c) = parts.offsets.consumed(topic, partition, offset, outputs) {
+            store_all(p, [(&**topic, partition, c)]);
+        }
+    }
+
+    fn deferred(&mut self, parts: &mut Partitions, topic: &str, partition: i32, offset: i64) {
+        // One acknowledgement when released; until then its offset waits.
+        let _ = parts.offsets.consumed(topic, partition, offset, 1);
+    }
+
+    fn released(&mut self, p: &Pipeline, parts: &mut Partitions, topic: &Arc<str>, partition: i32, offset: i64, outputs: u32) {
+        self.outstanding += outputs as usize;
+        // It was owed one acknowledgement while deferred; now one per output.
+        if let Some(c) = parts.offsets.reowe(topic, partition, offset, outputs) {
+            store_all(p, [(&**topic, partition, c)]);
+        }
+    }
+
+    /// Drains in-flight outputs, stores their offsets and commits.
+    async fn finish(&mut self, p: &Pipeline, parts: &mut Partitions) -> Result<(), ServeError> {
+        info!(in_flight = self.outstanding, "draining");
+        while self.outstanding > 0 {
+            p.acks.wait().await;
+            self.on_reports(p, parts)?;
+        }
+        if let Err(e) = p.consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
+            // Nothing stored yet is not a failure.
+            debug!(error = %e, "final commit");
+        }
+        Ok(())
+    }
+}
+
+/// Stores, in one call, the offset to resume from (the first record not yet done) of each
+/// partition given.
+fn store_all<'a>(p: &Pipeline, next: impl IntoIterator<Item = (&'a str, i32, i64)>) {
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition, next) in next {
+        if let Err(e) = tpl.add_partition_offset(topic, partition, Offset::Offset(next)) {
+            warn!(topic, partition, offset = next, error = %e, "store offset");
+        }
+    }
+    if tpl.count() == 0 {
+        return;
+    }
+    if let Err(e) = p.consumer.store_offsets(&tpl) {
+        // A partition revoked meanwhile cannot be stored; its new owner reads it again.
+        warn!(partitions = tpl.count(), error = %e, "store offsets");
+    }
+}

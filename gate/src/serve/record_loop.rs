@@ -1,0 +1,245 @@
+//! The record loop, one for every delivery mode: consume, admit by the partition's flow,
+//! judge and route ([`Pipeline::handle`]), hand what was sent to the [`Delivery`]; between
+//! records, take delivery reports, commit batches, release strict mode's deferred records,
+//! and move paused and peeking partitions on when the breaker changes.
+
+use super::delivery::Delivery;
+use super::flow::{Admit, Effect, Flow};
+use super::metrics as m;
+use super::partitions::Partitions;
+use super::pipeline::{Pipeline, Routed};
+use super::strict::JudgedRx;
+use super::ServeError;
+use rdkafka::consumer::Consumer;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+/// How often paused and peeking partitions look at their breaker.
+const RESUME_TICK: Duration = Duration::from_millis(100);
+
+/// Runs until `shutdown` turns true, then lets the delivery finish (drain acknowledgements,
+/// commit the open batch).
+///
+/// # Errors
+/// What the delivery cannot recover from (a produce that failed after the producer's own
+/// retries, a transactional call that failed): the process must stop without committing past
+/// it, so the record is consumed again after a restart.
+pub(crate) async fn run<D: Delivery>(mut p: Pipeline, mut d: D, mut shutdown: watch::Receiver<bool>) -> Result<(), ServeError> {
+    d.start(&p).await?;
+    let mut judged = p.judged.take();
+    let mut parts = Partitions::default();
+    let mut resume_tick = tokio::time::interval(RESUME_TICK);
+    let consumer = Arc::clone(&p.consumer);
+    loop {
+        let due = d.due();
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            () = p.acks.wait(), if d.awaits_reports() => d.on_reports(&p, &mut parts)?,
+            () = sleep_until(due), if due.is_some() => {
+                // A revoke inside a recv that returned nothing is seen here, before the commit.
+                let moved = p.rebalanced(&mut parts);
+                d.on_moved(&p, &moved).await?;
+                d.on_due(&p).await?;
+            }
+            _ = resume_tick.tick(), if parts.any_waiting() => p.resume_ready(&mut parts),
+            Some((topic, generation)) = next_judged(&mut judged) => p.release_judged(&mut d, &mut parts, &topic, generation),
+            msg = consumer.recv(), if d.has_room(parts.deferred.len()) => {
+                let msg = match msg {
+                    Ok(m) => m,
+                    Err(e) => {
+                        warn!(error = %e, "consume error");
+                        continue;
+                    }
+                };
+                // Assignment changes queued by the callbacks inside this recv() come first:
+                // the message may be the first of a partition that just came back.
+                let moved = p.rebalanced(&mut parts);
+                d.on_moved(&p, &moved).await?;
+                p.take(&mut d, &mut parts, &msg).await?;
+            }
+        }
+    }
+    let moved = p.rebalanced(&mut parts);
+    d.on_moved(&p, &moved).await?;
+    d.finish(&p, &mut parts).await
+}
+
+async fn sleep_until(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next judged generation, or never when no binding is strict.
+async fn next_judged(rx: &mut Option<JudgedRx>) -> Option<(String, u64)> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Pipeline {
+    /// One consumed record, from admission to delivery.
+    async fn take<D: Delivery>(&self, d: &mut D, parts: &mut Partitions, msg: &BorrowedMessage<'_>) -> Result<(), ServeError> {
+        let Some(b) = self.bindings.get(msg.topic()).cloned() else { return Ok(()) };
+        // The binding's shared name: no String per record.
+        let topic = &b.source;
+        let (partition, offset) = (msg.partition(), msg.offset());
+        if !d.admits(topic, partition, offset) {
+            return Ok(());
+        }
+        let admit = parts.admit(topic, partition, offset);
+        if admit == Admit::Ignore {
+            return Ok(()); // fetched before a pause took effect; the partition reads it again
+        }
+        d.before_send(self)?;
+        match self.handle(&b, msg, admit).await {
+            Routed::Sent(n) => d.sent(self, parts, topic, partition, offset, n),
+            Routed::Pause => {
+                self.transition(parts, topic, partition, |f| f.paused_at(offset));
+                self.publish_paused(parts);
+            }
+            Routed::Peeked { spent } => self.transition(parts, topic, partition, |f| f.peeked(offset, spent)),
+            Routed::Deferred(r) if D::DEFERS => {
+                d.deferred(parts, topic, partition, offset);
+                parts.deferred.push(*r);
+            }
+            // Strict mode is refused at startup where the delivery cannot defer; should a
+            // record come here deferred anyway, it goes out now rather than wait on a flush.
+            Routed::Deferred(r) => {
+                let n = self.release_deferred(&b, &r);
+                d.sent(self, parts, topic, partition, offset, n);
+            }
+        }
+        Ok(())
+    }
+
+    /// A strict binding's window generation was judged: its deferred records go out, routed by
+    /// the state that judgement left.
+    fn release_judged<D: Delivery>(&self, d: &mut D, parts: &mut Partitions, topic: &str, generation: u64) {
+        let Some(b) = self.bindings.get(topic) else { return };
+        for r in parts.deferred.release(topic, generation) {
+            let n = self.release_deferred(b, &r);
+            let rec = r.as_ref();
+            d.released(self, parts, &b.source, rec.partition, rec.offset, n);
+        }
+    }
+
+    /// Applies the assignment changes queued by the consumer's rebalance callbacks.
+    /// Returns the partitions that moved (assigned or revoked).
+    pub(crate) fn rebalanced(&self, parts: &mut Partitions) -> Vec<(String, i32)> {
+        let changes = self.consumer.context().take();
+        if changes.is_empty() {
+            return Vec::new();
+        }
+        let done = parts.rebalance(changes);
+        self.publish_paused(parts);
+        for (topic, partition) in done.resume {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&topic, partition);
+            if let Err(e) = self.consumer.resume(&tpl) {
+                debug!(topic = %topic, partition, error = %e, "resume of a newly assigned partition");
+            }
+        }
+        done.moved
+    }
+
+    /// Moves one partition's flow on and carries out the effect on the consumer.
+    fn transition(&self, parts: &mut Partitions, topic: &str, partition: i32, step: impl FnOnce(Flow) -> (Flow, Effect)) {
+        let before = parts.flow(topic, partition);
+        let effect = parts.transition(topic, partition, step);
+        let after = parts.flow(topic, partition);
+        self.carry_out(topic, partition, effect);
+        log_flow(topic, partition, before, after);
+    }
+
+    fn carry_out(&self, topic: &str, partition: i32, effect: Effect) {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, partition);
+        match effect {
+            Effect::None => {}
+            Effect::Pause { at } => {
+                if let Err(e) = self.consumer.pause(&tpl) {
+                    warn!(topic, partition, error = %e, "pause");
+                }
+                if let Err(e) = self.consumer.seek(topic, partition, Offset::Offset(at), Duration::from_secs(5)) {
+                    warn!(topic, partition, offset = at, error = %e, "rewind for pause");
+                }
+            }
+            Effect::Resume => {
+                if let Err(e) = self.consumer.resume(&tpl) {
+                    warn!(topic, partition, error = %e, "resume");
+                }
+            }
+            Effect::Rewind { to } => {
+                if let Err(e) = self.consumer.seek(topic, partition, Offset::Offset(to), Duration::from_secs(5)) {
+                    warn!(topic, partition, offset = to, error = %e, "rewind");
+                }
+                if let Err(e) = self.consumer.resume(&tpl) {
+                    warn!(topic, partition, error = %e, "resume after rewind");
+                }
+            }
+        }
+    }
+
+    /// Shows every binding's paused partitions to the admin API.
+    pub(crate) fn publish_paused(&self, parts: &Partitions) {
+        for b in self.bindings.values() {
+            b.set_paused_at(parts.paused_of(&b.source));
+        }
+    }
+
+    /// Carries out operator requests: each paused partition of the binding is released from
+    /// its pause offset up to its current high watermark.
+    fn release_requested(&self, parts: &mut Partitions) {
+        for b in self.bindings.values() {
+            let Some(action) = b.take_request() else { continue };
+            for (partition, from) in parts.paused_of(&b.source) {
+                let topic: &str = &b.source;
+                // A blocking metadata call, rare (an operator's request) and bounded.
+                let end = match self.consumer.fetch_watermarks(topic, partition, Duration::from_secs(5)) {
+                    Ok((_, high)) => high,
+                    Err(e) => {
+                        warn!(binding = %b.cfg.name, topic, partition, action = action.as_str(), error = %e, "cannot read the high watermark; backlog left paused");
+                        continue;
+                    }
+                };
+                self.transition(parts, topic, partition, |f| f.release(action, end));
+                m::released(&b.cfg.name, action.as_str(), end - from);
+                info!(binding = %b.cfg.name, topic, partition, from, to = end, records = end - from, action = action.as_str(), "operator released the paused backlog");
+            }
+        }
+    }
+
+    /// Moves paused and peeking partitions on by their breaker's mode, after carrying out
+    /// operator requests.
+    pub(crate) fn resume_ready(&self, parts: &mut Partitions) {
+        self.release_requested(parts);
+        for (topic, partition, _) in parts.waiting() {
+            let Some(mode) = self.bindings.get(&topic).map(|b| b.router.mode()) else { continue };
+            self.transition(parts, &topic, partition, |f| f.on_mode(mode));
+        }
+        self.publish_paused(parts);
+    }
+}
+
+/// Logs a partition's change of flow (one place for every such line).
+fn log_flow(topic: &str, partition: i32, before: Flow, after: Flow) {
+    match (before, after) {
+        (Flow::Paused { .. }, Flow::Paused { .. }) | (Flow::Flowing, Flow::Flowing) => {}
+        (_, Flow::Paused { at }) if !matches!(before, Flow::Peeking { .. }) => info!(topic, partition, offset = at, "breaker open: partition paused"),
+        (Flow::Peeking { .. }, Flow::Paused { at }) => info!(topic, partition, offset = at, "probe failed: partition paused again at its pause offset"),
+        (Flow::Paused { .. }, Flow::Peeking { from, .. }) => info!(topic, partition, from, "breaker half-open: peeking for the probe without committing"),
+        (Flow::Paused { .. }, Flow::Flowing) => info!(topic, partition, "breaker no longer open: partition resumed"),
+        (Flow::Peeking { from, .. }, Flow::Flowing) => info!(topic, partition, from, "probe passed: partition flows from its pause offset"),
+        (Flow::Peeking { spent_at: None, .. }, Flow::Peeking { spent_at: Some(at), .. }) => debug!(topic, partition, offset = at, "probe grant spent: partition paused until more comes"),
+        (Flow::Peeking { spent_at: Some(_), .. }, Flow::Peeking { spent_at: None, .. }) => debug!(topic, partition, "more probe grant: peeking on"),
+        _ => {}
+    }
+}
