@@ -130,8 +130,10 @@ impl Delivery for Transactional {
             self.rewound.remove(k);
         }
         let overlaps = self.batch.as_ref().is_some_and(|b| moved.iter().any(|(t, part)| b.next.contains_key(&(Arc::from(t.as_str()), *part))));
-        if let (true, Some(batch)) = (overlaps, self.batch.take()) {
-            self.rewound.extend(abandon(p, &batch.first, moved).await?);
+        if overlaps {
+            if let Some(batch) = self.batch.take() {
+                self.rewound.extend(abandon(p, &batch.first, moved).await?);
+            }
         }
         Ok(())
     }
