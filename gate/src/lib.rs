@@ -4,10 +4,10 @@
 pub mod batch;
 pub mod cli;
 pub mod config;
+pub mod contract_source;
 pub mod demo;
 pub mod drill;
 pub mod http;
 pub mod lag;
-pub mod registry;
 pub mod replay;
 pub mod serve;

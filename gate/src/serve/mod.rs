@@ -14,6 +14,7 @@ pub mod pending;
 pub mod pipeline;
 pub mod plan;
 pub mod rebalance;
+pub mod reload;
 pub mod store;
 pub mod strict;
 pub mod transactional;
@@ -147,7 +148,7 @@ pub struct Running {
     pub transitions: events::TransitionSink,
     /// The contract registry, when contracts come from it (its API is served beside the
     /// admin routes and bindings hot-reload from it).
-    pub registry: Option<Arc<crate::registry::Registry>>,
+    pub registry: Option<Arc<registry::Registry>>,
 }
 
 /// Starts the sidecar: contracts, breakers, Kafka clients, output topics, last-good index,
@@ -157,7 +158,7 @@ pub struct Running {
 /// A [`ServeError`] naming what could not be set up.
 pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     cfg.validate()?;
-    let source = crate::registry::Source::open(cfg).await.map_err(|reason| ServeError::Contracts { reason })?;
+    let source = crate::contract_source::ContractSource::open(cfg).await.map_err(|reason| ServeError::Contracts { reason })?;
     let now = chrono::Utc::now().timestamp_millis();
     let replica = BreakerOptions::default().replica;
     let mut bindings = Vec::new();
@@ -239,7 +240,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     let pipeline = if exactly_once { tokio::spawn(transactional::run(pipeline, rx)) } else { tokio::spawn(pipeline.run(rx)) };
     let registry = source.registry();
     if let Some(r) = &registry {
-        crate::registry::reload::spawn(Arc::clone(r), bindings.clone(), tx.subscribe());
+        reload::spawn(Arc::clone(r), bindings.clone(), tx.subscribe());
     }
     info!(bindings = bindings.len(), replica = %replica, "serving");
     Ok(Running { bindings, shutdown: tx, pipeline, flushers, ready, transitions, registry })

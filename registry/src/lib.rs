@@ -1,7 +1,7 @@
 //! Where contracts come from: a directory of ODCS files ([`ContractDir`], the embedded default
 //! and GitOps mode) or the registry ([`Registry`]): versioned contracts behind an HTTP API
 //! ([`api`]), with a compacted Kafka topic as the source of truth so that every replica
-//! converges and a restart loses nothing. Running gates follow it ([`reload`]).
+//! converges and a restart loses nothing. Running gates follow it (the gate's hot reload).
 //!
 //! The log holds two kinds of contract records (see [`catalog::Record`]): versions, keyed
 //! `version/<id>@<version>/<digest>`, and status changes, keyed `status/<id>@<version>`; and
@@ -11,13 +11,14 @@
 //! reads its own writes from the replica it wrote to.
 
 pub mod api;
+mod auth;
 pub mod avro_rules;
 pub mod catalog;
 mod dir;
-pub mod reload;
 pub mod schemas;
 pub mod sr_api;
 
+pub use auth::Authorizer;
 pub use catalog::{Catalog, Entry, Refusal, Status};
 pub use dir::{ContractDir, DirError};
 
@@ -36,9 +37,6 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
-
-/// Default name of the registry topic.
-pub const DEFAULT_TOPIC: &str = "_contract_gate_contracts";
 
 /// How long a write waits for Kafka's acknowledgement and for this replica to apply it.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -314,56 +312,6 @@ impl Registry {
             }
         }
         Ok(added)
-    }
-}
-
-/// Where a serving gate reads its contracts: the directory, or the registry.
-#[derive(Debug)]
-pub enum Source {
-    /// A directory of contract files.
-    Dir(ContractDir),
-    /// The registry (with hot reload).
-    Registry(Arc<Registry>),
-}
-
-impl Source {
-    /// Opens the source the config names. With the registry, the topic is read to its end
-    /// and `contracts.dir`, if set, is seeded into it.
-    ///
-    /// # Errors
-    /// A message naming the directory, file, topic or refusal.
-    pub async fn open(cfg: &crate::config::GateConfig) -> Result<Self, String> {
-        match &cfg.contracts.registry {
-            None => ContractDir::load(&cfg.contracts.dir).map(Self::Dir).map_err(|e| e.to_string()),
-            Some(r) => {
-                let reg = Registry::kafka(&crate::serve::client_config(cfg), &r.topic, r.create_topic).await.map_err(|e| e.to_string())?;
-                if !cfg.contracts.dir.as_os_str().is_empty() {
-                    let n = reg.seed(&cfg.contracts.dir).await.map_err(|e| format!("seeding the registry from {}: {e}", cfg.contracts.dir.display()))?;
-                    info!(dir = %cfg.contracts.dir.display(), added = n, "registry seeded");
-                }
-                Ok(Self::Registry(Arc::new(reg)))
-            }
-        }
-    }
-
-    /// Compiles the version of `id` that `req` selects (newest when `None`) for `object`.
-    ///
-    /// # Errors
-    /// A message naming the contract and the problem.
-    pub fn compile(&self, id: &str, object: Option<&str>, req: Option<&semver::VersionReq>) -> Result<CompiledContract, String> {
-        match self {
-            Self::Dir(d) => d.compile_matching(id, object, req).map_err(|e| e.to_string()),
-            Self::Registry(r) => r.compile(id, object, req),
-        }
-    }
-
-    /// The registry, when contracts come from it.
-    #[must_use]
-    pub fn registry(&self) -> Option<Arc<Registry>> {
-        match self {
-            Self::Dir(_) => None,
-            Self::Registry(r) => Some(Arc::clone(r)),
-        }
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! Reads (including lookup and the compatibility test, which store nothing) are open; writes
 //! (register, set or delete a level) need the admin token, as a bearer token or as the
-//! password of HTTP Basic ([`crate::http::authorized`]). Clients send query parameters such as
+//! password of HTTP Basic (the gate's rule, asked through the [`Authorizer`]). Clients send query parameters such as
 //! `normalize`, `deleted`, `verbose`, `offset` and `limit`: `verbose`, `offset`, `limit` and
 //! the subject prefix act as in Confluent's registry; nothing is ever soft-deleted, so
 //! `deleted` changes nothing; `normalize` changes nothing either, because schemas are always
@@ -13,8 +13,7 @@
 
 use super::avro_rules::{InvalidSchema, Level};
 use super::schemas::{self, Candidate, SchemaError, SchemaRefusal};
-use super::{Registry, RegistryError};
-use crate::http::authorized;
+use super::{Authorizer, Registry, RegistryError};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -32,7 +31,7 @@ pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 #[derive(Clone)]
 struct SrState {
     registry: Arc<Registry>,
-    token: Option<Arc<str>>,
+    auth: Authorizer,
     max_body: usize,
 }
 
@@ -40,8 +39,8 @@ type Q = Query<HashMap<String, String>>;
 
 /// The Schema Registry routes, and the contract's view of its subjects
 /// (`/v1/contracts/{id}/schemas`).
-pub fn router(registry: Arc<Registry>, token: Option<String>, max_body: usize) -> Router {
-    let state = SrState { registry, token: token.map(Arc::from), max_body };
+pub fn router(registry: Arc<Registry>, auth: Authorizer, max_body: usize) -> Router {
+    let state = SrState { registry, auth, max_body };
     Router::new()
         .route("/subjects", get(list_subjects))
         .route("/subjects/{subject}", post(lookup))
@@ -100,7 +99,7 @@ fn unavailable(e: &RegistryError) -> Fail {
 }
 
 fn unauthorized(s: &SrState) -> Fail {
-    let msg = if s.token.is_some() { "a valid token is required for registry writes (Authorization: Bearer <token>, or Basic with the token as password)" } else { "registry writes are disabled: no admin token is configured" };
+    let msg = if s.auth.is_enabled() { "a valid token is required for registry writes (Authorization: Bearer <token>, or Basic with the token as password)" } else { "registry writes are disabled: no admin token is configured" };
     Fail(StatusCode::UNAUTHORIZED, 40101, msg.into())
 }
 
@@ -235,7 +234,7 @@ async fn schema_versions(State(s): State<SrState>, Path(id): Path<String>) -> Re
 
 async fn register(State(s): State<SrState>, Path(subject): Path<String>, headers: HeaderMap, body: Body) -> Response {
     const OP: &str = "register";
-    if !authorized(s.token.as_deref(), &headers) {
+    if !s.auth.allows(&headers) {
         return unauthorized(&s).reply(OP);
     }
     if let Err(f) = check_subject(&subject) {
@@ -356,7 +355,7 @@ async fn get_subject_config(State(s): State<SrState>, Path(subject): Path<String
 
 /// Reads `{"compatibility": L}` (or `compatibilityLevel`) after the token and size checks.
 async fn level_body(s: &SrState, headers: &HeaderMap, body: Body) -> Result<Level, Fail> {
-    if !authorized(s.token.as_deref(), headers) {
+    if !s.auth.allows(headers) {
         return Err(unauthorized(s));
     }
     let bytes = read_body(s, headers, body).await?;
@@ -393,7 +392,7 @@ async fn put_config(s: &SrState, subject: Option<&str>, headers: &HeaderMap, bod
 
 async fn delete_subject_config(State(s): State<SrState>, Path(subject): Path<String>, headers: HeaderMap) -> Response {
     const OP: &str = "delete_config";
-    if !authorized(s.token.as_deref(), &headers) {
+    if !s.auth.allows(&headers) {
         return unauthorized(&s).reply(OP);
     }
     let Some(old) = s.registry.catalog().schemas().subject_level(&subject) else {
@@ -454,7 +453,7 @@ mod tests {
 
     #[tokio::test]
     async fn confluent_paths_shapes_and_error_codes() {
-        let app = super::super::api::router(Arc::new(Registry::memory()), Some(T.into()), 4096);
+        let app = super::super::api::router(Arc::new(Registry::memory()), crate::auth::bearer(T), 4096);
         let s = "/subjects/nyc%2Fflights-value";
         /// Method, URI, token, body, expected status, expected fields (or whole body).
         type Case<'a> = (&'a str, String, Option<&'a str>, String, u16, Value);
@@ -536,7 +535,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_bound_subject_refuses_schemas_that_cannot_carry_the_contract() {
-        let app = super::super::api::router(Arc::new(Registry::memory()), Some(T.into()), 1 << 16);
+        let app = super::super::api::router(Arc::new(Registry::memory()), crate::auth::bearer(T), 1 << 16);
         let contract = "apiVersion: v3.1.0\nkind: DataContract\nid: flights\nversion: 1.0.0\nstatus: active\ncustomProperties:\n  - property: schemaRegistrySubjects\n    value: [nyc.flights-value]\nschema:\n  - name: flights\n    properties:\n      - name: carrier\n        logicalType: string\n        required: true\n      - name: dep_delay\n        logicalType: integer\n";
         let req = Request::builder().method("POST").uri("/v1/contracts").header("authorization", format!("Bearer {T}")).body(Body::from(contract)).expect("request");
         assert_eq!(app.clone().oneshot(req).await.expect("response").status(), StatusCode::CREATED);
@@ -562,7 +561,7 @@ mod tests {
         let handle = recorder.handle();
         // Thread-local, and a current-thread runtime keeps every handler on this thread.
         let _guard = metrics::set_default_local_recorder(&recorder);
-        let app = super::super::api::router(Arc::new(Registry::memory()), Some(T.into()), 4096);
+        let app = super::super::api::router(Arc::new(Registry::memory()), crate::auth::bearer(T), 4096);
         call(&app, "POST", "/subjects/s/versions", Some(T), &body(A)).await;
         call(&app, "POST", "/subjects/s/versions", Some(T), &body(A)).await;
         call(&app, "POST", "/subjects/s/versions", Some(T), &body(AC)).await;
