@@ -4,8 +4,10 @@
 //! (the gate's: its admin token, compared in constant time and never logged). It is asked
 //! before the body is read, the body size checked before it is parsed: 401, then 413, then 400.
 
-use super::catalog::{Entry, Refusal, Status};
-use super::{Authorizer, PushOutcome, Registry, RegistryError};
+use crate::auth::Authorizer;
+use crate::catalog::{Entry, Refusal};
+use crate::record::Status;
+use crate::replica::{PushOutcome, Registry, RegistryError};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -27,11 +29,11 @@ struct ApiState {
     max_body: usize,
 }
 
-/// The registry routes, with the Schema Registry subset ([`super::sr_api`]) merged in.
+/// The registry routes, with the Schema Registry subset ([`crate::sr_api`]) merged in.
 /// `auth` decides who may write ([`Authorizer::deny_all`] refuses every write); `max_body` is
 /// the largest request body accepted.
 pub fn router(registry: Arc<Registry>, auth: Authorizer, max_body: usize) -> Router {
-    let sr = super::sr_api::router(Arc::clone(&registry), auth.clone(), max_body);
+    let sr = crate::sr_api::router(Arc::clone(&registry), auth.clone(), max_body);
     let state = ApiState { registry, auth, max_body };
     Router::new()
         .route("/v1/contracts", get(list).post(register))
