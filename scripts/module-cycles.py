@@ -10,13 +10,18 @@ imported by `use`, resolved to the longest prefix that is a module. Comments, st
 strongly connected component of more than one file with, per member, one example reference
 (file:line) for each edge to another member.
 
-Usage: scripts/module-cycles.py [--crate NAME] [--dot]   (Python 3.11+, standard library only)
+A module's references to its own ancestors (a child using `super::Error` of the `mod.rs` that
+declares it) are not counted: the parent is the facade of its children, and a cycle through it
+is the module tree itself. `--strict` counts them as well.
+
+Usage: scripts/module-cycles.py [--crate NAME] [--dot] [--strict]   (Python 3.11+, stdlib only)
 --crate: one member (directory or package name); --dot: Graphviz instead. Exit 1 if any cycle.
 """
 import argparse, bisect, re, sys, tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+STRICT = False
 RAW = re.compile(r'[bc]?r(#*)"')
 CFG_TEST = re.compile(r'#\s*\[\s*cfg\s*\(\s*test\s*\)\s*\]')
 FILE_CFG_TEST = re.compile(r'#!\s*\[\s*cfg\s*\(\s*test\s*\)\s*\]')
@@ -143,6 +148,9 @@ class Crate:
     def add_edge(self, f, target, path, line, note=''):
         while (target, path) not in self.owner: path = path[:-1]
         dest = self.owner[(target, path)]
+        # A child reaching into its own ancestor (the facade that declares and assembles it)
+        # is the module tree itself, not a layering edge; --strict counts it too.
+        if not STRICT and self.files[dest]['mod'] == self.files[f]['mod'][:len(self.files[dest]['mod'])]: return
         old = self.edges.setdefault(f, {}).get(dest)
         if dest != f and (old is None or line < old[0]): self.edges[f][dest] = (line, note)
 
@@ -243,7 +251,10 @@ def main():
     ap = argparse.ArgumentParser(description='Module import cycles per crate of the Cargo workspace.')
     ap.add_argument('--crate', metavar='NAME', help='only this workspace member')
     ap.add_argument('--dot', action='store_true', help='print the module graph in Graphviz format')
+    ap.add_argument('--strict', action='store_true', help='count references to ancestor modules too')
     args = ap.parse_args()
+    global STRICT
+    STRICT = args.strict
     sys.setrecursionlimit(10000)
     members = tomllib.loads((ROOT / 'Cargo.toml').read_text())['workspace']['members']
     found, graph, n = [], ['digraph modules {', '  rankdir=LR; node [shape=box, fontsize=10];'], 0

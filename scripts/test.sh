@@ -7,7 +7,8 @@
 #
 # 1. installs missing system packages (build tools for rdkafka, Java 17,
 #    Maven, Redis, docker-compose) — it runs as root on fresh machines;
-# 2. checks docker-compose.yml with `docker-compose config -q`;
+# 2. checks docker-compose.yml with `docker-compose config -q` and that no crate's modules
+#    import each other in a cycle (scripts/module-cycles.py);
 #    makes (once; cached outside the repo) the Python venv of
 #    tests/python/requirements.txt and exports CG_TEST_PYTHON;
 # 3. starts a real Kafka broker and Redis server on free loopback ports, in a
@@ -39,7 +40,7 @@ cg_ensure_packages \
     cc:build-essential c++:build-essential make:build-essential \
     pkg-config:pkg-config cmake:cmake :libcurl4-openssl-dev \
     redis-server:redis-server mvn:maven setsid:util-linux flock:util-linux \
-    docker-compose:docker-compose
+    docker-compose:docker-compose python3:python3
 cg_java17 >/dev/null
 
 # ------------------------------------------------------ compose config -----
@@ -52,6 +53,16 @@ if [[ -f docker-compose.yml ]]; then
         compose_rc=$?
         cg_log "docker-compose.yml: INVALID (docker-compose config -q exited $compose_rc)"
     fi
+fi
+
+# -------------------------------------------------------- module cycles ----
+
+# The layering (ARCHITECTURE.md) holds only while no two modules of a crate import each
+# other, directly or around a loop; a new cycle fails the run like a failing test.
+cycles_rc=0
+if ! python3 scripts/module-cycles.py; then
+    cycles_rc=1
+    cg_log "module import cycles found (scripts/module-cycles.py, above)"
 fi
 
 # --------------------------------------------------------------- python ----
@@ -174,4 +185,5 @@ set -e
 if ((test_rc != 0)); then
     exit "$test_rc"
 fi
-exit "$compose_rc"
+((compose_rc == 0)) || exit "$compose_rc"
+exit "$cycles_rc"

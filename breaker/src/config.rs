@@ -105,10 +105,13 @@ impl WindowConfig {
         }
     }
 
+    // The stores' bucket arithmetic, in milliseconds.
+    #[cfg(feature = "runtime")]
     pub(crate) fn bucket_ms(&self) -> i64 {
         ms(self.bucket()).max(1)
     }
 
+    #[cfg(feature = "runtime")]
     pub(crate) fn span_ms(&self) -> i64 {
         ms(self.span())
     }

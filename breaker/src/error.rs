@@ -20,6 +20,7 @@ pub enum ConfigError {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Redis answered with an error or the connection failed.
+    #[cfg(feature = "redis")]
     #[error("redis {op} on {prefix}: {source}")]
     Redis {
         /// Which operation (`flush`, `transition`, `load`, `connect`).

@@ -10,8 +10,23 @@
 //!   manual overrides, and a local fallback when the shared store is unreachable.
 //!
 //! See `breaker/README.md` for the reasoning behind the design.
+//!
+//! # Features
+//!
+//! * `runtime`: [`Breaker`], the async [`Store`] trait and [`MemoryStore`] (tokio).
+//! * `redis` (default; implies `runtime`): [`RedisStore`].
+//!
+//! With neither (`default-features = false`) the crate is the pure core: [`core::step`],
+//! [`Router`], the state and config types, and the store data types and key [`Layout`]; it
+//! builds without tokio and the Redis client.
 
+// The links above name the runtime and Redis types, which a build without them lacks.
+#![cfg_attr(not(feature = "redis"), allow(rustdoc::broken_intra_doc_links))]
+
+#[cfg(feature = "runtime")]
 pub mod breaker;
+// The in-process window; only the stores and the local fallback use it.
+#[cfg(feature = "runtime")]
 mod buckets;
 pub mod config;
 pub mod core;
@@ -20,10 +35,15 @@ pub mod route;
 pub mod state;
 pub mod store;
 
+#[cfg(feature = "runtime")]
 pub use breaker::{Breaker, BreakerOptions, CommandOutcome, FlushReport, Source, Status};
 pub use config::{BreakerConfig, FallbackPolicy, RedisConfig, WindowConfig};
 pub use core::{step, Event, Observation, ProbeObservation, Step};
 pub use error::{ConfigError, StoreError};
 pub use route::{Route, Router};
 pub use state::{Breach, BreakerState, Command, Millis, Mode, Reason, Transition};
-pub use store::{Cas, FlushRequest, Layout, MemoryStore, ProbeReport, RedisStore, Snapshot, Store};
+pub use store::{Cas, FlushRequest, Layout, ProbeReport, Snapshot};
+#[cfg(feature = "runtime")]
+pub use store::{MemoryStore, Store};
+#[cfg(feature = "redis")]
+pub use store::RedisStore;

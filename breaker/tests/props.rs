@@ -2,11 +2,8 @@
 
 mod common;
 
-use breaker::{
-    step, BreakerState, Event, FlushRequest, MemoryStore, Mode, Observation, ProbeObservation, ProbeReport,
-    Reason, Router, Step, Store,
-};
-use common::{config, empty, result, rules, T0};
+use breaker::{step, BreakerState, Event, Mode, Observation, ProbeObservation, Step};
+use common::{config, result, T0};
 use contracts::{MetricKind, RuleResult};
 use proptest::prelude::*;
 
@@ -115,65 +112,75 @@ proptest! {
         let e = Event::Observe(Observation { records, results: &res, warm, probe: None });
         prop_assert_eq!(step(&config(), &s, &e, T0 + dt), Step::Stay);
     }
+}
 
-    /// Over any interleaving of replicas flushing, claiming and using probe allowance, the
-    /// probes admitted never exceed the budget.
-    #[test]
-    fn probe_budget_is_never_exceeded(
-        budget in 1u64..200,
-        plan in proptest::collection::vec((0usize..4, 0u64..120, 0u64..=100, 1i64..200), 1..80),
-    ) {
-        let rt = tokio::runtime::Builder::new_current_thread().build().map_err(|e| TestCaseError::fail(e.to_string()))?;
-        rt.block_on(async {
-            let store = MemoryStore::new(config().window, &rules());
-            let half = BreakerState {
-                mode: Mode::HalfOpen,
-                epoch: 2,
-                probe_budget: budget,
-                reason: Reason::CooledDown,
-                ..BreakerState::initial(T0)
-            };
-            let applied = store.transition(0, &half).await;
-            prop_assert!(applied.is_ok());
-            let routers: Vec<Router> = (0..4).map(|_| Router::default()).collect();
-            let mut admitted = 0u64;
-            let mut now = T0;
-            for (replica, request, share, dt) in plan {
-                now += dt;
-                let router = &routers[replica];
-                let used = router_take(router);
-                let snap = store
-                    .flush(&FlushRequest {
-                        now,
-                        replica: &format!("r{replica}"),
-                        delta: &empty(),
-                        probe: ProbeReport { epoch: 2, used, window: &empty(), request },
-                        initial: &half,
-                    })
-                    .await;
-                let snap = snap.map_err(|e| TestCaseError::fail(e.to_string()))?;
-                router_grant(router, snap.probe_grant);
-                // Route some records: the router hands out at most the grant.
-                let tries = (request * share) / 100 + 1;
-                for _ in 0..tries {
-                    if router.route() == breaker::Route::Probe {
-                        admitted += 1;
+/// The probe budget over the memory store, which runs on tokio.
+#[cfg(feature = "runtime")]
+mod probe_budget {
+    use super::*;
+    use breaker::{FlushRequest, MemoryStore, ProbeReport, Reason, Router, Store};
+    use common::{empty, rules};
+
+    proptest! {
+        /// Over any interleaving of replicas flushing, claiming and using probe allowance, the
+        /// probes admitted never exceed the budget.
+        #[test]
+        fn probe_budget_is_never_exceeded(
+            budget in 1u64..200,
+            plan in proptest::collection::vec((0usize..4, 0u64..120, 0u64..=100, 1i64..200), 1..80),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            rt.block_on(async {
+                let store = MemoryStore::new(config().window, &rules());
+                let half = BreakerState {
+                    mode: Mode::HalfOpen,
+                    epoch: 2,
+                    probe_budget: budget,
+                    reason: Reason::CooledDown,
+                    ..BreakerState::initial(T0)
+                };
+                let applied = store.transition(0, &half).await;
+                prop_assert!(applied.is_ok());
+                let routers: Vec<Router> = (0..4).map(|_| Router::default()).collect();
+                let mut admitted = 0u64;
+                let mut now = T0;
+                for (replica, request, share, dt) in plan {
+                    now += dt;
+                    let router = &routers[replica];
+                    let used = router_take(router);
+                    let snap = store
+                        .flush(&FlushRequest {
+                            now,
+                            replica: &format!("r{replica}"),
+                            delta: &empty(),
+                            probe: ProbeReport { epoch: 2, used, window: &empty(), request },
+                            initial: &half,
+                        })
+                        .await;
+                    let snap = snap.map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    router_grant(router, snap.probe_grant);
+                    // Route some records: the router hands out at most the grant.
+                    let tries = (request * share) / 100 + 1;
+                    for _ in 0..tries {
+                        if router.route() == breaker::Route::Probe {
+                            admitted += 1;
+                        }
                     }
+                    prop_assert!(admitted <= budget, "admitted {} > budget {}", admitted, budget);
                 }
-                prop_assert!(admitted <= budget, "admitted {} > budget {}", admitted, budget);
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
+        }
     }
-}
 
-// The router's allowance methods are crate-private; drive them the way Breaker does, through
-// its state setters exposed for tests.
-fn router_take(r: &Router) -> u64 {
-    breaker::route::testing::take_allowance(r)
-}
+    // The router's allowance methods are crate-private; drive them the way Breaker does, through
+    // its state setters exposed for tests.
+    fn router_take(r: &Router) -> u64 {
+        breaker::route::testing::take_allowance(r)
+    }
 
-fn router_grant(r: &Router, n: u64) {
-    breaker::route::testing::set_half_open(r);
-    breaker::route::testing::grant(r, n);
+    fn router_grant(r: &Router, n: u64) {
+        breaker::route::testing::set_half_open(r);
+        breaker::route::testing::grant(r, n);
+    }
 }

@@ -194,12 +194,18 @@ pub struct RegistrySource {
     pub max_body_bytes: usize,
 }
 
+/// Default name of the registry topic.
+pub const DEFAULT_TOPIC: &str = "_contract_gate_contracts";
+
+/// Default largest request body of the registry API, in bytes.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
 fn default_registry_topic() -> String {
-    crate::registry::DEFAULT_TOPIC.into()
+    DEFAULT_TOPIC.into()
 }
 
 fn default_max_body_bytes() -> usize {
-    crate::registry::api::DEFAULT_MAX_BODY_BYTES
+    DEFAULT_MAX_BODY_BYTES
 }
 
 impl Default for RegistrySource {

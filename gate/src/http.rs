@@ -97,6 +97,16 @@ pub fn authorized(token: Option<&str>, headers: &HeaderMap) -> bool {
     given.ct_eq(token.as_bytes()).into()
 }
 
+/// The registry routers' write rule: [`authorized`] with `token`, or every write refused when
+/// no token is configured (the answers then say writes are disabled).
+#[must_use]
+pub fn registry_authorizer(token: Option<String>) -> registry::Authorizer {
+    match token {
+        Some(t) => registry::Authorizer::new(move |h| authorized(Some(&t), h)),
+        None => registry::Authorizer::deny_all(),
+    }
+}
+
 /// Standard base64 with optional padding (HTTP Basic credentials); `None` when malformed.
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let digit = |c: u8| -> Option<u32> {
@@ -176,5 +186,19 @@ mod tests {
         assert!(!authorized(None, &h("Bearer s3cret")), "no token configured: no writes");
         assert!(!authorized(Some("s3cret"), &HeaderMap::new()));
         assert_eq!(base64_decode("YWI").as_deref(), Some(&b"ab"[..]));
+    }
+
+    #[test]
+    fn the_registry_authorizer_follows_the_same_rule() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert("authorization", v.parse().expect("header"));
+            m
+        };
+        let some = registry_authorizer(Some("s3cret".into()));
+        assert!(some.is_enabled() && some.allows(&h("Bearer s3cret")) && some.allows(&h("Basic dXNlcjpzM2NyZXQ=")));
+        assert!(!some.allows(&h("Bearer nope")) && !some.allows(&HeaderMap::new()));
+        let none = registry_authorizer(None);
+        assert!(!none.is_enabled() && !none.allows(&h("Bearer s3cret")), "no token configured: no registry writes");
     }
 }

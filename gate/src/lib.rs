@@ -4,12 +4,12 @@
 pub mod batch;
 pub mod cli;
 pub mod config;
+pub mod contract_source;
 pub mod demo;
 pub mod drill;
 pub mod http;
 pub mod kafka;
 pub mod lag;
 pub mod output;
-pub mod registry;
 pub mod replay;
 pub mod serve;

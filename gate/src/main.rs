@@ -95,7 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if s.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_VIOLATED) })
         }
-        Command::Drill(a) => gate::drill::cli::main(&a),
+        Command::Drill(a) => gate::cli::drill_cmd::main(&a),
         Command::Replay(a) => {
             init_tracing();
             let o = serve_cmd::Overrides { brokers: a.brokers, ..Default::default() };

@@ -6,7 +6,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use gate::registry::{api, Registry};
+use registry::{api, Registry};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ fn routed() -> BTreeSet<(String, String)> {
     let route = regex::Regex::new(r#"\.route\(\s*"([^"]+)"\s*,\s*(.+)$"#).expect("regex");
     let method = regex::Regex::new(r"\b(get|post|put|delete|patch)\(").expect("regex");
     let mut out = BTreeSet::new();
-    for file in ["gate/src/http.rs", "gate/src/registry/api.rs", "gate/src/registry/sr_api.rs"] {
+    for file in ["gate/src/http.rs", "registry/src/api.rs", "registry/src/sr_api.rs"] {
         let text = std::fs::read_to_string(repo(file)).expect("router source");
         for line in text.lines() {
             if let Some(c) = route.captures(line) {
@@ -89,7 +89,7 @@ fn app() -> Router {
     let producer: rdkafka::producer::FutureProducer = kafka.create().expect("producer");
     let events = gate::serve::events::TransitionSink::new(producer, "events".into(), "test".into());
     let ready = Arc::new(gate::serve::ready::Readiness::new(kafka, Vec::new()));
-    gate::http::router(ready, Vec::new(), metrics, Some(TOKEN.into()), events).merge(api::router(Arc::new(Registry::memory()), Some(TOKEN.into()), 8 * 1024))
+    gate::http::router(ready, Vec::new(), metrics, Some(TOKEN.into()), events).merge(api::router(Arc::new(Registry::memory()), gate::http::registry_authorizer(Some(TOKEN.into())), 8 * 1024))
 }
 
 const V1: &str = "apiVersion: v3.1.0\nkind: DataContract\nid: orders\nversion: 1.0.0\nstatus: active\nschema:\n  - name: orders\n    properties:\n      - name: id\n        logicalType: string\n        required: true\n      - name: amount\n        logicalType: number\n";

@@ -134,7 +134,7 @@ pub struct RegistryServer {
     /// Base URL, `http://127.0.0.1:<port>`.
     pub url: String,
     /// The registry.
-    pub registry: std::sync::Arc<gate::registry::Registry>,
+    pub registry: std::sync::Arc<registry::Registry>,
     server: tokio::task::JoinHandle<()>,
 }
 

@@ -2,19 +2,27 @@
 //! (shared by every replica). Stores only merge, select and fence; the decisions are made
 //! by [`crate::core::step`] in the replica.
 
+#[cfg(feature = "runtime")]
 use crate::error::StoreError;
 use crate::state::{BreakerState, Millis};
 use contracts::WindowState;
+#[cfg(feature = "runtime")]
 use std::future::Future;
+#[cfg(feature = "runtime")]
 use std::sync::Arc;
+#[cfg(feature = "runtime")]
 use tokio::sync::watch;
 
 mod layout;
+#[cfg(feature = "runtime")]
 mod memory;
+#[cfg(feature = "redis")]
 mod redis;
 
 pub use layout::Layout;
+#[cfg(feature = "runtime")]
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
 pub use redis::RedisStore;
 
 /// One replica's flush: its window delta since the last flush, and its half-open probe
@@ -72,6 +80,7 @@ pub enum Cas {
 }
 
 /// A breaker state store. Implementations must be safe to share between tasks.
+#[cfg(feature = "runtime")]
 pub trait Store: Send + Sync {
     /// Merges one replica's delta and returns the shared view. Called once per flush interval.
     fn flush(&self, req: &FlushRequest<'_>) -> impl Future<Output = Result<Snapshot, StoreError>> + Send;
@@ -99,6 +108,7 @@ pub trait Store: Send + Sync {
     fn relayout(&self, rules: &[contracts::WindowRule]);
 }
 
+#[cfg(feature = "runtime")]
 impl<S: Store> Store for Arc<S> {
     fn flush(&self, req: &FlushRequest<'_>) -> impl Future<Output = Result<Snapshot, StoreError>> + Send {
         S::flush(self, req)

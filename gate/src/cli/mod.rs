@@ -1,6 +1,7 @@
 //! Command-line interface definitions and the commands that need no services.
 
 pub mod contracts_cmd;
+pub mod drill_cmd;
 pub mod registry_cmd;
 pub mod serve_cmd;
 
@@ -42,7 +43,7 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Data chaos drill: inject a fault into a binding's source and check how the gate reacts.
     /// Exit 0: every hypothesis held; 1: a drill failed; 2: error.
-    Drill(Box<crate::drill::cli::DrillArgs>),
+    Drill(Box<drill_cmd::DrillArgs>),
     /// See the gate work in one command, no services needed: an in-process Kafka cluster, the
     /// bundled flights contract, a null burst that trips the breaker, and the recovery.
     Demo(DemoArgs),

@@ -58,7 +58,7 @@ pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
     }
     let mut app = crate::http::router(running.ready.clone(), running.bindings.clone(), metrics, token.clone(), running.transitions.clone());
     if let (Some(r), Some(rc)) = (&running.registry, &cfg.contracts.registry) {
-        app = app.merge(crate::registry::api::router(std::sync::Arc::clone(r), token, rc.max_body_bytes));
+        app = app.merge(registry::api::router(std::sync::Arc::clone(r), crate::http::registry_authorizer(token), rc.max_body_bytes));
     }
     let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|source| ServeError::Http { what: format!("bind {}", cfg.http.listen), source })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Http { what: "local address".into(), source })?;
@@ -93,18 +93,18 @@ pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
 ///
 /// # Errors
 /// A config without `contracts.registry`, or a registry that cannot be opened.
-pub async fn registry_app(cfg: &GateConfig, metrics: metrics_exporter_prometheus::PrometheusHandle, token: Option<String>) -> Result<(axum::Router, std::sync::Arc<crate::registry::Registry>), ServeError> {
+pub async fn registry_app(cfg: &GateConfig, metrics: metrics_exporter_prometheus::PrometheusHandle, token: Option<String>) -> Result<(axum::Router, std::sync::Arc<registry::Registry>), ServeError> {
     let Some(rc) = &cfg.contracts.registry else {
         return Err(ServeError::Config(crate::config::ConfigError::Invalid { field: "contracts.registry".into(), message: "a process without bindings serves the registry only; configure contracts.registry".into() }));
     };
-    let source = crate::registry::Source::open(cfg).await.map_err(|message| ServeError::Contracts { message })?;
+    let source = crate::contract_source::ContractSource::open(cfg).await.map_err(|message| ServeError::Contracts { message })?;
     let Some(registry) = source.registry() else {
         return Err(ServeError::Contracts { message: "contracts.registry is set but the contract source is not the registry".into() });
     };
     let producer: rdkafka::producer::FutureProducer = crate::kafka::client_config(cfg).create().map_err(crate::serve::kafka_err("events producer"))?;
     let events = crate::serve::events::TransitionSink::new(producer, cfg.events.breaker_topic.clone(), "registry".into());
     let ready = std::sync::Arc::new(crate::serve::ready::Readiness::new(crate::kafka::client_config(cfg), Vec::new()));
-    let app = crate::http::router(ready, Vec::new(), metrics, token.clone(), events).merge(crate::registry::api::router(std::sync::Arc::clone(&registry), token, rc.max_body_bytes));
+    let app = crate::http::router(ready, Vec::new(), metrics, token.clone(), events).merge(registry::api::router(std::sync::Arc::clone(&registry), crate::http::registry_authorizer(token), rc.max_body_bytes));
     Ok((app, registry))
 }
 

@@ -14,9 +14,8 @@
 //! * [`hypothesis`] — the assertions, a pure function of what was measured;
 //! * [`ledger`] — matching delivery reports with output headers and breaker events;
 //! * [`runner`] — the producer, the reader and the phases against real Kafka;
-//! * [`plan`], [`report`], [`cli`] — the plan file, the report, the command.
+//! * [`plan`], [`report`] — the plan file and the report (the command is `cli::drill_cmd`).
 
-pub mod cli;
 pub mod faults;
 pub mod hypothesis;
 pub mod ledger;

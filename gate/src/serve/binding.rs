@@ -2,7 +2,7 @@
 
 use super::pending::{PausedAt, PendingAction};
 use super::store::AnyStore;
-use crate::config::{Binding, Topics};
+use crate::config::{Binding, GateConfig, Topics};
 use breaker::{Breaker, Router};
 use contracts::{CompiledContract, Observer, WindowState};
 use std::collections::HashMap;
@@ -263,9 +263,63 @@ impl LastGood {
     }
 }
 
+/// Why a binding cannot take the contract's first schema object by default: it reads Avro
+/// and the contract has several objects. The registry admits a subject's Avro schema against
+/// the object named like its record, so the first object could judge records by other rules
+/// than the ones their schema was admitted under; the binding must say which (`object`).
+pub fn ambiguous_object(b: &crate::config::Binding, contract: &contracts::CompiledContract) -> Option<String> {
+    (b.format == crate::config::PayloadFormat::Avro && b.object.is_none() && contract.objects.len() > 1).then(|| {
+        let names: Vec<&str> = contract.objects.iter().map(|o| &**o).collect();
+        format!("contract {} {} has {} schema objects ({}); a binding with format: avro must name the one its records carry", contract.id, contract.version, names.len(), names.join(", "))
+    })
+}
+
+/// [`ambiguous_object`] as the startup error of `serve` and `replay`, naming the field.
+///
+/// # Errors
+/// `bindings[i].object` when the binding must name its schema object.
+pub fn object_named_if_ambiguous(cfg: &GateConfig, b: &crate::config::Binding, contract: &contracts::CompiledContract) -> Result<(), crate::config::ConfigError> {
+    let Some(message) = ambiguous_object(b, contract) else { return Ok(()) };
+    let i = cfg.bindings.iter().position(|x| x.name == b.name).unwrap_or_default();
+    Err(crate::config::ConfigError::Invalid { field: format!("bindings[{i}].object"), message })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_avro_binding_names_its_object_when_the_contract_has_several() {
+        let one = "apiVersion: v3.1.0\nkind: DataContract\nid: o\nversion: 1.0.0\nstatus: active\nschema:\n  - name: orders\n    properties:\n      - name: id\n        logicalType: string\n";
+        let two = format!("{one}  - name: refunds\n    properties:\n      - name: id\n        logicalType: string\n");
+        let binding = |format: &str, object: Option<&str>| -> crate::config::Binding {
+            let object = object.map_or(String::new(), |o| format!("object: {o}\n"));
+            serde_saphyr::from_str(&format!("name: b\nsource: s\ncontract: o\nfallback: hold\nformat: {format}\n{object}")).expect("binding parses")
+        };
+        // (contract, format, object named, refused)
+        let cases = [
+            (two.as_str(), "avro", None, true),
+            (two.as_str(), "avro", Some("refunds"), false),
+            (two.as_str(), "json", None, false),
+            (one, "avro", None, false),
+        ];
+        for (doc, format, object, refused) in cases {
+            let model: contracts::Contract = serde_saphyr::from_str(doc).expect("contract parses");
+            let compiled = contracts::compile(&model, object).expect("compiles");
+            let why = ambiguous_object(&binding(format, object), &compiled);
+            assert_eq!(why.is_some(), refused, "{format} {object:?} {why:?}");
+            if let Some(why) = why {
+                assert!(why.contains("orders, refunds") && why.contains("format: avro"), "{why}");
+            }
+        }
+        // As a startup error: the field of the binding at fault.
+        let cfg: GateConfig = serde_saphyr::from_str("kafka:\n  brokers: b:9092\ncontracts:\n  dir: c\nbindings:\n  - name: a\n    source: a\n    contract: o\n    fallback: hold\n  - name: b\n    source: b\n    contract: o\n    fallback: hold\n    format: avro\n").expect("config parses");
+        let model: contracts::Contract = serde_saphyr::from_str(&two).expect("contract parses");
+        let compiled = contracts::compile(&model, None).expect("compiles");
+        assert!(object_named_if_ambiguous(&cfg, &cfg.bindings[0], &compiled).is_ok());
+        let err = object_named_if_ambiguous(&cfg, &cfg.bindings[1], &compiled).expect_err("ambiguous").to_string();
+        assert!(err.contains("bindings[1].object"), "{err}");
+    }
 
     enum Op {
         Stage(&'static str, &'static str, i64),

@@ -50,7 +50,7 @@ impl ViolationSink {
             }
             e.1 += 1;
         }
-        let body = super::pipeline::violation_json(binding, contract, v, topic, partition, offset);
+        let body = violation_json(binding, contract, v, topic, partition, offset);
         let rec = FutureRecord::to(&self.topic).key(binding).payload(&body);
         // Samples are best effort: the delivery result is not awaited, only a full queue is logged.
         if let Err((e, _)) = self.producer.send_result(rec) {
@@ -109,6 +109,16 @@ pub fn transition_json(binding: &str, contract: &str, version: &str, t: &Transit
         "trips": t.to.trips,
         "time": chrono::DateTime::from_timestamp_millis(t.to.since_ms).map(|d| d.to_rfc3339()),
         "replica": replica,
+    })
+    .to_string()
+}
+
+/// One violation event as JSON.
+pub(crate) fn violation_json(binding: &str, contract: &contracts::CompiledContract, v: &contracts::Violation, topic: &str, partition: i32, offset: i64) -> String {
+    serde_json::json!({
+        "binding": binding, "contract": &*contract.id, "version": &*contract.version,
+        "rule": &*v.rule, "field": v.field, "value": v.value, "expected": v.expected, "blocking": v.blocking,
+        "source": {"topic": topic, "partition": partition, "offset": offset}, "time": chrono::Utc::now().to_rfc3339(),
     })
     .to_string()
 }

@@ -1,7 +1,6 @@
 //! `contract-gate serve`: the sidecar.
 
 pub mod acks;
-pub mod avro;
 pub mod binding;
 pub mod decode;
 pub mod delivery;
@@ -20,6 +19,7 @@ pub mod ready;
 pub mod rebalance;
 pub mod record;
 pub mod record_loop;
+pub mod reload;
 pub mod store;
 pub mod strict;
 
@@ -153,7 +153,7 @@ pub struct Running {
     pub transitions: events::TransitionSink,
     /// The contract registry, when contracts come from it (its API is served beside the
     /// admin routes and bindings hot-reload from it).
-    pub registry: Option<Arc<crate::registry::Registry>>,
+    pub registry: Option<Arc<registry::Registry>>,
 }
 
 /// Starts the sidecar: contracts, breakers, Kafka clients, output topics, last-good index,
@@ -163,13 +163,13 @@ pub struct Running {
 /// A [`ServeError`] naming what could not be set up.
 pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     cfg.validate()?;
-    let source = crate::registry::Source::open(cfg).await.map_err(|message| ServeError::Contracts { message })?;
+    let source = crate::contract_source::ContractSource::open(cfg).await.map_err(|message| ServeError::Contracts { message })?;
     let now = chrono::Utc::now().timestamp_millis();
     let replica = BreakerOptions::default().replica;
     let mut bindings = Vec::new();
     for b in &cfg.bindings {
         let contract = source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|e| ServeError::Contracts { message: format!("binding {}: {e}", b.name) })?;
-        object_named_if_ambiguous(cfg, b, &contract)?;
+        binding::object_named_if_ambiguous(cfg, b, &contract)?;
         let rules = contract.rules.clone();
         let store = match &cfg.redis {
             None => AnyStore::Memory(MemoryStore::new(b.breaker.window.clone(), &rules)),
@@ -244,7 +244,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     let pipeline = if exactly_once { tokio::spawn(record_loop::run(pipeline, delivery::Transactional::default(), rx)) } else { tokio::spawn(record_loop::run(pipeline, delivery::AtLeastOnce::default(), rx)) };
     let registry = source.registry();
     if let Some(r) = &registry {
-        crate::registry::reload::spawn(Arc::clone(r), bindings.clone(), tx.subscribe());
+        reload::spawn(Arc::clone(r), bindings.clone(), tx.subscribe());
     }
     info!(bindings = bindings.len(), replica = %replica, "serving");
     Ok(Running { bindings, shutdown: tx, pipeline, flushers, ready, transitions, registry })
@@ -264,63 +264,4 @@ fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Result<V
         wanted.push(TopicSpec { name: t.clone(), partitions: 1, compacted: false });
     }
     Ok(wanted)
-}
-
-/// Why a binding cannot take the contract's first schema object by default: it reads Avro
-/// and the contract has several objects. The registry admits a subject's Avro schema against
-/// the object named like its record, so the first object could judge records by other rules
-/// than the ones their schema was admitted under; the binding must say which (`object`).
-pub(crate) fn ambiguous_object(b: &crate::config::Binding, contract: &contracts::CompiledContract) -> Option<String> {
-    (b.format == crate::config::PayloadFormat::Avro && b.object.is_none() && contract.objects.len() > 1).then(|| {
-        let names: Vec<&str> = contract.objects.iter().map(|o| &**o).collect();
-        format!("contract {} {} has {} schema objects ({}); a binding with format: avro must name the one its records carry", contract.id, contract.version, names.len(), names.join(", "))
-    })
-}
-
-/// [`ambiguous_object`] as the startup error of `serve` and `replay`, naming the field.
-///
-/// # Errors
-/// `bindings[i].object` when the binding must name its schema object.
-pub(crate) fn object_named_if_ambiguous(cfg: &GateConfig, b: &crate::config::Binding, contract: &contracts::CompiledContract) -> Result<(), crate::config::ConfigError> {
-    let Some(message) = ambiguous_object(b, contract) else { return Ok(()) };
-    let i = cfg.bindings.iter().position(|x| x.name == b.name).unwrap_or_default();
-    Err(crate::config::ConfigError::Invalid { field: format!("bindings[{i}].object"), message })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_avro_binding_names_its_object_when_the_contract_has_several() {
-        let one = "apiVersion: v3.1.0\nkind: DataContract\nid: o\nversion: 1.0.0\nstatus: active\nschema:\n  - name: orders\n    properties:\n      - name: id\n        logicalType: string\n";
-        let two = format!("{one}  - name: refunds\n    properties:\n      - name: id\n        logicalType: string\n");
-        let binding = |format: &str, object: Option<&str>| -> crate::config::Binding {
-            let object = object.map_or(String::new(), |o| format!("object: {o}\n"));
-            serde_saphyr::from_str(&format!("name: b\nsource: s\ncontract: o\nfallback: hold\nformat: {format}\n{object}")).expect("binding parses")
-        };
-        // (contract, format, object named, refused)
-        let cases = [
-            (two.as_str(), "avro", None, true),
-            (two.as_str(), "avro", Some("refunds"), false),
-            (two.as_str(), "json", None, false),
-            (one, "avro", None, false),
-        ];
-        for (doc, format, object, refused) in cases {
-            let model: contracts::Contract = serde_saphyr::from_str(doc).expect("contract parses");
-            let compiled = contracts::compile(&model, object).expect("compiles");
-            let why = ambiguous_object(&binding(format, object), &compiled);
-            assert_eq!(why.is_some(), refused, "{format} {object:?} {why:?}");
-            if let Some(why) = why {
-                assert!(why.contains("orders, refunds") && why.contains("format: avro"), "{why}");
-            }
-        }
-        // As a startup error: the field of the binding at fault.
-        let cfg: GateConfig = serde_saphyr::from_str("kafka:\n  brokers: b:9092\ncontracts:\n  dir: c\nbindings:\n  - name: a\n    source: a\n    contract: o\n    fallback: hold\n  - name: b\n    source: b\n    contract: o\n    fallback: hold\n    format: avro\n").expect("config parses");
-        let model: contracts::Contract = serde_saphyr::from_str(&two).expect("contract parses");
-        let compiled = contracts::compile(&model, None).expect("compiles");
-        assert!(object_named_if_ambiguous(&cfg, &cfg.bindings[0], &compiled).is_ok());
-        let err = object_named_if_ambiguous(&cfg, &cfg.bindings[1], &compiled).expect_err("ambiguous").to_string();
-        assert!(err.contains("bindings[1].object"), "{err}");
-    }
 }

@@ -17,7 +17,6 @@ use crate::output::Output;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::BaseRecord;
-use serde_json::json;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -235,14 +234,4 @@ pub(crate) enum Routed {
         /// The probe budget is used up: pause until the probe is judged.
         spent: bool,
     },
-}
-
-/// Used by the violation sink too.
-pub(crate) fn violation_json(binding: &str, contract: &contracts::CompiledContract, v: &contracts::Violation, topic: &str, partition: i32, offset: i64) -> String {
-    json!({
-        "binding": binding, "contract": &*contract.id, "version": &*contract.version,
-        "rule": &*v.rule, "field": v.field, "value": v.value, "expected": v.expected, "blocking": v.blocking,
-        "source": {"topic": topic, "partition": partition, "offset": offset}, "time": chrono::Utc::now().to_rfc3339(),
-    })
-    .to_string()
 }

@@ -394,7 +394,7 @@ async fn bench_size(
     let bytes = records.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
     // Every record is valid under the contract (checked here, before any timing).
     {
-        let dir = gate::registry::ContractDir::load(contracts.path())?;
+        let dir = registry::ContractDir::load(contracts.path())?;
         let c = dir.compile(size.contract_id(), None)?;
         let mut obs = c.observer();
         for (_, v) in records.iter().take(2000) {

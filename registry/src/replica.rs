@@ -1,27 +1,10 @@
-//! Where contracts come from: a directory of ODCS files ([`ContractDir`], the embedded default
-//! and GitOps mode) or the registry ([`Registry`]): versioned contracts behind an HTTP API
-//! ([`api`]), with a compacted Kafka topic as the source of truth so that every replica
-//! converges and a restart loses nothing. Running gates follow it ([`reload`]).
-//!
-//! The log holds two kinds of contract records (see [`catalog::Record`]): versions, keyed
-//! `version/<id>@<version>/<digest>`, and status changes, keyed `status/<id>@<version>`; and
-//! the Schema Registry's records (see [`schemas`]), served by [`sr_api`]. Every
-//! replica reads the topic from the beginning at start, then follows it; a write is produced,
-//! acknowledged by Kafka, and answered only once this replica has applied it, so a client
-//! reads its own writes from the replica it wrote to.
+//! One replica of the registry: the catalog, fed from the log in log order by a follower
+//! thread (the compacted Kafka topic) or kept in memory, and the contract writes, each
+//! produced, acknowledged and answered only once this replica has applied it.
 
-pub mod api;
-pub mod avro_rules;
-pub mod catalog;
-mod dir;
-pub mod reload;
-pub mod schemas;
-pub mod sr_api;
-
-pub use catalog::{Catalog, Entry, Refusal, Status};
-pub use dir::{ContractDir, DirError};
-
-use catalog::{Admission, Applied, Record};
+use crate::catalog::{Admission, Catalog, Entry, Refusal};
+use crate::dir;
+use crate::record::{Applied, Record, Status};
 use contracts::diff::Change;
 use contracts::{CompiledContract, Problem};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -37,15 +20,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-/// Default name of the registry topic.
-pub const DEFAULT_TOPIC: &str = "_contract_gate_contracts";
-
 /// How long a write waits for Kafka's acknowledgement and for this replica to apply it.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How many times a write is retried when another replica registered a version of the same
 /// contract between this replica's check and its write.
-const WRITE_ATTEMPTS: usize = 5;
+pub(crate) const WRITE_ATTEMPTS: usize = 5;
 
 /// Failures of the registry.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +100,7 @@ pub struct Registry {
     shared: Arc<Shared>,
     backend: Backend,
     /// One write at a time per replica (writes of several replicas race through `seq`).
-    write: tokio::sync::Mutex<()>,
+    pub(crate) write: tokio::sync::Mutex<()>,
 }
 
 impl Drop for Registry {
@@ -131,7 +111,7 @@ impl Drop for Registry {
     }
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -264,7 +244,7 @@ impl Registry {
 
     /// Writes a key and value (a contract or schema record) and waits until this replica has
     /// applied it.
-    async fn append_raw(&self, key: &str, value: &[u8]) -> Result<(), RegistryError> {
+    pub(crate) async fn append_raw(&self, key: &str, value: &[u8]) -> Result<(), RegistryError> {
         match &self.backend {
             Backend::Memory => {
                 let off = self.catalog().applied() + 1;
@@ -286,7 +266,7 @@ impl Registry {
 
     /// Deletes a record this replica wrote and lost with (housekeeping only: the catalog
     /// ignores lost records anyway).
-    fn tombstone(&self, key: &str) {
+    pub(crate) fn tombstone(&self, key: &str) {
         if let Backend::Kafka { producer, topic, .. } = &self.backend {
             let rec: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).partition(0).key(key);
             if let Err((e, _)) = producer.send_result(rec) {
@@ -314,56 +294,6 @@ impl Registry {
             }
         }
         Ok(added)
-    }
-}
-
-/// Where a serving gate reads its contracts: the directory, or the registry.
-#[derive(Debug)]
-pub enum Source {
-    /// A directory of contract files.
-    Dir(ContractDir),
-    /// The registry (with hot reload).
-    Registry(Arc<Registry>),
-}
-
-impl Source {
-    /// Opens the source the config names. With the registry, the topic is read to its end
-    /// and `contracts.dir`, if set, is seeded into it.
-    ///
-    /// # Errors
-    /// A message naming the directory, file, topic or refusal.
-    pub async fn open(cfg: &crate::config::GateConfig) -> Result<Self, String> {
-        match &cfg.contracts.registry {
-            None => ContractDir::load(&cfg.contracts.dir).map(Self::Dir).map_err(|e| e.to_string()),
-            Some(r) => {
-                let reg = Registry::kafka(&crate::kafka::client_config(cfg), &r.topic, r.create_topic).await.map_err(|e| e.to_string())?;
-                if !cfg.contracts.dir.as_os_str().is_empty() {
-                    let n = reg.seed(&cfg.contracts.dir).await.map_err(|e| format!("seeding the registry from {}: {e}", cfg.contracts.dir.display()))?;
-                    info!(dir = %cfg.contracts.dir.display(), added = n, "registry seeded");
-                }
-                Ok(Self::Registry(Arc::new(reg)))
-            }
-        }
-    }
-
-    /// Compiles the version of `id` that `req` selects (newest when `None`) for `object`.
-    ///
-    /// # Errors
-    /// A message naming the contract and the problem.
-    pub fn compile(&self, id: &str, object: Option<&str>, req: Option<&semver::VersionReq>) -> Result<CompiledContract, String> {
-        match self {
-            Self::Dir(d) => d.compile_matching(id, object, req).map_err(|e| e.to_string()),
-            Self::Registry(r) => r.compile(id, object, req),
-        }
-    }
-
-    /// The registry, when contracts come from it.
-    #[must_use]
-    pub fn registry(&self) -> Option<Arc<Registry>> {
-        match self {
-            Self::Dir(_) => None,
-            Self::Registry(r) => Some(Arc::clone(r)),
-        }
     }
 }
 

@@ -3,9 +3,9 @@
 //! every later record with that id; each schema judged once per contract version (conforms,
 //! pinned) and projected onto the contract.
 
-use super::decode::{DecodeFailure, Decoded, Rejected};
-use super::metrics as m;
-use super::ServeError;
+use super::rejected::{DecodeFailure, Decoded, Rejected};
+use crate::serve::metrics as m;
+use crate::serve::ServeError;
 use crate::config::SchemaRegistrySection;
 use contracts::avro::{self, GenericDatumReader, Projection, Schema};
 use contracts::CompiledContract;
@@ -46,6 +46,16 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// The record's refusal when its writer schema cannot be had.
+    fn rejected(&self) -> Rejected {
+        let kind = match self {
+            Self::NotFound { .. } => DecodeFailure::UnknownSchema,
+            Self::Unreachable { .. } => DecodeFailure::RegistryUnavailable,
+            Self::Unusable { .. } => DecodeFailure::UnusableSchema,
+        };
+        Rejected::decode(kind, self)
+    }
+
     fn outcome(&self) -> &'static str {
         match self {
             Self::NotFound { .. } => "not_found",
@@ -221,7 +231,7 @@ impl AvroSource {
             };
             Rejected::decode(kind, e)
         })?;
-        let writer = self.cache.get(id).await.map_err(|e| Rejected::fetch(&e))?;
+        let writer = self.cache.get(id).await.map_err(|e| e.rejected())?;
         let projection = self.judge(binding, contract, &writer)?;
         let value = avro::decode_body(&writer.reader, id, body).map_err(|e| Rejected::decode(DecodeFailure::CorruptBody, e))?;
         Ok(projection.to_json(value))

@@ -1,9 +1,9 @@
 //! The `drill` command: flags, plan loading, Ctrl-C, output and exit code.
 
-use super::hypothesis::{Expect, HypothesisSpec};
-use super::plan::{Plan, Step, TrafficSpec};
-use super::{report, run_plan, scenario, RunOptions, Target, Traffic};
-use crate::cli::ReportFormat;
+use super::ReportFormat;
+use crate::drill::hypothesis::{Expect, HypothesisSpec};
+use crate::drill::plan::{Plan, Step, TrafficSpec};
+use crate::drill::{report, run_plan, scenario, RunOptions, Target, Traffic};
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -133,8 +133,8 @@ pub fn main(a: &DrillArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = a.config.as_ref().context("--config is required")?;
-    let o = crate::cli::serve_cmd::Overrides { brokers: a.brokers.clone(), ..Default::default() };
-    let cfg = crate::cli::serve_cmd::load(config, &o)?;
+    let o = super::serve_cmd::Overrides { brokers: a.brokers.clone(), ..Default::default() };
+    let cfg = super::serve_cmd::load(config, &o)?;
     let target = Target::new(cfg, a.binding.as_deref()).map_err(anyhow::Error::msg)?;
     let (traffic, steps) = match (&a.plan, &a.scenario) {
         (Some(p), _) => {
@@ -199,7 +199,7 @@ mod tests {
         assert_eq!(a.duration, Some(std::time::Duration::from_secs(4)));
         assert_eq!(a.key, Some(vec!["carrier".to_string(), "flight".to_string()]));
         let s = a.step("null-burst");
-        assert_eq!((s.share, s.hypothesis.trip), (Some(0.5), Some(super::Expect::Expected)));
+        assert_eq!((s.share, s.hypothesis.trip), (Some(0.5), Some(crate::drill::hypothesis::Expect::Expected)));
         assert!(parse("drill --list").is_ok_and(|a| a.list));
         let cases = [
             ("drill --config g.yaml", "required"),

@@ -10,82 +10,11 @@
 
 use contracts::diff::{diff, is_major_bump, Change};
 use contracts::{Contract, Problem, Severity};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::schemas::{is_schema_key, SchemaStore};
-
-/// Lifecycle of a registered version. Deprecation never removes anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Usable; bindings may move to it.
-    #[default]
-    Active,
-    /// Kept for history and for gates pinned to it; bindings do not move to it.
-    Deprecated,
-}
-
-impl Status {
-    /// Name in JSON and tables.
-    #[must_use]
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Deprecated => "deprecated",
-        }
-    }
-}
-
-/// One record of the registry log (the value; the key is [`Record::key`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum Record {
-    /// A new version.
-    #[serde(rename_all = "camelCase")]
-    Version {
-        /// Contract id.
-        id: String,
-        /// Semantic version.
-        version: String,
-        /// Versions of `id` the writer saw, plus one.
-        seq: u64,
-        /// Content digest of the parsed document.
-        digest: String,
-        /// The document exactly as pushed (YAML or JSON).
-        document: String,
-        /// RFC 3339 time of registration.
-        registered_at: String,
-    },
-    /// A status change of an existing version.
-    #[serde(rename_all = "camelCase")]
-    Status {
-        /// Contract id.
-        id: String,
-        /// Version.
-        version: String,
-        /// New status.
-        status: Status,
-        /// Why, as given by the caller.
-        #[serde(default)]
-        reason: Option<String>,
-        /// RFC 3339 time of the change.
-        at: String,
-    },
-}
-
-impl Record {
-    /// The log key: `version/<id>@<version>/<digest>` (unique per content, so compaction never
-    /// replaces an accepted version) or `status/<id>@<version>` (latest status wins).
-    #[must_use]
-    pub fn key(&self) -> String {
-        match self {
-            Self::Version { id, version, digest, .. } => format!("version/{id}@{version}/{digest}"),
-            Self::Status { id, version, .. } => format!("status/{id}@{version}"),
-        }
-    }
-}
+use crate::record::{is_schema_key, Applied, Record, Status};
+use crate::schema_store::SchemaStore;
 
 /// A registered version.
 #[derive(Debug, Clone)]
@@ -162,41 +91,6 @@ pub enum Admission {
         /// Warnings and rules not enforced, for the caller.
         notices: Vec<Problem>,
     },
-}
-
-/// What applying one log record did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    /// A version was added.
-    Added {
-        /// Id.
-        id: String,
-        /// Version.
-        version: String,
-    },
-    /// A status changed.
-    Status {
-        /// Id.
-        id: String,
-        /// Version.
-        version: String,
-    },
-    /// A schema version was added to a subject (see [`super::schemas`]).
-    Schema {
-        /// Subject.
-        subject: String,
-        /// Version in the subject.
-        version: u32,
-        /// Global schema id.
-        id: u32,
-    },
-    /// A compatibility level changed (global when `subject` is `None`).
-    Compatibility {
-        /// Subject.
-        subject: Option<String>,
-    },
-    /// Nothing changed, and why (a lost race, a stale write, a tombstone, an unreadable record).
-    Ignored(String),
 }
 
 /// Every contract version, by id and version.

@@ -9,8 +9,8 @@
 //! does not compile for the binding is never activated; the binding stays where it is and the
 //! failure is logged and counted (`contract_gate_contract_reloads_total{outcome="failed"}`).
 
-use super::Registry;
 use crate::serve::binding::BindingRuntime;
+use registry::{Registry, Status};
 use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -66,7 +66,7 @@ pub async fn reload_one(registry: &Registry, b: &BindingRuntime, range: Option<&
         let vs = cat.versions(&b.cfg.contract)?;
         vs.values()
             .rev()
-            .filter(|e| e.status == super::Status::Active && range.is_none_or(|r| r.matches(&e.version)) && cur.as_ref().is_none_or(|c| e.version > *c))
+            .filter(|e| e.status == Status::Active && range.is_none_or(|r| r.matches(&e.version)) && cur.as_ref().is_none_or(|c| e.version > *c))
             .filter(|e| !failed.contains(&(b.cfg.name.clone(), e.version.to_string())))
             .map(|e| Arc::clone(&e.contract))
             .collect()
@@ -75,7 +75,7 @@ pub async fn reload_one(registry: &Registry, b: &BindingRuntime, range: Option<&
         let version = candidate.version.clone();
         // A version that adds a second schema object leaves an Avro binding without an
         // `object` unable to tell which one its records carry: not activated either.
-        let compiled = contracts::compile(&candidate, b.cfg.object.as_deref()).map_err(|e| e.to_string()).and_then(|c| crate::serve::ambiguous_object(&b.cfg, &c).map_or(Ok(c), Err));
+        let compiled = contracts::compile(&candidate, b.cfg.object.as_deref()).map_err(|e| e.to_string()).and_then(|c| crate::serve::binding::ambiguous_object(&b.cfg, &c).map_or(Ok(c), Err));
         match compiled {
             Ok(compiled) => {
                 let restarted = b.reload(Arc::new(compiled)).await;
@@ -129,7 +129,7 @@ mod tests {
         // Nothing newer that compiles: stays; a deprecated newer version is not followed.
         assert_eq!(reload_one(&reg, &b, Some(&range), &mut failed).await, None);
         reg.push(&doc("1.2.0", "orders", "      - name: note\n        logicalType: string\n"), false).await.expect("1.2.0");
-        reg.set_status("orders", "1.2.0", super::super::Status::Deprecated, None).await.expect("deprecate");
+        reg.set_status("orders", "1.2.0", Status::Deprecated, None).await.expect("deprecate");
         assert_eq!(reload_one(&reg, &b, Some(&range), &mut failed).await, None);
         assert_eq!(&*b.contract().version, "1.1.0");
     }

@@ -1,11 +1,13 @@
 //! HTTP API of the registry, under `/v1/contracts` (documented in `docs/openapi.yaml`).
 //!
-//! Reads are open; writes (register, deprecate, activate) need the bearer token, compared in
-//! constant time and never logged. The token is checked before the body is read, the body
-//! size before it is parsed: 401, then 413, then 400.
+//! Reads are open; writes (register, deprecate, activate) need the [`Authorizer`]'s consent
+//! (the gate's: its admin token, compared in constant time and never logged). It is asked
+//! before the body is read, the body size checked before it is parsed: 401, then 413, then 400.
 
-use super::catalog::{Entry, Refusal, Status};
-use super::{PushOutcome, Registry, RegistryError};
+use crate::auth::Authorizer;
+use crate::catalog::{Entry, Refusal};
+use crate::record::Status;
+use crate::replica::{PushOutcome, Registry, RegistryError};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,10 +18,6 @@ use contracts::decode::{decode_json, DecodeLimits};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-use crate::http::authorized;
-
-/// Default largest request body, in bytes.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Most sample records one validate call checks.
 pub const MAX_SAMPLE_RECORDS: usize = 10_000;
@@ -27,16 +25,16 @@ pub const MAX_SAMPLE_RECORDS: usize = 10_000;
 #[derive(Clone)]
 struct ApiState {
     registry: Arc<Registry>,
-    token: Option<Arc<str>>,
+    auth: Authorizer,
     max_body: usize,
 }
 
-/// The registry routes, with the Schema Registry subset ([`super::sr_api`]) merged in.
-/// `token` is the bearer token for writes (`None` refuses writes); `max_body` the largest
-/// request body accepted.
-pub fn router(registry: Arc<Registry>, token: Option<String>, max_body: usize) -> Router {
-    let sr = super::sr_api::router(Arc::clone(&registry), token.clone(), max_body);
-    let state = ApiState { registry, token: token.map(Arc::from), max_body };
+/// The registry routes, with the Schema Registry subset ([`crate::sr_api`]) merged in.
+/// `auth` decides who may write ([`Authorizer::deny_all`] refuses every write); `max_body` is
+/// the largest request body accepted.
+pub fn router(registry: Arc<Registry>, auth: Authorizer, max_body: usize) -> Router {
+    let sr = crate::sr_api::router(Arc::clone(&registry), auth.clone(), max_body);
+    let state = ApiState { registry, auth, max_body };
     Router::new()
         .route("/v1/contracts", get(list).post(register))
         .route("/v1/contracts/{id}/versions", get(versions))
@@ -54,7 +52,7 @@ fn error(code: StatusCode, msg: impl Into<String>) -> Response {
 }
 
 fn unauthorized(s: &ApiState) -> Response {
-    let msg = if s.token.is_some() { "a valid bearer token is required for registry writes" } else { "registry writes are disabled: no admin token is configured" };
+    let msg = if s.auth.is_enabled() { "a valid bearer token is required for registry writes" } else { "registry writes are disabled: no admin token is configured" };
     error(StatusCode::UNAUTHORIZED, msg)
 }
 
@@ -121,7 +119,7 @@ async fn list(State(s): State<ApiState>) -> Json<Value> {
 }
 
 async fn register(State(s): State<ApiState>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap, body: Body) -> Response {
-    if !authorized(s.token.as_deref(), &headers) {
+    if !s.auth.allows(&headers) {
         return unauthorized(&s);
     }
     let bytes = match read_body(&s, &headers, body).await {
@@ -193,7 +191,7 @@ async fn activate(state: State<ApiState>, path: Path<(String, String)>, headers:
 }
 
 async fn set_status(State(s): State<ApiState>, Path((id, version)): Path<(String, String)>, headers: HeaderMap, body: Body, status: Status) -> Response {
-    if !authorized(s.token.as_deref(), &headers) {
+    if !s.auth.allows(&headers) {
         return unauthorized(&s);
     }
     let bytes = match read_body(&s, &headers, body).await {
@@ -328,7 +326,7 @@ mod tests {
 
     #[tokio::test]
     async fn status_codes() {
-        let app = router(Arc::new(Registry::memory()), Some("s3cret".into()), 4096);
+        let app = router(Arc::new(Registry::memory()), crate::auth::bearer("s3cret"), 4096);
         assert_eq!(call(&app, "POST", "/v1/contracts", None, V1).await.0, StatusCode::UNAUTHORIZED);
         assert_eq!(call(&app, "POST", "/v1/contracts", Some("wrong"), V1).await.0, StatusCode::UNAUTHORIZED);
         let (code, v) = call(&app, "POST", "/v1/contracts", Some("s3cret"), "apiVersion: [").await;
@@ -352,5 +350,19 @@ mod tests {
         assert_eq!(call(&app, "GET", "/v1/contracts/nope/versions", None, "").await.0, StatusCode::NOT_FOUND);
         let (code, v) = call(&app, "GET", "/v1/contracts/t/versions/latest", None, "").await;
         assert_eq!((code, v["document"].as_str()), (StatusCode::OK, Some(V1)));
+    }
+
+    #[tokio::test]
+    async fn no_credential_configured_refuses_every_write() {
+        let app = router(Arc::new(Registry::memory()), Authorizer::deny_all(), 4096);
+        for token in [None, Some("s3cret"), Some("")] {
+            let (code, v) = call(&app, "POST", "/v1/contracts", token, V1).await;
+            assert_eq!((code, v["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("registry writes are disabled: no admin token is configured")), "{token:?}");
+            assert_eq!(call(&app, "POST", "/v1/contracts/t/versions/1.0.0/deprecate", token, "").await.0, StatusCode::UNAUTHORIZED);
+            let (code, v) = call(&app, "POST", "/subjects/s/versions", token, r#"{"schema": "\"string\""}"#).await;
+            assert_eq!((code, v["error_code"].as_u64()), (StatusCode::UNAUTHORIZED, Some(40101)), "{v}");
+            assert_eq!(call(&app, "PUT", "/config", token, r#"{"compatibility": "NONE"}"#).await.0, StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(call(&app, "GET", "/v1/contracts", None, "").await.0, StatusCode::OK, "reads stay open");
     }
 }

@@ -1,0 +1,95 @@
+//! Payload → record, per binding format: JSON, or Avro in the Confluent wire format (writer
+//! schemas fetched by id and cached, see [`avro`]). Every refusal is a value that the
+//! router quarantines with its reason; none stops the loop.
+
+pub mod avro;
+mod rejected;
+
+pub use rejected::{DecodeFailure, Decoded, Rejected};
+
+use avro::{AvroSource, SchemaCache};
+use crate::serve::binding::BindingRuntime;
+use crate::serve::metrics as m;
+use crate::serve::ServeError;
+use crate::config::{GateConfig, PayloadFormat};
+use contracts::decode::{decode_json_into, DecodeLimits};
+use contracts::CompiledContract;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Decoding for every binding of the loop.
+#[derive(Debug)]
+pub struct Decoder {
+    limits: DecodeLimits,
+    /// Avro state by binding name; JSON bindings have none.
+    avro: HashMap<String, AvroSource>,
+    /// The last record, handed back by [`Decoder::recycle`]: the next JSON record is parsed
+    /// into it, reusing its keys, nodes and string buffers (records of a topic share a shape).
+    spare: Mutex<Value>,
+}
+
+impl Decoder {
+    /// JSON only: no registry.
+    #[must_use]
+    pub fn json(limits: DecodeLimits) -> Self {
+        Self { limits, avro: HashMap::new(), spare: Mutex::new(Value::Null) }
+    }
+
+    /// The decoders of `cfg`'s bindings; Avro bindings share one schema cache.
+    ///
+    /// # Errors
+    /// [`ServeError::Config`] when the registry settings cannot be used (a credential variable
+    /// unset, a client that cannot be built).
+    pub fn new(cfg: &GateConfig) -> Result<Self, ServeError> {
+        let mut d = Self::json(DecodeLimits { max_record_bytes: cfg.max_record_bytes });
+        let avro: Vec<_> = cfg.bindings.iter().filter(|b| b.format == PayloadFormat::Avro).collect();
+        if avro.is_empty() {
+            return Ok(d);
+        }
+        let Some(sr) = &cfg.schema_registry else {
+            return Err(ServeError::Config(crate::config::ConfigError::Invalid { field: "schema_registry.url".into(), message: "Avro bindings need a schema registry".into() }));
+        };
+        let cache = Arc::new(SchemaCache::new(sr)?);
+        for b in avro {
+            d.avro.insert(b.name.clone(), AvroSource::new(Arc::clone(&cache), b.allowed_schema_ids.clone()));
+        }
+        Ok(d)
+    }
+
+    /// Decodes one payload for binding `b`; awaits a schema fetch when an Avro record names a
+    /// schema id not cached yet (bounded by the registry timeout).
+    pub async fn decode(&self, b: &BindingRuntime, payload: &[u8]) -> Decoded {
+        self.decode_for(&b.cfg.name, || b.contract(), payload).await
+    }
+
+    /// [`Decoder::decode`] for binding `name` judged by `contract`; `replay` uses it without a
+    /// running binding.
+    pub async fn decode_for(&self, name: &str, contract: impl FnOnce() -> Arc<CompiledContract>, payload: &[u8]) -> Decoded {
+        let out = if payload.len() > self.limits.max_record_bytes {
+            Err(Rejected::decode(DecodeFailure::TooLarge, format_args!("record is {} bytes, over the {}-byte limit", payload.len(), self.limits.max_record_bytes)))
+        } else {
+            match self.avro.get(name) {
+                None => {
+                    let mut v = std::mem::take(&mut *self.spare.lock().unwrap_or_else(PoisonError::into_inner));
+                    match decode_json_into(payload, self.limits, &mut v) {
+                        Ok(()) => Ok(v),
+                        Err(e) => Err(Rejected::decode(DecodeFailure::Json, e)),
+                    }
+                }
+                Some(a) => a.decode(name, contract, payload).await,
+            }
+        };
+        if let Err(Rejected::Decode { kind, .. }) = &out {
+            m::decode_error(name, kind.as_str());
+        }
+        out
+    }
+
+    /// Hands a decoded record back once it was routed, for the next record to be parsed into.
+    pub fn recycle(&self, decoded: Decoded) {
+        if let Ok(v) = decoded {
+            *self.spare.lock().unwrap_or_else(PoisonError::into_inner) = v;
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The registry log's record formats, keys and values, and what applying one did. The log
+//! holds contract records ([`Record`]: versions and status changes) and Schema Registry
+//! records ([`SchemaRecord`]: schema versions and compatibility levels) on one compacted
+//! topic; the key says which kind a record is ([`is_schema_key`]), and every key is chosen so
+//! that compaction keeps what a replay needs (see each `key`).
+
+use crate::avro_rules::Level;
+use serde::{Deserialize, Serialize};
+
+/// Lifecycle of a registered version. Deprecation never removes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Usable; bindings may move to it.
+    #[default]
+    Active,
+    /// Kept for history and for gates pinned to it; bindings do not move to it.
+    Deprecated,
+}
+
+impl Status {
+    /// Name in JSON and tables.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Deprecated => "deprecated",
+        }
+    }
+}
+
+/// One record of the registry log (the value; the key is [`Record::key`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Record {
+    /// A new version.
+    #[serde(rename_all = "camelCase")]
+    Version {
+        /// Contract id.
+        id: String,
+        /// Semantic version.
+        version: String,
+        /// Versions of `id` the writer saw, plus one.
+        seq: u64,
+        /// Content digest of the parsed document.
+        digest: String,
+        /// The document exactly as pushed (YAML or JSON).
+        document: String,
+        /// RFC 3339 time of registration.
+        registered_at: String,
+    },
+    /// A status change of an existing version.
+    #[serde(rename_all = "camelCase")]
+    Status {
+        /// Contract id.
+        id: String,
+        /// Version.
+        version: String,
+        /// New status.
+        status: Status,
+        /// Why, as given by the caller.
+        #[serde(default)]
+        reason: Option<String>,
+        /// RFC 3339 time of the change.
+        at: String,
+    },
+}
+
+impl Record {
+    /// The log key: `version/<id>@<version>/<digest>` (unique per content, so compaction never
+    /// replaces an accepted version) or `status/<id>@<version>` (latest status wins).
+    #[must_use]
+    pub fn key(&self) -> String {
+        match self {
+            Self::Version { id, version, digest, .. } => format!("version/{id}@{version}/{digest}"),
+            Self::Status { id, version, .. } => format!("status/{id}@{version}"),
+        }
+    }
+}
+
+/// One schema record of the registry log (the value; the key is [`SchemaRecord::key`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum SchemaRecord {
+    /// A new version of a subject.
+    #[serde(rename_all = "camelCase")]
+    Schema {
+        /// Subject.
+        subject: String,
+        /// The subject's version this writes (its version count, plus one, as the writer saw).
+        version: u32,
+        /// Global schema id the writer assigned.
+        id: u32,
+        /// The schema text as registered.
+        schema: String,
+        /// Its identity ([`crate::avro_rules::canonical`]).
+        canonical: String,
+        /// Makes the key unique per write.
+        nonce: String,
+        /// RFC 3339 time of registration.
+        registered_at: String,
+    },
+    /// A compatibility level, global (`subject` absent) or of one subject; `level` absent
+    /// removes a subject's own level.
+    #[serde(rename_all = "camelCase")]
+    Compatibility {
+        /// Subject, or global.
+        #[serde(default)]
+        subject: Option<String>,
+        /// The level.
+        #[serde(default)]
+        level: Option<Level>,
+        /// RFC 3339 time of the change.
+        at: String,
+    },
+}
+
+impl SchemaRecord {
+    /// The log key.
+    #[must_use]
+    pub fn key(&self) -> String {
+        match self {
+            Self::Schema { subject, version, nonce, .. } => format!("schema/{subject}/{version}/{nonce}"),
+            Self::Compatibility { subject: None, .. } => "srconfig".into(),
+            Self::Compatibility { subject: Some(s), .. } => format!("srconfig/{s}"),
+        }
+    }
+}
+
+/// Whether a log key is a schema record's.
+#[must_use]
+pub fn is_schema_key(key: &str) -> bool {
+    key.starts_with("schema/") || key == "srconfig" || key.starts_with("srconfig/")
+}
+
+/// What applying one log record did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// A version was added.
+    Added {
+        /// Id.
+        id: String,
+        /// Version.
+        version: String,
+    },
+    /// A status changed.
+    Status {
+        /// Id.
+        id: String,
+        /// Version.
+        version: String,
+    },
+    /// A schema version was added to a subject.
+    Schema {
+        /// Subject.
+        subject: String,
+        /// Version in the subject.
+        version: u32,
+        /// Global schema id.
+        id: u32,
+    },
+    /// A compatibility level changed (global when `subject` is `None`).
+    Compatibility {
+        /// Subject.
+        subject: Option<String>,
+    },
+    /// Nothing changed, and why (a lost race, a stale write, a tombstone, an unreadable record).
+    Ignored(String),
+}
