@@ -1,7 +1,7 @@
 //! Per-record breaker decision (target ≤ 50 ns) and, for scale, one core step per flush.
 
 use breaker::route::testing;
-use breaker::{step, BreakerConfig, BreakerState, Event, FallbackPolicy, Mode, Observation, Router};
+use breaker::{step, BreakerConfig, BreakerState, Event, StoreOutagePolicy, Mode, Observation, Router};
 use contracts::{MetricKind, Operator, RuleResult, Unit};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
@@ -11,7 +11,7 @@ fn route(c: &mut Criterion) {
     let mut g = c.benchmark_group("route");
     for (name, mode) in [("closed", Mode::Closed), ("open", Mode::Open), ("forced_open", Mode::ForcedOpen)] {
         let r = Router::default();
-        testing::set(&r, mode, false, FallbackPolicy::Local);
+        testing::set(&r, mode, false, StoreOutagePolicy::Local);
         g.bench_function(name, |b| b.iter(|| black_box(&r).route()));
     }
     let r = Router::default();

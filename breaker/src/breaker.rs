@@ -2,7 +2,7 @@
 //! window, writes transitions with compare-and-set, and falls back to a local breaker when
 //! the store is unreachable.
 
-use crate::config::{BreakerConfig, FallbackPolicy};
+use crate::config::{BreakerConfig, StoreOutagePolicy};
 use crate::core::{step, window_breach, Event, Observation, ProbeObservation, Step};
 use crate::error::{ConfigError, StoreError};
 use crate::route::{Route, Router};
@@ -23,7 +23,7 @@ pub struct BreakerOptions {
     /// This replica's id; must differ between replicas sharing a store.
     pub replica: String,
     /// What to do while the shared store is unreachable.
-    pub fallback: FallbackPolicy,
+    pub fallback: StoreOutagePolicy,
 }
 
 impl Default for BreakerOptions {
@@ -33,7 +33,7 @@ impl Default for BreakerOptions {
         Self {
             name: "breaker".into(),
             replica: format!("{host}-{}-{}", std::process::id(), SEQ.fetch_add(1, Relaxed)),
-            fallback: FallbackPolicy::Local,
+            fallback: StoreOutagePolicy::Local,
         }
     }
 }

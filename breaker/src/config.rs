@@ -120,7 +120,7 @@ impl WindowConfig {
 /// What the breaker does while the shared store cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
-pub enum FallbackPolicy {
+pub enum StoreOutagePolicy {
     /// Run the same breaker on this replica's own metrics (default).
     #[default]
     Local,
@@ -154,7 +154,7 @@ pub struct RedisConfig {
     #[serde(with = "humantime_serde")]
     pub reconnect_max: Duration,
     /// What to do while Redis cannot be reached.
-    pub fallback: FallbackPolicy,
+    pub fallback: StoreOutagePolicy,
 }
 
 impl Default for RedisConfig {
@@ -166,7 +166,7 @@ impl Default for RedisConfig {
             connect_timeout: Duration::from_secs(1),
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
-            fallback: FallbackPolicy::Local,
+            fallback: StoreOutagePolicy::Local,
         }
     }
 }

@@ -37,7 +37,7 @@ pub mod store;
 
 #[cfg(feature = "runtime")]
 pub use breaker::{Breaker, BreakerOptions, CommandOutcome, FlushReport, Source, Status};
-pub use config::{BreakerConfig, FallbackPolicy, RedisConfig, WindowConfig};
+pub use config::{BreakerConfig, StoreOutagePolicy, RedisConfig, WindowConfig};
 pub use core::{step, Event, Observation, ProbeObservation, Step};
 pub use error::{ConfigError, StoreError};
 pub use route::{Route, Router};

@@ -1,6 +1,6 @@
 //! The per-record decision: a few relaxed atomics, no lock, no allocation, no I/O.
 
-use crate::config::FallbackPolicy;
+use crate::config::StoreOutagePolicy;
 use crate::state::Mode;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering::Relaxed};
 
@@ -76,12 +76,12 @@ impl Router {
     }
 
     /// Applies a mode under the fallback policy (which only matters while degraded).
-    pub(crate) fn set(&self, mode: Mode, degraded: bool, policy: FallbackPolicy) {
+    pub(crate) fn set(&self, mode: Mode, degraded: bool, policy: StoreOutagePolicy) {
         // A manual override wins over the fallback policy: a kill switch must stay a kill
         // switch while Redis is down.
         let effective = match (degraded && !mode.is_forced(), policy) {
-            (true, FallbackPolicy::FailOpen) => PASS,
-            (true, FallbackPolicy::FailClosed) => DIVERT,
+            (true, StoreOutagePolicy::FailOpen) => PASS,
+            (true, StoreOutagePolicy::FailClosed) => DIVERT,
             _ => match mode {
                 Mode::Closed | Mode::ForcedClosed | Mode::MetricsOnly => PASS,
                 Mode::Open | Mode::ForcedOpen => DIVERT,
@@ -111,14 +111,14 @@ impl Router {
 /// Hooks for tests and benchmarks outside the crate; the breaker drives these itself.
 #[doc(hidden)]
 pub mod testing {
-    use super::{FallbackPolicy, Mode, Router};
+    use super::{StoreOutagePolicy, Mode, Router};
 
-    pub fn set(r: &Router, mode: Mode, degraded: bool, policy: FallbackPolicy) {
+    pub fn set(r: &Router, mode: Mode, degraded: bool, policy: StoreOutagePolicy) {
         r.set(mode, degraded, policy);
     }
 
     pub fn set_half_open(r: &Router) {
-        r.set(Mode::HalfOpen, false, FallbackPolicy::Local);
+        r.set(Mode::HalfOpen, false, StoreOutagePolicy::Local);
     }
 
     pub fn take_allowance(r: &Router) -> u64 {

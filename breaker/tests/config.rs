@@ -1,6 +1,6 @@
 //! Configuration as users write it (YAML), defaults, and validation messages.
 
-use breaker::{BreakerConfig, FallbackPolicy, RedisConfig, WindowConfig};
+use breaker::{BreakerConfig, StoreOutagePolicy, RedisConfig, WindowConfig};
 use std::time::Duration;
 
 #[test]
@@ -20,7 +20,7 @@ fn yaml_with_typed_durations() {
 
     let redis: RedisConfig =
         serde_saphyr::from_str("url: redis://10.0.0.5:6379/2\nkey_prefix: cg:{orders}\nfallback: fail_closed\n").expect("parses");
-    assert_eq!(redis.fallback, FallbackPolicy::FailClosed);
+    assert_eq!(redis.fallback, StoreOutagePolicy::FailClosed);
     assert_eq!(redis.validate(), Ok(()));
 }
 

@@ -3,7 +3,7 @@
 mod common;
 
 use breaker::{
-    Breaker, BreakerOptions, BreakerState, Cas, Command, FallbackPolicy, FlushRequest, MemoryStore, Mode, Route,
+    Breaker, BreakerOptions, BreakerState, Cas, Command, StoreOutagePolicy, FlushRequest, MemoryStore, Mode, Route,
     Snapshot, Source, Store, StoreError,
 };
 use common::{config, delta, empty, rules, T0};
@@ -11,14 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
 
-fn opts(replica: &str, fallback: FallbackPolicy) -> BreakerOptions {
+fn opts(replica: &str, fallback: StoreOutagePolicy) -> BreakerOptions {
     BreakerOptions { name: "flights".into(), replica: replica.into(), fallback }
 }
 
 fn replicas<S: Store + Clone>(store: &S, n: usize) -> Vec<Breaker<S>> {
     (0..n)
         .map(|i| {
-            Breaker::new(config(), rules(), store.clone(), opts(&format!("r{i}"), FallbackPolicy::Local), T0)
+            Breaker::new(config(), rules(), store.clone(), opts(&format!("r{i}"), StoreOutagePolicy::Local), T0)
                 .expect("valid config")
         })
         .collect()
@@ -121,7 +121,7 @@ fn flaky() -> Flaky {
 #[tokio::test]
 async fn local_fallback_trips_on_local_metrics_and_shared_state_wins_on_return() {
     let store = flaky();
-    let b = Breaker::new(config(), rules(), store.clone(), opts("r0", FallbackPolicy::Local), T0).expect("config");
+    let b = Breaker::new(config(), rules(), store.clone(), opts("r0", StoreOutagePolicy::Local), T0).expect("config");
     let ok = b.flush(&delta(200, 0, Some(T0)), &empty(), T0).await.expect("flush");
     assert_eq!((ok.source, ok.state.mode), (Source::Shared, Mode::Closed));
 
@@ -144,7 +144,7 @@ async fn local_fallback_trips_on_local_metrics_and_shared_state_wins_on_return()
 #[tokio::test]
 async fn local_forced_state_is_pushed_on_reconcile() {
     let store = flaky();
-    let b = Breaker::new(config(), rules(), store.clone(), opts("r0", FallbackPolicy::FailOpen), T0).expect("config");
+    let b = Breaker::new(config(), rules(), store.clone(), opts("r0", StoreOutagePolicy::FailOpen), T0).expect("config");
     b.flush(&empty(), &empty(), T0).await.expect("flush");
     store.down.store(true, Ordering::Relaxed);
     let out = b.command(Command::ForceOpen, Some("drill"), T0 + 1).await.expect("applied locally");
@@ -160,7 +160,7 @@ async fn local_forced_state_is_pushed_on_reconcile() {
 
 #[tokio::test]
 async fn fallback_policies_decide_routing_while_degraded() {
-    for (policy, want) in [(FallbackPolicy::FailOpen, Route::Pass), (FallbackPolicy::FailClosed, Route::Divert)] {
+    for (policy, want) in [(StoreOutagePolicy::FailOpen, Route::Pass), (StoreOutagePolicy::FailClosed, Route::Divert)] {
         let store = flaky();
         let b = Breaker::new(config(), rules(), store.clone(), opts("r0", policy), T0).expect("config");
         store.down.store(true, Ordering::Relaxed);
@@ -188,7 +188,7 @@ async fn stale_epoch_cannot_overwrite_newer_state() {
 #[tokio::test]
 async fn metrics_only_reports_breach_but_passes() {
     let store = Arc::new(MemoryStore::new(config().window, &rules()));
-    let b = Breaker::new(config(), rules(), store.clone(), opts("r0", FallbackPolicy::Local), T0).expect("config");
+    let b = Breaker::new(config(), rules(), store.clone(), opts("r0", StoreOutagePolicy::Local), T0).expect("config");
     b.command(Command::MetricsOnly, None, T0).await.expect("command");
     let r = b.flush(&delta(500, 100, Some(T0)), &empty(), T0 + 1).await.expect("flush");
     assert_eq!(r.state.mode, Mode::MetricsOnly);
@@ -201,7 +201,7 @@ async fn metrics_only_reports_breach_but_passes() {
 #[tokio::test]
 async fn window_slides_and_restarts_after_close() {
     let store = Arc::new(MemoryStore::new(config().window, &rules()));
-    let b = Breaker::new(config(), rules(), store, opts("r0", FallbackPolicy::Local), T0).expect("config");
+    let b = Breaker::new(config(), rules(), store, opts("r0", StoreOutagePolicy::Local), T0).expect("config");
     // 80 clean records now, 80 more 31 s later: the first ones have left the 30 s window.
     b.flush(&delta(80, 0, Some(T0)), &empty(), T0).await.expect("flush");
     let r = b.flush(&delta(80, 0, Some(T0 + 31_000)), &empty(), T0 + 31_000).await.expect("flush");
@@ -236,7 +236,7 @@ fn futures_are_send<S: Store + 'static>(b: &Breaker<S>) {
 #[tokio::test]
 async fn reconfigure_keeps_the_window_for_new_thresholds_and_restarts_it_for_new_rules() {
     let store = Arc::new(MemoryStore::new(config().window, &rules()));
-    let b = Breaker::new(config(), rules(), Arc::clone(&store), opts("r0", FallbackPolicy::Local), T0).expect("config");
+    let b = Breaker::new(config(), rules(), Arc::clone(&store), opts("r0", StoreOutagePolicy::Local), T0).expect("config");
     // 200 records, 4 % nulls: under the 5 % threshold.
     let r = b.flush(&delta(200, 8, Some(T0)), &empty(), T0).await.expect("flush");
     assert_eq!((r.records, r.state.mode), (200, Mode::Closed));

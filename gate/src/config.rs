@@ -3,7 +3,7 @@
 
 pub mod schema_registry;
 
-use breaker::{BreakerConfig, FallbackPolicy};
+use breaker::{BreakerConfig, StoreOutagePolicy};
 pub use crate::output::{TopicOverrides, Topics};
 pub use schema_registry::{PayloadFormat, SchemaRegistrySection};
 use serde::{Deserialize, Serialize};
@@ -129,7 +129,7 @@ pub struct RedisSection {
     pub op_timeout: Duration,
     /// What to do while Redis cannot be reached: `local` (default), `fail_open`, `fail_closed`.
     #[serde(default)]
-    pub fallback: FallbackPolicy,
+    pub fallback: StoreOutagePolicy,
 }
 
 fn default_op_timeout() -> Duration {

@@ -63,7 +63,7 @@ pub async fn run(kafka: ClientConfig, group: String, sources: Vec<(String, Strin
         }
         parts = p;
         for (binding, partition, lag) in lags {
-            crate::serve::metrics::consumer_lag(&binding, partition, lag);
+            crate::serve::telemetry::Emit::emit(crate::serve::telemetry::ConsumerLag { binding: &binding, partition, records: lag });
         }
     }
     // A consumer's drop talks to the broker: keep it off the async workers.

@@ -41,8 +41,8 @@ pub async fn replay(cfg: &GateConfig, name: &str, from: Option<&str>) -> Result<
     let b = cfg.bindings.iter().find(|b| b.name == name).ok_or_else(|| ServeError::Config(crate::config::ConfigError::Invalid { field: "--binding".into(), message: format!("no binding named {name:?} in the config") }))?;
     let topics = b.topics();
     let from = from.unwrap_or(topics.get(crate::output::Output::Held)).to_string();
-    let source = crate::contract_source::ContractSource::open(cfg).await.map_err(|message| ServeError::Contracts { message })?;
-    let contract = std::sync::Arc::new(source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|message| ServeError::Contracts { message })?);
+    let source = crate::contract_source::ContractSource::open(cfg).await?;
+    let contract = std::sync::Arc::new(source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|source| ServeError::BindingContract { binding: b.name.clone(), source: Box::new(source) })?);
     // Replay judges by the same object `serve` would, or refuses as `serve` does.
     crate::serve::binding::object_named_if_ambiguous(cfg, b, &contract)?;
     // Held records are in the binding's own format (Avro ones need their writer schemas).

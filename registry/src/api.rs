@@ -143,7 +143,7 @@ async fn register(State(s): State<ApiState>, Query(q): Query<HashMap<String, Str
         Err(RegistryError::Refused(Refusal::VersionExists { .. })) => "version_exists",
         Err(_) => "unavailable",
     };
-    metrics::counter!("contract_gate_registry_pushes_total", "outcome" => outcome).increment(1);
+    crate::events::ContractPushed { outcome }.emit();
     match result {
         Ok(o) => pushed(&o, dry_run),
         Err(e) => registry_error(e),

@@ -3,7 +3,7 @@
 //! produced, acknowledged and answered only once this replica has applied it.
 
 use crate::catalog::{Admission, Catalog, Entry, Refusal};
-use crate::dir;
+use crate::dir::{self, DirError};
 use crate::record::{Applied, Record, Status};
 use contracts::diff::Change;
 use contracts::{CompiledContract, Problem};
@@ -39,6 +39,49 @@ pub enum RegistryError {
     /// Kafka failed or did not answer in time (503).
     #[error("registry log unavailable: {0}")]
     Unavailable(String),
+}
+
+/// Why the registry has no version of a contract a binding can run.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// No registered version matches.
+    #[error("no registered version of contract {id:?}{} (registered: {})", range.as_ref().map(|r| format!(" matching {r}")).unwrap_or_default(), known.join(", "))]
+    NotRegistered {
+        /// Contract id.
+        id: String,
+        /// The binding's version range.
+        range: Option<semver::VersionReq>,
+        /// The contracts the registry has.
+        known: Vec<String>,
+    },
+    /// The selected version does not compile for the binding's schema object.
+    #[error("contract {id} {version}")]
+    Invalid {
+        /// Contract id.
+        id: String,
+        /// The version selected.
+        version: String,
+        /// Why.
+        #[source]
+        source: contracts::ContractError,
+    },
+}
+
+/// A contract file of the seed directory the registry refused or could not take.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// The directory or a file could not be read.
+    #[error(transparent)]
+    Dir(#[from] DirError),
+    /// A file was refused or could not be written.
+    #[error("{}", path.display())]
+    Push {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: RegistryError,
+    },
 }
 
 /// What a successful push did.
@@ -226,14 +269,13 @@ impl Registry {
     /// Compiles the version of `id` a binding following `req` should run, for `object`.
     ///
     /// # Errors
-    /// A message naming the contract and the problem.
-    pub fn compile(&self, id: &str, object: Option<&str>, req: Option<&semver::VersionReq>) -> Result<CompiledContract, String> {
+    /// [`CompileError`] naming the contract and the problem.
+    pub fn compile(&self, id: &str, object: Option<&str>, req: Option<&semver::VersionReq>) -> Result<CompiledContract, CompileError> {
         let cat = self.catalog();
         let Some(e) = cat.resolve(id, req) else {
-            let known: Vec<String> = cat.contracts().map(|(k, _)| k.clone()).collect();
-            return Err(format!("no registered version of contract {id:?}{} (registered: {})", req.map(|r| format!(" matching {r}")).unwrap_or_default(), known.join(", ")));
+            return Err(CompileError::NotRegistered { id: id.to_string(), range: req.cloned(), known: cat.contracts().map(|(k, _)| k.clone()).collect() });
         };
-        contracts::compile(&e.contract, object).map_err(|err| format!("contract {id} {}: {err}", e.version))
+        contracts::compile(&e.contract, object).map_err(|source| CompileError::Invalid { id: id.to_string(), version: e.version.to_string(), source })
     }
 
     /// Writes a record and waits until this replica has applied it.
@@ -279,9 +321,9 @@ impl Registry {
     /// identical version is skipped; a refused one fails the whole seed.
     ///
     /// # Errors
-    /// A message naming the file and the refusal.
-    pub async fn seed(&self, dir: &std::path::Path) -> Result<usize, String> {
-        let files = dir::contract_files(dir).map_err(|e| e.to_string())?;
+    /// [`SeedError`] naming the file and the refusal.
+    pub async fn seed(&self, dir: &std::path::Path) -> Result<usize, SeedError> {
+        let files = dir::contract_files(dir)?;
         let mut added = 0;
         for (path, text) in files {
             match self.push(&text, false).await {
@@ -290,7 +332,7 @@ impl Registry {
                     info!(file = %path.display(), contract = %o.id, version = %o.version, "registry: seeded");
                 }
                 Ok(_) => {}
-                Err(e) => return Err(format!("{}: {e}", path.display())),
+                Err(source) => return Err(SeedError::Push { path, source }),
             }
         }
         Ok(added)

@@ -11,6 +11,7 @@
 //! `deleted` changes nothing; `normalize` changes nothing either, because schemas are always
 //! compared by their key-sorted, whitespace-free JSON ([`crate::avro_rules::canonical`]).
 
+use crate::events::{SchemaRegistered, SchemaRequested};
 use crate::auth::Authorizer;
 use crate::avro_rules::{InvalidSchema, Level};
 use crate::replica::{Registry, RegistryError};
@@ -26,7 +27,6 @@ use axum::Router;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tracing::{info, warn};
 
 /// The media type of every answer.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
@@ -71,7 +71,7 @@ fn reply(op: &'static str, code: StatusCode, body: &Value) -> Response {
         400..=499 => "client_error",
         _ => "unavailable",
     };
-    metrics::counter!("contract_gate_registry_schema_requests_total", "operation" => op, "outcome" => outcome).increment(1);
+    SchemaRequested { operation: op, outcome }.emit();
     (code, [("content-type", CONTENT_TYPE)], body.to_string()).into_response()
 }
 
@@ -199,7 +199,7 @@ async fn get_version(State(s): State<SrState>, Path((subject, version)): Path<(S
 async fn get_version_schema(State(s): State<SrState>, Path((subject, version)): Path<(String, String)>) -> Response {
     match find_version(&s, &subject, &version) {
         Ok((_, _, text)) => {
-            metrics::counter!("contract_gate_registry_schema_requests_total", "operation" => "get_version_schema", "outcome" => "ok").increment(1);
+            SchemaRequested { operation: "get_version_schema", outcome: "ok" }.emit();
             (StatusCode::OK, [("content-type", CONTENT_TYPE)], text.to_string()).into_response()
         }
         Err(f) => f.reply("get_version_schema"),
@@ -246,7 +246,7 @@ async fn register(State(s): State<SrState>, Path(subject): Path<String>, headers
     let c = match candidate(&s, &headers, body).await {
         Ok(c) => c,
         Err(f) => {
-            metrics::counter!("contract_gate_registry_schema_registrations_total", "outcome" => "invalid").increment(1);
+            SchemaRegistered { subject: &subject, outcome: "invalid", detail: None }.emit();
             return f.reply(OP);
         }
     };
@@ -259,18 +259,17 @@ async fn register(State(s): State<SrState>, Path(subject): Path<String>, headers
         Err(SchemaError::Refused(SchemaRefusal::Invalid(_))) => "invalid",
         Err(SchemaError::Registry(_)) => "unavailable",
     };
-    metrics::counter!("contract_gate_registry_schema_registrations_total", "outcome" => outcome).increment(1);
+    let detail: Option<&dyn std::fmt::Display> = match &result {
+        Err(SchemaError::Refused(r @ (SchemaRefusal::Incompatible { .. } | SchemaRefusal::Contract { .. }))) => Some(r),
+        Err(SchemaError::Registry(e)) => Some(e),
+        _ => None,
+    };
+    SchemaRegistered { subject: &subject, outcome, detail }.emit();
     match result {
         Ok(r) => reply(OP, StatusCode::OK, &json!({ "id": r.id })),
-        Err(SchemaError::Refused(r @ (SchemaRefusal::Incompatible { .. } | SchemaRefusal::Contract { .. }))) => {
-            info!(subject = %subject, outcome, reason = %r, "registry: schema refused");
-            err(OP, StatusCode::CONFLICT, 409, r.to_string())
-        }
+        Err(SchemaError::Refused(r @ (SchemaRefusal::Incompatible { .. } | SchemaRefusal::Contract { .. }))) => err(OP, StatusCode::CONFLICT, 409, r.to_string()),
         Err(SchemaError::Refused(SchemaRefusal::Invalid(e))) => invalid(&e).reply(OP),
-        Err(SchemaError::Registry(e)) => {
-            warn!(subject = %subject, error = %e, "registry: schema registration failed");
-            unavailable(&e).reply(OP)
-        }
+        Err(SchemaError::Registry(e)) => unavailable(&e).reply(OP),
     }
 }
 

@@ -5,7 +5,7 @@
 //! read server-wide statistics; the shared one is never touched beyond its own key prefix.
 
 use breaker::{
-    Breaker, BreakerConfig, BreakerOptions, BreakerState, Cas, Command, FallbackPolicy, Mode, RedisConfig,
+    Breaker, BreakerConfig, BreakerOptions, BreakerState, Cas, Command, StoreOutagePolicy, Mode, RedisConfig,
     RedisStore, Route, Source, Store, WindowConfig,
 };
 use contracts::{Accumulator, MetricKind, Operator, Unit, WindowRule, WindowState};
@@ -82,7 +82,7 @@ fn replicas(url: &str, prefix: &str, n: usize) -> Vec<Breaker<RedisStore>> {
     (0..n)
         .map(|i| {
             let store = RedisStore::new(redis_config(url, prefix), config().window, &rules()).expect("store");
-            let opts = BreakerOptions { name: prefix.into(), replica: format!("replica-{i}"), fallback: FallbackPolicy::Local };
+            let opts = BreakerOptions { name: prefix.into(), replica: format!("replica-{i}"), fallback: StoreOutagePolicy::Local };
             Breaker::new(config(), rules(), store, opts, now_ms()).expect("breaker")
         })
         .collect()

@@ -30,7 +30,7 @@ pub fn load(path: &std::path::Path, o: &Overrides) -> Result<GateConfig, ServeEr
     if let Some(r) = &o.redis {
         match &mut cfg.redis {
             Some(section) => section.url.clone_from(r),
-            None => cfg.redis = Some(RedisSection { url: r.clone(), key_prefix: "contract-gate".into(), op_timeout: std::time::Duration::from_millis(500), fallback: breaker::FallbackPolicy::Local }),
+            None => cfg.redis = Some(RedisSection { url: r.clone(), key_prefix: "contract-gate".into(), op_timeout: std::time::Duration::from_millis(500), fallback: breaker::StoreOutagePolicy::Local }),
         }
     }
     if let Some(l) = &o.listen {
@@ -97,9 +97,9 @@ pub async fn registry_app(cfg: &GateConfig, metrics: metrics_exporter_prometheus
     let Some(rc) = &cfg.contracts.registry else {
         return Err(ServeError::Config(crate::config::ConfigError::Invalid { field: "contracts.registry".into(), message: "a process without bindings serves the registry only; configure contracts.registry".into() }));
     };
-    let source = crate::contract_source::ContractSource::open(cfg).await.map_err(|message| ServeError::Contracts { message })?;
+    let source = crate::contract_source::ContractSource::open(cfg).await?;
     let Some(registry) = source.registry() else {
-        return Err(ServeError::Contracts { message: "contracts.registry is set but the contract source is not the registry".into() });
+        return Err(ServeError::Config(crate::config::ConfigError::Invalid { field: "contracts.registry".into(), message: "set, but the contracts were read from contracts.dir".into() }));
     };
     let producer: rdkafka::producer::FutureProducer = crate::kafka::client_config(cfg).create().map_err(crate::serve::kafka_err("events producer"))?;
     let events = crate::serve::events::TransitionSink::new(producer, cfg.events.breaker_topic.clone(), "registry".into());

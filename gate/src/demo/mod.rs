@@ -29,7 +29,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use view::{Phase, RuleLine, Snapshot, View};
+use view::{Phase, RuleLine, Frame, View};
 
 /// The demo's gate configuration (see the file for the tuning).
 pub const CONFIG: &str = include_str!("demo.yaml");
@@ -115,7 +115,7 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
         s
     };
     let mut view = View::new(opts.live.unwrap_or_else(|| std::io::stderr().is_terminal()));
-    let mut snap = Snapshot {
+    let mut snap = Frame {
         elapsed_s: 0.0,
         phase: Phase::Starting,
         gate_consuming: false,

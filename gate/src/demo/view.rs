@@ -52,7 +52,7 @@ pub struct RuleLine {
 
 /// Everything the view draws, refreshed by the demo loop.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub struct Frame {
     /// Seconds since the demo started.
     pub elapsed_s: f64,
     /// Current phase.
@@ -158,7 +158,7 @@ impl View {
 
     /// Redraws (live) or prints a status line every 2 s (plain). Lines stay under ~100
     /// columns so that the live view redraws cleanly in ordinary terminals.
-    pub fn update(&mut self, s: &Snapshot) {
+    pub fn update(&mut self, s: &Frame) {
         let live = matches!(self, View::Live { .. });
         let route = |k: &str| s.routes.get(k).copied().unwrap_or(0);
         let mut records = format!("produced {} → validated {} · quarantine {} · held {} · stale {}", s.produced, route("validated"), route("quarantine"), route("held"), route("stale"));

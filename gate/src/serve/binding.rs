@@ -1,7 +1,7 @@
 //! The runtime state of one binding: contract, breaker, window observers, last-good index.
 
 use super::pending::{PausedAt, PendingAction};
-use super::store::AnyStore;
+use super::breaker_store::AnyStore;
 use crate::config::{Binding, GateConfig, Topics};
 use breaker::{Breaker, Router};
 use contracts::{CompiledContract, Observer, WindowState};
@@ -27,7 +27,7 @@ pub struct Stats {
 
 /// A key's last valid record, with where it came from (for the stale re-emit's headers).
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub struct LastGoodRecord {
     /// Payload.
     pub payload: Vec<u8>,
     /// Source partition.
@@ -54,7 +54,7 @@ pub struct BindingRuntime {
     /// The source topic's name, shared by every acknowledgement the loop waits for.
     pub source: Arc<str>,
     /// The per-route record counters, registered on first use.
-    pub counters: super::metrics::RouteCounters,
+    pub counters: super::telemetry::RouteCounters,
     /// Arrival time of the newest record (ms); seeds "no data" rules even while silent.
     pub last_arrival_ms: AtomicI64,
     /// Held by the flusher from taking the deltas to the end of the flush, and by a hot
@@ -78,7 +78,7 @@ struct LastGood {
 
 #[derive(Debug)]
 struct Entry {
-    snap: Snapshot,
+    snap: LastGoodRecord,
     /// Changed since the writer's last pass.
     dirty: bool,
 }
@@ -97,7 +97,7 @@ impl BindingRuntime {
         let router = breaker.router();
         let stats = Stats { obs: contract.observer(), probe: contract.observer(), contract, generation: 1 };
         let source = Arc::from(cfg.source.as_str());
-        let counters = super::metrics::RouteCounters::new(&cfg.name);
+        let counters = super::telemetry::RouteCounters::new(&cfg.name);
         Self { cfg, topics, breaker, router, stats: Mutex::new(stats), last_good: Mutex::new(LastGood::default()), source, counters, last_arrival_ms: AtomicI64::new(now_ms), reload: tokio::sync::Mutex::new(()), operator: Mutex::new(None), paused_at: Mutex::new(PausedAt::new()) }
     }
 
@@ -183,7 +183,7 @@ impl BindingRuntime {
 
     /// The key's last valid record.
     #[must_use]
-    pub fn snapshot(&self, key: &[u8]) -> Option<Snapshot> {
+    pub fn snapshot(&self, key: &[u8]) -> Option<LastGoodRecord> {
         lock(&self.last_good).index.get(key).map(|e| e.snap.clone())
     }
 
@@ -194,7 +194,7 @@ impl BindingRuntime {
     }
 
     /// Remembers a key's last valid record; an empty payload (a tombstone) forgets it.
-    pub fn remember(&self, key: Vec<u8>, snap: Option<Snapshot>) {
+    pub fn remember(&self, key: Vec<u8>, snap: Option<LastGoodRecord>) {
         lock(&self.last_good).remember(key, snap);
     }
 
@@ -205,7 +205,7 @@ impl BindingRuntime {
     }
 
     /// The changed keys' current snapshots, each once, and clears the changes.
-    pub fn take_staged(&self) -> Vec<(Vec<u8>, Snapshot)> {
+    pub fn take_staged(&self) -> Vec<(Vec<u8>, LastGoodRecord)> {
         lock(&self.last_good).take_staged()
     }
 
@@ -217,7 +217,7 @@ impl BindingRuntime {
 }
 
 impl LastGood {
-    fn remember(&mut self, key: Vec<u8>, snap: Option<Snapshot>) {
+    fn remember(&mut self, key: Vec<u8>, snap: Option<LastGoodRecord>) {
         match snap {
             Some(snap) => {
                 // A rebuilt entry is already in the index topic: not dirty (unless a record
@@ -243,12 +243,12 @@ impl LastGood {
                 self.dirty.push(key.to_vec());
             }
         } else {
-            self.index.insert(key.to_vec(), Entry { snap: Snapshot { payload: payload.to_vec(), partition, offset, timestamp }, dirty: true });
+            self.index.insert(key.to_vec(), Entry { snap: LastGoodRecord { payload: payload.to_vec(), partition, offset, timestamp }, dirty: true });
             self.dirty.push(key.to_vec());
         }
     }
 
-    fn take_staged(&mut self) -> Vec<(Vec<u8>, Snapshot)> {
+    fn take_staged(&mut self) -> Vec<(Vec<u8>, LastGoodRecord)> {
         let Self { index, dirty } = self;
         std::mem::take(dirty)
             .into_iter()
@@ -327,8 +327,8 @@ mod tests {
         Rebuilt(&'static str, &'static str),
     }
 
-    fn snap(payload: &str, offset: i64) -> Snapshot {
-        Snapshot { payload: payload.as_bytes().to_vec(), partition: 0, offset, timestamp: None }
+    fn snap(payload: &str, offset: i64) -> LastGoodRecord {
+        LastGoodRecord { payload: payload.as_bytes().to_vec(), partition: 0, offset, timestamp: None }
     }
 
     #[test]

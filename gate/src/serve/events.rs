@@ -37,7 +37,7 @@ impl ViolationSink {
     /// Publishes the violation unless this rule already used its budget this second. Every
     /// violation is counted in the metrics either way.
     pub fn offer(&self, binding: &str, contract: &contracts::CompiledContract, v: &contracts::Violation, topic: &str, partition: i32, offset: i64) {
-        super::metrics::violation(binding, &v.rule);
+        super::telemetry::Emit::emit(super::telemetry::RuleViolated { binding, rule: &v.rule });
         let sec = chrono::Utc::now().timestamp();
         {
             let mut b = lock(&self.buckets);
@@ -83,9 +83,7 @@ impl TransitionSink {
     /// Logs, counts and publishes one transition of `b`, waiting for the acknowledgement
     /// (transitions are rare and must not be lost silently).
     pub async fn emit(&self, b: &super::binding::BindingRuntime, t: &Transition) {
-        super::metrics::transition(&b.cfg.name, t.from.mode, t.to.mode);
-        super::metrics::breaker_state(&b.cfg.name, t.to.mode);
-        tracing::info!(binding = %b.cfg.name, from = t.from.mode.as_str(), to = t.to.mode.as_str(), epoch = t.to.epoch, reason = ?t.to.reason, "breaker transition");
+        super::telemetry::Emit::emit(super::telemetry::BreakerTransitioned { binding: &b.cfg.name, transition: t });
         let contract = b.contract();
         let body = transition_json(&b.cfg.name, &contract.id, &contract.version, t, &self.replica);
         let rec = FutureRecord::to(&self.topic).key(&b.cfg.name).payload(&body);

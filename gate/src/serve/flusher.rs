@@ -3,12 +3,11 @@
 
 use super::binding::BindingRuntime;
 use super::events::TransitionSink;
-use super::metrics as m;
+use super::telemetry::{BreakerMode, Emit, FlushRejected, Flushed};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
-use tracing::{error, warn};
 
 /// Runs the flush loop of one binding until shutdown, then flushes once more.
 pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Option<super::strict::JudgedTx>, mut shutdown: watch::Receiver<bool>) {
@@ -34,27 +33,19 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Option<
         let started = Instant::now();
         match b.breaker.flush(&delta, &probe, now).await {
             Ok(report) => {
-                m::flush(&b.cfg.name, started.elapsed().as_secs_f64(), report.source == breaker::Source::Local);
-                for r in &report.results {
-                    if let Some(v) = r.value {
-                        m::rule_value(&b.cfg.name, &r.id, v);
-                    }
-                }
                 #[allow(clippy::cast_precision_loss)]
-                m::freshness(&b.cfg.name, (now - b.last_arrival_ms.load(Relaxed)).max(0) as f64 / 1000.0);
+                let idle_seconds = (now - b.last_arrival_ms.load(Relaxed)).max(0) as f64 / 1000.0;
+                Flushed { binding: &b.cfg.name, took: started.elapsed(), report: &report, idle_seconds }.emit();
                 let mode = report.state.mode;
                 if last_mode != Some(mode) {
-                    m::breaker_state(&b.cfg.name, mode);
+                    BreakerMode { binding: &b.cfg.name, mode }.emit();
                     last_mode = Some(mode);
                 }
                 if let Some(t) = &report.transition {
                     events.emit(&b, t).await;
                 }
-                if let Some(e) = report.error {
-                    warn!(binding = %b.cfg.name, error = %e, "breaker store unreachable: local fallback");
-                }
             }
-            Err(e) => error!(binding = %b.cfg.name, error = %e, "flush rejected"),
+            Err(error) => FlushRejected { binding: &b.cfg.name, error: &error }.emit(),
         }
         if let Some(tx) = &judged {
             // Strict mode: the records counted in this generation may go now, routed by the

@@ -1,7 +1,7 @@
 //! The last-good index: latest valid record per key, rebuilt from the compacted
 //! `<src>.last-good` topic so that a restarted gate can serve stale snapshots at once.
 
-use super::binding::{BindingRuntime, Snapshot};
+use super::binding::{BindingRuntime, LastGoodRecord};
 use crate::kafka::client_config;
 use crate::config::GateConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -34,7 +34,7 @@ pub async fn rebuild(cfg: &GateConfig, b: &BindingRuntime) -> Result<usize, Kafk
     Ok(b.last_good_len())
 }
 
-type Entry = (Vec<u8>, Option<Snapshot>);
+type Entry = (Vec<u8>, Option<LastGoodRecord>);
 
 fn read_all(cfg: &rdkafka::ClientConfig, topic: &str) -> Result<Vec<Entry>, KafkaError> {
     // read_committed: in exactly-once mode an aborted batch's snapshots were never served.
@@ -84,7 +84,7 @@ fn read_all(cfg: &rdkafka::ClientConfig, topic: &str) -> Result<Vec<Entry>, Kafk
         }
         let Some(key) = msg.key() else { continue };
         let header = |name: &str| msg.headers().and_then(|h| h.iter().find(|x| x.key == name).and_then(|x| x.value).and_then(|v| std::str::from_utf8(v).ok()).and_then(|s| s.parse::<i64>().ok()));
-        let snap = msg.payload().filter(|p| !p.is_empty()).map(|p| Snapshot {
+        let snap = msg.payload().filter(|p| !p.is_empty()).map(|p| LastGoodRecord {
             payload: p.to_vec(),
             partition: header(super::headers::SOURCE_PARTITION).and_then(|x| i32::try_from(x).ok()).unwrap_or(msg.partition()),
             offset: header(super::headers::SOURCE_OFFSET).unwrap_or(msg.offset()),

@@ -9,7 +9,7 @@ pub mod flow;
 pub mod flusher;
 pub mod headers;
 pub mod lastgood;
-pub mod metrics;
+pub mod telemetry;
 pub mod offsets;
 pub mod partitions;
 pub mod pending;
@@ -20,7 +20,7 @@ pub mod rebalance;
 pub mod record;
 pub mod record_loop;
 pub mod reload;
-pub mod store;
+pub mod breaker_store;
 pub mod strict;
 
 use crate::config::{DeliveryMode, GateConfig};
@@ -32,7 +32,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureProducer;
 use std::collections::HashMap;
 use std::sync::Arc;
-use store::AnyStore;
+use breaker_store::AnyStore;
 use tokio::sync::watch;
 use tracing::info;
 
@@ -42,11 +42,17 @@ pub enum ServeError {
     /// The configuration cannot work.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    /// A contract cannot be loaded (the message names the directory, file, topic or refusal).
-    #[error("contracts: {message}")]
-    Contracts {
-        /// What is wrong, as the contract source says it.
-        message: String,
+    /// Contracts cannot be had (the directory, file, topic or refusal is named).
+    #[error("contracts")]
+    Contracts(#[source] Box<crate::contract_source::ContractSourceError>),
+    /// A binding's contract cannot be loaded.
+    #[error("contract of binding {binding}")]
+    BindingContract {
+        /// Binding.
+        binding: String,
+        /// Why.
+        #[source]
+        source: Box<crate::contract_source::ContractSourceError>,
     },
     /// A Kafka client could not be created or used.
     #[error("kafka: {what}")]
@@ -119,6 +125,12 @@ pub enum ServeError {
     },
 }
 
+impl From<crate::contract_source::ContractSourceError> for ServeError {
+    fn from(e: crate::contract_source::ContractSourceError) -> Self {
+        Self::Contracts(Box::new(e))
+    }
+}
+
 /// Why a binding's breaker could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum BreakerSetupError {
@@ -163,12 +175,12 @@ pub struct Running {
 /// A [`ServeError`] naming what could not be set up.
 pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     cfg.validate()?;
-    let source = crate::contract_source::ContractSource::open(cfg).await.map_err(|message| ServeError::Contracts { message })?;
+    let source = crate::contract_source::ContractSource::open(cfg).await?;
     let now = chrono::Utc::now().timestamp_millis();
     let replica = BreakerOptions::default().replica;
     let mut bindings = Vec::new();
     for b in &cfg.bindings {
-        let contract = source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|e| ServeError::Contracts { message: format!("binding {}: {e}", b.name) })?;
+        let contract = source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|source| ServeError::BindingContract { binding: b.name.clone(), source: Box::new(source) })?;
         binding::object_named_if_ambiguous(cfg, b, &contract)?;
         let rules = contract.rules.clone();
         let store = match &cfg.redis {

@@ -3,7 +3,7 @@
 //! defers. A partition that moves (rebalance) leaves all three at once.
 
 use super::flow::{Admit, Effect, Flow};
-use super::metrics as m;
+use super::telemetry::{Emit, PartitionFlowChanged};
 use super::offsets::OffsetTracker;
 use super::pending::PausedAt;
 use super::rebalance::Change;
@@ -42,11 +42,10 @@ impl Partitions {
         self.flows.get(&(topic.to_string(), partition)).copied().unwrap_or(Flow::Flowing)
     }
 
-    fn set(&mut self, topic: &str, partition: i32, flow: Flow) {
-        let was_paused = self.flow(topic, partition).pause_offset().is_some();
-        let paused = flow.pause_offset().is_some();
-        if was_paused != paused {
-            m::paused(topic, paused);
+    fn set(&mut self, topic: &str, partition: i32, flow: Flow, moved: bool) {
+        let before = self.flow(topic, partition);
+        if before != flow {
+            PartitionFlowChanged { topic, partition, before, after: flow, moved }.emit();
         }
         if flow == Flow::Flowing {
             self.flows.remove(&(topic.to_string(), partition));
@@ -61,14 +60,14 @@ impl Partitions {
             return Admit::Route;
         }
         let (admit, next) = self.flow(topic, partition).admit(offset);
-        self.set(topic, partition, next);
+        self.set(topic, partition, next, false);
         admit
     }
 
     /// Applies a transition of one partition and returns its effect.
     pub fn transition(&mut self, topic: &str, partition: i32, step: impl FnOnce(Flow) -> (Flow, Effect)) -> Effect {
         let (next, effect) = step(self.flow(topic, partition));
-        self.set(topic, partition, next);
+        self.set(topic, partition, next, false);
         effect
     }
 
@@ -101,7 +100,7 @@ impl Partitions {
             for (topic, partition) in parts {
                 self.offsets.forget(topic, *partition);
                 self.deferred.forget(topic, *partition);
-                self.set(topic, *partition, Flow::Flowing);
+                self.set(topic, *partition, Flow::Flowing, true);
                 out.moved.push((topic.clone(), *partition));
                 if matches!(change, Change::Assigned(_)) {
                     out.resume.push((topic.clone(), *partition));

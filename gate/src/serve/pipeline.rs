@@ -7,7 +7,7 @@ use super::acks::{AckQueue, OutputProducer, Sent};
 use super::binding::BindingRuntime;
 use super::flow::Admit;
 use super::headers::{self, HeaderValues, SourceCoords};
-use super::metrics::RouteLabel;
+use super::telemetry::RouteLabel;
 use super::pending::PendingAction;
 use super::plan::{plan, Payload, RoutePlan, VerdictTag};
 use super::rebalance::GateContext;

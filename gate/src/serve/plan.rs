@@ -44,7 +44,7 @@ pub enum Payload {
 
 /// One record to produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Emit {
+pub struct PlannedOutput {
     /// Where.
     pub output: Output,
     /// Verdict header.
@@ -57,15 +57,15 @@ pub struct Emit {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RoutePlan {
     /// Records to produce; the source offset is done when all are acknowledged.
-    pub emits: Vec<Emit>,
+    pub emits: Vec<PlannedOutput>,
     /// Pause the source partition and rewind to this record (fallback `pause`).
     pub pause: bool,
     /// The record is a half-open probe: add it to the probe delta.
     pub probe: bool,
 }
 
-const fn emit(output: Output, verdict: VerdictTag, payload: Payload) -> Emit {
-    Emit { output, verdict, payload }
+const fn emit(output: Output, verdict: VerdictTag, payload: Payload) -> PlannedOutput {
+    PlannedOutput { output, verdict, payload }
 }
 
 /// Decides a record's fate from its verdict, the breaker's route and the binding's fallback.
@@ -111,7 +111,7 @@ mod tests {
     #[test]
     fn plan_table() {
         // valid, route, fallback, keyed, snapshot → emits, pause, probe
-        type Case = (bool, Route, Fallback, bool, bool, Vec<Emit>, bool, bool);
+        type Case = (bool, Route, Fallback, bool, bool, Vec<PlannedOutput>, bool, bool);
         let cases: Vec<Case> = vec![
             (false, Route::Pass, Fallback::Hold, true, true, vec![emit(Quarantine, V::Invalid, Incoming)], false, false),
             (false, Route::Divert, Fallback::Pause, true, true, vec![emit(Quarantine, V::Invalid, Incoming)], false, false),

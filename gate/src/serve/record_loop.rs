@@ -5,7 +5,7 @@
 
 use super::delivery::Delivery;
 use super::flow::{Admit, Effect, Flow};
-use super::metrics as m;
+use super::telemetry::{BacklogReleased, BacklogReleaseFailed, Emit};
 use super::partitions::Partitions;
 use super::pipeline::{Pipeline, Routed};
 use super::strict::JudgedRx;
@@ -16,7 +16,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 /// How often paused and peeking partitions look at their breaker.
 const RESUME_TICK: Duration = Duration::from_millis(100);
@@ -152,11 +152,8 @@ impl Pipeline {
 
     /// Moves one partition's flow on and carries out the effect on the consumer.
     fn transition(&self, parts: &mut Partitions, topic: &str, partition: i32, step: impl FnOnce(Flow) -> (Flow, Effect)) {
-        let before = parts.flow(topic, partition);
         let effect = parts.transition(topic, partition, step);
-        let after = parts.flow(topic, partition);
         self.carry_out(topic, partition, effect);
-        log_flow(topic, partition, before, after);
     }
 
     fn carry_out(&self, topic: &str, partition: i32, effect: Effect) {
@@ -205,14 +202,13 @@ impl Pipeline {
                 // A blocking metadata call, rare (an operator's request) and bounded.
                 let end = match self.consumer.fetch_watermarks(topic, partition, Duration::from_secs(5)) {
                     Ok((_, high)) => high,
-                    Err(e) => {
-                        warn!(binding = %b.cfg.name, topic, partition, action = action.as_str(), error = %e, "cannot read the high watermark; backlog left paused");
+                    Err(error) => {
+                        BacklogReleaseFailed { binding: &b.cfg.name, topic, partition, action, error: &error }.emit();
                         continue;
                     }
                 };
                 self.transition(parts, topic, partition, |f| f.release(action, end));
-                m::released(&b.cfg.name, action.as_str(), end - from);
-                info!(binding = %b.cfg.name, topic, partition, from, to = end, records = end - from, action = action.as_str(), "operator released the paused backlog");
+                BacklogReleased { binding: &b.cfg.name, topic, partition, from, to: end, action }.emit();
             }
         }
     }
@@ -226,20 +222,5 @@ impl Pipeline {
             self.transition(parts, &topic, partition, |f| f.on_mode(mode));
         }
         self.publish_paused(parts);
-    }
-}
-
-/// Logs a partition's change of flow (one place for every such line).
-fn log_flow(topic: &str, partition: i32, before: Flow, after: Flow) {
-    match (before, after) {
-        (Flow::Paused { .. }, Flow::Paused { .. }) | (Flow::Flowing, Flow::Flowing) => {}
-        (_, Flow::Paused { at }) if !matches!(before, Flow::Peeking { .. }) => info!(topic, partition, offset = at, "breaker open: partition paused"),
-        (Flow::Peeking { .. }, Flow::Paused { at }) => info!(topic, partition, offset = at, "probe failed: partition paused again at its pause offset"),
-        (Flow::Paused { .. }, Flow::Peeking { from, .. }) => info!(topic, partition, from, "breaker half-open: peeking for the probe without committing"),
-        (Flow::Paused { .. }, Flow::Flowing) => info!(topic, partition, "breaker no longer open: partition resumed"),
-        (Flow::Peeking { from, .. }, Flow::Flowing) => info!(topic, partition, from, "probe passed: partition flows from its pause offset"),
-        (Flow::Peeking { spent_at: None, .. }, Flow::Peeking { spent_at: Some(at), .. }) => debug!(topic, partition, offset = at, "probe grant spent: partition paused until more comes"),
-        (Flow::Peeking { spent_at: Some(_), .. }, Flow::Peeking { spent_at: None, .. }) => debug!(topic, partition, "more probe grant: peeking on"),
-        _ => {}
     }
 }

@@ -10,11 +10,11 @@
 //! failure is logged and counted (`contract_gate_contract_reloads_total{outcome="failed"}`).
 
 use crate::serve::binding::BindingRuntime;
+use crate::serve::telemetry::{ContractReloadRefused, ContractReloaded, Emit};
 use registry::{Registry, Status};
 use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::watch;
-use tracing::{error, info};
 
 /// The range a binding follows: its configured one, else `^MAJOR` of `started` (`^0.MINOR`
 /// below 1.0.0, where a minor bump may break).
@@ -79,13 +79,11 @@ pub async fn reload_one(registry: &Registry, b: &BindingRuntime, range: Option<&
         match compiled {
             Ok(compiled) => {
                 let restarted = b.reload(Arc::new(compiled)).await;
-                metrics::counter!("contract_gate_contract_reloads_total", "binding" => b.cfg.name.clone(), "outcome" => "applied").increment(1);
-                info!(binding = %b.cfg.name, contract = %b.cfg.contract, from = %current.version, to = %version, window_restarted = restarted, "contract hot-reloaded");
+                ContractReloaded { binding: &b.cfg.name, contract: &b.cfg.contract, from: &current.version, to: &version, window_restarted: restarted }.emit();
                 return Some(version);
             }
             Err(e) => {
-                metrics::counter!("contract_gate_contract_reloads_total", "binding" => b.cfg.name.clone(), "outcome" => "failed").increment(1);
-                error!(binding = %b.cfg.name, contract = %b.cfg.contract, version = %version, error = %e, "contract version does not compile for this binding; not activated (staying on {})", current.version);
+                ContractReloadRefused { binding: &b.cfg.name, contract: &b.cfg.contract, version: &version, staying_on: &current.version, error: &e }.emit();
                 failed.insert((b.cfg.name.clone(), version));
             }
         }
@@ -96,7 +94,7 @@ pub async fn reload_one(registry: &Registry, b: &BindingRuntime, range: Option<&
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::store::AnyStore;
+    use crate::serve::breaker_store::AnyStore;
     use breaker::{Breaker, BreakerOptions, MemoryStore};
 
     fn doc(version: &str, object: &str, extra: &str) -> String {

@@ -4,7 +4,7 @@
 //! pinned) and projected onto the contract.
 
 use super::rejected::{DecodeFailure, Decoded, Rejected};
-use crate::serve::metrics as m;
+use crate::serve::telemetry::{Emit, SchemaFetched};
 use crate::serve::ServeError;
 use crate::config::SchemaRegistrySection;
 use contracts::avro::{self, GenericDatumReader, Projection, Schema};
@@ -149,14 +149,14 @@ impl SchemaCache {
         let mut entries = lock(&self.entries);
         match res {
             Ok((w, subject, version)) => {
-                m::schema_fetch("ok");
+                SchemaFetched { outcome: "ok" }.emit();
                 info!(schema_id = id, subject = subject.as_deref().unwrap_or(""), version = version.unwrap_or(0), ms, "writer schema fetched");
                 let w = Arc::new(w);
                 entries.insert(id, Entry::Ready(Arc::clone(&w)));
                 Ok(w)
             }
             Err(error) => {
-                m::schema_fetch(error.outcome());
+                SchemaFetched { outcome: error.outcome() }.emit();
                 warn!(schema_id = id, error = %error, ms, retry_after = ?self.retry_after, "writer schema fetch failed; records with this id are quarantined until a fetch succeeds");
                 // The client keeps its own copy of non-retriable errors (a 404) forever; this
                 // cache decides when to ask again, so drop it.

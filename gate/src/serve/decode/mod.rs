@@ -9,7 +9,7 @@ pub use rejected::{DecodeFailure, Decoded, Rejected};
 
 use avro::{AvroSource, SchemaCache};
 use crate::serve::binding::BindingRuntime;
-use crate::serve::metrics as m;
+use crate::serve::telemetry::{Emit, RecordRejected};
 use crate::serve::ServeError;
 use crate::config::{GateConfig, PayloadFormat};
 use contracts::decode::{decode_json_into, DecodeLimits};
@@ -81,7 +81,7 @@ impl Decoder {
             }
         };
         if let Err(Rejected::Decode { kind, .. }) = &out {
-            m::decode_error(name, kind.as_str());
+            RecordRejected { binding: name, kind: *kind }.emit();
         }
         out
     }

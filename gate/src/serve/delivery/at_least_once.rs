@@ -5,11 +5,12 @@ use super::Delivery;
 use crate::serve::acks::Report;
 use crate::serve::partitions::Partitions;
 use crate::serve::pipeline::Pipeline;
+use crate::serve::telemetry::{Emit, ProduceFailed};
 use crate::serve::ServeError;
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 use std::sync::Arc;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 /// Most records awaiting acknowledgement (sent or deferred) before the loop stops consuming
 /// to let them drain.
@@ -49,7 +50,7 @@ impl Delivery for AtLeastOnce {
         let mut failed = None;
         for Report { sent, result } in self.reports.drain(..) {
             if let Err(source) = result {
-                error!(topic = %sent.topic, partition = sent.partition, offset = sent.offset, output = sent.output.name(), error = %source, "produce failed; stopping without committing this record");
+                ProduceFailed { topic: &sent.topic, partition: sent.partition, offset: sent.offset, output: sent.output, error: &source }.emit();
                 failed = Some(ServeError::Produce { topic: sent.topic.to_string(), partition: sent.partition, offset: sent.offset, output: sent.output.name(), source: Box::new(source) });
                 break;
             }
