@@ -100,6 +100,11 @@ tests_ran=0
 if ! cargo test --no-run "${build_args[@]}"; then
     cg_die "the tests do not build"
 fi
+# The breaker's pure core must keep building without its runtime and Redis features (the
+# workspace build always enables them, so only this catches a stray tokio or redis use).
+if [[ ${build_args[*]} == --workspace ]] && ! cargo check -q -p breaker --no-default-features; then
+    cg_die "the breaker core does not build without default features"
+fi
 # tests/tests/serve_resilience/ runs the real `contract-gate` binary (kill -9 and
 # restart). The default `cargo test --workspace` builds it (the gate's own integration
 # tests need it): hand that one over. Otherwise build it here, so it does not compete with the
