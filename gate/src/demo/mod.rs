@@ -14,6 +14,8 @@ pub mod view;
 
 pub use summary::{render, BreachSeen, Records, Summary, TransitionSeen};
 
+use crate::output::Output;
+use crate::serve::telemetry::RouteLabel;
 use crate::config::GateConfig;
 use crate::serve;
 use anyhow::Context as _;
@@ -99,10 +101,18 @@ fn routes(samples: &[prom::Sample]) -> BTreeMap<String, u64> {
     m
 }
 
-/// Records the gate consumed: each ends in exactly one of these routes (stale and last-good
-/// re-sends come on top).
+/// The route of records that flowed to validated.
+const VALIDATED: RouteLabel = RouteLabel::To(Output::Validated);
+
+/// Records counted under `label` in the routes read from the metrics.
+pub(crate) fn count(r: &BTreeMap<String, u64>, label: RouteLabel) -> u64 {
+    r.get(label.as_str()).copied().unwrap_or(0)
+}
+
+/// Records the gate consumed: each ends in exactly one route that settles it (stale and
+/// last-good re-sends come on top).
 fn consumed(r: &BTreeMap<String, u64>) -> u64 {
-    ["validated", "quarantine", "degraded", "held", "paused"].iter().map(|k| r.get(*k).copied().unwrap_or(0)).sum()
+    RouteLabel::ALL.into_iter().filter(|l| l.settles()).map(|l| count(r, l)).sum()
 }
 
 async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<Summary> {
@@ -274,7 +284,7 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
         let st = binding.breaker.status().await.state;
         let mode = st.mode.as_str();
         if st.mode == breaker::Mode::HalfOpen {
-            half_open_validated.get_or_insert(r.get("validated").copied().unwrap_or(0));
+            half_open_validated.get_or_insert(count(&r, VALIDATED));
         } else {
             half_open_validated = None;
         }
@@ -361,7 +371,7 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
         #[allow(clippy::cast_precision_loss)]
         let until = st.open_until_ms.map(|u| ((u - now_ms()).max(0)) as f64 / 1000.0);
         snap.half_open_in_s = until;
-        snap.probe = half_open_validated.map(|v0| (r.get("validated").copied().unwrap_or(0).saturating_sub(v0).min(st.probe_budget.max(1)), st.probe_budget));
+        snap.probe = half_open_validated.map(|v0| (count(&r, VALIDATED).saturating_sub(v0).min(st.probe_budget.max(1)), st.probe_budget));
         snap.rules = rules;
         snap.lag = {
             let l: Vec<f64> = samples.iter().filter(|s| s.name == "contract_gate_consumer_lag_records" && s.label("binding") == Some("flights")).map(|s| s.value).collect();
@@ -397,13 +407,13 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
         problems.push(format!("{produce_errors} records could not be produced to the in-process cluster"));
     }
     let final_routes = routes(&prom::parse(&metrics.render()));
-    let route = |k: &str| final_routes.get(k).copied().unwrap_or(0);
-    records.validated = route("validated");
-    records.quarantined = route("quarantine");
-    records.held = route("held");
-    records.stale = route("stale");
-    records.degraded = route("degraded");
-    records.last_good = route("last_good");
+    let route = |l: RouteLabel| count(&final_routes, l);
+    records.validated = route(VALIDATED);
+    records.quarantined = route(RouteLabel::To(Output::Quarantine));
+    records.held = route(RouteLabel::To(Output::Held));
+    records.stale = route(RouteLabel::Stale);
+    records.degraded = route(RouteLabel::To(Output::Degraded));
+    records.last_good = route(RouteLabel::To(Output::LastGood));
     snap.routes = final_routes.clone();
     snap.elapsed_s = started.elapsed().as_secs_f64();
     view.update(&snap);

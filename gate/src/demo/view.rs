@@ -1,6 +1,8 @@
 //! What the demo shows while it runs: a live multi-line view when stderr is a terminal,
 //! plain timestamped lines otherwise (CI logs, pipes, `--json` runs captured by tests).
 
+use crate::output::Output;
+use crate::serve::telemetry::RouteLabel;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -160,12 +162,13 @@ impl View {
     /// columns so that the live view redraws cleanly in ordinary terminals.
     pub fn update(&mut self, s: &Frame) {
         let live = matches!(self, View::Live { .. });
-        let route = |k: &str| s.routes.get(k).copied().unwrap_or(0);
-        let mut records = format!("produced {} → validated {} · quarantine {} · held {} · stale {}", s.produced, route("validated"), route("quarantine"), route("held"), route("stale"));
-        if route("degraded") > 0 {
-            records.push_str(&format!(" · degraded {}", route("degraded")));
+        let route = |l: RouteLabel| super::count(&s.routes, l);
+        let to = |o: Output| route(RouteLabel::To(o));
+        let mut records = format!("produced {} → validated {} · quarantine {} · held {} · stale {}", s.produced, to(Output::Validated), to(Output::Quarantine), to(Output::Held), route(RouteLabel::Stale));
+        if to(Output::Degraded) > 0 {
+            records.push_str(&format!(" · degraded {}", to(Output::Degraded)));
         }
-        records.push_str(&format!(" · last-good {}", route("last_good")));
+        records.push_str(&format!(" · last-good {}", to(Output::LastGood)));
         let mut breaker = paint(live, mode_color(&s.mode), &s.mode.to_uppercase().replace('_', "-"));
         match s.mode.as_str() {
             "closed" => breaker.push_str(" → valid records flow to flights.validated"),

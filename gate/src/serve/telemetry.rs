@@ -5,7 +5,7 @@
 //! names from the configuration and contracts, routes, outputs and states from enums), never
 //! from record data.
 
-use super::decode::DecodeFailure;
+use super::decode::rejected::DecodeFailure;
 use super::flow::Flow;
 use super::pending::PendingAction;
 use crate::output::Output;
@@ -62,6 +62,18 @@ impl RouteLabel {
             Self::Paused => Output::ALL.len() + 1,
             Self::Peeked => Output::ALL.len() + 2,
             Self::Skipped => Output::ALL.len() + 3,
+        }
+    }
+
+    /// Whether a consumed record is counted here once and for good: every consumed record
+    /// lands in exactly one such route. Stale re-sends come on top of the record that caused
+    /// them, the last-good index is a copy, and a peeked record is read again.
+    #[must_use]
+    pub const fn settles(self) -> bool {
+        match self {
+            Self::To(o) => o.per_record(),
+            Self::Paused | Self::Skipped => true,
+            Self::Stale | Self::Peeked => false,
         }
     }
 

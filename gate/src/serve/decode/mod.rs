@@ -3,7 +3,7 @@
 //! router quarantines with its reason; none stops the loop.
 
 pub mod avro;
-mod rejected;
+pub mod rejected;
 
 pub use rejected::{DecodeFailure, Decoded, Rejected};
 
