@@ -431,4 +431,25 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), RouteLabel::ALL.len(), "label values are distinct");
     }
+
+    #[test]
+    fn a_consumed_record_settles_in_exactly_the_routes_that_end_it() {
+        use crate::output::Output::*;
+        // (label, settles)
+        let cases = [
+            (RouteLabel::To(Validated), true),
+            (RouteLabel::To(Quarantine), true),
+            (RouteLabel::To(Degraded), true),
+            (RouteLabel::To(Held), true),
+            (RouteLabel::To(LastGood), false),
+            (RouteLabel::Stale, false),
+            (RouteLabel::Paused, true),
+            (RouteLabel::Peeked, false),
+            (RouteLabel::Skipped, true),
+        ];
+        assert_eq!(cases.len(), RouteLabel::ALL.len(), "every label has a row");
+        for (label, settles) in cases {
+            assert_eq!(label.settles(), settles, "{label:?}");
+        }
+    }
 }
