@@ -430,6 +430,50 @@ async fn redis_and_memory_stores_agree() {
     }
 }
 
+/// A close starts the window afresh in both stores: counts merged before it, the fault that
+/// opened the breaker, never count again, not even those in the bucket that holds the close.
+/// (They did: a close re-tripped on the old fault a flush later.)
+#[tokio::test]
+async fn a_close_starts_a_clean_window_even_inside_its_bucket() {
+    use breaker::{FlushRequest, MemoryStore, ProbeReport};
+    let Some(url) = e2e::redis_url() else { return };
+    let t0: i64 = 1_704_067_200_000; // a bucket boundary
+    let window = WindowConfig::Time { length: Duration::from_secs(10), bucket: Duration::from_secs(1) };
+    let prefix = e2e::unique_name("breaker-clean-close");
+    let redis = RedisStore::new(redis_config(&url, &prefix), window.clone(), &rules()).expect("store");
+    let memory = MemoryStore::new(window, &rules());
+    // The window starts with the first flush (a Redis store seeds it at that flush's time).
+    let initial = BreakerState::initial(t0 + 300);
+    let at = |records: u64, nulls: u64, ms: i64| WindowState {
+        records,
+        accumulators: vec![Accumulator::Count { hits: nulls, total: records }, Accumulator::Newest { ms: (records > 0).then_some(ms) }],
+    };
+    let flush = |now: i64, d: WindowState| {
+        let (redis, memory, initial) = (&redis, &memory, &initial);
+        async move {
+            let e = empty();
+            let req = FlushRequest { now, replica: "r0", delta: &d, probe: ProbeReport { epoch: 0, used: 0, window: &e, request: 0 }, initial };
+            let r = redis.flush(&req).await.expect("redis flush");
+            let m = memory.flush(&req).await.expect("memory flush");
+            assert_eq!(r, m, "the stores agree at {}", now - t0);
+            r.window
+        }
+    };
+    // The fault: 150 records, 100 of them null, in the bucket [t0, t0 + 1 s).
+    assert_eq!(flush(t0 + 300, at(150, 100, t0 + 250)).await.records, 150);
+    // The breaker closes at t0 + 700, inside that bucket: a new window starts there.
+    let closed = BreakerState { epoch: initial.epoch + 1, since_ms: t0 + 700, window_from_ms: t0 + 700, ..initial.clone() };
+    for store in [&redis as &dyn ErasedTransition, &memory] {
+        store.cas(initial.epoch, closed.clone()).await;
+    }
+    // Good records after the close: the window holds them and nothing of the fault.
+    let w = flush(t0 + 800, at(10, 0, t0 + 780)).await;
+    assert_eq!(w.records, 10, "the fault's records still count after the close: {w:?}");
+    assert_eq!(w.accumulators[0], Accumulator::Count { hits: 0, total: 10 });
+    let w = flush(t0 + 1_300, at(20, 1, t0 + 1_250)).await;
+    assert_eq!((w.records, &w.accumulators[0]), (30, &Accumulator::Count { hits: 1, total: 30 }));
+}
+
 /// Lets the parity test drive both stores' transition through one loop.
 trait ErasedTransition {
     fn cas<'a>(&'a self, expected: u64, next: BreakerState) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;

@@ -87,11 +87,14 @@ local epoch, json, mode = st[1], st[2], st[3]
 local from = tonumber(st[4]) or 0
 local budget = tonumber(st[5]) or 0
 
--- Delta into the current bucket, newest timestamps into the sticky hash.
+-- Delta into the current bucket of the current window generation (its start, `from`): a close
+-- or reset starts a new generation, so counts merged before it never count again, not even
+-- those in the bucket that holds the new start (they re-tripped the breaker after a close).
+-- Newest timestamps go into the sticky hash.
 if ARGV[8] ~= '' then
   local vals = split(ARGV[8])
   local start = now - (now % b)
-  local bk = base .. ':b:' .. tag .. ':' .. fmt(start)
+  local bk = base .. ':b:' .. tag .. ':' .. fmt(from) .. ':' .. fmt(start)
   merge_into(bk, '', vals, false)
   redis.call('PEXPIRE', bk, ARGV[17])
   local nk = base .. ':newest:' .. tag
@@ -102,7 +105,7 @@ end
 -- Window over all replicas.
 local win = {}
 local function add_bucket(s)
-  local kv = redis.call('HGETALL', base .. ':b:' .. tag .. ':' .. fmt(s))
+  local kv = redis.call('HGETALL', base .. ':b:' .. tag .. ':' .. fmt(from) .. ':' .. fmt(s))
   for j = 1, #kv, 2 do
     local i = tonumber(kv[j])
     if i ~= nil and i <= nslots then add_slot(win, i, tonumber(kv[j + 1])) end

@@ -81,7 +81,7 @@ impl MemoryStore {
         let inner = &mut *g;
         check_shape(&inner.empty, req.delta, "delta")?;
         let state = inner.state.get_or_insert_with(|| req.initial.clone()).clone();
-        inner.buckets.add(req.now, req.delta);
+        inner.buckets.add(req.now, state.window_from_ms, req.delta);
         let (window, warm) = inner.buckets.window(req.now, state.window_from_ms);
         let mut snapshot = Snapshot { state, window, warm, probe: None, probe_grant: 0 };
         if snapshot.state.mode == Mode::HalfOpen {

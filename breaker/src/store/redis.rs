@@ -21,8 +21,9 @@ const FLUSH_LUA: &str = include_str!("flush.lua");
 const TRANSITION_LUA: &str = include_str!("transition.lua");
 
 /// Breaker state and window buckets in Redis, under `key_prefix`:
-/// `<prefix>:state` (hash: epoch, json, mode, from, budget), `<prefix>:b:<tag>:<bucket start
-/// ms>` (hash of summed slots, expiring), `<prefix>:newest:<tag>` (newest timestamps over all
+/// `<prefix>:state` (hash: epoch, json, mode, from, budget), `<prefix>:b:<tag>:<window
+/// start ms>:<bucket start ms>` (hash of summed slots, expiring; the window start is its
+/// generation, new after a close or reset), `<prefix>:newest:<tag>` (newest timestamps over all
 /// time), `<prefix>:probe:<epoch>` (half-open probe accounting, its window under
 /// `<prefix>:probe:<epoch>:<tag>`) and the channel `<prefix>:events`. `<tag>` is
 /// [`Layout::tag`] of the rules: the state is shared by every replica whatever contract
