@@ -12,7 +12,7 @@ use super::pending::PendingAction;
 use super::plan::{plan, Payload, RoutePlan, VerdictTag};
 use super::rebalance::GateContext;
 use super::record::RecordRef;
-use super::strict::DeferredRecord;
+use super::strict::{DeferredRecord, Until};
 use crate::output::Output;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::message::{BorrowedMessage, Message};
@@ -142,15 +142,21 @@ impl Pipeline {
         }
         let rec = RecordRef { topic: msg.topic(), partition: msg.partition(), offset: msg.offset(), timestamp: msg.timestamp().to_millis(), key, payload, headers: msg.headers() };
         if b.cfg.strict && valid && !released && matches!(route, breaker::Route::Pass | breaker::Route::Probe) {
-            return Routed::Deferred(Box::new(DeferredRecord::new(generation, &rec, contract, verdict_rules.into_owned())));
+            return Routed::Deferred(Box::new(DeferredRecord::new(Until::Judged(generation), &rec, contract, verdict_rules.into_owned())));
+        }
+        // A half-open probe record is judged before it flows: it waits for the probe's verdict,
+        // then goes to validated if the breaker closed, to the open route if it opened again.
+        // (Under `pause` a half-open partition peeks instead and writes nothing.)
+        if p.probe && b.cfg.fallback != crate::config::Fallback::Pause {
+            return Routed::Deferred(Box::new(DeferredRecord::new(Until::ProbeVerdict, &rec, contract, verdict_rules.into_owned())));
         }
         let verdict_override = (released && valid).then_some(VerdictTag::Valid);
         Routed::Sent(self.emit(b, &p, &rec, &contract, &verdict_rules, reason.as_deref(), verdict_override))
     }
 
-    /// Releases a record deferred by strict mode once its window was judged: to validated if
-    /// the breaker still lets data through, else to the binding's fallback. Returns the number
-    /// of outputs sent, each of which reports its delivery.
+    /// Releases a deferred record once what it waited for is known (its window judged, or its
+    /// probe's verdict): to validated if the breaker lets data through, else to the binding's
+    /// fallback. Returns the number of outputs sent, each of which reports its delivery.
     pub(crate) fn release_deferred(&self, b: &BindingRuntime, h: &DeferredRecord) -> u32 {
         let rec = h.as_ref();
         let keyed = rec.key.is_some_and(|k| !k.is_empty());

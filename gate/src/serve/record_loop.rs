@@ -18,7 +18,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-/// How often paused and peeking partitions look at their breaker.
+/// How often paused and peeking partitions, and probe records waiting for their verdict, look
+/// at their breaker.
 const RESUME_TICK: Duration = Duration::from_millis(100);
 
 /// Runs until `shutdown` turns true, then lets the delivery finish (drain acknowledgements,
@@ -46,7 +47,10 @@ pub(crate) async fn run<D: Delivery>(mut p: Pipeline, mut d: D, mut shutdown: wa
                 d.on_moved(&p, &moved).await?;
                 d.on_due(&p).await?;
             }
-            _ = resume_tick.tick(), if parts.any_waiting() => p.resume_ready(&mut parts),
+            _ = resume_tick.tick(), if parts.any_waiting() || parts.deferred.awaits_probe() => {
+                p.resume_ready(&mut parts);
+                p.release_probes(&mut d, &mut parts);
+            }
             Some((topic, generation)) = next_judged(&mut judged) => p.release_judged(&mut d, &mut parts, &topic, generation),
             msg = consumer.recv(), if d.has_room(parts.deferred.len()) => {
                 let msg = match msg {
@@ -128,6 +132,24 @@ impl Pipeline {
             let n = self.release_deferred(b, &r);
             let rec = r.as_ref();
             d.released(self, parts, &b.source, rec.partition, rec.offset, n);
+        }
+    }
+
+    /// Probe records of bindings whose probe has been judged (no longer half-open) go out,
+    /// routed by the verdict: validated after a close, the open route after a failed probe.
+    fn release_probes<D: Delivery>(&self, d: &mut D, parts: &mut Partitions) {
+        if !parts.deferred.awaits_probe() {
+            return;
+        }
+        for b in self.bindings.values() {
+            if b.router.mode() == breaker::Mode::HalfOpen {
+                continue;
+            }
+            for r in parts.deferred.release_probes(&b.source) {
+                let n = self.release_deferred(b, &r);
+                let rec = r.as_ref();
+                d.released(self, parts, &b.source, rec.partition, rec.offset, n);
+            }
         }
     }
 

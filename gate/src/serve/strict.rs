@@ -1,6 +1,7 @@
-//! Strict mode: records bound for validated wait until the flush that counts them in the
-//! window has been judged, so a breach found by that flush diverts them too and nothing of a
-//! bad window reaches validated.
+//! Records that wait for a verdict before they may flow: in strict mode, every record bound
+//! for validated waits until the flush that counts it in the window has been judged, so a
+//! breach found by that flush diverts it too; in half-open, each probe record waits for the
+//! probe's verdict, so the records of a failed probe take the open route, never validated.
 //!
 //! Each binding's window deltas belong to a generation (the flush that will take them). A
 //! record checked into generation `g` is deferred; when the flusher has judged `g` it sends
@@ -20,11 +21,20 @@ pub type JudgedTx = tokio::sync::mpsc::UnboundedSender<(String, u64)>;
 /// The record loop's end of [`JudgedTx`].
 pub type JudgedRx = tokio::sync::mpsc::UnboundedReceiver<(String, u64)>;
 
-/// A record deferred by strict mode, owned.
+/// What a deferred record waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Strict mode: the judgement of the window generation its observation belongs to.
+    Judged(u64),
+    /// A half-open probe record: the probe's verdict (the breaker leaving half-open).
+    ProbeVerdict,
+}
+
+/// A deferred record, owned.
 #[derive(Debug)]
 pub struct DeferredRecord {
-    /// The generation its window observation belongs to.
-    pub generation: u64,
+    /// What it waits for.
+    pub until: Until,
     topic: String,
     partition: i32,
     offset: i64,
@@ -41,9 +51,9 @@ pub struct DeferredRecord {
 impl DeferredRecord {
     /// Copies a consumed record.
     #[must_use]
-    pub fn new(generation: u64, r: &RecordRef<'_>, contract: Arc<CompiledContract>, verdict_rules: String) -> Self {
+    pub fn new(until: Until, r: &RecordRef<'_>, contract: Arc<CompiledContract>, verdict_rules: String) -> Self {
         Self {
-            generation,
+            until,
             topic: r.topic.to_string(),
             partition: r.partition,
             offset: r.offset,
@@ -93,8 +103,24 @@ impl Deferred {
 
     /// Takes the records of `topic` whose generation is judged (≤ `generation`), oldest first.
     pub fn release(&mut self, topic: &str, generation: u64) -> Vec<DeferredRecord> {
+        self.take_front(topic, |u| matches!(u, Until::Judged(g) if g <= generation))
+    }
+
+    /// Takes the probe records of `topic` waiting for the probe's verdict, oldest first.
+    pub fn release_probes(&mut self, topic: &str) -> Vec<DeferredRecord> {
+        self.take_front(topic, |u| u == Until::ProbeVerdict)
+    }
+
+    /// Whether any record waits for a probe's verdict.
+    #[must_use]
+    pub fn awaits_probe(&self) -> bool {
+        self.by_topic.values().any(|q| q.front().is_some_and(|r| r.until == Until::ProbeVerdict))
+    }
+
+    /// Takes the records at the front of `topic`'s queue that `due` lets go.
+    fn take_front(&mut self, topic: &str, due: impl Fn(Until) -> bool) -> Vec<DeferredRecord> {
         let Some(q) = self.by_topic.get_mut(topic) else { return Vec::new() };
-        let n = q.iter().take_while(|r| r.generation <= generation).count();
+        let n = q.iter().take_while(|r| due(r.until)).count();
         self.count -= n;
         q.drain(..n).collect()
     }
@@ -128,7 +154,7 @@ mod tests {
 
     fn rec(contract: &Arc<CompiledContract>, generation: u64, partition: i32, offset: i64) -> DeferredRecord {
         let r = RecordRef { topic: "s", partition, offset, timestamp: None, key: None, payload: b"{}", headers: None };
-        DeferredRecord::new(generation, &r, Arc::clone(contract), "[]".into())
+        DeferredRecord::new(Until::Judged(generation), &r, Arc::clone(contract), "[]".into())
     }
 
     fn contract() -> Arc<CompiledContract> {
@@ -151,6 +177,23 @@ mod tests {
             assert_eq!(h.len(), *left);
         }
         assert!(h.release("other", 9).is_empty());
+    }
+
+    #[test]
+    fn probe_records_wait_for_the_verdict_and_leave_together_in_order() {
+        let c = contract();
+        let mut h = Deferred::default();
+        assert!(!h.awaits_probe());
+        for o in 0..3 {
+            let r = RecordRef { topic: "s", partition: 0, offset: o, timestamp: None, key: None, payload: b"{}", headers: None };
+            h.push(DeferredRecord::new(Until::ProbeVerdict, &r, Arc::clone(&c), "[]".into()));
+        }
+        assert!(h.awaits_probe());
+        assert!(h.release("s", u64::MAX).is_empty(), "a judged window does not release probe records");
+        assert!(h.release_probes("other").is_empty());
+        let got: Vec<i64> = h.release_probes("s").iter().map(|r| r.as_ref().offset).collect();
+        assert_eq!(got, vec![0, 1, 2]);
+        assert!(!h.awaits_probe() && h.is_empty());
     }
 
     #[test]

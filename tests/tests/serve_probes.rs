@@ -1,0 +1,86 @@
+//! The breaker's promise on real Kafka: a half-open probe is judged before any of it flows.
+//! A failed probe's records take the open route, a passed probe's reach validated, and every
+//! source record ends in exactly one output.
+
+use e2e::sidecar::{self, header_str, json_of, keyed, read_until};
+use gate::config::Fallback;
+use gate::serve::headers as h;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(60);
+
+fn null_dep_time(records: &[Value]) -> Vec<Value> {
+    records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r["dep_time"] = Value::Null;
+            r
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_probe_leaks_nothing_to_validated() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("probeleak");
+    e2e::create_topic(&brokers, &src, 1).await?;
+    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
+    let cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
+    let running = gate::serve::start(&cfg).await?;
+    let binding = Arc::clone(&running.bindings[0]);
+    let sample = sidecar::flights_sample();
+    let p = e2e::producer(&brokers)?;
+    let mut produced = 100;
+    sidecar::produce(&p, &src, &keyed(&sample[..100])).await?;
+
+    // The fault goes on through open and half-open, so a probe fails: the breaker trips, cools
+    // down, probes, and opens again (its second trip).
+    let deadline = tokio::time::Instant::now() + T;
+    let mut i = 100;
+    while binding.breaker.status().await.state.trips < 2 {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no failed probe: {:?}", binding.breaker.status().await.state);
+        sidecar::produce(&p, &src, &keyed(&null_dep_time(&sample[i..i + 20]))).await?;
+        produced += 20;
+        i = if i + 40 < sample.len() { i + 20 } else { 100 };
+        tokio::time::sleep(Duration::from_millis(100)).await; // pacing the producer
+    }
+    // Good data again until a probe passes and the breaker closes: every record deferred as a
+    // probe is then out.
+    while binding.breaker.status().await.state.mode != breaker::Mode::Closed {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "did not close: {:?}", binding.breaker.status().await.state);
+        sidecar::produce(&p, &src, &keyed(&sample[i..i + 20])).await?;
+        produced += 20;
+        i = if i + 40 < sample.len() { i + 20 } else { 100 };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Every source offset in exactly one of validated and held (nothing is quarantined here).
+    let reader: StreamConsumer = e2e::consumer_config(&brokers, &e2e::unique_name("reader")).set("isolation.level", "read_committed").create()?;
+    reader.subscribe(&[&format!("{src}.validated"), &format!("{src}.held")])?;
+    let out = read_until(&reader, T, |m| m.len() >= produced).await?;
+    let mut seen: HashMap<i64, (String, bool)> = HashMap::new();
+    for m in &out {
+        let offset: i64 = header_str(m, h::SOURCE_OFFSET).unwrap_or_default().parse()?;
+        let output = if rdkafka::message::Message::topic(m).ends_with(".held") { "held" } else { "validated" };
+        let null = json_of(m)["dep_time"].is_null();
+        anyhow::ensure!(seen.insert(offset, (output.to_string(), null)).is_none(), "source offset {offset} written twice");
+    }
+    anyhow::ensure!(seen.len() == produced, "{} of {produced} source records in the outputs", seen.len());
+
+    // After the first record held (the breaker open), no injected record reached validated:
+    // not the records of the failed probe either.
+    let first_held = seen.iter().filter(|(_, (o, _))| o == "held").map(|(off, _)| *off).min().unwrap_or(i64::MAX);
+    let leaked: Vec<i64> = seen.iter().filter(|(off, (o, null))| **off > first_held && o == "validated" && *null).map(|(off, _)| *off).collect();
+    anyhow::ensure!(leaked.is_empty(), "{} injected records reached validated after the breaker opened (e.g. offset {:?})", leaked.len(), leaked.iter().min());
+    // Passed probes did flow: validated holds good records from after the trip.
+    anyhow::ensure!(seen.iter().any(|(off, (o, null))| *off > first_held && o == "validated" && !*null), "no record reached validated after the close");
+    // Nothing reaches validated while half-open: a probe's records go out with the verdict.
+    let validated_while_half_open = out.iter().filter(|m| !rdkafka::message::Message::topic(*m).ends_with(".held")).filter(|m| header_str(m, h::BREAKER_STATE).as_deref() == Some("half_open")).count();
+    anyhow::ensure!(validated_while_half_open == 0, "{validated_while_half_open} records reached validated while half-open");
+    sidecar::stop(running).await
+}
