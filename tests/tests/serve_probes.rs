@@ -2,7 +2,7 @@
 //! A failed probe's records take the open route, a passed probe's reach validated, and every
 //! source record ends in exactly one output.
 
-use e2e::sidecar::{self, header_str, json_of, keyed, read_until};
+use e2e::sidecar::{self, header_str, keyed, read_until};
 use gate::config::Fallback;
 use gate::serve::headers as h;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -13,7 +13,9 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
 
-fn null_dep_time(records: &[Value]) -> Vec<Value> {
+/// The fault: `dep_time` null, keyed `inj-…` so that the outputs tell injected records from
+/// the real data's own cancelled flights.
+fn injected(records: &[Value]) -> Vec<(String, Vec<u8>)> {
     records
         .iter()
         .map(|r| {
@@ -21,6 +23,8 @@ fn null_dep_time(records: &[Value]) -> Vec<Value> {
             r["dep_time"] = Value::Null;
             r
         })
+        .zip(0..)
+        .map(|(r, i)| (format!("inj-{i}"), r.to_string().into_bytes()))
         .collect()
 }
 
@@ -44,7 +48,7 @@ async fn a_failed_probe_leaks_nothing_to_validated() -> anyhow::Result<()> {
     let mut i = 100;
     while binding.breaker.status().await.state.trips < 2 {
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "no failed probe: {:?}", binding.breaker.status().await.state);
-        sidecar::produce(&p, &src, &keyed(&null_dep_time(&sample[i..i + 20]))).await?;
+        sidecar::produce(&p, &src, &injected(&sample[i..i + 20])).await?;
         produced += 20;
         i = if i + 40 < sample.len() { i + 20 } else { 100 };
         tokio::time::sleep(Duration::from_millis(100)).await; // pacing the producer
@@ -67,20 +71,63 @@ async fn a_failed_probe_leaks_nothing_to_validated() -> anyhow::Result<()> {
     for m in &out {
         let offset: i64 = header_str(m, h::SOURCE_OFFSET).unwrap_or_default().parse()?;
         let output = if rdkafka::message::Message::topic(m).ends_with(".held") { "held" } else { "validated" };
-        let null = json_of(m)["dep_time"].is_null();
-        anyhow::ensure!(seen.insert(offset, (output.to_string(), null)).is_none(), "source offset {offset} written twice");
+        let injected = rdkafka::message::Message::key(m).is_some_and(|k| k.starts_with(b"inj-"));
+        anyhow::ensure!(seen.insert(offset, (output.to_string(), injected)).is_none(), "source offset {offset} written twice");
     }
     anyhow::ensure!(seen.len() == produced, "{} of {produced} source records in the outputs", seen.len());
 
     // After the first record held (the breaker open), no injected record reached validated:
     // not the records of the failed probe either.
     let first_held = seen.iter().filter(|(_, (o, _))| o == "held").map(|(off, _)| *off).min().unwrap_or(i64::MAX);
-    let leaked: Vec<i64> = seen.iter().filter(|(off, (o, null))| **off > first_held && o == "validated" && *null).map(|(off, _)| *off).collect();
+    let leaked: Vec<i64> = seen.iter().filter(|(off, (o, injected))| **off > first_held && o == "validated" && *injected).map(|(off, _)| *off).collect();
     anyhow::ensure!(leaked.is_empty(), "{} injected records reached validated after the breaker opened (e.g. offset {:?})", leaked.len(), leaked.iter().min());
     // Passed probes did flow: validated holds good records from after the trip.
-    anyhow::ensure!(seen.iter().any(|(off, (o, null))| *off > first_held && o == "validated" && !*null), "no record reached validated after the close");
+    anyhow::ensure!(seen.iter().any(|(off, (o, injected))| *off > first_held && o == "validated" && !*injected), "no record reached validated after the close");
     // Nothing reaches validated while half-open: a probe's records go out with the verdict.
     let validated_while_half_open = out.iter().filter(|m| !rdkafka::message::Message::topic(*m).ends_with(".held")).filter(|m| header_str(m, h::BREAKER_STATE).as_deref() == Some("half_open")).count();
     anyhow::ensure!(validated_while_half_open == 0, "{validated_while_half_open} records reached validated while half-open");
+    sidecar::stop(running).await
+}
+
+/// A record-level fault (every record quarantined) fails the probe on `$.recordFailures`
+/// instead of leaving the breaker half-open until the probe times out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_level_fault_fails_the_probe_instead_of_starving_it() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("probestarve");
+    e2e::create_topic(&brokers, &src, 1).await?;
+    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
+    let cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
+    let probe_timeout = cfg.bindings[0].breaker.probe_timeout;
+    let running = gate::serve::start(&cfg).await?;
+    let binding = Arc::clone(&running.bindings[0]);
+    let sample = sidecar::flights_sample();
+    let p = e2e::producer(&brokers)?;
+    sidecar::produce(&p, &src, &keyed(&sample[..100])).await?;
+    // From here every record fails a record check: its carrier is a number.
+    let broken: Vec<Value> = sample[100..].iter().map(|r| {
+        let mut r = r.clone();
+        r["carrier"] = Value::from(7);
+        r
+    }).collect();
+    let deadline = tokio::time::Instant::now() + T;
+    let (mut i, mut half_open_since, mut reopened) = (0, None, None);
+    while reopened.is_none() {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "never left half-open: {:?}", binding.breaker.status().await.state);
+        sidecar::produce(&p, &src, &keyed(&broken[i..i + 20])).await?;
+        i = if i + 40 < broken.len() { i + 20 } else { 0 };
+        tokio::time::sleep(Duration::from_millis(100)).await; // pacing the producer
+        let st = binding.breaker.status().await.state;
+        match (st.mode, half_open_since) {
+            (breaker::Mode::HalfOpen, None) => half_open_since = Some(tokio::time::Instant::now()),
+            (breaker::Mode::Open, Some(t)) => reopened = Some((t.elapsed(), st.reason)),
+            _ => {}
+        }
+    }
+    let Some((stayed, reason)) = reopened else { anyhow::bail!("the loop ends only once reopened") };
+    // Judged and failed (on `$.recordFailures`, or on the first rule in order that the
+    // probe's records breach), not starved.
+    anyhow::ensure!(matches!(reason, breaker::Reason::Breach(_)), "the probe was not judged: {reason:?}");
+    anyhow::ensure!(stayed < probe_timeout / 2, "half-open for {stayed:?} (probe timeout {probe_timeout:?})");
     sidecar::stop(running).await
 }

@@ -113,20 +113,29 @@ impl Pipeline {
             };
             (contract, valid, ids, reason, record, generation)
         };
-        // A released record takes no probe budget: it is quarantined whatever its verdict.
-        let route = if valid && !released { b.router.route() } else { breaker::Route::Pass };
+        // Every record that arrives while half-open takes a probe slot, an invalid one too: the
+        // probe judges the data as it comes, so a record-level fault fails it
+        // (`$.recordFailures`, `$.decodeErrors`) instead of starving it until the probe timeout.
+        // A released record takes none: it is quarantined whatever its verdict.
+        let route = if released { breaker::Route::Pass } else { b.router.route() };
         let keyed = key.is_some_and(|k| !k.is_empty());
         let fallback = b.cfg.fallback;
-        let snapshot = keyed && matches!(route, breaker::Route::Divert) && b.has_snapshot(key.unwrap_or_default());
+        let snapshot = valid && keyed && matches!(route, breaker::Route::Divert) && b.has_snapshot(key.unwrap_or_default());
         let p = plan(valid && !released, route, fallback, keyed, snapshot);
         let reason = if released { operator.map(|a| a.reason().to_string()) } else { reason };
         // A probe record is also checked into the probe window; strict mode then waits for the
         // generation that holds that observation.
-        let generation = if p.probe {
+        let generation = if route == breaker::Route::Probe {
             let mut stats = b.stats();
-            if let Some(v) = &record {
-                let current = Arc::clone(&stats.contract);
-                let _ = current.check(v, &mut stats.probe);
+            let current = Arc::clone(&stats.contract);
+            match (&record, decoded) {
+                (Some(v), _) => {
+                    let _ = current.check(v, &mut stats.probe);
+                }
+                (None, Err(rejected)) => {
+                    let _ = rejected.account(&current, &mut stats.probe);
+                }
+                (None, Ok(_)) => {}
             }
             stats.generation
         } else {
