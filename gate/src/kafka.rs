@@ -93,15 +93,17 @@ pub fn partition_counts(client: &BaseConsumer) -> Result<HashMap<String, i32>, A
     Ok(md.topics().iter().filter(|t| t.error().is_none()).map(|t| (t.name().to_string(), i32::try_from(t.partitions().len()).unwrap_or(1))).filter(|(_, n)| *n > 0).collect())
 }
 
-/// Creates the topics of `wanted` that do not exist yet, and returns the partition count of
-/// every topic of `wanted` as the cluster has it afterwards.
+/// Creates the topics that `wanted` asks for (given the partition count of every topic the
+/// cluster has) and that do not exist yet, and returns the partition count of each of them as
+/// the cluster has it afterwards. One listing before and one after, on one client.
 ///
 /// # Errors
 /// A client could not be made, the listing failed, or a topic could not be created.
-pub async fn ensure_topics(cfg: &GateConfig, wanted: &[TopicSpec]) -> Result<HashMap<String, i32>, AdminError> {
+pub async fn ensure_topics(cfg: &GateConfig, wanted: impl FnOnce(&HashMap<String, i32>) -> Vec<TopicSpec>) -> Result<HashMap<String, i32>, AdminError> {
     let admin: AdminClient<DefaultClientContext> = client_config(cfg).create().map_err(AdminError::new("admin client"))?;
     let meta: BaseConsumer = client_config(cfg).create().map_err(AdminError::new("metadata client"))?;
     let existing = partition_counts(&meta)?;
+    let wanted = wanted(&existing);
     let missing: Vec<&TopicSpec> = wanted.iter().filter(|t| !existing.contains_key(&t.name)).collect();
     if !missing.is_empty() {
         let news: Vec<NewTopic<'_>> = missing

@@ -28,19 +28,38 @@ fn injected(records: &[Value]) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_probe_leaks_nothing_to_validated() -> anyhow::Result<()> {
-    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
-    let src = e2e::unique_name("probeleak");
+/// A gate on a new one-partition topic named after `prefix` (`fallback: hold`, the test
+/// helper's breaker: 2 s open wait, 30-record probes, 20 s probe timeout) that has already
+/// passed 100 good flights.
+struct Setup {
+    brokers: String,
+    src: String,
+    probe_timeout: Duration,
+    running: gate::serve::Running,
+    binding: Arc<gate::serve::binding::BindingRuntime>,
+    sample: Vec<Value>,
+    producer: rdkafka::producer::FutureProducer,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(brokers: String, prefix: &str) -> anyhow::Result<Setup> {
+    let src = e2e::unique_name(prefix);
     e2e::create_topic(&brokers, &src, 1).await?;
     let dir = sidecar::contracts_dir(&sidecar::flights_contract());
     let cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
     let running = gate::serve::start(&cfg).await?;
     let binding = Arc::clone(&running.bindings[0]);
     let sample = sidecar::flights_sample();
-    let p = e2e::producer(&brokers)?;
+    let producer = e2e::producer(&brokers)?;
+    sidecar::produce(&producer, &src, &keyed(&sample[..100])).await?;
+    Ok(Setup { probe_timeout: cfg.bindings[0].breaker.probe_timeout, brokers, src, running, binding, sample, producer, _dir: dir })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_probe_leaks_nothing_to_validated() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let Setup { brokers, src, running, binding, sample, producer: p, _dir, .. } = setup(brokers, "probeleak").await?;
     let mut produced = 100;
-    sidecar::produce(&p, &src, &keyed(&sample[..100])).await?;
 
     // The fault goes on through open and half-open, so a probe fails: the breaker trips, cools
     // down, probes, and opens again (its second trip).
@@ -94,16 +113,7 @@ async fn a_failed_probe_leaks_nothing_to_validated() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_level_fault_fails_the_probe_instead_of_starving_it() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
-    let src = e2e::unique_name("probestarve");
-    e2e::create_topic(&brokers, &src, 1).await?;
-    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
-    let cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
-    let probe_timeout = cfg.bindings[0].breaker.probe_timeout;
-    let running = gate::serve::start(&cfg).await?;
-    let binding = Arc::clone(&running.bindings[0]);
-    let sample = sidecar::flights_sample();
-    let p = e2e::producer(&brokers)?;
-    sidecar::produce(&p, &src, &keyed(&sample[..100])).await?;
+    let Setup { src, probe_timeout, running, binding, sample, producer: p, _dir, .. } = setup(brokers, "probestarve").await?;
     // From here every record fails a record check: its carrier is a number.
     let broken: Vec<Value> = sample[100..].iter().map(|r| {
         let mut r = r.clone();

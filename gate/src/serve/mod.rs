@@ -206,7 +206,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     let ack_context = acks::AckContext::default();
     let ack_queue = Arc::clone(&ack_context.queue);
     let producer: acks::OutputProducer = pcfg.create_with_context(ack_context).map_err(kafka_err("output producer"))?;
-    let partitions = if cfg.kafka.create_topics { crate::kafka::ensure_topics(cfg, &wanted_topics(cfg, &bindings)?).await? } else { HashMap::new() };
+    let partitions = if cfg.kafka.create_topics { crate::kafka::ensure_topics(cfg, |existing| wanted_topics(cfg, &bindings, existing)).await? } else { HashMap::new() };
     for b in &bindings {
         let n = lastgood::rebuild(cfg, b).await.map_err(kafka_err(format!("rebuilding the last-good index of {}", b.cfg.name)))?;
         info!(binding = %b.cfg.name, keys = n, "last-good index rebuilt");
@@ -264,9 +264,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
 
 /// Every topic the bindings write, with the source topic's partition count (so outputs keep
 /// the source's partitioning), and the event topics.
-fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Result<Vec<TopicSpec>, ServeError> {
-    let meta: rdkafka::consumer::BaseConsumer = crate::kafka::client_config(cfg).create().map_err(kafka_err("metadata client"))?;
-    let existing = crate::kafka::partition_counts(&meta)?;
+fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], existing: &HashMap<String, i32>) -> Vec<TopicSpec> {
     let mut wanted = Vec::new();
     for b in bindings {
         let partitions = existing.get(&b.cfg.source).copied().unwrap_or(1);
@@ -275,5 +273,5 @@ fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Result<V
     for t in [&cfg.events.breaker_topic, &cfg.events.violations_topic] {
         wanted.push(TopicSpec { name: t.clone(), partitions: 1, compacted: false });
     }
-    Ok(wanted)
+    wanted
 }

@@ -44,9 +44,10 @@ impl Partitions {
 
     fn set(&mut self, topic: &str, partition: i32, flow: Flow, moved: bool) {
         let before = self.flow(topic, partition);
-        if before != flow {
-            PartitionFlowChanged { topic, partition, before, after: flow, moved }.emit();
+        if before == flow {
+            return;
         }
+        PartitionFlowChanged { topic, partition, before, after: flow, moved }.emit();
         if flow == Flow::Flowing {
             self.flows.remove(&(topic.to_string(), partition));
         } else {

@@ -8,7 +8,8 @@ use super::flow::{Admit, Effect, Flow};
 use super::telemetry::{BacklogReleased, BacklogReleaseFailed, Emit};
 use super::partitions::Partitions;
 use super::pipeline::{Pipeline, Routed};
-use super::strict::JudgedRx;
+use super::binding::BindingRuntime;
+use super::strict::{DeferredRecord, JudgedRx};
 use super::ServeError;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Message};
@@ -114,8 +115,9 @@ impl Pipeline {
                 d.deferred(parts, topic, partition, offset);
                 parts.deferred.push(*r);
             }
-            // Strict mode is refused at startup where the delivery cannot defer; should a
-            // record come here deferred anyway, it goes out now rather than wait on a flush.
+            // A delivery that cannot defer (a transaction cannot stay open across flushes):
+            // the record goes out now, routed by the state it is judged in. Strict mode is
+            // refused at startup there; a half-open probe record takes the open route.
             Routed::Deferred(r) => {
                 let n = self.release_deferred(&b, &r);
                 d.sent(self, parts, topic, partition, offset, n);
@@ -128,11 +130,8 @@ impl Pipeline {
     /// the state that judgement left.
     fn release_judged<D: Delivery>(&self, d: &mut D, parts: &mut Partitions, topic: &str, generation: u64) {
         let Some(b) = self.bindings.get(topic) else { return };
-        for r in parts.deferred.release(topic, generation) {
-            let n = self.release_deferred(b, &r);
-            let rec = r.as_ref();
-            d.released(self, parts, &b.source, rec.partition, rec.offset, n);
-        }
+        let due = parts.deferred.release(topic, generation);
+        self.send_released(d, parts, b, due);
     }
 
     /// Probe records of bindings whose probe has been judged (no longer half-open) go out,
@@ -145,11 +144,17 @@ impl Pipeline {
             if b.router.mode() == breaker::Mode::HalfOpen {
                 continue;
             }
-            for r in parts.deferred.release_probes(&b.source) {
-                let n = self.release_deferred(b, &r);
-                let rec = r.as_ref();
-                d.released(self, parts, &b.source, rec.partition, rec.offset, n);
-            }
+            let due = parts.deferred.release_probes(&b.source);
+            self.send_released(d, parts, b, due);
+        }
+    }
+
+    /// Sends deferred records whose wait is over and tells the delivery what each owes now.
+    fn send_released<D: Delivery>(&self, d: &mut D, parts: &mut Partitions, b: &BindingRuntime, records: Vec<DeferredRecord>) {
+        for r in records {
+            let n = self.release_deferred(b, &r);
+            let rec = r.as_ref();
+            d.released(self, parts, &b.source, rec.partition, rec.offset, n);
         }
     }
 
