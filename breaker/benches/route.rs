@@ -37,6 +37,8 @@ fn core_step(c: &mut Criterion) {
             operator: Operator::MustBeLessThan(5.0),
             unit: Unit::Percent,
             passed: true,
+            sample: None,
+            enforcement: contracts::Enforcement::Window,
         })
         .collect();
     let cfg = BreakerConfig::default();

@@ -101,6 +101,8 @@ struct Inner {
     state: BreakerState,
     /// The last state read from the shared store; seeds an empty store after a restart.
     shared_state: BreakerState,
+    /// Whether `shared_state` came from the store (its window generation tags deltas).
+    read_shared: bool,
     degraded: bool,
     last_error: Option<String>,
     /// Half-open epoch the router's allowance belongs to, and whether the local store gave it.
@@ -181,6 +183,7 @@ impl<S: Store> Breaker<S> {
             inner: Mutex::new(Inner {
                 state: initial.clone(),
                 shared_state: initial,
+                read_shared: false,
                 degraded: false,
                 last_error: None,
                 allowance_epoch: 0,
@@ -290,7 +293,8 @@ impl<S: Store> Breaker<S> {
             request,
         };
         let initial = inner.shared_state.clone();
-        let req = FlushRequest { now, replica: &core.opts.replica, delta, probe: shared_probe, initial: &initial };
+        let generation = inner.read_shared.then_some(initial.window_from_ms);
+        let req = FlushRequest { now, replica: &core.opts.replica, delta, generation, probe: shared_probe, initial: &initial };
         match self.store.flush(&req).await {
             Ok(snap) => {
                 let local_req = FlushRequest {
@@ -309,7 +313,8 @@ impl<S: Store> Breaker<S> {
                     request,
                 };
                 let state = inner.state.clone();
-                let local_req = FlushRequest { probe: local_probe, initial: &state, ..req };
+                // Degraded, the local breaker's own window generation is the one enforced.
+                let local_req = FlushRequest { probe: local_probe, initial: &state, generation: Some(state.window_from_ms), ..req };
                 let snap = core.local.flush(&local_req).await?;
                 Ok(self.on_local(&mut inner, snap, &e, now).await)
             }
@@ -364,6 +369,7 @@ impl<S: Store> Breaker<S> {
         }
         inner.state = current.clone();
         inner.shared_state = current.clone();
+        inner.read_shared = true;
         core.local.replace_state(&current);
         core.router.set(current.mode, false, core.opts.fallback);
         inner.allowance_local = false;

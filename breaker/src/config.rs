@@ -33,6 +33,10 @@ pub struct BreakerConfig {
     /// died) the breaker opens again and the next half-open starts with a fresh budget.
     #[serde(with = "humantime_serde")]
     pub probe_timeout: Duration,
+    /// How sure a sample must be before it counts as a breach: a probe (and, in strict mode,
+    /// one flush's records) fails a rate rule only when a stream whose true rate sat exactly
+    /// at the limit would show that many hits with probability at most `1 - confidence`.
+    pub confidence: f64,
     /// How often each replica flushes its window delta to the store and re-reads the state.
     #[serde(with = "humantime_serde")]
     pub flush_interval: Duration,
@@ -48,6 +52,7 @@ impl Default for BreakerConfig {
             backoff_multiplier: 2.0,
             probe_records: 100,
             probe_timeout: Duration::from_secs(60),
+            confidence: 0.99,
             flush_interval: Duration::from_millis(250),
         }
     }
@@ -216,6 +221,9 @@ impl BreakerConfig {
             return Err(invalid("probe_records", "must be at least 1"));
         }
         positive("probe_timeout", self.probe_timeout)?;
+        if !(0.5..1.0).contains(&self.confidence) {
+            return Err(invalid("confidence", format!("must be at least 0.5 and below 1, got {}", self.confidence)));
+        }
         positive("flush_interval", self.flush_interval)?;
         Ok(())
     }

@@ -90,13 +90,17 @@ pub fn gate_of(metric: MetricKind) -> Gate {
     }
 }
 
-/// The first failed rule of a window that counts as a breach, in rule order.
+/// The first failed rule of a window that counts as a breach, in rule order. A rule enforced
+/// per record (`mustBe: 0` rows) does not trip on its own: its records are quarantined one by
+/// one and weigh in through the rate of record failures, unless the rule asked to trip on any
+/// hit (`gateTripOnAny`).
 #[must_use]
 pub fn window_breach(cfg: &BreakerConfig, obs: &Observation<'_>) -> Option<Breach> {
     obs.results
         .iter()
         .find(|r| {
             !r.passed
+                && r.enforcement.trips()
                 && match gate_of(r.metric) {
                     Gate::Always => true,
                     Gate::Warm => obs.warm,
@@ -116,12 +120,19 @@ fn main_window_breach_in_half_open(obs: &Observation<'_>) -> Option<Breach> {
 }
 
 /// The probe is judged on every rule except row count and "no data", which measure traffic
-/// volume rather than quality and are already judged on the main window.
-fn probe_breach(probe: &ProbeObservation<'_>) -> Option<Breach> {
+/// volume rather than quality and are already judged on the main window. A probe is a sample
+/// of a few hundred records: a rate rule fails it only when the sample supports the breach at
+/// the configured confidence (`contracts::stats`), so a healthy stream close to its limit is
+/// not kept open by sampling noise.
+fn probe_breach(cfg: &BreakerConfig, probe: &ProbeObservation<'_>) -> Option<Breach> {
     probe
         .results
         .iter()
-        .find(|r| !r.passed && !matches!(r.metric, MetricKind::RowCount | MetricKind::NoData))
+        .find(|r| {
+            r.enforcement.trips()
+                && !matches!(r.metric, MetricKind::RowCount | MetricKind::NoData)
+                && contracts::stats::result_breaches(r, cfg.confidence)
+        })
         .map(|r| Breach::from_result(r, probe.records))
 }
 
@@ -190,7 +201,7 @@ fn observe_step(cfg: &BreakerConfig, state: &BreakerState, obs: &Observation<'_>
             if probe.records == 0 {
                 return Step::Move(reopen(cfg, state, Reason::ProbeStarved, now));
             }
-            match probe_breach(probe) {
+            match probe_breach(cfg, probe) {
                 Some(breach) => Step::Move(trip(cfg, state, breach, now)),
                 None => Step::Move(BreakerState {
                     mode: Mode::Closed,

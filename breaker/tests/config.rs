@@ -52,6 +52,8 @@ fn validation_names_the_field() {
         (BreakerConfig { backoff_multiplier: 0.5, ..base.clone() }, "`backoff_multiplier`"),
         (BreakerConfig { backoff_multiplier: f64::NAN, ..base.clone() }, "`backoff_multiplier`"),
         (BreakerConfig { probe_records: 0, ..base.clone() }, "`probe_records`"),
+        (BreakerConfig { confidence: 1.0, ..base.clone() }, "`confidence`"),
+        (BreakerConfig { confidence: 0.2, ..base.clone() }, "`confidence`"),
         (BreakerConfig { flush_interval: Duration::ZERO, ..base }, "`flush_interval`"),
     ];
     for (cfg, want) in cases {

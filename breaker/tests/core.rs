@@ -166,3 +166,46 @@ fn state_json_round_trips() {
         assert_eq!(s, m);
     }
 }
+
+/// A rate result with the counts behind it (nulls in dep_time < 5 %).
+fn sampled(hits: u64, total: u64) -> RuleResult {
+    #[allow(clippy::cast_precision_loss)]
+    let value = 100.0 * hits as f64 / total as f64;
+    RuleResult { sample: Some(contracts::Sample { hits, total }), ..result("null_dep_time", MetricKind::NullValues, Some(value), value < 5.0) }
+}
+
+fn enforced(enforcement: contracts::Enforcement) -> RuleResult {
+    RuleResult {
+        operator: contracts::Operator::MustBe(0.0),
+        unit: contracts::Unit::Rows,
+        enforcement,
+        ..result("carrier_known", MetricKind::InvalidValues, Some(1.0), false)
+    }
+}
+
+#[test]
+fn per_record_rules_and_sampled_probes() {
+    use contracts::Enforcement::{Record, RecordAndWindow, Window};
+    let now = T0 + 60_000;
+    let one_stray = [enforced(Record)];
+    let trip_on_any = [enforced(RecordAndWindow)];
+    let window_rule = [enforced(Window)];
+    // 50-record probes against < 5 %, at the test config's confidence (99 %).
+    let noise = [sampled(4, 50)]; // 8 %: a stream at 5 % shows this one time in four
+    let fault = [sampled(12, 50)]; // 24 %
+    let clean = [sampled(1, 50)];
+    // (name, state, event, expected mode after, or None for stay)
+    let cases: Vec<(&str, BreakerState, Event<'_>, Option<Mode>)> = vec![
+        ("closed, one stray record of a per-record rule", state(Mode::Closed, 0, T0), obs(10_000, &one_stray, true), None),
+        ("closed, gateTripOnAny trips on one", state(Mode::Closed, 0, T0), obs(10_000, &trip_on_any, true), Some(Mode::Open)),
+        ("closed, a window rule trips as before", state(Mode::Closed, 0, T0), obs(10_000, &window_rule, true), Some(Mode::Open)),
+        ("half-open, probe over the limit by chance", state(Mode::HalfOpen, 1, now), probe_obs(&[], 50, &noise), Some(Mode::Closed)),
+        ("half-open, probe over the limit for real", state(Mode::HalfOpen, 1, now), probe_obs(&[], 50, &fault), Some(Mode::Open)),
+        ("half-open, clean probe", state(Mode::HalfOpen, 1, now), probe_obs(&[], 50, &clean), Some(Mode::Closed)),
+        ("half-open, a per-record rule in the probe", state(Mode::HalfOpen, 1, now), probe_obs(&[], 50, &one_stray), Some(Mode::Closed)),
+    ];
+    for (name, s, event, want) in cases {
+        let got = moved(step(&config(), &s, &event, now));
+        assert_eq!(got.as_ref().map(|n| n.mode), want, "{name}");
+    }
+}

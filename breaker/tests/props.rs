@@ -153,6 +153,7 @@ mod probe_budget {
                             now,
                             replica: &format!("r{replica}"),
                             delta: &empty(),
+                            generation: None,
                             probe: ProbeReport { epoch: 2, used, window: &empty(), request },
                             initial: &half,
                         })

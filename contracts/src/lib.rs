@@ -11,6 +11,7 @@ pub mod error;
 pub mod load;
 pub mod model;
 pub mod profile;
+pub mod stats;
 pub mod threshold;
 pub mod window;
 
@@ -20,4 +21,4 @@ pub use error::{ContractError, Problem, Severity};
 pub use load::parse;
 pub use model::Contract;
 pub use threshold::{Operator, Unit};
-pub use window::{Accumulator, MetricKind, RuleResult, WindowRule, WindowState};
+pub use window::{Accumulator, Enforcement, MetricKind, RuleResult, Sample, WindowRule, WindowState};

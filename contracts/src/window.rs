@@ -70,6 +70,45 @@ pub struct WindowRule {
     /// Expected share per bin for [`MetricKind::Distribution`] rules; the bins themselves are
     /// defined by the compiled contract's profile.
     pub baseline: Option<Vec<f64>>,
+    /// Whether the rule acts per record, on the window, or both.
+    #[serde(default, skip_serializing_if = "Enforcement::is_window")]
+    pub enforcement: Enforcement,
+}
+
+/// How a rule acts on records and on the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Enforcement {
+    /// The window's value decides (tolerant thresholds): records pass and are counted.
+    #[default]
+    Window,
+    /// One hit already breaches (`mustBe: 0` rows): each failing record is quarantined, and
+    /// the streaming window judges such records by the rate of record failures
+    /// (`$.recordFailures`), so that one stray record does not stop the whole flow.
+    Record,
+    /// Per record as [`Enforcement::Record`], and the first hit in a window also trips the
+    /// breaker (`gateTripOnAny: true` on the rule): "any invalid value stops the flow".
+    RecordAndWindow,
+}
+
+impl Enforcement {
+    /// The default, for `skip_serializing_if`.
+    #[must_use]
+    pub fn is_window(&self) -> bool {
+        *self == Self::Window
+    }
+
+    /// Whether a hit fails the record itself.
+    #[must_use]
+    pub fn per_record(self) -> bool {
+        self != Self::Window
+    }
+
+    /// Whether the rule's window value may trip a streaming breaker.
+    #[must_use]
+    pub fn trips(self) -> bool {
+        self != Self::Record
+    }
 }
 
 /// Mergeable state of one rule over a set of records.
@@ -203,6 +242,22 @@ pub struct RuleResult {
     /// Whether the threshold holds. A rule with no value passes: absence of evidence is
     /// judged by rowCount and noData rules, not by every rule at once.
     pub passed: bool,
+    /// For rate rules (`unit: percent` counts): the hits and the records in scope behind
+    /// `value`, so that a small sample's verdict can be weighed (`crate::stats`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Sample>,
+    /// The rule's enforcement (a streaming breaker does not trip on per-record rules).
+    #[serde(default, skip_serializing_if = "Enforcement::is_window")]
+    pub enforcement: Enforcement,
+}
+
+/// The counts behind a rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Records that matched the metric.
+    pub hits: u64,
+    /// Records in scope.
+    pub total: u64,
 }
 
 /// Computes a rule's value from its accumulator at time `now_ms`.
@@ -261,6 +316,12 @@ pub fn evaluate(rules: &[WindowRule], state: &WindowState, now_ms: i64) -> Vec<R
         .zip(&state.accumulators)
         .map(|(rule, acc)| {
             let value = value_of(rule, acc, state.records, now_ms);
+            let sample = match acc {
+                Accumulator::Count { hits, total } if rule.unit == Unit::Percent && rule.metric != MetricKind::RowCount => {
+                    Some(Sample { hits: *hits, total: *total })
+                }
+                _ => None,
+            };
             RuleResult {
                 id: rule.id.clone(),
                 metric: rule.metric,
@@ -269,6 +330,8 @@ pub fn evaluate(rules: &[WindowRule], state: &WindowState, now_ms: i64) -> Vec<R
                 operator: rule.operator,
                 unit: rule.unit,
                 passed: value.is_none_or(|v| rule.operator.holds(v)),
+                sample,
+                enforcement: rule.enforcement,
             }
         })
         .collect()
@@ -279,7 +342,7 @@ mod tests {
     use super::*;
 
     fn rule(metric: MetricKind, op: Operator, unit: Unit) -> WindowRule {
-        WindowRule { id: "r".into(), metric, field: Some("f".into()), operator: op, unit, baseline: None }
+        WindowRule { id: "r".into(), metric, field: Some("f".into()), operator: op, unit, baseline: None, enforcement: Enforcement::Window }
     }
 
     #[test]

@@ -181,3 +181,34 @@ fn extra_fields_allowed_are_still_counted() {
     assert!(c.check(&with("surprise", json!(1)), &mut obs).is_valid());
     assert_eq!(obs.drift.get("surprise"), Some(&1));
 }
+
+/// Which rules act per record, on the window, or both (`gateTripOnAny`).
+#[test]
+fn enforcement_follows_the_threshold_and_the_opt_in() {
+    use contracts::Enforcement::{Record, RecordAndWindow, Window};
+    let opted = CONTRACT.replace(
+        "          - metric: invalidValues\n            arguments: { validValues: [new, paid, shipped] }\n            mustBe: 0\n",
+        "          - metric: invalidValues\n            arguments: { validValues: [new, paid, shipped] }\n            mustBe: 0\n            customProperties:\n              - { property: gateTripOnAny, value: true }\n",
+    );
+    assert_ne!(opted, CONTRACT);
+    let by_id = |c: &CompiledContract| c.rules.iter().map(|r| (r.id.clone(), r.enforcement)).collect::<std::collections::HashMap<_, _>>();
+    let plain = by_id(&compiled());
+    let with = by_id(&compile(&parse(&opted).expect("parse"), None).expect("compile"));
+    // (rule id, enforcement without the opt-in, with it)
+    let cases = [
+        ("status.invalidValues", Record, RecordAndWindow),
+        ("status.nullValues", Window, Window),
+        ("id.unique", Record, Record),
+        ("code.missingValues", Window, Window),
+        ("rows", Window, Window),
+        ("$.recordFailures", Window, Window),
+    ];
+    for (id, want, want_opted) in cases {
+        assert_eq!(plain.get(id), Some(&want), "{id} in {plain:?}");
+        assert_eq!(with.get(id), Some(&want_opted), "{id} opted in");
+    }
+    // A wrong value is an error naming the property.
+    let bad = opted.replace("value: true", "value: \"yes\"");
+    let err = compile(&parse(&bad).expect("parse"), None).expect_err("refused");
+    assert!(err.to_string().contains("gateTripOnAny"), "{err}");
+}

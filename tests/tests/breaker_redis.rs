@@ -27,6 +27,7 @@ fn rules() -> Vec<WindowRule> {
             operator: Operator::MustBeLessThan(5.0),
             unit: Unit::Percent,
             baseline: None,
+            enforcement: contracts::Enforcement::Window,
         },
         WindowRule {
             id: "no_data".into(),
@@ -35,6 +36,7 @@ fn rules() -> Vec<WindowRule> {
             operator: Operator::MustBeLessOrEqualTo(120.0),
             unit: Unit::Seconds,
             baseline: None,
+            enforcement: contracts::Enforcement::Window,
         },
     ]
 }
@@ -62,6 +64,7 @@ fn config() -> BreakerConfig {
         backoff_multiplier: 2.0,
         probe_records: 50,
         probe_timeout: Duration::from_secs(20),
+        confidence: 0.99,
         flush_interval: FLUSH,
     }
 }
@@ -397,6 +400,7 @@ async fn redis_and_memory_stores_agree() {
                 now,
                 replica: "r0",
                 delta: &d,
+                generation: None,
                 probe: ProbeReport { epoch: 0, used: 0, window: &empty(), request: 0 },
                 initial: &initial,
             };
@@ -418,6 +422,7 @@ async fn redis_and_memory_stores_agree() {
                 now,
                 replica,
                 delta: &empty(),
+                generation: None,
                 probe: ProbeReport { epoch: 2, used, window: &probe, request },
                 initial: &initial,
             };
@@ -448,11 +453,11 @@ async fn a_close_starts_a_clean_window_even_inside_its_bucket() {
         records,
         accumulators: vec![Accumulator::Count { hits: nulls, total: records }, Accumulator::Newest { ms: (records > 0).then_some(ms) }],
     };
-    let flush = |now: i64, d: WindowState| {
+    let flush = |now: i64, d: WindowState, generation: Option<i64>| {
         let (redis, memory, initial) = (&redis, &memory, &initial);
         async move {
             let e = empty();
-            let req = FlushRequest { now, replica: "r0", delta: &d, probe: ProbeReport { epoch: 0, used: 0, window: &e, request: 0 }, initial };
+            let req = FlushRequest { now, replica: "r0", delta: &d, generation, probe: ProbeReport { epoch: 0, used: 0, window: &e, request: 0 }, initial };
             let r = redis.flush(&req).await.expect("redis flush");
             let m = memory.flush(&req).await.expect("memory flush");
             assert_eq!(r, m, "the stores agree at {}", now - t0);
@@ -460,17 +465,21 @@ async fn a_close_starts_a_clean_window_even_inside_its_bucket() {
         }
     };
     // The fault: 150 records, 100 of them null, in the bucket [t0, t0 + 1 s).
-    assert_eq!(flush(t0 + 300, at(150, 100, t0 + 250)).await.records, 150);
+    assert_eq!(flush(t0 + 300, at(150, 100, t0 + 250), None).await.records, 150);
     // The breaker closes at t0 + 700, inside that bucket: a new window starts there.
     let closed = BreakerState { epoch: initial.epoch + 1, since_ms: t0 + 700, window_from_ms: t0 + 700, ..initial.clone() };
     for store in [&redis as &dyn ErasedTransition, &memory] {
         store.cas(initial.epoch, closed.clone()).await;
     }
     // Good records after the close: the window holds them and nothing of the fault.
-    let w = flush(t0 + 800, at(10, 0, t0 + 780)).await;
+    let w = flush(t0 + 800, at(10, 0, t0 + 780), Some(t0 + 700)).await;
     assert_eq!(w.records, 10, "the fault's records still count after the close: {w:?}");
     assert_eq!(w.accumulators[0], Accumulator::Count { hits: 0, total: 10 });
-    let w = flush(t0 + 1_300, at(20, 1, t0 + 1_250)).await;
+    // Another replica judged 40 faulty records before it learned of the close and flushes
+    // them after it: they belong to the window the close ended.
+    let w = flush(t0 + 900, at(40, 40, t0 + 650), Some(t0 + 300)).await;
+    assert_eq!(w.records, 10, "a delta of the old generation entered the new window: {w:?}");
+    let w = flush(t0 + 1_300, at(20, 1, t0 + 1_250), Some(t0 + 700)).await;
     assert_eq!((w.records, &w.accumulators[0]), (30, &Accumulator::Count { hits: 1, total: 30 }));
 }
 

@@ -11,6 +11,7 @@
 --       9 initial json 10 initial epoch 11 initial window_from
 --      12 probe epoch  13 probe used   14 probe csv     15 probe request
 --      16 layout tag   17 bucket ttl ms 18 initial mode 19 initial probe budget
+--      20 delta generation (the window start the replica believed current; '' = unknown)
 -- The initial state is the caller's last known state, so a Redis that restarted empty is
 -- seeded with what the replicas last agreed on rather than with a blank closed breaker. The
 -- window is not: its buckets are gone with the rest, so it starts over at `now` and is cold
@@ -77,7 +78,8 @@ end
 
 -- State: created on first use.
 local sk = base .. ':state'
-if redis.call('EXISTS', sk) == 0 then
+local created = redis.call('EXISTS', sk) == 0
+if created then
   local seeded_from = math.max(tonumber(ARGV[11]) or now, now)
   redis.call('HSET', sk, 'epoch', ARGV[10], 'json', ARGV[9], 'mode', ARGV[18],
     'from', fmt(seeded_from), 'budget', ARGV[19])
@@ -90,8 +92,11 @@ local budget = tonumber(st[5]) or 0
 -- Delta into the current bucket of the current window generation (its start, `from`): a close
 -- or reset starts a new generation, so counts merged before it never count again, not even
 -- those in the bucket that holds the new start (they re-tripped the breaker after a close).
--- Newest timestamps go into the sticky hash.
-if ARGV[8] ~= '' then
+-- Newest timestamps go into the sticky hash. A delta collected under an older generation (the
+-- replica had not yet learned of a close when it judged those records) belongs to the window
+-- the close ended and is dropped.
+local gen = tonumber(ARGV[20])
+if ARGV[8] ~= '' and (created or gen == nil or gen == from) then
   local vals = split(ARGV[8])
   local start = now - (now % b)
   local bk = base .. ':b:' .. tag .. ':' .. fmt(from) .. ':' .. fmt(start)

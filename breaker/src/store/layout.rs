@@ -168,6 +168,7 @@ mod tests {
             operator: Operator::MustBeLessThan(1.0),
             unit: Unit::Rows,
             baseline,
+            enforcement: contracts::Enforcement::Window,
         }
     }
 

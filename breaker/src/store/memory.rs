@@ -80,8 +80,13 @@ impl MemoryStore {
         let mut g = self.lock();
         let inner = &mut *g;
         check_shape(&inner.empty, req.delta, "delta")?;
+        let created = inner.state.is_none();
         let state = inner.state.get_or_insert_with(|| req.initial.clone()).clone();
-        inner.buckets.add(req.now, state.window_from_ms, req.delta);
+        // A delta collected under an older window generation belongs to the window a close
+        // ended (flush.lua does the same).
+        if created || req.generation.is_none_or(|g| g == state.window_from_ms) {
+            inner.buckets.add(req.now, state.window_from_ms, req.delta);
+        }
         let (window, warm) = inner.buckets.window(req.now, state.window_from_ms);
         let mut snapshot = Snapshot { state, window, warm, probe: None, probe_grant: 0 };
         if snapshot.state.mode == Mode::HalfOpen {

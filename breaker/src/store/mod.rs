@@ -35,6 +35,11 @@ pub struct FlushRequest<'a> {
     pub replica: &'a str,
     /// Records accumulated since the last flush (all routes, quarantined ones included).
     pub delta: &'a WindowState,
+    /// The window generation (its start, `window_from_ms`) the replica believed current while
+    /// it collected `delta`; `None` before it has read the shared state. The store drops a
+    /// delta of an older generation: records a replica judged before it learned of a close
+    /// belong to the window the close ended, not to the fresh one.
+    pub generation: Option<Millis>,
     /// Probe accounting.
     pub probe: ProbeReport<'a>,
     /// Stored if the store holds no state yet.

@@ -217,6 +217,7 @@ impl Store for RedisStore {
             bucket_ttl.to_string(),
             req.initial.mode.as_str().to_owned(),
             req.initial.probe_budget.to_string(),
+            req.generation.map_or_else(String::new, |g| g.to_string()),
         ];
         let (json, window, warm, probe, grant): (String, String, i64, String, i64) = self
             .call("flush", |c| invoke(&self.flush_script, &self.cfg.key_prefix, &args, c))

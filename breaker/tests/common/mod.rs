@@ -18,6 +18,7 @@ pub fn rules() -> Vec<WindowRule> {
             operator: Operator::MustBeLessThan(5.0),
             unit: Unit::Percent,
             baseline: None,
+            enforcement: contracts::Enforcement::Window,
         },
         WindowRule {
             id: "no_data".into(),
@@ -26,6 +27,7 @@ pub fn rules() -> Vec<WindowRule> {
             operator: Operator::MustBeLessOrEqualTo(60.0),
             unit: Unit::Seconds,
             baseline: None,
+            enforcement: contracts::Enforcement::Window,
         },
     ]
 }
@@ -54,6 +56,7 @@ pub fn config() -> BreakerConfig {
         backoff_multiplier: 2.0,
         probe_records: 50,
         probe_timeout: Duration::from_secs(60),
+        confidence: 0.99,
         flush_interval: Duration::from_millis(250),
     }
 }
@@ -68,5 +71,7 @@ pub fn result(id: &str, metric: MetricKind, value: Option<f64>, passed: bool) ->
         operator: Operator::MustBeLessThan(5.0),
         unit: Unit::Percent,
         passed,
+        sample: None,
+        enforcement: contracts::Enforcement::Window,
     }
 }

@@ -3,7 +3,7 @@
 use crate::error::Problem;
 use crate::model::{custom, CustomProperty, LogicalType, Property, Quality, SlaProperty};
 use crate::threshold::{Operator, Unit};
-use crate::window::{MetricKind, WindowRule};
+use crate::window::{Enforcement, MetricKind, WindowRule};
 use serde_json::Value;
 
 /// How one record feeds one window rule.
@@ -126,11 +126,17 @@ impl Compiled {
         self.dup_slots
     }
 
-    fn push(&mut self, rule: WindowRule, probe: Probe) {
+    fn push(&mut self, mut rule: WindowRule, probe: Probe) {
         // A rule that a single bad record breaches (rows, tolerance 0) is enforced per record:
-        // the record is quarantined instead of leaking while the window fills.
+        // the record is quarantined instead of leaking while the window fills. Its window
+        // value then only trips a breaker if the rule asked for it (`gateTripOnAny`).
         let countable = matches!(rule.metric, MetricKind::NullValues | MetricKind::MissingValues | MetricKind::InvalidValues | MetricKind::DuplicateValues);
         let blocking = countable && rule.unit == Unit::Rows && rule.operator.holds(0.0) && !rule.operator.holds(1.0);
+        rule.enforcement = match (blocking, rule.enforcement) {
+            (false, _) => Enforcement::Window,
+            (true, Enforcement::RecordAndWindow) => Enforcement::RecordAndWindow,
+            (true, _) => Enforcement::Record,
+        };
         self.rules.push(rule);
         self.probes.push(probe);
         self.blocking.push(blocking);
@@ -176,7 +182,7 @@ pub fn property_rules(out: &mut Compiled, p: &Property, keys: &[String], path: &
         let slot = out.dup_slots;
         out.dup_slots += 1;
         out.push(
-            WindowRule { id, metric: MetricKind::DuplicateValues, field: Some(field.clone()), operator: Operator::MustBe(0.0), unit: Unit::Rows, baseline: None },
+            WindowRule { id, metric: MetricKind::DuplicateValues, field: Some(field.clone()), operator: Operator::MustBe(0.0), unit: Unit::Rows, baseline: None, enforcement: Enforcement::Window },
             Probe::Duplicate { paths: vec![keys.to_vec()], slot },
         );
     }
@@ -305,7 +311,31 @@ pub fn quality_rule(out: &mut Compiled, q: &Quality, target: Option<(&str, &[Str
     };
     let derived = format!("{}.{metric_name}", field.as_deref().unwrap_or("$"));
     let id = out.unique_id(q.id.as_deref(), derived, qpath);
-    out.push(WindowRule { id, metric, field, operator, unit, baseline: None }, probe);
+    let enforcement = if trip_on_any(out, q, qpath) { Enforcement::RecordAndWindow } else { Enforcement::Window };
+    let rule = WindowRule { id, metric, field, operator, unit, baseline: None, enforcement };
+    let lone = enforcement == Enforcement::RecordAndWindow && !(unit == Unit::Rows && rule.operator.holds(0.0) && !rule.operator.holds(1.0));
+    if lone {
+        out.problems.push(Problem::warning(format!("{qpath}.customProperties[gateTripOnAny]"), "gateTripOnAny applies to rules one record breaches (unit rows, tolerance 0); this rule is judged on its window value anyway"));
+    }
+    out.push(rule, probe);
+}
+
+/// The rule's `gateTripOnAny` custom property: a zero-tolerance rule whose first hit also
+/// trips a streaming breaker, instead of being judged by the rate of record failures.
+fn trip_on_any(out: &mut Compiled, q: &Quality, qpath: &str) -> bool {
+    let Some(props) = q.other.get("customProperties") else { return false };
+    let Ok(props) = serde_json::from_value::<Vec<CustomProperty>>(props.clone()) else {
+        out.problems.push(Problem::error(format!("{qpath}.customProperties"), "expected a list of {property, value}"));
+        return false;
+    };
+    match custom(&props, "gateTripOnAny") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => {
+            out.problems.push(Problem::error(format!("{qpath}.customProperties[gateTripOnAny]"), format!("expected true or false, found {v}")));
+            false
+        }
+    }
 }
 
 fn operator_of(q: &Quality, qpath: &str, problems: &mut Vec<Problem>) -> Option<Operator> {
@@ -415,7 +445,7 @@ fn distribution(out: &mut Compiled, props: &[CustomProperty], ty: Option<Logical
     let field = keys.join(".");
     let id = out.unique_id(None, format!("{field}.distribution"), path);
     out.push(
-        WindowRule { id, metric: MetricKind::Distribution, field: Some(field), operator: Operator::MustBeLessOrEqualTo(max_psi), unit: Unit::Score, baseline: Some(baseline) },
+        WindowRule { id, metric: MetricKind::Distribution, field: Some(field), operator: Operator::MustBeLessOrEqualTo(max_psi), unit: Unit::Score, baseline: Some(baseline), enforcement: Enforcement::Window },
         Probe::Distribution { path: keys.to_vec(), bins },
     );
 }
@@ -485,7 +515,7 @@ pub fn sla_rules(out: &mut Compiled, slas: &[SlaProperty], object: &str, find: &
         let field = (!prop.is_empty()).then(|| prop.to_string());
         let derived = format!("{}.{}", field.as_deref().unwrap_or("$"), s.property);
         let id = out.unique_id(s.id.as_deref(), derived, &spath);
-        out.push(WindowRule { id, metric: kind, field, operator: Operator::MustBeLessOrEqualTo(value * mult), unit: Unit::Seconds, baseline: None }, probe);
+        out.push(WindowRule { id, metric: kind, field, operator: Operator::MustBeLessOrEqualTo(value * mult), unit: Unit::Seconds, baseline: None, enforcement: Enforcement::Window }, probe);
     }
 }
 
@@ -508,6 +538,6 @@ pub fn gate_rules(out: &mut Compiled, contract_props: &[CustomProperty], object_
         };
         let id = out.unique_id(None, id.to_string(), qpath);
         let probe = if metric == MetricKind::RecordFailures { Probe::RecordFailures } else { Probe::DecodeErrors };
-        out.push(WindowRule { id, metric, field: None, operator: Operator::MustBeLessOrEqualTo(limit), unit: Unit::Percent, baseline: None }, probe);
+        out.push(WindowRule { id, metric, field: None, operator: Operator::MustBeLessOrEqualTo(limit), unit: Unit::Percent, baseline: None, enforcement: Enforcement::Window }, probe);
     }
 }
