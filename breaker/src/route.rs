@@ -63,6 +63,13 @@ impl Router {
         }
     }
 
+    /// True while half-open probes are being admitted (the records past this replica's grant
+    /// wait for the verdict rather than being diverted).
+    #[inline]
+    pub fn probing(&self) -> bool {
+        self.effective.load(Relaxed) == PROBE
+    }
+
     /// The breaker mode being enforced (for the `contract-gate-breaker-state` header).
     #[inline]
     pub fn mode(&self) -> Mode {

@@ -17,7 +17,8 @@
 -- window is not: its buckets are gone with the rest, so it starts over at `now` and is cold
 -- until it has spanned again (an empty window the caller's older start called warm tripped
 -- rowCount rules on data that was flowing).
--- Returns {state json, window csv, warm 0|1, probe csv, probe grant}
+-- Returns {state json, window csv, warm 0|1, probe csv, probe grant, window start}
+-- (the window start is the store's: a seeded state's json carries the caller's older one)
 
 local base = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -181,4 +182,4 @@ if mode == 'half_open' then
   probe_csv = to_csv(pw)
 end
 
-return {json, to_csv(win), warm, probe_csv, grant}
+return {json, to_csv(win), warm, probe_csv, grant, fmt(from)}

@@ -81,7 +81,8 @@ impl MemoryStore {
         let inner = &mut *g;
         check_shape(&inner.empty, req.delta, "delta")?;
         let created = inner.state.is_none();
-        let state = inner.state.get_or_insert_with(|| req.initial.clone()).clone();
+        // An empty store starts its window at the first flush, as flush.lua does.
+        let state = inner.state.get_or_insert_with(|| BreakerState { window_from_ms: req.initial.window_from_ms.max(req.now), ..req.initial.clone() }).clone();
         // A delta collected under an older window generation belongs to the window a close
         // ended (flush.lua does the same).
         if created || req.generation.is_none_or(|g| g == state.window_from_ms) {

@@ -219,10 +219,13 @@ impl Store for RedisStore {
             req.initial.probe_budget.to_string(),
             req.generation.map_or_else(String::new, |g| g.to_string()),
         ];
-        let (json, window, warm, probe, grant): (String, String, i64, String, i64) = self
+        let (json, window, warm, probe, grant, from): (String, String, i64, String, i64, i64) = self
             .call("flush", |c| invoke(&self.flush_script, &self.cfg.key_prefix, &args, c))
             .await?;
-        let state = self.parse_state(&json)?;
+        let mut state = self.parse_state(&json)?;
+        // The window's start is the store's (a state seeded from an older caller state starts
+        // its window at the seeding flush); replicas tag their deltas with it.
+        state.window_from_ms = from;
         let window = shape.layout.decode(&window).map_err(|e| self.corrupt("window", e))?;
         let probe = if state.mode == Mode::HalfOpen {
             Some(shape.layout.decode(&probe).map_err(|e| self.corrupt("probe window", e))?)

@@ -37,6 +37,14 @@ pub enum Flow {
         /// on from it when more grant comes (with each flush).
         spent_at: Option<i64>,
     },
+    /// Half-open under the other fallbacks, with this replica's probe grant used up: the
+    /// partition is paused at `at` until the probe is judged, and the record there is then
+    /// routed by the verdict (to validated after a close). Diverting it instead sent a whole
+    /// backlog to the fallback while one probe was judged.
+    Waiting {
+        /// The first record not taken.
+        at: i64,
+    },
 }
 
 /// What the loop does with one consumed record.
@@ -85,6 +93,8 @@ impl Flow {
             Self::Releasing { end, action } => (Admit::Operator(action), if offset + 1 >= end { Self::Flowing } else { self }),
             Self::Peeking { spent_at: Some(_), .. } => (Admit::Ignore, self),
             Self::Peeking { spent_at: None, .. } => (Admit::Peek, self),
+            Self::Waiting { at } if offset >= at => (Admit::Ignore, self),
+            Self::Waiting { .. } => (Admit::Route, self),
         }
     }
 
@@ -92,6 +102,12 @@ impl Flow {
     #[must_use]
     pub fn paused_at(self, offset: i64) -> (Self, Effect) {
         (Self::Paused { at: offset }, Effect::Pause { at: offset })
+    }
+
+    /// Half-open, out of probe grant at the record at `offset`: wait there for the verdict.
+    #[must_use]
+    pub fn waiting_at(self, offset: i64) -> (Self, Effect) {
+        (Self::Waiting { at: offset }, Effect::Pause { at: offset })
     }
 
     /// A peeked record used up the probe grant at `offset`.
@@ -120,6 +136,9 @@ impl Flow {
             Self::Peeking { from, .. } if open => (Self::Paused { at: from }, Effect::Pause { at: from }),
             // Judged and passed: flow again from the pause offset.
             Self::Peeking { from, .. } => (Self::Flowing, Effect::Rewind { to: from }),
+            // Still half-open: take the next flush's grant, if any (out of it again, the next
+            // record waits again). Judged: the verdict routes from the waiting record on.
+            Self::Waiting { .. } => (Self::Flowing, Effect::Resume),
             Self::Flowing | Self::Releasing { .. } => (self, Effect::None),
         }
     }
@@ -145,7 +164,7 @@ impl Flow {
     /// Whether the resume tick has something to look at.
     #[must_use]
     pub fn waits_on_breaker(self) -> bool {
-        matches!(self, Self::Paused { .. } | Self::Peeking { .. })
+        matches!(self, Self::Paused { .. } | Self::Peeking { .. } | Self::Waiting { .. })
     }
 }
 
@@ -168,6 +187,8 @@ mod tests {
             (Releasing { end: 8, action: Q }, 8, Admit::Route, Flowing),
             (Peeking { from: 3, spent_at: None }, 6, Admit::Peek, Peeking { from: 3, spent_at: None }),
             (Peeking { from: 3, spent_at: Some(6) }, 7, Admit::Ignore, Peeking { from: 3, spent_at: Some(6) }),
+            (Waiting { at: 5 }, 5, Admit::Ignore, Waiting { at: 5 }),
+            (Waiting { at: 5 }, 4, Admit::Route, Waiting { at: 5 }),
         ];
         for (state, offset, admit, after) in cases {
             assert_eq!(state.admit(offset), (admit, after), "{state:?} @{offset}");
@@ -203,6 +224,9 @@ mod tests {
             (Peeking { from: 7, spent_at: None }, ForcedOpen, Paused { at: 7 }, Effect::Pause { at: 7 }),
             (Peeking { from: 7, spent_at: None }, Closed, Flowing, Effect::Rewind { to: 7 }),
             (Peeking { from: 7, spent_at: Some(9) }, MetricsOnly, Flowing, Effect::Rewind { to: 7 }),
+            (Waiting { at: 7 }, HalfOpen, Flowing, Effect::Resume),
+            (Waiting { at: 7 }, Closed, Flowing, Effect::Resume),
+            (Waiting { at: 7 }, Open, Flowing, Effect::Resume),
             (Flowing, Open, Flowing, Effect::None),
             (Releasing { end: 9, action: Skip }, Closed, Releasing { end: 9, action: Skip }, Effect::None),
         ];
@@ -216,6 +240,8 @@ mod tests {
         // (state, transition) → (state after, effect)
         let cases: Vec<(Flow, (Flow, Effect), Flow, Effect)> = vec![
             (Flowing, Flowing.paused_at(4), Paused { at: 4 }, Effect::Pause { at: 4 }),
+            (Flowing, Flowing.waiting_at(4), Waiting { at: 4 }, Effect::Pause { at: 4 }),
+            (Waiting { at: 4 }, Waiting { at: 4 }.release(Q, 10), Waiting { at: 4 }, Effect::None),
             (Paused { at: 4 }, Paused { at: 4 }.release(Q, 10), Releasing { end: 10, action: Q }, Effect::Resume),
             (Flowing, Flowing.release(Skip, 10), Flowing, Effect::None),
             (Peeking { from: 4, spent_at: None }, Peeking { from: 4, spent_at: None }.peeked(8, true), Peeking { from: 4, spent_at: Some(8) }, Effect::Pause { at: 8 }),

@@ -87,6 +87,16 @@ impl Pipeline {
         let released = operator == Some(PendingAction::Quarantine);
         let payload = msg.payload().unwrap_or_default();
         let key = msg.key();
+        // Every record that arrives while half-open takes a probe slot, an invalid one too: the
+        // probe judges the data as it comes, so a record-level fault fails it
+        // (`$.recordFailures`, `$.decodeErrors`) instead of starving it until the probe timeout.
+        // A released record takes none: it is quarantined whatever its verdict.
+        let route = if released { breaker::Route::Pass } else { b.router.route() };
+        // Past this replica's probe grant the record waits for the verdict, unjudged (it is
+        // judged once, when it is read again). Under `pause` a half-open partition peeks instead.
+        if route == breaker::Route::Divert && !peek && b.router.probing() && b.cfg.fallback != crate::config::Fallback::Pause {
+            return Routed::Wait;
+        }
         // The contract is read once per record, with the observer it feeds (a hot reload swaps
         // both together); headers name the version that judged the record.
         let (contract, valid, verdict_rules, reason, record, generation) = {
@@ -113,11 +123,6 @@ impl Pipeline {
             };
             (contract, valid, ids, reason, record, generation)
         };
-        // Every record that arrives while half-open takes a probe slot, an invalid one too: the
-        // probe judges the data as it comes, so a record-level fault fails it
-        // (`$.recordFailures`, `$.decodeErrors`) instead of starving it until the probe timeout.
-        // A released record takes none: it is quarantined whatever its verdict.
-        let route = if released { breaker::Route::Pass } else { b.router.route() };
         let keyed = key.is_some_and(|k| !k.is_empty());
         let fallback = b.cfg.fallback;
         let snapshot = valid && keyed && matches!(route, breaker::Route::Divert) && b.has_snapshot(key.unwrap_or_default());
@@ -244,6 +249,8 @@ pub(crate) enum Routed {
     Pause,
     /// Strict mode: deferred until the flush that counts it has been judged.
     Deferred(Box<DeferredRecord>),
+    /// Half-open past this replica's probe grant: the partition waits here for the verdict.
+    Wait,
     /// Half-open under pause: read for the probe only; `spent` when the grant ran out.
     Peeked {
         /// The probe budget is used up: pause until the probe is judged.

@@ -110,6 +110,7 @@ impl Pipeline {
                 self.transition(parts, topic, partition, |f| f.paused_at(offset));
                 self.publish_paused(parts);
             }
+            Routed::Wait => self.transition(parts, topic, partition, |f| f.waiting_at(offset)),
             Routed::Peeked { spent } => self.transition(parts, topic, partition, |f| f.peeked(offset, spent)),
             Routed::Deferred(r) if D::DEFERS => {
                 d.deferred(parts, topic, partition, offset);
