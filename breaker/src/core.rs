@@ -86,6 +86,7 @@ pub fn gate_of(metric: MetricKind) -> Gate {
         | MetricKind::DuplicateValues
         | MetricKind::RecordFailures
         | MetricKind::DecodeErrors
+        | MetricKind::StaleRecords
         | MetricKind::Distribution => Gate::MinRecords,
     }
 }

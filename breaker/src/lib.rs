@@ -32,6 +32,7 @@ pub mod config;
 pub mod core;
 pub mod error;
 pub mod route;
+pub mod sizing;
 pub mod state;
 pub mod store;
 

@@ -87,10 +87,13 @@ pub struct Batch<'c> {
 }
 
 impl<'c> Batch<'c> {
-    /// Starts a batch.
+    /// Starts a batch judged at `now_ms` (record staleness and freshness are measured
+    /// against it).
     #[must_use]
-    pub fn new(contract: &'c CompiledContract) -> Self {
-        Self { contract, obs: contract.observer(), valid: 0, failed: 0, decode_errors: 0, failures: BTreeMap::new() }
+    pub fn new(contract: &'c CompiledContract, now_ms: i64) -> Self {
+        let mut obs = contract.observer();
+        obs.set_clock(now_ms);
+        Self { contract, obs, valid: 0, failed: 0, decode_errors: 0, failures: BTreeMap::new() }
     }
 
     /// Checks one record found at `line`, returning its verdict.

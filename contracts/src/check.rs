@@ -38,6 +38,10 @@ pub struct Violation {
 pub struct Verdict {
     /// Every violation, blocking or not.
     pub violations: Vec<Violation>,
+    /// The record's event timestamp was older than the contract's latency SLA when it was
+    /// judged (only with an observer clock, [`Observer::set_clock`]). Not a failure by itself:
+    /// a binding may route stale records on their own (`stale_records`).
+    pub stale: bool,
 }
 
 impl Verdict {
@@ -63,9 +67,17 @@ pub struct Observer {
     /// Unknown fields seen, by dotted name.
     pub drift: BTreeMap<String, u64>,
     dups: Vec<HashSet<u64, foldhash::fast::RandomState>>,
+    /// "Now" for per-record staleness; `None`: records are not judged for staleness.
+    clock: Option<i64>,
 }
 
 impl Observer {
+    /// Sets the time records are judged at (milliseconds since the Unix epoch): a streaming
+    /// shell sets it to each record's arrival, a batch to its `--now`.
+    pub fn set_clock(&mut self, now_ms: i64) {
+        self.clock = Some(now_ms);
+    }
+
     /// Takes the accumulated window, leaving an empty one (the flush of a delta).
     pub fn take_window(&mut self) -> WindowState {
         let empty = WindowState { records: 0, accumulators: self.window.accumulators.iter().map(empty_like).collect() };
@@ -178,7 +190,7 @@ impl CompiledContract {
     /// A fresh observer for this contract.
     #[must_use]
     pub fn observer(&self) -> Observer {
-        Observer { window: WindowState::new(&self.rules), drift: BTreeMap::new(), dups: vec![HashSet::default(); self.dup_slots] }
+        Observer { window: WindowState::new(&self.rules), drift: BTreeMap::new(), dups: vec![HashSet::default(); self.dup_slots], clock: None }
     }
 
     /// Checks one decoded record, feeding `obs`. Every violation is listed.
@@ -297,6 +309,20 @@ impl CompiledContract {
                     let _ = path;
                     if let Some(ms) = val(0).and_then(Value::as_str).and_then(|s| format.parse(s)) {
                         acc.merge(&Accumulator::Newest { ms: Some(ms) });
+                    }
+                    continue;
+                }
+                Probe::Stale { path, format, max_age_ms } => {
+                    let (Some(now), Some(ms)) = (obs.clock, val(0).and_then(Value::as_str).and_then(|s| format.parse(s))) else { continue };
+                    let Accumulator::Count { hits, total } = acc else { continue };
+                    *total += 1;
+                    let age = now.saturating_sub(ms);
+                    if age > *max_age_ms {
+                        *hits += 1;
+                        verdict.stale = true;
+                        #[allow(clippy::cast_precision_loss)]
+                        let (age_s, max_s) = (age as f64 / 1000.0, *max_age_ms as f64 / 1000.0);
+                        verdict.violations.push(Violation { rule: self.rule_ids[i].clone(), field: path.join("."), value: format!("{age_s} s old"), expected: format!("at most {max_s} s old (latency SLA)"), blocking: false });
                     }
                     continue;
                 }

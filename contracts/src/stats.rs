@@ -99,6 +99,14 @@ pub fn result_breaches(r: &RuleResult, confidence: f64) -> bool {
     }
 }
 
+/// The first rate rule of `results` (a sample of records, e.g. one flush's) whose breach the
+/// sample supports at `confidence`; rules enforced per record only are left to the
+/// record-failure rate, as in the breaker.
+#[must_use]
+pub fn sampled_breach(results: &[RuleResult], confidence: f64) -> Option<&RuleResult> {
+    results.iter().find(|r| r.sample.is_some() && r.enforcement.trips() && result_breaches(r, confidence))
+}
+
 /// The fewest hits out of `n` that support a breach of an upper limit of `limit_pct` percent
 /// at `confidence`; `None` when no sample of `n` records can.
 #[must_use]

@@ -29,6 +29,9 @@ pub enum MetricKind {
     DecodeErrors,
     /// Age of the newest event timestamp of an element (`slaProperties` latency/freshness).
     Freshness,
+    /// Share of records whose own event timestamp was older than the latency SLA when the gate
+    /// judged them (`slaProperties` latency/freshness; gate-defined threshold).
+    StaleRecords,
     /// Time since the last record arrived (`slaProperties` frequency): "no data".
     NoData,
     /// Population stability index of a field against its recorded baseline.
@@ -48,6 +51,7 @@ impl MetricKind {
             Self::RecordFailures => "recordFailures",
             Self::DecodeErrors => "decodeErrors",
             Self::Freshness => "freshness",
+            Self::StaleRecords => "staleRecords",
             Self::NoData => "noData",
             Self::Distribution => "distribution",
         }

@@ -133,7 +133,7 @@ fn record_checks_table() {
 #[test]
 fn duplicates_and_window_rules() {
     let c = compiled();
-    let mut batch = Batch::new(&c);
+    let mut batch = Batch::new(&c, 0);
     assert!(batch.record(1, &good()).is_valid());
     let dup = batch.record(2, &good());
     assert_eq!(dup.rule_ids(), vec!["id.unique"]);
@@ -211,4 +211,42 @@ fn enforcement_follows_the_threshold_and_the_opt_in() {
     let bad = opted.replace("value: true", "value: \"yes\"");
     let err = compile(&parse(&bad).expect("parse"), None).expect_err("refused");
     assert!(err.to_string().contains("gateTripOnAny"), "{err}");
+}
+
+/// A latency SLA judges every record's age at the observer's clock: the window counts the
+/// stale share (rule `<sla>.staleRecords`, default limit 5 %), and the verdict says which
+/// record was stale, without failing it.
+#[test]
+fn a_latency_sla_counts_stale_records() {
+    let sla = format!("{CONTRACT}slaProperties:\n  - property: latency\n    value: 10\n    unit: s\n    element: orders.at\n");
+    let c = compile(&parse(&sla).expect("parse"), None).expect("compile");
+    let rule = c.rules.iter().position(|r| r.metric == contracts::MetricKind::StaleRecords).expect("a staleRecords rule");
+    assert_eq!(c.rules[rule].id, "at.latency.staleRecords");
+    assert_eq!(c.rules[rule].operator, contracts::Operator::MustBeLessOrEqualTo(5.0));
+    let now = chrono_ms("2024-02-29T10:00:30Z");
+    // (event time, stale at `now` with a 10 s SLA)
+    let cases = [("2024-02-29T10:00:25Z", false), ("2024-02-29T10:00:20Z", false), ("2024-02-29T10:00:19Z", true), ("2024-02-29T09:00:30Z", true)];
+    let mut obs = c.observer();
+    obs.set_clock(now);
+    for (i, (at, stale)) in cases.iter().enumerate() {
+        let mut rec = with("at", json!(at));
+        rec["id"] = json!(format!("7c9e6679-7425-40de-944b-e07fc1f90a{i:02}"));
+        let v = c.check(&rec, &mut obs);
+        assert_eq!(v.stale, *stale, "{at}: {:?}", v.violations);
+        assert!(v.is_valid(), "staleness alone does not fail a record: {:?}", v.violations);
+    }
+    let results = contracts::window::evaluate(&c.rules, &obs.window, now);
+    let r = &results[rule];
+    assert_eq!((r.value, r.passed), (Some(50.0), false), "{r:?}");
+    // Without a clock nothing is judged stale (and nothing counted).
+    let mut plain = c.observer();
+    assert!(!c.check(&with("at", json!("2000-01-01T00:00:00Z")), &mut plain).stale);
+    // The limit is a gate setting.
+    let tuned = sla.replace("slaProperties:", "customProperties:\n  - { property: gateMaxStalePercent, value: 60 }\nslaProperties:");
+    let c = compile(&parse(&tuned).expect("parse"), None).expect("compile");
+    assert!(c.rules.iter().any(|r| r.metric == contracts::MetricKind::StaleRecords && r.operator == contracts::Operator::MustBeLessOrEqualTo(60.0)));
+}
+
+fn chrono_ms(s: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(s).expect("RFC 3339").timestamp_millis()
 }

@@ -294,6 +294,19 @@ impl Fallback {
     }
 }
 
+/// What a binding does with a record older than the latency SLA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaleRecords {
+    /// It flows (if valid) and counts towards the window's stale share.
+    #[default]
+    Count,
+    /// It takes the open route (the binding's fallback) even while the breaker is closed.
+    Divert,
+    /// It is quarantined with the staleness as its reason.
+    Quarantine,
+}
+
 /// One source topic bound to a contract.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -322,6 +335,12 @@ pub struct Binding {
     /// of up to one flush interval of latency. Not with `fallback: pause` or exactly-once.
     #[serde(default)]
     pub strict: bool,
+    /// What happens to a record whose event timestamp is older than the contract's latency
+    /// SLA when it arrives: `count` (default: it flows and counts towards the window's stale
+    /// share), `divert` (it takes the open route, whatever the breaker's state) or
+    /// `quarantine`. Needs a `latency` SLA on the contract's object.
+    #[serde(default)]
+    pub stale_records: StaleRecords,
     /// Encoding of the source records: `json` (default) or `avro` (Confluent wire format).
     #[serde(default)]
     pub format: PayloadFormat,
@@ -433,6 +452,9 @@ impl GateConfig {
             if b.last_good_interval.is_zero() {
                 return Err(invalid(f("last_good_interval"), "must be positive (e.g. 5s)"));
             }
+            if b.stale_records == StaleRecords::Divert && b.fallback == Fallback::Pause {
+                return Err(invalid(f("stale_records"), "divert cannot be combined with fallback: pause (the partition would pause on a stale record while the breaker is closed); use quarantine, or hold, degrade or last_good"));
+            }
             if b.strict && b.fallback == Fallback::Pause {
                 return Err(invalid(f("strict"), "cannot be combined with fallback: pause (a paused partition already keeps its records in Kafka); use hold, degrade or last_good"));
             }
@@ -487,6 +509,7 @@ mod tests {
             (BASE.replace("fallback: hold", "fallback: pause\n    strict: true"), "bindings[0].strict"),
             (BASE.replace("fallback: hold", "fallback: hold\n    last_good_interval: 0s"), "bindings[0].last_good_interval"),
             (format!("{}delivery:\n  mode: exactly_once\n", BASE.replace("fallback: hold", "fallback: hold\n    strict: true")), "bindings[0].strict"),
+            (BASE.replace("fallback: hold", "fallback: pause\n    stale_records: divert"), "bindings[0].stale_records"),
             (BASE.replace("bindings:\n  - name: flights\n    source: flights\n    contract: flights\n    fallback: hold\n", ""), "at least one binding"),
         ];
         for (text, needle) in cases {

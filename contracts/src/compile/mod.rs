@@ -69,7 +69,7 @@ pub struct CompiledContract {
 /// Paths a probe reads.
 fn paths_of(p: &Probe) -> Vec<&Vec<String>> {
     match p {
-        Probe::Null { path } | Probe::Missing { path, .. } | Probe::Invalid { path, .. } | Probe::Freshness { path, .. } | Probe::Distribution { path, .. } => vec![path],
+        Probe::Null { path } | Probe::Missing { path, .. } | Probe::Invalid { path, .. } | Probe::Freshness { path, .. } | Probe::Stale { path, .. } | Probe::Distribution { path, .. } => vec![path],
         Probe::Duplicate { paths, .. } => paths.iter().collect(),
         Probe::RowCount | Probe::RecordFailures | Probe::DecodeErrors | Probe::NoData => Vec::new(),
     }
@@ -148,7 +148,7 @@ pub fn compile(contract: &Contract, object: Option<&str>) -> Result<CompiledCont
         quality::quality_rule(&mut rules, q, None, &format!("{opath}.quality[{i}]"));
     }
     let find = |name: &str| find_property(&obj.properties, name).cloned();
-    quality::sla_rules(&mut rules, &contract.sla_properties, &obj.name, &find);
+    quality::sla_rules(&mut rules, &contract.sla_properties, &obj.name, &find, (&contract.custom_properties, &obj.custom_properties));
     quality::gate_rules(&mut rules, &contract.custom_properties, &obj.custom_properties, &opath);
     problems.append(&mut rules.problems);
 

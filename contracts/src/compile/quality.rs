@@ -25,6 +25,8 @@ pub enum Probe {
     DecodeErrors,
     /// Newest date/timestamp at `path`.
     Freshness { path: Vec<String>, format: crate::compile::schema::TimeFormat },
+    /// Whether the date/timestamp at `path` is older than `max_age_ms` at the observer's clock.
+    Stale { path: Vec<String>, format: crate::compile::schema::TimeFormat, max_age_ms: i64 },
     /// Newest arrival time, fed by the streaming shell.
     NoData,
     /// Histogram of the value at `path`.
@@ -465,8 +467,12 @@ pub fn unit_seconds(unit: &str) -> Option<f64> {
     })
 }
 
-/// Compiles SLA properties that apply to `object`; `types` resolves a property name to its type.
-pub fn sla_rules(out: &mut Compiled, slas: &[SlaProperty], object: &str, find: &dyn Fn(&str) -> Option<Property>) {
+/// Compiles SLA properties that apply to `object`; `find` resolves a property name. A latency
+/// (or freshness) SLA gives two rules: the age of the newest timestamp (a stream gone stale or
+/// silent) and the share of records that were already older than the SLA when judged, at most
+/// `gateMaxStalePercent` (a stale burst among fresh records).
+pub fn sla_rules(out: &mut Compiled, slas: &[SlaProperty], object: &str, find: &dyn Fn(&str) -> Option<Property>, props: (&[CustomProperty], &[CustomProperty])) {
+    let stale_limit = percent_setting(out, props, "gateMaxStalePercent", 5.0, "customProperties");
     for (i, s) in slas.iter().enumerate() {
         let spath = format!("slaProperties[{i}]");
         let kind = match s.property.as_str() {
@@ -515,7 +521,33 @@ pub fn sla_rules(out: &mut Compiled, slas: &[SlaProperty], object: &str, find: &
         let field = (!prop.is_empty()).then(|| prop.to_string());
         let derived = format!("{}.{}", field.as_deref().unwrap_or("$"), s.property);
         let id = out.unique_id(s.id.as_deref(), derived, &spath);
-        out.push(WindowRule { id, metric: kind, field, operator: Operator::MustBeLessOrEqualTo(value * mult), unit: Unit::Seconds, baseline: None, enforcement: Enforcement::Window }, probe);
+        let stale = match &probe {
+            Probe::Freshness { path, format } => {
+                #[allow(clippy::cast_possible_truncation)]
+                let max_age_ms = (value * mult * 1000.0).round() as i64;
+                Some(Probe::Stale { path: path.clone(), format: format.clone(), max_age_ms })
+            }
+            _ => None,
+        };
+        out.push(WindowRule { id: id.clone(), metric: kind, field: field.clone(), operator: Operator::MustBeLessOrEqualTo(value * mult), unit: Unit::Seconds, baseline: None, enforcement: Enforcement::Window }, probe);
+        if let Some(probe) = stale {
+            let sid = out.unique_id(None, format!("{id}.staleRecords"), &spath);
+            out.push(WindowRule { id: sid, metric: MetricKind::StaleRecords, field, operator: Operator::MustBeLessOrEqualTo(stale_limit), unit: Unit::Percent, baseline: None, enforcement: Enforcement::Window }, probe);
+        }
+    }
+}
+
+/// A percentage among the gate's custom properties (object level first, then contract level).
+fn percent_setting(out: &mut Compiled, (contract_props, object_props): (&[CustomProperty], &[CustomProperty]), key: &str, default: f64, qpath: &str) -> f64 {
+    match custom(object_props, key).or_else(|| custom(contract_props, key)) {
+        None => default,
+        Some(v) => match v.as_f64() {
+            Some(x) if (0.0..=100.0).contains(&x) => x,
+            _ => {
+                out.problems.push(Problem::error(format!("{qpath}[{key}]"), format!("expected a percentage between 0 and 100, found {v}")));
+                default
+            }
+        },
     }
 }
 

@@ -88,7 +88,7 @@ pub fn run(opts: &CheckOptions) -> Result<BatchReport, BatchError> {
         Some(b) => Box::new(b.wrap_read(reader)),
         None => reader,
     };
-    let mut batch = Batch::new(&compiled);
+    let mut batch = Batch::new(&compiled, opts.now_ms);
     let mut each = |(line, item): input::Item<'_>| match item {
         Ok(v) => {
             batch.record(line, v);

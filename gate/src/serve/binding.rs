@@ -284,6 +284,29 @@ pub fn object_named_if_ambiguous(cfg: &GateConfig, b: &crate::config::Binding, c
     Err(crate::config::ConfigError::Invalid { field: format!("bindings[{i}].object"), message })
 }
 
+/// `stale_records: divert|quarantine` needs a latency SLA on the binding's object, else no
+/// record could ever be judged stale and the setting would silently do nothing.
+///
+/// # Errors
+/// [`crate::config::ConfigError::Invalid`] naming `bindings[i].stale_records`.
+pub fn stale_records_judged(cfg: &GateConfig, b: &crate::config::Binding, contract: &contracts::CompiledContract) -> Result<(), crate::config::ConfigError> {
+    if b.stale_records == crate::config::StaleRecords::Count || contract.rules.iter().any(|r| r.metric == contracts::MetricKind::StaleRecords) {
+        return Ok(());
+    }
+    let i = cfg.bindings.iter().position(|x| x.name == b.name).unwrap_or_default();
+    Err(crate::config::ConfigError::Invalid {
+        field: format!("bindings[{i}].stale_records"),
+        message: format!("contract {} has no latency SLA on object {}: add slaProperties latency with element {}.<timestamp property>", contract.id, contract.object, contract.object),
+    })
+}
+
+/// Warns about rules the binding's probe is too small to judge (`breaker::sizing`).
+pub fn warn_undersized_probe(b: &crate::config::Binding, contract: &contracts::CompiledContract) {
+    for u in breaker::sizing::undersized(&b.breaker, &contract.rules) {
+        tracing::warn!(binding = %b.name, rule = %u.rule, probe_records = b.breaker.probe_records, needed = u.needed, "breaker.probe_records is too small to judge this rule: {}; raise it to {} or more", u.why, u.needed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use super::binding::BindingRuntime;
 use super::events::TransitionSink;
-use super::telemetry::{BreakerMode, Emit, FlushRejected, Flushed};
+use super::telemetry::{BreakerMode, Emit, FlushRejected, Flushed, StrictFlushDiverted};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +30,13 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Option<
         }
         let _reload = b.flush_guard().await; // no hot reload between taking deltas and flushing them
         let (delta, probe, generation) = b.take_deltas();
+        // Strict mode also judges this flush's own records: a breach they support on their own
+        // diverts them even while the whole window still holds.
+        let divert = judged.is_some() && {
+            let contract = b.contract();
+            let results = contracts::window::evaluate(&contract.rules, &delta, now);
+            contracts::stats::sampled_breach(&results, cfg.confidence).inspect(|r| StrictFlushDiverted { binding: &b.cfg.name, generation, result: r, records: delta.records }.emit()).is_some()
+        };
         let started = Instant::now();
         match b.breaker.flush(&delta, &probe, now).await {
             Ok(report) => {
@@ -50,7 +57,7 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Option<
         if let Some(tx) = &judged {
             // Strict mode: the records counted in this generation may go now, routed by the
             // state this flush left (a rejected flush leaves the state as it was).
-            let _ = tx.send((b.cfg.source.clone(), generation));
+            let _ = tx.send(super::strict::Judged { topic: b.cfg.source.clone(), generation, divert });
         }
         if stop {
             return;

@@ -182,6 +182,8 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     for b in &cfg.bindings {
         let contract = source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|source| ServeError::BindingContract { binding: b.name.clone(), source: Box::new(source) })?;
         binding::object_named_if_ambiguous(cfg, b, &contract)?;
+        binding::stale_records_judged(cfg, b, &contract)?;
+        binding::warn_undersized_probe(b, &contract);
         let rules = contract.rules.clone();
         let store = match &cfg.redis {
             None => AnyStore::Memory(MemoryStore::new(b.breaker.window.clone(), &rules)),

@@ -13,6 +13,7 @@ use super::plan::{plan, Payload, RoutePlan, VerdictTag};
 use super::rebalance::GateContext;
 use super::record::RecordRef;
 use super::strict::{DeferredRecord, Until};
+use crate::config::StaleRecords;
 use crate::output::Output;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::message::{BorrowedMessage, Message};
@@ -99,34 +100,46 @@ impl Pipeline {
         }
         // The contract is read once per record, with the observer it feeds (a hot reload swaps
         // both together); headers name the version that judged the record.
-        let (contract, valid, verdict_rules, reason, record, generation) = {
+        let (contract, valid, verdict_rules, reason, record, generation, stale) = {
             let mut stats = b.stats();
             let contract = Arc::clone(&stats.contract);
             let generation = stats.generation;
-            let (valid, ids, reason, record) = match decoded {
+            let (valid, ids, reason, record, stale) = match decoded {
                 Ok(v) => {
+                    // Staleness is the record's age when it arrived here.
+                    stats.obs.set_clock(arrival);
                     let verdict = contract.check(v, &mut stats.obs);
+                    let stale = verdict.stale.then(|| stale_reason(&contract, &verdict)).flatten();
                     // Most records violate nothing: their "[]" costs no allocation.
                     let ids: Cow<'static, str> = if verdict.violations.is_empty() { Cow::Borrowed("[]") } else { serde_json::to_string(&verdict.rule_ids()).unwrap_or_else(|_| "[]".into()).into() };
                     let reason = verdict.violations.iter().find(|x| x.blocking).map(|x| format!("{}: {} is {}, expected {}", x.rule, if x.field.is_empty() { "record" } else { &x.field }, x.value, x.expected));
                     for v in &verdict.violations {
                         self.violations.offer(&b.cfg.name, &contract, v, msg.topic(), msg.partition(), msg.offset());
                     }
-                    (verdict.is_valid(), ids, reason, Some(v))
+                    (verdict.is_valid(), ids, reason, Some(v), stale)
                 }
                 Err(rejected) => {
                     if let Some(v) = rejected.account(&contract, &mut stats.obs) {
                         self.violations.offer(&b.cfg.name, &contract, &v, msg.topic(), msg.partition(), msg.offset());
                     }
-                    (false, Cow::Owned(rejected.rule_ids().to_string()), Some(rejected.reason()), None)
+                    (false, Cow::Owned(rejected.rule_ids().to_string()), Some(rejected.reason()), None, None)
                 }
             };
-            (contract, valid, ids, reason, record, generation)
+            (contract, valid, ids, reason, record, generation, stale)
+        };
+        // A stale record (older than the latency SLA on arrival) may be routed on its own, so a
+        // stale burst leaks nothing even before the window trips.
+        let (valid, reason, divert_stale) = match (stale, b.cfg.stale_records) {
+            (Some(why), StaleRecords::Quarantine) if valid && !released => (false, Some(why), false),
+            (Some(_), StaleRecords::Divert) if valid && !released => (true, reason, true),
+            _ => (valid, reason, false),
         };
         let keyed = key.is_some_and(|k| !k.is_empty());
         let fallback = b.cfg.fallback;
-        let snapshot = valid && keyed && matches!(route, breaker::Route::Divert) && b.has_snapshot(key.unwrap_or_default());
-        let p = plan(valid && !released, route, fallback, keyed, snapshot);
+        // The breaker's route for this record: a diverted stale record takes the open route.
+        let sent_route = if divert_stale { breaker::Route::Divert } else { route };
+        let snapshot = valid && keyed && matches!(sent_route, breaker::Route::Divert) && b.has_snapshot(key.unwrap_or_default());
+        let p = plan(valid && !released, sent_route, fallback, keyed, snapshot);
         let reason = if released { operator.map(|a| a.reason().to_string()) } else { reason };
         // A probe record is also checked into the probe window; strict mode then waits for the
         // generation that holds that observation.
@@ -135,6 +148,7 @@ impl Pipeline {
             let current = Arc::clone(&stats.contract);
             match (&record, decoded) {
                 (Some(v), _) => {
+                    stats.probe.set_clock(arrival);
                     let _ = current.check(v, &mut stats.probe);
                 }
                 (None, Err(rejected)) => {
@@ -155,7 +169,7 @@ impl Pipeline {
             return Routed::Pause;
         }
         let rec = RecordRef { topic: msg.topic(), partition: msg.partition(), offset: msg.offset(), timestamp: msg.timestamp().to_millis(), key, payload, headers: msg.headers() };
-        if b.cfg.strict && valid && !released && matches!(route, breaker::Route::Pass | breaker::Route::Probe) {
+        if b.cfg.strict && valid && !released && matches!(sent_route, breaker::Route::Pass | breaker::Route::Probe) {
             return Routed::Deferred(Box::new(DeferredRecord::new(Until::Judged(generation), &rec, contract, verdict_rules.into_owned())));
         }
         // A half-open probe record is judged before it flows: it waits for the probe's verdict,
@@ -170,11 +184,12 @@ impl Pipeline {
 
     /// Releases a deferred record once what it waited for is known (its window judged, or its
     /// probe's verdict): to validated if the breaker lets data through, else to the binding's
-    /// fallback. Returns the number of outputs sent, each of which reports its delivery.
-    pub(crate) fn release_deferred(&self, b: &BindingRuntime, h: &DeferredRecord) -> u32 {
+    /// fallback (also when `divert`: its flush's own records breached). Returns the number of
+    /// outputs sent, each of which reports its delivery.
+    pub(crate) fn release_deferred(&self, b: &BindingRuntime, h: &DeferredRecord, divert: bool) -> u32 {
         let rec = h.as_ref();
         let keyed = rec.key.is_some_and(|k| !k.is_empty());
-        let diverting = matches!(b.router.mode(), breaker::Mode::Open | breaker::Mode::ForcedOpen | breaker::Mode::HalfOpen);
+        let diverting = divert || matches!(b.router.mode(), breaker::Mode::Open | breaker::Mode::ForcedOpen | breaker::Mode::HalfOpen);
         let route = if diverting { breaker::Route::Divert } else { breaker::Route::Pass };
         let snapshot = keyed && diverting && b.has_snapshot(rec.key.unwrap_or_default());
         let p = plan(true, route, b.cfg.fallback, keyed, snapshot);
@@ -239,6 +254,15 @@ impl Pipeline {
         }
         sent
     }
+}
+
+/// The reason a stale record is quarantined with: its staleness violation.
+fn stale_reason(contract: &contracts::CompiledContract, verdict: &contracts::Verdict) -> Option<String> {
+    verdict
+        .violations
+        .iter()
+        .find(|x| contract.rules.iter().any(|r| r.metric == contracts::MetricKind::StaleRecords && *r.id == *x.rule))
+        .map(|x| format!("{}: {} is {}, expected {}", x.rule, x.field, x.value, x.expected))
 }
 
 /// What happened to one consumed record.

@@ -9,7 +9,7 @@ use super::telemetry::{BacklogReleased, BacklogReleaseFailed, Emit};
 use super::partitions::Partitions;
 use super::pipeline::{Pipeline, Routed};
 use super::binding::BindingRuntime;
-use super::strict::{DeferredRecord, JudgedRx};
+use super::strict::{DeferredRecord, Judged, JudgedRx};
 use super::ServeError;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Message};
@@ -52,7 +52,7 @@ pub(crate) async fn run<D: Delivery>(mut p: Pipeline, mut d: D, mut shutdown: wa
                 p.resume_ready(&mut parts);
                 p.release_probes(&mut d, &mut parts);
             }
-            Some((topic, generation)) = next_judged(&mut judged) => p.release_judged(&mut d, &mut parts, &topic, generation),
+            Some(j) = next_judged(&mut judged) => p.release_judged(&mut d, &mut parts, &j),
             msg = consumer.recv(), if d.has_room(parts.deferred.len()) => {
                 let msg = match msg {
                     Ok(m) => m,
@@ -82,7 +82,7 @@ async fn sleep_until(due: Option<tokio::time::Instant>) {
 }
 
 /// The next judged generation, or never when no binding is strict.
-async fn next_judged(rx: &mut Option<JudgedRx>) -> Option<(String, u64)> {
+async fn next_judged(rx: &mut Option<JudgedRx>) -> Option<Judged> {
     match rx {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
@@ -120,7 +120,7 @@ impl Pipeline {
             // the record goes out now, routed by the state it is judged in. Strict mode is
             // refused at startup there; a half-open probe record takes the open route.
             Routed::Deferred(r) => {
-                let n = self.release_deferred(&b, &r);
+                let n = self.release_deferred(&b, &r, false);
                 d.sent(self, parts, topic, partition, offset, n);
             }
         }
@@ -128,11 +128,11 @@ impl Pipeline {
     }
 
     /// A strict binding's window generation was judged: its deferred records go out, routed by
-    /// the state that judgement left.
-    fn release_judged<D: Delivery>(&self, d: &mut D, parts: &mut Partitions, topic: &str, generation: u64) {
-        let Some(b) = self.bindings.get(topic) else { return };
-        let due = parts.deferred.release(topic, generation);
-        self.send_released(d, parts, b, due);
+    /// the state that judgement left (the open route if the generation's own records breached).
+    fn release_judged<D: Delivery>(&self, d: &mut D, parts: &mut Partitions, j: &Judged) {
+        let Some(b) = self.bindings.get(&j.topic) else { return };
+        let due = parts.deferred.release(&j.topic, j.generation);
+        self.send_released(d, parts, b, due, j.divert);
     }
 
     /// Probe records of bindings whose probe has been judged (no longer half-open) go out,
@@ -146,14 +146,14 @@ impl Pipeline {
                 continue;
             }
             let due = parts.deferred.release_probes(&b.source);
-            self.send_released(d, parts, b, due);
+            self.send_released(d, parts, b, due, false);
         }
     }
 
     /// Sends deferred records whose wait is over and tells the delivery what each owes now.
-    fn send_released<D: Delivery>(&self, d: &mut D, parts: &mut Partitions, b: &BindingRuntime, records: Vec<DeferredRecord>) {
+    fn send_released<D: Delivery>(&self, d: &mut D, parts: &mut Partitions, b: &BindingRuntime, records: Vec<DeferredRecord>, divert: bool) {
         for r in records {
-            let n = self.release_deferred(b, &r);
+            let n = self.release_deferred(b, &r, divert);
             let rec = r.as_ref();
             d.released(self, parts, &b.source, rec.partition, rec.offset, n);
         }

@@ -17,9 +17,22 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 /// The flusher's report that a generation of a source's window was judged.
-pub type JudgedTx = tokio::sync::mpsc::UnboundedSender<(String, u64)>;
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judged {
+    /// Source topic.
+    pub topic: String,
+    /// The generation judged (and every one before it).
+    pub generation: u64,
+    /// The generation's own records breached a rate rule by more than chance: they take the
+    /// open route whatever the breaker's state, so the flush that crosses a threshold leaks
+    /// nothing even while the window as a whole still holds.
+    pub divert: bool,
+}
+
+/// The flusher's end of the judged-generation channel.
+pub type JudgedTx = tokio::sync::mpsc::UnboundedSender<Judged>;
 /// The record loop's end of [`JudgedTx`].
-pub type JudgedRx = tokio::sync::mpsc::UnboundedReceiver<(String, u64)>;
+pub type JudgedRx = tokio::sync::mpsc::UnboundedReceiver<Judged>;
 
 /// What a deferred record waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

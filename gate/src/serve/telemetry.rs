@@ -202,6 +202,27 @@ impl Emit for PartitionFlowChanged<'_> {
     }
 }
 
+/// Strict mode: one flush's own records breached a rate rule by more than chance, so they
+/// take the open route although the window as a whole may still hold.
+#[derive(Debug)]
+pub struct StrictFlushDiverted<'a> {
+    /// Binding.
+    pub binding: &'a str,
+    /// The window generation (flush) whose records are diverted.
+    pub generation: u64,
+    /// The rule their sample breached.
+    pub result: &'a contracts::RuleResult,
+    /// Records in that flush.
+    pub records: u64,
+}
+
+impl Emit for StrictFlushDiverted<'_> {
+    fn emit(self) {
+        counter!("contract_gate_strict_diverted_flushes_total", "binding" => self.binding.to_string()).increment(1);
+        info!(binding = self.binding, generation = self.generation, rule = %self.result.id, value = ?self.result.value, records = self.records, "strict: a flush's own records breach; they take the open route");
+    }
+}
+
 /// An operator released a paused backlog (`skip-pending` or `quarantine-pending`).
 #[derive(Debug)]
 pub struct BacklogReleased<'a> {
