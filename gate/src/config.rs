@@ -330,9 +330,11 @@ pub struct Binding {
     /// Fallback while the breaker is open.
     pub fallback: Fallback,
     /// Strict mode: hold each record bound for validated until the flush that counts it in
-    /// the window has been judged, then send it to validated, or to the fallback if that
-    /// flush opened the breaker. A window breach then leaks nothing to validated, at the cost
-    /// of up to one flush interval of latency. Not with `fallback: pause` or exactly-once.
+    /// the window and the flush after it have been judged, then send it to validated, or to
+    /// the fallback if the breaker opened or if its flush's own records breach a rate rule
+    /// (alone or with a neighbouring flush) by more than chance (`breaker.confidence`). A
+    /// burst then leaks nothing to validated before the window trips, at the cost of up to
+    /// two flush intervals of latency. Not with `fallback: pause` or exactly-once.
     #[serde(default)]
     pub strict: bool,
     /// What happens to a record whose event timestamp is older than the contract's latency

@@ -17,6 +17,7 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Option<
     let dup_scope_ms = i64::try_from(cfg.window.span().as_millis()).unwrap_or(i64::MAX).max(1);
     let mut dup_epoch = chrono::Utc::now().timestamp_millis() / dup_scope_ms;
     let mut last_mode = None;
+    let mut strict = StrictJudge::default();
     loop {
         let stop = tokio::select! {
             _ = tick.tick() => false,
@@ -30,13 +31,11 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Option<
         }
         let _reload = b.flush_guard().await; // no hot reload between taking deltas and flushing them
         let (delta, probe, generation) = b.take_deltas();
-        // Strict mode also judges this flush's own records: a breach they support on their own
-        // diverts them even while the whole window still holds.
-        let divert = judged.is_some() && {
-            let contract = b.contract();
-            let results = contracts::window::evaluate(&contract.rules, &delta, now);
-            contracts::stats::sampled_breach(&results, cfg.confidence).inspect(|r| StrictFlushDiverted { binding: &b.cfg.name, generation, result: r, records: delta.records }.emit()).is_some()
-        };
+        // Strict mode also judges the records of each flush on their own, beside its
+        // neighbours: a burst that starts or ends inside a flush leaves a piece too small to
+        // show a breach alone, so a generation is released one flush later, diverted if its
+        // records breach alone or together with the flush before or after it.
+        let release = judged.is_some().then(|| strict.judge(&b, generation, &delta, now, cfg.confidence)).flatten();
         let started = Instant::now();
         match b.breaker.flush(&delta, &probe, now).await {
             Ok(report) => {
@@ -55,12 +54,49 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Option<
             Err(error) => FlushRejected { binding: &b.cfg.name, error: &error }.emit(),
         }
         if let Some(tx) = &judged {
-            // Strict mode: the records counted in this generation may go now, routed by the
-            // state this flush left (a rejected flush leaves the state as it was).
-            let _ = tx.send(super::strict::Judged { topic: b.cfg.source.clone(), generation, divert });
+            // Strict mode: the records of the generation before may go now, routed by the state
+            // this flush left (a rejected flush leaves the state as it was); at shutdown this
+            // one's too.
+            for (generation, divert) in release.into_iter().chain(stop.then(|| strict.last()).flatten()) {
+                let _ = tx.send(super::strict::Judged { topic: b.cfg.source.clone(), generation, divert });
+            }
         }
         if stop {
             return;
         }
+    }
+}
+
+/// Strict mode's judgement of each flush's own records, one flush late (see [`run`]).
+#[derive(Default)]
+struct StrictJudge {
+    /// The generation awaiting release, its delta, and whether it breached with the one before.
+    pending: Option<(u64, contracts::WindowState, bool)>,
+}
+
+impl StrictJudge {
+    /// Takes generation `g`'s delta; returns the generation now due and whether it is diverted.
+    fn judge(&mut self, b: &BindingRuntime, g: u64, delta: &contracts::WindowState, now: i64, confidence: f64) -> Option<(u64, bool)> {
+        let contract = b.contract();
+        let breach = |w: &contracts::WindowState, generation: u64| {
+            let results = contracts::window::evaluate(&contract.rules, w, now);
+            contracts::stats::sampled_breach(&results, confidence).inspect(|r| StrictFlushDiverted { binding: &b.cfg.name, generation, result: r, records: w.records }.emit()).is_some()
+        };
+        let alone = breach(delta, g);
+        let mut released = None;
+        let mut with_before = false;
+        if let Some((pg, mut both, flagged)) = self.pending.take() {
+            both.merge(delta);
+            // The two flushes breach together: both are diverted.
+            with_before = breach(&both, pg);
+            released = Some((pg, flagged || with_before));
+        }
+        self.pending = Some((g, delta.clone(), alone || with_before));
+        released
+    }
+
+    /// At shutdown: the generation still pending, judged without a successor.
+    fn last(&mut self) -> Option<(u64, bool)> {
+        self.pending.take().map(|(g, _, divert)| (g, divert))
     }
 }

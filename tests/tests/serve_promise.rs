@@ -1,0 +1,257 @@
+//! The rest of the breaker's promise on real Kafka (and Redis where state must outlive the
+//! gate): one stray record does not stop the flow, a backlog after a restart is probed and then
+//! flows, strict mode leaks no record of a breaching flush, and stale records are judged one
+//! by one. Every test accounts for each source offset in the outputs it reads.
+
+use e2e::sidecar::{self, header_str, read_until};
+use gate::config::{Fallback, GateConfig, StaleRecords};
+use gate::serve::headers as h;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Message, OwnedMessage};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(90);
+
+/// The example contract with its `frequency` SLA (30 s) widened to an hour: the gate idles
+/// while a test reads its outputs, and silence is not what these tests are about.
+fn contract() -> String {
+    let text = sidecar::flights_contract();
+    let widened = text.replace("  - property: frequency\n    value: 30\n    unit: s\n", "  - property: frequency\n    value: 1\n    unit: h\n");
+    assert_ne!(widened, text, "the example's frequency SLA changed; adjust this test");
+    widened
+}
+
+/// Flights without the sample's own cancellations or missing tail numbers: a stream that no
+/// window rule of the example contract can breach, so every trip below is the fault's.
+fn clean() -> Vec<Value> {
+    sidecar::flights_sample().into_iter().filter(|r| !r["dep_time"].is_null() && !r["tailnum"].is_null()).collect()
+}
+
+/// Clean flights handed out in order; each pass over the sample moves `time_hour` a year on,
+/// so that no record repeats the duplicate tuple (carrier, flight, time_hour, origin).
+struct Feed {
+    base: Vec<Value>,
+    next: usize,
+}
+
+impl Feed {
+    fn new() -> Self {
+        Self { base: clean(), next: 0 }
+    }
+
+    /// The next `n` records, keyed `<prefix>-<i>`, each passed through `edit`.
+    fn take(&mut self, n: usize, prefix: &str, edit: impl Fn(usize, &mut Value)) -> Vec<(String, Vec<u8>)> {
+        let start = self.next;
+        self.next += n;
+        (0..n)
+            .map(|i| {
+                let at = start + i;
+                let mut r = self.base[at % self.base.len()].clone();
+                let pass = at / self.base.len();
+                if let Some(t) = r["time_hour"].as_str().filter(|_| pass > 0) {
+                    r["time_hour"] = Value::from(format!("{}{}", 2013 + pass, &t[4..]));
+                }
+                edit(i, &mut r);
+                (format!("{prefix}-{i}"), r.to_string().into_bytes())
+            })
+            .collect()
+    }
+}
+
+/// Reads `outputs` of `src` until `n` distinct source offsets were seen; returns, per source
+/// offset, the output suffix and the message.
+async fn account(brokers: &str, src: &str, outputs: &[&str], n: usize) -> anyhow::Result<HashMap<i64, (String, OwnedMessage)>> {
+    let reader: StreamConsumer = e2e::consumer_config(brokers, &e2e::unique_name("reader")).create()?;
+    let topics: Vec<String> = outputs.iter().map(|o| format!("{src}.{o}")).collect();
+    reader.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let mut seen: HashMap<i64, (String, OwnedMessage)> = HashMap::new();
+    let mut dup = None;
+    let _ = read_until(&reader, T, |ms| {
+        seen.clear();
+        for m in ms {
+            // A stale snapshot re-emitted under last_good is another record's; not used here.
+            let Some(offset) = header_str(m, h::SOURCE_OFFSET).and_then(|o| o.parse::<i64>().ok()) else { continue };
+            let output = m.topic().rsplit('.').next().unwrap_or_default().to_string();
+            if seen.insert(offset, (output, m.clone())).is_some() {
+                dup = Some(offset);
+            }
+        }
+        seen.len() >= n
+    })
+    .await?;
+    anyhow::ensure!(dup.is_none(), "source offset {dup:?} written twice");
+    anyhow::ensure!(seen.len() == n, "{} of {n} source records in {outputs:?}", seen.len());
+    Ok(seen)
+}
+
+fn key_starts(m: &OwnedMessage, prefix: &str) -> bool {
+    m.key().is_some_and(|k| k.starts_with(prefix.as_bytes()))
+}
+
+async fn start(cfg: &GateConfig) -> anyhow::Result<gate::serve::Running> {
+    Ok(gate::serve::start(cfg).await?)
+}
+
+/// One unknown carrier (a zero-tolerance rule, `carrier_known: mustBe 0`) among thousands of
+/// good flights: quarantined, and the breaker stays closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_unknown_carrier_is_quarantined_and_the_breaker_stays_closed() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("stray");
+    e2e::create_topic(&brokers, &src, 1).await?;
+    let dir = sidecar::contracts_dir(&contract());
+    let cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
+    let running = start(&cfg).await?;
+    let p = e2e::producer(&brokers)?;
+    let n = 4000;
+    let stray = 2500;
+    let batch = Feed::new().take(n, "good", |i, r| {
+        if i == stray {
+            r["carrier"] = Value::from("ZZ");
+        }
+    });
+    for chunk in batch.chunks(500) {
+        sidecar::produce(&p, &src, chunk).await?;
+    }
+    let seen = account(&brokers, &src, &["validated", "quarantine", "held"], n).await?;
+    let quarantined: Vec<&OwnedMessage> = seen.values().filter(|(o, _)| o == "quarantine").map(|(_, m)| m).collect();
+    anyhow::ensure!(quarantined.len() == 1 && key_starts(quarantined[0], &format!("good-{stray}")), "quarantine: {} records", quarantined.len());
+    // The flow never stopped: nothing held, and every other record validated with the breaker
+    // closed. (Checked on the records: a gate left idle trips later on its rowCount rule.)
+    let held = seen.values().filter(|(o, _)| o == "held").count();
+    let closed = seen.values().filter(|(o, m)| o == "validated" && header_str(m, h::BREAKER_STATE).as_deref() == Some("closed")).count();
+    anyhow::ensure!(held == 0 && closed == n - 1, "one stray record: {held} held, {closed} of {} validated with the breaker closed", n - 1);
+    sidecar::stop(running).await
+}
+
+/// A backlog of good records waiting while the gate was down with its breaker open: after the
+/// restart one probe is judged, and then the backlog flows to validated; none of it is held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_after_a_restart_is_probed_then_flows() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let Some(url) = e2e::redis_url() else { return Ok(()) };
+    let src = e2e::unique_name("backlog");
+    let prefix = e2e::unique_name("backlog-keys");
+    e2e::create_topic(&brokers, &src, 1).await?;
+    let dir = sidecar::contracts_dir(&contract());
+    let cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, Some((&url, &prefix)));
+    let running = start(&cfg).await?;
+    let binding = std::sync::Arc::clone(&running.bindings[0]);
+    let p = e2e::producer(&brokers)?;
+    let mut feed = Feed::new();
+    // Trip the breaker with a null burst, then stop the gate while it is open.
+    sidecar::produce(&p, &src, &feed.take(100, "warm", |_, _| {})).await?;
+    let deadline = tokio::time::Instant::now() + T;
+    let mut burst = 0;
+    while binding.breaker.status().await.state.mode != breaker::Mode::Open {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the burst did not trip the breaker");
+        sidecar::produce(&p, &src, &feed.take(50, &format!("null{burst}"), |_, r| r["dep_time"] = Value::Null)).await?;
+        burst += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await; // pacing the producer
+    }
+    sidecar::stop(running).await?;
+    let before = 100 + 50 * burst;
+    // The backlog, produced while no gate runs.
+    let n = 5000;
+    for chunk in feed.take(n, "backlog", |_, _| {}).chunks(1000) {
+        sidecar::produce(&p, &src, chunk).await?;
+    }
+    let running = start(&cfg).await?;
+    let seen = account(&brokers, &src, &["validated", "quarantine", "held"], before + n).await?;
+    let backlog: Vec<&(String, OwnedMessage)> = seen.values().filter(|(_, m)| key_starts(m, "backlog-")).collect();
+    let held = backlog.iter().filter(|(o, _)| o == "held").count();
+    let validated = backlog.iter().filter(|(o, _)| o == "validated").count();
+    anyhow::ensure!(held == 0 && validated == n, "backlog of {n}: {validated} validated, {held} held");
+    sidecar::stop(running).await?;
+    let mut conn = e2e::redis_connection(&url).await?;
+    e2e::redis_delete_prefix(&mut conn, &prefix).await?;
+    Ok(())
+}
+
+/// Strict mode on a null burst (a window rule, `dep_time` nulls < 3 %): no injected record
+/// reaches validated, not even those of the flush that crosses the threshold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_mode_leaks_no_record_of_a_null_burst() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("strictburst");
+    e2e::create_topic(&brokers, &src, 1).await?;
+    let dir = sidecar::contracts_dir(&contract());
+    let mut cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
+    cfg.bindings[0].strict = true;
+    let running = start(&cfg).await?;
+    let binding = std::sync::Arc::clone(&running.bindings[0]);
+    let p = e2e::producer(&brokers)?;
+    let mut feed = Feed::new();
+    sidecar::produce(&p, &src, &feed.take(400, "good", |_, _| {})).await?;
+    // The burst: 20 % of dep_time null, 400 records at a time.
+    let (mut produced, mut trips) = (400, 0);
+    for round in 0..6 {
+        let batch = feed.take(400, &format!("b{round}"), |i, r| {
+            if i % 5 == 0 {
+                r["dep_time"] = Value::Null;
+            }
+        });
+        sidecar::produce(&p, &src, &batch).await?;
+        produced += 400;
+        tokio::time::sleep(Duration::from_millis(300)).await; // pacing the producer
+        trips = trips.max(binding.breaker.status().await.state.trips);
+    }
+    let seen = account(&brokers, &src, &["validated", "quarantine", "held"], produced).await?;
+    let leaked: Vec<(i64, String)> = seen
+        .iter()
+        .filter(|(_, (o, m))| o == "validated" && m.key().is_some_and(|k| k.starts_with(b"b")) && sidecar::json_of(m)["dep_time"].is_null())
+        .map(|(off, (_, m))| (*off, header_str(m, h::BREAKER_STATE).unwrap_or_default()))
+        .collect();
+    anyhow::ensure!(leaked.is_empty(), "{} injected nulls reached validated in strict mode: {leaked:?}", leaked.len());
+    anyhow::ensure!(trips >= 1, "the burst did not trip the breaker");
+    sidecar::stop(running).await
+}
+
+/// A stale burst (event times an hour old) under a 10 s latency SLA: the stale share trips the
+/// breaker although fresh records keep arriving, and with `stale_records: divert` no stale
+/// record reaches validated, before the trip either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_records_are_judged_one_by_one() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("staleburst");
+    e2e::create_topic(&brokers, &src, 1).await?;
+    // slaProperties is the contract's last block: one more entry there.
+    let contract = format!("{}  - property: latency\n    value: 10\n    unit: s\n    element: flights.time_hour\n", contract());
+    let dir = sidecar::contracts_dir(&contract);
+    let mut cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
+    cfg.bindings[0].stale_records = StaleRecords::Divert;
+    let running = start(&cfg).await?;
+    let binding = std::sync::Arc::clone(&running.bindings[0]);
+    let p = e2e::producer(&brokers)?;
+    let mut feed = Feed::new();
+    let stamp = |age: chrono::Duration| (chrono::Utc::now() - age).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (mut produced, mut breaches) = (0, Vec::new());
+    for round in 0..30 {
+        // Fresh flights throughout; from round 5 on, three stale ones (keyed `s…`) for every
+        // fresh one.
+        let stale = |i: usize| round >= 5 && i % 4 < 3;
+        let batch: Vec<(String, Vec<u8>)> = feed
+            .take(80, &format!("r{round}"), |i, r| {
+                // Milliseconds keep the duplicate tuple unique now that every flight is "now".
+                r["time_hour"] = Value::from(stamp(if stale(i) { chrono::Duration::hours(1) } else { chrono::Duration::zero() }));
+            })
+            .into_iter()
+            .enumerate()
+            .map(|(i, (k, v))| (if stale(i) { format!("s{k}") } else { k }, v))
+            .collect();
+        sidecar::produce(&p, &src, &batch).await?;
+        produced += batch.len();
+        tokio::time::sleep(Duration::from_millis(100)).await; // pacing the producer: 800/s
+        if let Some(b) = binding.breaker.status().await.state.breach() {
+            breaches.push(b.rule.clone());
+        }
+    }
+    let seen = account(&brokers, &src, &["validated", "quarantine", "held"], produced).await?;
+    let stale_validated = seen.values().filter(|(o, m)| o == "validated" && key_starts(m, "s")).count();
+    anyhow::ensure!(stale_validated == 0, "{stale_validated} stale records reached validated");
+    anyhow::ensure!(seen.values().any(|(o, m)| o == "validated" && key_starts(m, "r")), "no fresh record reached validated");
+    anyhow::ensure!(breaches.iter().any(|r| r.ends_with("staleRecords")), "the stale share did not trip the breaker: {breaches:?}");
+    sidecar::stop(running).await
+}
