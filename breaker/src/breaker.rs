@@ -281,7 +281,11 @@ impl<S: Store> Breaker<S> {
         let mut inner = core.inner.lock().await;
         let shape = core.current();
         let used = core.router.take_allowance();
-        let request = core.cfg.probe_records.min(inner.last_records.saturating_mul(2).max(16));
+        // Twice the last flush's records, so that one replica does not claim a budget its
+        // peers could use; but at least a quarter of the probe, since a partition past its
+        // grant waits (its flushes then count few records) and a shrinking claim would stretch
+        // a 500-record probe over many seconds.
+        let request = core.cfg.probe_records.min(inner.last_records.saturating_mul(2).max(16).max(core.cfg.probe_records / 4));
         inner.last_records = delta.records;
         if !inner.allowance_local {
             inner.unreported = inner.unreported.saturating_add(used);
