@@ -255,3 +255,57 @@ async fn stale_records_are_judged_one_by_one() -> anyhow::Result<()> {
     anyhow::ensure!(breaches.iter().any(|r| r.ends_with("staleRecords")), "the stale share did not trip the breaker: {breaches:?}");
     sidecar::stop(running).await
 }
+
+/// An enum fault at 100 % (an unknown carrier on every record), then good data: after the
+/// close that follows, no re-trip on the fault's records and no good record diverted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_after_an_enum_fault_does_not_re_trip() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("enumfault");
+    e2e::create_topic(&brokers, &src, 1).await?;
+    let dir = sidecar::contracts_dir(&contract());
+    let cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
+    let running = start(&cfg).await?;
+    let binding = std::sync::Arc::clone(&running.bindings[0]);
+    let p = e2e::producer(&brokers)?;
+    let mut feed = Feed::new();
+    let mut produced = 0;
+    sidecar::produce(&p, &src, &feed.take(200, "warm", |_, _| {})).await?;
+    produced += 200;
+    // The fault, until it has tripped the breaker.
+    let deadline = tokio::time::Instant::now() + T;
+    let mut round = 0;
+    while binding.breaker.status().await.state.trips == 0 {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the enum fault did not trip the breaker");
+        sidecar::produce(&p, &src, &feed.take(100, &format!("zz{round}"), |_, r| r["carrier"] = Value::from("ZZ"))).await?;
+        produced += 100;
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await; // pacing the producer
+    }
+    // Good data until the breaker closes, then for 3 s more (several flushes and buckets).
+    let mut closed_at = None;
+    let mut round = 0;
+    loop {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "did not close: {:?}", binding.breaker.status().await.state);
+        let st = binding.breaker.status().await.state;
+        if st.mode == breaker::Mode::Closed && closed_at.is_none() {
+            closed_at = Some((tokio::time::Instant::now(), st.epoch));
+        }
+        if let Some((t, epoch)) = closed_at {
+            anyhow::ensure!(st.epoch == epoch, "re-tripped after the close: {st:?}");
+            if t.elapsed() > Duration::from_secs(3) {
+                break;
+            }
+        }
+        let prefix = if closed_at.is_some() { format!("after{round}") } else { format!("good{round}") };
+        sidecar::produce(&p, &src, &feed.take(50, &prefix, |_, _| {})).await?;
+        produced += 50;
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await; // pacing the producer
+    }
+    let seen = account(&brokers, &src, &["validated", "quarantine", "held"], produced).await?;
+    let diverted = seen.values().filter(|(o, m)| o != "validated" && key_starts(m, "after")).count();
+    anyhow::ensure!(diverted == 0, "{diverted} good records after the close were diverted");
+    anyhow::ensure!(seen.values().filter(|(o, m)| o == "quarantine" && key_starts(m, "zz")).count() == seen.values().filter(|(_, m)| key_starts(m, "zz")).count(), "an unknown carrier escaped quarantine");
+    sidecar::stop(running).await
+}
