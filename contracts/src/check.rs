@@ -343,7 +343,7 @@ impl CompiledContract {
                 }
             }
             if let Some((field, expected, value)) = hit {
-                verdict.violations.push(Violation { rule: self.rule_ids[i].clone(), field, value: show(&value), expected, blocking: self.blocking[i] });
+                verdict.violations.push(Violation { rule: self.rule_ids[i].clone(), field, value: show(&value), expected, blocking: self.rules[i].enforcement.per_record() });
             }
         }
         if let Some(i) = failure_slot {

@@ -46,7 +46,6 @@ pub struct CompiledContract {
     pub(crate) fast: Option<fast::FastSchema>,
     pub(crate) post: Vec<PostCheck>,
     pub(crate) probes: Vec<Probe>,
-    pub(crate) blocking: Vec<bool>,
     pub(crate) rule_ids: Vec<Arc<str>>,
     pub(crate) required: HashSet<String>,
     pub(crate) allow_extra: bool,
@@ -148,7 +147,8 @@ pub fn compile(contract: &Contract, object: Option<&str>) -> Result<CompiledCont
         quality::quality_rule(&mut rules, q, None, &format!("{opath}.quality[{i}]"));
     }
     let find = |name: &str| find_property(&obj.properties, name).cloned();
-    quality::sla_rules(&mut rules, &contract.sla_properties, &obj.name, &find, (&contract.custom_properties, &obj.custom_properties));
+    let stale_limit = quality::percent_setting(&mut rules, &contract.custom_properties, &obj.custom_properties, "gateMaxStalePercent", 5.0, &opath).unwrap_or(5.0);
+    quality::sla_rules(&mut rules, &contract.sla_properties, &obj.name, &find, stale_limit);
     quality::gate_rules(&mut rules, &contract.custom_properties, &obj.custom_properties, &opath);
     problems.append(&mut rules.problems);
 
@@ -179,7 +179,6 @@ pub fn compile(contract: &Contract, object: Option<&str>) -> Result<CompiledCont
         fast,
         post: built.post,
         probes: rules.probes,
-        blocking: rules.blocking,
         required: built.required.into_iter().collect(),
         allow_extra,
         known_top: obj.properties.iter().map(|p| p.name.clone()).collect(),

@@ -113,8 +113,6 @@ pub struct Compiled {
     pub rules: Vec<WindowRule>,
     /// One probe per rule.
     pub probes: Vec<Probe>,
-    /// Per rule: whether one hit already breaches (enforced per record).
-    pub blocking: Vec<bool>,
     /// Problems found.
     pub problems: Vec<Problem>,
     dup_slots: usize,
@@ -141,7 +139,6 @@ impl Compiled {
         };
         self.rules.push(rule);
         self.probes.push(probe);
-        self.blocking.push(blocking);
     }
 
     fn unique_id(&mut self, wanted: Option<&str>, derived: String, path: &str) -> String {
@@ -313,13 +310,13 @@ pub fn quality_rule(out: &mut Compiled, q: &Quality, target: Option<(&str, &[Str
     };
     let derived = format!("{}.{metric_name}", field.as_deref().unwrap_or("$"));
     let id = out.unique_id(q.id.as_deref(), derived, qpath);
-    let enforcement = if trip_on_any(out, q, qpath) { Enforcement::RecordAndWindow } else { Enforcement::Window };
-    let rule = WindowRule { id, metric, field, operator, unit, baseline: None, enforcement };
-    let lone = enforcement == Enforcement::RecordAndWindow && !(unit == Unit::Rows && rule.operator.holds(0.0) && !rule.operator.holds(1.0));
-    if lone {
+    let opted = trip_on_any(out, q, qpath);
+    let enforcement = if opted { Enforcement::RecordAndWindow } else { Enforcement::Window };
+    out.push(WindowRule { id, metric, field, operator, unit, baseline: None, enforcement }, probe);
+    // `push` decides whether one record breaches the rule; the opt-in only means something then.
+    if opted && out.rules.last().is_some_and(|r| r.enforcement == Enforcement::Window) {
         out.problems.push(Problem::warning(format!("{qpath}.customProperties[gateTripOnAny]"), "gateTripOnAny applies to rules one record breaches (unit rows, tolerance 0); this rule is judged on its window value anyway"));
     }
-    out.push(rule, probe);
 }
 
 /// The rule's `gateTripOnAny` custom property: a zero-tolerance rule whose first hit also
@@ -471,8 +468,7 @@ pub fn unit_seconds(unit: &str) -> Option<f64> {
 /// (or freshness) SLA gives two rules: the age of the newest timestamp (a stream gone stale or
 /// silent) and the share of records that were already older than the SLA when judged, at most
 /// `gateMaxStalePercent` (a stale burst among fresh records).
-pub fn sla_rules(out: &mut Compiled, slas: &[SlaProperty], object: &str, find: &dyn Fn(&str) -> Option<Property>, props: (&[CustomProperty], &[CustomProperty])) {
-    let stale_limit = percent_setting(out, props, "gateMaxStalePercent", 5.0, "customProperties");
+pub fn sla_rules(out: &mut Compiled, slas: &[SlaProperty], object: &str, find: &dyn Fn(&str) -> Option<Property>, stale_limit: f64) {
     for (i, s) in slas.iter().enumerate() {
         let spath = format!("slaProperties[{i}]");
         let kind = match s.property.as_str() {
@@ -537,15 +533,17 @@ pub fn sla_rules(out: &mut Compiled, slas: &[SlaProperty], object: &str, find: &
     }
 }
 
-/// A percentage among the gate's custom properties (object level first, then contract level).
-fn percent_setting(out: &mut Compiled, (contract_props, object_props): (&[CustomProperty], &[CustomProperty]), key: &str, default: f64, qpath: &str) -> f64 {
+/// A percentage among the gate's custom properties (object level first, then contract level):
+/// `default` when absent, `None` (with an error naming `<qpath>.customProperties[<key>]`) when
+/// it is not a number between 0 and 100.
+pub fn percent_setting(out: &mut Compiled, contract_props: &[CustomProperty], object_props: &[CustomProperty], key: &str, default: f64, qpath: &str) -> Option<f64> {
     match custom(object_props, key).or_else(|| custom(contract_props, key)) {
-        None => default,
+        None => Some(default),
         Some(v) => match v.as_f64() {
-            Some(x) if (0.0..=100.0).contains(&x) => x,
+            Some(x) if (0.0..=100.0).contains(&x) => Some(x),
             _ => {
-                out.problems.push(Problem::error(format!("{qpath}[{key}]"), format!("expected a percentage between 0 and 100, found {v}")));
-                default
+                out.problems.push(Problem::error(format!("{qpath}.customProperties[{key}]"), format!("expected a percentage between 0 and 100, found {v}")));
+                None
             }
         },
     }
@@ -553,21 +551,11 @@ fn percent_setting(out: &mut Compiled, (contract_props, object_props): (&[Custom
 
 /// Adds the gate's own object-level rules: record failure and decode error rates.
 pub fn gate_rules(out: &mut Compiled, contract_props: &[CustomProperty], object_props: &[CustomProperty], qpath: &str) {
-    let pick = |k: &str| custom(object_props, k).or_else(|| custom(contract_props, k));
     for (key, metric, id, default) in [
         ("gateMaxRecordFailurePercent", MetricKind::RecordFailures, "$.recordFailures", 5.0),
         ("gateMaxDecodeErrorPercent", MetricKind::DecodeErrors, "$.decodeErrors", 1.0),
     ] {
-        let limit = match pick(key) {
-            None => default,
-            Some(v) => match v.as_f64() {
-                Some(x) if (0.0..=100.0).contains(&x) => x,
-                _ => {
-                    out.problems.push(Problem::error(format!("{qpath}.customProperties[{key}]"), format!("expected a percentage between 0 and 100, found {v}")));
-                    continue;
-                }
-            },
-        };
+        let Some(limit) = percent_setting(out, contract_props, object_props, key, default, qpath) else { continue };
         let id = out.unique_id(None, id.to_string(), qpath);
         let probe = if metric == MetricKind::RecordFailures { Probe::RecordFailures } else { Probe::DecodeErrors };
         out.push(WindowRule { id, metric, field: None, operator: Operator::MustBeLessOrEqualTo(limit), unit: Unit::Percent, baseline: None, enforcement: Enforcement::Window }, probe);
