@@ -57,7 +57,7 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Option<
             // Strict mode: the records of the generation before may go now, routed by the state
             // this flush left (a rejected flush leaves the state as it was); at shutdown this
             // one's too.
-            for (generation, divert) in release.into_iter().chain(stop.then(|| strict.last()).flatten()) {
+            for (generation, divert) in release.into_iter().chain(stop.then(|| strict.last(&b)).flatten()) {
                 let _ = tx.send(super::strict::Judged { topic: b.cfg.source.clone(), generation, divert });
             }
         }
@@ -70,33 +70,43 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Option<
 /// Strict mode's judgement of each flush's own records, one flush late (see [`run`]).
 #[derive(Default)]
 struct StrictJudge {
-    /// The generation awaiting release, its delta, and whether it breached with the one before.
-    pending: Option<(u64, contracts::WindowState, bool)>,
+    /// The generation awaiting release, its delta, and the rule it breached alone or with the
+    /// flush before it.
+    pending: Option<(u64, contracts::WindowState, Option<contracts::RuleResult>)>,
 }
 
 impl StrictJudge {
-    /// Takes generation `g`'s delta; returns the generation now due and whether it is diverted.
+    /// Takes generation `g`'s delta; returns the generation now due and whether it is diverted
+    /// (each diverted generation is reported once, when it is released).
     fn judge(&mut self, b: &BindingRuntime, g: u64, delta: &contracts::WindowState, now: i64, confidence: f64) -> Option<(u64, bool)> {
         let contract = b.contract();
-        let breach = |w: &contracts::WindowState, generation: u64| {
+        let breach = |w: &contracts::WindowState| {
             let results = contracts::window::evaluate(&contract.rules, w, now);
-            contracts::stats::sampled_breach(&results, confidence).inspect(|r| StrictFlushDiverted { binding: &b.cfg.name, generation, result: r, records: w.records }.emit()).is_some()
+            contracts::stats::sampled_breach(&results, confidence).cloned()
         };
-        let alone = breach(delta, g);
-        let mut released = None;
-        let mut with_before = false;
-        if let Some((pg, mut both, flagged)) = self.pending.take() {
+        let mut found = breach(delta);
+        let released = self.pending.take().map(|(pg, mut both, before)| {
+            let records = both.records;
             both.merge(delta);
             // The two flushes breach together: both are diverted.
-            with_before = breach(&both, pg);
-            released = Some((pg, flagged || with_before));
-        }
-        self.pending = Some((g, delta.clone(), alone || with_before));
+            let with_after = breach(&both);
+            found = found.take().or_else(|| with_after.clone());
+            release(b, pg, records, before.or(with_after))
+        });
+        self.pending = Some((g, delta.clone(), found));
         released
     }
 
     /// At shutdown: the generation still pending, judged without a successor.
-    fn last(&mut self) -> Option<(u64, bool)> {
-        self.pending.take().map(|(g, _, divert)| (g, divert))
+    fn last(&mut self, b: &BindingRuntime) -> Option<(u64, bool)> {
+        self.pending.take().map(|(g, delta, found)| release(b, g, delta.records, found))
     }
+}
+
+/// A generation leaves strict mode's judgement; a breach diverts it, reported here once.
+fn release(b: &BindingRuntime, generation: u64, records: u64, breach: Option<contracts::RuleResult>) -> (u64, bool) {
+    if let Some(r) = &breach {
+        StrictFlushDiverted { binding: &b.cfg.name, generation, result: r, records }.emit();
+    }
+    (generation, breach.is_some())
 }

@@ -112,7 +112,7 @@ impl Pipeline {
                     let stale = verdict.stale.then(|| stale_reason(&contract, &verdict)).flatten();
                     // Most records violate nothing: their "[]" costs no allocation.
                     let ids: Cow<'static, str> = if verdict.violations.is_empty() { Cow::Borrowed("[]") } else { serde_json::to_string(&verdict.rule_ids()).unwrap_or_else(|_| "[]".into()).into() };
-                    let reason = verdict.violations.iter().find(|x| x.blocking).map(|x| format!("{}: {} is {}, expected {}", x.rule, if x.field.is_empty() { "record" } else { &x.field }, x.value, x.expected));
+                    let reason = verdict.violations.iter().find(|x| x.blocking).map(reason_of);
                     for v in &verdict.violations {
                         self.violations.offer(&b.cfg.name, &contract, v, msg.topic(), msg.partition(), msg.offset());
                     }
@@ -256,13 +256,14 @@ impl Pipeline {
     }
 }
 
+/// A violation as a quarantine reason (`contract-gate-reason`).
+fn reason_of(x: &contracts::Violation) -> String {
+    format!("{}: {} is {}, expected {}", x.rule, if x.field.is_empty() { "record" } else { &x.field }, x.value, x.expected)
+}
+
 /// The reason a stale record is quarantined with: its staleness violation.
 fn stale_reason(contract: &contracts::CompiledContract, verdict: &contracts::Verdict) -> Option<String> {
-    verdict
-        .violations
-        .iter()
-        .find(|x| contract.rules.iter().any(|r| r.metric == contracts::MetricKind::StaleRecords && *r.id == *x.rule))
-        .map(|x| format!("{}: {} is {}, expected {}", x.rule, x.field, x.value, x.expected))
+    verdict.violations.iter().find(|x| contract.rules.iter().any(|r| r.metric == contracts::MetricKind::StaleRecords && *r.id == *x.rule)).map(reason_of)
 }
 
 /// What happened to one consumed record.
@@ -271,7 +272,8 @@ pub(crate) enum Routed {
     Sent(u32),
     /// The partition must pause at this record.
     Pause,
-    /// Strict mode: deferred until the flush that counts it has been judged.
+    /// Deferred until what it waits for is known: strict mode's judgement of its flush, or a
+    /// half-open probe's verdict.
     Deferred(Box<DeferredRecord>),
     /// Half-open past this replica's probe grant: the partition waits here for the verdict.
     Wait,
