@@ -1,7 +1,9 @@
 //! The rest of the breaker's promise on real Kafka (and Redis where state must outlive the
 //! gate): one stray record does not stop the flow, a backlog after a restart is probed and then
-//! flows, strict mode leaks no record of a breaching flush, and stale records are judged one
-//! by one. Every test accounts for each source offset in the outputs it reads.
+//! flows, a duplicate burst leaks nothing once the breaker opened (failed probes included),
+//! strict mode leaks no record of a breaching flush, stale records are judged one by one, and a
+//! close after a record-level fault (enum, type, epoch millis) does not re-trip on
+//! it. Every test accounts for each source offset in the outputs it reads.
 
 use e2e::sidecar::{self, header_str, read_until};
 use gate::config::{Fallback, GateConfig, StaleRecords};
@@ -170,6 +172,52 @@ async fn a_backlog_after_a_restart_is_probed_then_flows() -> anyhow::Result<()> 
     Ok(())
 }
 
+/// A duplicate burst (every record sent twice, the copy keyed `inj…`) going on through open
+/// and half-open until a probe fails, then good data until the breaker closes: once a record
+/// was held, no copy reaches validated, not those of the failed probe either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_burst_leaks_nothing_once_open() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("dupburst");
+    e2e::create_topic(&brokers, &src, 1).await?;
+    let dir = sidecar::contracts_dir(&contract());
+    let cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
+    let running = start(&cfg).await?;
+    let binding = std::sync::Arc::clone(&running.bindings[0]);
+    let p = e2e::producer(&brokers)?;
+    let mut feed = Feed::new();
+    sidecar::produce(&p, &src, &feed.take(200, "warm", |_, _| {})).await?;
+    let mut produced = 200;
+    let deadline = tokio::time::Instant::now() + T;
+    let mut round = 0;
+    // Two trips: the burst opened the breaker and a probe taken during it failed.
+    while binding.breaker.status().await.state.trips < 2 {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no failed probe: {:?}", binding.breaker.status().await.state);
+        let pairs: Vec<(String, Vec<u8>)> = feed.take(10, &format!("g{round}"), |_, _| {}).into_iter().flat_map(|(k, v)| [(format!("inj{k}"), v.clone()), (k, v)]).collect();
+        // The original first, its copy after it.
+        let pairs: Vec<(String, Vec<u8>)> = pairs.chunks(2).flat_map(|c| [c[1].clone(), c[0].clone()]).collect();
+        sidecar::produce(&p, &src, &pairs).await?;
+        produced += pairs.len();
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await; // pacing the producer
+    }
+    while binding.breaker.status().await.state.mode != breaker::Mode::Closed {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "did not close: {:?}", binding.breaker.status().await.state);
+        sidecar::produce(&p, &src, &feed.take(20, &format!("good{round}"), |_, _| {})).await?;
+        produced += 20;
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await; // pacing the producer
+    }
+    let seen = account(&brokers, &src, &["validated", "quarantine", "held"], produced).await?;
+    let first_held = seen.iter().filter(|(_, (o, _))| o == "held").map(|(off, _)| *off).min().unwrap_or(i64::MAX);
+    let leaked: Vec<i64> = seen.iter().filter(|(off, (o, m))| **off > first_held && o == "validated" && key_starts(m, "inj")).map(|(off, _)| *off).collect();
+    anyhow::ensure!(leaked.is_empty(), "{} copies reached validated after the breaker opened (e.g. offset {:?})", leaked.len(), leaked.iter().min());
+    anyhow::ensure!(seen.iter().any(|(off, (o, m))| *off > first_held && o == "validated" && key_starts(m, "good")), "no record reached validated after the close");
+    let half_open = seen.values().filter(|(o, m)| o == "validated" && header_str(m, h::BREAKER_STATE).as_deref() == Some("half_open")).count();
+    anyhow::ensure!(half_open == 0, "{half_open} records reached validated while half-open");
+    sidecar::stop(running).await
+}
+
 /// Strict mode on a null burst (a window rule, `dep_time` nulls < 3 %): no injected record
 /// reaches validated, not even those of the flush that crosses the threshold.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,12 +304,12 @@ async fn stale_records_are_judged_one_by_one() -> anyhow::Result<()> {
     sidecar::stop(running).await
 }
 
-/// An enum fault at 100 % (an unknown carrier on every record), then good data: after the
-/// close that follows, no re-trip on the fault's records and no good record diverted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_close_after_an_enum_fault_does_not_re_trip() -> anyhow::Result<()> {
+/// A fault at 100 % (every record fails a record check), then good data: after the close that
+/// follows, no re-trip on the fault's records and no good record diverted. `edit` breaks a
+/// record; the fault's records are keyed `zz…`.
+async fn close_after_fault(name: &str, edit: impl Fn(&mut Value)) -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
-    let src = e2e::unique_name("enumfault");
+    let src = e2e::unique_name(name);
     e2e::create_topic(&brokers, &src, 1).await?;
     let dir = sidecar::contracts_dir(&contract());
     let cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
@@ -276,8 +324,8 @@ async fn a_close_after_an_enum_fault_does_not_re_trip() -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + T;
     let mut round = 0;
     while binding.breaker.status().await.state.trips == 0 {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the enum fault did not trip the breaker");
-        sidecar::produce(&p, &src, &feed.take(100, &format!("zz{round}"), |_, r| r["carrier"] = Value::from("ZZ"))).await?;
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the {name} fault did not trip the breaker");
+        sidecar::produce(&p, &src, &feed.take(100, &format!("zz{round}"), |_, r| edit(r))).await?;
         produced += 100;
         round += 1;
         tokio::time::sleep(Duration::from_millis(100)).await; // pacing the producer
@@ -306,6 +354,34 @@ async fn a_close_after_an_enum_fault_does_not_re_trip() -> anyhow::Result<()> {
     let seen = account(&brokers, &src, &["validated", "quarantine", "held"], produced).await?;
     let diverted = seen.values().filter(|(o, m)| o != "validated" && key_starts(m, "after")).count();
     anyhow::ensure!(diverted == 0, "{diverted} good records after the close were diverted");
-    anyhow::ensure!(seen.values().filter(|(o, m)| o == "quarantine" && key_starts(m, "zz")).count() == seen.values().filter(|(_, m)| key_starts(m, "zz")).count(), "an unknown carrier escaped quarantine");
+    let faulty = seen.values().filter(|(_, m)| key_starts(m, "zz")).count();
+    let quarantined = seen.values().filter(|(o, m)| o == "quarantine" && key_starts(m, "zz")).count();
+    anyhow::ensure!(quarantined == faulty, "{} of {faulty} {name} faults escaped quarantine", faulty - quarantined);
     sidecar::stop(running).await
+}
+
+/// An enum fault: an unknown carrier on every record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_after_an_enum_fault_does_not_re_trip() -> anyhow::Result<()> {
+    close_after_fault("enumfault", |r| r["carrier"] = Value::from("ZZ")).await
+}
+
+/// A type fault: the float `dep_delay` arrives as a string (`"2.0"`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_after_a_type_fault_does_not_re_trip() -> anyhow::Result<()> {
+    close_after_fault("typefault", |r| {
+        let as_text = r["dep_delay"].to_string();
+        r["dep_delay"] = Value::from(as_text);
+    })
+    .await
+}
+
+/// An epoch-millis fault: the timestamp `time_hour` arrives as milliseconds since the epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_after_an_epoch_millis_fault_does_not_re_trip() -> anyhow::Result<()> {
+    close_after_fault("epochfault", |r| {
+        let ms = r["time_hour"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp_millis());
+        r["time_hour"] = Value::from(ms.unwrap_or(1_357_016_400_000));
+    })
+    .await
 }
