@@ -101,6 +101,11 @@ async fn null_burst_trips_and_recovers() -> anyhow::Result<()> {
     // Records after the trip were held, not validated.
     assert!(r.measured.diverted > 0, "{:?}", r.measured);
     assert_eq!(r.measured.quarantined, 0, "nulls in dep_time are valid records");
+    // The default hypothesis asserts the breaker's promise: nothing through a failed probe,
+    // no re-trip after the close.
+    let asserted: Vec<&str> = r.checks.iter().map(|c| c.name).collect();
+    assert!(asserted.contains(&"probe leak") && asserted.contains(&"no re-trip"), "{asserted:?}");
+    assert_eq!((r.measured.leaked_after_trip, r.measured.retrips), (0, 0), "{:?}", r.measured);
     rig.stop().await
 }
 

@@ -105,6 +105,9 @@ async fn a_failed_probe_leaks_nothing_to_validated() -> anyhow::Result<()> {
     // Nothing reaches validated while half-open: a probe's records go out with the verdict.
     let validated_while_half_open = out.iter().filter(|m| !rdkafka::message::Message::topic(*m).ends_with(".held")).filter(|m| header_str(m, h::BREAKER_STATE).as_deref() == Some("half_open")).count();
     anyhow::ensure!(validated_while_half_open == 0, "{validated_while_half_open} records reached validated while half-open");
+    // The passed probe's records say so.
+    let probed = out.iter().filter(|m| header_str(m, h::PROBE).as_deref() == Some("passed")).count();
+    anyhow::ensure!(probed > 0, "no validated record carries {}: passed", h::PROBE);
     sidecar::stop(running).await
 }
 

@@ -62,6 +62,13 @@ pub struct DrillArgs {
     /// Abort injection as soon as more injected records than this reached validated.
     #[arg(long, conflicts_with = "plan")]
     pub abort_leaked: Option<u64>,
+    /// Hypothesis: at most this many injected records sent after the trip on validated
+    /// (through probes) [default: 0].
+    #[arg(long, conflicts_with = "plan")]
+    pub max_probe_leaked: Option<u64>,
+    /// Hypothesis: at most this many trips after the close that follows the fault [default: 0].
+    #[arg(long, conflicts_with = "plan")]
+    pub max_retrips: Option<u64>,
     /// Known-good records (JSON Lines) replayed as the steady state.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
@@ -116,7 +123,7 @@ impl DrillArgs {
             share: self.share,
             duration: self.duration,
             records: self.records,
-            hypothesis: HypothesisSpec { detect_within: self.detect_within, max_leaked: self.max_leaked, trip: self.expect_trip, recover_within: self.recover_within, abort_leaked: self.abort_leaked },
+            hypothesis: HypothesisSpec { detect_within: self.detect_within, max_leaked: self.max_leaked, trip: self.expect_trip, recover_within: self.recover_within, abort_leaked: self.abort_leaked, max_probe_leaked: self.max_probe_leaked, max_retrips: self.max_retrips },
         }
     }
 }

@@ -46,6 +46,13 @@ pub struct Hypothesis {
     pub recover_within: Duration,
     /// Stop injecting at once when more injected records than this reached validated.
     pub abort_leaked: Option<u64>,
+    /// Injected records sent after the trip that may still reach validated other than through
+    /// a passed probe (i.e. through a failed probe, or a close while the fault went on);
+    /// `None`: not asserted.
+    pub max_probe_leaked: Option<u64>,
+    /// Trips after the breaker first closed again once the fault ended (a close that re-trips
+    /// on the fault's own records); `None`: not asserted.
+    pub max_retrips: Option<u64>,
 }
 
 /// Overrides of a hypothesis, as written in a plan or given as flags.
@@ -67,6 +74,12 @@ pub struct HypothesisSpec {
     /// See [`Hypothesis::abort_leaked`].
     #[serde(default)]
     pub abort_leaked: Option<u64>,
+    /// See [`Hypothesis::max_probe_leaked`].
+    #[serde(default)]
+    pub max_probe_leaked: Option<u64>,
+    /// See [`Hypothesis::max_retrips`].
+    #[serde(default)]
+    pub max_retrips: Option<u64>,
 }
 
 impl HypothesisSpec {
@@ -79,6 +92,8 @@ impl HypothesisSpec {
             trip: self.trip.or(other.trip),
             recover_within: self.recover_within.or(other.recover_within),
             abort_leaked: self.abort_leaked.or(other.abort_leaked),
+            max_probe_leaked: self.max_probe_leaked.or(other.max_probe_leaked),
+            max_retrips: self.max_retrips.or(other.max_retrips),
         }
     }
 
@@ -101,6 +116,12 @@ impl HypothesisSpec {
         if self.abort_leaked.is_some() {
             h.abort_leaked = self.abort_leaked;
         }
+        if self.max_probe_leaked.is_some() {
+            h.max_probe_leaked = self.max_probe_leaked;
+        }
+        if self.max_retrips.is_some() {
+            h.max_retrips = self.max_retrips;
+        }
         h
     }
 }
@@ -114,6 +135,12 @@ pub struct Measured {
     pub quarantined: u64,
     /// Injected records found on validated with verdict `valid`.
     pub leaked: u64,
+    /// Of those, the ones a passed probe released (the fault had ended, or was too weak for
+    /// the probe to tell from good data).
+    pub leaked_through_probes: u64,
+    /// Of those, the ones sent after the trip and not let through by a passed probe: they came
+    /// through a failed probe or a close while the fault went on.
+    pub leaked_after_trip: u64,
     /// Injected records found on degraded or held.
     pub diverted: u64,
     /// Injected records found on no output by the end of the drill.
@@ -126,6 +153,8 @@ pub struct Measured {
     pub time_to_recover_ms: Option<u64>,
     /// Breaker modes from the fault's start: the mode before, then each transition's target.
     pub breaker_sequence: Vec<String>,
+    /// Trips after the breaker first closed again once the fault ended.
+    pub retrips: u64,
     /// Rule that tripped the breaker first.
     pub trip_rule: Option<String>,
     /// Why injection stopped early.
@@ -197,6 +226,12 @@ pub fn evaluate(h: &Hypothesis, m: &Measured) -> Vec<Check> {
         Expect::Forbidden => out.push(check("not tripped", !tripped, if tripped { format!("no trip expected (tripped on {})", m.trip_rule.as_deref().unwrap_or("?")) } else { "no trip expected (none)".into() })),
         Expect::Any => {}
     }
+    if let Some(max) = h.max_probe_leaked.filter(|_| tripped) {
+        out.push(check("probe leak", m.leaked_after_trip <= max, format!("≤ {max} injected records validated after the trip, passed probes aside ({})", m.leaked_after_trip)));
+    }
+    if let Some(max) = h.max_retrips {
+        out.push(check("no re-trip", m.retrips <= max, format!("≤ {max} trips after the close that followed the fault ({})", m.retrips)));
+    }
     if m.breaker_sequence.len() > 1 {
         let s = sequence_ok(&m.breaker_sequence);
         out.push(check("sequence", s.is_ok(), s.err().unwrap_or_else(|| m.breaker_sequence.join(" → "))));
@@ -214,7 +249,7 @@ mod tests {
     use super::*;
 
     fn h() -> Hypothesis {
-        Hypothesis { detect_within: Duration::from_secs(10), max_leaked: Some(0), trip: Expect::Any, recover_within: Duration::from_secs(30), abort_leaked: Some(0) }
+        Hypothesis { detect_within: Duration::from_secs(10), max_leaked: Some(0), trip: Expect::Any, recover_within: Duration::from_secs(30), abort_leaked: Some(0), max_probe_leaked: Some(0), max_retrips: Some(0) }
     }
 
     fn seq(s: &[&str]) -> Vec<String> {
@@ -247,6 +282,9 @@ mod tests {
             ("trip forbidden, seen", expect(Expect::Forbidden), tripped.clone(), vec!["not tripped"]),
             ("trip any, seen", expect(Expect::Any), tripped.clone(), vec![]),
             ("stuck open", expect(Expect::Expected), Measured { breaker_sequence: seq(&["closed", "open"]), ..tripped.clone() }, vec!["sequence"]),
+            ("a failed probe leaked", expect(Expect::Expected), Measured { leaked: 3, leaked_after_trip: 2, ..tripped.clone() }, vec!["probe leak"]),
+            ("leaks before the trip only", expect(Expect::Expected), Measured { leaked: 3, ..tripped.clone() }, vec![]),
+            ("re-tripped after the close", expect(Expect::Expected), Measured { retrips: 1, breaker_sequence: seq(&["closed", "open", "half_open", "closed", "open", "half_open", "closed"]), ..tripped.clone() }, vec!["no re-trip"]),
             ("skipped half-open", expect(Expect::Expected), Measured { breaker_sequence: seq(&["closed", "open", "closed"]), ..tripped }, vec!["sequence"]),
         ];
         for (name, hyp, m, want) in cases {
@@ -264,9 +302,9 @@ mod tests {
 
     #[test]
     fn overrides() {
-        let spec = HypothesisSpec { max_leaked: Some(5), trip: Some(Expect::Forbidden), ..HypothesisSpec::default() };
+        let spec = HypothesisSpec { max_leaked: Some(5), trip: Some(Expect::Forbidden), max_retrips: Some(2), ..HypothesisSpec::default() };
         let got = spec.apply(h());
-        assert_eq!((got.max_leaked, got.abort_leaked, got.trip), (Some(5), Some(5), Expect::Forbidden));
+        assert_eq!((got.max_leaked, got.abort_leaked, got.trip, got.max_retrips, got.max_probe_leaked), (Some(5), Some(5), Expect::Forbidden, Some(2), Some(0)));
         let both = HypothesisSpec { abort_leaked: Some(9), ..HypothesisSpec::default() }.or(&spec).apply(h());
         assert_eq!((both.max_leaked, both.abort_leaked), (Some(5), Some(9)));
         assert_eq!(HypothesisSpec::default().apply(h()), h());

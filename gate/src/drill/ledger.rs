@@ -37,6 +37,8 @@ pub struct Sighting {
     pub valid: bool,
     /// Breaker-state header was `closed`.
     pub closed: bool,
+    /// It reached validated with a passing probe's verdict (`contract-gate-probe: passed`).
+    pub probe_passed: bool,
     /// When the drill saw it.
     pub at: u64,
 }
@@ -69,6 +71,8 @@ pub struct Ledger {
     pub quarantined: u64,
     /// Injected records on validated with verdict valid.
     pub leaked: u64,
+    /// Of those, the ones a passed probe released.
+    pub leaked_through_probes: u64,
     /// Injected records on degraded/held.
     pub diverted: u64,
     /// Steady records on quarantine (the baseline is not as clean as assumed).
@@ -81,6 +85,9 @@ pub struct Ledger {
     pub first_quarantined: Option<u64>,
     /// Steady records validated with the breaker closed: (sent at, seen at).
     pub flowing: Vec<(u64, u64)>,
+    /// When each leaked injected record was sent, unless a passed probe let it through: such
+    /// a leak sent after the trip came through a failed probe or a close during the fault.
+    leaked_sent: Vec<u64>,
 }
 
 impl Ledger {
@@ -126,7 +133,14 @@ impl Ledger {
                 self.quarantined += 1;
                 self.first_quarantined = Some(self.first_quarantined.map_or(s.at, |f| f.min(s.at)));
             }
-            (Kind::Injected, Dest::Validated) if s.valid => self.leaked += 1,
+            (Kind::Injected, Dest::Validated) if s.valid => {
+                self.leaked += 1;
+                if s.probe_passed {
+                    self.leaked_through_probes += 1;
+                } else {
+                    self.leaked_sent.push(sent_at);
+                }
+            }
             (Kind::Injected, Dest::Diverted) => self.diverted += 1,
             (Kind::Steady, Dest::Quarantine) => self.steady_quarantined += 1,
             (Kind::Steady, Dest::Validated) if s.valid && s.closed => self.flowing.push((sent_at, s.at)),
@@ -168,6 +182,12 @@ impl Ledger {
         (sent, lat)
     }
 
+    /// Leaked injected records sent at or after `since`, other than through a passed probe.
+    #[must_use]
+    pub fn leaked_since(&self, since: u64) -> u64 {
+        self.leaked_sent.iter().filter(|at| **at >= since).count() as u64
+    }
+
     /// Transitions seen at or after `since`.
     #[must_use]
     pub fn transitions_since(&self, since: u64) -> Vec<&Seen> {
@@ -180,7 +200,7 @@ mod tests {
     use super::*;
 
     fn sight(dest: Dest, at: u64) -> Sighting {
-        Sighting { dest, valid: dest != Dest::Quarantine, closed: true, at }
+        Sighting { dest, valid: dest != Dest::Quarantine, closed: true, probe_passed: false, at }
     }
 
     #[test]
@@ -199,19 +219,23 @@ mod tests {
         l.sent((0, 4), Kind::Steady, 5);
         l.seen((0, 4), sight(Dest::Validated, 25));
         l.sent((0, 5), Kind::Steady, 35);
-        l.seen((0, 5), Sighting { dest: Dest::Validated, valid: true, closed: false, at: 90 });
-        assert_eq!((l.injected, l.quarantined, l.leaked, l.diverted, l.unaccounted()), (4, 1, 1, 1, 1));
+        l.seen((0, 5), Sighting { dest: Dest::Validated, valid: true, closed: false, probe_passed: false, at: 90 });
+        // Released by a passed probe: a leak, but not through a failed probe.
+        l.sent((0, 6), Kind::Injected, 60);
+        l.seen((0, 6), Sighting { dest: Dest::Validated, valid: true, closed: true, probe_passed: true, at: 95 });
+        assert_eq!((l.injected, l.quarantined, l.leaked, l.diverted, l.unaccounted()), (5, 1, 2, 1, 1));
         assert_eq!(l.first_quarantined, Some(50));
         assert_eq!(l.flowing_since(0), Some(25));
         assert_eq!(l.flowing_since(6), None, "record 5 flowed while the breaker was not closed");
         assert_eq!(l.steady_between(0, 100), (2, vec![20]));
+        assert_eq!((l.leaked_since(20), l.leaked_since(21)), (1, 0), "the probe's record is not counted");
     }
 
     #[test]
     fn stale_snapshots_are_not_leaks() {
         let mut l = Ledger::default();
         l.sent((0, 9), Kind::Injected, 1);
-        l.seen((0, 9), Sighting { dest: Dest::Validated, valid: false, closed: false, at: 5 });
+        l.seen((0, 9), Sighting { dest: Dest::Validated, valid: false, closed: false, probe_passed: false, at: 5 });
         assert_eq!((l.leaked, l.unaccounted()), (0, 0));
     }
 

@@ -99,7 +99,8 @@ pub fn table(reports: &[DrillReport]) -> String {
             st.latency_p95_ms.map_or("-".into(), |v| format!("{v} ms")),
             st.problem.as_ref().map(|p| format!(" — {p}")).unwrap_or_default()
         );
-        let _ = writeln!(s, "  records    injected {}, quarantined {}, leaked {}, diverted {}, unaccounted {}", m.injected, m.quarantined, m.leaked, m.diverted, m.unaccounted);
+        let probes = if m.leaked_through_probes > 0 { format!(" ({} released by a passed probe)", m.leaked_through_probes) } else { String::new() };
+        let _ = writeln!(s, "  records    injected {}, quarantined {}, leaked {}{probes}, diverted {}, unaccounted {}", m.injected, m.quarantined, m.leaked, m.diverted, m.unaccounted);
         if r.steady_quarantined > 0 {
             let _ = writeln!(s, "  baseline   {} steady records were quarantined: the baseline is not clean", r.steady_quarantined);
         }
@@ -126,7 +127,7 @@ mod tests {
 
     #[test]
     fn json_and_table_carry_the_issue_fields() {
-        let hypothesis = Hypothesis { detect_within: Duration::from_secs(15), max_leaked: None, trip: Expect::Expected, recover_within: Duration::from_secs(30), abort_leaked: None };
+        let hypothesis = Hypothesis { detect_within: Duration::from_secs(15), max_leaked: None, trip: Expect::Expected, recover_within: Duration::from_secs(30), abort_leaked: None, max_probe_leaked: Some(0), max_retrips: Some(0) };
         let measured = Measured {
             injected: 200,
             leaked: 120,

@@ -311,7 +311,8 @@ async fn read(consumer: StreamConsumer, w: Watch, ledger: Arc<Mutex<Ledger>>, t0
         let Some(coord) = coord else { continue };
         let valid = !matches!(header(&m, h::VERDICT), Some("stale"));
         let closed = header(&m, h::BREAKER_STATE) == Some("closed");
-        lock(&ledger).seen(coord, Sighting { dest, valid, closed, at });
+        let probe_passed = header(&m, h::PROBE) == Some("passed");
+        lock(&ledger).seen(coord, Sighting { dest, valid, closed, probe_passed, at });
     }
     consumer
 }
@@ -564,12 +565,15 @@ fn report(target: &Target, r: &Resolved, o: &Outcome, l: &Ledger) -> DrillReport
             injected: l.injected,
             quarantined: l.quarantined,
             leaked: l.leaked,
+            leaked_through_probes: l.leaked_through_probes,
+            leaked_after_trip: trip.map_or(0, |t| l.leaked_since(t.at)),
             diverted: l.diverted,
             unaccounted: l.unaccounted(),
             time_to_detect_ms: detect.map(|t| t - start),
             time_to_trip_ms: trip.map(|t| t.at - start),
             time_to_recover_ms: recover,
             breaker_sequence: std::iter::once(before).chain(since.iter().map(|t| t.to.clone())).collect(),
+            retrips: retrips(&since, end),
             trip_rule: trip.and_then(|t| t.rule.clone()),
             aborted: o.aborted.clone(),
         };
@@ -591,6 +595,12 @@ fn report(target: &Target, r: &Resolved, o: &Outcome, l: &Ledger) -> DrillReport
         passed: checks.iter().all(|c| c.passed),
         checks,
     }
+}
+
+/// Trips after the first close seen once the fault ended.
+fn retrips(since: &[&Seen], fault_end: u64) -> u64 {
+    let after = since.iter().skip_while(|t| t.at < fault_end || t.to != "closed");
+    after.filter(|t| t.to == "open" && t.from == "closed").count() as u64
 }
 
 #[cfg(test)]

@@ -327,8 +327,8 @@ pub fn resolve(step: &Step, info: &ContractInfo, brk: &BreakerConfig) -> Result<
     }
     let recover_within = brk.max_open_wait + brk.probe_timeout + Duration::from_secs(15);
     let defaults = match class {
-        Class::Record => Hypothesis { detect_within: ten, max_leaked: Some(0), trip: Expect::Any, recover_within, abort_leaked: Some(0) },
-        Class::Window => Hypothesis { detect_within: Duration::from_secs(15) + detect_extra, max_leaked: None, trip: Expect::Expected, recover_within, abort_leaked: None },
+        Class::Record => Hypothesis { detect_within: ten, max_leaked: Some(0), trip: Expect::Any, recover_within, abort_leaked: Some(0), max_probe_leaked: Some(0), max_retrips: Some(0) },
+        Class::Window => Hypothesis { detect_within: Duration::from_secs(15) + detect_extra, max_leaked: None, trip: Expect::Expected, recover_within, abort_leaked: None, max_probe_leaked: Some(0), max_retrips: Some(0) },
     };
     Ok(Resolved {
         scenario: name.to_string(),

@@ -23,6 +23,9 @@ pub const SOURCE_OFFSET: &str = "contract-gate-source-offset";
 pub const SOURCE_TIMESTAMP: &str = "contract-gate-source-timestamp";
 /// Why a record was quarantined, in words (decode errors and the first violation).
 pub const REASON: &str = "contract-gate-reason";
+/// `passed` on a record that was part of a half-open probe and reached validated with the
+/// probe's passing verdict (absent on every other record).
+pub const PROBE: &str = "contract-gate-probe";
 
 /// Where a record came from.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +57,8 @@ pub struct HeaderValues<'a> {
     pub source: SourceCoords<'a>,
     /// Reason text for quarantined records.
     pub reason: Option<&'a str>,
+    /// The record was a probe record released by a passing verdict.
+    pub probe_passed: bool,
 }
 
 /// Prefix of every header the gate writes.
@@ -89,6 +94,9 @@ pub fn build(v: &HeaderValues<'_>, inherited: Option<OwnedHeaders>) -> OwnedHead
     h = with_coordinates(h, &v.source);
     if let Some(r) = v.reason {
         h = h.insert(Header { key: REASON, value: Some(r) });
+    }
+    if v.probe_passed {
+        h = h.insert(Header { key: PROBE, value: Some("passed") });
     }
     h
 }
@@ -155,6 +163,7 @@ mod tests {
             violations: "[]",
             source: SourceCoords { topic: "t", partition: 0, offset: 7, timestamp: None },
             reason: None,
+            probe_passed: false,
         };
         let h = build(&v, carried);
         let n = names(&h);

@@ -170,16 +170,17 @@ impl Pipeline {
         }
         let rec = RecordRef { topic: msg.topic(), partition: msg.partition(), offset: msg.offset(), timestamp: msg.timestamp().to_millis(), key, payload, headers: msg.headers() };
         if b.cfg.strict && valid && !released && matches!(sent_route, breaker::Route::Pass | breaker::Route::Probe) {
-            return Routed::Deferred(Box::new(DeferredRecord::new(Until::Judged(generation), &rec, contract, verdict_rules.into_owned())));
+            let probe = matches!(sent_route, breaker::Route::Probe);
+            return Routed::Deferred(Box::new(DeferredRecord::new(Until::Judged(generation), &rec, contract, verdict_rules.into_owned()).probe(probe)));
         }
         // A half-open probe record is judged before it flows: it waits for the probe's verdict,
         // then goes to validated if the breaker closed, to the open route if it opened again.
         // (Under `pause` a half-open partition peeks instead and writes nothing.)
         if p.probe && b.cfg.fallback != crate::config::Fallback::Pause {
-            return Routed::Deferred(Box::new(DeferredRecord::new(Until::ProbeVerdict, &rec, contract, verdict_rules.into_owned())));
+            return Routed::Deferred(Box::new(DeferredRecord::new(Until::ProbeVerdict, &rec, contract, verdict_rules.into_owned()).probe(true)));
         }
-        let verdict_override = (released && valid).then_some(VerdictTag::Valid);
-        Routed::Sent(self.emit(b, &p, &rec, &contract, &verdict_rules, reason.as_deref(), verdict_override))
+        let tag = Tag { verdict: (released && valid).then_some(VerdictTag::Valid), probe_passed: false };
+        Routed::Sent(self.emit(b, &p, &rec, &contract, &verdict_rules, reason.as_deref(), tag))
     }
 
     /// Releases a deferred record once what it waited for is known (its window judged, or its
@@ -193,12 +194,13 @@ impl Pipeline {
         let route = if diverting { breaker::Route::Divert } else { breaker::Route::Pass };
         let snapshot = keyed && diverting && b.has_snapshot(rec.key.unwrap_or_default());
         let p = plan(true, route, b.cfg.fallback, keyed, snapshot);
-        self.emit(b, &p, &rec, &h.contract, &h.verdict_rules, None, None)
+        let tag = Tag { verdict: None, probe_passed: h.probe && !diverting };
+        self.emit(b, &p, &rec, &h.contract, &h.verdict_rules, None, tag)
     }
 
     /// Produces the outputs of a routing plan.
     #[allow(clippy::too_many_arguments)]
-    fn emit(&self, b: &BindingRuntime, p: &RoutePlan, rec: &RecordRef<'_>, contract: &contracts::CompiledContract, verdict_rules: &str, reason: Option<&str>, verdict_override: Option<VerdictTag>) -> u32 {
+    fn emit(&self, b: &BindingRuntime, p: &RoutePlan, rec: &RecordRef<'_>, contract: &contracts::CompiledContract, verdict_rules: &str, reason: Option<&str>, tag: Tag) -> u32 {
         let mode = b.router.mode().as_str();
         let (key, payload) = (rec.key, rec.payload);
         let source = SourceCoords { topic: rec.topic, partition: rec.partition, offset: rec.offset, timestamp: rec.timestamp };
@@ -225,11 +227,12 @@ impl Pipeline {
                 contract: &contract.id,
                 version: &contract.version,
                 // A released record keeps its own verdict: it may well have been valid.
-                verdict: verdict_override.unwrap_or(e.verdict),
+                verdict: tag.verdict.unwrap_or(e.verdict),
                 breaker_state: mode,
                 violations: if e.verdict == VerdictTag::Stale { "[]" } else { verdict_rules },
                 source: src,
                 reason: if e.output == Output::Quarantine { reason } else { None },
+                probe_passed: tag.probe_passed && e.output == Output::Validated,
             };
             // A stale snapshot is another record: the incoming record's headers are not its.
             let inherited = if snap.is_some() { None } else { headers::inherited(rec.headers) };
@@ -282,4 +285,13 @@ pub(crate) enum Routed {
         /// The probe budget is used up: pause until the probe is judged.
         spent: bool,
     },
+}
+
+/// How an emitted record's headers differ from what its plan says.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tag {
+    /// The verdict to write instead of the plan's (a released record keeps its own).
+    verdict: Option<VerdictTag>,
+    /// It reached validated through a passed probe (`contract-gate-probe: passed`).
+    probe_passed: bool,
 }

@@ -59,6 +59,8 @@ pub struct DeferredRecord {
     pub contract: Arc<CompiledContract>,
     /// Its violation ids (warnings only: it passed), as JSON.
     pub verdict_rules: String,
+    /// It was routed as a half-open probe record.
+    pub probe: bool,
 }
 
 impl DeferredRecord {
@@ -76,7 +78,15 @@ impl DeferredRecord {
             headers: r.headers.map(BorrowedHeaders::detach),
             contract,
             verdict_rules,
+            probe: false,
         }
+    }
+
+    /// Marks it as a half-open probe record (or not).
+    #[must_use]
+    pub fn probe(mut self, probe: bool) -> Self {
+        self.probe = probe;
+        self
     }
 
     /// The record, borrowed again.

@@ -45,3 +45,25 @@ fn baseline_errors_name_the_line() {
     std::fs::write(&p, "\n").expect("write");
     assert!(load_jsonl(&p).is_err_and(|e| e.contains("no records")));
 }
+
+#[test]
+fn retrips_count_only_after_the_close_that_followed_the_fault() {
+    let t = |at: u64, from: &str, to: &str| Seen { at, from: from.into(), to: to.into(), rule: None };
+    // Fault 0..10 s: tripped, a probe failed, a close during the fault re-tripped (the fault
+    // went on), closed after it, then re-tripped on the old fault and closed again.
+    let seen = [
+        t(1_000, "closed", "open"),
+        t(3_000, "open", "half_open"),
+        t(3_500, "half_open", "open"),
+        t(6_000, "half_open", "closed"),
+        t(7_000, "closed", "open"),
+        t(12_000, "half_open", "closed"),
+        t(12_250, "closed", "open"),
+        t(15_000, "half_open", "closed"),
+    ];
+    let refs: Vec<&Seen> = seen.iter().collect();
+    let cases = [(10_000, 1), (12_500, 0), (0, 2), (20_000, 0)];
+    for (end, want) in cases {
+        assert_eq!(retrips(&refs, end), want, "fault end {end}");
+    }
+}

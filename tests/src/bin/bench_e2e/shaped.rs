@@ -71,6 +71,7 @@ pub async fn passthrough_shaped(brokers: String, src: String, out: String, scan:
                     violations: "[]",
                     source: SourceCoords { topic: m.topic(), partition: p, offset: off, timestamp: ts },
                     reason: None,
+                    probe_passed: false,
                 };
                 let sent = Box::new(Sent { topic: Arc::clone(&source), partition: p, offset: off, output: Output::Validated, batch: 0 });
                 let mut rec = BaseRecord::with_opaque_to(&out, sent).payload(m.payload().unwrap_or_default()).partition(p).headers(build(&hv, None));
