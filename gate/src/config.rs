@@ -404,6 +404,27 @@ impl GateConfig {
         Ok(cfg)
     }
 
+    /// The output producer's `message.max.bytes`: the user's (in `kafka.producer_properties`
+    /// or `kafka.properties`), else `max_record_bytes` plus room for a key and headers.
+    ///
+    /// # Errors
+    /// The user's value is not a number, or cannot hold the largest record the gate accepts
+    /// plus the gate's own headers (such a record could only ever be stubbed).
+    pub fn output_record_limit(&self) -> Result<usize, ConfigError> {
+        let set = [("producer_properties", &self.kafka.producer_properties), ("properties", &self.kafka.properties)].into_iter().find_map(|(section, m)| m.get("message.max.bytes").map(|v| (section, v)));
+        let Some((section, value)) = set else { return Ok(self.max_record_bytes.saturating_add(crate::serve::fit::HEADROOM)) };
+        let field = format!("kafka.{section}.message.max.bytes");
+        let limit: usize = value.trim().parse().map_err(|_| invalid(&field, format!("{value:?} is not a number of bytes")))?;
+        let needed = self.max_record_bytes.saturating_add(crate::serve::fit::GATE_HEADERS_BYTES);
+        if limit < needed {
+            return Err(invalid(
+                field,
+                format!("{limit} cannot hold the largest accepted record (max_record_bytes {}) plus the gate's headers ({} bytes): raise it to at least {needed}, or lower max_record_bytes", self.max_record_bytes, crate::serve::fit::GATE_HEADERS_BYTES),
+            ));
+        }
+        Ok(limit)
+    }
+
     /// Cross-field checks.
     ///
     /// # Errors
@@ -436,6 +457,7 @@ impl GateConfig {
         if self.max_record_bytes == 0 {
             return Err(invalid("max_record_bytes", "must be at least 1"));
         }
+        self.output_record_limit()?;
         let mut names = HashSet::new();
         let mut sources = HashSet::new();
         let mut outputs: Vec<(String, String)> = Vec::new();
@@ -512,6 +534,8 @@ mod tests {
             (BASE.replace("fallback: hold", "fallback: hold\n    last_good_interval: 0s"), "bindings[0].last_good_interval"),
             (format!("{}delivery:\n  mode: exactly_once\n", BASE.replace("fallback: hold", "fallback: hold\n    strict: true")), "bindings[0].strict"),
             (BASE.replace("fallback: hold", "fallback: pause\n    stale_records: divert"), "bindings[0].stale_records"),
+            (BASE.replace("  brokers: 127.0.0.1:9092\n", "  brokers: 127.0.0.1:9092\n  producer_properties: { message.max.bytes: '1000000' }\n"), "kafka.producer_properties.message.max.bytes"),
+            (BASE.replace("  brokers: 127.0.0.1:9092\n", "  brokers: 127.0.0.1:9092\n  properties: { message.max.bytes: lots }\n"), "kafka.properties.message.max.bytes"),
             (BASE.replace("bindings:\n  - name: flights\n    source: flights\n    contract: flights\n    fallback: hold\n", ""), "at least one binding"),
         ];
         for (text, needle) in cases {

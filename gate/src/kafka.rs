@@ -3,7 +3,7 @@
 //! settings, so a user's property always beats a gate default wherever the user put it.
 
 use crate::config::GateConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, OwnedResourceSpecifier, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -67,7 +67,10 @@ pub fn consumer_config(cfg: &GateConfig) -> ClientConfig {
 /// then the producer's own properties (`enable.idempotence` is refused in both at startup).
 #[must_use]
 pub fn producer_config(cfg: &GateConfig) -> ClientConfig {
-    layered(cfg, &[("enable.idempotence", "true"), ("linger.ms", "5"), ("compression.type", "lz4")], &cfg.kafka.producer_properties)
+    // Room for the largest record the gate accepts, its key and headers and the gate's own
+    // (librdkafka's default, 1,000,000, is below the default `max_record_bytes`).
+    let limit = cfg.max_record_bytes.saturating_add(crate::serve::fit::HEADROOM).to_string();
+    layered(cfg, &[("enable.idempotence", "true"), ("linger.ms", "5"), ("compression.type", "lz4"), ("message.max.bytes", &limit)], &cfg.kafka.producer_properties)
 }
 
 
@@ -105,11 +108,13 @@ pub async fn ensure_topics(cfg: &GateConfig, wanted: impl FnOnce(&HashMap<String
     let existing = partition_counts(&meta)?;
     let wanted = wanted(&existing);
     let missing: Vec<&TopicSpec> = wanted.iter().filter(|t| !existing.contains_key(&t.name)).collect();
+    let max_message = cfg.output_record_limit().map_err(|e| AdminError { what: "output record limit".into(), source: KafkaError::ClientCreation(e.to_string()) })?.to_string();
     if !missing.is_empty() {
         let news: Vec<NewTopic<'_>> = missing
             .iter()
             .map(|t| {
-                let nt = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(-1));
+                // Outputs take what the gate's producer may send (the broker default is 1 MiB).
+                let nt = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(-1)).set("max.message.bytes", &max_message);
                 if t.compacted { nt.set("cleanup.policy", "compact") } else { nt }
             })
             .collect();
@@ -124,6 +129,26 @@ pub async fn ensure_topics(cfg: &GateConfig, wanted: impl FnOnce(&HashMap<String
     }
     let after = partition_counts(&meta)?;
     Ok(wanted.iter().map(|t| (t.name.clone(), after.get(&t.name).copied().unwrap_or(t.partitions))).collect())
+}
+
+/// Each topic's `max.message.bytes` as the cluster applies it (the topic's own, else the
+/// broker's). A topic the cluster does not describe (no `DescribeConfigs` permission, not
+/// created yet) is left out.
+///
+/// # Errors
+/// A client could not be made or the request failed as a whole.
+pub async fn max_message_bytes(cfg: &GateConfig, topics: &[&str]) -> Result<HashMap<String, usize>, AdminError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(cfg).create().map_err(AdminError::new("admin client"))?;
+    let specs: Vec<ResourceSpecifier<'_>> = topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+    let results = admin.describe_configs(&specs, &AdminOptions::new().request_timeout(Some(Duration::from_secs(10)))).await.map_err(AdminError::new("describing output topics"))?;
+    let mut out = HashMap::new();
+    for r in results.into_iter().flatten() {
+        let OwnedResourceSpecifier::Topic(name) = &r.specifier else { continue };
+        if let Some(n) = r.get("max.message.bytes").and_then(|e| e.value.as_deref()).and_then(|v| v.parse().ok()) {
+            out.insert(name.clone(), n);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

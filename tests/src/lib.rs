@@ -256,8 +256,17 @@ pub fn admin(brokers: &str) -> anyhow::Result<AdminClient<DefaultClientContext>>
 /// waits until every partition has a leader, so producing right after works.
 /// An already existing topic is an error: tests use [`unique_name`].
 pub async fn create_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    create_topic_with(brokers, topic, partitions, &[]).await
+}
+
+/// Creates a topic with topic-level configs (e.g. `max.message.bytes`) and waits until
+/// metadata shows it.
+///
+/// # Errors
+/// Admin request failed or the topic did not appear.
+pub async fn create_topic_with(brokers: &str, topic: &str, partitions: i32, configs: &[(&str, &str)]) -> anyhow::Result<()> {
     let admin = admin(brokers)?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let new = configs.iter().fold(NewTopic::new(topic, partitions, TopicReplication::Fixed(1)), |t, (k, v)| t.set(k, v));
     let opts = AdminOptions::new().operation_timeout(Some(DEFAULT_TIMEOUT));
     let results = admin
         .create_topics([&new], &opts)

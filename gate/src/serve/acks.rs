@@ -8,6 +8,7 @@
 
 use crate::output::Output;
 use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedHeaders, Message as _, OwnedHeaders};
 use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,6 +36,21 @@ pub struct Report {
     pub sent: Sent,
     /// Acknowledged, or why not (refused at once by the client, or failed after its retries).
     pub result: Result<(), KafkaError>,
+    /// A failed output's record, kept to send it again or to quarantine its stub.
+    pub refused: Option<Box<Refused>>,
+}
+
+/// A copy of an output record that was not delivered.
+#[derive(Debug)]
+pub struct Refused {
+    /// The output topic.
+    pub topic: String,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
+    /// Its payload.
+    pub payload: Vec<u8>,
+    /// Its headers (the gate's included).
+    pub headers: Option<OwnedHeaders>,
 }
 
 /// Reports not yet taken by the loop.
@@ -47,11 +63,11 @@ pub struct AckQueue {
 impl AckQueue {
     /// Queues one report; wakes the loop when the queue was empty (it takes everything queued
     /// when it runs, so one wake per batch is enough).
-    pub fn push(&self, sent: Sent, result: Result<(), KafkaError>) {
+    pub fn push(&self, sent: Sent, result: Result<(), KafkaError>, refused: Option<Box<Refused>>) {
         let was_empty = {
             let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
             let was_empty = done.is_empty();
-            done.push(Report { sent, result });
+            done.push(Report { sent, result, refused });
             was_empty
         };
         if was_empty {
@@ -85,11 +101,14 @@ impl ProducerContext for AckContext {
     type DeliveryOpaque = Box<Sent>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, sent: Self::DeliveryOpaque) {
-        let result = match result {
-            Ok(_) => Ok(()),
-            Err((e, _)) => Err(e.clone()),
-        };
-        self.queue.push(*sent, result);
+        match result {
+            Ok(_) => self.queue.push(*sent, Ok(()), None),
+            // Rare: the copy is what lets the loop retry it or quarantine its stub.
+            Err((e, m)) => {
+                let copy = Refused { topic: m.topic().to_string(), key: m.key().map(<[u8]>::to_vec), payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(), headers: m.headers().map(BorrowedHeaders::detach) };
+                self.queue.push(*sent, Err(e.clone()), Some(Box::new(copy)));
+            }
+        }
     }
 }
 
@@ -107,9 +126,9 @@ mod tests {
     #[tokio::test]
     async fn reports_arrive_in_order_and_one_wake_covers_a_batch() {
         let q = AckQueue::default();
-        q.push(sent(1, 0), Ok(()));
-        q.push(sent(2, 0), Err(KafkaError::Canceled));
-        q.push(sent(3, 7), Ok(()));
+        q.push(sent(1, 0), Ok(()), None);
+        q.push(sent(2, 0), Err(KafkaError::Canceled), None);
+        q.push(sent(3, 7), Ok(()), None);
         // The first push stored a wake-up: this returns at once.
         tokio::time::timeout(std::time::Duration::from_secs(1), q.wait()).await.expect("woken");
         let mut got = Vec::new();

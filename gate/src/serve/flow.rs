@@ -45,6 +45,13 @@ pub enum Flow {
         /// The first record not taken.
         at: i64,
     },
+    /// No output, quarantine included, would take the record at `at` (not even its stub):
+    /// the partition stops there, paused and uncommitted, until it moves (a rebalance or a
+    /// restart tries again); the rest of the gate goes on.
+    Stopped {
+        /// The record that could not be written.
+        at: i64,
+    },
 }
 
 /// What the loop does with one consumed record.
@@ -95,6 +102,8 @@ impl Flow {
             Self::Peeking { spent_at: None, .. } => (Admit::Peek, self),
             Self::Waiting { at } if offset >= at => (Admit::Ignore, self),
             Self::Waiting { .. } => (Admit::Route, self),
+            Self::Stopped { at } if offset >= at => (Admit::Ignore, self),
+            Self::Stopped { .. } => (Admit::Route, self),
         }
     }
 
@@ -108,6 +117,16 @@ impl Flow {
     #[must_use]
     pub fn waiting_at(self, offset: i64) -> (Self, Effect) {
         (Self::Waiting { at: offset }, Effect::Pause { at: offset })
+    }
+
+    /// Not even the stub of the record at `offset` could be written: stop there.
+    #[must_use]
+    pub fn stopped_at(self, offset: i64) -> (Self, Effect) {
+        let at = match self {
+            Self::Stopped { at } => at.min(offset),
+            _ => offset,
+        };
+        (Self::Stopped { at }, Effect::Pause { at })
     }
 
     /// A peeked record used up the probe grant at `offset`.
@@ -139,7 +158,7 @@ impl Flow {
             // Still half-open: take the next flush's grant, if any (out of it again, the next
             // record waits again). Judged: the verdict routes from the waiting record on.
             Self::Waiting { .. } => (Self::Flowing, Effect::Resume),
-            Self::Flowing | Self::Releasing { .. } => (self, Effect::None),
+            Self::Flowing | Self::Releasing { .. } | Self::Stopped { .. } => (self, Effect::None),
         }
     }
 
@@ -189,10 +208,19 @@ mod tests {
             (Peeking { from: 3, spent_at: Some(6) }, 7, Admit::Ignore, Peeking { from: 3, spent_at: Some(6) }),
             (Waiting { at: 5 }, 5, Admit::Ignore, Waiting { at: 5 }),
             (Waiting { at: 5 }, 4, Admit::Route, Waiting { at: 5 }),
+            (Stopped { at: 5 }, 5, Admit::Ignore, Stopped { at: 5 }),
+            (Stopped { at: 5 }, 4, Admit::Route, Stopped { at: 5 }),
         ];
         for (state, offset, admit, after) in cases {
             assert_eq!(state.admit(offset), (admit, after), "{state:?} @{offset}");
         }
+    }
+
+    #[test]
+    fn a_stop_holds_at_the_earliest_unwritable_record() {
+        assert_eq!(Flowing.stopped_at(9), (Stopped { at: 9 }, Effect::Pause { at: 9 }));
+        assert_eq!(Stopped { at: 9 }.stopped_at(12), (Stopped { at: 9 }, Effect::Pause { at: 9 }));
+        assert_eq!(Paused { at: 3 }.stopped_at(2), (Stopped { at: 2 }, Effect::Pause { at: 2 }));
     }
 
     #[test]
@@ -226,6 +254,8 @@ mod tests {
             (Peeking { from: 7, spent_at: Some(9) }, MetricsOnly, Flowing, Effect::Rewind { to: 7 }),
             (Waiting { at: 7 }, HalfOpen, Flowing, Effect::Resume),
             (Waiting { at: 7 }, Closed, Flowing, Effect::Resume),
+            (Stopped { at: 7 }, Closed, Stopped { at: 7 }, Effect::None),
+            (Stopped { at: 7 }, HalfOpen, Stopped { at: 7 }, Effect::None),
             (Waiting { at: 7 }, Open, Flowing, Effect::Resume),
             (Flowing, Open, Flowing, Effect::None),
             (Releasing { end: 9, action: Skip }, Closed, Releasing { end: 9, action: Skip }, Effect::None),

@@ -23,6 +23,9 @@ pub const SOURCE_OFFSET: &str = "contract-gate-source-offset";
 pub const SOURCE_TIMESTAMP: &str = "contract-gate-source-timestamp";
 /// Why a record was quarantined, in words (decode errors and the first violation).
 pub const REASON: &str = "contract-gate-reason";
+/// `true` on a quarantine record that stands for a record no output would take: its body
+/// names the record (source coordinates, size, SHA-256) instead of carrying it.
+pub const STUB: &str = "contract-gate-stub";
 /// `passed` on a record that was part of a half-open probe and reached validated with the
 /// probe's passing verdict (absent on every other record).
 pub const PROBE: &str = "contract-gate-probe";

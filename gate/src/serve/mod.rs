@@ -6,6 +6,7 @@ pub mod decode;
 pub mod delivery;
 pub mod events;
 pub mod flow;
+pub mod fit;
 pub mod flusher;
 pub mod headers;
 pub mod lastgood;
@@ -19,6 +20,7 @@ pub mod ready;
 pub mod rebalance;
 pub mod record;
 pub mod record_loop;
+pub mod refused;
 pub mod reload;
 pub mod breaker_store;
 pub mod strict;
@@ -209,6 +211,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     let ack_queue = Arc::clone(&ack_context.queue);
     let producer: acks::OutputProducer = pcfg.create_with_context(ack_context).map_err(kafka_err("output producer"))?;
     let partitions = if cfg.kafka.create_topics { crate::kafka::ensure_topics(cfg, |existing| wanted_topics(cfg, &bindings, existing)).await? } else { HashMap::new() };
+    let limits = output_limits(cfg, &bindings).await?;
     for b in &bindings {
         let n = lastgood::rebuild(cfg, b).await.map_err(kafka_err(format!("rebuilding the last-good index of {}", b.cfg.name)))?;
         info!(binding = %b.cfg.name, keys = n, "last-good index rebuilt");
@@ -241,6 +244,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         batch: std::sync::atomic::AtomicU64::new(0),
         bindings: bindings.iter().map(|b| (b.cfg.source.clone(), Arc::clone(b))).collect(),
         partitions: partitions.into_iter().collect(),
+        limits,
         decoder: decode::Decoder::new(cfg)?,
         violations,
     };
@@ -266,6 +270,32 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
 
 /// Every topic the bindings write, with the source topic's partition count (so outputs keep
 /// the source's partitioning), and the event topics.
+/// The largest output record each data output topic takes: the producer's
+/// `message.max.bytes`, lowered to the topic's `max.message.bytes` where the cluster says so.
+/// A topic below the largest accepted record is named at startup: its oversized records will
+/// be quarantined as stubs.
+async fn output_limits(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Result<pipeline::TopicMap<usize>, ServeError> {
+    let producer = cfg.output_record_limit()?;
+    let names: Vec<&str> = bindings.iter().flat_map(|b| b.topics.iter().filter(|(o, _)| *o != Output::LastGood).map(|(_, t)| t)).collect();
+    let described = match crate::kafka::max_message_bytes(cfg, &names).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the output topics' max.message.bytes; assuming the producer's message.max.bytes");
+            HashMap::new()
+        }
+    };
+    let needed = cfg.max_record_bytes.saturating_add(fit::GATE_HEADERS_BYTES);
+    let mut out = pipeline::TopicMap::default();
+    for name in names {
+        let limit = described.get(name).map_or(producer, |t| producer.min(*t));
+        if limit < needed {
+            tracing::warn!(topic = name, max_message_bytes = limit, max_record_bytes = cfg.max_record_bytes, "output topic takes less than the largest accepted record: larger records go to quarantine as stubs; raise the topic's max.message.bytes to {needed} or lower max_record_bytes");
+        }
+        out.insert(name.to_string(), limit);
+    }
+    Ok(out)
+}
+
 fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], existing: &HashMap<String, i32>) -> Vec<TopicSpec> {
     let mut wanted = Vec::new();
     for b in bindings {

@@ -43,6 +43,8 @@ pub struct Pipeline {
     pub bindings: TopicMap<Arc<BindingRuntime>>,
     /// Partition count of each output topic (outputs keep the source partition when they can).
     pub partitions: TopicMap<i32>,
+    /// Largest record each output topic takes (bytes, as `message.max.bytes` counts them).
+    pub limits: TopicMap<usize>,
     /// Payload decoding per binding format (JSON; Avro with its writer-schema cache).
     pub decoder: super::decode::Decoder,
     /// Violation events.
@@ -205,6 +207,14 @@ impl Pipeline {
         let (key, payload) = (rec.key, rec.payload);
         let source = SourceCoords { topic: rec.topic, partition: rec.partition, offset: rec.offset, timestamp: rec.timestamp };
         let batch = self.batch.load(Relaxed);
+        // A record one of its outputs could not take goes to quarantine as a stub instead, so
+        // it is written once, whole or as its stub, and never refused after the send.
+        let size = super::fit::output_size(key, payload, rec.headers);
+        let over = p.emits.iter().filter(|e| e.output != Output::LastGood).map(|e| b.topics.get(e.output)).find_map(|t| self.limits.get(t).filter(|l| size > **l).map(|l| (t, *l)));
+        if let Some((topic, limit)) = over {
+            let error = format!("the record takes {size} bytes with its headers, over the {limit} bytes {topic} takes");
+            return self.send_stub(b, source, key, payload, &error, contract);
+        }
         let mut sent = 0;
         for e in &p.emits {
             if e.output == Output::LastGood {
@@ -251,7 +261,7 @@ impl Pipeline {
             // A send refused at once (queue full, message too large) reports through the same
             // queue as a failed delivery: one path decides what a failure means.
             if let Err((err, rejected)) = self.producer.send(out) {
-                self.acks.push(*rejected.delivery_opaque, Err(err));
+                self.refused_at_once(err, rejected);
             }
             sent += 1;
         }

@@ -179,7 +179,7 @@ impl Pipeline {
     }
 
     /// Moves one partition's flow on and carries out the effect on the consumer.
-    fn transition(&self, parts: &mut Partitions, topic: &str, partition: i32, step: impl FnOnce(Flow) -> (Flow, Effect)) {
+    pub(crate) fn transition(&self, parts: &mut Partitions, topic: &str, partition: i32, step: impl FnOnce(Flow) -> (Flow, Effect)) {
         let effect = parts.transition(topic, partition, step);
         self.carry_out(topic, partition, effect);
     }

@@ -270,10 +270,13 @@ impl Emit for BacklogReleaseFailed<'_> {
     }
 }
 
-/// An output could not be written after the producer's retries (or was refused at once): the
-/// process stops without committing its source record.
+/// An output could not be written after the producer's retries (or was refused at once).
+/// `outcome` says what the gate did: quarantined the record's stub, sent it again, stopped the
+/// partition (not even the stub was taken) or stopped the process without committing it.
 #[derive(Debug)]
 pub struct ProduceFailed<'a> {
+    /// `stubbed`, `retried`, `partition_stopped` or `stopped`.
+    pub outcome: &'static str,
     /// Source topic.
     pub topic: &'a str,
     /// Source partition.
@@ -288,8 +291,36 @@ pub struct ProduceFailed<'a> {
 
 impl Emit for ProduceFailed<'_> {
     fn emit(self) {
-        counter!("contract_gate_produce_failures_total", "output" => self.output.name()).increment(1);
-        error!(topic = self.topic, partition = self.partition, offset = self.offset, output = self.output.name(), error = %self.error, "produce failed; stopping without committing this record");
+        counter!("contract_gate_produce_failures_total", "output" => self.output.name(), "outcome" => self.outcome).increment(1);
+        match self.outcome {
+            "stubbed" | "retried" => warn!(topic = self.topic, partition = self.partition, offset = self.offset, output = self.output.name(), outcome = self.outcome, error = %self.error, "output not delivered"),
+            "partition_stopped" => error!(topic = self.topic, partition = self.partition, offset = self.offset, output = self.output.name(), error = %self.error, "not even the record's stub could be written; this partition stops here until it moves or the gate restarts"),
+            _ => error!(topic = self.topic, partition = self.partition, offset = self.offset, output = self.output.name(), error = %self.error, "produce failed; stopping without committing this record"),
+        }
+    }
+}
+
+/// A record went to quarantine as a stub: no output would take it whole.
+#[derive(Debug)]
+pub struct RecordStubbed<'a> {
+    /// Binding.
+    pub binding: &'a str,
+    /// Source topic.
+    pub topic: &'a str,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+    /// Payload bytes.
+    pub size: usize,
+    /// Why it could not be written whole.
+    pub error: &'a str,
+}
+
+impl Emit for RecordStubbed<'_> {
+    fn emit(self) {
+        counter!("contract_gate_records_stubbed_total", "binding" => self.binding.to_string()).increment(1);
+        warn!(binding = self.binding, topic = self.topic, partition = self.partition, offset = self.offset, bytes = self.size, error = self.error, "record quarantined as a stub");
     }
 }
 

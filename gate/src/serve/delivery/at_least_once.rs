@@ -5,6 +5,8 @@ use super::Delivery;
 use crate::serve::acks::Report;
 use crate::serve::partitions::Partitions;
 use crate::serve::pipeline::Pipeline;
+use crate::serve::fit::{self, Refusal};
+use crate::serve::refused;
 use crate::serve::telemetry::{Emit, ProduceFailed};
 use crate::serve::ServeError;
 use rdkafka::consumer::Consumer;
@@ -48,11 +50,35 @@ impl Delivery for AtLeastOnce {
         // The newest committable offset of each partition the batch advanced (a handful).
         let mut advanced: Vec<(Arc<str>, i32, i64)> = Vec::new();
         let mut failed = None;
-        for Report { sent, result } in self.reports.drain(..) {
+        let mut reports = std::mem::take(&mut self.reports);
+        for Report { sent, result, refused } in reports.drain(..) {
             if let Err(source) = result {
-                ProduceFailed { topic: &sent.topic, partition: sent.partition, offset: sent.offset, output: sent.output, error: &source }.emit();
-                failed = Some(ServeError::Produce { topic: sent.topic.to_string(), partition: sent.partition, offset: sent.offset, output: sent.output.name(), source: Box::new(source) });
-                break;
+                // The output is still owed: its retry or its stub acknowledges it.
+                let refusal = source.rdkafka_error_code().map_or(Refusal::Fatal, fit::refusal);
+                let failed_at = (Arc::clone(&sent.topic), sent.partition, sent.offset, sent.output);
+                let outcome = match (refusal, refused.as_deref()) {
+                    (Refusal::Record, Some(r)) if refused::is_stub(r) => {
+                        p.transition(parts, &sent.topic, sent.partition, |f| f.stopped_at(sent.offset));
+                        "partition_stopped"
+                    }
+                    (Refusal::Record, Some(r)) if p.stub_refused(&sent, r, &source) => "stubbed",
+                    (Refusal::Transient, Some(r)) => {
+                        p.resend(sent, r);
+                        "retried"
+                    }
+                    _ => "stopped",
+                };
+                let (topic, partition, offset, output) = failed_at;
+                ProduceFailed { outcome, topic: &topic, partition, offset, output, error: &source }.emit();
+                match outcome {
+                    "stopped" => {
+                        failed = Some(ServeError::Produce { topic: topic.to_string(), partition, offset, output: output.name(), source: Box::new(source) });
+                        break;
+                    }
+                    "partition_stopped" => {}
+                    _ => self.outstanding += 1,
+                }
+                continue;
             }
             if let Some(c) = parts.offsets.acked(&sent.topic, sent.partition, sent.offset) {
                 match advanced.iter_mut().find(|(t, p, _)| *p == sent.partition && **t == *sent.topic) {
@@ -61,6 +87,7 @@ impl Delivery for AtLeastOnce {
                 }
             }
         }
+        self.reports = reports;
         // Records done before a failure are still done.
         store_all(p, advanced.iter().map(|(t, p, next)| (&**t, *p, *next)));
         failed.map_or(Ok(()), Err)
