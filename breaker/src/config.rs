@@ -270,7 +270,9 @@ impl RedisConfig {
             || self.url.starts_with("unix://")
             || self.url.starts_with("redis+unix://"))
         {
-            return Err(invalid("url", format!("{:?} is not a redis:// or rediss:// URL", self.url)));
+            // Only the scheme is shown: the rest of a URL may hold a password.
+            let scheme = self.url.split_once("://").map_or("none", |(s, _)| s);
+            return Err(invalid("url", format!("scheme {scheme:?} is not redis://, rediss://, unix:// or redis+unix://")));
         }
         if self.key_prefix.is_empty()
             || self.key_prefix.chars().any(|c| c.is_whitespace() || c.is_control())

@@ -1,6 +1,7 @@
 //! `serve` configuration: YAML, unknown keys rejected, every field documented, cross-field
 //! checks at startup with a message naming the field.
 
+pub mod interpolate;
 pub mod schema_registry;
 
 use breaker::{BreakerConfig, StoreOutagePolicy};
@@ -394,8 +395,11 @@ impl GateConfig {
     /// A [`ConfigError`] naming the file, line or field.
     pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.to_path_buf(), reason: e.to_string() })?;
+        let (text, secrets) = interpolate::expand(&text, |name| std::env::var(name).ok()).map_err(|reason| ConfigError::Parse { path: path.to_path_buf(), reason })?;
+        // A parse error quotes the text it stopped at: never a value that came from the
+        // environment.
         let mut cfg: Self = serde_saphyr::from_str_with_options(&text, serde_saphyr::options! { strict_booleans: true })
-            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), reason: e.to_string() })?;
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), reason: interpolate::redact(&e.to_string(), &secrets) })?;
         if !cfg.contracts.dir.as_os_str().is_empty() && cfg.contracts.dir.is_relative() {
             if let Some(parent) = path.parent() {
                 cfg.contracts.dir = parent.join(&cfg.contracts.dir);

@@ -97,7 +97,7 @@ pub struct DrillArgs {
     #[arg(long, value_enum, default_value = "table")]
     pub report: ReportFormat,
     /// Kafka bootstrap servers (overrides kafka.brokers).
-    #[arg(long, env = "CONTRACT_GATE_BROKERS")]
+    #[arg(long, env = "CONTRACT_GATE_BROKERS", hide_env_values = true)]
     pub brokers: Option<String>,
 }
 

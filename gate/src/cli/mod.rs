@@ -70,13 +70,13 @@ pub struct ServeArgs {
     #[arg(long)]
     pub config: PathBuf,
     /// Kafka bootstrap servers (overrides kafka.brokers).
-    #[arg(long, env = "CONTRACT_GATE_BROKERS")]
+    #[arg(long, env = "CONTRACT_GATE_BROKERS", hide_env_values = true)]
     pub brokers: Option<String>,
     /// Redis URL for the shared breaker (overrides redis.url; adds a redis section if missing).
-    #[arg(long, env = "CONTRACT_GATE_REDIS")]
+    #[arg(long, env = "CONTRACT_GATE_REDIS", hide_env_values = true)]
     pub redis: Option<String>,
     /// HTTP listen address (overrides http.listen).
-    #[arg(long, env = "CONTRACT_GATE_LISTEN")]
+    #[arg(long, env = "CONTRACT_GATE_LISTEN", hide_env_values = true)]
     pub listen: Option<String>,
 }
 
@@ -93,7 +93,7 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub from: Option<String>,
     /// Kafka bootstrap servers (overrides kafka.brokers).
-    #[arg(long, env = "CONTRACT_GATE_BROKERS")]
+    #[arg(long, env = "CONTRACT_GATE_BROKERS", hide_env_values = true)]
     pub brokers: Option<String>,
 }
 
@@ -104,7 +104,7 @@ pub struct BreakerArgs {
     #[command(subcommand)]
     pub action: BreakerAction,
     /// Base URL of the gate's HTTP endpoint.
-    #[arg(long, env = "CONTRACT_GATE_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(long, env = "CONTRACT_GATE_URL", hide_env_values = true, default_value = "http://127.0.0.1:8080", global = true)]
     pub url: String,
     /// Admin bearer token.
     #[arg(long, env = "CONTRACT_GATE_TOKEN", global = true, hide_env_values = true)]

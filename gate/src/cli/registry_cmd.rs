@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 #[derive(Debug, Clone, clap::Args)]
 pub struct RegistryArgs {
     /// Base URL of the registry (a gate or a registry-only process).
-    #[arg(long, env = "CONTRACT_GATE_REGISTRY", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, env = "CONTRACT_GATE_REGISTRY", hide_env_values = true, default_value = "http://127.0.0.1:8080")]
     pub registry: String,
     /// Bearer token for writes.
     #[arg(long, env = "CONTRACT_GATE_TOKEN", hide_env_values = true)]

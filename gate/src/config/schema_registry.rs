@@ -78,7 +78,7 @@ pub(super) fn validate(cfg: &GateConfig) -> Result<(), ConfigError> {
     if let Some(sr) = &cfg.schema_registry {
         let url = sr.url.trim();
         if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "https://".len() {
-            return Err(invalid("schema_registry.url", format!("{:?} is not an http:// or https:// URL", sr.url)));
+            return Err(invalid("schema_registry.url", format!("{:?} is not an http:// or https:// URL", super::interpolate::redact_url(&sr.url))));
         }
         if sr.username.is_some() != sr.password_env.is_some() {
             return Err(invalid(if sr.username.is_some() { "schema_registry.password_env" } else { "schema_registry.username" }, "Basic auth needs both username and password_env"));

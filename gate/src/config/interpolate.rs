@@ -1,0 +1,110 @@
+//! `${NAME}` in the config file: any value can come from the environment, so SASL passwords,
+//! tokens and Redis URLs with credentials need not be written in the file. Expanded before
+//! the YAML is parsed; the values taken are remembered so that no error message shows them.
+
+/// The text with every `${NAME}` (or `${NAME:-default}`) replaced, and the values put in.
+/// `$${` writes a literal `${`. Lines that are YAML comments are left as they are.
+///
+/// # Errors
+/// A variable that is not set and has no default, or a `${` that is not closed, with its line.
+pub fn expand(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<(String, Vec<String>), String> {
+    let mut out = String::with_capacity(text.len());
+    let mut used = Vec::new();
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
+        let mut rest = line;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..at]);
+            let tail = &rest[at..];
+            if let Some(after) = tail.strip_prefix("$${") {
+                out.push_str("${");
+                rest = after;
+            } else if let Some(body) = tail.strip_prefix("${") {
+                let Some(end) = body.find('}') else { return Err(format!("line {}: `${{` without a closing `}}`", n + 1)) };
+                let (name, default) = match body[..end].split_once(":-") {
+                    Some((name, d)) => (name, Some(d)),
+                    None => (&body[..end], None),
+                };
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.starts_with(|c: char| c.is_ascii_digit()) {
+                    return Err(format!("line {}: `${{{name}}}` is not a variable name (letters, digits and _)", n + 1));
+                }
+                let value = lookup(name).or_else(|| default.map(str::to_string)).ok_or_else(|| format!("line {}: environment variable {name} is not set (write ${{{name}:-default}} for a default)", n + 1))?;
+                out.push_str(&value);
+                used.push(value);
+                rest = &body[end + 1..];
+            } else {
+                out.push('$');
+                rest = &tail[1..];
+            }
+        }
+        out.push_str(rest);
+    }
+    Ok((out, used))
+}
+
+/// `message` with each of `secrets` (four characters or longer) replaced by `***`.
+#[must_use]
+pub fn redact(message: &str, secrets: &[String]) -> String {
+    secrets.iter().filter(|s| s.chars().count() >= 4).fold(message.to_string(), |m, s| m.replace(s.as_str(), "***"))
+}
+
+/// A URL with the password of its user part replaced by `***` (`redis://:pw@host` →
+/// `redis://:***@host`), for messages that name a URL.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_string() };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "PW" => Some("s3cret!".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn expansion() {
+        let cases: [(&str, Result<&str, &str>); 9] = [
+            ("a: ${PW}\n", Ok("a: s3cret!\n")),
+            ("a: x${PW}y${PW}\n", Ok("a: xs3cret!ys3cret!\n")),
+            ("a: ${UNSET:-fallback}\n", Ok("a: fallback\n")),
+            ("a: ${EMPTY:-fallback}\n", Ok("a: \n")),
+            ("a: $${PW} costs $5\n", Ok("a: ${PW} costs $5\n")),
+            ("# ${UNSET} in a comment\na: 1\n", Ok("# ${UNSET} in a comment\na: 1\n")),
+            ("a: 1\nb: ${UNSET}\n", Err("line 2: environment variable UNSET is not set")),
+            ("a: ${PW\n", Err("line 1: `${` without a closing")),
+            ("a: ${P-W}\n", Err("not a variable name")),
+        ];
+        for (text, want) in cases {
+            match (expand(text, env), want) {
+                (Ok((got, _)), Ok(w)) => assert_eq!(got, w, "{text}"),
+                (Err(e), Err(w)) => assert!(e.contains(w), "{text}: {e}"),
+                (got, w) => panic!("{text}: got {got:?}, want {w:?}"),
+            }
+        }
+        assert_eq!(expand("a: ${PW}\n", env).map(|(_, used)| used), Ok(vec!["s3cret!".to_string()]));
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(redact("bad value s3cret! at line 2", &["s3cret!".into(), "ab".into()]), "bad value *** at line 2");
+        assert_eq!(redact_url("redis://:pw@host:6379/0"), "redis://:***@host:6379/0");
+        assert_eq!(redact_url("https://user:pa@ss@sr.example/x@y"), "https://user:***@sr.example/x@y");
+        assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
+        assert_eq!(redact_url("https://user@sr.example"), "https://user@sr.example");
+    }
+}
