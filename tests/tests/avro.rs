@@ -161,6 +161,50 @@ async fn avro_records_are_checked_and_every_failure_is_quarantined_with_its_reas
     stop(running).await
 }
 
+/// A writer schema that refers back to itself (`next: [null, Flight]`) and a record nested
+/// 1,500 deep with it: schema drift, quarantined with the recursion as its reason, without
+/// decoding the value (on a tokio worker's 2 MiB stack it used to abort the process). The
+/// contract allows extra fields, so recursion is the only reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recursive_writer_schema_is_drift_and_the_gate_goes_on() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let stub = Stub::start().await?;
+    stub.put(1, AVSC);
+    // The flights schema plus `next: [null, Flight]`: every field the contract names is there.
+    let mut recursive: Value = serde_json::from_str(AVSC)?;
+    if let Some(Value::Array(fields)) = recursive.get_mut("fields") {
+        fields.push(json!({"name": "next", "type": ["null", "Flight"], "default": null}));
+    }
+    let recursive = recursive.to_string();
+    stub.put(9, &recursive);
+    let src = e2e::unique_name("avrodeep");
+    e2e::create_topic(&brokers, &src, 1).await?;
+    let contract = sidecar::flights_contract().replacen("    physicalType: topic\n", "    physicalType: topic\n    customProperties:\n      - property: gateAllowExtraFields\n        value: true\n", 1);
+    let dir = sidecar::contracts_dir(&contract);
+    let running = gate::serve::start(&avro_config(&brokers, dir.path(), &src, &stub.url)).await?;
+    // 1,500 nested flights, encoded by hand: `next` is the last field, so a record is a flight's
+    // bytes and the union branch of `next` (1: a record follows; 0: null).
+    let sample = sidecar::flights_sample();
+    let flight = encode(AVSC, 1, &sample[0]).split_off(5);
+    let mut body = Vec::new();
+    for _ in 0..1500 {
+        body.extend(&flight);
+        body.push(2);
+    }
+    body.extend(&flight);
+    body.push(0);
+    let recs = vec![("deep".to_string(), frame(9, &body)), ("good".to_string(), encode(AVSC, 1, &sample[0]))];
+    sidecar::produce(&e2e::producer(&brokers)?, &src, &recs).await?;
+    let q = read_until(&sidecar::reader(&brokers, &format!("{src}.quarantine"))?, T, |m| !m.is_empty()).await?;
+    assert_eq!(header_str(&q[0], h::VIOLATIONS).as_deref(), Some("[\"$.schema\"]"));
+    let reason = header_str(&q[0], h::REASON).unwrap_or_default();
+    assert!(reason.contains("next") && reason.contains("recursive"), "{reason}");
+    let v = read_until(&sidecar::reader(&brokers, &format!("{src}.validated"))?, T, |m| !m.is_empty()).await?;
+    assert_eq!(header_str(&v[0], h::SOURCE_OFFSET).as_deref(), Some("1"), "the record after it flows");
+    assert!(!running.pipeline.is_finished());
+    stop(running).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pinned_ids_refuse_other_conforming_schemas_as_drift() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };

@@ -83,6 +83,9 @@ pub fn conforms_properties(props: &[Property], allow_extra: bool, schema: &Schem
 }
 
 fn check(props: &[Shape], allow_extra: bool, never_null: bool, schema: &Schema) -> Vec<Mismatch> {
+    if let Some(m) = recursion(schema) {
+        return vec![m];
+    }
     let names = match ResolvedSchema::try_from(schema) {
         Ok(r) => r.get_names().clone(),
         Err(e) => return vec![Mismatch { field: String::new(), kind: MismatchKind::Unusable { reason: format!("does not resolve: {e}") } }],
@@ -93,6 +96,39 @@ fn check(props: &[Shape], allow_extra: bool, never_null: bool, schema: &Schema) 
         (other, _) => c.out.push(Mismatch { field: String::new(), kind: MismatchKind::Unusable { reason: format!("the writer schema is {}, the contract needs a record", kind(other)) } }),
     }
     c.out
+}
+
+/// The first place a writer schema refers back to a record it is inside of. Such a schema
+/// nests without bound (a value 1,500 records deep is a valid value), no contract describes
+/// it, and decoding it depends on the stack: it is refused before any record is read. Named
+/// types are defined before use and only once, so every cycle passes through a reference to
+/// an enclosing record, which is what this looks for.
+#[must_use]
+pub fn recursion(schema: &Schema) -> Option<Mismatch> {
+    fn walk(s: &Schema, ns: Option<&str>, path: &str, enclosing: &mut Vec<Name>) -> Option<Mismatch> {
+        match s {
+            Schema::Ref { name } => {
+                let full = name.fully_qualified_name(ns).into_owned();
+                enclosing.contains(&full).then(|| Mismatch {
+                    field: path.to_string(),
+                    kind: MismatchKind::Unusable { reason: format!("refers back to the enclosing record {}: a recursive writer schema nests without bound", full.name()) },
+                })
+            }
+            Schema::Record(r) => {
+                let full = r.name.fully_qualified_name(ns).into_owned();
+                let inner = full.namespace().map(str::to_string);
+                enclosing.push(full);
+                let found = r.fields.iter().find_map(|f| walk(&f.schema, inner.as_deref(), &join(path, &f.name), enclosing));
+                enclosing.pop();
+                found
+            }
+            Schema::Union(u) => u.variants().iter().find_map(|v| walk(v, ns, path, enclosing)),
+            Schema::Array(a) => walk(&a.items, ns, &format!("{path}[]"), enclosing),
+            Schema::Map(m) => walk(&m.types, ns, &format!("{path}{{}}"), enclosing),
+            _ => None,
+        }
+    }
+    walk(schema, None, "", &mut Vec::new())
 }
 
 struct Checker<'a> {

@@ -278,3 +278,26 @@ fn sample_round_trips_through_the_wire_format() {
     }
     assert!(from_json(&s, &json!({"year": "2013"})).expect_err("type").contains("year"));
 }
+
+#[test]
+fn recursive_writer_schemas_are_refused_and_reused_types_are_not() {
+    let cases = [
+        // A linked list: `next` refers back to the record it is in.
+        (r#"{"type":"record","name":"Flight","fields":[{"name":"id","type":"long"},{"name":"next","type":["null","Flight"]}]}"#, Some("next")),
+        // Through a nested record, an array and a map, in a namespace.
+        (r#"{"type":"record","name":"A","namespace":"x","fields":[{"name":"b","type":{"type":"record","name":"B","fields":[{"name":"as","type":{"type":"array","items":{"type":"map","values":"x.A"}}}]}}]}"#, Some("b.as[]{}")),
+        // A type used twice is not recursion.
+        (r#"{"type":"record","name":"R","fields":[{"name":"leg","type":{"type":"record","name":"Leg","fields":[{"name":"at","type":"long"}]}},{"name":"back","type":"Leg"}]}"#, None),
+    ];
+    for (avsc, want) in cases {
+        let got = recursion(&schema(avsc));
+        assert_eq!(got.as_ref().map(|m| m.field.as_str()), want, "{avsc}");
+        if let Some(m) = got {
+            assert!(m.to_string().contains("recursive"), "{m}");
+        }
+    }
+    // The conformance check says so even when extra fields are allowed.
+    let c = contract_with("      - name: id\n        logicalType: integer\n", true);
+    let got = conforms(&c, &schema(cases[0].0));
+    assert!(got.len() == 1 && got[0].to_string().contains("recursive"), "{got:?}");
+}
