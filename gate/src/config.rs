@@ -148,6 +148,28 @@ pub struct HttpConfig {
     /// admin writes are refused.
     #[serde(default = "default_token_env")]
     pub token_env: String,
+    /// Most connections served at once; further ones wait in the listen backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A connection that neither sends nor takes a byte for this long is closed (a client
+    /// that opens a connection and sends nothing no longer holds a slot).
+    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: std::time::Duration,
+    /// A request not answered within this time gets 503.
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    pub request_timeout: std::time::Duration,
+}
+
+fn default_max_connections() -> usize {
+    256
+}
+
+fn default_idle_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(30)
+}
+
+fn default_request_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(15)
 }
 
 fn default_listen() -> String {
@@ -160,7 +182,7 @@ fn default_token_env() -> String {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: default_listen(), token_env: default_token_env() }
+        Self { listen: default_listen(), token_env: default_token_env(), max_connections: default_max_connections(), idle_timeout: default_idle_timeout(), request_timeout: default_request_timeout() }
     }
 }
 
@@ -460,6 +482,14 @@ impl GateConfig {
         }
         if self.max_record_bytes == 0 {
             return Err(invalid("max_record_bytes", "must be at least 1"));
+        }
+        if self.http.max_connections == 0 {
+            return Err(invalid("http.max_connections", "must be at least 1"));
+        }
+        for (field, d) in [("http.idle_timeout", self.http.idle_timeout), ("http.request_timeout", self.http.request_timeout)] {
+            if d.is_zero() {
+                return Err(invalid(field, "must be longer than 0s"));
+            }
         }
         self.output_record_limit()?;
         let mut names = HashSet::new();

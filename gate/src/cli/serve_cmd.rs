@@ -63,6 +63,7 @@ pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
     let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|source| ServeError::Http { what: format!("bind {}", cfg.http.listen), source })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Http { what: "local address".into(), source })?;
     info!(%addr, "http listening");
+    let (listener, app) = crate::http::bounded(listener, app, &cfg.http);
     let http = tokio::spawn(async move { axum::serve(listener, app).await });
     let mut pipeline = running.pipeline;
     let result = tokio::select! {
@@ -118,6 +119,7 @@ async fn serve_registry_only(cfg: &GateConfig, metrics: metrics_exporter_prometh
     let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|source| ServeError::Http { what: format!("bind {}", cfg.http.listen), source })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Http { what: "local address".into(), source })?;
     info!(%addr, "registry-only: http listening");
+    let (listener, app) = crate::http::bounded(listener, app, &cfg.http);
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(|source| ServeError::Http { what: "serving".into(), source })
 }
 

@@ -1,5 +1,7 @@
 //! HTTP: `/health`, `/ready`, `/metrics`, and the breaker admin under `/v1/breakers`.
 
+pub mod listener;
+
 use crate::serve::binding::BindingRuntime;
 use crate::serve::ready::Readiness;
 use axum::extract::{Path, State};
@@ -33,6 +35,13 @@ pub fn router(ready: Arc<Readiness>, bindings: Vec<Arc<BindingRuntime>>, metrics
         .route("/v1/breakers/{binding}", get(one_breaker))
         .route("/v1/breakers/{binding}/{action}", post(command))
         .with_state(state)
+}
+
+/// Serves `app` on `listener` within `cfg`'s limits (connections, idle and request timeouts).
+pub fn bounded(listener: tokio::net::TcpListener, app: Router, cfg: &crate::config::HttpConfig) -> (listener::Bounded, Router) {
+    let limit = cfg.request_timeout;
+    let app = app.layer(axum::middleware::from_fn(move |req, next| listener::request_timeout(limit, req, next)));
+    (listener::Bounded::new(listener, cfg.max_connections, cfg.idle_timeout), app)
 }
 
 async fn ready_handler(State(s): State<AppState>) -> Response {
