@@ -8,11 +8,13 @@
 //! - [`ENV_REDIS_URL`] (`CG_TEST_REDIS_URL`), e.g. `redis://127.0.0.1:16379`
 //! - [`ENV_PYTHON`] (`CG_TEST_PYTHON`): a Python interpreter with
 //!   `tests/python/requirements.txt` installed (`scripts/services.sh python`)
-//! - [`ENV_REQUIRE_SERVICES`] (`CG_REQUIRE_SERVICES=1`): a missing service is
-//!   then a test failure instead of a skip, so CI can never pass by skipping.
 //!
-//! A test starts like this and returns early (a visible skip on stderr) when
-//! the service is not configured and not required:
+//! A missing service variable fails the test: a test that cannot run its
+//! service has tested nothing. [`ENV_SKIP_SERVICES`] (`CG_SKIP_SERVICES=1`) is
+//! the explicit opt-out for a quick `cargo test` without services: such tests
+//! then return early with a `skipped:` line on stderr.
+//!
+//! A test starts like this:
 //!
 //! ```no_run
 //! # async fn t() -> anyhow::Result<()> {
@@ -49,8 +51,10 @@ pub const ENV_KAFKA_BROKERS: &str = "CG_TEST_KAFKA_BROKERS";
 pub const ENV_REDIS_URL: &str = "CG_TEST_REDIS_URL";
 /// A Python interpreter with `tests/python/requirements.txt` installed.
 pub const ENV_PYTHON: &str = "CG_TEST_PYTHON";
-/// When `1`, a missing service variable fails the test instead of skipping it.
+/// Former opt-in to failing on a missing service, now the default; still accepted.
 pub const ENV_REQUIRE_SERVICES: &str = "CG_REQUIRE_SERVICES";
+/// When `1`, a test whose service variable is missing skips (and says so) instead of failing.
+pub const ENV_SKIP_SERVICES: &str = "CG_SKIP_SERVICES";
 
 /// A generous default for waits in tests: a 2-core CI machine running the
 /// whole workspace's tests at once can be slow, and a wait that succeeds
@@ -59,9 +63,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 // ------------------------------------------------------------------ env ----
 
-/// True when `CG_REQUIRE_SERVICES=1`: tests must not skip.
+/// False only with `CG_SKIP_SERVICES=1` (and not `CG_REQUIRE_SERVICES=1`): by default a test
+/// whose service is missing fails.
 pub fn services_required() -> bool {
-    std::env::var(ENV_REQUIRE_SERVICES).is_ok_and(|v| v.trim() == "1")
+    let set = |var: &str| std::env::var(var).is_ok_and(|v| v.trim() == "1");
+    set(ENV_REQUIRE_SERVICES) || !set(ENV_SKIP_SERVICES)
 }
 
 /// Kafka bootstrap servers, or `None` (after printing a skip line on stderr)
@@ -107,8 +113,8 @@ fn service_env(var: &str, what: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.trim().is_empty() => Some(v.trim().to_owned()),
         _ if services_required() => panic!(
-            "{var} is not set but {ENV_REQUIRE_SERVICES}=1: this test needs a real {what}; \
-             run it through scripts/test.sh (or eval \"$(scripts/services.sh up)\" first)"
+            "{var} is not set: this test needs a real {what}; run it through scripts/test.sh \
+             (or eval \"$(scripts/services.sh up)\" first), or set {ENV_SKIP_SERVICES}=1 to skip it"
         ),
         _ => {
             let test = std::thread::current()
@@ -119,7 +125,7 @@ fn service_env(var: &str, what: &str) -> Option<String> {
             // passing tests, and a skip must stay visible.
             let _ = writeln!(
                 std::io::stderr(),
-                "skipped: {test}: {var} not set; run scripts/test.sh"
+                "skipped: {test}: {var} not set and {ENV_SKIP_SERVICES}=1; run scripts/test.sh"
             );
             None
         }
