@@ -171,10 +171,24 @@ async fn a_record_whose_stub_is_refused_stops_its_partition_only() -> anyhow::Re
     sidecar::stop(running).await?;
     // Nothing of partition 0 was committed past the record.
     let probe: rdkafka::consumer::BaseConsumer = e2e::consumer_config(&brokers, &format!("{src}-gate")).create()?;
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition(&src, 0);
-    let committed = probe.committed_offsets(tpl, Duration::from_secs(10))?;
+    let committed = probe.committed_offsets(tpl_for(&src, 0), Duration::from_secs(10))?;
     let at = committed.find_partition(&src, 0).map(|e| e.offset());
     anyhow::ensure!(matches!(at, Some(rdkafka::Offset::Invalid | rdkafka::Offset::Offset(0)) | None), "partition 0 committed at {at:?}");
+    // Once the topic takes it, a restart delivers the record whole and commits past it.
+    limit_topic(&brokers, &format!("{src}.quarantine"), "1048588").await?;
+    let again = gate::serve::start(&cfg).await?;
+    let seen = outputs(&brokers, &src, &["quarantine"], 1).await?;
+    let (_, rec) = seen.get(&(0, 0)).ok_or_else(|| anyhow::anyhow!("partition 0 offset 0 not delivered after the restart: {:?}", seen.keys()))?;
+    anyhow::ensure!(header_str(rec, h::STUB).is_none() && rec.payload() == Some(padded_invalid(10).as_slice()), "not delivered whole");
+    sidecar::stop(again).await?;
+    let committed = probe.committed_offsets(tpl_for(&src, 0), Duration::from_secs(10))?;
+    let at = committed.find_partition(&src, 0).map(|e| e.offset());
+    anyhow::ensure!(at == Some(rdkafka::Offset::Offset(1)), "partition 0 committed at {at:?} after the restart");
     Ok(())
+}
+
+fn tpl_for(topic: &str, partition: i32) -> rdkafka::TopicPartitionList {
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    tpl
 }
