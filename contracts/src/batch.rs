@@ -73,6 +73,10 @@ pub struct BatchReport {
     pub failures: Vec<RuleFailures>,
     /// Fields outside the contract, with the number of records carrying each.
     pub schema_drift: BTreeMap<String, u64>,
+    /// Parts of the contract this check did not enforce (sql, custom and text rules,
+    /// descriptive formats, SLA properties without a streaming meaning), each with its path and
+    /// why: a pass says nothing about them.
+    pub not_enforced: Vec<crate::Problem>,
 }
 
 /// Accumulates a batch.
@@ -161,6 +165,7 @@ impl<'c> Batch<'c> {
             rules,
             failures: self.failures.into_values().collect(),
             schema_drift: self.obs.drift,
+            not_enforced: self.contract.notices.iter().filter(|p| p.severity == crate::Severity::NotEnforced).cloned().collect(),
         }
     }
 }

@@ -59,6 +59,22 @@ impl Operator {
         }
     }
 
+    /// Whether the only count of bad records this threshold accepts is zero: 0 passes and
+    /// every count from 1 upward fails. Only such a rule may be enforced record by record —
+    /// one bad record already breaches it whatever the rest of the window holds. A rule like
+    /// `mustNotBe: 1` or `mustNotBeBetween: [1, 5]` accepts larger counts again, so its
+    /// verdict exists only for the window or batch as a whole.
+    #[must_use]
+    pub fn accepts_only_zero(&self) -> bool {
+        match *self {
+            Self::MustBe(x) => x == 0.0,
+            Self::MustBeLessThan(x) => x > 0.0 && x <= 1.0,
+            Self::MustBeLessOrEqualTo(x) => (0.0..1.0).contains(&x),
+            Self::MustBeBetween(lo, hi) => lo <= 0.0 && (0.0..1.0).contains(&hi),
+            Self::MustNotBe(_) | Self::MustNotBeBetween(..) | Self::MustBeGreaterThan(_) | Self::MustBeGreaterOrEqualTo(_) => false,
+        }
+    }
+
     /// The ODCS key of this operator.
     #[must_use]
     pub fn key(&self) -> &'static str {
@@ -178,6 +194,37 @@ mod tests {
         ];
         for (op, v, want) in cases {
             assert_eq!(op.holds(*v), *want, "{op} on {v}");
+        }
+    }
+
+    #[test]
+    fn only_zero_table() {
+        let cases: &[(Operator, bool)] = &[
+            (MustBe(0.0), true),
+            (MustBe(1.0), false),
+            (MustBeLessThan(1.0), true),
+            (MustBeLessThan(0.5), true),
+            (MustBeLessThan(2.0), false),
+            (MustBeLessThan(0.0), false),
+            (MustBeLessOrEqualTo(0.0), true),
+            (MustBeLessOrEqualTo(0.9), true),
+            (MustBeLessOrEqualTo(1.0), false),
+            (MustBeBetween(0.0, 0.0), true),
+            (MustBeBetween(-1.0, 0.5), true),
+            (MustBeBetween(0.0, 1.0), false),
+            (MustBeBetween(1.0, 5.0), false),
+            // Non-monotone: 0 passes, 1 fails, larger counts pass again.
+            (MustNotBe(1.0), false),
+            (MustNotBeBetween(1.0, 5.0), false),
+            (MustNotBe(0.0), false),
+            (MustBeGreaterThan(-1.0), false),
+            (MustBeGreaterOrEqualTo(0.0), false),
+        ];
+        for (op, want) in cases {
+            assert_eq!(op.accepts_only_zero(), *want, "{op}");
+            // The definition, checked on counts: only zero passes among 0..=10.
+            let by_counts = (0..=10).filter(|n| op.holds(f64::from(*n))).eq(std::iter::once(0));
+            assert_eq!(by_counts, *want, "{op} on counts");
         }
     }
 

@@ -150,3 +150,42 @@ fn full_flights_null_rate_and_tailnum_pattern() {
     assert_eq!(rule(&r, "tailnum_nulls")["value"].as_f64().map(|v| (v * 100.0).round()), Some(75.0)); // 2,512 nulls
     assert_eq!(r["failed_records"], 4);
 }
+
+/// A contract with rules the gate cannot run: `check` passes on the rest, and both the table
+/// and the JSON name each rule it did not enforce, with why.
+#[test]
+fn check_names_the_rules_it_did_not_enforce() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let contract = dir.path().join("c.odcs.yaml");
+    std::fs::write(
+        &contract,
+        "apiVersion: v3.1.0\nkind: DataContract\nid: skipped\nversion: 1.0.0\nstatus: active\nschema:\n  - name: r\n    properties:\n      - name: c\n        logicalType: string\n    quality:\n      - { id: by_sql, type: sql, query: 'SELECT COUNT(*) FROM r', mustBe: 0 }\n      - { id: by_vendor, type: custom, engine: soda, implementation: 'x' }\n",
+    )
+    .expect("write contract");
+    let input = dir.path().join("r.jsonl");
+    std::fs::write(&input, "{\"c\": \"x\"}\n").expect("write input");
+    let (c, i) = (contract.to_string_lossy(), input.to_string_lossy());
+    let out = run(&["check", "--contract", &c, "--input", &i]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}");
+    for want in ["not enforced by this check (2)", "by_sql", "by_vendor", "type sql", "type custom", "PASSED: the contract holds (2 parts not enforced, listed above)"] {
+        assert!(table.contains(want), "table lacks {want:?}:\n{table}");
+    }
+    let out = run(&["check", "--contract", &c, "--input", &i, "--report", "json"]);
+    let r = json_report(&out);
+    let listed: Vec<&str> = r["not_enforced"].as_array().expect("not_enforced[]").iter().filter_map(|p| p["message"].as_str()).collect();
+    assert!(listed.len() == 2 && listed[0].contains("by_sql") && listed[1].contains("by_vendor"), "{listed:?}");
+}
+
+/// `mustNotBe: 1` on nulls accepts two nulls: the batch passes and no record fails for it.
+#[test]
+fn a_non_monotone_threshold_is_judged_on_the_batch_only() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let contract = dir.path().join("c.odcs.yaml");
+    std::fs::write(&contract, "apiVersion: v3.1.0\nkind: DataContract\nid: nm\nversion: 1.0.0\nstatus: active\nschema:\n  - name: r\n    properties:\n      - name: c\n        logicalType: string\n        quality:\n          - { id: c_nulls_not_1, metric: nullValues, mustNotBe: 1 }\n").expect("write");
+    let input = dir.path().join("r.jsonl");
+    std::fs::write(&input, "{\"c\": null}\n{\"c\": null}\n{\"c\": \"x\"}\n").expect("write");
+    let out = run(&["check", "--contract", &contract.to_string_lossy(), "--input", &input.to_string_lossy(), "--report", "json"]);
+    let r = json_report(&out);
+    assert_eq!((out.status.code(), &r["failed_records"], &rule(&r, "c_nulls_not_1")["passed"]), (Some(0), &Value::from(0), &Value::Bool(true)), "{r}");
+}

@@ -127,11 +127,12 @@ impl Compiled {
     }
 
     fn push(&mut self, mut rule: WindowRule, probe: Probe) {
-        // A rule that a single bad record breaches (rows, tolerance 0) is enforced per record:
-        // the record is quarantined instead of leaking while the window fills. Its window
-        // value then only trips a breaker if the rule asked for it (`gateTripOnAny`).
+        // A rule that a single bad record breaches whatever else the window holds (rows, only
+        // zero accepted) is enforced per record: the record is quarantined instead of leaking
+        // while the window fills. Its window value then only trips a breaker if the rule asked
+        // for it (`gateTripOnAny`). Any other rule is judged on the window or batch only.
         let countable = matches!(rule.metric, MetricKind::NullValues | MetricKind::MissingValues | MetricKind::InvalidValues | MetricKind::DuplicateValues);
-        let blocking = countable && rule.unit == Unit::Rows && rule.operator.holds(0.0) && !rule.operator.holds(1.0);
+        let blocking = countable && rule.unit == Unit::Rows && rule.operator.accepts_only_zero();
         rule.enforcement = match (blocking, rule.enforcement) {
             (false, _) => Enforcement::Window,
             (true, Enforcement::RecordAndWindow) => Enforcement::RecordAndWindow,
@@ -199,7 +200,8 @@ pub fn quality_rule(out: &mut Compiled, q: &Quality, target: Option<(&str, &[Str
     match kind {
         "library" => {}
         "sql" | "custom" | "text" => {
-            out.problems.push(Problem::not_enforced(qpath, format!("quality rule of type {kind} is not enforced by the gate (it cannot run {})", match kind { "sql" => "SQL", "custom" => "vendor engines", _ => "prose" })));
+            let named = q.id.as_deref().or(q.other.get("name").and_then(Value::as_str)).map_or(String::new(), |n| format!("rule {n:?}: "));
+            out.problems.push(Problem::not_enforced(qpath, format!("{named}quality rule of type {kind} is not enforced by the gate (it cannot run {})", match kind { "sql" => "SQL", "custom" => "vendor engines", _ => "prose" })));
             return;
         }
         other => {

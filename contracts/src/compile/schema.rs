@@ -202,6 +202,7 @@ fn property_schema(p: &Property, path: &str, keys: &[String], allow_extra: bool,
             }
             put_u(&mut s, "minProperties", opts.min_properties);
             put_u(&mut s, "maxProperties", opts.max_properties);
+            object_required(&mut s, &opts, &p.properties, &opath, out);
         }
         Some(LogicalType::Object) => {
             put_u(&mut s, "minProperties", opts.min_properties);
@@ -213,6 +214,24 @@ fn property_schema(p: &Property, path: &str, keys: &[String], allow_extra: bool,
         Some(LogicalType::Boolean) | None => {}
     }
     Value::Object(s)
+}
+
+/// `logicalTypeOptions.required` of an object: the listed keys must be present (JSON Schema
+/// `required`, added to what the properties' own `required: true` already demand). A name
+/// the object's properties do not declare is an error when the object allows no other keys,
+/// since no record could then satisfy it.
+fn object_required(s: &mut Map<String, Value>, opts: &LogicalTypeOptions, props: &[Property], opath: &str, out: &mut Built) {
+    let Some(req) = &opts.required else { return };
+    let mut all: Vec<Value> = s.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
+    for name in req {
+        if s.get("additionalProperties") == Some(&Value::Bool(false)) && !props.iter().any(|p| &p.name == name) {
+            out.problems.push(Problem::error(format!("{opath}.required"), format!("{name:?} is not a property of this object, and the object takes no other keys")));
+        }
+        if !all.iter().any(|v| v.as_str() == Some(name)) {
+            all.push(json!(name));
+        }
+    }
+    s.insert("required".into(), Value::Array(all));
 }
 
 fn put_u(s: &mut Map<String, Value>, k: &str, v: Option<u64>) {

@@ -55,7 +55,21 @@ pub fn table(r: &BatchReport) -> String {
             let _ = writeln!(out, "  {k}: {n} records");
         }
     }
-    let _ = writeln!(out, "\n{}", if r.passed { "PASSED: the contract holds" } else { "FAILED: the contract is violated" });
+    if !r.not_enforced.is_empty() {
+        let _ = writeln!(out, "\nnot enforced by this check ({}):", r.not_enforced.len());
+        for p in &r.not_enforced {
+            let _ = writeln!(out, "  {p}");
+        }
+    }
+    let verdict = if r.passed { "PASSED: the contract holds" } else { "FAILED: the contract is violated" };
+    match r.not_enforced.len() {
+        0 => {
+            let _ = writeln!(out, "\n{verdict}");
+        }
+        n => {
+            let _ = writeln!(out, "\n{verdict} ({n} part{} not enforced, listed above)", if n == 1 { "" } else { "s" });
+        }
+    }
     out
 }
 

@@ -166,7 +166,7 @@ impl ContractInfo {
 
 /// A rule in rows that one bad record already breaches: enforced per record.
 fn zero_tolerance(r: &WindowRule) -> bool {
-    r.unit == Unit::Rows && r.operator.holds(0.0) && !r.operator.holds(1.0)
+    r.unit == Unit::Rows && r.operator.accepts_only_zero()
 }
 
 /// The number a `<=`/`<` threshold allows, for time-based rules (seconds).
