@@ -13,6 +13,7 @@ pub mod model;
 pub mod profile;
 pub mod stats;
 pub mod threshold;
+pub mod timefmt;
 pub mod window;
 
 pub use check::{Observer, Verdict, Violation};

@@ -73,3 +73,77 @@ fn only_zero_tolerance_rules_fail_single_records() {
         assert_eq!((report.failed_records, rule.passed, report.passed), (*quarantined, *passes, *passes), "{op} with {nulls} nulls");
     }
 }
+
+/// The date/time cases through a whole contract: (type, format, value, rules failed).
+#[test]
+fn formats_follow_the_jdk_pattern_language() {
+    let cases: &[(&str, Option<&str>, &str, &[&str])] = &[
+        // `format` on `time` is the pattern, not RFC 3339.
+        ("time", Some("HH:mm:ss"), "08:30:00", &[]),
+        ("time", Some("HH:mm:ss"), "08:30:00Z", &["f.format"]),
+        ("time", Some("HH:mm:ss"), "8:30:00", &["f.format"]),
+        // Without a format, a time is ISO: HH:mm[:ss[.fraction]][offset].
+        ("time", None, "08:30", &[]),
+        ("time", None, "08:30:00.250+01:00", &[]),
+        ("time", None, "8:30", &["f.format"]),
+        ("time", None, "25:00", &["f.format"]),
+        // Two letters mean two digits.
+        ("date", Some("dd/MM/yyyy"), "03/07/2024", &[]),
+        ("date", Some("dd/MM/yyyy"), "3/7/2024", &["f.format"]),
+        ("date", Some("d/M/yyyy"), "3/7/2024", &[]),
+        ("date", Some("dd/MM/yyyy"), "31/04/2024", &["f.format"]),
+        // XXX takes Z for a zero offset; xxx does not.
+        ("timestamp", Some("yyyy-MM-dd'T'HH:mm:ssXXX"), "2024-12-31T23:59:59Z", &[]),
+        ("timestamp", Some("yyyy-MM-dd'T'HH:mm:ssXXX"), "2024-12-31T23:59:59+01:00", &[]),
+        ("timestamp", Some("yyyy-MM-dd'T'HH:mm:ssxxx"), "2024-12-31T23:59:59Z", &["f.format"]),
+        // MMM is the English short month name.
+        ("date", Some("dd-MMM-yyyy"), "01-Jan-2013", &[]),
+        ("date", Some("dd-MMM-yyyy"), "01-01-2013", &["f.format"]),
+        ("date", Some("dd-MMM-yyyy"), "01-JAN-2013", &["f.format"]),
+        ("timestamp", Some("EEE, dd MMM yyyy HH:mm:ss"), "Wed, 03 Jul 2024 08:30:00", &[]),
+        ("timestamp", Some("EEE, dd MMM yyyy HH:mm:ss"), "Thu, 03 Jul 2024 08:30:00", &["f.format"]),
+    ];
+    for (ty, format, value, want) in cases {
+        let opts = format.map_or(String::new(), |f| format!("\n        logicalTypeOptions: {{ format: \"{f}\" }}"));
+        let text = contract(&format!("      - name: f\n        logicalType: {ty}{opts}\n"), "");
+        let c = compiled(&text);
+        assert_eq!(fails(&c, &json!({ "f": value })), *want, "{ty} {format:?} on {value:?}");
+    }
+}
+
+/// Ranges on times compare the time of day; on patterns, the instant the value names.
+#[test]
+fn ranges_use_the_pattern() {
+    let text = contract("      - name: t\n        logicalType: time\n        logicalTypeOptions: { format: \"HH:mm\", minimum: \"09:00\", exclusiveMaximum: \"17:00\" }\n      - name: d\n        logicalType: date\n        logicalTypeOptions: { format: \"dd-MMM-yyyy\", minimum: \"01-Feb-2024\" }\n", "");
+    let c = compiled(&text);
+    let cases: &[(Value, &[&str])] = &[
+        (json!({"t": "09:00", "d": "01-Feb-2024"}), &[]),
+        (json!({"t": "08:59"}), &["t.range"]),
+        (json!({"t": "17:00"}), &["t.range"]),
+        (json!({"d": "31-Jan-2024"}), &["d.range"]),
+    ];
+    for (rec, want) in cases {
+        assert_eq!(fails(&c, rec), *want, "{rec}");
+    }
+}
+
+/// Letters the gate does not read are refused at lint, the letter named; so is a pattern that
+/// cannot place a value of its type.
+#[test]
+fn unsupported_letters_are_named_at_lint() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("timestamp", "yyyy-MM-dd HH:mm:ss z", "'z' (time-zone name)"),
+        ("date", "yyyy-DDD", "'D' (day of year)"),
+        ("date", "yyyy.MM.dd G", "'G' (era)"),
+        ("date", "dd/MM/yyyy#", "'#' is reserved"),
+        ("date", "ddd/MM/yyyy", "too many pattern letters: ddd"),
+        ("date", "dd/MM", "has no year (y or u)"),
+        ("time", "mm:ss", "has no hour"),
+        ("date", "yyyy-MM-dd'T", "unterminated quote"),
+    ];
+    for (ty, f, want) in cases {
+        let text = contract(&format!("      - name: f\n        logicalType: {ty}\n        logicalTypeOptions: {{ format: \"{f}\" }}\n"), "");
+        let problems = lint(&parse(&text).expect("parse"));
+        assert!(problems.iter().any(|p| p.severity == Severity::Error && p.path.ends_with("logicalTypeOptions.format") && p.message.contains(want)), "{f}: {problems:?}");
+    }
+}

@@ -76,7 +76,8 @@ fn property(c: &CompiledContract, n: &Value, keys: &[String]) -> Shape {
     let format = n.get("format").and_then(Value::as_str);
     let (ty, time) = match ty {
         Some("string") => match (custom, format) {
-            (Some(f @ TimeFormat::Pattern { date_only: true, .. }), _) | (Some(f @ TimeFormat::Date), _) => (Some(LogicalType::Date), Some(f)),
+            (Some(f), _) if f.time_of_day() => (Some(LogicalType::Time), None),
+            (Some(f), _) if f.date_only() => (Some(LogicalType::Date), Some(f)),
             (Some(f), _) => (Some(LogicalType::Timestamp), Some(f)),
             (None, Some("date")) => (Some(LogicalType::Date), Some(TimeFormat::Date)),
             (None, Some("date-time")) => (Some(LogicalType::Timestamp), Some(TimeFormat::Rfc3339)),

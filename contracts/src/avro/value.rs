@@ -273,9 +273,14 @@ fn instant(ns: i64, t: &Target, date_value: bool) -> Value {
             s = dt.to_rfc3339_opts(SecondsFormat::AutoSi, true);
             true
         }
-        // A pattern the contract compiled; chrono reports (never panics on) items it cannot
-        // render through the `fmt::Error` that `write!` returns.
-        Target::Time(TimeFormat::Pattern { chrono, .. }) => write!(s, "{}", dt.format(chrono)).is_ok(),
+        // A pattern the contract compiled; `None` when a field does not fit its width.
+        Target::Time(TimeFormat::Pattern(p)) => match p.format(&dt) {
+            Some(text) => {
+                s = text;
+                true
+            }
+            None => false,
+        },
         Target::Default | Target::Text | Target::Number => false,
     };
     if ok {

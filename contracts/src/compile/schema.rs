@@ -5,7 +5,7 @@
 
 use crate::error::Problem;
 use crate::model::{LogicalType, LogicalTypeOptions, Property};
-use chrono::{DateTime, NaiveDate};
+pub use crate::timefmt::TimeFormat;
 use serde_json::{json, Map, Value};
 
 /// A range check on a date or timestamp field, run in Rust after schema validation.
@@ -121,28 +121,26 @@ fn property_schema(p: &Property, path: &str, keys: &[String], allow_extra: bool,
                 }
             }
         }
-        Some(ty @ (LogicalType::Date | LogicalType::Timestamp)) => {
-            let date = ty == LogicalType::Date;
+        Some(ty @ (LogicalType::Date | LogicalType::Timestamp | LogicalType::Time)) => {
             let format = match &opts.format {
-                None => Some(if date { TimeFormat::Date } else { TimeFormat::Rfc3339 }),
+                None => TimeFormat::of(p),
                 Some(f) => match TimeFormat::from_pattern(f) {
-                    Some(tf) => Some(tf),
-                    None => {
-                        out.problems.push(Problem::error(format!("{opath}.format"), format!("unsupported date/time pattern {f:?}; use letters y M d H m s S, X/Z for the zone, and quoted literals")));
+                    Ok(tf) => pattern_fits(ty, &tf, f, &opath, out).then_some(tf),
+                    Err(e) => {
+                        out.problems.push(Problem::error(format!("{opath}.format"), format!("{f:?} {e}")));
                         None
                     }
                 },
             };
             if let Some(format) = format {
-                let custom = opts.format.is_some();
+                // Without a pattern, dates and timestamps are RFC 3339, which JSON Schema checks;
+                // patterns (and a time's ISO default) are checked after it.
+                let custom = !matches!(format, TimeFormat::Date | TimeFormat::Rfc3339);
                 if !custom {
-                    s.insert("format".into(), json!(if date { "date" } else { "date-time" }));
+                    s.insert("format".into(), json!(if ty == LogicalType::Date { "date" } else { "date-time" }));
                 }
                 date_post(&opts, &opath, keys, format, custom, out);
             }
-        }
-        Some(LogicalType::Time) => {
-            s.insert("format".into(), json!("time"));
         }
         Some(LogicalType::Number | LogicalType::Integer) => {
             for (k, v) in [("minimum", &opts.minimum), ("maximum", &opts.maximum), ("exclusiveMinimum", &opts.exclusive_minimum), ("exclusiveMaximum", &opts.exclusive_maximum)] {
@@ -295,11 +293,32 @@ fn check_options_apply(ty: Option<LogicalType>, o: &LogicalTypeOptions, opath: &
     }
 }
 
+/// Whether a compiled pattern can write a value of the type: dates and timestamps need a year,
+/// times an hour.
+fn pattern_fits(ty: LogicalType, tf: &TimeFormat, f: &str, opath: &str, out: &mut Built) -> bool {
+    let TimeFormat::Pattern(p) = tf else { return true };
+    let missing = match ty {
+        LogicalType::Date | LogicalType::Timestamp if !p.has_year() => Some("year (y or u)"),
+        LogicalType::Time if !p.has_time() => Some("hour (H, k, K or h)"),
+        _ => None,
+    };
+    match missing {
+        Some(what) => {
+            out.problems.push(Problem::error(format!("{opath}.format"), format!("{f:?} has no {what}: a {} value needs one", ty.as_str())));
+            false
+        }
+        None => true,
+    }
+}
+
 fn date_post(o: &LogicalTypeOptions, opath: &str, keys: &[String], format: TimeFormat, check_format: bool, out: &mut Built) {
     let mut bound = |key: &str, v: &Option<Value>, exclusive: bool| -> Option<(i64, bool)> {
         let v = v.as_ref()?;
         // Bounds may be written in the field's own format or as RFC 3339 / plain dates.
-        let parsed = v.as_str().and_then(|s| format.parse(s).or_else(|| TimeFormat::Rfc3339.parse(s)).or_else(|| TimeFormat::Date.parse(s)).or_else(|| TimeFormat::from_pattern("yyyy-MM-dd HH:mm:ss").and_then(|f| f.parse(s))));
+        // Bounds may be written in the field's own format or as RFC 3339, plain dates,
+        // `yyyy-MM-dd HH:mm:ss[XXX]` or ISO times.
+        let fallbacks = || [TimeFormat::Rfc3339, TimeFormat::Date, TimeFormat::from_pattern("yyyy-MM-dd HH:mm:ss[XXX][Z]").unwrap_or(TimeFormat::Rfc3339), TimeFormat::of_time_default()];
+        let parsed = v.as_str().and_then(|s| format.parse(s).or_else(|| fallbacks().iter().find_map(|f| f.parse(s))));
         match parsed {
             Some(ms) => Some((ms, exclusive)),
             None => {
@@ -323,104 +342,4 @@ fn date_post(o: &LogicalTypeOptions, opath: &str, keys: &[String], format: TimeF
     }
     let field = keys.join(".");
     out.post.push(PostCheck { path: keys.to_vec(), rule: format!("{field}.range"), field, format, check_format, min, max, expected: parts.join(" and ") });
-}
-
-/// How a date or timestamp field is written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TimeFormat {
-    /// `YYYY-MM-DD`.
-    Date,
-    /// RFC 3339.
-    Rfc3339,
-    /// A JDK-style pattern (`yyyy-MM-dd HH:mm:ss`) turned into a chrono format.
-    Pattern {
-        /// chrono format string.
-        chrono: String,
-        /// Whether the pattern carries a zone (else UTC is assumed).
-        zoned: bool,
-        /// Whether the pattern has no time part.
-        date_only: bool,
-    },
-}
-
-impl TimeFormat {
-    /// Converts a JDK DateTimeFormatter pattern; `None` for letters it does not know.
-    #[must_use]
-    pub fn from_pattern(p: &str) -> Option<Self> {
-        let mut out = String::new();
-        let (mut zoned, mut has_time) = (false, false);
-        let chars: Vec<char> = p.chars().collect();
-        let mut i = 0;
-        while i < chars.len() {
-            let c = chars[i];
-            let run = chars[i..].iter().take_while(|x| **x == c).count();
-            match c {
-                '\'' => {
-                    let end = chars[i + 1..].iter().position(|x| *x == '\'')?;
-                    out.extend(chars[i + 1..i + 1 + end].iter());
-                    i += end + 2;
-                    continue;
-                }
-                'y' | 'u' => out.push_str(if run == 2 { "%y" } else { "%Y" }),
-                'M' => out.push_str("%m"),
-                'd' => out.push_str("%d"),
-                'H' => {
-                    out.push_str("%H");
-                    has_time = true;
-                }
-                'm' => out.push_str("%M"),
-                's' => out.push_str("%S"),
-                'S' => out.push_str(&format!("%{run}f")),
-                'X' | 'x' => {
-                    out.push_str(if run >= 3 { "%:z" } else { "%z" });
-                    zoned = true;
-                }
-                'Z' => {
-                    out.push_str("%z");
-                    zoned = true;
-                }
-                c if c.is_ascii_alphabetic() => return None,
-                '%' => out.push_str("%%"),
-                c => {
-                    out.extend(std::iter::repeat_n(c, run));
-                }
-            }
-            i += run;
-        }
-        Some(Self::Pattern { chrono: out, zoned, date_only: !has_time })
-    }
-
-    /// Parses a value into ms since the epoch; `None` when it does not fit the format.
-    #[must_use]
-    pub fn parse(&self, s: &str) -> Option<i64> {
-        match self {
-            Self::Date => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc().timestamp_millis()),
-            Self::Rfc3339 => DateTime::parse_from_rfc3339(s).ok().map(|d| d.timestamp_millis()),
-            Self::Pattern { chrono, zoned: true, .. } => DateTime::parse_from_str(s, chrono).ok().map(|d| d.timestamp_millis()),
-            Self::Pattern { chrono, date_only: true, .. } => NaiveDate::parse_from_str(s, chrono).ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc().timestamp_millis()),
-            Self::Pattern { chrono, .. } => chrono::NaiveDateTime::parse_from_str(s, chrono).ok().map(|d| d.and_utc().timestamp_millis()),
-        }
-    }
-
-    /// The format of a date/timestamp property, `None` for other types or unknown patterns.
-    #[must_use]
-    pub fn of(p: &Property) -> Option<Self> {
-        let custom = p.logical_type_options.as_ref().and_then(|o| o.format.as_deref());
-        match (p.logical_type, custom) {
-            (Some(LogicalType::Date | LogicalType::Timestamp), Some(f)) => Self::from_pattern(f),
-            (Some(LogicalType::Date), None) => Some(Self::Date),
-            (Some(LogicalType::Timestamp), None) => Some(Self::Rfc3339),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for TimeFormat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Date => f.write_str("YYYY-MM-DD"),
-            Self::Rfc3339 => f.write_str("RFC 3339"),
-            Self::Pattern { chrono, .. } => write!(f, "{chrono}"),
-        }
-    }
 }
