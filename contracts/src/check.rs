@@ -3,6 +3,7 @@
 use crate::compile::fast::Walk;
 use crate::compile::quality::Probe;
 use crate::compile::CompiledContract;
+use crate::timefmt::Misfit;
 use crate::window::{Accumulator, WindowState};
 use jsonschema::error::ValidationErrorKind;
 use serde::Serialize;
@@ -223,11 +224,19 @@ impl CompiledContract {
         }
         for pc in &self.post {
             let Some(Value::String(s)) = get(rec, &pc.path) else { continue };
-            let Some(ms) = pc.format.parse(s) else {
-                if pc.check_format {
-                    verdict.violations.push(Violation { rule: format!("{}.format", pc.field).into(), field: pc.field.clone(), value: show(&Value::String(s.clone())), expected: format!("a value in the contract's format ({})", pc.format), blocking: true });
+            let ms = match pc.format.read(s) {
+                Ok(ms) => ms,
+                Err(Misfit::Format) => {
+                    if pc.check_format {
+                        verdict.violations.push(Violation { rule: format!("{}.format", pc.field).into(), field: pc.field.clone(), value: show(&Value::String(s.clone())), expected: format!("a value in the contract's format ({})", pc.format), blocking: true });
+                    }
+                    continue; // otherwise the schema's format check already reported it
                 }
-                continue; // otherwise the schema's format check already reported it
+                Err(m @ (Misfit::ZoneMissing | Misfit::ZoneCarried)) => {
+                    let expected = if m == Misfit::ZoneMissing { "a value with its offset (timezone: true)" } else { "a value without an offset (timezone: false)" };
+                    verdict.violations.push(Violation { rule: format!("{}.timezone", pc.field).into(), field: pc.field.clone(), value: show(&Value::String(s.clone())), expected: expected.into(), blocking: true });
+                    continue;
+                }
             };
             let low = pc.min.is_some_and(|(m, ex)| if ex { ms <= m } else { ms < m });
             let high = pc.max.is_some_and(|(m, ex)| if ex { ms >= m } else { ms > m });

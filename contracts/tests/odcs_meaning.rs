@@ -147,3 +147,44 @@ fn unsupported_letters_are_named_at_lint() {
         assert!(problems.iter().any(|p| p.severity == Severity::Error && p.path.ends_with("logicalTypeOptions.format") && p.message.contains(want)), "{f}: {problems:?}");
     }
 }
+
+/// `timezone: true` wants an offset in every value, `false` none; `defaultTimezone` places the
+/// values without one (daylight saving included), so ranges compare the right instants.
+#[test]
+fn timezone_options_are_enforced() {
+    let text = contract(
+        "      - name: zoned\n        logicalType: timestamp\n        logicalTypeOptions: { format: \"yyyy-MM-dd HH:mm[XXX]\", timezone: true }\n      - name: local\n        logicalType: timestamp\n        logicalTypeOptions: { format: \"yyyy-MM-dd HH:mm[XXX]\", timezone: false }\n      - name: syd\n        logicalType: timestamp\n        logicalTypeOptions: { format: \"yyyy-MM-dd HH:mm\", defaultTimezone: Australia/Sydney, minimum: \"2024-01-01 00:00\" }\n",
+        "",
+    );
+    let c = compiled(&text);
+    let cases: &[(Value, &[&str])] = &[
+        (json!({"zoned": "2024-07-03 08:30+02:00", "local": "2024-07-03 08:30"}), &[]),
+        (json!({"zoned": "2024-07-03 08:30"}), &["zoned.timezone"]),
+        (json!({"local": "2024-07-03 08:30Z"}), &["local.timezone"]),
+        // Sydney is UTC+11 on 1 January: 00:30 there is still 31 December in UTC, and passes.
+        (json!({"syd": "2024-01-01 00:30"}), &[]),
+        (json!({"syd": "2023-12-31 23:59"}), &["syd.range"]),
+    ];
+    for (rec, want) in cases {
+        assert_eq!(fails(&c, rec), *want, "{rec}");
+    }
+    // The instant: 2024-01-01 00:30 in Sydney (UTC+11) is 2023-12-31T13:30Z.
+    let f = contracts::timefmt::TimeFormat::of(&parse(&text).expect("parse").schema[0].properties[2]).expect("format");
+    assert_eq!(f.parse("2024-01-01 00:30"), Some(1_704_029_400_000));
+    // And in July (UTC+10): 2024-07-01 10:00 there is midnight UTC.
+    assert_eq!(f.parse("2024-07-01 10:00"), Some(1_719_792_000_000));
+}
+
+#[test]
+fn contradictory_timezone_options_are_lint_errors() {
+    let cases: &[(&str, &str)] = &[
+        ("{ format: \"yyyy-MM-dd HH:mm\", timezone: true }", "timezone"),
+        ("{ timezone: false }", "timezone"),
+        ("{ defaultTimezone: Mars/Olympus }", "defaultTimezone"),
+    ];
+    for (opts, key) in cases {
+        let text = contract(&format!("      - name: t\n        logicalType: timestamp\n        logicalTypeOptions: {opts}\n"), "");
+        let problems = lint(&parse(&text).expect("parse"));
+        assert!(problems.iter().any(|p| p.severity == Severity::Error && p.path.ends_with(&format!("logicalTypeOptions.{key}"))), "{opts}: {problems:?}");
+    }
+}

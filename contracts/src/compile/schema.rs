@@ -6,6 +6,7 @@
 use crate::error::Problem;
 use crate::model::{LogicalType, LogicalTypeOptions, Property};
 pub use crate::timefmt::TimeFormat;
+use crate::timefmt::ZoneRule;
 use serde_json::{json, Map, Value};
 
 /// A range check on a date or timestamp field, run in Rust after schema validation.
@@ -122,16 +123,32 @@ fn property_schema(p: &Property, path: &str, keys: &[String], allow_extra: bool,
             }
         }
         Some(ty @ (LogicalType::Date | LogicalType::Timestamp | LogicalType::Time)) => {
+            let zone = TimeFormat::zone_rule(p).unwrap_or_else(|e| {
+                out.problems.push(Problem::error(format!("{opath}.defaultTimezone"), e));
+                ZoneRule::default()
+            });
             let format = match &opts.format {
                 None => TimeFormat::of(p),
-                Some(f) => match TimeFormat::from_pattern(f) {
-                    Ok(tf) => pattern_fits(ty, &tf, f, &opath, out).then_some(tf),
+                Some(f) => match crate::timefmt::Pattern::compile(f) {
+                    Ok(pat) => {
+                        let tf = TimeFormat::Pattern(std::sync::Arc::new(pat.with_zone(zone.clone())));
+                        pattern_fits(ty, &tf, f, &opath, out).then_some(tf)
+                    }
                     Err(e) => {
                         out.problems.push(Problem::error(format!("{opath}.format"), format!("{f:?} {e}")));
                         None
                     }
                 },
             };
+            match (&format, zone.carried) {
+                (Some(TimeFormat::Pattern(pat)), Some(true)) if !pat.has_offset() => {
+                    out.problems.push(Problem::error(format!("{opath}.timezone"), format!("timezone: true, but the format {} writes no offset (X, x or Z): no value could carry one", pat.as_str())));
+                }
+                (Some(TimeFormat::Rfc3339), Some(false)) => {
+                    out.problems.push(Problem::error(format!("{opath}.timezone"), "timezone: false, but without a format timestamps are RFC 3339, which always carries an offset: give a format without one"));
+                }
+                _ => {}
+            }
             if let Some(format) = format {
                 // Without a pattern, dates and timestamps are RFC 3339, which JSON Schema checks;
                 // patterns (and a time's ISO default) are checked after it.
@@ -314,7 +331,6 @@ fn pattern_fits(ty: LogicalType, tf: &TimeFormat, f: &str, opath: &str, out: &mu
 fn date_post(o: &LogicalTypeOptions, opath: &str, keys: &[String], format: TimeFormat, check_format: bool, out: &mut Built) {
     let mut bound = |key: &str, v: &Option<Value>, exclusive: bool| -> Option<(i64, bool)> {
         let v = v.as_ref()?;
-        // Bounds may be written in the field's own format or as RFC 3339 / plain dates.
         // Bounds may be written in the field's own format or as RFC 3339, plain dates,
         // `yyyy-MM-dd HH:mm:ss[XXX]` or ISO times.
         let fallbacks = || [TimeFormat::Rfc3339, TimeFormat::Date, TimeFormat::from_pattern("yyyy-MM-dd HH:mm:ss[XXX][Z]").unwrap_or(TimeFormat::Rfc3339), TimeFormat::of_time_default()];

@@ -1,7 +1,7 @@
 //! How a `date`, `timestamp` or `time` property is written: its `format` pattern, or the
 //! default the gate documents for the type.
 
-use super::{Pattern, PatternError};
+use super::{DefaultZone, Misfit, Pattern, PatternError, ZoneRule};
 use crate::model::{LogicalType, Property};
 use chrono::{DateTime, NaiveDate};
 use std::fmt;
@@ -28,15 +28,33 @@ impl TimeFormat {
         Pattern::compile(p).map(|p| Self::Pattern(Arc::new(p)))
     }
 
-    /// Parses a value into ms since the epoch (UTC where it carries no offset; for a time of
-    /// day, ms since midnight); `None` when it does not fit the format.
+    /// Parses a value into ms since the epoch (in the default zone where it carries no
+    /// offset; for a time of day, ms since midnight); `None` when it does not fit.
     #[must_use]
     pub fn parse(&self, s: &str) -> Option<i64> {
+        self.read(s).ok()
+    }
+
+    /// Like [`TimeFormat::parse`], saying why a value does not fit.
+    ///
+    /// # Errors
+    /// The [`Misfit`].
+    pub fn read(&self, s: &str) -> Result<i64, Misfit> {
         match self {
-            Self::Date => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc().timestamp_millis()),
-            Self::Rfc3339 => DateTime::parse_from_rfc3339(s).ok().map(|d| d.timestamp_millis()),
-            Self::Pattern(p) => p.parse(s).map(|v| v.epoch_ms()),
+            Self::Date => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc().timestamp_millis()).ok_or(Misfit::Format),
+            Self::Rfc3339 => DateTime::parse_from_rfc3339(s).map(|d| d.timestamp_millis()).map_err(|_| Misfit::Format),
+            Self::Pattern(p) => p.read(s),
         }
+    }
+
+    /// The property's `timezone` and `defaultTimezone`.
+    ///
+    /// # Errors
+    /// A `defaultTimezone` that is neither an offset nor a known zone.
+    pub fn zone_rule(p: &Property) -> Result<ZoneRule, String> {
+        let Some(o) = &p.logical_type_options else { return Ok(ZoneRule::default()) };
+        let default = o.default_timezone.as_deref().map(DefaultZone::parse).transpose()?;
+        Ok(ZoneRule { carried: o.timezone, default })
     }
 
     /// The format of a `time` property that names none: ISO time of day.
@@ -67,10 +85,13 @@ impl TimeFormat {
     pub fn of(p: &Property) -> Option<Self> {
         let custom = p.logical_type_options.as_ref().and_then(|o| o.format.as_deref());
         match (p.logical_type, custom) {
-            (Some(LogicalType::Date | LogicalType::Timestamp | LogicalType::Time), Some(f)) => Self::from_pattern(f).ok(),
+            (Some(LogicalType::Date | LogicalType::Timestamp | LogicalType::Time), Some(f)) => {
+                let zone = Self::zone_rule(p).unwrap_or_default();
+                Pattern::compile(f).ok().map(|pat| Self::Pattern(Arc::new(pat.with_zone(zone))))
+            }
             (Some(LogicalType::Date), None) => Some(Self::Date),
             (Some(LogicalType::Timestamp), None) => Some(Self::Rfc3339),
-            (Some(LogicalType::Time), None) => Some(Self::of_time_default()),
+            (Some(LogicalType::Time), None) => Some(Self::Pattern(Arc::new(Pattern::iso_time().with_zone(Self::zone_rule(p).unwrap_or_default())))),
             _ => None,
         }
     }

@@ -110,6 +110,51 @@ pub struct Pattern {
     /// Literals, names and the zero offset text match in any case (only ISO's time format,
     /// as the JDK's `ISO_TIME` does).
     case_insensitive: bool,
+    /// How values' zones are read.
+    zone: ZoneRule,
+}
+
+/// How a value's zone is read: ODCS `timezone` and `defaultTimezone`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ZoneRule {
+    /// `timezone: true`: every value carries an offset; `false`: none does; absent: either.
+    pub carried: Option<bool>,
+    /// Where a date-time without an offset is; UTC when absent.
+    pub default: Option<DefaultZone>,
+}
+
+/// A `defaultTimezone`: a fixed offset or a zone of the time-zone database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultZone {
+    /// `+10:00`.
+    Fixed(chrono::FixedOffset),
+    /// `Australia/Sydney`: its offset follows daylight saving.
+    Named(chrono_tz::Tz),
+}
+
+impl DefaultZone {
+    /// Reads `+HH:MM` or a time-zone database name (`UTC`, `Europe/Oslo`).
+    ///
+    /// # Errors
+    /// Neither an offset nor a known zone name.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let offset = Pattern { source: String::new(), tokens: vec![Token::Offset { style: OffsetStyle::ColonMinuteOptSecond, zero: "Z" }], case_insensitive: false, zone: ZoneRule::default() };
+        if let Some(o) = offset.parse(s).and_then(|p| p.offset) {
+            return Ok(Self::Fixed(o));
+        }
+        s.parse::<chrono_tz::Tz>().map(Self::Named).map_err(|_| format!("{s:?} is neither an offset (+10:00) nor a time-zone database name (Europe/Oslo, UTC)"))
+    }
+}
+
+/// Why a value does not fit its field's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Misfit {
+    /// It does not match the pattern, or names no real date or time.
+    Format,
+    /// `timezone: true`, and it carries no offset.
+    ZoneMissing,
+    /// `timezone: false`, and it carries one.
+    ZoneCarried,
 }
 
 /// Why a pattern does not compile: the character index into the pattern and what is wrong.
@@ -216,7 +261,7 @@ impl Pattern {
         if let Some((at, _)) = open.last() {
             return Err(PatternError { index: *at, message: "'[' opens an optional section no ']' closes".into() });
         }
-        Ok(Self { source: pattern.to_string(), tokens: root, case_insensitive: false })
+        Ok(Self { source: pattern.to_string(), tokens: root, case_insensitive: false, zone: ZoneRule::default() })
     }
 
     /// ISO local time with an optional offset — `HH:mm[:ss[.fraction]][offset]`, the JDK's
@@ -232,7 +277,20 @@ impl Pattern {
             Token::Optional(vec![lit(":"), two(Field::Second), Token::IsoFraction]),
             Token::Optional(vec![Token::Offset { style: OffsetStyle::ColonMinuteOptSecond, zero: "Z" }]),
         ];
-        Self { source: "HH:mm[:ss[.fraction]][XXXXX]".into(), tokens, case_insensitive: true }
+        Self { source: "HH:mm[:ss[.fraction]][XXXXX]".into(), tokens, case_insensitive: true, zone: ZoneRule::default() }
+    }
+
+    /// This pattern with `timezone` and `defaultTimezone` applied.
+    #[must_use]
+    pub fn with_zone(mut self, zone: ZoneRule) -> Self {
+        self.zone = zone;
+        self
+    }
+
+    /// The zone rule in force.
+    #[must_use]
+    pub fn zone(&self) -> &ZoneRule {
+        &self.zone
     }
 
     /// The pattern as written.

@@ -1,7 +1,7 @@
 //! Reading a value with a compiled pattern, then resolving the fields read into a date, a time
 //! and an offset.
 
-use super::{Field, OffsetStyle, Pattern, Text, Token, DAYS, MONTHS};
+use super::{DefaultZone, Field, Misfit, OffsetStyle, Pattern, Text, Token, DAYS, MONTHS};
 use chrono::{Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
 
 /// What a value resolved to. A pattern that writes neither a whole date nor a whole time (`yyyy-MM`,
@@ -94,6 +94,46 @@ impl Pattern {
             return None;
         }
         resolve(&raw)
+    }
+}
+
+impl Pattern {
+    /// Reads `value` as a field value: ms since the epoch, a date-time without an offset placed
+    /// in the default zone (UTC unless `defaultTimezone` says otherwise), a time of day as ms
+    /// since midnight.
+    ///
+    /// # Errors
+    /// The [`Misfit`]: the value does not fit, or its offset is missing or present against
+    /// `timezone`.
+    pub fn read(&self, value: &str) -> Result<i64, Misfit> {
+        let p = self.parse(value).ok_or(Misfit::Format)?;
+        match (self.zone.carried, p.offset.is_some()) {
+            (Some(true), false) => return Err(Misfit::ZoneMissing),
+            (Some(false), true) => return Err(Misfit::ZoneCarried),
+            _ => {}
+        }
+        let ms = p.epoch_ms();
+        let dated = p.date.is_some() || p.partial.0.is_some();
+        match (self.zone.default, p.offset, dated) {
+            (Some(zone), None, true) => Ok(in_zone(ms, zone).unwrap_or(ms)),
+            _ => Ok(ms),
+        }
+    }
+}
+
+/// `local_ms` (a wall-clock time counted as if UTC) as the instant it is in `zone`. A time a
+/// daylight-saving change skips counts from the hour after; one it repeats, at its first.
+fn in_zone(local_ms: i64, zone: DefaultZone) -> Option<i64> {
+    use chrono::TimeZone;
+    match zone {
+        DefaultZone::Fixed(o) => Some(local_ms - i64::from(o.local_minus_utc()) * 1000),
+        DefaultZone::Named(tz) => {
+            let local = chrono::DateTime::from_timestamp_millis(local_ms)?.naive_utc();
+            tz.from_local_datetime(&local)
+                .earliest()
+                .or_else(|| tz.from_local_datetime(&(local + chrono::Duration::hours(1))).earliest())
+                .map(|d| d.timestamp_millis())
+        }
     }
 }
 
