@@ -188,3 +188,20 @@ fn contradictory_timezone_options_are_lint_errors() {
         assert!(problems.iter().any(|p| p.severity == Severity::Error && p.path.ends_with(&format!("logicalTypeOptions.{key}"))), "{opts}: {problems:?}");
     }
 }
+
+/// A numeric `format` bounds the values: `f32` past its range, `u8` on a number.
+#[test]
+fn numeric_formats_bound_values() {
+    let text = contract("      - name: f\n        logicalType: number\n        logicalTypeOptions: { format: f32 }\n      - name: b\n        logicalType: number\n        logicalTypeOptions: { format: u8 }\n", "");
+    let c = compiled(&text);
+    let cases: &[(Value, &[&str])] = &[
+        (json!({"f": 1.5e38, "b": 255}), &[]),
+        (json!({"f": 1e39}), &["f.maximum"]),
+        (json!({"f": -1e39}), &["f.minimum"]),
+        (json!({"b": 256}), &["b.maximum"]),
+        (json!({"b": -1}), &["b.minimum"]),
+    ];
+    for (rec, want) in cases {
+        assert_eq!(fails(&c, rec), *want, "{rec}");
+    }
+}

@@ -177,16 +177,19 @@ fn property_schema(p: &Property, path: &str, keys: &[String], allow_extra: bool,
                 }
             }
             if let Some(f) = &opts.format {
+                // The format's range applies whatever the logical type: a value it cannot
+                // hold would not survive the consumer's cast.
                 if let Some((lo, hi)) = int_range(f) {
-                    if p.logical_type == Some(LogicalType::Integer) {
-                        if let Some(lo) = lo {
-                            s.entry("minimum").or_insert(json!(lo));
-                        }
-                        if let Some(hi) = hi {
-                            s.entry("maximum").or_insert(json!(hi));
-                        }
+                    if let Some(lo) = lo {
+                        s.entry("minimum").or_insert(json!(lo));
                     }
-                } else if !matches!(f.as_str(), "f32" | "f64") {
+                    if let Some(hi) = hi {
+                        s.entry("maximum").or_insert(json!(hi));
+                    }
+                } else if f == "f32" {
+                    s.entry("minimum").or_insert(json!(-f64::from(f32::MAX)));
+                    s.entry("maximum").or_insert(json!(f64::from(f32::MAX)));
+                } else if f != "f64" {
                     out.problems.push(Problem::error(format!("{opath}.format"), format!("unknown numeric format {f:?}; expected i8…i128, u8…u128, f32 or f64")));
                 }
             }
