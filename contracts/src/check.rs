@@ -266,7 +266,7 @@ impl CompiledContract {
                 },
                 Probe::Missing { path, tokens } => match val(0) {
                     None => Some((path.join("."), "a value".into(), Value::Null)),
-                    Some(v) if v.is_null() || tokens.contains(v) => Some((path.join("."), format!("a value other than {}", Value::Array(tokens.clone())), v.clone())),
+                    Some(v) if v.is_null() || tokens.iter().any(|t| crate::compile::quality::same_value(t, v)) => Some((path.join("."), format!("a value other than {}", Value::Array(tokens.clone())), v.clone())),
                     _ => None,
                 },
                 Probe::Invalid { path, valid, pattern } => match val(0) {

@@ -56,8 +56,18 @@ impl ValidSet {
     pub fn contains(&self, v: &Value) -> bool {
         match v {
             Value::String(s) => self.strings.contains(s.as_str()),
-            other => self.others.contains(other),
+            other => self.others.iter().any(|o| same_value(o, other)),
         }
+    }
+}
+
+/// JSON equality with numbers compared by value, not by how they are written: `2.0` is the
+/// listed `2` (JSON has one number type, and the gate already reads `2.0` as an integer).
+#[must_use]
+pub fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64().zip(y.as_f64()).is_some_and(|(x, y)| x == y),
+        _ => a == b,
     }
 }
 

@@ -179,16 +179,17 @@ fn property_schema(p: &Property, path: &str, keys: &[String], allow_extra: bool,
             if let Some(f) = &opts.format {
                 // The format's range applies whatever the logical type: a value it cannot
                 // hold would not survive the consumer's cast.
+                // The tighter of the contract's bound and the format's wins.
                 if let Some((lo, hi)) = int_range(f) {
                     if let Some(lo) = lo {
-                        s.entry("minimum").or_insert(json!(lo));
+                        tighten(&mut s, "minimum", json!(lo), true);
                     }
                     if let Some(hi) = hi {
-                        s.entry("maximum").or_insert(json!(hi));
+                        tighten(&mut s, "maximum", json!(hi), false);
                     }
                 } else if f == "f32" {
-                    s.entry("minimum").or_insert(json!(-f64::from(f32::MAX)));
-                    s.entry("maximum").or_insert(json!(f64::from(f32::MAX)));
+                    tighten(&mut s, "minimum", json!(-f64::from(f32::MAX)), true);
+                    tighten(&mut s, "maximum", json!(f64::from(f32::MAX)), false);
                 } else if f != "f64" {
                     out.problems.push(Problem::error(format!("{opath}.format"), format!("unknown numeric format {f:?}; expected i8…i128, u8…u128, f32 or f64")));
                 }
@@ -252,6 +253,17 @@ fn object_required(s: &mut Map<String, Value>, opts: &LogicalTypeOptions, props:
     s.insert("required".into(), Value::Array(all));
 }
 
+/// Sets bound `k` to `v` unless the one already there is tighter (`lower`: the larger wins).
+fn tighten(s: &mut Map<String, Value>, k: &str, v: Value, lower: bool) {
+    let keep = match (s.get(k).and_then(Value::as_f64), v.as_f64()) {
+        (Some(old), Some(new)) => if lower { old >= new } else { old <= new },
+        _ => false,
+    };
+    if !keep {
+        s.insert(k.into(), v);
+    }
+}
+
 fn put_u(s: &mut Map<String, Value>, k: &str, v: Option<u64>) {
     if let Some(v) = v {
         s.insert(k.into(), json!(v));
@@ -267,8 +279,10 @@ fn int_range(f: &str) -> Option<(Option<i64>, Option<i64>)> {
         "u8" => (Some(0), Some(u8::MAX.into())),
         "u16" => (Some(0), Some(u16::MAX.into())),
         "u32" => (Some(0), Some(u32::MAX.into())),
-        "u64" | "u128" => (Some(0), None),
-        "i64" | "i128" => (None, None),
+        "u64" => (Some(0), None),
+        "i64" => (Some(i64::MIN), Some(i64::MAX)),
+        "u128" => (Some(0), None),
+        "i128" => (None, None),
         _ => return None,
     })
 }
