@@ -205,3 +205,19 @@ fn numeric_formats_bound_values() {
         assert_eq!(fails(&c, rec), *want, "{rec}");
     }
 }
+
+/// Listed numbers match by value (`2.0` is `2`), and integers past 2^53 stay exact.
+#[test]
+fn valid_values_compare_numbers_by_value() {
+    let text = contract("      - name: n\n        logicalType: number\n        quality:\n          - { id: n_valid, metric: invalidValues, arguments: { validValues: [2, 9007199254740993] }, mustBe: 0 }\n", "");
+    let c = compiled(&text);
+    let cases: &[(Value, &[&str])] = &[
+        (json!({"n": 2.0}), &[]),
+        (json!({"n": 9_007_199_254_740_993_u64}), &[]),
+        (json!({"n": 9_007_199_254_740_992_u64}), &["n_valid"]),
+        (json!({"n": 2.5}), &["n_valid"]),
+    ];
+    for (rec, want) in cases {
+        assert_eq!(fails(&c, rec), *want, "{rec}");
+    }
+}

@@ -66,7 +66,10 @@ impl ValidSet {
 #[must_use]
 pub fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64().zip(y.as_f64()).is_some_and(|(x, y)| x == y),
+        // Two integers compare exactly (past 2^53 an f64 would merge neighbours); a float on
+        // either side compares as f64.
+        (Value::Number(x), Value::Number(y)) if !x.is_f64() && !y.is_f64() => x == y,
+        (Value::Number(x), Value::Number(y)) => x.as_f64().zip(y.as_f64()).is_some_and(|(x, y)| x == y),
         _ => a == b,
     }
 }

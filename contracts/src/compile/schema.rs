@@ -131,7 +131,7 @@ fn property_schema(p: &Property, path: &str, keys: &[String], allow_extra: bool,
                 None => TimeFormat::of(p),
                 Some(f) => match crate::timefmt::Pattern::compile(f) {
                     Ok(pat) => {
-                        let tf = TimeFormat::Pattern(std::sync::Arc::new(pat.with_zone(zone.clone())));
+                        let tf = TimeFormat::pattern(pat, zone.clone());
                         pattern_fits(ty, &tf, f, &opath, out).then_some(tf)
                     }
                     Err(e) => {
@@ -177,9 +177,9 @@ fn property_schema(p: &Property, path: &str, keys: &[String], allow_extra: bool,
                 }
             }
             if let Some(f) = &opts.format {
-                // The format's range applies whatever the logical type: a value it cannot
-                // hold would not survive the consumer's cast.
-                // The tighter of the contract's bound and the format's wins.
+                // The format's range applies whatever the logical type (a value it cannot hold
+                // would not survive the consumer's cast); the tighter of it and the contract's
+                // own bound wins.
                 if let Some((lo, hi)) = int_range(f) {
                     if let Some(lo) = lo {
                         tighten(&mut s, "minimum", json!(lo), true);

@@ -57,6 +57,12 @@ impl TimeFormat {
         Ok(ZoneRule { carried: o.timezone, default })
     }
 
+    /// A compiled pattern with the property's zone rule.
+    #[must_use]
+    pub fn pattern(pattern: Pattern, zone: ZoneRule) -> Self {
+        Self::Pattern(Arc::new(pattern.with_zone(zone)))
+    }
+
     /// The format of a `time` property that names none: ISO time of day.
     #[must_use]
     pub fn of_time_default() -> Self {
@@ -85,13 +91,10 @@ impl TimeFormat {
     pub fn of(p: &Property) -> Option<Self> {
         let custom = p.logical_type_options.as_ref().and_then(|o| o.format.as_deref());
         match (p.logical_type, custom) {
-            (Some(LogicalType::Date | LogicalType::Timestamp | LogicalType::Time), Some(f)) => {
-                let zone = Self::zone_rule(p).unwrap_or_default();
-                Pattern::compile(f).ok().map(|pat| Self::Pattern(Arc::new(pat.with_zone(zone))))
-            }
+            (Some(LogicalType::Date | LogicalType::Timestamp | LogicalType::Time), Some(f)) => Pattern::compile(f).ok().map(|pat| Self::pattern(pat, Self::zone_rule(p).unwrap_or_default())),
             (Some(LogicalType::Date), None) => Some(Self::Date),
             (Some(LogicalType::Timestamp), None) => Some(Self::Rfc3339),
-            (Some(LogicalType::Time), None) => Some(Self::Pattern(Arc::new(Pattern::iso_time().with_zone(Self::zone_rule(p).unwrap_or_default())))),
+            (Some(LogicalType::Time), None) => Some(Self::pattern(Pattern::iso_time(), Self::zone_rule(p).unwrap_or_default())),
             _ => None,
         }
     }

@@ -29,28 +29,12 @@ impl Parsed {
             NaiveDate::from_ymd_opt(i32::try_from(y.unwrap_or(1970)).ok()?, m.unwrap_or(1), 1)
         });
         let time = self.time.unwrap_or(NaiveTime::MIN);
-        let local = match date {
-            Some(d) => NaiveDateTime::new(d, time).and_utc().timestamp_millis(),
-            // A time of day alone.
-            None => i64::from(time.num_seconds_from_midnight_ms()),
-        };
         match date {
-            // A time of day compares as written: wall-clock times are what a range of them
-            // (`minimum: "09:00:00"`) means.
-            None => local,
-            Some(_) => local - self.offset.map_or(0, |o| i64::from(o.local_minus_utc()) * 1000),
+            Some(d) => NaiveDateTime::new(d, time).and_utc().timestamp_millis() - self.offset.map_or(0, |o| i64::from(o.local_minus_utc()) * 1000),
+            // A time of day alone compares as written: wall-clock times are what a range of
+            // them (`minimum: "09:00:00"`) means, so its offset does not shift it.
+            None => (time - NaiveTime::MIN).num_milliseconds(),
         }
-    }
-}
-
-trait MsOfDay {
-    fn num_seconds_from_midnight_ms(&self) -> u32;
-}
-
-impl MsOfDay for NaiveTime {
-    fn num_seconds_from_midnight_ms(&self) -> u32 {
-        use chrono::Timelike;
-        self.num_seconds_from_midnight() * 1000 + self.nanosecond() / 1_000_000
     }
 }
 
