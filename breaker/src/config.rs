@@ -160,6 +160,24 @@ pub struct RedisConfig {
     pub reconnect_max: Duration,
     /// What to do while Redis cannot be reached.
     pub fallback: StoreOutagePolicy,
+    /// Certificates for a `rediss://` URL; without them the system's trust store is used.
+    #[serde(skip)]
+    pub tls: Option<RedisTls>,
+}
+
+/// PEM certificates of a TLS connection to Redis. `Debug` shows only which parts are set.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RedisTls {
+    /// CA certificates to trust instead of the system's.
+    pub ca: Option<Vec<u8>>,
+    /// Client certificate chain and private key (PKCS#8), for a server that asks for one.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for RedisTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTls").field("ca", &self.ca.is_some()).field("identity", &self.identity.is_some()).finish()
+    }
 }
 
 impl Default for RedisConfig {
@@ -172,6 +190,7 @@ impl Default for RedisConfig {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             fallback: StoreOutagePolicy::Local,
+            tls: None,
         }
     }
 }
@@ -273,6 +292,9 @@ impl RedisConfig {
             // Only the scheme is shown: the rest of a URL may hold a password.
             let scheme = self.url.split_once("://").map_or("none", |(s, _)| s);
             return Err(invalid("url", format!("scheme {scheme:?} is not redis://, rediss://, unix:// or redis+unix://")));
+        }
+        if self.tls.is_some() && !self.url.starts_with("rediss://") {
+            return Err(invalid("tls", "certificates are given, but the url is not rediss://"));
         }
         if self.key_prefix.is_empty()
             || self.key_prefix.chars().any(|c| c.is_whitespace() || c.is_control())

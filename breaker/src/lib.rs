@@ -38,7 +38,7 @@ pub mod store;
 
 #[cfg(feature = "runtime")]
 pub use breaker::{Breaker, BreakerOptions, CommandOutcome, FlushReport, Source, Status};
-pub use config::{BreakerConfig, StoreOutagePolicy, RedisConfig, WindowConfig};
+pub use config::{BreakerConfig, RedisConfig, RedisTls, StoreOutagePolicy, WindowConfig};
 pub use core::{step, Event, Observation, ProbeObservation, Step};
 pub use error::{ConfigError, StoreError};
 pub use route::{Route, Router};
@@ -47,4 +47,4 @@ pub use store::{Cas, FlushRequest, Layout, ProbeReport, Snapshot};
 #[cfg(feature = "runtime")]
 pub use store::{MemoryStore, Store};
 #[cfg(feature = "redis")]
-pub use store::RedisStore;
+pub use store::{redis_ping, PingFailure, RedisStore};

@@ -2,6 +2,7 @@
 //! checks at startup with a message naming the field.
 
 pub mod interpolate;
+pub mod tls;
 pub mod schema_registry;
 
 use breaker::{BreakerConfig, StoreOutagePolicy};
@@ -131,6 +132,11 @@ pub struct RedisSection {
     /// What to do while Redis cannot be reached: `local` (default), `fail_open`, `fail_closed`.
     #[serde(default)]
     pub fallback: StoreOutagePolicy,
+    /// TLS files for a `rediss://` URL: `ca_file` (instead of the system's trust store),
+    /// `cert_file` and `key_file` (a client certificate). A `rediss://` URL without this
+    /// section trusts the system's store.
+    #[serde(default)]
+    pub tls: Option<tls::ClientTls>,
 }
 
 fn default_op_timeout() -> Duration {
@@ -158,6 +164,10 @@ pub struct HttpConfig {
     /// A request not answered within this time gets 503.
     #[serde(default = "default_request_timeout", with = "humantime_serde")]
     pub request_timeout: std::time::Duration,
+    /// Serve HTTPS: `cert_file`, `key_file`, and `client_ca_file` to require client
+    /// certificates. Without it the listener speaks plain HTTP.
+    #[serde(default)]
+    pub tls: Option<tls::ListenerTls>,
 }
 
 fn default_max_connections() -> usize {
@@ -182,7 +192,7 @@ fn default_token_env() -> String {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: default_listen(), token_env: default_token_env(), max_connections: default_max_connections(), idle_timeout: default_idle_timeout(), request_timeout: default_request_timeout() }
+        Self { listen: default_listen(), token_env: default_token_env(), max_connections: default_max_connections(), idle_timeout: default_idle_timeout(), request_timeout: default_request_timeout(), tls: None }
     }
 }
 
@@ -417,7 +427,13 @@ impl GateConfig {
     /// A [`ConfigError`] naming the file, line or field.
     pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.to_path_buf(), reason: e.to_string() })?;
-        let (text, secrets) = interpolate::expand(&text, |name| std::env::var(name).ok()).map_err(|reason| ConfigError::Parse { path: path.to_path_buf(), reason })?;
+        let base = path.parent().unwrap_or_else(|| std::path::Path::new("."));
+        let lookup = |r: interpolate::Ref<'_>| match r {
+            interpolate::Ref::Env(name) => Ok(std::env::var(name).ok()),
+            // Relative to the config file, like every other path in it.
+            interpolate::Ref::File(p) => std::fs::read_to_string(base.join(p)).map(Some).map_err(|e| format!("cannot read {}: {e}", base.join(p).display())),
+        };
+        let (text, secrets) = interpolate::expand(&text, lookup).map_err(|reason| ConfigError::Parse { path: path.to_path_buf(), reason })?;
         // A parse error quotes the text it stopped at: never a value that came from the
         // environment.
         let mut cfg: Self = serde_saphyr::from_str_with_options(&text, serde_saphyr::options! { strict_booleans: true })
@@ -426,6 +442,9 @@ impl GateConfig {
             if let Some(parent) = path.parent() {
                 cfg.contracts.dir = parent.join(&cfg.contracts.dir);
             }
+        }
+        if let Some(parent) = path.parent() {
+            tls::resolve_paths(&mut cfg, parent);
         }
         Ok(cfg)
     }
@@ -527,6 +546,7 @@ impl GateConfig {
             }
         }
         schema_registry::validate(self)?;
+        tls::validate(self)?;
         for (field, topic) in &outputs {
             if sources.contains(topic) {
                 return Err(invalid(field.clone(), format!("output topic {topic:?} is also a source topic: records would loop")));

@@ -1,7 +1,6 @@
 //! The `contract-gate` binary.
 
 use anyhow::Context as _;
-use clap::Parser as _;
 use gate::batch::{self, report, CheckOptions};
 use gate::cli::{contracts_cmd, format_for, serve_cmd, BreakerAction, Cli, Command, ContractsCommand, ReportFormat};
 use std::process::ExitCode;
@@ -17,7 +16,10 @@ const EXIT_VIOLATED: u8 = 1;
 const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // `--version` names what the binary can speak; computed once, before parsing.
+    let long_version: &'static str = Box::leak(gate::kafka::build_info().into_boxed_str());
+    let parsed = <Cli as clap::CommandFactory>::command().long_version(long_version).try_get_matches().and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -115,7 +117,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 BreakerAction::SkipPending { binding } => (Some(binding.as_str()), Some("skip-pending")),
                 BreakerAction::QuarantinePending { binding } => (Some(binding.as_str()), Some("quarantine-pending")),
             };
-            let v = serve_cmd::admin(&a.url, a.token.as_deref(), binding, action).map_err(anyhow::Error::msg)?;
+            let v = serve_cmd::admin(&a.url, &a.tls, a.token.as_deref(), binding, action).map_err(anyhow::Error::msg)?;
             emit(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
             Ok(ExitCode::SUCCESS)
         }

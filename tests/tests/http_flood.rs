@@ -35,7 +35,7 @@ async fn a_ready_flood_and_silent_connections_are_bounded() -> anyhow::Result<()
     let app = gate::http::router(running.ready.clone(), running.bindings.clone(), metrics, None, running.transitions.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let (listener, app) = gate::http::bounded(listener, app, &cfg.http);
+    let (listener, app) = gate::http::bounded(listener, app, &cfg.http)?;
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     anyhow::ensure!(get(addr, "/ready").await?.starts_with("HTTP/1.1 200"), "not ready");

@@ -118,7 +118,7 @@ async fn versions_evolve_under_the_breaking_change_check_and_survive_a_restart()
         std::fs::write(&p, text)?;
         Ok(p)
     };
-    let args = |output| RegistryArgs { registry: a.url.clone(), token: Some(TOKEN.into()), output };
+    let args = |output| RegistryArgs { registry: a.url.clone(), token: Some(TOKEN.into()), output, tls: Default::default() };
     let cli = |call: Call, output| {
         let a = args(output);
         tokio::task::spawn_blocking(move || registry_cmd::run(&call, &a))
@@ -136,7 +136,7 @@ async fn versions_evolve_under_the_breaking_change_check_and_survive_a_restart()
     assert!(out.code == 0 && out.stdout.contains("compatible"), "{}", out.stdout);
     let out = cli(Call::Show { id: "nope".into(), version: None }, ReportFormat::Table).await?;
     assert_eq!(out.code, 1, "unknown contract exits 1");
-    let out = registry_cmd::run(&Call::List { id: None }, &RegistryArgs { registry: "http://127.0.0.1:9".into(), token: None, output: ReportFormat::Table });
+    let out = registry_cmd::run(&Call::List { id: None }, &RegistryArgs { registry: "http://127.0.0.1:9".into(), token: None, output: ReportFormat::Table, tls: Default::default() });
     assert_eq!(out.code, 2, "transport error exits 2");
 
     // Restart: a fresh replica reads the compacted topic and has every version back.

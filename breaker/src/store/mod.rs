@@ -23,7 +23,7 @@ pub use layout::Layout;
 #[cfg(feature = "runtime")]
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
-pub use redis::RedisStore;
+pub use redis::{ping as redis_ping, PingFailure, RedisStore};
 
 /// One replica's flush: its window delta since the last flush, and its half-open probe
 /// accounting.

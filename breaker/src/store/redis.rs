@@ -62,6 +62,61 @@ impl Drop for RedisStore {
     }
 }
 
+/// A client for `cfg.url`, with the certificates of `cfg.tls` for a `rediss://` URL.
+fn client(cfg: &RedisConfig) -> Result<redis::Client, RedisError> {
+    match &cfg.tls {
+        Some(tls) => redis::Client::build_with_tls(
+            cfg.url.as_str(),
+            redis::TlsCertificates {
+                client_tls: tls.identity.as_ref().map(|(cert, key)| redis::ClientTlsConfig { client_cert: cert.clone(), client_key: key.clone() }),
+                root_cert: tls.ca.clone(),
+            },
+        ),
+        None => redis::Client::open(cfg.url.as_str()),
+    }
+}
+
+/// Why a first connection to Redis failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PingFailure {
+    /// Redis refused the credentials of the URL.
+    Credentials(String),
+    /// The TLS handshake failed (an untrusted certificate, a client certificate missing).
+    Tls(String),
+    /// A connection was made, and closed without an answer: typically a plain `redis://`
+    /// client on a TLS port.
+    Protocol(String),
+    /// Redis cannot be reached now (refused, timed out): an outage, not a setting.
+    Unreachable(String),
+}
+
+/// Connects once and sends `PING`, within the connect and call deadlines, so that startup can
+/// tell a wrong setting from an outage.
+///
+/// # Errors
+/// A [`PingFailure`] with the client's message.
+pub async fn ping(cfg: &RedisConfig) -> Result<(), PingFailure> {
+    let client = client(cfg).map_err(|e| PingFailure::Protocol(e.to_string()))?;
+    let conn_cfg = redis::AsyncConnectionConfig::new().set_connection_timeout(Some(cfg.connect_timeout)).set_response_timeout(Some(cfg.op_timeout.max(cfg.connect_timeout)));
+    let result = async {
+        let mut conn = client.get_multiplexed_async_connection_with_config(&conn_cfg).await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    }
+    .await;
+    let Err(e) = result else { return Ok(()) };
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    Err(if matches!(e.kind(), redis::ErrorKind::AuthenticationFailed) || lower.contains("wrongpass") || lower.contains("noauth") || lower.contains("invalid username-password") {
+        PingFailure::Credentials(text)
+    } else if lower.contains("certificate") || lower.contains("handshake") || lower.contains("ssl") || lower.contains("tls") {
+        PingFailure::Tls(text)
+    } else if e.is_connection_refusal() || e.is_timeout() || lower.contains("timed out") {
+        PingFailure::Unreachable(text)
+    } else {
+        PingFailure::Protocol(text)
+    })
+}
+
 impl RedisStore {
     /// A store for a contract's window rules. Does not wait for Redis: if it is down, calls
     /// fail (and the breaker falls back) until it comes up. Must run inside a Tokio runtime.
@@ -72,7 +127,7 @@ impl RedisStore {
         cfg.validate()?;
         window.validate()?;
         let redis_err = |source| StoreError::Redis { op: "connect", prefix: cfg.key_prefix.clone(), source };
-        let client = redis::Client::open(cfg.url.as_str()).map_err(redis_err)?;
+        let client = client(&cfg).map_err(redis_err)?;
         let manager_cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(cfg.connect_timeout))
             .set_response_timeout(Some(cfg.op_timeout))

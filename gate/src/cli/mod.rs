@@ -2,6 +2,7 @@
 
 pub mod contracts_cmd;
 pub mod drill_cmd;
+pub mod http_client;
 pub mod registry_cmd;
 pub mod serve_cmd;
 
@@ -109,6 +110,9 @@ pub struct BreakerArgs {
     /// Admin bearer token.
     #[arg(long, env = "CONTRACT_GATE_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// TLS options for an https URL.
+    #[command(flatten)]
+    pub tls: http_client::TlsArgs,
 }
 
 /// Breaker actions.

@@ -20,6 +20,9 @@ pub struct RegistryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub output: ReportFormat,
+    /// TLS options for an https registry URL.
+    #[command(flatten)]
+    pub tls: super::http_client::TlsArgs,
 }
 
 /// A registry call by the CLI.
@@ -96,7 +99,10 @@ fn seg(s: &str) -> String {
 #[must_use]
 pub fn run(call: &Call, args: &RegistryArgs) -> Outcome {
     let base = args.registry.trim_end_matches('/');
-    let agent = ureq::Agent::new_with_defaults();
+    let agent = match args.tls.agent() {
+        Ok(a) => a,
+        Err(e) => return fail(2, e),
+    };
     let get = |path: &str| agent.get(format!("{base}{path}")).config().http_status_as_error(false).build().call();
     let auth = |b: ureq::RequestBuilder<ureq::typestate::WithBody>| match &args.token {
         Some(t) => b.header("authorization", &format!("Bearer {t}")),
@@ -131,7 +137,7 @@ pub fn run(call: &Call, args: &RegistryArgs) -> Outcome {
     };
     let mut resp = match resp {
         Ok(r) => r,
-        Err(e) => return fail(2, format!("{base}: {e}")),
+        Err(e) => return fail(2, super::http_client::explain(base, &e)),
     };
     let status = resp.status().as_u16();
     let body: Value = match resp.body_mut().read_json() {
@@ -250,7 +256,7 @@ mod tests {
 
     #[test]
     fn unreachable_registry_is_exit_2() {
-        let args = RegistryArgs { registry: "http://127.0.0.1:9".into(), token: None, output: ReportFormat::Table };
+        let args = RegistryArgs { registry: "http://127.0.0.1:9".into(), token: None, output: ReportFormat::Table, tls: crate::cli::http_client::TlsArgs::default() };
         let out = run(&Call::List { id: None }, &args);
         assert_eq!(out.code, 2, "{}", out.stderr);
     }

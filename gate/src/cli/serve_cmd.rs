@@ -30,7 +30,7 @@ pub fn load(path: &std::path::Path, o: &Overrides) -> Result<GateConfig, ServeEr
     if let Some(r) = &o.redis {
         match &mut cfg.redis {
             Some(section) => section.url.clone_from(r),
-            None => cfg.redis = Some(RedisSection { url: r.clone(), key_prefix: "contract-gate".into(), op_timeout: std::time::Duration::from_millis(500), fallback: breaker::StoreOutagePolicy::Local }),
+            None => cfg.redis = Some(RedisSection { url: r.clone(), key_prefix: "contract-gate".into(), op_timeout: std::time::Duration::from_millis(500), fallback: breaker::StoreOutagePolicy::Local, tls: None }),
         }
     }
     if let Some(l) = &o.listen {
@@ -62,8 +62,8 @@ pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
     }
     let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|source| ServeError::Http { what: format!("bind {}", cfg.http.listen), source })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Http { what: "local address".into(), source })?;
-    info!(%addr, "http listening");
-    let (listener, app) = crate::http::bounded(listener, app, &cfg.http);
+    info!(%addr, tls = cfg.http.tls.is_some(), "http listening");
+    let (listener, app) = crate::http::bounded(listener, app, &cfg.http)?;
     let http = tokio::spawn(async move { axum::serve(listener, app).await });
     let mut pipeline = running.pipeline;
     let result = tokio::select! {
@@ -98,6 +98,7 @@ pub async fn registry_app(cfg: &GateConfig, metrics: metrics_exporter_prometheus
     let Some(rc) = &cfg.contracts.registry else {
         return Err(ServeError::Config(crate::config::ConfigError::Invalid { field: "contracts.registry".into(), message: "a process without bindings serves the registry only; configure contracts.registry".into() }));
     };
+    crate::serve::preflight(cfg).await?;
     let source = crate::contract_source::ContractSource::open(cfg).await?;
     let Some(registry) = source.registry() else {
         return Err(ServeError::Config(crate::config::ConfigError::Invalid { field: "contracts.registry".into(), message: "set, but the contracts were read from contracts.dir".into() }));
@@ -119,7 +120,7 @@ async fn serve_registry_only(cfg: &GateConfig, metrics: metrics_exporter_prometh
     let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|source| ServeError::Http { what: format!("bind {}", cfg.http.listen), source })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Http { what: "local address".into(), source })?;
     info!(%addr, "registry-only: http listening");
-    let (listener, app) = crate::http::bounded(listener, app, &cfg.http);
+    let (listener, app) = crate::http::bounded(listener, app, &cfg.http)?;
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(|source| ServeError::Http { what: "serving".into(), source })
 }
 
@@ -148,9 +149,9 @@ async fn shutdown_signal() {
 ///
 /// # Errors
 /// Transport errors and non-2xx answers, with the server's message.
-pub fn admin(url: &str, token: Option<&str>, binding: Option<&str>, action: Option<&str>) -> Result<Value, String> {
+pub fn admin(url: &str, tls: &super::http_client::TlsArgs, token: Option<&str>, binding: Option<&str>, action: Option<&str>) -> Result<Value, String> {
     let base = url.trim_end_matches('/');
-    let agent = ureq::Agent::new_with_defaults();
+    let agent = tls.agent()?;
     let resp = match (binding, action) {
         (b, None) => {
             let path = b.map_or_else(|| format!("{base}/v1/breakers"), |b| format!("{base}/v1/breakers/{b}"));
@@ -165,7 +166,7 @@ pub fn admin(url: &str, token: Option<&str>, binding: Option<&str>, action: Opti
         }
         (None, Some(_)) => return Err("a binding name is required".into()),
     };
-    let mut resp = resp.map_err(|e| format!("{base}: {e}"))?;
+    let mut resp = resp.map_err(|e| super::http_client::explain(base, &e))?;
     let status = resp.status();
     let body: Value = resp.body_mut().read_json().map_err(|e| format!("{base}: unreadable answer: {e}"))?;
     if status.is_success() {

@@ -1,13 +1,26 @@
-//! `${NAME}` in the config file: any value can come from the environment, so SASL passwords,
-//! tokens and Redis URLs with credentials need not be written in the file. Expanded before
-//! the YAML is parsed; the values taken are remembered so that no error message shows them.
+//! `${NAME}` and `${file:PATH}` in the config file: any value can come from the environment or
+//! from a file (a mounted Kubernetes or Docker secret), so SASL passwords, tokens and Redis URLs
+//! with credentials need not be written in the file. Expanded before the YAML is parsed; the
+//! values taken are remembered so that no error message shows them.
 
-/// The text with every `${NAME}` (or `${NAME:-default}`) replaced, and the values put in.
-/// `$${` writes a literal `${`. Lines that are YAML comments are left as they are.
+/// What a `${…}` refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ref<'a> {
+    /// An environment variable.
+    Env(&'a str),
+    /// A file, whose contents without one trailing line break are put in.
+    File(&'a str),
+}
+
+/// The text with every `${NAME}` (or `${NAME:-default}`) and `${file:PATH}` replaced, and the
+/// values put in. `lookup` answers a variable's value (`None`: not set) or a file's contents
+/// (`Err`: why it cannot be read). `$${` writes a literal `${`. Lines that are YAML comments
+/// are left as they are.
 ///
 /// # Errors
-/// A variable that is not set and has no default, or a `${` that is not closed, with its line.
-pub fn expand(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<(String, Vec<String>), String> {
+/// A variable that is not set and has no default, a file that cannot be read, or a `${` that
+/// is not closed, with its line.
+pub fn expand(text: &str, lookup: impl Fn(Ref<'_>) -> Result<Option<String>, String>) -> Result<(String, Vec<String>), String> {
     let mut out = String::with_capacity(text.len());
     let mut used = Vec::new();
     for (n, line) in text.split_inclusive('\n').enumerate() {
@@ -24,6 +37,14 @@ pub fn expand(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<(St
                 rest = after;
             } else if let Some(body) = tail.strip_prefix("${") {
                 let Some(end) = body.find('}') else { return Err(format!("line {}: `${{` without a closing `}}`", n + 1)) };
+                if let Some(path) = body[..end].strip_prefix("file:") {
+                    let value = lookup(Ref::File(path)).map_err(|reason| format!("line {}: secret file {path}: {reason}", n + 1))?.unwrap_or_default();
+                    let value = value.strip_suffix('\n').map_or(value.as_str(), |v| v.strip_suffix('\r').unwrap_or(v)).to_string();
+                    out.push_str(&value);
+                    used.push(value);
+                    rest = &body[end + 1..];
+                    continue;
+                }
                 let (name, default) = match body[..end].split_once(":-") {
                     Some((name, d)) => (name, Some(d)),
                     None => (&body[..end], None),
@@ -31,7 +52,7 @@ pub fn expand(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<(St
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.starts_with(|c: char| c.is_ascii_digit()) {
                     return Err(format!("line {}: `${{{name}}}` is not a variable name (letters, digits and _)", n + 1));
                 }
-                let value = lookup(name).or_else(|| default.map(str::to_string)).ok_or_else(|| format!("line {}: environment variable {name} is not set (write ${{{name}:-default}} for a default)", n + 1))?;
+                let value = lookup(Ref::Env(name))?.or_else(|| default.map(str::to_string)).ok_or_else(|| format!("line {}: environment variable {name} is not set (write ${{{name}:-default}} for a default)", n + 1))?;
                 out.push_str(&value);
                 used.push(value);
                 rest = &body[end + 1..];
@@ -51,6 +72,14 @@ pub fn redact(message: &str, secrets: &[String]) -> String {
     secrets.iter().filter(|s| s.chars().count() >= 4).fold(message.to_string(), |m, s| m.replace(s.as_str(), "***"))
 }
 
+/// The password in a URL's user part (`redis://user:pw@host` → `pw`), or an empty string.
+#[must_use]
+pub fn password_of(url: &str) -> String {
+    let Some((_, rest)) = url.split_once("://") else { return String::new() };
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    authority.rfind('@').and_then(|at| authority[..at].split_once(':')).map(|(_, pw)| pw.to_string()).unwrap_or_default()
+}
+
 /// A URL with the password of its user part replaced by `***` (`redis://:pw@host` →
 /// `redis://:***@host`), for messages that name a URL.
 #[must_use]
@@ -68,17 +97,23 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     use super::*;
 
-    fn env(name: &str) -> Option<String> {
-        match name {
-            "PW" => Some("s3cret!".into()),
-            "EMPTY" => Some(String::new()),
-            _ => None,
-        }
+    fn env(r: Ref<'_>) -> Result<Option<String>, String> {
+        Ok(match r {
+            Ref::Env("PW") => Some("s3cret!".into()),
+            Ref::Env("EMPTY") => Some(String::new()),
+            Ref::Env(_) => None,
+            Ref::File("/run/secrets/pw") => Some("from-file\n".into()),
+            Ref::File("/run/secrets/crlf") => Some("two\nlines\r\n".into()),
+            Ref::File(p) => return Err(format!("cannot read {p}: No such file or directory")),
+        })
     }
 
     #[test]
     fn expansion() {
-        let cases: [(&str, Result<&str, &str>); 9] = [
+        let cases: [(&str, Result<&str, &str>); 12] = [
+            ("a: ${file:/run/secrets/pw}\n", Ok("a: from-file\n")),
+            ("a: '${file:/run/secrets/crlf}'\n", Ok("a: 'two\nlines'\n")),
+            ("a: 1\nb: ${file:/nope}\n", Err("line 2: secret file /nope: cannot read /nope")),
             ("a: ${PW}\n", Ok("a: s3cret!\n")),
             ("a: x${PW}y${PW}\n", Ok("a: xs3cret!ys3cret!\n")),
             ("a: ${UNSET:-fallback}\n", Ok("a: fallback\n")),
@@ -97,6 +132,7 @@ mod tests {
             }
         }
         assert_eq!(expand("a: ${PW}\n", env).map(|(_, used)| used), Ok(vec!["s3cret!".to_string()]));
+        assert_eq!(expand("a: ${file:/run/secrets/pw}\n", env).map(|(_, used)| used), Ok(vec!["from-file".to_string()]));
     }
 
     #[test]
@@ -106,5 +142,7 @@ mod tests {
         assert_eq!(redact_url("https://user:pa@ss@sr.example/x@y"), "https://user:***@sr.example/x@y");
         assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
         assert_eq!(redact_url("https://user@sr.example"), "https://user@sr.example");
+        assert_eq!(password_of("rediss://cg-test:pw:x@h:1/0"), "pw:x");
+        assert_eq!(password_of("redis://h:1"), "");
     }
 }

@@ -33,8 +33,7 @@ impl PayloadFormat {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaRegistrySection {
-    /// Base URL, `http://host:port[/path]`. `https://` needs a gate built with the
-    /// `registry-tls` feature.
+    /// Base URL, `http://host:port[/path]` or `https://…`.
     pub url: String,
     /// HTTP Basic user name (e.g. a Confluent Cloud API key); the password is read from the
     /// environment variable named by `password_env`.
@@ -55,6 +54,10 @@ pub struct SchemaRegistrySection {
     /// and interval, not one per record).
     #[serde(default = "default_retry_after", with = "humantime_serde")]
     pub retry_after: Duration,
+    /// TLS files for an `https://` URL: `ca_file` (instead of the system's trust store),
+    /// `cert_file` and `key_file` (a client certificate).
+    #[serde(default)]
+    pub tls: Option<super::tls::ClientTls>,
 }
 
 fn default_timeout() -> Duration {
@@ -69,7 +72,7 @@ impl SchemaRegistrySection {
     /// A section with the defaults for `url`.
     #[must_use]
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), username: None, password_env: None, token_env: None, timeout: default_timeout(), retry_after: default_retry_after() }
+        Self { url: url.into(), username: None, password_env: None, token_env: None, timeout: default_timeout(), retry_after: default_retry_after(), tls: None }
     }
 }
 

@@ -70,6 +70,21 @@ impl axum::serve::Listener for Bounded {
     }
 }
 
+impl Bounded {
+    /// Waits for a slot and the next connection.
+    pub async fn accept(&mut self) -> (Conn, std::net::SocketAddr) {
+        axum::serve::Listener::accept(self).await
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// The socket's address cannot be read.
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
 impl AsyncRead for Conn {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         self.io.as_mut().poll_read(cx, buf)

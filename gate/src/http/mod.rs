@@ -1,6 +1,7 @@
 //! HTTP: `/health`, `/ready`, `/metrics`, and the breaker admin under `/v1/breakers`.
 
 pub mod listener;
+pub mod tls;
 
 use crate::serve::binding::BindingRuntime;
 use crate::serve::ready::Readiness;
@@ -37,11 +38,20 @@ pub fn router(ready: Arc<Readiness>, bindings: Vec<Arc<BindingRuntime>>, metrics
         .with_state(state)
 }
 
-/// Serves `app` on `listener` within `cfg`'s limits (connections, idle and request timeouts).
-pub fn bounded(listener: tokio::net::TcpListener, app: Router, cfg: &crate::config::HttpConfig) -> (listener::Bounded, Router) {
+/// Serves `app` on `listener` within `cfg`'s limits (connections, idle and request timeouts),
+/// over TLS when `cfg.tls` is set. Must run inside a Tokio runtime.
+///
+/// # Errors
+/// Unusable TLS files, naming the field; the listener's address cannot be read.
+pub fn bounded(listener: tokio::net::TcpListener, app: Router, cfg: &crate::config::HttpConfig) -> Result<(tls::Listening, Router), crate::config::ConfigError> {
     let limit = cfg.request_timeout;
     let app = app.layer(axum::middleware::from_fn(move |req, next| listener::request_timeout(limit, req, next)));
-    (listener::Bounded::new(listener, cfg.max_connections, cfg.idle_timeout), app)
+    let inner = listener::Bounded::new(listener, cfg.max_connections, cfg.idle_timeout);
+    let listening = match &cfg.tls {
+        None => tls::Listening::plain(inner),
+        Some(t) => tls::Listening::tls(inner, t.acceptor()?, cfg.idle_timeout).map_err(|e| crate::config::ConfigError::Invalid { field: "http.listen".into(), message: e.to_string() })?,
+    };
+    Ok((listening, app))
 }
 
 async fn ready_handler(State(s): State<AppState>) -> Response {

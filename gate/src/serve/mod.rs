@@ -177,6 +177,8 @@ pub struct Running {
 /// A [`ServeError`] naming what could not be set up.
 pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     cfg.validate()?;
+    preflight(cfg).await?;
+    redis_preflight(cfg).await?;
     let source = crate::contract_source::ContractSource::open(cfg).await?;
     let now = chrono::Utc::now().timestamp_millis();
     let replica = BreakerOptions::default().replica;
@@ -191,7 +193,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
             None => AnyStore::Memory(MemoryStore::new(b.breaker.window.clone(), &rules)),
             Some(r) => {
                 let major = contract.version.split('.').next().unwrap_or("0");
-                let rc = RedisConfig { url: r.url.clone(), key_prefix: format!("{}:{}:{}:v{major}", r.key_prefix, b.name, contract.id), op_timeout: r.op_timeout, fallback: r.fallback, ..RedisConfig::default() };
+                let rc = RedisConfig { url: r.url.clone(), key_prefix: format!("{}:{}:{}:v{major}", r.key_prefix, b.name, contract.id), op_timeout: r.op_timeout, fallback: r.fallback, tls: redis_tls(r)?, ..RedisConfig::default() };
                 AnyStore::Redis(RedisStore::new(rc, b.breaker.window.clone(), &rules).map_err(|e| ServeError::Breaker { binding: b.name.clone(), source: e.into() })?)
             }
         };
@@ -306,4 +308,47 @@ fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], existing: &
         wanted.push(TopicSpec { name: t.clone(), partitions: 1, compacted: false });
     }
     wanted
+}
+
+/// The certificates of `redis.tls`, read and checked.
+fn redis_tls(r: &crate::config::RedisSection) -> Result<Option<breaker::RedisTls>, ServeError> {
+    let Some(t) = &r.tls else { return Ok(None) };
+    let pem = t.load("redis.tls")?;
+    Ok(Some(breaker::RedisTls { ca: pem.ca, identity: pem.identity }))
+}
+
+/// [`crate::kafka::preflight::check`] off the async runtime (it blocks on librdkafka).
+pub(crate) async fn preflight(cfg: &GateConfig) -> Result<(), ServeError> {
+    let cfg = cfg.clone();
+    tokio::task::spawn_blocking(move || crate::kafka::preflight::check(&cfg, std::time::Duration::from_secs(10)))
+        .await
+        .map_err(|source| ServeError::Task { what: "kafka preflight", source })?
+        .map_err(ServeError::Config)
+}
+
+/// One `PING` to Redis before the breakers use it: wrong credentials, an untrusted certificate
+/// or a plain client on a TLS port stop startup naming the setting; an outage does not (the
+/// breakers' `redis.fallback` covers it).
+async fn redis_preflight(cfg: &GateConfig) -> Result<(), ServeError> {
+    let Some(r) = &cfg.redis else { return Ok(()) };
+    let rc = RedisConfig { url: r.url.clone(), op_timeout: r.op_timeout, tls: redis_tls(r)?, ..RedisConfig::default() };
+    let invalid = |field: &str, message: String| ServeError::Config(crate::config::ConfigError::Invalid { field: field.into(), message });
+    // The client's messages may quote the URL; never its password.
+    let clean = |m: &str| crate::config::interpolate::redact(m, &[crate::config::interpolate::password_of(&r.url)]);
+    match breaker::redis_ping(&rc).await {
+        Ok(()) => Ok(()),
+        Err(breaker::PingFailure::Credentials(m)) => Err(invalid("redis.url", format!("Redis refused the user name or password in the URL: {}", clean(&m)))),
+        Err(breaker::PingFailure::Tls(m)) => Err(invalid(
+            if r.tls.as_ref().is_some_and(|t| t.ca_file.is_some()) { "redis.tls.ca_file" } else { "redis.tls" },
+            format!("the TLS handshake with Redis failed (an untrusted server certificate: set redis.tls.ca_file to its CA; a client certificate required: set redis.tls.cert_file and key_file): {}", clean(&m)),
+        )),
+        Err(breaker::PingFailure::Protocol(m)) => Err(invalid(
+            "redis.url",
+            format!("Redis closed the connection without answering PING{}: {}", if r.url.starts_with("redis://") { " (a TLS port? write rediss://)" } else { "" }, clean(&m)),
+        )),
+        Err(breaker::PingFailure::Unreachable(m)) => {
+            tracing::warn!(url = %crate::config::interpolate::redact_url(&r.url), reason = %clean(&m), "Redis cannot be reached at startup; the breakers start on redis.fallback");
+            Ok(())
+        }
+    }
 }

@@ -125,7 +125,22 @@ impl SchemaCache {
         if let Some(var) = &cfg.token_env {
             b.set_token_authorization(&env("schema_registry.token_env", var)?);
         }
-        let settings = b.build().map_err(|e| ServeError::Config(crate::config::ConfigError::Invalid { field: "schema_registry".into(), message: e.error }))?;
+        let invalid = |field: &str, message: String| ServeError::Config(crate::config::ConfigError::Invalid { field: field.into(), message });
+        // The client is built here so that a custom CA and a client certificate can be added;
+        // the builder's timeout is set again by the settings.
+        let mut client = reqwest::Client::builder();
+        if let Some(tls) = &cfg.tls {
+            let pem = tls.load("schema_registry.tls").map_err(ServeError::Config)?;
+            if let Some(ca) = &pem.ca {
+                let certs = reqwest::Certificate::from_pem_bundle(ca).map_err(|e| invalid("schema_registry.tls.ca_file", e.to_string()))?;
+                client = client.tls_certs_only(certs);
+            }
+            if let Some((cert, key)) = &pem.identity {
+                let id = reqwest::Identity::from_pkcs8_pem(cert, key).map_err(|e| invalid("schema_registry.tls.key_file", format!("a PKCS#8 PEM key is needed: {e}")))?;
+                client = client.identity(id);
+            }
+        }
+        let settings = b.build_with(client).map_err(|e| invalid("schema_registry", e.error))?;
         Ok(Self { client: AvroDecoder::new(settings), timeout: cfg.timeout, retry_after: cfg.retry_after, entries: Mutex::new(HashMap::new()) })
     }
 

@@ -2,6 +2,8 @@
 //! talks to Kafka (serve, the registry's log, replay, drills, lag): one layering of client
 //! settings, so a user's property always beats a gate default wherever the user put it.
 
+pub mod preflight;
+
 use crate::config::GateConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, OwnedResourceSpecifier, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -28,6 +30,15 @@ impl AdminError {
         let what = what.into();
         move |source| Self { what, source }
     }
+}
+
+/// What this build speaks, for `--version`: the crate version, librdkafka's version and
+/// compiled-in features (SSL, SASL mechanisms, codecs), and the TLS library.
+#[must_use]
+pub fn build_info() -> String {
+    let (_, librdkafka) = rdkafka::util::get_rdkafka_version();
+    let features = ClientConfig::new().create_native_config().ok().and_then(|c| c.get("builtin.features").ok()).unwrap_or_else(|| "unknown".into());
+    format!("{}\nlibrdkafka {librdkafka}: {features}\nTLS: {} (Kafka, Redis, HTTPS clients and listener)", env!("CARGO_PKG_VERSION"), openssl::version::version())
 }
 
 /// Base client config with the user's pass-through properties.
