@@ -82,6 +82,29 @@ cg_java17() {
 # True when nothing accepts TCP connections on 127.0.0.1:$1.
 cg_port_closed() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# cg_wait_port PORT PIDFILE SECONDS: wait until 127.0.0.1:PORT accepts TCP
+# connections. Fails at once when the process recorded in PIDFILE exits, or
+# after SECONDS.
+cg_wait_port() {
+    local port=$1 pidfile=$2 secs=$3 i
+    for ((i = 0; i < secs * 10; i++)); do
+        cg_port_closed "$port" || return 0
+        cg_owned "$pidfile" || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# cg_free_ports N: N distinct free TCP ports (see cg_free_port), one a line.
+cg_free_ports() {
+    local p ports=()
+    while ((${#ports[@]} < $1)); do
+        p=$(cg_free_port)
+        [[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
+    done
+    printf '%s\n' "${ports[@]}"
+}
+
 # A TCP port on loopback that nothing listens on right now. Ports are drawn
 # below the kernel's ephemeral range (32768+) so a client's outgoing socket
 # cannot already hold them. There is still a window between choosing and
