@@ -279,8 +279,17 @@ python_venv() {
 }
 
 # A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (the
-# format kafka-storage random-uuid prints), made without starting a JVM.
-kafka_cluster_id() { head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
+# format kafka-storage random-uuid prints), made without starting a JVM. Like
+# Kafka's Uuid.randomUuid, never one starting with '-': StorageTool would take
+# it for an option and fail ("argument --cluster-id/-t: expected one
+# argument"), one `up` in 64.
+kafka_cluster_id() {
+    local id=-
+    while [[ $id == -* ]]; do
+        id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    done
+    printf '%s\n' "$id"
+}
 
 kafka_write_config() {
     local dir=$1 bport=$2 cport=$3 sport=$4 aport=$5 tls=$STATE/tls
