@@ -109,6 +109,15 @@ pub fn python_script(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python").join(name)
 }
 
+/// A variable that `scripts/services.sh up` prints for a secured endpoint (TLS, SASL), with
+/// the same rule as [`kafka_brokers`]: missing fails the test unless services may be skipped.
+///
+/// # Panics
+/// When the variable is unset and [`services_required`] is true.
+pub fn secured_env(var: &str) -> Option<String> {
+    service_env(var, "secured endpoint from scripts/services.sh up")
+}
+
 fn service_env(var: &str, what: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.trim().is_empty() => Some(v.trim().to_owned()),
@@ -131,6 +140,45 @@ fn service_env(var: &str, what: &str) -> Option<String> {
         }
     }
 }
+
+/// The `contract-gate` binary next to this test's target directory, freshly built (or
+/// `CG_GATE_BIN`).
+///
+/// # Errors
+/// The build failed or left no binary.
+pub fn gate_binary() -> anyhow::Result<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("CG_GATE_BIN") {
+        return Ok(std::path::PathBuf::from(p));
+    }
+    // <target>/<profile>/deps/serve_resilience-<hash>
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .context("test binary has no <target>/<profile> ancestor")?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", "gate", "--bin", "contract-gate"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let status = cmd
+        .status()
+        .context("running cargo build -p gate --bin contract-gate")?;
+    anyhow::ensure!(
+        status.success(),
+        "cargo build -p gate --bin contract-gate failed: {status}"
+    );
+    let bin = profile_dir.join(format!("contract-gate{}", std::env::consts::EXE_SUFFIX));
+    anyhow::ensure!(
+        bin.is_file(),
+        "{} does not exist after the build",
+        bin.display()
+    );
+    Ok(bin)
+}
+
 
 // ---------------------------------------------------------------- names ----
 

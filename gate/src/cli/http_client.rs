@@ -61,9 +61,14 @@ impl TlsArgs {
 
 /// A transport error with a hint for the TLS mistakes users make.
 #[must_use]
-pub fn explain(base: &str, e: &ureq::Error) -> String {
+pub fn explain(base: &str, tls: &TlsArgs, e: &ureq::Error) -> String {
     let text = e.to_string();
-    let hint = if text.contains("certificate verify failed") || text.contains("unable to get local issuer") || text.contains("self-signed") || text.contains("self signed") {
+    // With TLS 1.3 a server that wants a client certificate says so after the handshake, and
+    // the client only sees the connection reset.
+    let no_client_cert = base.starts_with("https://") && tls.client_cert.is_none() && (text.contains("reset by peer") || text.contains("certificate required"));
+    let hint = if no_client_cert {
+        " (the gate may require a client certificate: pass --client-cert and --client-key)"
+    } else if text.contains("certificate verify failed") || text.contains("unable to get local issuer") || text.contains("self-signed") || text.contains("self signed") {
         " (the gate's certificate is not trusted: pass --ca-file with its CA, or set CONTRACT_GATE_CA_FILE)"
     } else if text.contains("wrong version number") || text.contains("packet length too long") {
         " (the server does not speak TLS here: use http://, or check the port)"

@@ -137,7 +137,7 @@ pub fn run(call: &Call, args: &RegistryArgs) -> Outcome {
     };
     let mut resp = match resp {
         Ok(r) => r,
-        Err(e) => return fail(2, super::http_client::explain(base, &e)),
+        Err(e) => return fail(2, super::http_client::explain(base, &args.tls, &e)),
     };
     let status = resp.status().as_u16();
     let body: Value = match resp.body_mut().read_json() {

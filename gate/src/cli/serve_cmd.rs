@@ -166,7 +166,7 @@ pub fn admin(url: &str, tls: &super::http_client::TlsArgs, token: Option<&str>, 
         }
         (None, Some(_)) => return Err("a binding name is required".into()),
     };
-    let mut resp = resp.map_err(|e| super::http_client::explain(base, &e))?;
+    let mut resp = resp.map_err(|e| super::http_client::explain(base, tls, &e))?;
     let status = resp.status();
     let body: Value = resp.body_mut().read_json().map_err(|e| format!("{base}: unreadable answer: {e}"))?;
     if status.is_success() {

@@ -15,12 +15,28 @@ struct Capture {
     reasons: Mutex<Vec<String>>,
 }
 
-impl ClientContext for Capture {
-    fn error(&self, error: KafkaError, reason: &str) {
-        tracing::debug!(%error, reason, "kafka preflight");
+impl Capture {
+    fn keep(&self, reason: &str) {
         if let Ok(mut r) = self.reasons.lock() {
             r.push(reason.to_string());
         }
+    }
+}
+
+impl ClientContext for Capture {
+    // Error events reach `error` only when the client is polled, and a poll serves one queued
+    // event at a time; logs arrive at once from librdkafka's threads, and a failed connection
+    // is logged with the same reason, so both are kept.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        tracing::debug!(?level, fac, log_message, "kafka preflight");
+        if (level as i32) <= (rdkafka::config::RDKafkaLogLevel::Warning as i32) {
+            self.keep(log_message);
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(%error, reason, "kafka preflight");
+        self.keep(reason);
     }
 }
 
@@ -37,14 +53,14 @@ pub fn diagnose(reason: &str) -> Option<(&'static str, &'static str)> {
         (&["certificate required", "alert bad certificate", "alert unknown ca"], "kafka.properties.ssl.certificate.location", "the broker wants a client certificate it trusts: set ssl.certificate.location and ssl.key.location"),
         (&["connecting to a ssl listener", "incorrect security.protocol"], "kafka.properties.security.protocol", "the port speaks another protocol than security.protocol: use ssl or sasl_ssl for a TLS listener"),
         (&["wrong version number", "packet length too long", "unexpected eof while reading"], "kafka.properties.security.protocol", "TLS was attempted on a port that does not speak it: use plaintext or sasl_plaintext, or the TLS port"),
-        (&["unsupported sasl mechanism", "sasl handshake failed", "mechanism"], "kafka.properties.sasl.mechanism", "the broker does not offer this SASL mechanism on this listener"),
+        (&["unsupported sasl mechanism", "sasl handshake failed"], "kafka.properties.sasl.mechanism", "the broker does not offer this SASL mechanism on this listener"),
     ];
     table.iter().find(|(needles, _, _)| needles.iter().any(|n| r.contains(n))).map(|(_, field, hint)| (*field, *hint))
 }
 
-/// Connects with the common client settings and asks for metadata, for at most `limit`. A
-/// refusal that names a setting (authentication, trust, protocol) is an error; a cluster that
-/// does not answer is left to the clients that follow, which retry.
+/// Connects with the common client settings and asks for metadata, for at most `limit` (the
+/// gate cannot start without metadata: it lists topics next). A refusal that names a setting
+/// (authentication, trust, protocol) fails at once.
 ///
 /// # Errors
 /// [`ConfigError::Invalid`] naming the setting, with librdkafka's reason.
@@ -59,14 +75,33 @@ pub fn check(cfg: &GateConfig, limit: Duration) -> Result<(), ConfigError> {
         if consumer.fetch_metadata(None, Duration::from_millis(500)).is_ok() {
             return Ok(());
         }
-        // Error events reach the context only when the client is polled.
         let _ = consumer.poll(Duration::ZERO);
         let reasons = consumer.context().reasons.lock().map(|r| r.clone()).unwrap_or_default();
         if let Some((reason, (field, hint))) = reasons.iter().find_map(|r| diagnose(r).map(|d| (r, d))) {
             return Err(ConfigError::Invalid { field: field.into(), message: format!("{hint} (librdkafka: {reason})") });
         }
     }
-    Ok(())
+    let reasons = consumer.context().reasons.lock().map(|r| r.clone()).unwrap_or_default();
+    Err(silent(cfg, &reasons, limit))
+}
+
+/// No metadata within the limit and no reason that names a setting. A plain client on a TLS
+/// listener ends here: the listener waits for a TLS handshake and librdkafka for an answer,
+/// and neither says why.
+fn silent(cfg: &GateConfig, reasons: &[String], limit: Duration) -> ConfigError {
+    let protocol = cfg.kafka.properties.get("security.protocol").map_or_else(|| "plaintext".to_string(), |p| p.to_ascii_lowercase());
+    let refused = reasons.iter().any(|r| {
+        let r = r.to_ascii_lowercase();
+        r.contains("connection refused") || r.contains("failed to resolve") || r.contains("name or service not known")
+    });
+    let last = reasons.last().map_or_else(String::new, |r| format!(" (librdkafka: {r})"));
+    if !refused && !protocol.ends_with("ssl") {
+        return ConfigError::Invalid {
+            field: "kafka.properties.security.protocol".into(),
+            message: format!("no Kafka answer from {} within {limit:?} over {protocol}: if this port is a TLS listener, set security.protocol to ssl or sasl_ssl{last}", cfg.kafka.brokers),
+        };
+    }
+    ConfigError::Invalid { field: "kafka.brokers".into(), message: format!("no Kafka answer from {} within {limit:?} over {protocol}{last}", cfg.kafka.brokers) }
 }
 
 #[cfg(test)]

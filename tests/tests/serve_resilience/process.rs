@@ -2,39 +2,7 @@
 
 use super::*;
 
-/// The `contract-gate` binary next to this test's target directory, freshly built.
-pub(crate) fn gate_binary() -> anyhow::Result<PathBuf> {
-    if let Some(p) = std::env::var_os("CG_GATE_BIN") {
-        return Ok(PathBuf::from(p));
-    }
-    // <target>/<profile>/deps/serve_resilience-<hash>
-    let exe = std::env::current_exe()?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test binary has no <target>/<profile> ancestor")?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = std::process::Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", "gate", "--bin", "contract-gate"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    let status = cmd
-        .status()
-        .context("running cargo build -p gate --bin contract-gate")?;
-    ensure!(
-        status.success(),
-        "cargo build -p gate --bin contract-gate failed: {status}"
-    );
-    let bin = profile_dir.join(format!("contract-gate{}", std::env::consts::EXE_SUFFIX));
-    ensure!(
-        bin.is_file(),
-        "{} does not exist after the build",
-        bin.display()
-    );
-    Ok(bin)
-}
+pub(crate) use e2e::gate_binary;
 
 /// A free loopback port (bound and released: another process could take it in between, which
 /// fails the start loudly rather than silently).
