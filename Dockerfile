@@ -9,7 +9,7 @@
 # about 15 minutes on two cores.
 FROM rust:1.95-bookworm AS build
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends cmake libcurl4-openssl-dev \
+    && apt-get install -y --no-install-recommends cmake libcurl4-openssl-dev libssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -15,5 +15,5 @@ cd "$REPO"
 command -v cargo >/dev/null || cg_die "cargo not found: install Rust (rustup) first"
 cg_ensure_packages \
     cc:build-essential c++:build-essential make:build-essential \
-    pkg-config:pkg-config cmake:cmake :libcurl4-openssl-dev
+    pkg-config:pkg-config cmake:cmake :libcurl4-openssl-dev :libssl-dev
 exec cargo run --quiet -p gate -- demo "$@"

@@ -38,7 +38,7 @@ cd "$REPO"
 command -v cargo >/dev/null || cg_die "cargo not found: install Rust (rustup) first"
 cg_ensure_packages \
     cc:build-essential c++:build-essential make:build-essential \
-    pkg-config:pkg-config cmake:cmake :libcurl4-openssl-dev \
+    pkg-config:pkg-config cmake:cmake :libcurl4-openssl-dev :libssl-dev \
     redis-server:redis-server mvn:maven setsid:util-linux flock:util-linux \
     docker-compose:docker-compose python3:python3
 cg_java17 >/dev/null
