@@ -4,8 +4,8 @@
 #   docker run --rm contract-gate demo          # the embedded demo, no services needed
 #   docker run --rm -v $PWD/deploy/gate.yaml:/etc/contract-gate/gate.yaml:ro ... contract-gate
 #
-# Build stage: rdkafka compiles librdkafka from source (cmake); librdkafka 2.12.1 includes
-# curl/curl.h even with curl disabled, hence libcurl4-openssl-dev. A clean release build takes
+# Build stage: rdkafka compiles librdkafka from source (cmake) with OpenSSL (libssl-dev: SSL,
+# SCRAM, OAUTHBEARER; also Redis and HTTPS) and libcurl (OIDC token requests). A clean release build takes
 # about 15 minutes on two cores.
 FROM rust:1.95-bookworm AS build
 RUN apt-get update \
@@ -17,8 +17,12 @@ RUN cargo build --release --locked -p gate \
     && strip target/release/contract-gate \
     && cp target/release/contract-gate /usr/local/bin/contract-gate
 
-# Runtime stage: the binary links only glibc, libgcc and zlib, all in debian:bookworm-slim.
+# Runtime stage: the binary links glibc, libgcc, zlib, OpenSSL 3 and libcurl; ca-certificates
+# is the system trust store TLS connections use when no CA file is given.
 FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libssl3 libcurl4 ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local/bin/contract-gate /usr/local/bin/contract-gate
 RUN useradd --system --uid 10001 --no-create-home contract-gate \
     && mkdir -p /etc/contract-gate/contracts
