@@ -263,7 +263,7 @@ async fn contracts_push_over_https_to_a_registry_on_sasl_ssl() -> anyhow::Result
     let mistakes = [
         ("no --ca-file", https.clone(), client.clone(), "--ca-file"),
         ("no client certificate", https.clone(), ca.clone(), "--client-cert"),
-        ("http:// on the https port", format!("http://localhost:{port}"), all.clone(), "localhost"),
+        ("http:// on the https port", format!("http://localhost:{port}"), all.clone(), "https://"),
     ];
     for (what, url, args, needle) in mistakes {
         let (code, out) = push(url, args).await?;

@@ -70,6 +70,8 @@ pub fn explain(base: &str, tls: &TlsArgs, e: &ureq::Error) -> String {
         " (the gate may require a client certificate: pass --client-cert and --client-key)"
     } else if text.contains("certificate verify failed") || text.contains("unable to get local issuer") || text.contains("self-signed") || text.contains("self signed") {
         " (the gate's certificate is not trusted: pass --ca-file with its CA, or set CONTRACT_GATE_CA_FILE)"
+    } else if base.starts_with("http://") && (text.contains("reset by peer") || text.contains("connection closed")) {
+        " (if the gate serves https on this port, write https://)"
     } else if text.contains("wrong version number") || text.contains("packet length too long") {
         " (the server does not speak TLS here: use http://, or check the port)"
     } else if text.contains("alert certificate required") || text.contains("handshake failure") || text.contains("alert handshake") {
