@@ -363,23 +363,33 @@ kafka_jvm_flags() {
         "-Dcg.log.file=$dir/logs/$logname"
 }
 
+# running_as_configured NAME DIR SHOWN STOP_WAIT ADDRESS_FILE...
+# True when the service recorded in DIR runs with every address file and the
+# TLS material present (it is reused). One that runs without them (never
+# ready, or started by an older services.sh without the secured listeners)
+# is stopped and recorded in STARTED, so that cmd_up stops it again if `up`
+# fails; then, as when nothing runs, false.
+running_as_configured() {
+    local name=$1 dir=$2 shown=$3 wait=$4
+    shift 4
+    cg_owned "$dir/pid" || return 1
+    if files_present "$dir" "$@" && tls_complete; then
+        cg_log "$name already running at $(cat "$dir/$shown") (pid $(cut -d' ' -f1 "$dir/pid"))"
+        return 0
+    fi
+    cg_log "$name running but not as configured here; restarting it"
+    cg_stop "$dir/pid" "$name" "$wait"
+    STARTED+=("$name")
+    return 1
+}
+
 # The files kafka_up writes once the broker is ready: host:port of the
 # PLAINTEXT, SSL (mutual TLS) and SASL_SSL listeners.
 KAFKA_ADDRESS_FILES=(bootstrap ssl-bootstrap sasl-ssl-bootstrap)
 
 kafka_up() {
     local dir=$STATE/kafka f
-    if cg_owned "$dir/pid"; then
-        if files_present "$dir" "${KAFKA_ADDRESS_FILES[@]}" && tls_complete; then
-            cg_log "kafka already running at $(cat "$dir/bootstrap") (pid $(cut -d' ' -f1 "$dir/pid"))"
-            return 0
-        fi
-        # Never ready, or started by an older services.sh without the secured
-        # listeners: replace it.
-        cg_log "kafka running but not as configured here; restarting it"
-        cg_stop "$dir/pid" kafka 30
-        STARTED+=(kafka) # so that cmd_up stops it again if `up` fails
-    fi
+    running_as_configured kafka "$dir" bootstrap 30 "${KAFKA_ADDRESS_FILES[@]}" && return 0
     local libs java attempt ports bport cport sport aport pid rc pw flags=()
     tls_material
     pw=$(cat "$STATE/tls/kafka-scram-password")
@@ -460,15 +470,7 @@ REDIS_ADDRESS_FILES=(url tls-address)
 
 redis_up() {
     local dir=$STATE/redis f
-    if cg_owned "$dir/pid"; then
-        if files_present "$dir" "${REDIS_ADDRESS_FILES[@]}" && tls_complete; then
-            cg_log "redis already running at $(cat "$dir/url") (pid $(cut -d' ' -f1 "$dir/pid"))"
-            return 0
-        fi
-        cg_log "redis running but not as configured here; restarting it"
-        cg_stop "$dir/pid" redis 5
-        STARTED+=(redis)
-    fi
+    running_as_configured redis "$dir" url 5 "${REDIS_ADDRESS_FILES[@]}" && return 0
     local server attempt ports port tport pid i tls=$STATE/tls
     server=$(command -v redis-server) || {
         cg_ensure_packages redis-server:redis-server

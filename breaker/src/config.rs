@@ -162,21 +162,22 @@ pub struct RedisConfig {
     pub fallback: StoreOutagePolicy,
     /// Certificates for a `rediss://` URL; without them the system's trust store is used.
     #[serde(skip)]
-    pub tls: Option<RedisTls>,
+    pub tls: Option<TlsPem>,
 }
 
-/// PEM certificates of a TLS connection to Redis. `Debug` shows only which parts are set.
+/// PEM certificates of a TLS client connection (here to Redis; the gate uses the same for its
+/// other clients). `Debug` shows only which parts are set.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct RedisTls {
+pub struct TlsPem {
     /// CA certificates to trust instead of the system's.
     pub ca: Option<Vec<u8>>,
     /// Client certificate chain and private key (PKCS#8), for a server that asks for one.
     pub identity: Option<(Vec<u8>, Vec<u8>)>,
 }
 
-impl std::fmt::Debug for RedisTls {
+impl std::fmt::Debug for TlsPem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisTls").field("ca", &self.ca.is_some()).field("identity", &self.identity.is_some()).finish()
+        f.debug_struct("TlsPem").field("ca", &self.ca.is_some()).field("identity", &self.identity.is_some()).finish()
     }
 }
 

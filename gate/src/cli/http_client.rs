@@ -74,8 +74,9 @@ pub fn explain(base: &str, tls: &TlsArgs, e: &ureq::Error) -> String {
         " (if the gate serves https on this port, write https://)"
     } else if text.contains("wrong version number") || text.contains("packet length too long") {
         " (the server does not speak TLS here: use http://, or check the port)"
-    } else if text.contains("alert certificate required") || text.contains("handshake failure") || text.contains("alert handshake") {
-        " (the gate asks for a client certificate: pass --client-cert and --client-key)"
+    } else if text.contains("certificate required") || text.contains("handshake failure") || text.contains("alert bad certificate") || text.contains("alert unknown ca") {
+        // A certificate was given (the first branch took the case without one).
+        " (the gate refused the client certificate: check --client-cert and --client-key against the CA it trusts)"
     } else {
         ""
     };

@@ -6,6 +6,7 @@
 //! connection.
 
 use super::{invalid, ConfigError, GateConfig};
+use breaker::TlsPem;
 use openssl::pkey::{PKey, Private};
 use openssl::ssl::{SslAcceptor, SslMethod, SslVerifyMode};
 use openssl::x509::X509;
@@ -28,29 +29,14 @@ pub struct ClientTls {
     pub key_file: Option<PathBuf>,
 }
 
-/// PEM contents of a [`ClientTls`], checked. Never printed: `Debug` shows which parts are set.
-#[derive(Clone, Default)]
-pub struct ClientPem {
-    /// CA certificates to trust instead of the system's.
-    pub ca: Option<Vec<u8>>,
-    /// Certificate chain and private key.
-    pub identity: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-impl std::fmt::Debug for ClientPem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientPem").field("ca", &self.ca.is_some()).field("identity", &self.identity.is_some()).finish()
-    }
-}
-
 impl ClientTls {
-    /// Reads and checks the files. `field` is where this section sits in the config
+    /// Reads and checks the files (their contents are never printed). `field` is where this section sits in the config
     /// (`redis.tls`), for errors.
     ///
     /// # Errors
     /// A file that cannot be read or holds no usable certificate or key, a certificate without
     /// its key, or a key that does not belong to the certificate.
-    pub fn load(&self, field: &str) -> Result<ClientPem, ConfigError> {
+    pub fn load(&self, field: &str) -> Result<TlsPem, ConfigError> {
         let ca = self.ca_file.as_deref().map(|p| certificates(&format!("{field}.ca_file"), p).map(|(pem, _)| pem)).transpose()?;
         let identity = match (&self.cert_file, &self.key_file) {
             (None, None) => None,
@@ -58,7 +44,7 @@ impl ClientTls {
             (Some(_), None) => return Err(invalid(format!("{field}.key_file"), "is needed with cert_file")),
             (None, Some(_)) => return Err(invalid(format!("{field}.cert_file"), "is needed with key_file")),
         };
-        Ok(ClientPem { ca, identity })
+        Ok(TlsPem { ca, identity })
     }
 
     fn resolve(&mut self, base: &Path) {

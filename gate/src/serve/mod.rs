@@ -178,7 +178,9 @@ pub struct Running {
 pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     cfg.validate()?;
     preflight(cfg).await?;
-    redis_preflight(cfg).await?;
+    // Read once: every binding's store and the preflight share them.
+    let redis_tls = cfg.redis.as_ref().map(redis_tls).transpose()?.flatten();
+    redis_preflight(cfg, redis_tls.clone()).await?;
     let source = crate::contract_source::ContractSource::open(cfg).await?;
     let now = chrono::Utc::now().timestamp_millis();
     let replica = BreakerOptions::default().replica;
@@ -193,7 +195,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
             None => AnyStore::Memory(MemoryStore::new(b.breaker.window.clone(), &rules)),
             Some(r) => {
                 let major = contract.version.split('.').next().unwrap_or("0");
-                let rc = RedisConfig { url: r.url.clone(), key_prefix: format!("{}:{}:{}:v{major}", r.key_prefix, b.name, contract.id), op_timeout: r.op_timeout, fallback: r.fallback, tls: redis_tls(r)?, ..RedisConfig::default() };
+                let rc = RedisConfig { url: r.url.clone(), key_prefix: format!("{}:{}:{}:v{major}", r.key_prefix, b.name, contract.id), op_timeout: r.op_timeout, fallback: r.fallback, tls: redis_tls.clone(), ..RedisConfig::default() };
                 AnyStore::Redis(RedisStore::new(rc, b.breaker.window.clone(), &rules).map_err(|e| ServeError::Breaker { binding: b.name.clone(), source: e.into() })?)
             }
         };
@@ -311,10 +313,8 @@ fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], existing: &
 }
 
 /// The certificates of `redis.tls`, read and checked.
-fn redis_tls(r: &crate::config::RedisSection) -> Result<Option<breaker::RedisTls>, ServeError> {
-    let Some(t) = &r.tls else { return Ok(None) };
-    let pem = t.load("redis.tls")?;
-    Ok(Some(breaker::RedisTls { ca: pem.ca, identity: pem.identity }))
+fn redis_tls(r: &crate::config::RedisSection) -> Result<Option<breaker::TlsPem>, ServeError> {
+    r.tls.as_ref().map(|t| t.load("redis.tls")).transpose().map_err(ServeError::Config)
 }
 
 /// [`crate::kafka::preflight::check`] off the async runtime (it blocks on librdkafka).
@@ -329,9 +329,9 @@ pub(crate) async fn preflight(cfg: &GateConfig) -> Result<(), ServeError> {
 /// One `PING` to Redis before the breakers use it: wrong credentials, an untrusted certificate
 /// or a plain client on a TLS port stop startup naming the setting; an outage does not (the
 /// breakers' `redis.fallback` covers it).
-async fn redis_preflight(cfg: &GateConfig) -> Result<(), ServeError> {
+async fn redis_preflight(cfg: &GateConfig, tls: Option<breaker::TlsPem>) -> Result<(), ServeError> {
     let Some(r) = &cfg.redis else { return Ok(()) };
-    let rc = RedisConfig { url: r.url.clone(), op_timeout: r.op_timeout, tls: redis_tls(r)?, ..RedisConfig::default() };
+    let rc = RedisConfig { url: r.url.clone(), op_timeout: r.op_timeout, tls, ..RedisConfig::default() };
     let invalid = |field: &str, message: String| ServeError::Config(crate::config::ConfigError::Invalid { field: field.into(), message });
     // The client's messages may quote the URL; never its password.
     let clean = |m: &str| crate::config::interpolate::redact(m, &[crate::config::interpolate::password_of(&r.url)]);
