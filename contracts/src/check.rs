@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Lookups held on the stack during a check; contracts reading more fields use the heap.
 const STACK_LOOKUPS: usize = 32;
@@ -67,7 +67,10 @@ pub struct Observer {
     pub window: WindowState,
     /// Unknown fields seen, by dotted name.
     pub drift: BTreeMap<String, u64>,
-    dups: Vec<HashSet<u64, foldhash::fast::RandomState>>,
+    /// Seen-sets of the duplicate rules, one per slot, shared with the observer's siblings
+    /// ([`Observer::sibling`]): records judged on several threads still see each other's
+    /// values, so a duplicate is one whichever thread reads it.
+    dups: Arc<[Mutex<SeenSet>]>,
     /// "Now" for per-record staleness; `None`: records are not judged for staleness.
     clock: Option<i64>,
 }
@@ -87,7 +90,15 @@ impl Observer {
 
     /// Forgets seen values (the duplicate scope ended, e.g. the window rolled).
     pub fn clear_duplicates(&mut self) {
-        self.dups.iter_mut().for_each(HashSet::clear);
+        self.dups.iter().for_each(|s| lock(s).clear());
+    }
+
+    /// A fresh observer of the same stream for another thread: its own window and drift,
+    /// the same duplicate seen-sets.
+    #[must_use]
+    pub fn sibling(&self) -> Self {
+        let empty = WindowState { records: 0, accumulators: self.window.accumulators.iter().map(empty_like).collect() };
+        Self { window: empty, drift: BTreeMap::new(), dups: Arc::clone(&self.dups), clock: None }
     }
 
     /// Records an arrival at `ms` for `noData` rules.
@@ -98,6 +109,14 @@ impl Observer {
             }
         }
     }
+}
+
+/// Digests of the value tuples one duplicate rule has seen.
+type SeenSet = HashSet<u64, foldhash::fast::RandomState>;
+
+/// Locks a seen-set; a thread that panicked while holding it left a set that is still a set.
+fn lock(m: &Mutex<SeenSet>) -> std::sync::MutexGuard<'_, SeenSet> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn empty_like(a: &Accumulator) -> Accumulator {
@@ -191,7 +210,7 @@ impl CompiledContract {
     /// A fresh observer for this contract.
     #[must_use]
     pub fn observer(&self) -> Observer {
-        Observer { window: WindowState::new(&self.rules), drift: BTreeMap::new(), dups: vec![HashSet::default(); self.dup_slots], clock: None }
+        Observer { window: WindowState::new(&self.rules), drift: BTreeMap::new(), dups: (0..self.dup_slots).map(|_| Mutex::new(SeenSet::default())).collect(), clock: None }
     }
 
     /// Checks one decoded record, feeding `obs`. Every violation is listed.
@@ -296,7 +315,7 @@ impl CompiledContract {
                         // A fast keyed hash: seen-sets hold 64-bit digests, one per distinct tuple.
                         let mut h = self.dup_hasher.build_hasher();
                         (0..paths.len()).for_each(|n| hash_into(val(n).unwrap_or(&Value::Null), &mut h));
-                        let fresh = obs.dups.get_mut(*slot).is_some_and(|s| s.insert(h.finish()));
+                        let fresh = obs.dups.get(*slot).is_some_and(|s| lock(s).insert(h.finish()));
                         (!fresh).then(|| {
                             let fields: Vec<String> = paths.iter().map(|p| p.join(".")).collect();
                             let shown = if paths.len() == 1 { val(0).cloned().unwrap_or(Value::Null) } else { Value::Array((0..paths.len()).map(|n| val(n).cloned().unwrap_or(Value::Null)).collect()) };

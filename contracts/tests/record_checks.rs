@@ -250,3 +250,16 @@ fn a_latency_sla_counts_stale_records() {
 fn chrono_ms(s: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(s).expect("RFC 3339").timestamp_millis()
 }
+
+#[test]
+fn sibling_observers_share_duplicates_not_windows() {
+    let c = compiled();
+    let mut a = c.observer();
+    let mut b = a.sibling();
+    assert!(c.check(&good(), &mut a).is_valid());
+    // The same id read by another worker is a duplicate there too.
+    assert_eq!(c.check(&good(), &mut b).rule_ids(), vec!["id.unique"]);
+    assert_eq!((a.window.records, b.window.records), (1, 1), "each keeps its own window delta");
+    b.clear_duplicates();
+    assert!(c.check(&good(), &mut a).is_valid(), "a cleared scope is cleared for every sibling");
+}

@@ -72,11 +72,20 @@ pub struct GateConfig {
     /// Largest record accepted, in bytes; larger ones are quarantined as decode errors.
     #[serde(default = "default_max_record_bytes")]
     pub max_record_bytes: usize,
+    /// Record loops in this process (each with its own consumer in the group and its own
+    /// producer; the partitions spread over them). Default: the cores the process may use
+    /// (its CPU quota included). A loop given no partition idles.
+    #[serde(default)]
+    pub workers: Option<usize>,
     /// Source topic → contract bindings. May be empty only with `contracts.registry`: the
     /// process then serves the registry API alone (registry-only mode).
     #[serde(default)]
     pub bindings: Vec<Binding>,
 }
+
+/// More record loops than this are refused: each holds a consumer and a producer with their
+/// threads and connections, and no box this gate runs on has more cores to feed them.
+const MAX_WORKERS: usize = 64;
 
 fn default_max_record_bytes() -> usize {
     1024 * 1024
@@ -449,6 +458,12 @@ impl GateConfig {
         Ok(cfg)
     }
 
+    /// Record loops to run: `workers`, else one per core the process may use.
+    #[must_use]
+    pub fn workers(&self) -> usize {
+        self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)).clamp(1, MAX_WORKERS)
+    }
+
     /// The output producer's `message.max.bytes`: the user's (in `kafka.producer_properties`
     /// or `kafka.properties`), else `max_record_bytes` plus room for a key and headers.
     ///
@@ -501,6 +516,9 @@ impl GateConfig {
         }
         if self.max_record_bytes == 0 {
             return Err(invalid("max_record_bytes", "must be at least 1"));
+        }
+        if let Some(n) = self.workers.filter(|n| !(1..=MAX_WORKERS).contains(n)) {
+            return Err(invalid("workers", format!("{n}: must be between 1 and {MAX_WORKERS} (omit it for one per core)")));
         }
         if self.http.max_connections == 0 {
             return Err(invalid("http.max_connections", "must be at least 1"));

@@ -44,6 +44,9 @@ pub fn config(brokers: &str, contracts_dir: &Path, source: &str, fallback: Fallb
         events: gate::config::EventsConfig { breaker_topic: format!("{source}.breaker-events"), violations_topic: format!("{source}.violations"), violations_per_rule_per_second: 5 },
         schema_registry: None,
         max_record_bytes: 1 << 20,
+        // One loop per core, as a user gets it: the suite runs with several loops where the
+        // box has several cores.
+        workers: None,
         bindings: vec![Binding { name: "flights".into(), source: source.to_string(), contract: "flights".into(), object: None, version: None, fallback, strict: false, stale_records: Default::default(), format: Default::default(), allowed_schema_ids: None, topics: Default::default(), breaker, last_good_interval: Duration::from_millis(250) }],
     }
 }

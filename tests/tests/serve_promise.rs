@@ -3,7 +3,9 @@
 //! flows, a duplicate burst leaks nothing once the breaker opened (failed probes included),
 //! strict mode leaks no record of a breaching flush, stale records are judged one by one, and a
 //! close after a record-level fault (enum, type, epoch millis) does not re-trip on
-//! it. Every test accounts for each source offset in the outputs it reads.
+//! it. Every test accounts for each source offset in the outputs it reads. Sources have
+//! [`PARTS`] partitions and the gate runs two record loops, so each promise is kept with the
+//! breaker, window and duplicate scope shared between loops.
 
 use e2e::sidecar::{self, header_str, read_until};
 use gate::config::{Fallback, GateConfig, StaleRecords};
@@ -15,6 +17,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(90);
+
+/// Source partitions: one per record loop.
+const PARTS: i32 = 2;
+
+/// A source record: partition and offset.
+type Coord = (i32, i64);
 
 /// The example contract with its `frequency` SLA (30 s) widened to an hour: the gate idles
 /// while a test reads its outputs, and silence is not what these tests are about.
@@ -62,22 +70,23 @@ impl Feed {
     }
 }
 
-/// Reads `outputs` of `src` until `n` distinct source offsets were seen; returns, per source
-/// offset, the output suffix and the message.
-async fn account(brokers: &str, src: &str, outputs: &[&str], n: usize) -> anyhow::Result<HashMap<i64, (String, OwnedMessage)>> {
+/// Reads `outputs` of `src` until `n` distinct source records were seen; returns, per source
+/// partition and offset, the output suffix and the message.
+async fn account(brokers: &str, src: &str, outputs: &[&str], n: usize) -> anyhow::Result<HashMap<Coord, (String, OwnedMessage)>> {
     let reader: StreamConsumer = e2e::consumer_config(brokers, &e2e::unique_name("reader")).create()?;
     let topics: Vec<String> = outputs.iter().map(|o| format!("{src}.{o}")).collect();
     reader.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
-    let mut seen: HashMap<i64, (String, OwnedMessage)> = HashMap::new();
+    let mut seen: HashMap<Coord, (String, OwnedMessage)> = HashMap::new();
     let mut dup = None;
     let _ = read_until(&reader, T, |ms| {
         seen.clear();
         for m in ms {
             // A stale snapshot re-emitted under last_good is another record's; not used here.
             let Some(offset) = header_str(m, h::SOURCE_OFFSET).and_then(|o| o.parse::<i64>().ok()) else { continue };
+            let Some(partition) = header_str(m, h::SOURCE_PARTITION).and_then(|o| o.parse::<i32>().ok()) else { continue };
             let output = m.topic().rsplit('.').next().unwrap_or_default().to_string();
-            if seen.insert(offset, (output, m.clone())).is_some() {
-                dup = Some(offset);
+            if seen.insert((partition, offset), (output, m.clone())).is_some() {
+                dup = Some((partition, offset));
             }
         }
         seen.len() >= n
@@ -92,8 +101,10 @@ fn key_starts(m: &OwnedMessage, prefix: &str) -> bool {
     m.key().is_some_and(|k| k.starts_with(prefix.as_bytes()))
 }
 
+/// Starts the gate with one record loop per source partition, whatever the box's cores.
 async fn start(cfg: &GateConfig) -> anyhow::Result<gate::serve::Running> {
-    Ok(gate::serve::start(cfg).await?)
+    let cfg = GateConfig { workers: Some(usize::try_from(PARTS)?), ..cfg.clone() };
+    Ok(gate::serve::start(&cfg).await?)
 }
 
 /// One unknown carrier (a zero-tolerance rule, `carrier_known: mustBe 0`) among thousands of
@@ -102,7 +113,7 @@ async fn start(cfg: &GateConfig) -> anyhow::Result<gate::serve::Running> {
 async fn one_unknown_carrier_is_quarantined_and_the_breaker_stays_closed() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
     let src = e2e::unique_name("stray");
-    e2e::create_topic(&brokers, &src, 1).await?;
+    e2e::create_topic(&brokers, &src, PARTS).await?;
     let dir = sidecar::contracts_dir(&contract());
     let cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
     let running = start(&cfg).await?;
@@ -136,7 +147,7 @@ async fn a_backlog_after_a_restart_is_probed_then_flows() -> anyhow::Result<()> 
     let Some(url) = e2e::redis_url() else { return Ok(()) };
     let src = e2e::unique_name("backlog");
     let prefix = e2e::unique_name("backlog-keys");
-    e2e::create_topic(&brokers, &src, 1).await?;
+    e2e::create_topic(&brokers, &src, PARTS).await?;
     let dir = sidecar::contracts_dir(&contract());
     let cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, Some((&url, &prefix)));
     let running = start(&cfg).await?;
@@ -179,7 +190,7 @@ async fn a_backlog_after_a_restart_is_probed_then_flows() -> anyhow::Result<()> 
 async fn a_duplicate_burst_leaks_nothing_once_open() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
     let src = e2e::unique_name("dupburst");
-    e2e::create_topic(&brokers, &src, 1).await?;
+    e2e::create_topic(&brokers, &src, PARTS).await?;
     let dir = sidecar::contracts_dir(&contract());
     let cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
     let running = start(&cfg).await?;
@@ -209,10 +220,17 @@ async fn a_duplicate_burst_leaks_nothing_once_open() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await; // pacing the producer
     }
     let seen = account(&brokers, &src, &["validated", "quarantine", "held"], produced).await?;
-    let first_held = seen.iter().filter(|(_, (o, _))| o == "held").map(|(off, _)| *off).min().unwrap_or(i64::MAX);
-    let leaked: Vec<i64> = seen.iter().filter(|(off, (o, m))| **off > first_held && o == "validated" && key_starts(m, "inj")).map(|(off, _)| *off).collect();
-    anyhow::ensure!(leaked.is_empty(), "{} copies reached validated after the breaker opened (e.g. offset {:?})", leaked.len(), leaked.iter().min());
-    anyhow::ensure!(seen.iter().any(|(off, (o, m))| *off > first_held && o == "validated" && key_starts(m, "good")), "no record reached validated after the close");
+    // Per partition: a partition's records are read in order, by one loop.
+    let mut first_held: HashMap<i32, i64> = HashMap::new();
+    for ((part, off), (o, _)) in &seen {
+        if o == "held" {
+            first_held.entry(*part).and_modify(|f| *f = (*f).min(*off)).or_insert(*off);
+        }
+    }
+    let after_held = |(part, off): &Coord| first_held.get(part).is_some_and(|f| off > f);
+    let leaked: Vec<Coord> = seen.iter().filter(|(c, (o, m))| after_held(c) && o == "validated" && key_starts(m, "inj")).map(|(c, _)| *c).collect();
+    anyhow::ensure!(leaked.is_empty(), "{} copies reached validated after the breaker opened (e.g. {:?})", leaked.len(), leaked.iter().min());
+    anyhow::ensure!(seen.iter().any(|(c, (o, m))| after_held(c) && o == "validated" && key_starts(m, "good")), "no record reached validated after the close");
     let half_open = seen.values().filter(|(o, m)| o == "validated" && header_str(m, h::BREAKER_STATE).as_deref() == Some("half_open")).count();
     anyhow::ensure!(half_open == 0, "{half_open} records reached validated while half-open");
     sidecar::stop(running).await
@@ -224,7 +242,7 @@ async fn a_duplicate_burst_leaks_nothing_once_open() -> anyhow::Result<()> {
 async fn strict_mode_leaks_no_record_of_a_null_burst() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
     let src = e2e::unique_name("strictburst");
-    e2e::create_topic(&brokers, &src, 1).await?;
+    e2e::create_topic(&brokers, &src, PARTS).await?;
     let dir = sidecar::contracts_dir(&contract());
     let mut cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
     cfg.bindings[0].strict = true;
@@ -247,7 +265,7 @@ async fn strict_mode_leaks_no_record_of_a_null_burst() -> anyhow::Result<()> {
         trips = trips.max(binding.breaker.status().await.state.trips);
     }
     let seen = account(&brokers, &src, &["validated", "quarantine", "held"], produced).await?;
-    let leaked: Vec<(i64, String)> = seen
+    let leaked: Vec<(Coord, String)> = seen
         .iter()
         .filter(|(_, (o, m))| o == "validated" && m.key().is_some_and(|k| k.starts_with(b"b")) && sidecar::json_of(m)["dep_time"].is_null())
         .map(|(off, (_, m))| (*off, header_str(m, h::BREAKER_STATE).unwrap_or_default()))
@@ -264,7 +282,7 @@ async fn strict_mode_leaks_no_record_of_a_null_burst() -> anyhow::Result<()> {
 async fn stale_records_are_judged_one_by_one() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
     let src = e2e::unique_name("staleburst");
-    e2e::create_topic(&brokers, &src, 1).await?;
+    e2e::create_topic(&brokers, &src, PARTS).await?;
     // slaProperties is the contract's last block: one more entry there.
     let contract = format!("{}  - property: latency\n    value: 10\n    unit: s\n    element: flights.time_hour\n", contract());
     let dir = sidecar::contracts_dir(&contract);
@@ -310,7 +328,7 @@ async fn stale_records_are_judged_one_by_one() -> anyhow::Result<()> {
 async fn close_after_fault(name: &str, edit: impl Fn(&mut Value)) -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
     let src = e2e::unique_name(name);
-    e2e::create_topic(&brokers, &src, 1).await?;
+    e2e::create_topic(&brokers, &src, PARTS).await?;
     let dir = sidecar::contracts_dir(&contract());
     let cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
     let running = start(&cfg).await?;

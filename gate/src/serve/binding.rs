@@ -49,7 +49,9 @@ pub struct BindingRuntime {
     pub breaker: Breaker<AnyStore>,
     /// Lock-free per-record decision.
     pub router: Arc<Router>,
-    stats: Mutex<Stats>,
+    /// One shard per record loop (worker): a loop checks records into its own shard, so
+    /// loops on different threads never wait for each other; a flush merges them.
+    stats: Box<[Mutex<Stats>]>,
     last_good: Mutex<LastGood>,
     /// The source topic's name, shared by every acknowledgement the loop waits for.
     pub source: Arc<str>,
@@ -61,10 +63,10 @@ pub struct BindingRuntime {
     /// reload while it swaps the observers and the breaker's rules: a flush never sees
     /// deltas of one rule layout and a breaker of another.
     reload: tokio::sync::Mutex<()>,
-    /// An operator's request for the paused backlog, taken by the record loop.
-    operator: Mutex<Option<PendingAction>>,
-    /// Paused partitions and the offset each is held at, published by the record loop.
-    paused_at: Mutex<PausedAt>,
+    /// An operator's request for the paused backlog, one slot per record loop, taken by it.
+    operator: Mutex<Vec<Option<PendingAction>>>,
+    /// Paused partitions and the offset each is held at, published by each record loop.
+    paused_at: Mutex<Vec<PausedAt>>,
 }
 
 /// The last-good index and the keys changed since the writer's last pass, under one lock
@@ -90,47 +92,73 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl BindingRuntime {
-    /// Assembles a binding.
+    /// Assembles a binding read by `workers` record loops (at least one).
     #[must_use]
-    pub fn new(cfg: Binding, contract: Arc<CompiledContract>, breaker: Breaker<AnyStore>, now_ms: i64) -> Self {
+    pub fn new(cfg: Binding, contract: Arc<CompiledContract>, breaker: Breaker<AnyStore>, now_ms: i64, workers: usize) -> Self {
         let topics = cfg.topics();
         let router = breaker.router();
-        let stats = Stats { obs: contract.observer(), probe: contract.observer(), contract, generation: 1 };
+        let workers = workers.max(1);
+        let stats = shards(&contract, workers, 1);
         let source = Arc::from(cfg.source.as_str());
         let counters = super::telemetry::RouteCounters::new(&cfg.name);
-        Self { cfg, topics, breaker, router, stats: Mutex::new(stats), last_good: Mutex::new(LastGood::default()), source, counters, last_arrival_ms: AtomicI64::new(now_ms), reload: tokio::sync::Mutex::new(()), operator: Mutex::new(None), paused_at: Mutex::new(PausedAt::new()) }
+        Self {
+            cfg,
+            topics,
+            breaker,
+            router,
+            stats,
+            last_good: Mutex::new(LastGood::default()),
+            source,
+            counters,
+            last_arrival_ms: AtomicI64::new(now_ms),
+            reload: tokio::sync::Mutex::new(()),
+            operator: Mutex::new(vec![None; workers]),
+            paused_at: Mutex::new(vec![PausedAt::new(); workers]),
+        }
     }
 
-    /// Paused partitions of this binding's source and the offset each is held at.
+    /// Record loops reading this binding.
+    #[must_use]
+    pub fn workers(&self) -> usize {
+        self.stats.len()
+    }
+
+    /// Paused partitions of this binding's source and the offset each is held at, over every
+    /// record loop (a partition belongs to one loop at a time).
     #[must_use]
     pub fn paused_at(&self) -> PausedAt {
-        lock(&self.paused_at).clone()
+        lock(&self.paused_at).iter().flat_map(|p| p.iter().map(|(k, v)| (*k, *v))).collect()
     }
 
-    /// Publishes the record loop's paused partitions.
-    pub fn set_paused_at(&self, now: PausedAt) {
-        *lock(&self.paused_at) = now;
-    }
-
-    /// Asks the record loop to release the paused backlog. Returns the partitions it applies
-    /// to; none means nothing is paused and nothing was requested.
-    pub fn request(&self, action: PendingAction) -> PausedAt {
-        let paused = self.paused_at();
-        if !paused.is_empty() {
-            *lock(&self.operator) = Some(action);
+    /// Publishes record loop `worker`'s paused partitions.
+    pub fn set_paused_at(&self, worker: usize, now: PausedAt) {
+        if let Some(slot) = lock(&self.paused_at).get_mut(worker) {
+            *slot = now;
         }
-        paused
     }
 
-    /// Takes the pending operator request.
-    pub fn take_request(&self) -> Option<PendingAction> {
-        lock(&self.operator).take()
+    /// Asks the record loops holding paused partitions to release their backlog. Returns the
+    /// partitions it applies to; none means nothing is paused and nothing was requested.
+    pub fn request(&self, action: PendingAction) -> PausedAt {
+        let paused = lock(&self.paused_at).clone();
+        let mut requests = lock(&self.operator);
+        for (slot, held) in requests.iter_mut().zip(&paused) {
+            if !held.is_empty() {
+                *slot = Some(action);
+            }
+        }
+        paused.into_iter().flatten().collect()
+    }
+
+    /// Takes record loop `worker`'s pending operator request.
+    pub fn take_request(&self, worker: usize) -> Option<PendingAction> {
+        lock(&self.operator).get_mut(worker).and_then(Option::take)
     }
 
     /// The contract version records are judged by now (it changes on a hot reload).
     #[must_use]
     pub fn contract(&self) -> Arc<CompiledContract> {
-        Arc::clone(&self.stats().contract)
+        Arc::clone(&self.stats(0).contract)
     }
 
     /// Hold while taking deltas and flushing them (see the `reload` field).
@@ -147,16 +175,20 @@ impl BindingRuntime {
     pub async fn reload(&self, next: Arc<CompiledContract>) -> bool {
         let _g = self.reload.lock().await;
         let same_slots = {
-            let mut s = self.stats();
-            let same = breaker::Layout::tag(&s.contract.rules) == breaker::Layout::tag(&next.rules);
-            let (mut obs, mut probe) = (next.observer(), next.observer());
-            if same {
-                obs.window = s.obs.take_window();
-                obs.drift = std::mem::take(&mut s.obs.drift);
-                probe.window = s.probe.take_window();
+            // Every shard at once: no record is judged by one version in one loop and
+            // another in the next while the shards are swapped.
+            let mut held: Vec<_> = self.stats.iter().map(lock).collect();
+            let same = held.first().is_some_and(|s| breaker::Layout::tag(&s.contract.rules) == breaker::Layout::tag(&next.rules));
+            let (obs0, probe0) = (next.observer(), next.observer());
+            for s in &mut held {
+                let (mut obs, mut probe) = (obs0.sibling(), probe0.sibling());
+                if same {
+                    obs.window = s.obs.take_window();
+                    obs.drift = std::mem::take(&mut s.obs.drift);
+                    probe.window = s.probe.take_window();
+                }
+                (s.contract, s.obs, s.probe) = (Arc::clone(&next), obs, probe);
             }
-            let generation = s.generation;
-            *s = Stats { contract: next.clone(), obs, probe, generation };
             same
         };
         let restarted = self.breaker.reconfigure(next.rules.clone()).await;
@@ -164,21 +196,34 @@ impl BindingRuntime {
         restarted
     }
 
-    /// The window observers.
-    pub fn stats(&self) -> MutexGuard<'_, Stats> {
-        lock(&self.stats)
+    /// Record loop `worker`'s window observers.
+    pub fn stats(&self, worker: usize) -> MutexGuard<'_, Stats> {
+        lock(&self.stats[worker % self.stats.len()])
     }
 
-    /// Takes the deltas for a flush, with the generation they belong to. "No data" rules
-    /// always see the newest arrival, so silence longer than the window still counts.
+    /// Forgets the duplicate rules' seen values (shared by every shard).
+    pub fn clear_duplicates(&self) {
+        self.stats(0).obs.clear_duplicates();
+    }
+
+    /// Takes the deltas of every shard for a flush, merged, with the generation they belong
+    /// to (the same in every shard). "No data" rules always see the newest arrival, so
+    /// silence longer than the window still counts.
     pub fn take_deltas(&self) -> (WindowState, WindowState, u64) {
-        let mut s = self.stats();
+        let (mut delta, mut probe, mut generation) = (WindowState::default(), WindowState::default(), 0);
         let last = self.last_arrival_ms.load(Relaxed);
-        let contract = Arc::clone(&s.contract);
-        s.obs.arrival(&contract, last);
-        let generation = s.generation;
-        s.generation += 1;
-        (s.obs.take_window(), s.probe.take_window(), generation)
+        for (i, shard) in self.stats.iter().enumerate() {
+            let mut s = lock(shard);
+            if i == 0 {
+                let contract = Arc::clone(&s.contract);
+                s.obs.arrival(&contract, last);
+            }
+            delta.merge(&s.obs.take_window());
+            probe.merge(&s.probe.take_window());
+            generation = s.generation;
+            s.generation += 1;
+        }
+        (delta, probe, generation)
     }
 
     /// The key's last valid record.
@@ -214,6 +259,12 @@ impl BindingRuntime {
     pub fn last_good_len(&self) -> usize {
         lock(&self.last_good).index.len()
     }
+}
+
+/// `workers` shards of one contract version, their observers siblings (one duplicate scope).
+fn shards(contract: &Arc<CompiledContract>, workers: usize, generation: u64) -> Box<[Mutex<Stats>]> {
+    let (obs, probe) = (contract.observer(), contract.observer());
+    (0..workers.max(1)).map(|_| Mutex::new(Stats { contract: Arc::clone(contract), obs: obs.sibling(), probe: probe.sibling(), generation })).collect()
 }
 
 impl LastGood {
@@ -383,5 +434,36 @@ mod tests {
             assert_eq!(got, want, "{name}");
             assert!(lg.take_staged().is_empty(), "{name}: a second pass writes nothing new");
         }
+    }
+
+    #[test]
+    fn a_flush_takes_every_loops_shard_and_requests_reach_the_loops_that_hold_pauses() {
+        let doc = "apiVersion: v3.1.0\nkind: DataContract\nid: o\nversion: 1.0.0\nstatus: active\nschema:\n  - name: orders\n    properties:\n      - name: id\n        logicalType: string\n        required: true\n";
+        let model: contracts::Contract = serde_saphyr::from_str(doc).expect("contract parses");
+        let compiled = Arc::new(contracts::compile(&model, None).expect("compiles"));
+        let binding: Binding = serde_saphyr::from_str("name: b\nsource: s\ncontract: o\nfallback: pause\n").expect("binding");
+        let rules = compiled.rules.clone();
+        let store = AnyStore::Memory(breaker::MemoryStore::new(binding.breaker.window.clone(), &rules));
+        let brk = Breaker::new(binding.breaker.clone(), rules, store, breaker::BreakerOptions::default(), 0).expect("breaker");
+        let b = BindingRuntime::new(binding, Arc::clone(&compiled), brk, 0, 3);
+        assert_eq!(b.workers(), 3);
+        // (worker, records it checks)
+        for (worker, n) in [(0, 2), (1, 0), (2, 5)] {
+            let mut s = b.stats(worker);
+            let contract = Arc::clone(&s.contract);
+            for _ in 0..n {
+                contract.check(&serde_json::json!({"id": "x"}), &mut s.obs);
+            }
+        }
+        let (delta, _, generation) = b.take_deltas();
+        assert_eq!((delta.records, generation), (7, 1), "one delta of every shard");
+        assert!((0..3).all(|w| b.stats(w).generation == 2 && b.stats(w).obs.window.records == 0), "every shard moved to the next generation");
+        // Partitions 0 and 3 paused in loop 0, partition 5 in loop 2: a request reaches those two.
+        b.set_paused_at(0, PausedAt::from([(0, 10), (3, 4)]));
+        b.set_paused_at(2, PausedAt::from([(5, 7)]));
+        assert_eq!(b.request(PendingAction::Skip), PausedAt::from([(0, 10), (3, 4), (5, 7)]));
+        let taken: Vec<Option<PendingAction>> = (0..3).map(|w| b.take_request(w)).collect();
+        assert_eq!(taken, vec![Some(PendingAction::Skip), None, Some(PendingAction::Skip)]);
+        assert_eq!(b.take_request(0), None, "taken once");
     }
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 /// Runs the flush loop of one binding until shutdown, then flushes once more.
-pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Option<super::strict::JudgedTx>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Vec<super::strict::JudgedTx>, mut shutdown: watch::Receiver<bool>) {
     let cfg = b.breaker.config().clone();
     let mut tick = tokio::time::interval(cfg.flush_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -27,7 +27,7 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Option<
         if now / dup_scope_ms != dup_epoch {
             // Duplicates are judged within one window span; the sets must not grow forever.
             dup_epoch = now / dup_scope_ms;
-            b.stats().obs.clear_duplicates();
+            b.clear_duplicates();
         }
         let _reload = b.flush_guard().await; // no hot reload between taking deltas and flushing them
         let (delta, probe, generation) = b.take_deltas();
@@ -35,7 +35,7 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Option<
         // neighbours: a burst that starts or ends inside a flush leaves a piece too small to
         // show a breach alone, so a generation is released one flush later, diverted if its
         // records breach alone or together with the flush before or after it.
-        let release = judged.is_some().then(|| strict.judge(&b, generation, &delta, now, cfg.confidence)).flatten();
+        let release = (!judged.is_empty()).then(|| strict.judge(&b, generation, &delta, now, cfg.confidence)).flatten();
         let started = Instant::now();
         match b.breaker.flush(&delta, &probe, now).await {
             Ok(report) => {
@@ -53,12 +53,14 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Option<
             }
             Err(error) => FlushRejected { binding: &b.cfg.name, error: &error }.emit(),
         }
-        if let Some(tx) = &judged {
+        if !judged.is_empty() {
             // Strict mode: the records of the generation before may go now, routed by the state
             // this flush left (a rejected flush leaves the state as it was); at shutdown this
-            // one's too.
+            // one's too. Every record loop holds deferred records of the generation.
             for (generation, divert) in release.into_iter().chain(stop.then(|| strict.last(&b)).flatten()) {
-                let _ = tx.send(super::strict::Judged { topic: b.cfg.source.clone(), generation, divert });
+                for tx in &judged {
+                    let _ = tx.send(super::strict::Judged { topic: b.cfg.source.clone(), generation, divert });
+                }
             }
         }
         if stop {

@@ -24,6 +24,7 @@ pub mod refused;
 pub mod reload;
 pub mod breaker_store;
 pub mod strict;
+pub mod workers;
 
 use crate::config::{DeliveryMode, GateConfig};
 use binding::BindingRuntime;
@@ -157,7 +158,8 @@ pub struct Running {
     pub bindings: Vec<Arc<BindingRuntime>>,
     /// Flip to true to stop.
     pub shutdown: watch::Sender<bool>,
-    /// The record loop.
+    /// The record loops (`workers` of them), as one task: it ends when every loop has ended,
+    /// with the first loop's error.
     pub pipeline: tokio::task::JoinHandle<Result<(), ServeError>>,
     /// Flush loops.
     pub flushers: Vec<tokio::task::JoinHandle<()>>,
@@ -184,6 +186,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     let source = crate::contract_source::ContractSource::open(cfg).await?;
     let now = chrono::Utc::now().timestamp_millis();
     let replica = BreakerOptions::default().replica;
+    let workers = cfg.workers();
     let mut bindings = Vec::new();
     for b in &cfg.bindings {
         let contract = source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|source| ServeError::BindingContract { binding: b.name.clone(), source: Box::new(source) })?;
@@ -201,60 +204,39 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         };
         let opts = BreakerOptions { name: b.name.clone(), replica: replica.clone(), fallback: cfg.redis.as_ref().map(|r| r.fallback).unwrap_or_default() };
         let brk = Breaker::new(b.breaker.clone(), rules, store, opts, now).map_err(|e| ServeError::Breaker { binding: b.name.clone(), source: e.into() })?;
-        bindings.push(Arc::new(BindingRuntime::new(b.clone(), Arc::new(contract), brk, now)));
+        bindings.push(Arc::new(BindingRuntime::new(b.clone(), Arc::new(contract), brk, now, workers)));
     }
 
     let exactly_once = cfg.delivery.mode == DeliveryMode::ExactlyOnce;
-    let mut pcfg = producer_config(cfg);
     // Events go through a producer outside any transaction: they report, they are not data.
-    let events_producer: FutureProducer = pcfg.create().map_err(kafka_err("events producer"))?;
-    if exactly_once {
-        pcfg.set("transactional.id", format!("{}-{}", cfg.kafka.group_id, replica));
-    }
-    let ack_context = acks::AckContext::default();
-    let ack_queue = Arc::clone(&ack_context.queue);
-    let producer: acks::OutputProducer = pcfg.create_with_context(ack_context).map_err(kafka_err("output producer"))?;
+    let events_producer: FutureProducer = producer_config(cfg).create().map_err(kafka_err("events producer"))?;
     let partitions = if cfg.kafka.create_topics { crate::kafka::ensure_topics(cfg, |existing| wanted_topics(cfg, &bindings, existing)).await? } else { HashMap::new() };
+    let partitions: pipeline::TopicMap<i32> = partitions.into_iter().collect();
     let limits = output_limits(cfg, &bindings).await?;
     for b in &bindings {
         let n = lastgood::rebuild(cfg, b).await.map_err(kafka_err(format!("rebuilding the last-good index of {}", b.cfg.name)))?;
         info!(binding = %b.cfg.name, keys = n, "last-good index rebuilt");
     }
-    let consumer: StreamConsumer<rebalance::GateContext> = consumer_config(cfg)
-        .set("group.id", &cfg.kafka.group_id)
-        .set("enable.auto.commit", if exactly_once { "false" } else { "true" })
-        .set("auto.commit.interval.ms", "1000")
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .create_with_context(rebalance::GateContext::default())
-        .map_err(kafka_err("source consumer"))?;
-    let sources: Vec<&str> = bindings.iter().map(|b| b.cfg.source.as_str()).collect();
-    consumer.subscribe(&sources).map_err(kafka_err("subscribing to the sources"))?;
-    let consumer = Arc::new(consumer);
     let (tx, rx) = watch::channel(false);
     let transitions = events::TransitionSink::new(events_producer.clone(), cfg.events.breaker_topic.clone(), replica.clone());
     let violations = events::ViolationSink::new(events_producer.clone(), cfg.events.violations_topic.clone(), cfg.events.violations_per_rule_per_second);
     let last_good_partitions: Vec<Option<i32>> = bindings.iter().map(|b| partitions.get(b.topics.get(Output::LastGood)).copied()).collect();
-    // Strict bindings hear from their flusher when a window generation has been judged.
-    let (judged_tx, judged_rx) = tokio::sync::mpsc::unbounded_channel();
     let any_strict = bindings.iter().any(|b| b.cfg.strict);
-    let pipeline = pipeline::Pipeline {
-        judged: any_strict.then_some(judged_rx),
-        consumer: Arc::clone(&consumer),
-        producer,
-        acks: ack_queue,
-        batch: std::sync::atomic::AtomicU64::new(0),
-        bindings: bindings.iter().map(|b| (b.cfg.source.clone(), Arc::clone(b))).collect(),
-        partitions: partitions.into_iter().collect(),
-        limits,
-        decoder: decode::Decoder::new(cfg)?,
-        violations,
-    };
+    let shared = Shared { bindings: bindings.iter().map(|b| (b.cfg.source.clone(), Arc::clone(b))).collect(), partitions, limits, violations };
+    let mut pipelines = Vec::new();
+    // Strict bindings hear from their flusher when a window generation has been judged; every
+    // record loop holds deferred records, so each has its own channel.
+    let mut judged_txs = Vec::new();
+    for worker in 0..workers {
+        let (judged_tx, judged_rx) = tokio::sync::mpsc::unbounded_channel();
+        if any_strict {
+            judged_txs.push(judged_tx);
+        }
+        pipelines.push(worker_pipeline(cfg, &replica, &shared, worker, any_strict.then_some(judged_rx))?);
+    }
     let mut flushers: Vec<_> = bindings
         .iter()
-        .map(|b| tokio::spawn(flusher::run(Arc::clone(b), transitions.clone(), b.cfg.strict.then(|| judged_tx.clone()), rx.clone())))
+        .map(|b| tokio::spawn(flusher::run(Arc::clone(b), transitions.clone(), if b.cfg.strict { judged_txs.clone() } else { Vec::new() }, rx.clone())))
         .collect();
     // The last-good index topic is written outside any transaction, by the events producer:
     // it serves restarts and replicas, and an aborted batch is re-read and re-staged anyway.
@@ -263,13 +245,67 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         flushers.push(tokio::spawn(lastgood::writer(Arc::clone(b), events_producer.clone(), parts, interval, rx.clone())));
     }
     let ready = Arc::new(ready::Readiness::new(crate::kafka::client_config(cfg), bindings.clone()));
-    let pipeline = if exactly_once { tokio::spawn(record_loop::run(pipeline, delivery::Transactional::default(), rx)) } else { tokio::spawn(record_loop::run(pipeline, delivery::AtLeastOnce::default(), rx)) };
+    let pipeline = tokio::spawn(workers::supervise(pipelines, exactly_once, rx));
     let registry = source.registry();
     if let Some(r) = &registry {
         reload::spawn(Arc::clone(r), bindings.clone(), tx.subscribe());
     }
-    info!(bindings = bindings.len(), replica = %replica, "serving");
+    info!(bindings = bindings.len(), replica = %replica, workers, "serving");
     Ok(Running { bindings, shutdown: tx, pipeline, flushers, ready, transitions, registry })
+}
+
+/// What every record loop shares: the bindings and what is known about their topics.
+struct Shared {
+    bindings: pipeline::TopicMap<Arc<BindingRuntime>>,
+    partitions: pipeline::TopicMap<i32>,
+    limits: pipeline::TopicMap<usize>,
+    violations: events::ViolationSink,
+}
+
+/// Record loop `worker`'s own clients: a consumer in the group (the group spreads the
+/// partitions over every loop of every replica) and an output producer, transactional under
+/// exactly-once with an id of its own (worker 0 keeps the id a single loop always had, so an
+/// upgrade fences the transaction it may have left open).
+fn worker_pipeline(cfg: &GateConfig, replica: &str, shared: &Shared, worker: usize, judged: Option<strict::JudgedRx>) -> Result<pipeline::Pipeline, ServeError> {
+    let exactly_once = cfg.delivery.mode == DeliveryMode::ExactlyOnce;
+    let mut pcfg = producer_config(cfg);
+    if exactly_once {
+        let id = if worker == 0 { format!("{}-{replica}", cfg.kafka.group_id) } else { format!("{}-{replica}-{worker}", cfg.kafka.group_id) };
+        pcfg.set("transactional.id", id);
+    }
+    let ack_context = acks::AckContext::default();
+    let ack_queue = Arc::clone(&ack_context.queue);
+    let producer: acks::OutputProducer = pcfg.create_with_context(ack_context).map_err(kafka_err(format!("output producer of worker {worker}")))?;
+    let mut ccfg = consumer_config(cfg);
+    // Static membership names one member per id: every loop but the first gets its own.
+    if let Some(id) = ccfg.get("group.instance.id").filter(|_| worker > 0).map(|id| format!("{id}-{worker}")) {
+        ccfg.set("group.instance.id", id);
+    }
+    let consumer: StreamConsumer<rebalance::GateContext> = ccfg
+        .set("group.id", &cfg.kafka.group_id)
+        .set("enable.auto.commit", if exactly_once { "false" } else { "true" })
+        .set("auto.commit.interval.ms", "1000")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .create_with_context(rebalance::GateContext::default())
+        .map_err(kafka_err(format!("source consumer of worker {worker}")))?;
+    let sources: Vec<&str> = shared.bindings.keys().map(String::as_str).collect();
+    consumer.subscribe(&sources).map_err(kafka_err("subscribing to the sources"))?;
+    Ok(pipeline::Pipeline {
+        judged,
+        consumer: Arc::new(consumer),
+        producer,
+        acks: ack_queue,
+        batch: std::sync::atomic::AtomicU64::new(0),
+        bindings: shared.bindings.clone(),
+        partitions: shared.partitions.clone(),
+        limits: shared.limits.clone(),
+        decoder: decode::Decoder::new(cfg)?,
+        violations: shared.violations.clone(),
+        worker,
+    })
 }
 
 /// Every topic the bindings write, with the source topic's partition count (so outputs keep

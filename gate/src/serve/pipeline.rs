@@ -51,6 +51,9 @@ pub struct Pipeline {
     pub violations: super::events::ViolationSink,
     /// Strict bindings: the flushers' reports that a window generation was judged.
     pub judged: Option<super::strict::JudgedRx>,
+    /// Which record loop this is (`0..workers`): the shard of each binding's window state it
+    /// checks into, and its slot for paused partitions and operator requests.
+    pub worker: usize,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -103,7 +106,7 @@ impl Pipeline {
         // The contract is read once per record, with the observer it feeds (a hot reload swaps
         // both together); headers name the version that judged the record.
         let (contract, valid, verdict_rules, reason, record, generation, stale) = {
-            let mut stats = b.stats();
+            let mut stats = b.stats(self.worker);
             let contract = Arc::clone(&stats.contract);
             let generation = stats.generation;
             let (valid, ids, reason, record, stale) = match decoded {
@@ -146,7 +149,7 @@ impl Pipeline {
         // A probe record is also checked into the probe window; strict mode then waits for the
         // generation that holds that observation.
         let generation = if route == breaker::Route::Probe {
-            let mut stats = b.stats();
+            let mut stats = b.stats(self.worker);
             let current = Arc::clone(&stats.contract);
             match (&record, decoded) {
                 (Some(v), _) => {

@@ -216,7 +216,7 @@ impl Pipeline {
     /// Shows every binding's paused partitions to the admin API.
     pub(crate) fn publish_paused(&self, parts: &Partitions) {
         for b in self.bindings.values() {
-            b.set_paused_at(parts.paused_of(&b.source));
+            b.set_paused_at(self.worker, parts.paused_of(&b.source));
         }
     }
 
@@ -224,7 +224,7 @@ impl Pipeline {
     /// its pause offset up to its current high watermark.
     fn release_requested(&self, parts: &mut Partitions) {
         for b in self.bindings.values() {
-            let Some(action) = b.take_request() else { continue };
+            let Some(action) = b.take_request(self.worker) else { continue };
             for (partition, from) in parts.paused_of(&b.source) {
                 let topic: &str = &b.source;
                 // A blocking metadata call, rare (an operator's request) and bounded.

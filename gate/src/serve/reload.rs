@@ -110,7 +110,7 @@ mod tests {
         let rules = compiled.rules.clone();
         let store = AnyStore::Memory(MemoryStore::new(binding.breaker.window.clone(), &rules));
         let brk = Breaker::new(binding.breaker.clone(), rules, store, BreakerOptions::default(), 0).expect("breaker");
-        let b = BindingRuntime::new(binding, Arc::new(compiled), brk, 0);
+        let b = BindingRuntime::new(binding, Arc::new(compiled), brk, 0, 2);
         let range = semver::VersionReq::parse(">=1").expect("range");
         let mut failed = HashSet::new();
 
@@ -124,6 +124,7 @@ mod tests {
         reg.push(&doc("1.1.0", "orders", "      - name: note\n        logicalType: string\n"), false).await.expect("1.1.0");
         assert_eq!(reload_one(&reg, &b, Some(&range), &mut failed).await.as_deref(), Some("1.1.0"));
         assert_eq!(&*b.contract().version, "1.1.0");
+        assert_eq!(&*b.stats(1).contract.version, "1.1.0", "every record loop's shard moved");
         // Nothing newer that compiles: stays; a deprecated newer version is not followed.
         assert_eq!(reload_one(&reg, &b, Some(&range), &mut failed).await, None);
         reg.push(&doc("1.2.0", "orders", "      - name: note\n        logicalType: string\n"), false).await.expect("1.2.0");
@@ -141,7 +142,7 @@ mod tests {
         let rules = compiled.rules.clone();
         let store = AnyStore::Memory(MemoryStore::new(binding.breaker.window.clone(), &rules));
         let brk = Breaker::new(binding.breaker.clone(), rules, store, BreakerOptions::default(), 0).expect("breaker");
-        let b = BindingRuntime::new(binding, Arc::new(compiled), brk, 0);
+        let b = BindingRuntime::new(binding, Arc::new(compiled), brk, 0, 2);
         let mut failed = HashSet::new();
         reg.push(&doc("1.1.0", "orders", "  - name: refunds\n    properties:\n      - name: id\n        logicalType: string\n"), false).await.expect("1.1.0");
         assert_eq!(reload_one(&reg, &b, None, &mut failed).await, None);

@@ -1,0 +1,180 @@
+//! Several record loops in one process (`workers`), on real Kafka: the group spreads the
+//! source partitions over the loops, every source record reaches exactly one output once and
+//! in its partition's order (at-least-once and exactly-once, one transactional producer per
+//! loop), and an operator's release reaches every loop that holds paused partitions.
+
+use e2e::sidecar::{self, header_str, keyed, read_until};
+use gate::config::{DeliveryMode, Fallback, GateConfig};
+use gate::serve::headers as h;
+use gate::serve::pending::PendingAction;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::{Message, OwnedMessage};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(90);
+const PARTS: i32 = 4;
+const WORKERS: usize = 2;
+
+fn config(brokers: &str, dir: &std::path::Path, src: &str, fallback: Fallback, mode: DeliveryMode) -> GateConfig {
+    let mut cfg = sidecar::config(brokers, dir, src, fallback, None);
+    cfg.workers = Some(WORKERS);
+    cfg.delivery.mode = mode;
+    cfg
+}
+
+/// Partitions each member of `group` owns, as the broker sees them (the consumer protocol's
+/// assignment: version, then per topic its name and partitions).
+fn assignments(brokers: &str, group: &str) -> anyhow::Result<Vec<usize>> {
+    let c: BaseConsumer = e2e::consumer_config(brokers, &e2e::unique_name("observer")).create()?;
+    let list = c.fetch_group_list(Some(group), Duration::from_secs(5))?;
+    let mut owned = Vec::new();
+    for g in list.groups() {
+        for m in g.members() {
+            owned.push(m.assignment().map_or(Ok(0), partitions_in)?);
+        }
+    }
+    Ok(owned)
+}
+
+fn partitions_in(a: &[u8]) -> anyhow::Result<usize> {
+    let mut at = 2; // version
+    let mut take = |n: usize| -> anyhow::Result<&[u8]> {
+        let s = a.get(at..at + n).ok_or_else(|| anyhow::anyhow!("assignment ends at {at}"))?;
+        at += n;
+        Ok(s)
+    };
+    let int = |b: &[u8]| i32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let topics = int(take(4)?);
+    let mut n = 0;
+    for _ in 0..topics {
+        let len = take(2)?;
+        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        take(len)?;
+        let parts = usize::try_from(int(take(4)?))?;
+        take(4 * parts)?;
+        n += parts;
+    }
+    Ok(n)
+}
+
+/// Reads `outputs` of `src` (committed records only) until `n` distinct source records were
+/// seen. Fails on a source record written twice or an output partition whose source offsets
+/// go backwards (a partition read by two loops at once, or out of order).
+async fn account(brokers: &str, src: &str, outputs: &[&str], n: usize) -> anyhow::Result<HashMap<(i32, i64), (String, OwnedMessage)>> {
+    let reader: StreamConsumer = e2e::consumer_config(brokers, &e2e::unique_name("reader")).create()?;
+    let topics: Vec<String> = outputs.iter().map(|o| format!("{src}.{o}")).collect();
+    reader.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let coord = |m: &OwnedMessage| -> Option<(i32, i64)> { Some((header_str(m, h::SOURCE_PARTITION)?.parse().ok()?, header_str(m, h::SOURCE_OFFSET)?.parse().ok()?)) };
+    let msgs = read_until(&reader, T, |ms| ms.iter().filter_map(coord).collect::<std::collections::HashSet<_>>().len() >= n).await?;
+    let mut seen = HashMap::new();
+    let mut last: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for m in &msgs {
+        let (part, off) = coord(m).ok_or_else(|| anyhow::anyhow!("an output record without source coordinates"))?;
+        let output = m.topic().rsplit('.').next().unwrap_or_default().to_string();
+        anyhow::ensure!(m.partition() == part, "source partition {part} written to {output} partition {}", m.partition());
+        if let Some(prev) = last.insert((output.clone(), part), off) {
+            anyhow::ensure!(prev < off, "{output}[{part}]: source offset {off} after {prev}");
+        }
+        anyhow::ensure!(seen.insert((part, off), (output, m.clone())).is_none(), "source record {part}@{off} written twice");
+    }
+    anyhow::ensure!(seen.len() == n, "{} of {n} source records in {outputs:?}", seen.len());
+    Ok(seen)
+}
+
+async fn every_record_once_in_order(mode: DeliveryMode) -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("workers");
+    e2e::create_topic(&brokers, &src, PARTS).await?;
+    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
+    let cfg = config(&brokers, dir.path(), &src, Fallback::Hold, mode);
+    let running = gate::serve::start(&cfg).await?;
+    let group = cfg.kafka.group_id.clone();
+    e2e::wait_until("both loops own two partitions", T, || async {
+        let owned = assignments(&brokers, &group).ok()?;
+        (owned == [2, 2]).then_some(())
+    })
+    .await?;
+    let mut sample = sidecar::flights_sample();
+    // Every 25th flight of an unknown carrier: quarantined, so two outputs are accounted for.
+    for r in sample.iter_mut().step_by(25) {
+        r["carrier"] = serde_json::Value::from("ZZ");
+    }
+    let p = e2e::producer(&brokers)?;
+    for chunk in keyed(&sample).chunks(500) {
+        sidecar::produce(&p, &src, chunk).await?;
+    }
+    let seen = account(&brokers, &src, &["validated", "quarantine", "held"], sample.len()).await?;
+    let per_part = (0..PARTS).map(|part| seen.keys().filter(|(p, _)| *p == part).count()).collect::<Vec<_>>();
+    anyhow::ensure!(per_part.iter().all(|n| *n > 0), "every partition carried records: {per_part:?}");
+    let quarantined = seen.values().filter(|(o, _)| o == "quarantine").count();
+    anyhow::ensure!(quarantined >= sample.len() / 25, "{quarantined} quarantined");
+    sidecar::stop(running).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_loops_deliver_every_record_once_in_order_at_least_once() -> anyhow::Result<()> {
+    every_record_once_in_order(DeliveryMode::AtLeastOnce).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_loops_deliver_every_record_once_in_order_exactly_once() -> anyhow::Result<()> {
+    every_record_once_in_order(DeliveryMode::ExactlyOnce).await
+}
+
+/// `fallback: pause` forced open: both loops pause their partitions; one operator request
+/// releases all of them, each partition's backlog in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_release_reaches_every_loop() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("workers-release");
+    e2e::create_topic(&brokers, &src, PARTS).await?;
+    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
+    let cfg = config(&brokers, dir.path(), &src, Fallback::Pause, DeliveryMode::AtLeastOnce);
+    let running = gate::serve::start(&cfg).await?;
+    let group = cfg.kafka.group_id.clone();
+    e2e::wait_until("both loops own two partitions", T, || async { (assignments(&brokers, &group).ok()? == [2, 2]).then_some(()) }).await?;
+    let b = std::sync::Arc::clone(&running.bindings[0]);
+    b.breaker.command(breaker::Command::ForceOpen, None, chrono::Utc::now().timestamp_millis()).await?;
+    let sample = sidecar::flights_sample();
+    let n = 200;
+    sidecar::produce(&e2e::producer(&brokers)?, &src, &keyed(&sample[..n])).await?;
+    let paused = e2e::wait_until("every partition paused", T, || async {
+        let p = b.paused_at();
+        (p.len() == usize::try_from(PARTS).ok()?).then_some(p)
+    })
+    .await?;
+    anyhow::ensure!(paused.values().all(|at| *at == 0), "paused at their first record: {paused:?}");
+    let asked = b.request(PendingAction::Quarantine);
+    anyhow::ensure!(asked == paused, "the request covers every loop's partitions: {asked:?}");
+    let seen = account(&brokers, &src, &["validated", "quarantine", "held"], n).await?;
+    anyhow::ensure!(seen.values().all(|(o, _)| o == "quarantine"), "{} not released to quarantine", seen.values().filter(|(o, _)| o != "quarantine").count());
+    e2e::wait_until("no partition paused", T, || async { b.paused_at().is_empty().then_some(()) }).await?;
+    sidecar::stop(running).await
+}
+
+/// Two loops read partitions of their own, yet a copy of a record the other loop has seen is
+/// a duplicate (`flights_unique`, a window rule: the copies flow, marked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_read_by_the_other_loop_is_one() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("workers-dups");
+    e2e::create_topic(&brokers, &src, PARTS).await?;
+    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
+    let cfg = config(&brokers, dir.path(), &src, Fallback::Hold, DeliveryMode::AtLeastOnce);
+    let running = gate::serve::start(&cfg).await?;
+    let group = cfg.kafka.group_id.clone();
+    e2e::wait_until("both loops own two partitions", T, || async { (assignments(&brokers, &group).ok()? == [2, 2]).then_some(()) }).await?;
+    let sample = sidecar::flights_sample();
+    let p = e2e::producer(&brokers)?;
+    // The same flight into every partition: one loop sees it first, the other's copies are
+    // duplicates all the same.
+    let flight = serde_json::to_vec(&sample[0])?;
+    for part in 0..PARTS {
+        p.send(rdkafka::producer::FutureRecord::to(&src).key("same").payload(&flight).partition(part), Duration::from_secs(10)).await.map_err(|(e, _)| e)?;
+    }
+    let seen = account(&brokers, &src, &["validated", "quarantine", "held"], usize::try_from(PARTS)?).await?;
+    let marked = seen.values().filter(|(_, m)| header_str(m, h::VIOLATIONS).is_some_and(|v| v.contains("flights_unique"))).count();
+    anyhow::ensure!(marked == seen.len() - 1, "{marked} of {} copies marked duplicate; the first is not one", seen.len());
+    sidecar::stop(running).await
+}
