@@ -4,9 +4,11 @@
 pub mod interpolate;
 pub mod tls;
 pub mod schema_registry;
+pub mod binding;
 
-use breaker::{BreakerConfig, StoreOutagePolicy};
+use breaker::StoreOutagePolicy;
 pub use crate::output::{TopicOverrides, Topics};
+pub use binding::{Binding, Fallback, HeaderProfile, StaleRecords};
 pub use schema_registry::{PayloadFormat, SchemaRegistrySection};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -306,125 +308,6 @@ fn default_violation_rate() -> u32 {
 impl Default for EventsConfig {
     fn default() -> Self {
         Self { breaker_topic: default_breaker_topic(), violations_topic: default_violations_topic(), violations_per_rule_per_second: default_violation_rate() }
-    }
-}
-
-/// What happens to valid records while the breaker is open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Fallback {
-    /// Re-emit each key's last valid record to validated, marked stale; hold the new one.
-    LastGood,
-    /// Send to `<src>.degraded`, flagged low confidence.
-    Degrade,
-    /// Send to `<src>.held` for replay.
-    Hold,
-    /// Stop consuming the source partitions; offsets stay where they are.
-    Pause,
-}
-
-impl Fallback {
-    /// Name for labels and logs.
-    #[must_use]
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::LastGood => "last_good",
-            Self::Degrade => "degrade",
-            Self::Hold => "hold",
-            Self::Pause => "pause",
-        }
-    }
-}
-
-/// What a binding does with a record older than the latency SLA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StaleRecords {
-    /// It flows (if valid) and counts towards the window's stale share.
-    #[default]
-    Count,
-    /// It takes the open route (the binding's fallback) even while the breaker is closed.
-    Divert,
-    /// It is quarantined with the staleness as its reason.
-    Quarantine,
-}
-
-/// One source topic bound to a contract.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Binding {
-    /// Binding name (metrics label, admin path, breaker key).
-    pub name: String,
-    /// Source topic.
-    pub source: String,
-    /// Contract id.
-    pub contract: String,
-    /// Schema object of the contract (default: the first; required with `format: avro` when
-    /// the contract has several, checked at startup).
-    #[serde(default)]
-    pub object: Option<String>,
-    /// Versions to follow, as a semver range (`^1`, `~1.4`, `=1.2.0`). Default: the newest
-    /// version at start, then newer ones of the same major (`^MAJOR`; `^0.MINOR` below 1.0.0).
-    /// With the registry, a running gate moves to a newly registered matching version
-    /// without restart.
-    #[serde(default)]
-    pub version: Option<String>,
-    /// Fallback while the breaker is open.
-    pub fallback: Fallback,
-    /// Strict mode: hold each record bound for validated until the flush that counts it in
-    /// the window and the flush after it have been judged, then send it to validated, or to
-    /// the fallback if the breaker opened or if its flush's own records breach a rate rule
-    /// (alone or with a neighbouring flush) by more than chance (`breaker.confidence`). A
-    /// burst then leaks nothing to validated before the window trips, at the cost of up to
-    /// two flush intervals of latency. Not with `fallback: pause` or exactly-once.
-    #[serde(default)]
-    pub strict: bool,
-    /// What happens to a record whose event timestamp is older than the contract's latency
-    /// SLA when it arrives: `count` (default: it flows and counts towards the window's stale
-    /// share), `divert` (it takes the open route, whatever the breaker's state) or
-    /// `quarantine`. Needs a `latency` SLA on the contract's object.
-    #[serde(default)]
-    pub stale_records: StaleRecords,
-    /// Encoding of the source records: `json` (default) or `avro` (Confluent wire format).
-    #[serde(default)]
-    pub format: PayloadFormat,
-    /// Avro: the only writer schema ids accepted (pinning). Without it, any id whose schema
-    /// conforms to the contract is accepted. A record with another id is schema drift
-    /// (rule `$.schema`), quarantined.
-    #[serde(default)]
-    pub allowed_schema_ids: Option<Vec<u32>>,
-    /// Output topic overrides by output (`validated`, `quarantine`, `degraded`, `held`,
-    /// `last_good`); each defaults to `<source>.<suffix>` (`last-good` for the last one).
-    #[serde(default)]
-    pub topics: TopicOverrides,
-    /// Breaker settings.
-    #[serde(default)]
-    pub breaker: BreakerConfig,
-    /// How often changed keys are written to the compacted `<src>.last-good` topic, each key
-    /// once per pass (and once more at shutdown). The topic only rebuilds the index after a
-    /// restart or on another replica; the running gate serves snapshots from memory at once.
-    /// After a crash the rebuilt snapshot of a key may be up to this much older. Default 5 s.
-    #[serde(default = "default_last_good_interval", with = "humantime_serde")]
-    pub last_good_interval: Duration,
-}
-
-fn default_last_good_interval() -> Duration {
-    Duration::from_secs(5)
-}
-
-impl Binding {
-    /// The version range this binding follows, if one is configured.
-    ///
-    /// # Errors
-    /// [`ConfigError::Invalid`] when it is not a semver range.
-    pub fn version_req(&self) -> Result<Option<semver::VersionReq>, ConfigError> {
-        self.version.as_deref().map(|v| semver::VersionReq::parse(v).map_err(|e| invalid(format!("bindings[{}].version", self.name), format!("{v:?} is not a semver range (e.g. ^1, ~1.4, =1.2.0): {e}")))).transpose()
-    }
-
-    /// Output topics with defaults applied.
-    #[must_use]
-    pub fn topics(&self) -> Topics {
-        Topics::resolve(&self.source, &self.topics)
     }
 }
 

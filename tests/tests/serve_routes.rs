@@ -71,7 +71,8 @@ fn null_dep_time(records: &[Value]) -> Vec<Value> {
 async fn routes_valid_invalid_and_malformed_with_headers() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
     let src = e2e::unique_name("routes");
-    let gate = Gate::start(&brokers, &src, Fallback::Hold, &sidecar::flights_contract()).await?;
+    // last_good: the only fallback that keeps the last-good index (and its topic).
+    let gate = Gate::start(&brokers, &src, Fallback::LastGood, &sidecar::flights_contract()).await?;
     let sample = sidecar::flights_sample();
     let mut recs = keyed(&sample[..20]);
     let mut bad = sample[25].clone(); // not among the 20 valid ones: no duplicate key tuple

@@ -62,6 +62,9 @@ pub struct HeaderValues<'a> {
     pub reason: Option<&'a str>,
     /// The record was a probe record released by a passing verdict.
     pub probe_passed: bool,
+    /// The lean profile (`headers: lean`, validated only): contract, version, verdict and
+    /// breaker state (and the probe mark); no violations, no source coordinates.
+    pub lean: bool,
 }
 
 /// Prefix of every header the gate writes.
@@ -85,16 +88,13 @@ pub fn inherited(source: Option<&BorrowedHeaders>) -> Option<OwnedHeaders> {
 #[must_use]
 pub fn build(v: &HeaderValues<'_>, inherited: Option<OwnedHeaders>) -> OwnedHeaders {
     let mut h = inherited.unwrap_or_else(|| OwnedHeaders::new_with_capacity(10));
-    for (k, val) in [
-        (CONTRACT, v.contract),
-        (CONTRACT_VERSION, v.version),
-        (VERDICT, v.verdict.as_str()),
-        (BREAKER_STATE, v.breaker_state),
-        (VIOLATIONS, v.violations),
-    ] {
+    for (k, val) in [(CONTRACT, v.contract), (CONTRACT_VERSION, v.version), (VERDICT, v.verdict.as_str()), (BREAKER_STATE, v.breaker_state)] {
         h = h.insert(Header { key: k, value: Some(val) });
     }
-    h = with_coordinates(h, &v.source);
+    if !v.lean {
+        h = h.insert(Header { key: VIOLATIONS, value: Some(v.violations) });
+        h = with_coordinates(h, &v.source);
+    }
     if let Some(r) = v.reason {
         h = h.insert(Header { key: REASON, value: Some(r) });
     }
@@ -167,8 +167,9 @@ mod tests {
             source: SourceCoords { topic: "t", partition: 0, offset: 7, timestamp: None },
             reason: None,
             probe_passed: false,
+            lean: false,
         };
-        let h = build(&v, carried);
+        let h = build(&v, carried.clone());
         let n = names(&h);
         assert_eq!(&n[..2], ["traceparent", "empty"]);
         assert_eq!(n.iter().filter(|k| k.as_str() == VERDICT).count(), 1);
@@ -182,5 +183,8 @@ mod tests {
             let mut buf = [0u8; 20];
             assert_eq!(decimal(&mut buf, n), n.to_string().as_bytes(), "{n}");
         }
+        // Lean: the source's own headers, then the four a consumer needs to trust the record.
+        let lean = names(&build(&HeaderValues { lean: true, probe_passed: true, ..v }, carried));
+        assert_eq!(lean, ["traceparent", "empty", CONTRACT, CONTRACT_VERSION, VERDICT, BREAKER_STATE, PROBE]);
     }
 }

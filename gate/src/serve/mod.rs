@@ -213,7 +213,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     let partitions = if cfg.kafka.create_topics { crate::kafka::ensure_topics(cfg, |existing| wanted_topics(cfg, &bindings, existing)).await? } else { HashMap::new() };
     let partitions: pipeline::TopicMap<i32> = partitions.into_iter().collect();
     let limits = output_limits(cfg, &bindings).await?;
-    for b in &bindings {
+    for b in bindings.iter().filter(|b| b.cfg.fallback == crate::config::Fallback::LastGood) {
         let n = lastgood::rebuild(cfg, b).await.map_err(kafka_err(format!("rebuilding the last-good index of {}", b.cfg.name)))?;
         info!(binding = %b.cfg.name, keys = n, "last-good index rebuilt");
     }
@@ -240,7 +240,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         .collect();
     // The last-good index topic is written outside any transaction, by the events producer:
     // it serves restarts and replicas, and an aborted batch is re-read and re-staged anyway.
-    for (b, parts) in bindings.iter().zip(last_good_partitions) {
+    for (b, parts) in bindings.iter().zip(last_good_partitions).filter(|(b, _)| b.cfg.fallback == crate::config::Fallback::LastGood) {
         let interval = b.cfg.last_good_interval;
         flushers.push(tokio::spawn(lastgood::writer(Arc::clone(b), events_producer.clone(), parts, interval, rx.clone())));
     }
@@ -340,7 +340,9 @@ fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], existing: &
     let mut wanted = Vec::new();
     for b in bindings {
         let partitions = existing.get(&b.cfg.source).copied().unwrap_or(1);
-        wanted.extend(b.topics.iter().map(|(o, t)| TopicSpec { name: t.to_string(), partitions, compacted: o.compacted() }));
+        // The last-good index topic only where `fallback: last_good` keeps the index.
+        let outputs = b.topics.iter().filter(|(o, _)| *o != Output::LastGood || b.cfg.fallback == crate::config::Fallback::LastGood);
+        wanted.extend(outputs.map(|(o, t)| TopicSpec { name: t.to_string(), partitions, compacted: o.compacted() }));
     }
     for t in [&cfg.events.breaker_topic, &cfg.events.violations_topic] {
         wanted.push(TopicSpec { name: t.clone(), partitions: 1, compacted: false });

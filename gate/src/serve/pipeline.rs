@@ -246,6 +246,7 @@ impl Pipeline {
                 source: src,
                 reason: if e.output == Output::Quarantine { reason } else { None },
                 probe_passed: tag.probe_passed && e.output == Output::Validated,
+                lean: b.cfg.headers == crate::config::HeaderProfile::Lean && e.output == Output::Validated,
             };
             // A stale snapshot is another record: the incoming record's headers are not its.
             let inherited = if snap.is_some() { None } else { headers::inherited(rec.headers) };

@@ -81,7 +81,10 @@ pub fn plan(valid: bool, route: Route, fallback: Fallback, keyed: bool, snapshot
     }
     let pass = |probe| {
         let mut emits = vec![emit(Validated, V::Valid, Incoming)];
-        if keyed {
+        // The index serves `last_good` only: under another fallback nobody reads it, and
+        // keeping it cost a copy of every keyed payload, memory growing with the keys and a
+        // second write of each to the broker.
+        if keyed && fallback == Fallback::LastGood {
             emits.push(emit(LastGood, V::Valid, Incoming));
         }
         RoutePlan { emits, pause: false, probe }
@@ -117,6 +120,8 @@ mod tests {
             (false, Route::Divert, Fallback::Pause, true, true, vec![emit(Quarantine, V::Invalid, Incoming)], false, false),
             (false, Route::Probe, Fallback::Hold, false, false, vec![emit(Quarantine, V::Invalid, Incoming)], false, false),
             (true, Route::Pass, Fallback::Hold, false, false, vec![emit(Validated, V::Valid, Incoming)], false, false),
+            (true, Route::Pass, Fallback::Hold, true, false, vec![emit(Validated, V::Valid, Incoming)], false, false),
+            (true, Route::Probe, Fallback::LastGood, true, false, vec![emit(Validated, V::Valid, Incoming), emit(LastGood, V::Valid, Incoming)], false, true),
             (true, Route::Pass, Fallback::LastGood, true, false, vec![emit(Validated, V::Valid, Incoming), emit(LastGood, V::Valid, Incoming)], false, false),
             (true, Route::Probe, Fallback::Degrade, false, false, vec![emit(Validated, V::Valid, Incoming)], false, true),
             (true, Route::Divert, Fallback::Degrade, true, true, vec![emit(Degraded, V::Degraded, Incoming)], false, false),

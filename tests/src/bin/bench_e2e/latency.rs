@@ -83,7 +83,7 @@ pub(crate) async fn latency(
         ),
         _ => (
             None,
-            Some(gate::serve::start(&gate_config(&a.brokers, contracts, &src, size)).await?),
+            Some(gate::serve::start(&gate_config(a, contracts, &src, size)).await?),
         ),
     };
 

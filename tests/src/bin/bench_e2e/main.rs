@@ -27,7 +27,7 @@
 //! eval "$(scripts/services.sh up kafka)"       # or any broker: --brokers host:port
 //! cargo run --release -p e2e --bin bench_e2e -- [--n-large 300000] [--n-small 600000]
 //!     [--partitions 3] [--latency-secs 5] [--skip-latency] [--only large|small]
-//!     [--broker-pid PID] [--latency-rate R]
+//!     [--broker-pid PID] [--latency-rate R] [--workers N] [--headers full|lean]
 //! ```
 
 use anyhow::{bail, ensure, Context as _};
@@ -78,6 +78,10 @@ struct Args {
     broker_pid: Option<u32>,
     /// An extra latency load, records/s.
     latency_rate: Option<u64>,
+    /// The gate's record loops (`workers`); default: one per core.
+    workers: Option<usize>,
+    /// `headers: lean` on the gate's validated output, and Ps/Pv writing the lean set.
+    lean: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -93,6 +97,8 @@ fn parse_args() -> anyhow::Result<Args> {
         only: None,
         broker_pid: None,
         latency_rate: None,
+        workers: None,
+        lean: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -106,6 +112,14 @@ fn parse_args() -> anyhow::Result<Args> {
             "--skip-latency" => a.skip_latency = true,
             "--broker-pid" => a.broker_pid = Some(val()?.parse()?),
             "--latency-rate" => a.latency_rate = Some(val()?.parse()?),
+            "--workers" => a.workers = Some(val()?.parse()?),
+            "--headers" => {
+                a.lean = match val()?.as_str() {
+                    "lean" => true,
+                    "full" => false,
+                    other => bail!("--headers full|lean, not {other}"),
+                };
+            }
             "--only" => {
                 a.only = Some(match val()?.as_str() {
                     "large" => Size::Large,
@@ -114,7 +128,7 @@ fn parse_args() -> anyhow::Result<Args> {
                 });
             }
             "-h" | "--help" => {
-                println!("bench_e2e [--brokers B] [--n-large N] [--n-small N] [--partitions P] [--latency-secs S] [--skip-latency] [--only large|small] [--broker-pid PID] [--latency-rate R]");
+                println!("bench_e2e [--brokers B] [--n-large N] [--n-small N] [--partitions P] [--latency-secs S] [--skip-latency] [--only large|small] [--broker-pid PID] [--latency-rate R] [--workers N] [--headers full|lean]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}; see --help"),
@@ -325,9 +339,13 @@ fn sent_us_of(payload: &[u8]) -> Option<i64> {
 
 // ----------------------------------------------------------- G / O: the gate ----
 
-fn gate_config(brokers: &str, contracts: &Path, src: &str, size: Size) -> gate::config::GateConfig {
-    let mut cfg = e2e::sidecar::config(brokers, contracts, src, Fallback::Hold, None);
+fn gate_config(a: &Args, contracts: &Path, src: &str, size: Size) -> gate::config::GateConfig {
+    let mut cfg = e2e::sidecar::config(&a.brokers, contracts, src, Fallback::Hold, None);
+    cfg.workers = a.workers;
     cfg.bindings[0].contract = size.contract_id().to_string();
+    if a.lean {
+        cfg.bindings[0].headers = gate::config::HeaderProfile::Lean;
+    }
     // The shipped example's breaker settings (examples/flights/gate.yaml).
     let b = &mut cfg.bindings[0].breaker;
     b.min_records = 200;

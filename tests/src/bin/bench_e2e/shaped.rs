@@ -19,8 +19,8 @@ use tokio::sync::watch;
 /// Consume `src` → produce to `out` in the gate's output shape until `stop`; returns the
 /// number of records consumed. With `scan` (**Pv**), each payload is first read as JSON into
 /// nothing (`IgnoredAny`: every byte tokenized, nothing allocated or kept), the floor of any
-/// JSON check.
-pub async fn passthrough_shaped(brokers: String, src: String, out: String, scan: bool, mut stop: watch::Receiver<bool>) -> anyhow::Result<u64> {
+/// JSON check. With `lean`, the gate's lean header set (`headers: lean`).
+pub async fn passthrough_shaped(brokers: String, src: String, out: String, scan: bool, lean: bool, mut stop: watch::Receiver<bool>) -> anyhow::Result<u64> {
     let consumer: StreamConsumer = super::passthrough_consumer(&brokers, &format!("{src}-ps")).create()?;
     let context = AckContext::default();
     let queue = Arc::clone(&context.queue);
@@ -72,6 +72,7 @@ pub async fn passthrough_shaped(brokers: String, src: String, out: String, scan:
                     source: SourceCoords { topic: m.topic(), partition: p, offset: off, timestamp: ts },
                     reason: None,
                     probe_passed: false,
+                    lean,
                 };
                 let sent = Box::new(Sent { topic: Arc::clone(&source), partition: p, offset: off, output: Output::Validated, batch: 0 });
                 let mut rec = BaseRecord::with_opaque_to(&out, sent).payload(m.payload().unwrap_or_default()).partition(p).headers(build(&hv, None));

@@ -66,7 +66,7 @@ pub(crate) async fn throughput(
             let (tx, rx) = watch::channel(false);
             let task = if matches!(system, System::Ps | System::Pv) {
                 let scan = system == System::Pv;
-                tokio::spawn(shaped::passthrough_shaped(a.brokers.clone(), src.to_string(), format!("{src}.out"), scan, rx))
+                tokio::spawn(shaped::passthrough_shaped(a.brokers.clone(), src.to_string(), format!("{src}.out"), scan, a.lean, rx))
             } else {
                 tokio::spawn(passthrough(a.brokers.clone(), src.to_string(), format!("{src}.out"), rx))
             };
@@ -80,7 +80,7 @@ pub(crate) async fn throughput(
             task.await??;
         }
         System::G | System::O => {
-            let cfg = gate_config(&a.brokers, contracts, src, size);
+            let cfg = gate_config(a, contracts, src, size);
             let running = gate::serve::start(&cfg).await?;
             if system == System::O {
                 let out = running.bindings[0]
