@@ -63,7 +63,7 @@ trap 'scripts/services.sh down >/dev/null 2>&1 || true' EXIT
 # together, then get their partitions in one rebalance, as on a production broker (with 0,
 # the first loop takes every partition and gives some back mid-run).
 eval "$(CG_KAFKA_INITIAL_REBALANCE_DELAY_MS=3000 scripts/services.sh up kafka)"
-broker_pid=$(cat "$CG_SERVICES_DIR/kafka/pid")
+broker_pid=$(cut -d" " -f1 "$CG_SERVICES_DIR/kafka/pid")
 
 harness_args=(--skip-latency --n-large 200000 --n-small 400000 --broker-pid "$broker_pid" --headers "$headers")
 [[ -n "$workers" ]] && harness_args+=(--workers "$workers")

@@ -52,12 +52,22 @@ fn bench(c: &mut Criterion) {
         limits: contracts::decode::DecodeLimits::default(),
         now_ms: 0,
         progress: false,
+        threads: 1,
     };
     let mut g = c.benchmark_group("check");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     g.bench_function("all_flights_jsonl", |b| {
         b.iter(|| {
             let r = run(&opts).expect("check runs");
+            assert_eq!(r.records, 336_776);
+        })
+    });
+    // Decoding on every core the process may use, checking on one.
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let parallel = CheckOptions { threads: cores, ..opts.clone() };
+    g.bench_function("all_flights_jsonl_parallel", |b| {
+        b.iter(|| {
+            let r = run(&parallel).expect("check runs");
             assert_eq!(r.records, 336_776);
         })
     });

@@ -51,6 +51,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 limits: contracts::decode::DecodeLimits { max_record_bytes: a.max_record_bytes },
                 now_ms,
                 progress: true,
+                threads: a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)).max(1),
             };
             let r = batch::run(&opts)?;
             match a.report {

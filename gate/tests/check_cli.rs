@@ -189,3 +189,43 @@ fn a_non_monotone_threshold_is_judged_on_the_batch_only() {
     let r = json_report(&out);
     assert_eq!((out.status.code(), &r["failed_records"], &rule(&r, "c_nulls_not_1")["passed"]), (Some(0), &Value::from(0), &Value::Bool(true)), "{r}");
 }
+
+/// The sample with faults mixed in (duplicates, unknown carriers, nulls, torn JSON, blank
+/// lines), checked with one thread and with several: the same report, byte for byte.
+#[test]
+fn the_report_does_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("mixed.jsonl");
+    let sample = std::fs::read_to_string(repo().join("examples/flights/sample.jsonl")).expect("sample");
+    let mut w = std::fs::File::create(&input).expect("create");
+    for round in 0..3 {
+        for (i, line) in sample.lines().enumerate() {
+            let mut r: Value = serde_json::from_str(line).expect("sample line");
+            match (i + round) % 11 {
+                0 => r["carrier"] = Value::from("ZZ"),
+                1 => r["dep_time"] = Value::Null,
+                2 => {
+                    writeln!(w, "{{\"torn\":").expect("write");
+                    continue;
+                }
+                3 => writeln!(w).expect("write"),
+                _ => {}
+            }
+            // Rounds repeat the sample: every record of rounds 1 and 2 is a duplicate.
+            writeln!(w, "{r}").expect("write");
+        }
+    }
+    drop(w);
+    let input = input.to_string_lossy().to_string();
+    let report = |threads: &str| {
+        let out = run(&["check", "--contract", "examples/flights/flights.odcs.yaml", "--input", &input, "--report", "json", "--now", "2026-01-01T00:00:00Z", "--threads", threads]);
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let one = report("1");
+    let parsed: Value = serde_json::from_slice(&one).expect("a JSON report");
+    assert!(parsed["records"].as_u64() > Some(8000), "{}", parsed["records"]);
+    for threads in ["2", "4"] {
+        assert!(report(threads) == one, "the report with {threads} threads differs from the one-threaded one");
+    }
+}

@@ -66,7 +66,7 @@ pub fn jsonl(mut r: impl BufRead, limits: DecodeLimits, mut each: impl FnMut(Ite
 /// Reads one line into `buf`, keeping at most `cap + 1` bytes; returns the full line length
 /// and how many bytes were dropped. The newline search is the standard library's word-at-a-time
 /// one (`read_until`), not a byte loop: on flights it was 5 % of a `check`.
-fn read_line_capped(r: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> Result<(usize, usize), BatchError> {
+pub(crate) fn read_line_capped(r: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> Result<(usize, usize), BatchError> {
     let read = |e: std::io::Error| BatchError::Read { reason: e.to_string() };
     let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
     let kept = r.by_ref().take(limit).read_until(b'\n', buf).map_err(read)?;

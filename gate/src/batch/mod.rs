@@ -2,6 +2,7 @@
 
 pub mod avro_file;
 pub mod input;
+pub mod parallel;
 pub mod report;
 
 use contracts::batch::{Batch, BatchReport};
@@ -58,6 +59,9 @@ pub struct CheckOptions {
     pub now_ms: i64,
     /// Show a progress bar (only when stderr is a terminal).
     pub progress: bool,
+    /// Threads for JSON Lines: one checks the records in input order, the others decode them
+    /// (so the report does not depend on the count); 1 decodes and checks on one thread.
+    pub threads: usize,
 }
 
 /// Loads and compiles a contract file.
@@ -76,15 +80,15 @@ pub fn load_contract(path: &Path, object: Option<&str>) -> Result<CompiledContra
 /// A [`BatchError`] when the contract or input cannot be used.
 pub fn run(opts: &CheckOptions) -> Result<BatchReport, BatchError> {
     let compiled = load_contract(&opts.contract, opts.object.as_deref())?;
-    let (reader, size): (Box<dyn Read>, Option<u64>) = if opts.input.as_os_str() == "-" {
-        (Box::new(std::io::stdin().lock()), None)
+    let (reader, size): (Box<dyn Read + Send>, Option<u64>) = if opts.input.as_os_str() == "-" {
+        (Box::new(std::io::stdin()), None)
     } else {
         let f = std::fs::File::open(&opts.input).map_err(|e| BatchError::Read { reason: format!("{}: {e}", opts.input.display()) })?;
         let size = f.metadata().ok().map(|m| m.len());
         (Box::new(f), size)
     };
     let bar = (opts.progress && std::io::stderr().is_terminal()).then(|| progress_bar(size));
-    let reader: Box<dyn Read> = match &bar {
+    let reader: Box<dyn Read + Send> = match &bar {
         Some(b) => Box::new(b.wrap_read(reader)),
         None => reader,
     };
@@ -97,6 +101,8 @@ pub fn run(opts: &CheckOptions) -> Result<BatchReport, BatchError> {
     };
     let reader = BufReader::with_capacity(1 << 16, reader);
     match opts.format {
+        // This thread checks; the others decode.
+        Format::Jsonl if opts.threads > 1 => parallel::jsonl(reader, opts.limits, opts.threads - 1, &mut each)?,
         Format::Jsonl => input::jsonl(reader, opts.limits, &mut each)?,
         Format::Json => input::json_array(reader, opts.limits, &mut each)?,
         Format::Csv => input::csv(reader, compiled.top_level_types(), &opts.null_tokens, opts.limits, &mut each)?,

@@ -184,6 +184,10 @@ pub struct CheckArgs {
     /// Largest record accepted, in bytes; larger ones fail as decode errors.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub max_record_bytes: usize,
+    /// Threads for JSON Lines (default: the cores this process may use): one checks records in
+    /// input order, the others decode them, so the report is the same for any value.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// `contracts` subcommands that work on files.
