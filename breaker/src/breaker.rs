@@ -536,13 +536,10 @@ fn adopt(core: &Core, inner: &mut Inner, state: &BreakerState) {
     core.router.set(state.mode, inner.degraded, core.opts.fallback);
 }
 
+/// At debug level: the gate logs (and counts, and publishes) every transition once, at info;
+/// this line adds where the state came from (this replica or the shared store).
 fn log_transition(name: &str, from: &BreakerState, to: &BreakerState, source: Source) {
-    match to.breach() {
-        Some(b) => info!(breaker = %name, from = %from.mode, to = %to.mode, epoch = to.epoch, trips = to.trips,
-            rule = %b.rule, value = ?b.value, threshold = %b.threshold, ?source, "breaker transition"),
-        None => info!(breaker = %name, from = %from.mode, to = %to.mode, epoch = to.epoch, trips = to.trips,
-            reason = ?to.reason, ?source, "breaker transition"),
-    }
+    debug!(breaker = %name, from = %from.mode, to = %to.mode, epoch = to.epoch, trips = to.trips, reason = ?to.reason, ?source, "breaker state adopted");
 }
 
 /// Applies states announced by other replicas as soon as they arrive.

@@ -543,3 +543,41 @@ mod tests {
         assert_eq!(escape_glob("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
     }
 }
+
+/// How many partitions each member of `group` owns, as the broker sees them (the consumer
+/// protocol's assignment: version, then per topic its name and partitions).
+///
+/// # Errors
+/// The group cannot be described, or an assignment does not parse.
+pub fn group_assignments(brokers: &str, group: &str) -> anyhow::Result<Vec<usize>> {
+    let c: rdkafka::consumer::BaseConsumer = consumer_config(brokers, &unique_name("observer")).create()?;
+    let list = rdkafka::consumer::Consumer::fetch_group_list(&c, Some(group), Duration::from_secs(5))?;
+    let mut owned = Vec::new();
+    for g in list.groups() {
+        for m in g.members() {
+            owned.push(m.assignment().map_or(Ok(0), partitions_in)?);
+        }
+    }
+    Ok(owned)
+}
+
+fn partitions_in(a: &[u8]) -> anyhow::Result<usize> {
+    let mut at = 2; // version
+    let mut take = |n: usize| -> anyhow::Result<&[u8]> {
+        let s = a.get(at..at + n).ok_or_else(|| anyhow::anyhow!("assignment ends at {at}"))?;
+        at += n;
+        Ok(s)
+    };
+    let int = |b: &[u8]| i32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let topics = int(take(4)?);
+    let mut n = 0;
+    for _ in 0..topics {
+        let len = take(2)?;
+        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        take(len)?;
+        let parts = usize::try_from(int(take(4)?))?;
+        take(4 * parts)?;
+        n += parts;
+    }
+    Ok(n)
+}

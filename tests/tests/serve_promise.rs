@@ -104,7 +104,14 @@ fn key_starts(m: &OwnedMessage, prefix: &str) -> bool {
 /// Starts the gate with one record loop per source partition, whatever the box's cores.
 async fn start(cfg: &GateConfig) -> anyhow::Result<gate::serve::Running> {
     let cfg = GateConfig { workers: Some(usize::try_from(PARTS)?), ..cfg.clone() };
-    Ok(gate::serve::start(&cfg).await?)
+    let running = gate::serve::start(&cfg).await?;
+    // Records only once every loop holds its partition: on the test broker (no initial
+    // rebalance delay) the first loop may take both and hand one over while records are in
+    // flight, which at-least-once redelivers, and these tests count each record once.
+    let group = cfg.kafka.group_id.clone();
+    let brokers = cfg.kafka.brokers.clone();
+    e2e::wait_until("each loop owns a partition", T, || async { (e2e::group_assignments(&brokers, &group).ok()? == [1, 1]).then_some(()) }).await?;
+    Ok(running)
 }
 
 /// One unknown carrier (a zero-tolerance rule, `carrier_known: mustBe 0`) among thousands of

@@ -7,7 +7,7 @@ use e2e::sidecar::{self, header_str, keyed, read_until};
 use gate::config::{DeliveryMode, Fallback, GateConfig};
 use gate::serve::headers as h;
 use gate::serve::pending::PendingAction;
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -21,41 +21,6 @@ fn config(brokers: &str, dir: &std::path::Path, src: &str, fallback: Fallback, m
     cfg.workers = Some(WORKERS);
     cfg.delivery.mode = mode;
     cfg
-}
-
-/// Partitions each member of `group` owns, as the broker sees them (the consumer protocol's
-/// assignment: version, then per topic its name and partitions).
-fn assignments(brokers: &str, group: &str) -> anyhow::Result<Vec<usize>> {
-    let c: BaseConsumer = e2e::consumer_config(brokers, &e2e::unique_name("observer")).create()?;
-    let list = c.fetch_group_list(Some(group), Duration::from_secs(5))?;
-    let mut owned = Vec::new();
-    for g in list.groups() {
-        for m in g.members() {
-            owned.push(m.assignment().map_or(Ok(0), partitions_in)?);
-        }
-    }
-    Ok(owned)
-}
-
-fn partitions_in(a: &[u8]) -> anyhow::Result<usize> {
-    let mut at = 2; // version
-    let mut take = |n: usize| -> anyhow::Result<&[u8]> {
-        let s = a.get(at..at + n).ok_or_else(|| anyhow::anyhow!("assignment ends at {at}"))?;
-        at += n;
-        Ok(s)
-    };
-    let int = |b: &[u8]| i32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-    let topics = int(take(4)?);
-    let mut n = 0;
-    for _ in 0..topics {
-        let len = take(2)?;
-        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-        take(len)?;
-        let parts = usize::try_from(int(take(4)?))?;
-        take(4 * parts)?;
-        n += parts;
-    }
-    Ok(n)
 }
 
 /// Reads `outputs` of `src` (committed records only) until `n` distinct source records were
@@ -91,7 +56,7 @@ async fn every_record_once_in_order(mode: DeliveryMode) -> anyhow::Result<()> {
     let running = gate::serve::start(&cfg).await?;
     let group = cfg.kafka.group_id.clone();
     e2e::wait_until("both loops own two partitions", T, || async {
-        let owned = assignments(&brokers, &group).ok()?;
+        let owned = e2e::group_assignments(&brokers, &group).ok()?;
         (owned == [2, 2]).then_some(())
     })
     .await?;
@@ -133,7 +98,7 @@ async fn an_operator_release_reaches_every_loop() -> anyhow::Result<()> {
     let cfg = config(&brokers, dir.path(), &src, Fallback::Pause, DeliveryMode::AtLeastOnce);
     let running = gate::serve::start(&cfg).await?;
     let group = cfg.kafka.group_id.clone();
-    e2e::wait_until("both loops own two partitions", T, || async { (assignments(&brokers, &group).ok()? == [2, 2]).then_some(()) }).await?;
+    e2e::wait_until("both loops own two partitions", T, || async { (e2e::group_assignments(&brokers, &group).ok()? == [2, 2]).then_some(()) }).await?;
     let b = std::sync::Arc::clone(&running.bindings[0]);
     b.breaker.command(breaker::Command::ForceOpen, None, chrono::Utc::now().timestamp_millis()).await?;
     let sample = sidecar::flights_sample();
@@ -164,7 +129,7 @@ async fn a_duplicate_read_by_the_other_loop_is_one() -> anyhow::Result<()> {
     let cfg = config(&brokers, dir.path(), &src, Fallback::Hold, DeliveryMode::AtLeastOnce);
     let running = gate::serve::start(&cfg).await?;
     let group = cfg.kafka.group_id.clone();
-    e2e::wait_until("both loops own two partitions", T, || async { (assignments(&brokers, &group).ok()? == [2, 2]).then_some(()) }).await?;
+    e2e::wait_until("both loops own two partitions", T, || async { (e2e::group_assignments(&brokers, &group).ok()? == [2, 2]).then_some(()) }).await?;
     let sample = sidecar::flights_sample();
     let p = e2e::producer(&brokers)?;
     // The same flight into every partition: one loop sees it first, the other's copies are

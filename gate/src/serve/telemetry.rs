@@ -338,7 +338,10 @@ impl Emit for BreakerTransitioned<'_> {
         let t = self.transition;
         counter!("contract_gate_breaker_transitions_total", "binding" => self.binding.to_string(), "from" => t.from.mode.as_str(), "to" => t.to.mode.as_str()).increment(1);
         BreakerMode { binding: self.binding, mode: t.to.mode }.emit();
-        info!(binding = self.binding, from = t.from.mode.as_str(), to = t.to.mode.as_str(), epoch = t.to.epoch, reason = ?t.to.reason, "breaker transition");
+        match t.to.breach() {
+            Some(b) => info!(binding = self.binding, from = t.from.mode.as_str(), to = t.to.mode.as_str(), epoch = t.to.epoch, trips = t.to.trips, rule = %b.rule, value = ?b.value, threshold = %b.threshold, "breaker transition"),
+            None => info!(binding = self.binding, from = t.from.mode.as_str(), to = t.to.mode.as_str(), epoch = t.to.epoch, trips = t.to.trips, reason = ?t.to.reason, "breaker transition"),
+        }
     }
 }
 
