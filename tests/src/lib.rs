@@ -517,33 +517,6 @@ fn escape_glob(s: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unique_names_differ_and_are_valid_topic_names() {
-        let a = unique_name("x y/z");
-        let b = unique_name("x y/z");
-        assert_ne!(a, b);
-        for n in [&a, &b] {
-            assert!(n.starts_with("cg-test-x_y_z-"), "{n}");
-            assert!(n.len() < 249);
-            assert!(
-                n.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')),
-                "{n}"
-            );
-        }
-        assert!(unique_name(&"p".repeat(500)).len() < 249);
-    }
-
-    #[test]
-    fn glob_escaping() {
-        assert_eq!(escape_glob("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
-    }
-}
-
 /// How many partitions each member of `group` owns, as the broker sees them (the consumer
 /// protocol's assignment: version, then per topic its name and partitions).
 ///
@@ -580,4 +553,31 @@ fn partitions_in(a: &[u8]) -> anyhow::Result<usize> {
         n += parts;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_names_differ_and_are_valid_topic_names() {
+        let a = unique_name("x y/z");
+        let b = unique_name("x y/z");
+        assert_ne!(a, b);
+        for n in [&a, &b] {
+            assert!(n.starts_with("cg-test-x_y_z-"), "{n}");
+            assert!(n.len() < 249);
+            assert!(
+                n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')),
+                "{n}"
+            );
+        }
+        assert!(unique_name(&"p".repeat(500)).len() < 249);
+    }
+
+    #[test]
+    fn glob_escaping() {
+        assert_eq!(escape_glob("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
 }
