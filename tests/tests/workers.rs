@@ -31,7 +31,13 @@ async fn account(brokers: &str, src: &str, outputs: &[&str], n: usize) -> anyhow
     let topics: Vec<String> = outputs.iter().map(|o| format!("{src}.{o}")).collect();
     reader.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
     let coord = |m: &OwnedMessage| -> Option<(i32, i64)> { Some((header_str(m, h::SOURCE_PARTITION)?.parse().ok()?, header_str(m, h::SOURCE_OFFSET)?.parse().ok()?)) };
-    let msgs = read_until(&reader, T, |ms| ms.iter().filter_map(coord).collect::<std::collections::HashSet<_>>().len() >= n).await?;
+    let (mut distinct, mut counted) = (std::collections::HashSet::new(), 0);
+    let msgs = read_until(&reader, T, |ms| {
+        distinct.extend(ms[counted..].iter().filter_map(coord));
+        counted = ms.len();
+        distinct.len() >= n
+    })
+    .await?;
     let mut seen = HashMap::new();
     let mut last: BTreeMap<(String, i32), i64> = BTreeMap::new();
     for m in &msgs {
@@ -142,4 +148,63 @@ async fn a_duplicate_read_by_the_other_loop_is_one() -> anyhow::Result<()> {
     let marked = seen.values().filter(|(_, m)| header_str(m, h::VIOLATIONS).is_some_and(|v| v.contains("flights_unique"))).count();
     anyhow::ensure!(marked == seen.len() - 1, "{marked} of {} copies marked duplicate; the first is not one", seen.len());
     sidecar::stop(running).await
+}
+
+/// Loops joining and leaving the group mid-stream (a second replica with two loops, started
+/// then stopped while records flow): every partition that moves is handed over only once what
+/// was sent from it is acknowledged and its offset stored, so its new owner starts after those
+/// records and none is written twice (at-least-once, where a moved partition used to repeat
+/// its in-flight records).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_moving_mid_stream_write_no_record_twice() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("workers-handover");
+    e2e::create_topic(&brokers, &src, PARTS).await?;
+    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
+    let cfg = config(&brokers, dir.path(), &src, Fallback::Hold, DeliveryMode::AtLeastOnce);
+    let group = cfg.kafka.group_id.clone();
+    let members = |want: usize| {
+        let (brokers, group) = (brokers.clone(), group.clone());
+        async move {
+            e2e::wait_until(&format!("{want} loops share the {PARTS} partitions"), T, || {
+                let owned = e2e::group_assignments(&brokers, &group).ok();
+                async move { owned.filter(|o| o.len() == want && o.iter().all(|n| *n > 0) && o.iter().sum::<usize>() == PARTS as usize).map(|_| ()) }
+            })
+            .await
+        }
+    };
+    let a = gate::serve::start(&GateConfig { workers: Some(1), ..cfg.clone() }).await?;
+    members(1).await?;
+    // A steady stream until the group has moved partitions six times (three joins, three
+    // leaves): records are in flight whenever a partition moves.
+    let moving = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let producing = {
+        let (p, src, moving) = (e2e::producer(&brokers)?, src.clone(), std::sync::Arc::clone(&moving));
+        let recs = keyed(&sidecar::flights_sample());
+        tokio::spawn(async move {
+            let mut sent = 0;
+            for chunk in recs.chunks(50).cycle() {
+                if !moving.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                sidecar::produce(&p, &src, chunk).await?;
+                sent += chunk.len();
+                tokio::time::sleep(Duration::from_millis(20)).await; // pacing the stream
+            }
+            anyhow::Ok(sent)
+        })
+    };
+    let reader = sidecar::reader(&brokers, &format!("{src}.validated"))?;
+    for _ in 0..3 {
+        read_until(&reader, T, |m| m.len() >= 200).await?;
+        let b = gate::serve::start(&cfg).await?;
+        members(1 + WORKERS).await?;
+        read_until(&reader, T, |m| m.len() >= 200).await?;
+        sidecar::stop(b).await?;
+        members(1).await?;
+    }
+    moving.store(false, std::sync::atomic::Ordering::Relaxed);
+    let n = producing.await??;
+    account(&brokers, &src, &["validated", "quarantine", "held"], n).await?;
+    sidecar::stop(a).await
 }

@@ -97,7 +97,7 @@ impl Partitions {
     pub fn rebalance(&mut self, changes: Vec<Change>) -> Moved {
         let mut out = Moved::default();
         for change in changes {
-            let (Change::Assigned(parts) | Change::Revoked(parts)) = &change;
+            let (Change::Assigned(parts) | Change::Revoked(parts) | Change::Revoking(parts)) = &change;
             for (topic, partition) in parts {
                 self.offsets.forget(topic, *partition);
                 self.deferred.forget(topic, *partition);

@@ -66,6 +66,14 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+impl Drop for Pipeline {
+    /// The record loop is over: a revoke from here on (the consumer's close) is carried out
+    /// by the callback, since no loop is left to hand the partitions over.
+    fn drop(&mut self) {
+        rdkafka::consumer::Consumer::context(&*self.consumer).closing();
+    }
+}
+
 impl Pipeline {
     /// Judges one consumed record of binding `b` and sends its outputs. A record under an
     /// operator's release takes the operator's action; a peeked one feeds the probe only.

@@ -6,10 +6,22 @@
 //! routes the next record. Without this, a partition that left and came back at a lower committed offset
 //! kept its old "one past the highest consumed" mark, and the first acknowledgement after the
 //! return could store an offset past records not yet re-processed (lost on a crash).
+//!
+//! A cooperative revoke is not carried out in the callback. The partitions are paused and
+//! queued as [`Change::Revoking`]; the loop first finishes what it sent from them (waits for
+//! the acknowledgements and stores the offsets, or commits the open transaction) and only then
+//! gives them up (`incremental_unassign`, which also commits the stored offsets). Giving them
+//! up at once handed the new owner a committed offset from before the records still in
+//! flight, and it wrote them a second time: a second loop or replica joining the group
+//! duplicated up to a batch of records per moved partition. A lost assignment (session
+//! timeout), the eager protocol and a consumer closing are carried out at once, as
+//! librdkafka's default does.
 
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::TopicPartitionList;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use tracing::{info, warn};
 
@@ -20,12 +32,20 @@ pub enum Change {
     Assigned(Vec<(String, i32)>),
     /// Partitions taken away (revoked, or lost without a clean revoke).
     Revoked(Vec<(String, i32)>),
+    /// Partitions the group asks back: paused, still assigned until the loop has finished
+    /// what it sent from them and unassigns them.
+    Revoking(Vec<(String, i32)>),
 }
 
 /// The consumer context of the sidecar: records assignment changes for the loop.
 #[derive(Debug, Default)]
 pub struct GateContext {
     changes: Mutex<Vec<Change>>,
+    /// The consumer is closing: a revoke is carried out at once (the close waits for it).
+    closing: AtomicBool,
+    /// Wakes the loop when a change is queued: a revoke may come inside a `recv()` that
+    /// returns no record (the partitions are paused), and the group waits for the hand-over.
+    queued: tokio::sync::Notify,
 }
 
 impl GateContext {
@@ -38,38 +58,80 @@ impl GateContext {
         }
     }
 
+    /// From now on revokes are carried out inside the callback: the record loop is gone (or
+    /// going), and closing the consumer waits for the unassignment.
+    pub fn closing(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+    }
+
+    /// Resolves once a change was queued since the last time it resolved.
+    pub async fn queued(&self) {
+        self.queued.notified().await;
+    }
+
     fn push(&self, c: Change) {
         match self.changes.lock() {
             Ok(mut q) => q.push(c),
             Err(poisoned) => poisoned.into_inner().push(c),
         }
+        self.queued.notify_one();
     }
 }
 
-fn partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+/// The partitions of a list.
+pub fn partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
     tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect()
+}
+
+/// The list of partitions.
+pub fn list(parts: &[(String, i32)]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for (t, p) in parts {
+        tpl.add_partition(t, *p);
+    }
+    tpl
+}
+
+/// Whether a revoke waits for the loop to hand the partitions over, or is carried out in the
+/// callback: only a cooperative revoke of partitions still owned, with a loop to do it. (The
+/// eager protocol revokes everything at every rebalance, a lost assignment is already owned
+/// by another member, and a closing consumer has no loop left.)
+fn hands_over(cooperative: bool, lost: bool, closing: bool) -> bool {
+    cooperative && !lost && !closing
 }
 
 impl ClientContext for GateContext {}
 
 impl ConsumerContext for GateContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Revoke(tpl) => {
-                let parts = partitions(tpl);
-                info!(partitions = ?parts, "partitions revoked");
-                self.push(Change::Revoked(parts));
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let parts = partitions(tpl);
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                info!(partitions = ?parts, "partitions assigned");
+                self.push(Change::Assigned(parts));
+                if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) }
             }
-            Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
-            Rebalance::Assign(_) => {}
-        }
-    }
-
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            let parts = partitions(tpl);
-            info!(partitions = ?parts, "partitions assigned");
-            self.push(Change::Assigned(parts));
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                if hands_over(cooperative, consumer.assignment_lost(), self.closing.load(Ordering::Relaxed)) {
+                    info!(partitions = ?parts, "partitions revoked: handed over once what was sent from them is written");
+                    if let Err(e) = consumer.pause(tpl) {
+                        warn!(error = %e, "pause of revoked partitions");
+                    }
+                    self.push(Change::Revoking(parts));
+                    return;
+                }
+                info!(partitions = ?parts, lost = consumer.assignment_lost(), "partitions revoked");
+                self.push(Change::Revoked(parts));
+                if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() }
+            }
+            other => {
+                warn!(error = ?other, "rebalance error: assignment cleared");
+                consumer.unassign()
+            }
+        };
+        if let Err(e) = result {
+            warn!(error = %e, "carrying out a rebalance");
         }
     }
 }
@@ -89,5 +151,29 @@ mod tests {
         ctx.push(Change::Assigned(vec![p("s", 0)]));
         assert_eq!(ctx.take(), vec![Change::Revoked(vec![p("s", 0)]), Change::Assigned(vec![p("s", 0)])]);
         assert!(ctx.take().is_empty());
+    }
+
+    #[test]
+    fn only_a_cooperative_revoke_of_owned_partitions_waits_for_the_loop() {
+        // (cooperative, lost, closing) -> handed over by the loop
+        let cases = [
+            ((true, false, false), true),
+            ((true, true, false), false),
+            ((true, false, true), false),
+            ((false, false, false), false),
+            ((false, true, true), false),
+        ];
+        for ((cooperative, lost, closing), want) in cases {
+            assert_eq!(hands_over(cooperative, lost, closing), want, "cooperative {cooperative}, lost {lost}, closing {closing}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_queued_change_wakes_the_loop() {
+        let ctx = GateContext::default();
+        ctx.push(Change::Revoking(vec![p("s", 1)]));
+        // The permit is kept until the loop waits.
+        tokio::time::timeout(std::time::Duration::from_secs(1), ctx.queued()).await.expect("woken");
+        assert_eq!(ctx.take(), vec![Change::Revoking(vec![p("s", 1)])]);
     }
 }

@@ -10,6 +10,7 @@ use super::partitions::Partitions;
 use super::pipeline::{Pipeline, Routed};
 use super::binding::BindingRuntime;
 use super::strict::{DeferredRecord, Judged, JudgedRx};
+use super::rebalance::{self, Change};
 use super::ServeError;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Message};
@@ -17,7 +18,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 /// How often paused and peeking partitions, and probe records waiting for their verdict, look
 /// at their breaker.
@@ -36,6 +37,7 @@ pub(crate) async fn run<D: Delivery>(mut p: Pipeline, mut d: D, mut shutdown: wa
     let mut parts = Partitions::default();
     let mut resume_tick = tokio::time::interval(RESUME_TICK);
     let consumer = Arc::clone(&p.consumer);
+    let context = Arc::clone(consumer.context());
     loop {
         let due = d.due();
         tokio::select! {
@@ -44,13 +46,15 @@ pub(crate) async fn run<D: Delivery>(mut p: Pipeline, mut d: D, mut shutdown: wa
             () = p.acks.wait(), if d.awaits_reports() => d.on_reports(&p, &mut parts)?,
             () = sleep_until(due), if due.is_some() => {
                 // A revoke inside a recv that returned nothing is seen here, before the commit.
-                let moved = p.rebalanced(&mut parts);
-                d.on_moved(&p, &moved).await?;
+                p.apply_changes(&mut d, &mut parts).await?;
                 d.on_due(&p).await?;
             }
             _ = resume_tick.tick(), if parts.any_waiting() || parts.deferred.awaits_probe() => {
                 p.resume_ready(&mut parts);
                 p.release_probes(&mut d, &mut parts);
+            }
+            () = context.queued() => {
+                p.apply_changes(&mut d, &mut parts).await?;
             }
             Some(j) = next_judged(&mut judged) => p.release_judged(&mut d, &mut parts, &j),
             msg = consumer.recv(), if d.has_room(parts.deferred.len()) => {
@@ -62,15 +66,17 @@ pub(crate) async fn run<D: Delivery>(mut p: Pipeline, mut d: D, mut shutdown: wa
                     }
                 };
                 // Assignment changes queued by the callbacks inside this recv() come first:
-                // the message may be the first of a partition that just came back.
-                let moved = p.rebalanced(&mut parts);
-                d.on_moved(&p, &moved).await?;
+                // the message may be the first of a partition that just came back, or one
+                // fetched from a partition just handed over (its new owner reads it).
+                let gone = p.apply_changes(&mut d, &mut parts).await?;
+                if !gone.is_empty() && gone.iter().any(|(t, n)| *n == msg.partition() && t == msg.topic()) {
+                    continue;
+                }
                 p.take(&mut d, &mut parts, &msg).await?;
             }
         }
     }
-    let moved = p.rebalanced(&mut parts);
-    d.on_moved(&p, &moved).await?;
+    p.apply_changes(&mut d, &mut parts).await?;
     d.finish(&p, &mut parts).await
 }
 
@@ -159,13 +165,35 @@ impl Pipeline {
         }
     }
 
-    /// Applies the assignment changes queued by the consumer's rebalance callbacks.
-    /// Returns the partitions that moved (assigned or revoked).
-    pub(crate) fn rebalanced(&self, parts: &mut Partitions) -> Vec<(String, i32)> {
-        let changes = self.consumer.context().take();
-        if changes.is_empty() {
-            return Vec::new();
+    /// Applies the assignment changes queued by the consumer's rebalance callbacks, in order.
+    /// Partitions asked back are handed over: the delivery finishes what was sent from them,
+    /// then they are unassigned. Returns the partitions that left.
+    async fn apply_changes<D: Delivery>(&self, d: &mut D, parts: &mut Partitions) -> Result<Vec<(String, i32)>, ServeError> {
+        let mut gone = Vec::new();
+        for change in self.consumer.context().take() {
+            let change = match change {
+                Change::Revoking(list) => {
+                    d.hand_over(self, parts, &list).await?;
+                    if let Err(e) = self.consumer.incremental_unassign(&rebalance::list(&list)) {
+                        warn!(partitions = ?list, error = %e, "unassigning handed-over partitions");
+                    }
+                    info!(partitions = ?list, "partitions handed over");
+                    Change::Revoked(list)
+                }
+                other => other,
+            };
+            if let Change::Revoked(list) = &change {
+                gone.extend(list.iter().cloned());
+            }
+            let moved = self.rebalanced(parts, vec![change]);
+            d.on_moved(self, &moved).await?;
         }
+        Ok(gone)
+    }
+
+    /// Applies assignment changes to the loop's partition state. Returns the partitions that
+    /// moved (assigned or revoked).
+    fn rebalanced(&self, parts: &mut Partitions, changes: Vec<Change>) -> Vec<(String, i32)> {
         let done = parts.rebalance(changes);
         self.publish_paused(parts);
         for (topic, partition) in done.resume {

@@ -98,6 +98,9 @@ pub(crate) async fn two_replicas_in_one_group_share_one_breaker() -> anyhow::Res
         Fallback::Hold,
         Some((&redis, &prefix)),
     );
+    // One record loop per replica: the burst is split between the two replicas' windows,
+    // which only the shared breaker sees whole.
+    let cfg = gate::config::GateConfig { workers: Some(1), ..cfg };
     let min_records = cfg.bindings[0].breaker.min_records;
     let flush = cfg.bindings[0].breaker.flush_interval;
     let a = gate::serve::start(&cfg).await?;

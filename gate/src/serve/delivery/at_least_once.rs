@@ -12,11 +12,17 @@ use crate::serve::ServeError;
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::{debug, info, warn};
 
 /// Most records awaiting acknowledgement (sent or deferred) before the loop stops consuming
 /// to let them drain.
 const MAX_IN_FLIGHT: usize = 50_000;
+
+/// Longest a revoke waits for the acknowledgements of what was sent. Past it the partitions
+/// go with what is stored: the new owner writes the unacknowledged records again (at least
+/// once), rather than the whole group waiting on a broker that does not answer.
+const HAND_OVER_WAIT: Duration = Duration::from_secs(10);
 
 /// At-least-once delivery.
 #[derive(Debug, Default)]
@@ -98,6 +104,22 @@ impl Delivery for AtLeastOnce {
     }
 
     async fn on_due(&mut self, _p: &Pipeline) -> Result<(), ServeError> {
+        Ok(())
+    }
+
+    /// Waits for every output in flight (a few milliseconds of them) and stores the offsets
+    /// they complete; unassigning then commits those offsets for the revoked partitions.
+    async fn hand_over(&mut self, p: &Pipeline, parts: &mut Partitions, revoked: &[(String, i32)]) -> Result<(), ServeError> {
+        let deadline = tokio::time::Instant::now() + HAND_OVER_WAIT;
+        let in_flight = self.outstanding;
+        while self.outstanding > 0 {
+            if tokio::time::timeout_at(deadline, p.acks.wait()).await.is_err() {
+                warn!(partitions = ?revoked, unacknowledged = self.outstanding, wait = ?HAND_OVER_WAIT, "handing over with outputs unacknowledged: their records are consumed again by the new owner");
+                break;
+            }
+            self.on_reports(p, parts)?;
+        }
+        debug!(partitions = ?revoked, in_flight, "in-flight outputs written before the hand-over");
         Ok(())
     }
 

@@ -42,6 +42,13 @@ pub(crate) trait Delivery {
     /// Commits the open batch.
     async fn on_due(&mut self, p: &Pipeline) -> Result<(), ServeError>;
 
+    /// The group asks `revoked` back: finish what was sent from them so their new owner
+    /// starts after it, not before. They are unassigned when this returns.
+    ///
+    /// # Errors
+    /// As [`Delivery::on_reports`] and [`Delivery::on_due`].
+    async fn hand_over(&mut self, p: &Pipeline, parts: &mut Partitions, revoked: &[(String, i32)]) -> Result<(), ServeError>;
+
     /// Partitions moved (assigned or revoked) before the next record.
     async fn on_moved(&mut self, p: &Pipeline, moved: &[(String, i32)]) -> Result<(), ServeError>;
 

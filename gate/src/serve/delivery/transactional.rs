@@ -123,14 +123,23 @@ impl Delivery for Transactional {
         Ok(())
     }
 
+    /// Commits the open transaction if it holds records of a revoked partition: its outputs
+    /// and offsets land together, and the new owner starts after them. (A commit the broker
+    /// fences is aborted and rewound as any other.)
+    async fn hand_over(&mut self, p: &Pipeline, _parts: &mut Partitions, revoked: &[(String, i32)]) -> Result<(), ServeError> {
+        if self.overlaps(revoked) {
+            self.on_due(p).await?;
+        }
+        Ok(())
+    }
+
     async fn on_moved(&mut self, p: &Pipeline, moved: &[(String, i32)]) -> Result<(), ServeError> {
         // A partition that moved restarts at its committed offset, wherever that is: an old
         // rewind mark would drop everything after it.
         for k in moved {
             self.rewound.remove(k);
         }
-        let overlaps = self.batch.as_ref().is_some_and(|b| moved.iter().any(|(t, part)| b.next.contains_key(&(Arc::from(t.as_str()), *part))));
-        if overlaps {
+        if self.overlaps(moved) {
             if let Some(batch) = self.batch.take() {
                 self.rewound.extend(abandon(p, &batch.first, moved).await?);
             }
@@ -179,6 +188,13 @@ impl Delivery for Transactional {
     /// Commits the batch in progress.
     async fn finish(&mut self, p: &Pipeline, _parts: &mut Partitions) -> Result<(), ServeError> {
         self.on_due(p).await
+    }
+}
+
+impl Transactional {
+    /// Whether the open batch holds records of any of `parts`.
+    fn overlaps(&self, parts: &[(String, i32)]) -> bool {
+        self.batch.as_ref().is_some_and(|b| b.next.keys().any(|(t, part)| parts.iter().any(|(mt, mp)| mp == part && **mt == **t)))
     }
 }
 
