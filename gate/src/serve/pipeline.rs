@@ -68,9 +68,18 @@ fn now_ms() -> i64 {
 
 impl Drop for Pipeline {
     /// The record loop is over: a revoke from here on (the consumer's close) is carried out
-    /// by the callback, since no loop is left to hand the partitions over.
+    /// by the callback, since no loop is left to hand the partitions over; one the loop did
+    /// not finish (it stopped on an error) is carried out now, or the group would wait for it.
     fn drop(&mut self) {
-        rdkafka::consumer::Consumer::context(&*self.consumer).closing();
+        use rdkafka::consumer::Consumer;
+        let ctx = self.consumer.context();
+        ctx.closing();
+        let left = ctx.take_revoking();
+        if !left.is_empty() {
+            if let Err(e) = self.consumer.incremental_unassign(&super::rebalance::list(&left)) {
+                tracing::warn!(partitions = ?left, error = %e, "unassigning partitions not handed over");
+            }
+        }
     }
 }
 

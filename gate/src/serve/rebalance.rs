@@ -43,6 +43,9 @@ pub struct GateContext {
     changes: Mutex<Vec<Change>>,
     /// The consumer is closing: a revoke is carried out at once (the close waits for it).
     closing: AtomicBool,
+    /// Partitions asked back and not unassigned yet: a loop that stops before its hand-over
+    /// unassigns them on its way out (the group and the consumer's close wait for it).
+    revoking: Mutex<Vec<(String, i32)>>,
     /// Wakes the loop when a change is queued: a revoke may come inside a `recv()` that
     /// returns no record (the partitions are paused), and the group waits for the hand-over.
     queued: tokio::sync::Notify,
@@ -51,11 +54,7 @@ pub struct GateContext {
 impl GateContext {
     /// Takes the changes queued since the last call, oldest first.
     pub fn take(&self) -> Vec<Change> {
-        match self.changes.lock() {
-            Ok(mut q) => std::mem::take(&mut *q),
-            // A panic while holding this lock cannot leave the Vec half-written.
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        }
+        std::mem::take(&mut *lock(&self.changes))
     }
 
     /// From now on revokes are carried out inside the callback: the record loop is gone (or
@@ -64,18 +63,33 @@ impl GateContext {
         self.closing.store(true, Ordering::Relaxed);
     }
 
+    /// The partitions of a revoke were unassigned.
+    pub fn handed_over(&self, parts: &[(String, i32)]) {
+        lock(&self.revoking).retain(|k| !parts.contains(k));
+    }
+
+    /// Takes the partitions asked back and not unassigned yet.
+    pub fn take_revoking(&self) -> Vec<(String, i32)> {
+        std::mem::take(&mut *lock(&self.revoking))
+    }
+
     /// Resolves once a change was queued since the last time it resolved.
     pub async fn queued(&self) {
         self.queued.notified().await;
     }
 
     fn push(&self, c: Change) {
-        match self.changes.lock() {
-            Ok(mut q) => q.push(c),
-            Err(poisoned) => poisoned.into_inner().push(c),
+        if let Change::Revoking(parts) = &c {
+            lock(&self.revoking).extend(parts.iter().cloned());
         }
+        lock(&self.changes).push(c);
         self.queued.notify_one();
     }
+}
+
+/// A panic while holding one of these locks cannot leave its Vec half-written.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The partitions of a list.
@@ -175,5 +189,16 @@ mod tests {
         // The permit is kept until the loop waits.
         tokio::time::timeout(std::time::Duration::from_secs(1), ctx.queued()).await.expect("woken");
         assert_eq!(ctx.take(), vec![Change::Revoking(vec![p("s", 1)])]);
+    }
+
+    #[test]
+    fn a_revoke_not_handed_over_is_left_for_the_way_out() {
+        let ctx = GateContext::default();
+        ctx.push(Change::Revoking(vec![p("s", 1), p("s", 2)]));
+        ctx.push(Change::Revoking(vec![p("s", 3)]));
+        let _ = ctx.take();
+        ctx.handed_over(&[p("s", 1), p("s", 2)]);
+        assert_eq!(ctx.take_revoking(), vec![p("s", 3)]);
+        assert!(ctx.take_revoking().is_empty());
     }
 }

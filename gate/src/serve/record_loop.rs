@@ -177,6 +177,7 @@ impl Pipeline {
                     if let Err(e) = self.consumer.incremental_unassign(&rebalance::list(&list)) {
                         warn!(partitions = ?list, error = %e, "unassigning handed-over partitions");
                     }
+                    self.consumer.context().handed_over(&list);
                     info!(partitions = ?list, "partitions handed over");
                     Change::Revoked(list)
                 }
