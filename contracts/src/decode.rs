@@ -299,9 +299,15 @@ impl<'de> Visitor<'de> for Place<'_> {
         // each among the old entries, sorted by key, and parse into it, noting which were seen.
         let mut seen = low_bits(matched);
         let mut extra: Vec<(String, Value)> = Vec::new();
+        // Where each key landed in the previous object of this thread, by arrival position:
+        // a producer writes every record in the same field order, so the guess is one
+        // comparison where the search is five (a flights record in field order took 1.6× the
+        // time of one with sorted keys). Nested objects find it taken and keep their own.
+        let mut arrival = ARRIVAL.with(|a| std::mem::take(&mut *a.borrow_mut()));
         {
             let mut index: Vec<(&String, &mut Value)> = old.iter_mut().collect();
             let mut next = Some(first);
+            let mut pos = matched;
             loop {
                 let k = match next.take() {
                     Some(k) => k,
@@ -310,16 +316,28 @@ impl<'de> Visitor<'de> for Place<'_> {
                         None => break,
                     },
                 };
-                match index.binary_search_by(|(ok, _)| key_order(ok, &k)) {
+                let guess = arrival.get(pos).map(|g| usize::from(*g)).filter(|g| index.get(*g).is_some_and(|(ok, _)| ok.as_str() == k.as_ref()));
+                let landed = match guess.map_or_else(|| index.binary_search_by(|(ok, _)| key_order(ok, &k)), Ok) {
                     Ok(i) => {
                         // A repeated key lands here again: the last value wins, as in a fresh parse.
                         map.next_value_seed(Place(index[i].1))?;
                         seen |= 1 << i;
+                        u8::try_from(i).unwrap_or(u8::MAX)
                     }
-                    Err(_) => extra.push((k.into_owned(), map.next_value_seed(BulkValue)?)),
+                    Err(_) => {
+                        extra.push((k.into_owned(), map.next_value_seed(BulkValue)?));
+                        u8::MAX
+                    }
+                };
+                match arrival.get_mut(pos) {
+                    Some(g) => *g = landed,
+                    None => arrival.push(landed),
                 }
+                pos += 1;
             }
+            arrival.truncate(pos);
         }
+        ARRIVAL.with(|a| *a.borrow_mut() = arrival);
         if seen != low_bits(old.len()) {
             // `retain` visits the entries in key order, the order of the bits.
             let mut i = 0;
@@ -335,6 +353,13 @@ impl<'de> Visitor<'de> for Place<'_> {
         }
         Ok(())
     }
+}
+
+thread_local! {
+    /// The arrival order of the last object parsed into an old one with its keys in another
+    /// order: for each arrival position, the index of its key among the sorted entries
+    /// (`u8::MAX`: a new key). Objects parsed this way have at most 64 keys.
+    static ARRIVAL: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The lowest `n` bits set (`n` ≤ 64).
@@ -479,6 +504,26 @@ mod tests {
             }
             let ours = parse_value(&text).map_err(|e| e.to_string());
             proptest::prop_assert_eq!(ours, serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()));
+        }
+    }
+
+    #[test]
+    fn a_stream_in_field_order_parses_as_fresh_records() {
+        // The arrival-order guess carries over from record to record: the same unsorted
+        // order, a changed one, a nested object taking its turn, keys gone and new.
+        let stream = [
+            r#"{"year":1,"carrier":"UA","dep":{"b":1,"a":2},"arr":3}"#,
+            r#"{"year":2,"carrier":"AA","dep":{"b":3,"a":4},"arr":5}"#,
+            r#"{"year":3,"carrier":"B6","dep":{"a":5,"b":6},"arr":7}"#,
+            r#"{"carrier":"DL","year":4,"arr":8,"dep":{"b":7,"a":8}}"#,
+            r#"{"year":5,"carrier":"EV","arr":9}"#,
+            r#"{"year":6,"new":true,"carrier":"F9","dep":null,"arr":10}"#,
+            r#"{"year":7,"carrier":"HA","dep":{"b":9,"a":10},"arr":11}"#,
+        ];
+        let mut place = Value::Null;
+        for text in stream.iter().cycle().take(stream.len() * 3) {
+            parse_value_into(text, &mut place).expect("JSON");
+            assert_eq!(place, serde_json::from_str::<Value>(text).expect("JSON"), "{text}");
         }
     }
 
