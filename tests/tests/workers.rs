@@ -16,11 +16,16 @@ const T: Duration = Duration::from_secs(90);
 const PARTS: i32 = 4;
 const WORKERS: usize = 2;
 
-fn config(brokers: &str, dir: &std::path::Path, src: &str, fallback: Fallback, mode: DeliveryMode) -> GateConfig {
-    let mut cfg = sidecar::config(brokers, dir, src, fallback, None);
+/// A source topic of `PARTS` partitions named after `name`, the flights contract in a
+/// directory of its own (kept alive by the caller) and a config with `WORKERS` loops.
+async fn setup(brokers: &str, name: &str, fallback: Fallback, mode: DeliveryMode) -> anyhow::Result<(String, tempfile::TempDir, GateConfig)> {
+    let src = e2e::unique_name(name);
+    e2e::create_topic(brokers, &src, PARTS).await?;
+    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
+    let mut cfg = sidecar::config(brokers, dir.path(), &src, fallback, None);
     cfg.workers = Some(WORKERS);
     cfg.delivery.mode = mode;
-    cfg
+    Ok((src, dir, cfg))
 }
 
 /// Reads `outputs` of `src` (committed records only) until `n` distinct source records were
@@ -55,10 +60,7 @@ async fn account(brokers: &str, src: &str, outputs: &[&str], n: usize) -> anyhow
 
 async fn every_record_once_in_order(mode: DeliveryMode) -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
-    let src = e2e::unique_name("workers");
-    e2e::create_topic(&brokers, &src, PARTS).await?;
-    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
-    let cfg = config(&brokers, dir.path(), &src, Fallback::Hold, mode);
+    let (src, _dir, cfg) = setup(&brokers, "workers", Fallback::Hold, mode).await?;
     let running = gate::serve::start(&cfg).await?;
     let group = cfg.kafka.group_id.clone();
     e2e::wait_until("both loops own two partitions", T, || async {
@@ -98,10 +100,7 @@ async fn two_loops_deliver_every_record_once_in_order_exactly_once() -> anyhow::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_release_reaches_every_loop() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
-    let src = e2e::unique_name("workers-release");
-    e2e::create_topic(&brokers, &src, PARTS).await?;
-    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
-    let cfg = config(&brokers, dir.path(), &src, Fallback::Pause, DeliveryMode::AtLeastOnce);
+    let (src, _dir, cfg) = setup(&brokers, "workers-release", Fallback::Pause, DeliveryMode::AtLeastOnce).await?;
     let running = gate::serve::start(&cfg).await?;
     let group = cfg.kafka.group_id.clone();
     e2e::wait_until("both loops own two partitions", T, || async { (e2e::group_assignments(&brokers, &group).ok()? == [2, 2]).then_some(()) }).await?;
@@ -129,10 +128,7 @@ async fn an_operator_release_reaches_every_loop() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_read_by_the_other_loop_is_one() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
-    let src = e2e::unique_name("workers-dups");
-    e2e::create_topic(&brokers, &src, PARTS).await?;
-    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
-    let cfg = config(&brokers, dir.path(), &src, Fallback::Hold, DeliveryMode::AtLeastOnce);
+    let (src, _dir, cfg) = setup(&brokers, "workers-dups", Fallback::Hold, DeliveryMode::AtLeastOnce).await?;
     let running = gate::serve::start(&cfg).await?;
     let group = cfg.kafka.group_id.clone();
     e2e::wait_until("both loops own two partitions", T, || async { (e2e::group_assignments(&brokers, &group).ok()? == [2, 2]).then_some(()) }).await?;
@@ -158,10 +154,7 @@ async fn a_duplicate_read_by_the_other_loop_is_one() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_moving_mid_stream_write_no_record_twice() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
-    let src = e2e::unique_name("workers-handover");
-    e2e::create_topic(&brokers, &src, PARTS).await?;
-    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
-    let cfg = config(&brokers, dir.path(), &src, Fallback::Hold, DeliveryMode::AtLeastOnce);
+    let (src, _dir, cfg) = setup(&brokers, "workers-handover", Fallback::Hold, DeliveryMode::AtLeastOnce).await?;
     let group = cfg.kafka.group_id.clone();
     let members = |want: usize| {
         let (brokers, group) = (brokers.clone(), group.clone());

@@ -69,7 +69,7 @@ pub(crate) async fn run<D: Delivery>(mut p: Pipeline, mut d: D, mut shutdown: wa
                 // the message may be the first of a partition that just came back, or one
                 // fetched from a partition just handed over (its new owner reads it).
                 let gone = p.apply_changes(&mut d, &mut parts).await?;
-                if !gone.is_empty() && gone.iter().any(|(t, n)| *n == msg.partition() && t == msg.topic()) {
+                if gone.iter().any(|(t, n)| *n == msg.partition() && t == msg.topic()) {
                     continue;
                 }
                 p.take(&mut d, &mut parts, &msg).await?;

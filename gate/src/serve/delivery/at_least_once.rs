@@ -110,14 +110,9 @@ impl Delivery for AtLeastOnce {
     /// Waits for every output in flight (a few milliseconds of them) and stores the offsets
     /// they complete; unassigning then commits those offsets for the revoked partitions.
     async fn hand_over(&mut self, p: &Pipeline, parts: &mut Partitions, revoked: &[(String, i32)]) -> Result<(), ServeError> {
-        let deadline = tokio::time::Instant::now() + HAND_OVER_WAIT;
         let in_flight = self.outstanding;
-        while self.outstanding > 0 {
-            if tokio::time::timeout_at(deadline, p.acks.wait()).await.is_err() {
-                warn!(partitions = ?revoked, unacknowledged = self.outstanding, wait = ?HAND_OVER_WAIT, "handing over with outputs unacknowledged: their records are consumed again by the new owner");
-                break;
-            }
-            self.on_reports(p, parts)?;
+        if !self.drain(p, parts, Some(tokio::time::Instant::now() + HAND_OVER_WAIT)).await? {
+            warn!(partitions = ?revoked, unacknowledged = self.outstanding, wait = ?HAND_OVER_WAIT, "handing over with outputs unacknowledged: their records are consumed again by the new owner");
         }
         debug!(partitions = ?revoked, in_flight, "in-flight outputs written before the hand-over");
         Ok(())
@@ -158,15 +153,31 @@ impl Delivery for AtLeastOnce {
     /// Drains in-flight outputs, stores their offsets and commits.
     async fn finish(&mut self, p: &Pipeline, parts: &mut Partitions) -> Result<(), ServeError> {
         info!(in_flight = self.outstanding, "draining");
-        while self.outstanding > 0 {
-            p.acks.wait().await;
-            self.on_reports(p, parts)?;
-        }
+        self.drain(p, parts, None).await?;
         if let Err(e) = p.consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
             // Nothing stored yet is not a failure.
             debug!(error = %e, "final commit");
         }
         Ok(())
+    }
+}
+
+impl AtLeastOnce {
+    /// Takes delivery reports (storing the offsets they complete) until no output is in
+    /// flight, or `deadline` passes: returns whether everything was acknowledged.
+    async fn drain(&mut self, p: &Pipeline, parts: &mut Partitions, deadline: Option<tokio::time::Instant>) -> Result<bool, ServeError> {
+        while self.outstanding > 0 {
+            match deadline {
+                Some(at) => {
+                    if tokio::time::timeout_at(at, p.acks.wait()).await.is_err() {
+                        return Ok(false);
+                    }
+                }
+                None => p.acks.wait().await,
+            }
+            self.on_reports(p, parts)?;
+        }
+        Ok(true)
     }
 }
 
