@@ -18,10 +18,11 @@ RUN cargo build --release --locked -p gate \
     && cp target/release/contract-gate /usr/local/bin/contract-gate
 
 # Runtime stage: the binary links glibc, libgcc, zlib, OpenSSL 3 and libcurl; ca-certificates
-# is the system trust store TLS connections use when no CA file is given.
+# is the system trust store TLS connections use when no CA file is given. curl (a small binary
+# over the libcurl already needed) is for container healthchecks on /ready.
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libssl3 libcurl4 ca-certificates \
+    && apt-get install -y --no-install-recommends libssl3 libcurl4 curl ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local/bin/contract-gate /usr/local/bin/contract-gate
 RUN useradd --system --uid 10001 --no-create-home contract-gate \

@@ -10,8 +10,12 @@
 #   scripts/services.sh fetch-kafka          only download the Kafka jars
 #   scripts/services.sh python               make the tests' Python venv; prints
 #                                            `export CG_TEST_PYTHON=...` for eval
+#   scripts/services.sh kafka-topics ARGS    Kafka's topic tool against the broker
+#                                            `up` started (--bootstrap-server added)
 #
 # Interactive use:  eval "$(scripts/services.sh up)"; cargo test -p e2e; scripts/services.sh down
+# The same eval sets CONTRACT_GATE_BROKERS and CONTRACT_GATE_REDIS, which the gate's
+# commands read, so `contract-gate serve|drill|replay` reach these services unedited.
 #
 # Kafka: Apache Kafka $CG_KAFKA_VERSION (KRaft, one node acting as broker and
 # controller) from Maven Central via Maven, cached in
@@ -39,6 +43,9 @@
 #   CG_TEST_REDIS_URL                redis://127.0.0.1:PORT
 #   CG_TEST_REDIS_TLS_URL            rediss://cg-test:PASSWORD@127.0.0.1:PORT
 #   CG_TEST_REDIS_TLS_USER, CG_TEST_REDIS_TLS_PASSWORD
+#   CONTRACT_GATE_BROKERS, CONTRACT_GATE_REDIS   the plain endpoints again, under the names
+#                                    the gate's own commands read (scripts/test.sh unsets them:
+#                                    each test names its services in its own config)
 # The secured endpoints are named by IP, which the server certificate holds
 # too, so clients keep hostname verification on.
 #
@@ -67,7 +74,7 @@ STATE=${CG_SERVICES_DIR:-${TMPDIR:-/tmp}/contract-gate-services-$(id -u)}
 # 2-core machine (a cargo build running beside it) can take a while.
 READY_TIMEOUT=${CG_SERVICES_READY_TIMEOUT:-120}
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
+usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
 
 # ---------------------------------------------------------------- packages --
 
@@ -553,6 +560,7 @@ print_env() {
         printf 'export CG_TEST_KAFKA_SASL_SSL_BROKERS=%s\n' "$(cat "$dir/sasl-ssl-bootstrap")"
         printf 'export CG_TEST_KAFKA_SCRAM_USER=%s\n' "$TLS_USER"
         printf 'export CG_TEST_KAFKA_SCRAM_PASSWORD=%s\n' "$(cat "$STATE/tls/kafka-scram-password")"
+        printf 'export CONTRACT_GATE_BROKERS=%s\n' "$(cat "$dir/bootstrap")"
     fi
     if ((redis)); then
         dir=$STATE/redis
@@ -562,6 +570,7 @@ print_env() {
         printf 'export CG_TEST_REDIS_TLS_URL=rediss://%s:%s@%s\n' "$TLS_USER" "$pw" "$(cat "$dir/tls-address")"
         printf 'export CG_TEST_REDIS_TLS_USER=%s\n' "$TLS_USER"
         printf 'export CG_TEST_REDIS_TLS_PASSWORD=%s\n' "$pw"
+        printf 'export CONTRACT_GATE_REDIS=%s\n' "$(cat "$dir/url")"
     fi
 }
 
@@ -593,6 +602,16 @@ cmd_down() {
     rm -f "$STATE/env"
 }
 
+# Kafka's TopicCommand (what kafka-topics.sh runs) from the cached jars, pointed at the
+# plain listener of the broker `up` started: the jars come without Kafka's shell scripts.
+cmd_kafka_topics() {
+    local dir=$STATE/kafka
+    cg_owned "$dir/pid" && [[ -f $dir/bootstrap ]] ||
+        cg_die "no Kafka running in $STATE: run scripts/services.sh up first"
+    "$(cg_java17)" -Xmx256m -cp "$(kafka_libs)/*" org.apache.kafka.tools.TopicCommand \
+        --bootstrap-server "$(cat "$dir/bootstrap")" "$@"
+}
+
 cmd_status() {
     local dir=$STATE/kafka
     if cg_owned "$dir/pid"; then
@@ -622,6 +641,7 @@ main() {
     install) install_packages ;;
     fetch-kafka) kafka_libs >/dev/null ;;
     python) printf 'export CG_TEST_PYTHON=%s\n' "$(python_venv)" ;;
+    kafka-topics) cmd_kafka_topics "$@" ;;
     -h | --help | help) usage ;;
     *) usage; exit 2 ;;
     esac

@@ -157,6 +157,9 @@ source "$CG_SERVICES_DIR/env.sh"
 [[ -n ${CG_TEST_KAFKA_BROKERS:-} && -n ${CG_TEST_REDIS_URL:-} ]] ||
     cg_die "services.sh up did not report both services"
 export CG_TEST_KAFKA_BROKERS CG_TEST_REDIS_URL
+# The gate's own variables would override what each test's config names (a Redis section
+# added to a test that runs without one): tests name their services themselves.
+unset CONTRACT_GATE_BROKERS CONTRACT_GATE_REDIS
 export CG_REQUIRE_SERVICES=1
 cg_log "CG_TEST_KAFKA_BROKERS=$CG_TEST_KAFKA_BROKERS CG_TEST_REDIS_URL=$CG_TEST_REDIS_URL"
 

@@ -1,6 +1,7 @@
 //! The deployment files stay consistent with the gate: the Grafana dashboard queries only
 //! metrics (and labels) the gate emits, the compose and Kubernetes configs load as gate
-//! configs, the probes hit the gate's real endpoints, and the copies of the contract match.
+//! configs, the probes and healthchecks hit the gate's real endpoints, compose starts every
+//! service in order with pinned images, and the copies of the contract match.
 //! (`docker-compose config -q` itself runs in scripts/test.sh.)
 
 use serde_json::Value;
@@ -19,52 +20,25 @@ fn yaml(text: &str) -> Value {
     serde_saphyr::from_str(text).expect("YAML")
 }
 
-/// Metric names and their label keys, from the `counter!` / `gauge!` / `histogram!` calls in
-/// the two modules that emit every metric (gate/src/serve/telemetry.rs, the sidecar's events;
-/// registry/src/events.rs, the registry API's). Histograms add the `_sum` and `_count` series of their
-/// exposition (and `_bucket`, should buckets be configured).
+/// Series names and their label keys, from the catalog of every metric the gate exports
+/// (`gate::serve::telemetry::catalog`, which a unit test holds to the rendered exposition).
+/// A histogram is queried through its `_bucket` (with `le`), `_sum` and `_count` series.
 fn emitted() -> BTreeMap<String, BTreeSet<String>> {
-    let src = read("gate/src/serve/telemetry.rs") + &read("registry/src/events.rs");
+    use gate::serve::telemetry::{Kind, ALL};
     let mut out = BTreeMap::new();
-    for kind in ["counter!(", "gauge!(", "histogram!("] {
-        for (i, _) in src.match_indices(kind) {
-            let call = &src[i + kind.len()..];
-            // Up to the matching paren (label values call `.to_string()`).
-            let mut depth = 1;
-            let end = call
-                .char_indices()
-                .find(|(_, c)| {
-                    match c {
-                        '(' => depth += 1,
-                        ')' => depth -= 1,
-                        _ => {}
-                    }
-                    depth == 0
-                })
-                .map(|(i, _)| i)
-                .expect("closing paren");
-            let call = &call[..end];
-            let mut quoted = call.split('"').skip(1).step_by(2);
-            let name = quoted.next().expect("metric name").to_string();
-            // Label keys are the quoted strings followed by `=>`.
-            let labels: BTreeSet<String> = call.split('"').collect::<Vec<_>>().windows(2).filter(|w| w[1].trim_start().starts_with("=>")).map(|w| w[0].to_string()).collect();
-            let mut names = vec![name.clone()];
-            if kind == "histogram!(" {
-                names.extend(["_sum", "_count", "_bucket"].map(|s| format!("{name}{s}")));
-            }
-            for n in names {
-                let mut l = labels.clone();
-                if n == name && kind == "histogram!(" {
-                    l.insert("quantile".into());
-                }
-                if n.ends_with("_bucket") {
-                    l.insert("le".into());
-                }
-                out.entry(n).or_insert_with(BTreeSet::new).extend(l);
-            }
+    for m in ALL {
+        let labels: BTreeSet<String> = m.labels.iter().map(|l| (*l).to_string()).collect();
+        if let Kind::Histogram(_) = m.kind {
+            let mut with_le = labels.clone();
+            with_le.insert("le".into());
+            out.insert(format!("{}_bucket", m.name), with_le);
+            out.insert(format!("{}_sum", m.name), labels.clone());
+            out.insert(format!("{}_count", m.name), labels);
+        } else {
+            out.insert(m.name.to_string(), labels);
         }
     }
-    assert!(out.len() >= 10, "found too few metrics in telemetry.rs and events.rs: {out:?}");
+    assert!(out.len() >= 10, "found too few metrics in the catalog: {out:?}");
     out
 }
 
@@ -250,10 +224,10 @@ fn dashboard_queries_only_metrics_the_gate_emits() {
         let mut labels_here = BTreeSet::new();
         for (name, keys) in &r.metrics {
             let Some(labels) = metrics.get(name) else {
-                problems.push(format!("{at}: {name} is not emitted by the gate (gate/src/serve/telemetry.rs, registry/src/events.rs)"));
+                problems.push(format!("{at}: {name} is not a series the gate exports (gate/src/serve/telemetry/catalog.rs)"));
                 continue;
             };
-            used.insert(name.trim_end_matches("_sum").trim_end_matches("_count").to_string());
+            used.insert(["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s).filter(|base| metrics.contains_key(&format!("{base}_bucket")))).unwrap_or(name).to_string());
             for k in keys {
                 if !labels.contains(k) {
                     problems.push(format!("{at}: {name} has no label {k:?} (it has {labels:?})"));
@@ -269,7 +243,7 @@ fn dashboard_queries_only_metrics_the_gate_emits() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     // The panels the operators asked for.
-    for m in ["contract_gate_breaker_state_ratio", "contract_gate_records_total", "contract_gate_rule_violations_total", "contract_gate_source_idle_seconds", "contract_gate_flush_duration_seconds", "contract_gate_consumer_lag_records"] {
+    for m in ["contract_gate_breaker_state_ratio", "contract_gate_records_total", "contract_gate_rule_violations_total", "contract_gate_source_idle_seconds", "contract_gate_flush_duration_seconds", "contract_gate_consumer_lag_records", "contract_gate_window_rule_value_ratio", "contract_gate_window_rule_value_rows", "contract_gate_window_rule_value_seconds", "contract_gate_window_rule_value_score"] {
         assert!(used.contains(m), "no panel uses {m}");
     }
 }
@@ -311,7 +285,7 @@ fn dashboard_is_well_formed_and_uses_the_provisioned_datasource() {
 fn compose_wires_gate_prometheus_and_grafana() {
     let compose = yaml(&read("docker-compose.yml"));
     let services = compose["services"].as_object().expect("services");
-    for s in ["kafka", "redis", "gate", "prometheus", "grafana", "flights-replay"] {
+    for s in ["kafka", "redis", "kafka-init", "gate", "prometheus", "grafana", "flights-replay"] {
         assert!(services.contains_key(s), "service {s}");
     }
     // Every bind-mounted host path exists.
@@ -343,6 +317,53 @@ fn compose_wires_gate_prometheus_and_grafana() {
     let target = prom["scrape_configs"][0]["static_configs"][0]["targets"][0].as_str().expect("target");
     assert_eq!(target, format!("gate:{port}"));
     assert_eq!(prom["scrape_configs"][0]["metrics_path"], "/metrics");
+
+    // The gate's Docker healthcheck asks its own /ready on its listen port.
+    let check: Vec<&str> = gate["healthcheck"]["test"].as_array().expect("gate healthcheck").iter().filter_map(Value::as_str).collect();
+    assert!(check.iter().any(|a| a.ends_with(&format!(":{port}/ready"))), "{check:?}");
+
+    // Every source topic exists, with its partitions, before the gate starts: the gate gives
+    // its outputs the source's partition count.
+    let init = &services["kafka-init"];
+    let create = init["command"].as_array().and_then(|c| c.first()).and_then(Value::as_str).expect("kafka-init command");
+    for b in &cfg.bindings {
+        assert!(create.contains(&format!("--topic {} --partitions 3", b.source)), "kafka-init creates {} with 3 partitions: {create}", b.source);
+    }
+    assert_eq!(gate["depends_on"]["kafka-init"]["condition"], "service_completed_successfully");
+    assert_eq!(services["flights-replay"]["depends_on"]["kafka-init"]["condition"], "service_completed_successfully");
+    assert!(!services["flights-replay"]["command"].to_string().contains("kafka-topics.sh"), "only kafka-init creates topics");
+    assert_eq!(services["grafana"]["depends_on"]["prometheus"]["condition"], "service_healthy");
+}
+
+/// `v1.2.3` or `1.2.3` (an exact release), not `7`, `7.4` or `latest`.
+fn exact_release(tag: &str) -> bool {
+    let parts: Vec<&str> = tag.trim_start_matches('v').split('.').collect();
+    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[test]
+fn compose_services_have_healthchecks_ordered_starts_and_pinned_images() {
+    assert!(exact_release("7.4.11") && exact_release("v3.5.0"));
+    assert!(!exact_release("7") && !exact_release("7.4") && !exact_release("latest") && !exact_release("7.4.x"));
+    let compose = yaml(&read("docker-compose.yml"));
+    let services = compose["services"].as_object().expect("services");
+    for (name, s) in services {
+        // One-shot services (`restart: "no"`) are waited for by completion instead.
+        if s["restart"] != "no" {
+            let test = &s["healthcheck"]["test"];
+            assert!(test.as_array().is_some_and(|t| t.len() >= 2), "service {name} has a healthcheck: {test}");
+        }
+        let image = s["image"].as_str().expect("every service names its image");
+        if s["build"].is_null() {
+            let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+            assert!(exact_release(tag), "service {name}: image {image} is not pinned to a release");
+        }
+        for (dep, how) in s["depends_on"].as_object().into_iter().flatten() {
+            let cond = how["condition"].as_str().unwrap_or_else(|| panic!("{name} depends on {dep} without a condition"));
+            let want = if services[dep.as_str()]["restart"] == "no" { "service_completed_successfully" } else { "service_healthy" };
+            assert!(cond == want || cond == "service_started", "{name} → {dep}: {cond}");
+        }
+    }
 }
 
 #[test]

@@ -93,7 +93,7 @@ fn now_ms() -> i64 {
 /// Sum of `contract_gate_records_total` by route for the binding.
 fn routes(samples: &[prom::Sample]) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
-    for s in samples.iter().filter(|s| s.name == "contract_gate_records_total" && s.label("binding") == Some("flights")) {
+    for s in samples.iter().filter(|s| s.name == crate::serve::telemetry::catalog::RECORDS.name && s.label("binding") == Some("flights")) {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let v = s.value as u64;
         *m.entry(s.label("route").unwrap_or("?").to_string()).or_insert(0) += v;
@@ -158,10 +158,10 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
     let running = serve::start(&cfg).await.context("starting the gate")?;
     let binding = Arc::clone(&running.bindings[0]);
     let contract = binding.contract();
-    let rule_lines: Vec<(String, String, String)> = SHOWN_RULES
+    let rule_lines: Vec<(String, contracts::Unit, String)> = SHOWN_RULES
         .iter()
         .filter_map(|id| contract.rules.iter().find(|r| r.id == *id))
-        .map(|r| (r.id.clone(), r.unit.to_string(), r.operator.to_string()))
+        .map(|r| (r.id.clone(), r.unit, r.operator.to_string()))
         .collect();
     view.log(
         started.elapsed().as_secs_f64(),
@@ -351,8 +351,12 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
         }
 
         // Redraw.
-        let value = |id: &str| samples.iter().find(|s| s.name == "contract_gate_window_rule_value_ratio" && s.label("binding") == Some("flights") && s.label("rule") == Some(id)).map(|s| s.value);
-        let mut rules: Vec<RuleLine> = rule_lines.iter().map(|(id, unit, thr)| RuleLine { id: id.clone(), value: value(id), unit: unit.clone(), threshold: thr.clone() }).collect();
+        // The gauge of the rule's unit, scaled back to the unit its threshold is written in.
+        let value = |id: &str, unit: contracts::Unit| {
+            let (gauge, factor) = crate::serve::telemetry::catalog::window_rule_gauge(unit);
+            samples.iter().find(|s| s.name == gauge.name && s.label("binding") == Some("flights") && s.label("rule") == Some(id)).map(|s| s.value / factor)
+        };
+        let mut rules: Vec<RuleLine> = rule_lines.iter().map(|(id, unit, thr)| RuleLine { id: id.clone(), value: value(id, *unit), unit: unit.to_string(), threshold: thr.clone() }).collect();
         if let Some(br) = st.breach() {
             if let Some(i) = rules.iter().position(|x| x.id == br.rule) {
                 let x = rules.remove(i);
@@ -374,7 +378,7 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
         snap.probe = half_open_validated.map(|v0| (count(&r, VALIDATED).saturating_sub(v0).min(st.probe_budget.max(1)), st.probe_budget));
         snap.rules = rules;
         snap.lag = {
-            let l: Vec<f64> = samples.iter().filter(|s| s.name == "contract_gate_consumer_lag_records" && s.label("binding") == Some("flights")).map(|s| s.value).collect();
+            let l: Vec<f64> = samples.iter().filter(|s| s.name == crate::serve::telemetry::catalog::CONSUMER_LAG.name && s.label("binding") == Some("flights")).map(|s| s.value).collect();
             (!l.is_empty()).then(|| l.iter().sum())
         };
         snap.routes = r;

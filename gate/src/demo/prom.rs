@@ -1,5 +1,7 @@
 //! Reads the gate's own Prometheus exposition back (the demo shows the same numbers an
-//! operator's dashboard would).
+//! operator's dashboard would). Ours rather than a crate's: the text-format parsers on
+//! crates.io either split label pairs without unescaping values or are unmaintained or
+//! LGPL (docs/design-notes.md, "Metrics and compose").
 
 /// One sample: metric name, labels, value.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,5 +104,14 @@ mod tests {
         assert_eq!(s[1].value, 42.0);
         assert_eq!(s[2].label("a"), Some("q\"uote"));
         assert_eq!(s[2].value, 1.5);
+    }
+
+    #[test]
+    fn reads_histogram_buckets_and_values_with_separators() {
+        let t = "# HELP h_seconds x\n# TYPE h_seconds histogram\nh_seconds_bucket{binding=\"a,b=c\",le=\"+Inf\"} 4\nh_seconds_sum{binding=\"a,b=c\"} 0.5\n";
+        let s = parse(t);
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert_eq!((s[0].name.as_str(), s[0].label("binding"), s[0].label("le"), s[0].value), ("h_seconds_bucket", Some("a,b=c"), Some("+Inf"), 4.0));
+        assert_eq!((s[1].name.as_str(), s[1].value), ("h_seconds_sum", 0.5));
     }
 }

@@ -54,6 +54,9 @@ impl GateProcess {
             .arg(config)
             .args(["--listen", &addr])
             .env("RUST_LOG", "info,rdkafka=warn")
+            // The config names the services; `services.sh up`'s exports must not override it.
+            .env_remove("CONTRACT_GATE_BROKERS")
+            .env_remove("CONTRACT_GATE_REDIS")
             .stdin(std::process::Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)

@@ -519,9 +519,7 @@ async fn main() -> anyhow::Result<()> {
     let a = parse_args()?;
     // The gate's metrics cost what they cost in `contract-gate serve`, which installs this
     // recorder (without one every metrics macro is a no-op).
-    let _metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .context("installing the Prometheus recorder")?;
+    let _metrics = gate::serve::telemetry::install().context("installing the Prometheus recorder")?;
     let pool = flight_pool();
     ensure!(!pool.is_empty(), "no sample flights");
     let started = Instant::now();

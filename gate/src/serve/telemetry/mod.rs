@@ -1,15 +1,23 @@
 //! What the sidecar logs and counts about its own operation, in one place: one struct per
 //! event, whose [`Emit::emit`] writes the log line and the metric together, so the two never
-//! drift apart and no other module touches the metrics registry. Names follow
+//! drift apart and no other module touches the metrics registry. Every metric is listed in
+//! [`catalog`] (name, type, unit, HELP text, label keys); names follow
 //! `contract_gate_<name>_<unit>[_total]`; label values come from closed sets (binding and rule
 //! names from the configuration and contracts, routes, outputs and states from enums), never
 //! from record data.
+
+pub mod catalog;
+#[cfg(test)]
+mod exposition_tests;
+
+pub use catalog::{install, Kind, Metric, ALL};
 
 use super::decode::rejected::DecodeFailure;
 use super::flow::Flow;
 use super::pending::PendingAction;
 use crate::output::Output;
 use breaker::Mode;
+use catalog::{window_rule_gauge, BREAKER_STATE, BREAKER_TRANSITIONS, CONSUMER_LAG, CONTRACT_RELOADS, DECODE_ERRORS, FLUSH_DURATION, PRODUCE_FAILURES, RECORDS, RECORDS_STUBBED, RELEASED_RECORDS, RULE_VIOLATIONS, SCHEMA_FETCHES, SOURCE_IDLE, SOURCE_PAUSED, STORE_DEGRADED, STRICT_DIVERTED};
 use metrics::{counter, gauge, histogram, Counter};
 use rdkafka::error::KafkaError;
 use std::sync::OnceLock;
@@ -109,7 +117,7 @@ impl RouteCounters {
 
     /// A record sent to `route`.
     pub fn routed(&self, route: RouteLabel) {
-        let handles = self.handles.get_or_init(|| RouteLabel::ALL.map(|r| counter!("contract_gate_records_total", "binding" => self.binding.clone(), "route" => r.as_str())));
+        let handles = self.handles.get_or_init(|| RouteLabel::ALL.map(|r| counter!(RECORDS.name, "binding" => self.binding.clone(), "route" => r.as_str())));
         handles[route.index()].increment(1);
     }
 }
@@ -126,7 +134,7 @@ pub struct RuleViolated<'a> {
 
 impl Emit for RuleViolated<'_> {
     fn emit(self) {
-        counter!("contract_gate_rule_violations_total", "binding" => self.binding.to_string(), "rule" => self.rule.to_string()).increment(1);
+        counter!(RULE_VIOLATIONS.name, "binding" => self.binding.to_string(), "rule" => self.rule.to_string()).increment(1);
     }
 }
 
@@ -141,7 +149,7 @@ pub struct RecordRejected<'a> {
 
 impl Emit for RecordRejected<'_> {
     fn emit(self) {
-        counter!("contract_gate_decode_errors_total", "binding" => self.binding.to_string(), "reason" => self.kind.as_str()).increment(1);
+        counter!(DECODE_ERRORS.name, "binding" => self.binding.to_string(), "reason" => self.kind.as_str()).increment(1);
     }
 }
 
@@ -155,7 +163,7 @@ pub struct SchemaFetched {
 
 impl Emit for SchemaFetched {
     fn emit(self) {
-        counter!("contract_gate_schema_fetches_total", "outcome" => self.outcome).increment(1);
+        counter!(SCHEMA_FETCHES.name, "outcome" => self.outcome).increment(1);
     }
 }
 
@@ -180,7 +188,7 @@ impl Emit for PartitionFlowChanged<'_> {
         let (topic, partition) = (self.topic, self.partition);
         let (was, is) = (self.before.pause_offset().is_some(), self.after.pause_offset().is_some());
         if was != is {
-            gauge!("contract_gate_source_paused_ratio", "topic" => topic.to_string()).set(if is { 1.0 } else { 0.0 });
+            gauge!(SOURCE_PAUSED.name, "topic" => topic.to_string()).set(if is { 1.0 } else { 0.0 });
         }
         if self.moved {
             debug!(topic, partition, before = ?self.before, "partition moved: its flow starts afresh");
@@ -218,7 +226,7 @@ pub struct StrictFlushDiverted<'a> {
 
 impl Emit for StrictFlushDiverted<'_> {
     fn emit(self) {
-        counter!("contract_gate_strict_diverted_flushes_total", "binding" => self.binding.to_string()).increment(1);
+        counter!(STRICT_DIVERTED.name, "binding" => self.binding.to_string()).increment(1);
         info!(binding = self.binding, generation = self.generation, rule = %self.result.id, value = ?self.result.value, records = self.records, "strict: a flush's own records breach; they take the open route");
     }
 }
@@ -244,7 +252,7 @@ impl Emit for BacklogReleased<'_> {
     #[allow(clippy::cast_sign_loss)]
     fn emit(self) {
         let records = self.to - self.from;
-        counter!("contract_gate_released_records_total", "binding" => self.binding.to_string(), "action" => self.action.as_str()).increment(records.max(0) as u64);
+        counter!(RELEASED_RECORDS.name, "binding" => self.binding.to_string(), "action" => self.action.as_str()).increment(records.max(0) as u64);
         info!(binding = self.binding, topic = self.topic, partition = self.partition, from = self.from, to = self.to, records, action = self.action.as_str(), "operator released the paused backlog");
     }
 }
@@ -291,7 +299,7 @@ pub struct ProduceFailed<'a> {
 
 impl Emit for ProduceFailed<'_> {
     fn emit(self) {
-        counter!("contract_gate_produce_failures_total", "output" => self.output.name(), "outcome" => self.outcome).increment(1);
+        counter!(PRODUCE_FAILURES.name, "output" => self.output.name(), "outcome" => self.outcome).increment(1);
         match self.outcome {
             "stubbed" | "retried" => warn!(topic = self.topic, partition = self.partition, offset = self.offset, output = self.output.name(), outcome = self.outcome, error = %self.error, "output not delivered"),
             "partition_stopped" => error!(topic = self.topic, partition = self.partition, offset = self.offset, output = self.output.name(), error = %self.error, "not even the record's stub could be written; this partition stops here until it moves or the gate restarts"),
@@ -319,7 +327,7 @@ pub struct RecordStubbed<'a> {
 
 impl Emit for RecordStubbed<'_> {
     fn emit(self) {
-        counter!("contract_gate_records_stubbed_total", "binding" => self.binding.to_string()).increment(1);
+        counter!(RECORDS_STUBBED.name, "binding" => self.binding.to_string()).increment(1);
         warn!(binding = self.binding, topic = self.topic, partition = self.partition, offset = self.offset, bytes = self.size, error = self.error, "record quarantined as a stub");
     }
 }
@@ -336,7 +344,7 @@ pub struct BreakerTransitioned<'a> {
 impl Emit for BreakerTransitioned<'_> {
     fn emit(self) {
         let t = self.transition;
-        counter!("contract_gate_breaker_transitions_total", "binding" => self.binding.to_string(), "from" => t.from.mode.as_str(), "to" => t.to.mode.as_str()).increment(1);
+        counter!(BREAKER_TRANSITIONS.name, "binding" => self.binding.to_string(), "from" => t.from.mode.as_str(), "to" => t.to.mode.as_str()).increment(1);
         BreakerMode { binding: self.binding, mode: t.to.mode }.emit();
         match t.to.breach() {
             Some(b) => info!(binding = self.binding, from = t.from.mode.as_str(), to = t.to.mode.as_str(), epoch = t.to.epoch, trips = t.to.trips, rule = %b.rule, value = ?b.value, threshold = %b.threshold, "breaker transition"),
@@ -357,7 +365,7 @@ pub struct BreakerMode<'a> {
 impl Emit for BreakerMode<'_> {
     fn emit(self) {
         for m in Mode::ALL {
-            gauge!("contract_gate_breaker_state_ratio", "binding" => self.binding.to_string(), "state" => m.as_str()).set(if m == self.mode { 1.0 } else { 0.0 });
+            gauge!(BREAKER_STATE.name, "binding" => self.binding.to_string(), "state" => m.as_str()).set(if m == self.mode { 1.0 } else { 0.0 });
         }
     }
 }
@@ -380,14 +388,17 @@ impl Emit for Flushed<'_> {
     fn emit(self) {
         let b = self.binding;
         let local = self.report.source == breaker::Source::Local;
-        histogram!("contract_gate_flush_duration_seconds", "binding" => b.to_string()).record(self.took.as_secs_f64());
-        gauge!("contract_gate_breaker_store_degraded_ratio", "binding" => b.to_string()).set(if local { 1.0 } else { 0.0 });
+        histogram!(FLUSH_DURATION.name, "binding" => b.to_string()).record(self.took.as_secs_f64());
+        gauge!(STORE_DEGRADED.name, "binding" => b.to_string()).set(if local { 1.0 } else { 0.0 });
         for r in &self.report.results {
             if let Some(v) = r.value {
-                gauge!("contract_gate_window_rule_value_ratio", "binding" => b.to_string(), "rule" => r.id.to_string()).set(v);
+                // One gauge per unit, in base units: mixing percent, rows, seconds and scores
+                // under one name made every query over it meaningless.
+                let (metric, factor) = window_rule_gauge(r.unit);
+                gauge!(metric.name, "binding" => b.to_string(), "rule" => r.id.to_string()).set(v * factor);
             }
         }
-        gauge!("contract_gate_source_idle_seconds", "binding" => b.to_string()).set(self.idle_seconds);
+        gauge!(SOURCE_IDLE.name, "binding" => b.to_string()).set(self.idle_seconds);
         if let Some(e) = &self.report.error {
             warn!(binding = b, error = %e, "breaker store unreachable: local fallback");
         }
@@ -424,7 +435,7 @@ pub struct ConsumerLag<'a> {
 impl Emit for ConsumerLag<'_> {
     #[allow(clippy::cast_precision_loss)]
     fn emit(self) {
-        gauge!("contract_gate_consumer_lag_records", "binding" => self.binding.to_string(), "partition" => self.partition.to_string()).set(self.records as f64);
+        gauge!(CONSUMER_LAG.name, "binding" => self.binding.to_string(), "partition" => self.partition.to_string()).set(self.records as f64);
     }
 }
 
@@ -445,7 +456,7 @@ pub struct ContractReloaded<'a> {
 
 impl Emit for ContractReloaded<'_> {
     fn emit(self) {
-        counter!("contract_gate_contract_reloads_total", "binding" => self.binding.to_string(), "outcome" => "applied").increment(1);
+        counter!(CONTRACT_RELOADS.name, "binding" => self.binding.to_string(), "outcome" => "applied").increment(1);
         info!(binding = self.binding, contract = self.contract, from = self.from, to = self.to, window_restarted = self.window_restarted, "contract hot-reloaded");
     }
 }
@@ -467,7 +478,7 @@ pub struct ContractReloadRefused<'a> {
 
 impl Emit for ContractReloadRefused<'_> {
     fn emit(self) {
-        counter!("contract_gate_contract_reloads_total", "binding" => self.binding.to_string(), "outcome" => "failed").increment(1);
+        counter!(CONTRACT_RELOADS.name, "binding" => self.binding.to_string(), "outcome" => "failed").increment(1);
         error!(binding = self.binding, contract = self.contract, version = self.version, staying_on = self.staying_on, error = self.error, "contract version does not compile for this binding; not activated");
     }
 }

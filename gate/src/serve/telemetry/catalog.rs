@@ -1,0 +1,284 @@
+//! Every metric the gate exports, listed once: name, Prometheus type, unit, HELP text and
+//! label keys. The events in [`super`] (and `registry::events`) emit by these names;
+//! [`install`] registers the HELP text, the latency buckets and `contract_gate_build_info`
+//! from this list, and the exposition test checks that what is rendered matches it.
+//!
+//! One unit per name, in Prometheus base units: a window rule's value goes to the gauge of
+//! its unit ([`window_rule_gauge`]), with percent scaled to a 0–1 ratio, so no series mixes
+//! percent, rows, seconds and drift scores.
+
+use contracts::Unit as RuleUnit;
+use metrics::{gauge, KeyName, SharedString, Unit};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// A metric's Prometheus type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// Monotonic count (`_total`).
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// A latency, exported with these bucket upper bounds (seconds) so that replicas can be
+    /// summed before a quantile is taken.
+    Histogram(&'static [f64]),
+}
+
+impl Kind {
+    /// The word on the `# TYPE` line.
+    #[must_use]
+    pub const fn type_name(self) -> &'static str {
+        match self {
+            Self::Counter => "counter",
+            Self::Gauge => "gauge",
+            Self::Histogram(_) => "histogram",
+        }
+    }
+}
+
+/// One exported metric.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    /// Full name, `contract_gate_<name>_<unit>[_total]`.
+    pub name: &'static str,
+    /// Prometheus type.
+    pub kind: Kind,
+    /// Unit of the value; `None` for dimensionless ratios, scores and info gauges.
+    pub unit: Option<Unit>,
+    /// The `# HELP` text.
+    pub help: &'static str,
+    /// Label keys (their values come from closed sets: config, contracts, enums).
+    pub labels: &'static [&'static str],
+}
+
+/// Buckets of the breaker flush: a local flush takes microseconds, a Redis script call a few
+/// milliseconds; `redis.op_timeout` (500 ms by default) bounds the slow end.
+const FLUSH_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+/// `contract_gate_records_total`.
+pub const RECORDS: Metric = Metric {
+    name: "contract_gate_records_total",
+    kind: Kind::Counter,
+    unit: Some(Unit::Count),
+    help: "Records by binding and route. Every consumed record settles in one of validated, quarantine, degraded, held, paused or skipped; stale re-sends, last_good copies and peeked probe records are counted on top.",
+    labels: &["binding", "route"],
+};
+
+/// `contract_gate_rule_violations_total`.
+pub const RULE_VIOLATIONS: Metric = Metric { name: "contract_gate_rule_violations_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Record-level rule violations by binding and contract rule id (every violating record, not only the sampled events).", labels: &["binding", "rule"] };
+
+/// `contract_gate_decode_errors_total`.
+pub const DECODE_ERRORS: Metric = Metric { name: "contract_gate_decode_errors_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Records whose payload could not be decoded (they are quarantined), by binding and reason.", labels: &["binding", "reason"] };
+
+/// `contract_gate_schema_fetches_total`.
+pub const SCHEMA_FETCHES: Metric = Metric { name: "contract_gate_schema_fetches_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Writer schema fetches from the Schema Registry by outcome (ok, not_found, unreachable, unusable).", labels: &["outcome"] };
+
+/// `contract_gate_source_paused_ratio`.
+pub const SOURCE_PAUSED: Metric = Metric { name: "contract_gate_source_paused_ratio", kind: Kind::Gauge, unit: None, help: "1 while a partition of the source topic is paused by fallback: pause (breaker open or probing), 0 once it flows.", labels: &["topic"] };
+
+/// `contract_gate_strict_diverted_flushes_total`.
+pub const STRICT_DIVERTED: Metric = Metric { name: "contract_gate_strict_diverted_flushes_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Strict mode: flushes whose own records breached a rate rule by more than chance and took the open route.", labels: &["binding"] };
+
+/// `contract_gate_released_records_total`.
+pub const RELEASED_RECORDS: Metric = Metric { name: "contract_gate_released_records_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Records of a paused backlog an operator released, by binding and action (skip-pending, quarantine-pending).", labels: &["binding", "action"] };
+
+/// `contract_gate_produce_failures_total`.
+pub const PRODUCE_FAILURES: Metric = Metric { name: "contract_gate_produce_failures_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Output writes that failed after the producer's retries, by output and what the gate did (stubbed, retried, partition_stopped, stopped).", labels: &["output", "outcome"] };
+
+/// `contract_gate_records_stubbed_total`.
+pub const RECORDS_STUBBED: Metric = Metric { name: "contract_gate_records_stubbed_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Records no output would take whole, quarantined as a stub with their coordinates.", labels: &["binding"] };
+
+/// `contract_gate_breaker_transitions_total`.
+pub const BREAKER_TRANSITIONS: Metric = Metric { name: "contract_gate_breaker_transitions_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Breaker transitions this replica saw, by binding and from/to state.", labels: &["binding", "from", "to"] };
+
+/// `contract_gate_breaker_state_ratio`.
+pub const BREAKER_STATE: Metric = Metric { name: "contract_gate_breaker_state_ratio", kind: Kind::Gauge, unit: None, help: "1 for the breaker's current state, 0 for the others (closed, open, half_open, forced_open, forced_closed, metrics_only).", labels: &["binding", "state"] };
+
+/// `contract_gate_flush_duration_seconds`.
+pub const FLUSH_DURATION: Metric = Metric { name: "contract_gate_flush_duration_seconds", kind: Kind::Histogram(FLUSH_BUCKETS), unit: Some(Unit::Seconds), help: "Time of one flush of a binding's window deltas to the breaker store (one Redis script call, or the local fallback).", labels: &["binding"] };
+
+/// `contract_gate_breaker_store_degraded_ratio`.
+pub const STORE_DEGRADED: Metric = Metric { name: "contract_gate_breaker_store_degraded_ratio", kind: Kind::Gauge, unit: None, help: "1 while the binding's breaker runs on its local fallback because the shared store is unreachable, else 0.", labels: &["binding"] };
+
+/// `contract_gate_window_rule_value_ratio`.
+pub const WINDOW_RULE_RATIO: Metric = Metric { name: "contract_gate_window_rule_value_ratio", kind: Kind::Gauge, unit: None, help: "Value of each percent window rule over the breaker window at the last flush, as a 0-1 ratio (the contract's 3 percent is 0.03).", labels: &["binding", "rule"] };
+
+/// `contract_gate_window_rule_value_rows`.
+pub const WINDOW_RULE_ROWS: Metric = Metric { name: "contract_gate_window_rule_value_rows", kind: Kind::Gauge, unit: Some(Unit::Count), help: "Value of each window rule counted in records (rowCount, absolute counts) over the breaker window at the last flush.", labels: &["binding", "rule"] };
+
+/// `contract_gate_window_rule_value_seconds`.
+pub const WINDOW_RULE_SECONDS: Metric = Metric { name: "contract_gate_window_rule_value_seconds", kind: Kind::Gauge, unit: Some(Unit::Seconds), help: "Value of each window rule measured in seconds (freshness, latency SLAs) at the last flush.", labels: &["binding", "rule"] };
+
+/// `contract_gate_window_rule_value_score`.
+pub const WINDOW_RULE_SCORE: Metric = Metric { name: "contract_gate_window_rule_value_score", kind: Kind::Gauge, unit: None, help: "Value of each distribution-drift window rule (population stability index against the contract's baseline) at the last flush.", labels: &["binding", "rule"] };
+
+/// `contract_gate_source_idle_seconds`.
+pub const SOURCE_IDLE: Metric = Metric { name: "contract_gate_source_idle_seconds", kind: Kind::Gauge, unit: Some(Unit::Seconds), help: "Seconds since the binding last received a record from its source topic.", labels: &["binding"] };
+
+/// `contract_gate_consumer_lag_records`.
+pub const CONSUMER_LAG: Metric = Metric { name: "contract_gate_consumer_lag_records", kind: Kind::Gauge, unit: Some(Unit::Count), help: "Records of a source partition the gate's consumer group has not committed (high watermark minus committed offset), sampled every 5 s.", labels: &["binding", "partition"] };
+
+/// `contract_gate_contract_reloads_total`.
+pub const CONTRACT_RELOADS: Metric = Metric { name: "contract_gate_contract_reloads_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Contract hot reloads by binding and outcome (applied, failed: the new version does not compile for the binding).", labels: &["binding", "outcome"] };
+
+/// `contract_gate_build_info`.
+pub const BUILD_INFO: Metric = Metric { name: "contract_gate_build_info", kind: Kind::Gauge, unit: None, help: "Always 1; the labels say what this binary is: its version, the librdkafka it was built with and librdkafka's compiled-in features.", labels: &["version", "librdkafka", "librdkafka_features"] };
+
+/// `contract_gate_registry_pushes_total` (emitted by `registry::events`).
+pub const REGISTRY_PUSHES: Metric = Metric { name: "contract_gate_registry_pushes_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Contract pushes to the registry API (POST /v1/contracts) by outcome.", labels: &["outcome"] };
+
+/// `contract_gate_registry_schema_requests_total` (emitted by `registry::events`).
+pub const REGISTRY_SCHEMA_REQUESTS: Metric = Metric { name: "contract_gate_registry_schema_requests_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Requests to the registry's Schema Registry API by operation and outcome.", labels: &["operation", "outcome"] };
+
+/// `contract_gate_registry_schema_registrations_total` (emitted by `registry::events`).
+pub const REGISTRY_SCHEMA_REGISTRATIONS: Metric = Metric { name: "contract_gate_registry_schema_registrations_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Schema registrations through the registry's Schema Registry API by outcome.", labels: &["outcome"] };
+
+/// Every metric the gate process exports.
+pub const ALL: [Metric; 24] = [
+    RECORDS,
+    RULE_VIOLATIONS,
+    DECODE_ERRORS,
+    SCHEMA_FETCHES,
+    SOURCE_PAUSED,
+    STRICT_DIVERTED,
+    RELEASED_RECORDS,
+    PRODUCE_FAILURES,
+    RECORDS_STUBBED,
+    BREAKER_TRANSITIONS,
+    BREAKER_STATE,
+    FLUSH_DURATION,
+    STORE_DEGRADED,
+    WINDOW_RULE_RATIO,
+    WINDOW_RULE_ROWS,
+    WINDOW_RULE_SECONDS,
+    WINDOW_RULE_SCORE,
+    SOURCE_IDLE,
+    CONSUMER_LAG,
+    CONTRACT_RELOADS,
+    BUILD_INFO,
+    REGISTRY_PUSHES,
+    REGISTRY_SCHEMA_REQUESTS,
+    REGISTRY_SCHEMA_REGISTRATIONS,
+];
+
+/// The gauge that carries a window rule's value in `unit`, and the factor from the rule's
+/// unit to the gauge's (percent → ratio: 0.01).
+#[must_use]
+pub const fn window_rule_gauge(unit: RuleUnit) -> (&'static Metric, f64) {
+    match unit {
+        RuleUnit::Percent => (&WINDOW_RULE_RATIO, 0.01),
+        RuleUnit::Rows => (&WINDOW_RULE_ROWS, 1.0),
+        RuleUnit::Seconds => (&WINDOW_RULE_SECONDS, 1.0),
+        RuleUnit::Score => (&WINDOW_RULE_SCORE, 1.0),
+    }
+}
+
+/// The Prometheus exporter configured for these metrics: every histogram with its buckets
+/// (without them the exporter renders summaries, whose quantiles cannot be aggregated over
+/// replicas).
+///
+/// # Errors
+/// A histogram listed without buckets.
+pub fn builder() -> Result<PrometheusBuilder, BuildError> {
+    ALL.iter().try_fold(PrometheusBuilder::new(), |b, m| match m.kind {
+        Kind::Histogram(buckets) => b.set_buckets_for_metric(Matcher::Full(m.name.to_string()), buckets),
+        Kind::Counter | Kind::Gauge => Ok(b),
+    })
+}
+
+/// Installs the process-wide recorder ([`builder`]), registers every metric's HELP text and
+/// sets `contract_gate_build_info`. Call once at startup, before anything is emitted.
+///
+/// # Errors
+/// A recorder is already installed.
+pub fn install() -> Result<PrometheusHandle, BuildError> {
+    let handle = builder()?.install_recorder()?;
+    describe();
+    record_build_info();
+    Ok(handle)
+}
+
+/// Registers the HELP text and unit of every metric in [`ALL`] with the current recorder.
+pub fn describe() {
+    metrics::with_recorder(|r| {
+        for m in ALL {
+            let (name, help) = (KeyName::from_const_str(m.name), SharedString::const_str(m.help));
+            match m.kind {
+                Kind::Counter => r.describe_counter(name, m.unit, help),
+                Kind::Gauge => r.describe_gauge(name, m.unit, help),
+                Kind::Histogram(_) => r.describe_histogram(name, m.unit, help),
+            }
+        }
+    });
+}
+
+/// Sets `contract_gate_build_info` to 1 with this binary's labels.
+pub fn record_build_info() {
+    let [version, librdkafka, features] = build_info_labels();
+    gauge!(BUILD_INFO.name, "version" => version, "librdkafka" => librdkafka, "librdkafka_features" => features).set(1.0);
+}
+
+/// The label values of `contract_gate_build_info`, fixed when the binary was built: the crate
+/// version, the version of the librdkafka headers it was compiled against, and the features
+/// compiled into that librdkafka (`builtin.features`).
+#[must_use]
+pub fn build_info_labels() -> [String; 3] {
+    // 0xMMmmrrpp: major, minor, revision, pre-release (0xff for a release).
+    let v = rdkafka::bindings::RD_KAFKA_VERSION;
+    let librdkafka = format!("{}.{}.{}", (v >> 24) & 0xff, (v >> 16) & 0xff, (v >> 8) & 0xff);
+    let features = rdkafka::ClientConfig::new().create_native_config().ok().and_then(|c| c.get("builtin.features").ok()).unwrap_or_else(|| "unknown".into());
+    [env!("CARGO_PKG_VERSION").to_string(), librdkafka, features]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The unit a name's last word promises, and the kinds it fits.
+    fn suffix_unit(name: &str) -> Option<(Option<Unit>, &'static [&'static str])> {
+        let word = name.rsplit('_').next()?;
+        Some(match word {
+            "total" => (Some(Unit::Count), &["counter"]),
+            "seconds" => (Some(Unit::Seconds), &["gauge", "histogram"]),
+            "records" | "rows" => (Some(Unit::Count), &["gauge"]),
+            "ratio" | "score" | "info" => (None, &["gauge"]),
+            _ => return None,
+        })
+    }
+
+    #[test]
+    fn every_name_ends_in_the_unit_it_carries() {
+        let mut names: Vec<&str> = ALL.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len(), "names are distinct");
+        for m in ALL {
+            assert!(m.name.starts_with("contract_gate_"), "{}", m.name);
+            assert!(!m.help.trim().is_empty(), "{} has HELP text", m.name);
+            let (unit, kinds) = suffix_unit(m.name).unwrap_or_else(|| panic!("{}: no unit suffix", m.name));
+            assert_eq!(m.unit, unit, "{}: described unit", m.name);
+            assert!(kinds.contains(&m.kind.type_name()), "{}: a {} cannot end so", m.name, m.kind.type_name());
+            if let Kind::Histogram(b) = m.kind {
+                assert!(!b.is_empty() && b.windows(2).all(|w| w[0] < w[1]), "{}: buckets ascend", m.name);
+            }
+        }
+    }
+
+    #[test]
+    fn each_rule_unit_has_a_gauge_of_its_own() {
+        // (rule unit, gauge, factor to the base unit)
+        let cases = [(RuleUnit::Percent, "contract_gate_window_rule_value_ratio", 0.01), (RuleUnit::Rows, "contract_gate_window_rule_value_rows", 1.0), (RuleUnit::Seconds, "contract_gate_window_rule_value_seconds", 1.0), (RuleUnit::Score, "contract_gate_window_rule_value_score", 1.0)];
+        for (unit, name, factor) in cases {
+            let (m, f) = window_rule_gauge(unit);
+            assert_eq!((m.name, f), (name, factor), "{unit}");
+            assert!(ALL.iter().any(|a| a.name == m.name), "{name} is listed");
+        }
+    }
+
+    #[test]
+    fn build_info_labels_are_the_compiled_versions() {
+        let [version, librdkafka, features] = build_info_labels();
+        assert_eq!(version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(librdkafka, rdkafka::util::get_rdkafka_version().1, "headers and library agree");
+        assert!(features.contains("ssl"), "{features}");
+    }
+}
