@@ -176,7 +176,7 @@ EOF
 # ------------------------------------------------------------------------ correctness --
 gate_run() { # file threads report -> exit code
     local rc=0
-    "$GATE" check --contract "$CONTRACT" --input "$1" --format jsonl --threads "$2" --report json >"$3" 2>"$3.err" || rc=$?
+    "$GATE" check --contract "$CONTRACT" --input "$1" --format jsonl --threads "$2" --output json >"$3" 2>"$3.err" || rc=$?
     return "$rc"
 }
 dcc_run() { # file(server) report -> exit code

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # contract-gate's demo on a fresh machine: installs the build packages rdkafka needs when they
 # are missing (as scripts/test.sh does), then runs `contract-gate demo` (debug build: quicker
-# to compile, and fast enough for the demo). Extra arguments go to the demo (--json, --plain,
+# to compile, and fast enough for the demo). Extra arguments go to the demo (--output json, --plain,
 # --listen 127.0.0.1:8080). No Kafka, Redis or Docker needed.
 set -euo pipefail
 

@@ -208,7 +208,8 @@ tls_material() {
 # leaves a half-filled cache behind.
 kafka_libs() {
     local home=$CACHE/kafka-$KAFKA_VERSION
-    if [[ -f $home/libs/.complete ]]; then
+    # A cache made before the tools were fetched too lacks the tools jar: fetch again.
+    if [[ -f $home/libs/.complete && -f $home/libs/kafka-tools-$KAFKA_VERSION.jar ]]; then
         printf '%s\n' "$home/libs"
         return 0
     fi
@@ -216,7 +217,7 @@ kafka_libs() {
     mkdir -p "$CACHE"
     (
         flock 9
-        if [[ -f $home/libs/.complete ]]; then exit 0; fi
+        if [[ -f $home/libs/.complete && -f $home/libs/kafka-tools-$KAFKA_VERSION.jar ]]; then exit 0; fi
         cg_log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central into $home"
         local tmp
         tmp=$(mktemp -d "$CACHE/.kafka-$KAFKA_VERSION.XXXXXX")
@@ -230,8 +231,8 @@ kafka_libs() {
             rm -rf "$tmp"
             cg_die "Maven could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
         fi
-        [[ -f $tmp/libs/kafka_2.13-$KAFKA_VERSION.jar ]] ||
-            { rm -rf "$tmp"; cg_die "kafka_2.13-$KAFKA_VERSION.jar missing after the fetch"; }
+        [[ -f $tmp/libs/kafka_2.13-$KAFKA_VERSION.jar && -f $tmp/libs/kafka-tools-$KAFKA_VERSION.jar ]] ||
+            { rm -rf "$tmp"; cg_die "kafka_2.13-$KAFKA_VERSION.jar or kafka-tools-$KAFKA_VERSION.jar missing after the fetch"; }
         touch "$tmp/libs/.complete"
         rm -rf "$home"
         mv "$tmp" "$home"

@@ -1,5 +1,7 @@
 //! Checking one record: a verdict listing every violation, and the window deltas it feeds.
 
+mod expected;
+
 use crate::compile::fast::Walk;
 use crate::compile::quality::Probe;
 use crate::compile::CompiledContract;
@@ -247,7 +249,7 @@ impl CompiledContract {
                 Ok(ms) => ms,
                 Err(Misfit::Format) => {
                     if pc.check_format {
-                        verdict.violations.push(Violation { rule: format!("{}.format", pc.field).into(), field: pc.field.clone(), value: show(&Value::String(s.clone())), expected: format!("a value in the contract's format ({})", pc.format), blocking: true });
+                        verdict.violations.push(Violation { rule: format!("{}.format", pc.field).into(), field: pc.field.clone(), value: show(&Value::String(s.clone())), expected: format!("a value in the format {}", pc.format), blocking: true });
                     }
                     continue; // otherwise the schema's format check already reported it
                 }
@@ -297,14 +299,13 @@ impl CompiledContract {
                             other => !re.is_match(&other.to_string()),
                         });
                         (bad_set || bad_pat).then(|| {
-                            let mut exp = Vec::new();
-                            if let Some(set) = valid {
-                                exp.push(format!("one of {}", show(&Value::Array(set.listed.clone()))));
-                            }
-                            if let Some(re) = pattern {
-                                exp.push(format!("matching {}", re.as_str()));
-                            }
-                            (path.join("."), exp.join(" and "), v.clone())
+                            let exp = match (valid, pattern) {
+                                (Some(set), None) => format!("one of {}", show(&Value::Array(set.listed.clone()))),
+                                (None, Some(re)) => format!("a value matching {}", re.as_str()),
+                                (Some(set), Some(re)) => format!("one of {}, matching {}", show(&Value::Array(set.listed.clone())), re.as_str()),
+                                (None, None) => String::new(), // lint refuses the rule
+                            };
+                            (path.join("."), exp, v.clone())
                         })
                     }
                 },
@@ -457,9 +458,11 @@ impl CompiledContract {
                     "type" => "logicalType",
                     k => k,
                 };
-                let msg = e.to_string();
-                // The crate's message starts with the value itself; keep what follows it.
-                let expected = msg.strip_prefix(&value.to_string()).map_or(msg.clone(), |s| s.trim_start().to_string());
+                let expected = expected::expected(e.kind(), || {
+                    // The crate's message starts with the value itself; keep what follows it.
+                    let msg = e.to_string();
+                    msg.strip_prefix(&value.to_string()).map_or(msg.clone(), |s| s.trim_start().to_string())
+                });
                 (format!("{schema_field}.{kw}"), instance_field, expected, show(value))
             }
         };

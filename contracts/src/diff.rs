@@ -15,10 +15,15 @@
 
 use crate::compile::compile;
 use crate::model::{custom, Contract, LogicalType, LogicalTypeOptions, Property, Quality, SchemaObject};
-use crate::window::WindowRule;
+use crate::window::{MetricKind, WindowRule};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+
+pub mod changelog;
+mod verdict;
+
+pub use verdict::{compare, is_major_bump, requires_major, Comparison};
 
 /// What aspect of the contract changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -68,6 +73,51 @@ pub enum ChangeKind {
     ExtraFields,
 }
 
+/// Which part of the contract a change belongs to (the sections of a changelog).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Area {
+    /// Schema objects added or removed.
+    Objects,
+    /// Properties added or removed, `required`, `unique`.
+    Properties,
+    /// Logical types.
+    Types,
+    /// `logicalTypeOptions` and whether unnamed fields are allowed.
+    Constraints,
+    /// Quality rules (and the gate's own window rules).
+    Quality,
+    /// Rules from `slaProperties` (latency, freshness, frequency).
+    Sla,
+}
+
+impl Area {
+    /// Every area, in changelog order.
+    pub const ALL: [Self; 6] = [Self::Objects, Self::Properties, Self::Types, Self::Constraints, Self::Quality, Self::Sla];
+
+    /// The area of a change of `kind`; rule changes start as quality and SLA rules are
+    /// re-marked where the rule's metric is known.
+    fn of(kind: ChangeKind) -> Self {
+        use ChangeKind as K;
+        match kind {
+            K::ObjectAdded | K::ObjectRemoved => Self::Objects,
+            K::FieldAdded | K::FieldRemoved | K::Required | K::Unique => Self::Properties,
+            K::LogicalType => Self::Types,
+            K::Range | K::Length | K::Pattern | K::Format | K::MultipleOf | K::TypeOption | K::ExtraFields => Self::Constraints,
+            K::ValidValues | K::RuleArguments | K::RuleAdded | K::RuleRemoved | K::Threshold | K::Unit | K::Baseline => Self::Quality,
+        }
+    }
+
+    /// The area of a compiled window rule: the SLA metrics come only from `slaProperties`.
+    fn of_rule(r: &WindowRule) -> Self {
+        if matches!(r.metric, MetricKind::Freshness | MetricKind::StaleRecords | MetricKind::NoData) {
+            Self::Sla
+        } else {
+            Self::Quality
+        }
+    }
+}
+
 /// One difference between two versions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change {
@@ -75,6 +125,8 @@ pub struct Change {
     pub path: String,
     /// What changed.
     pub kind: ChangeKind,
+    /// Which part of the contract it is in.
+    pub area: Area,
     /// Whether data the old version accepted may be refused now (or a field readers relied
     /// on is gone).
     pub breaking: bool,
@@ -108,23 +160,15 @@ impl Diff {
     }
 
     fn push(&mut self, path: impl Into<String>, kind: ChangeKind, breaking: bool, message: impl Into<String>, from: Option<Value>, to: Option<Value>) {
-        self.changes.push(Change { path: path.into(), kind, breaking, message: message.into(), from, to });
+        self.changes.push(Change { path: path.into(), kind, area: Area::of(kind), breaking, message: message.into(), from, to });
     }
-}
 
-/// Whether going from `old` to `new` is a major bump: the major number grew, or, below 1.0.0
-/// (where semver promises nothing), the minor number grew. `None` when either is not a
-/// semantic version.
-#[must_use]
-pub fn is_major_bump(old: &str, new: &str) -> Option<bool> {
-    let (o, n) = (semver::Version::parse(old).ok()?, semver::Version::parse(new).ok()?);
-    Some(n.major > o.major || (o.major == 0 && n.major == 0 && n.minor > o.minor))
-}
-
-/// Whether a version with `diff`'s changes needs a major bump over the old one.
-#[must_use]
-pub fn requires_major(diff: &Diff) -> bool {
-    diff.is_breaking()
+    /// Marks the change just pushed as being about window rule `r`.
+    fn about_rule(&mut self, r: &WindowRule) {
+        if let Some(c) = self.changes.last_mut() {
+            c.area = Area::of_rule(r);
+        }
+    }
 }
 
 /// The changes from `old` to `new`. Both should be the same contract id; the diff does not
@@ -471,27 +515,33 @@ fn rules(d: &mut Diff, object: &str, oc: &Contract, nc: &Contract) {
         let path = rule_path(object, r.field.as_deref(), &r.id);
         let Some(n) = nm.get(&r.id) else {
             d.push(path, ChangeKind::RuleRemoved, false, format!("rule {} ({} {} {}) removed", r.id, r.metric.as_str(), r.operator, r.unit), Some(rule_json(r)), None);
+            d.about_rule(r);
             continue;
         };
         if n.metric != r.metric || n.field != r.field {
             d.push(&path, ChangeKind::Threshold, true, format!("rule {} now measures {} on {} instead of {} on {}", r.id, n.metric.as_str(), n.field.as_deref().unwrap_or("the record"), r.metric.as_str(), r.field.as_deref().unwrap_or("the record")), Some(rule_json(r)), Some(rule_json(n)));
+            d.about_rule(n);
             continue;
         }
         if n.unit != r.unit {
             d.push(format!("{path}.unit"), ChangeKind::Unit, true, format!("rule {} unit {} → {}: thresholds are not comparable", r.id, r.unit, n.unit), Some(json!(r.unit)), Some(json!(n.unit)));
+            d.about_rule(r);
         } else if n.operator != r.operator {
             let stricter = n.operator.is_stricter_than(&r.operator);
             let word = if stricter { "stricter" } else { "looser" };
             d.push(format!("{path}.threshold"), ChangeKind::Threshold, stricter, format!("rule {} threshold made {word}: {} {} → {} {}", r.id, r.operator, r.unit, n.operator, n.unit), Some(json!(r.operator)), Some(json!(n.operator)));
+            d.about_rule(r);
         }
         if n.baseline != r.baseline {
             d.push(format!("{path}.baseline"), ChangeKind::Baseline, false, format!("rule {} baseline re-recorded", r.id), r.baseline.as_ref().map(|b| json!(b)), n.baseline.as_ref().map(|b| json!(b)));
+            d.about_rule(r);
         }
     }
     for n in &nr {
         if !om.contains_key(&n.id) {
             let path = rule_path(object, n.field.as_deref(), &n.id);
             d.push(path, ChangeKind::RuleAdded, true, format!("rule {} ({} {} {}) added: data that passed may now breach it", n.id, n.metric.as_str(), n.operator, n.unit), None, Some(rule_json(n)));
+            d.about_rule(n);
         }
     }
 }

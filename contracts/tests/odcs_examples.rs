@@ -26,8 +26,10 @@ fn examples(dir: &std::path::Path) -> Vec<(String, String)> {
     out
 }
 
-/// Every official example loads and lints without errors. Rules the gate cannot run are
-/// reported as not enforced; the expected ones are pinned here.
+/// Every official example loads and lints without errors, but for the SLAs of the full
+/// example on `tab1.txn_ref_dt`: it has no object `tab1` (its objects are `tbl` and
+/// `receivers`), so those SLAs could never fire, and lint says so. Rules the gate cannot run
+/// are reported as not enforced; the expected ones are pinned here.
 #[test]
 fn official_examples_load_and_lint() {
     let Some(dir) = odcs_dir() else { return };
@@ -36,8 +38,12 @@ fn official_examples_load_and_lint() {
     for (name, text) in &all {
         let c = parse(text).unwrap_or_else(|e| panic!("{name}: {e}"));
         let problems = lint(&c);
-        let errors: Vec<_> = problems.iter().filter(|p| p.severity == Severity::Error).collect();
-        assert!(errors.is_empty(), "{name}: {errors:?}");
+        let errors: Vec<&str> = problems.iter().filter(|p| p.severity == Severity::Error).map(|p| p.path.as_str()).collect();
+        let expect_errors: &[&str] = match name.as_str() {
+            "all--full-example.odcs.yaml" => &["slaProperties[0].element", "slaProperties[5].element"], // tab1.txn_ref_dt
+            _ => &[],
+        };
+        assert_eq!(errors, expect_errors, "{name}: {problems:?}");
         let not_enforced = problems.iter().filter(|p| p.severity == Severity::NotEnforced).count();
         let expect_not_enforced = match name.as_str() {
             "quality--column-accuracy.odcs.yaml" => 1,   // a sql rule

@@ -1,8 +1,8 @@
 //! The `contract-gate` binary.
 
 use anyhow::Context as _;
-use gate::batch::{self, report, CheckOptions};
-use gate::cli::{contracts_cmd, format_for, serve_cmd, BreakerAction, Cli, Command, ContractsCommand, ReportFormat};
+use gate::cli::output::{self, OutputError, OutputFormat};
+use gate::cli::{contracts_cmd, format_for, serve_cmd, BreakerAction, Cli, Command, ContractsCommand};
 use std::process::ExitCode;
 
 /// mimalloc for Rust and, through its `override` feature, for librdkafka's C allocations: the
@@ -29,7 +29,12 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("contract-gate: {e:#}");
+            // A format the verb does not write is a usage error: clap's message and usage line.
+            if let Some(OutputError::Usage(usage)) = e.downcast_ref::<OutputError>() {
+                let _ = usage.print();
+            } else {
+                eprintln!("contract-gate: {e:#}");
+            }
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -37,47 +42,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check(a) => {
-            let now_ms = match &a.now {
-                Some(s) => chrono::DateTime::parse_from_rfc3339(s).with_context(|| format!("--now {s:?} is not an RFC 3339 time"))?.timestamp_millis(),
-                None => chrono::Utc::now().timestamp_millis(),
-            };
-            let opts = CheckOptions {
-                format: format_for(a.format, &a.input),
-                contract: a.contract,
-                object: a.object,
-                input: a.input,
-                null_tokens: if a.null_tokens.is_empty() { vec!["NA".into(), String::new()] } else { a.null_tokens },
-                limits: contracts::decode::DecodeLimits { max_record_bytes: a.max_record_bytes },
-                now_ms,
-                progress: true,
-                threads: a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)).max(1),
-            };
-            let r = batch::run(&opts)?;
-            match a.report {
-                ReportFormat::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&r)?))?,
-                ReportFormat::Table => emit(&report::table(&r))?,
-            }
-            Ok(if r.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_VIOLATED) })
-        }
-        Command::Contracts(c @ (ContractsCommand::Push { .. } | ContractsCommand::List { .. } | ContractsCommand::Show { .. } | ContractsCommand::Diff { .. } | ContractsCommand::Deprecate { .. })) => {
+        Command::Check(a) => gate::cli::check_cmd::main(a),
+        Command::Contracts(c @ (ContractsCommand::Push { .. } | ContractsCommand::List { .. } | ContractsCommand::Show { .. } | ContractsCommand::Diff { new: None, .. } | ContractsCommand::Deprecate { .. })) => {
             let Some((call, args)) = c.registry_call() else { unreachable!("registry subcommands have a call") };
-            let out = gate::cli::registry_cmd::run(&call, args);
-            emit(&out.stdout)?;
-            eprint!("{}", out.stderr);
-            Ok(ExitCode::from(out.code))
+            Ok(ExitCode::from(gate::cli::registry_cmd::main(&call, args)?))
         }
-        Command::Contracts(ContractsCommand::Lint { file, output }) => {
-            let out = contracts_cmd::lint(&file)?;
-            match output {
-                ReportFormat::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&serde_json::json!({ "file": file, "valid": !out.has_errors, "problems": out.problems }))?))?,
-                ReportFormat::Table => {
-                    emit(&report::lint_lines(&out.problems))?;
-                    emit(&format!("{}: {}\n", file.display(), if out.has_errors { "INVALID" } else { "ok" }))?;
-                }
-            }
-            Ok(if out.has_errors { ExitCode::from(EXIT_VIOLATED) } else { ExitCode::SUCCESS })
-        }
+        Command::Contracts(ContractsCommand::Lint { file, output }) => contracts_cmd::lint_main(&file, &output),
         Command::Serve(a) => {
             init_tracing();
             let o = serve_cmd::Overrides { brokers: a.brokers, redis: a.redis, listen: a.listen };
@@ -87,28 +57,51 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(a) => {
+            let sink = a.output.resolve(&output::DEMO, output::deprecated_json(a.json))?;
             init_tracing_at("warn,rdkafka=error");
-            let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().context("metrics recorder")?;
+            let metrics = gate::serve::telemetry::install().context("metrics recorder")?;
             let opts = gate::demo::Options { live: a.plain.then_some(false), listen: a.listen };
             let s = gate::demo::run(&opts, &metrics)?;
-            if a.json {
-                emit(&format!("{}\n", serde_json::to_string_pretty(&s)?))?;
-            } else {
-                emit(&gate::demo::render(&s))?;
-            }
+            sink.write(|f| if f == OutputFormat::Json { output::json(&s) } else { Ok(gate::demo::render(&s)) })?;
             Ok(if s.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_VIOLATED) })
         }
         Command::Drill(a) => gate::cli::drill_cmd::main(&a),
+        Command::Contracts(ContractsCommand::Diff { id, new: Some(new), strict, registry, .. }) => Ok(ExitCode::from(gate::cli::diff_junit::offline(std::path::Path::new(&id), &new, strict, &registry.output)?)),
+        Command::Contracts(ContractsCommand::Changelog { old, new }) => {
+            emit(&gate::cli::diff_cmd::changelog(&old, &new)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(gate::cli::config_cmd::ConfigCommand::Validate(a)) => Ok(ExitCode::from(gate::cli::config_cmd::main(&a)?)),
+        Command::Completions(a) => {
+            use std::io::Write as _;
+            let _ = std::io::stdout().lock().write_all(&gate::cli::completions::completions(a.shell));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man(a) => {
+            match a.dir {
+                Some(dir) => {
+                    let files = gate::cli::completions::man_pages(&dir).with_context(|| format!("writing man pages to {}", dir.display()))?;
+                    emit(&format!("wrote {} man pages to {}\n", files.len(), dir.display()))?;
+                }
+                None => {
+                    use std::io::Write as _;
+                    let _ = std::io::stdout().lock().write_all(&gate::cli::completions::man_page().context("rendering the man page")?);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Replay(a) => {
+            let sink = a.output.resolve(&output::REPLAY)?;
             init_tracing();
             let o = serve_cmd::Overrides { brokers: a.brokers, ..Default::default() };
             let cfg = serve_cmd::load(&a.config, &o)?;
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             let s = rt.block_on(gate::replay::replay(&cfg, &a.binding, a.from.as_deref()))?;
-            emit(&format!("{}\n", serde_json::to_string_pretty(&s)?))?;
+            sink.write(|f| if f == OutputFormat::Json { output::json(&s) } else { Ok(s.table()) })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Breaker(a) => {
+            let sink = a.output.resolve(&output::BREAKER)?;
             let (binding, action) = match &a.action {
                 BreakerAction::Status { binding } => (binding.as_deref(), None),
                 BreakerAction::Open { binding } => (Some(binding.as_str()), Some("open")),
@@ -119,7 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 BreakerAction::QuarantinePending { binding } => (Some(binding.as_str()), Some("quarantine-pending")),
             };
             let v = serve_cmd::admin(&a.url, &a.tls, a.token.as_deref(), binding, action).map_err(anyhow::Error::msg)?;
-            emit(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
+            sink.write(|f| if f == OutputFormat::Json { output::json(&v) } else { Ok(gate::cli::breaker_report::table(&v)) })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Contracts(ContractsCommand::Baseline { contract, input, format, field, bins, max_psi }) => {
@@ -148,7 +141,10 @@ fn init_tracing() {
 /// [`init_tracing`] with another default level (`RUST_LOG` still wins).
 fn init_tracing_at(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only where a person reads them: stderr a terminal and NO_COLOR unset
+    // (anstream's reading of NO_COLOR / CLICOLOR / CLICOLOR_FORCE); never in a log file.
+    let ansi = anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if std::env::var("CONTRACT_GATE_LOG").is_ok_and(|v| v == "json") {
         builder.json().init();
     } else {

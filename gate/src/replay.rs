@@ -29,6 +29,14 @@ pub struct ReplaySummary {
     pub quarantined: u64,
 }
 
+impl ReplaySummary {
+    /// One line for people: what was read and where it went.
+    #[must_use]
+    pub fn table(&self) -> String {
+        format!("replayed {} records: {} to validated, {} to quarantine\n", self.read, self.validated, self.quarantined)
+    }
+}
+
 fn kerr(what: &str) -> impl FnOnce(rdkafka::error::KafkaError) -> ServeError + '_ {
     crate::serve::kafka_err(what)
 }
@@ -139,4 +147,17 @@ pub async fn replay(cfg: &GateConfig, name: &str, from: Option<&str>) -> Result<
     }
     drop(assign);
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::output::{golden, json};
+
+    #[test]
+    fn replay_outputs_match_their_golden_files() {
+        let s = ReplaySummary { read: 12, validated: 10, quarantined: 2 };
+        golden::assert("replay.txt", &s.table());
+        golden::assert("replay.json", &json(&s).expect("json"));
+    }
 }

@@ -27,7 +27,7 @@ fn rule<'a>(r: &'a Value, id: &str) -> &'a Value {
 
 #[test]
 fn example_sample_passes() {
-    let out = run(&["check", "--contract", "examples/flights/flights.odcs.yaml", "--input", "examples/flights/sample.jsonl", "--report", "json"]);
+    let out = run(&["check", "--contract", "examples/flights/flights.odcs.yaml", "--input", "examples/flights/sample.jsonl", "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let r = json_report(&out);
     assert_eq!(r["passed"], true);
@@ -54,7 +54,7 @@ fn malformed_lines_fail_with_line_numbers_and_lose_nothing() {
     writeln!(f, "{first}").expect("w");
     drop(f);
     let p = path.to_string_lossy();
-    let out = run(&["check", "--contract", "examples/flights/flights.odcs.yaml", "--input", &p, "--report", "json"]);
+    let out = run(&["check", "--contract", "examples/flights/flights.odcs.yaml", "--input", &p, "--output", "json"]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let r = json_report(&out);
     assert_eq!(r["records"], 6);
@@ -97,7 +97,7 @@ fn csv_with_null_tokens_from_stdin() {
                2013,1,1,NA,515,NA,NA,819,NA,UA,1546,NA,EWR,IAH,NA,1400,5,15,2013-01-01T10:00:00Z\n\
                2013,1,1,517,515,2,830,819,11,ZZ,1547,N14228,XXX,IAH,227,1400,5,15,2013-01-01T10:00:00Z\n";
     let mut child = bin()
-        .args(["check", "--contract", "examples/flights/flights.odcs.yaml", "--input", "-", "--format", "csv", "--report", "json"])
+        .args(["check", "--contract", "examples/flights/flights.odcs.yaml", "--input", "-", "--format", "csv", "--output", "json"])
         .current_dir(repo())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -137,7 +137,7 @@ fn full_flights_null_rate_and_tailnum_pattern() {
     assert_ne!(strict, text);
     let contract = dir.path().join("strict.yaml");
     std::fs::write(&contract, strict).expect("write");
-    let out = run(&["check", "--contract", &contract.to_string_lossy(), "--input", &csv.to_string_lossy(), "--report", "json"]);
+    let out = run(&["check", "--contract", &contract.to_string_lossy(), "--input", &csv.to_string_lossy(), "--output", "json"]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let r = json_report(&out);
     assert_eq!(r["records"], 336_776);
@@ -171,7 +171,7 @@ fn check_names_the_rules_it_did_not_enforce() {
     for want in ["not enforced by this check (2)", "by_sql", "by_vendor", "type sql", "type custom", "PASSED: the contract holds (2 parts not enforced, listed above)"] {
         assert!(table.contains(want), "table lacks {want:?}:\n{table}");
     }
-    let out = run(&["check", "--contract", &c, "--input", &i, "--report", "json"]);
+    let out = run(&["check", "--contract", &c, "--input", &i, "--output", "json"]);
     let r = json_report(&out);
     let listed: Vec<&str> = r["not_enforced"].as_array().expect("not_enforced[]").iter().filter_map(|p| p["message"].as_str()).collect();
     assert!(listed.len() == 2 && listed[0].contains("by_sql") && listed[1].contains("by_vendor"), "{listed:?}");
@@ -185,7 +185,7 @@ fn a_non_monotone_threshold_is_judged_on_the_batch_only() {
     std::fs::write(&contract, "apiVersion: v3.1.0\nkind: DataContract\nid: nm\nversion: 1.0.0\nstatus: active\nschema:\n  - name: r\n    properties:\n      - name: c\n        logicalType: string\n        quality:\n          - { id: c_nulls_not_1, metric: nullValues, mustNotBe: 1 }\n").expect("write");
     let input = dir.path().join("r.jsonl");
     std::fs::write(&input, "{\"c\": null}\n{\"c\": null}\n{\"c\": \"x\"}\n").expect("write");
-    let out = run(&["check", "--contract", &contract.to_string_lossy(), "--input", &input.to_string_lossy(), "--report", "json"]);
+    let out = run(&["check", "--contract", &contract.to_string_lossy(), "--input", &input.to_string_lossy(), "--output", "json"]);
     let r = json_report(&out);
     assert_eq!((out.status.code(), &r["failed_records"], &rule(&r, "c_nulls_not_1")["passed"]), (Some(0), &Value::from(0), &Value::Bool(true)), "{r}");
 }
@@ -218,7 +218,7 @@ fn the_report_does_not_depend_on_the_thread_count() {
     drop(w);
     let input = input.to_string_lossy().to_string();
     let report = |threads: &str| {
-        let out = run(&["check", "--contract", "examples/flights/flights.odcs.yaml", "--input", &input, "--report", "json", "--now", "2026-01-01T00:00:00Z", "--threads", threads]);
+        let out = run(&["check", "--contract", "examples/flights/flights.odcs.yaml", "--input", &input, "--output", "json", "--now", "2026-01-01T00:00:00Z", "--threads", threads]);
         assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
         out.stdout
     };

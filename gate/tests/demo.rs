@@ -11,7 +11,7 @@ fn demo_trips_falls_back_probes_and_closes_within_a_minute() {
     let elsewhere = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_contract-gate"))
-        .args(["demo", "--json"])
+        .args(["demo", "--output", "json"])
         .current_dir(elsewhere.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

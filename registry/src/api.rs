@@ -22,19 +22,48 @@ use std::sync::Arc;
 /// Most sample records one validate call checks.
 pub const MAX_SAMPLE_RECORDS: usize = 10_000;
 
+/// One binding of the gate that serves the registry, and the contract version it runs: with
+/// version ranges (`^1`), the newest active version is not what every binding runs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BindingUse {
+    /// Binding name.
+    pub binding: String,
+    /// Contract id.
+    pub contract: String,
+    /// The version it runs now.
+    pub version: String,
+    /// The version range it is pinned to (`^1`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<String>,
+}
+
+/// What the gate's bindings run, asked on each list (they change on hot reloads).
+pub type BindingsView = Arc<dyn Fn() -> Vec<BindingUse> + Send + Sync>;
+
 #[derive(Clone)]
 struct ApiState {
     registry: Arc<Registry>,
     auth: Authorizer,
     max_body: usize,
+    /// `None` in a process without bindings (registry-only): lists say nothing of bindings.
+    bindings: Option<BindingsView>,
 }
 
 /// The registry routes, with the Schema Registry subset ([`crate::sr_api`]) merged in.
 /// `auth` decides who may write ([`Authorizer::deny_all`] refuses every write); `max_body` is
 /// the largest request body accepted.
 pub fn router(registry: Arc<Registry>, auth: Authorizer, max_body: usize) -> Router {
-    let sr = crate::sr_api::router(Arc::clone(&registry), auth.clone(), max_body);
-    let state = ApiState { registry, auth, max_body };
+    routes(ApiState { registry, auth, max_body, bindings: None })
+}
+
+/// [`router`] in a gate with bindings: the contract list also says which binding runs which
+/// version (`bindings` on each contract).
+pub fn router_with_bindings(registry: Arc<Registry>, auth: Authorizer, max_body: usize, bindings: BindingsView) -> Router {
+    routes(ApiState { registry, auth, max_body, bindings: Some(bindings) })
+}
+
+fn routes(state: ApiState) -> Router {
+    let sr = crate::sr_api::router(Arc::clone(&state.registry), state.auth.clone(), state.max_body);
     Router::new()
         .route("/v1/contracts", get(list).post(register))
         .route("/v1/contracts/{id}/versions", get(versions))
@@ -102,17 +131,22 @@ fn summary(e: &Entry) -> Value {
 }
 
 async fn list(State(s): State<ApiState>) -> Json<Value> {
+    let uses = s.bindings.as_ref().map(|view| view());
     let cat = s.registry.catalog();
     let out: Vec<Value> = cat
         .contracts()
         .map(|(id, vs)| {
             let latest = vs.values().next_back();
             let active = vs.values().rev().find(|e| e.status == Status::Active);
-            json!({
+            let mut c = json!({
                 "id": id, "name": latest.and_then(|e| e.contract.name.clone()),
                 "latest": latest.map(|e| e.version.to_string()), "latestActive": active.map(|e| e.version.to_string()),
                 "versions": vs.len(),
-            })
+            });
+            if let Some(uses) = &uses {
+                c["bindings"] = json!(uses.iter().filter(|u| u.contract == *id).collect::<Vec<_>>());
+            }
+            c
         })
         .collect();
     Json(json!({ "contracts": out }))
@@ -228,14 +262,8 @@ async fn diff(State(s): State<ApiState>, Path(id): Path<String>, Query(q): Query
     let Some(old) = old else {
         return error(StatusCode::NOT_FOUND, q.get("from").map_or_else(|| format!("{id} {} is the first version; give ?from=", new.version), |f| format!("no version {f} of contract {id:?}")));
     };
-    let d = contracts::diff::diff(&old.contract, &new.contract);
-    let major = contracts::diff::is_major_bump(&old.version.to_string(), &new.version.to_string()).unwrap_or(false);
-    Json(json!({
-        "id": id, "from": old.version.to_string(), "to": new.version.to_string(),
-        "breaking": d.is_breaking(), "majorBump": major, "compatible": !d.is_breaking() || major,
-        "changes": d.changes,
-    }))
-    .into_response()
+    // The same verdict the push check gives (and the offline `contracts diff`).
+    Json(contracts::diff::compare(&old.contract, &new.contract)).into_response()
 }
 
 /// Sample records: a JSON array, `{"records": [...]}`, one JSON object, or JSON Lines.
@@ -350,6 +378,26 @@ mod tests {
         assert_eq!(call(&app, "GET", "/v1/contracts/nope/versions", None, "").await.0, StatusCode::NOT_FOUND);
         let (code, v) = call(&app, "GET", "/v1/contracts/t/versions/latest", None, "").await;
         assert_eq!((code, v["document"].as_str()), (StatusCode::OK, Some(V1)));
+    }
+
+    #[tokio::test]
+    async fn the_list_says_which_binding_runs_which_version() {
+        let uses = vec![
+            BindingUse { binding: "flights".into(), contract: "t".into(), version: "1.0.0".into(), range: Some("^1".into()) },
+            BindingUse { binding: "other".into(), contract: "elsewhere".into(), version: "3.0.0".into(), range: None },
+        ];
+        let view: BindingsView = Arc::new(move || uses.clone());
+        let registry = Arc::new(Registry::memory());
+        let app = router_with_bindings(Arc::clone(&registry), crate::auth::bearer("s3cret"), 4096, view);
+        assert_eq!(call(&app, "POST", "/v1/contracts", Some("s3cret"), V1).await.0, StatusCode::CREATED);
+        let v2 = V1.replace("version: 1.0.0", "version: 2.0.0").replace("integer", "string");
+        assert_eq!(call(&app, "POST", "/v1/contracts", Some("s3cret"), &v2).await.0, StatusCode::CREATED);
+        let (_, v) = call(&app, "GET", "/v1/contracts", None, "").await;
+        assert_eq!(v["contracts"][0]["latestActive"], "2.0.0");
+        assert_eq!(v["contracts"][0]["bindings"], json!([{"binding": "flights", "contract": "t", "version": "1.0.0", "range": "^1"}]), "{v}");
+        // A registry-only process has no bindings to speak of.
+        let (_, v) = call(&router(registry, Authorizer::deny_all(), 4096), "GET", "/v1/contracts", None, "").await;
+        assert!(v["contracts"][0].get("bindings").is_none(), "{v}");
     }
 
     #[tokio::test]

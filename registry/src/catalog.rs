@@ -8,7 +8,7 @@
 //! wins, on every replica, whatever the log's compaction later removes (accepted version
 //! records are never superseded: their keys are unique).
 
-use contracts::diff::{diff, is_major_bump, Change};
+use contracts::diff::{compare, Change};
 use contracts::{Contract, Problem, Severity};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -144,11 +144,14 @@ pub fn vet(text: &str) -> Result<(Contract, semver::Version, Vec<Problem>), Refu
             None
         }
     };
-    let (errs, notices): (Vec<Problem>, Vec<Problem>) = contracts::lint(&c).into_iter().partition(|p| p.severity == Severity::Error);
+    let (errs, mut notices): (Vec<Problem>, Vec<Problem>) = contracts::lint(&c).into_iter().partition(|p| p.severity == Severity::Error);
     errors.extend(errs);
     if c.schema.is_empty() {
         errors.push(Problem::error("schema", "the registry needs at least one schema object: gates check records against one"));
     }
+    // The lines, for whoever edits the file the registry refused.
+    contracts::compile::locate::locate(text, &mut errors);
+    contracts::compile::locate::locate(text, &mut notices);
     match version {
         Some(v) if errors.is_empty() => Ok((c, v, notices)),
         _ => Err(Refusal::Invalid { problems: errors }),
@@ -181,18 +184,18 @@ impl Catalog {
         if let Some(vs) = versions {
             // The version just below must not be broken without a major bump…
             if let Some((pv, p)) = vs.range(..version.clone()).next_back() {
-                let changes = diff(&p.contract, &c).changes;
-                if changes.iter().any(|x| x.breaking) && is_major_bump(&pv.to_string(), &c.version) != Some(true) {
-                    return Err(Refusal::Breaking { id: c.id.clone(), version: c.version.clone(), against: pv.to_string(), changes: changes.into_iter().filter(|x| x.breaking).collect() });
+                let verdict = compare(&p.contract, &c);
+                if !verdict.compatible {
+                    return Err(Refusal::Breaking { id: c.id.clone(), version: c.version.clone(), against: pv.to_string(), changes: verdict.breaking_changes().cloned().collect() });
                 }
-                previous = Some((pv.to_string(), changes));
+                previous = Some((pv.to_string(), verdict.changes));
             }
             // …and a version inserted below an existing one must not make that one a breaking
             // successor without a major bump.
             if let Some((nv, n)) = vs.range(version.clone()..).next() {
-                let changes = diff(&c, &n.contract).changes;
-                if changes.iter().any(|x| x.breaking) && is_major_bump(&c.version, &nv.to_string()) != Some(true) {
-                    return Err(Refusal::Breaking { id: c.id.clone(), version: c.version.clone(), against: nv.to_string(), changes: changes.into_iter().filter(|x| x.breaking).collect() });
+                let verdict = compare(&c, &n.contract);
+                if !verdict.compatible {
+                    return Err(Refusal::Breaking { id: c.id.clone(), version: c.version.clone(), against: nv.to_string(), changes: verdict.breaking_changes().cloned().collect() });
                 }
             }
         }

@@ -104,7 +104,7 @@ impl ContractDir {
 ///
 /// # Errors
 /// [`DirError::Read`] naming the directory or file.
-pub(crate) fn contract_files(dir: &Path) -> Result<Vec<(PathBuf, String)>, DirError> {
+pub fn contract_files(dir: &Path) -> Result<Vec<(PathBuf, String)>, DirError> {
     let rd = std::fs::read_dir(dir).map_err(|e| DirError::Read { path: dir.to_path_buf(), reason: e.to_string() })?;
     let mut files: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().and_then(|x| x.to_str()).is_some_and(|x| matches!(x, "yaml" | "yml" | "json"))).collect();
     files.sort();

@@ -44,6 +44,6 @@ mod http_tests;
 
 pub use auth::Authorizer;
 pub use catalog::{Catalog, Entry, Refusal};
-pub use dir::{ContractDir, DirError};
+pub use dir::{contract_files, ContractDir, DirError};
 pub use record::Status;
 pub use replica::{CompileError, PushOutcome, Registry, RegistryError, SeedError};

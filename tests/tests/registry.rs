@@ -5,7 +5,7 @@
 
 use e2e::sidecar::{self, flights_version, header_str, http, keyed, RegistryServer};
 use gate::cli::registry_cmd::{self, Call, RegistryArgs};
-use gate::cli::ReportFormat;
+use gate::cli::output::OutputFormat;
 use gate::config::{ContractsSource, Fallback, RegistrySource};
 use gate::serve::headers as h;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -118,25 +118,35 @@ async fn versions_evolve_under_the_breaking_change_check_and_survive_a_restart()
         std::fs::write(&p, text)?;
         Ok(p)
     };
-    let args = |output| RegistryArgs { registry: a.url.clone(), token: Some(TOKEN.into()), output, tls: Default::default() };
-    let cli = |call: Call, output| {
-        let a = args(output);
-        tokio::task::spawn_blocking(move || registry_cmd::run(&call, &a))
+    let args = || RegistryArgs { registry: a.url.clone(), token: Some(TOKEN.into()), output: Default::default(), tls: Default::default() };
+    // What the command prints: the answer rendered in the format, and its stderr.
+    struct CliOut {
+        code: u8,
+        stdout: String,
+        stderr: String,
+    }
+    let cli = |call: Call, output: OutputFormat| {
+        let a = args();
+        tokio::task::spawn_blocking(move || {
+            let out = registry_cmd::run(&call, &a, output);
+            let stdout = out.answer.as_ref().map(|v| registry_cmd::render(&call, v, output).unwrap_or_default()).unwrap_or_default();
+            CliOut { code: out.code, stdout, stderr: out.stderr }
+        })
     };
-    let out = cli(Call::Push { file: file("bad.yaml", &breaking("2.0.1").replacen("validValues: [EWR, JFK]", "validValues: [EWR]", 1))?, dry_run: false }, ReportFormat::Table).await?;
+    let out = cli(Call::Push { file: file("bad.yaml", &breaking("2.0.1").replacen("validValues: [EWR, JFK]", "validValues: [EWR]", 1))?, dry_run: false }, OutputFormat::Table).await?;
     assert_eq!(out.code, 1, "refused push exits 1: {}", out.stderr);
     assert!(out.stderr.contains("BREAKING") && out.stderr.contains("validValues"), "{}", out.stderr);
-    let out = cli(Call::Push { file: file("ok.yaml", &breaking("2.1.0"))?, dry_run: true }, ReportFormat::Json).await?;
+    let out = cli(Call::Push { file: file("ok.yaml", &breaking("2.1.0"))?, dry_run: true }, OutputFormat::Json).await?;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(serde_json::from_str::<Value>(&out.stdout)?["dryRun"], true);
-    let out = cli(Call::List { id: Some("flights".into()) }, ReportFormat::Table).await?;
+    let out = cli(Call::List { id: Some("flights".into()) }, OutputFormat::Table).await?;
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("1.0.0") && out.stdout.contains("deprecated") && !out.stdout.contains("2.1.0"), "a dry run registers nothing:\n{}", out.stdout);
-    let out = cli(Call::Diff { id: "flights".into(), from: Some("1.0.0".into()), to: Some("1.1.0".into()) }, ReportFormat::Table).await?;
+    let out = cli(Call::Diff { id: "flights".into(), from: Some("1.0.0".into()), to: Some("1.1.0".into()) }, OutputFormat::Table).await?;
     assert!(out.code == 0 && out.stdout.contains("compatible"), "{}", out.stdout);
-    let out = cli(Call::Show { id: "nope".into(), version: None }, ReportFormat::Table).await?;
+    let out = cli(Call::Show { id: "nope".into(), version: None }, OutputFormat::Table).await?;
     assert_eq!(out.code, 1, "unknown contract exits 1");
-    let out = registry_cmd::run(&Call::List { id: None }, &RegistryArgs { registry: "http://127.0.0.1:9".into(), token: None, output: ReportFormat::Table, tls: Default::default() });
+    let out = registry_cmd::run(&Call::List { id: None }, &RegistryArgs { registry: "http://127.0.0.1:9".into(), token: None, output: Default::default(), tls: Default::default() }, OutputFormat::Table);
     assert_eq!(out.code, 2, "transport error exits 2");
 
     // Restart: a fresh replica reads the compacted topic and has every version back.

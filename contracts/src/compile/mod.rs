@@ -1,13 +1,14 @@
 //! Compiling a contract once into a fast validator for one schema object.
 
 pub(crate) mod fast;
+pub mod locate;
 pub mod quality;
 pub mod schema;
 
 use crate::error::{ContractError, Problem, Severity};
 use crate::model::{custom, Contract, LogicalType, Property, SchemaObject};
 use crate::window::WindowRule;
-use quality::{Compiled, Probe};
+use quality::{Compiled, Probe, Scope};
 use schema::PostCheck;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -124,10 +125,15 @@ impl CompiledContract {
 /// # Errors
 /// [`ContractError::Invalid`] listing every error with its path.
 pub fn compile(contract: &Contract, object: Option<&str>) -> Result<CompiledContract, ContractError> {
+    build(contract, object).map_err(|all| ContractError::Invalid { problems: all.into_iter().filter(|p| p.severity == Severity::Error).collect() })
+}
+
+/// [`compile`], failing with every finding (errors and the rest: lint lists them all).
+fn build(contract: &Contract, object: Option<&str>) -> Result<CompiledContract, Vec<Problem>> {
     let mut problems = Vec::new();
     let (obj_idx, obj) = match pick_object(contract, object) {
         Ok(x) => x,
-        Err(p) => return Err(ContractError::Invalid { problems: vec![p] }),
+        Err(p) => return Err(vec![p]),
     };
     let opath = format!("schema[{obj_idx}]");
     top_level_lint(contract, &mut problems);
@@ -142,13 +148,14 @@ pub fn compile(contract: &Contract, object: Option<&str>) -> Result<CompiledCont
     let built = schema::build(&obj.properties, &opath, allow_extra);
     problems.extend(built.problems);
     let mut rules = Compiled::default();
-    walk_properties(&mut rules, &obj.properties, &[], &opath, false, &mut problems);
+    let names: Vec<&str> = contract.schema.iter().map(|o| o.name.as_str()).collect();
+    let scope = Scope { object: &obj.name, properties: &obj.properties, objects: &names, allow_extra };
+    walk_properties(&mut rules, &obj.properties, &[], &opath, false, &scope, &mut problems);
     for (i, q) in obj.quality.iter().enumerate() {
-        quality::quality_rule(&mut rules, q, None, &format!("{opath}.quality[{i}]"));
+        quality::quality_rule(&mut rules, q, None, &scope, &format!("{opath}.quality[{i}]"));
     }
-    let find = |name: &str| find_property(&obj.properties, name).cloned();
     let stale_limit = quality::percent_setting(&mut rules, &contract.custom_properties, &obj.custom_properties, "gateMaxStalePercent", 5.0, &opath).unwrap_or(5.0);
-    quality::sla_rules(&mut rules, &contract.sla_properties, &obj.name, &find, stale_limit);
+    quality::sla_rules(&mut rules, &contract.sla_properties, &scope, stale_limit);
     quality::gate_rules(&mut rules, &contract.custom_properties, &obj.custom_properties, &opath);
     problems.append(&mut rules.problems);
 
@@ -162,7 +169,7 @@ pub fn compile(contract: &Contract, object: Option<&str>) -> Result<CompiledCont
     };
     let (errors, notices): (Vec<_>, Vec<_>) = problems.into_iter().partition(|p| p.severity == Severity::Error);
     let Some(validator) = validator.filter(|_| errors.is_empty()) else {
-        return Err(ContractError::Invalid { problems: errors });
+        return Err(errors.into_iter().chain(notices).collect());
     };
     let dup_slots = rules.dup_slots();
     let (lookups, top_sorted, nested, probe_at) = index_lookups(&rules.probes);
@@ -209,9 +216,9 @@ pub fn lint(contract: &Contract) -> Vec<Problem> {
         top_level_lint(contract, &mut all);
     }
     for obj in &contract.schema {
-        match compile(contract, Some(&obj.name)) {
+        match build(contract, Some(&obj.name)) {
             Ok(c) => all.extend(c.notices),
-            Err(e) => all.extend(e.problems()),
+            Err(found) => all.extend(found),
         }
     }
     // Each object repeats the contract-level findings; keep one of each.
@@ -219,6 +226,18 @@ pub fn lint(contract: &Contract) -> Vec<Problem> {
     all.retain(|p| seen.insert((p.path.clone(), p.message.clone())));
     all.sort_by_key(|p| p.severity);
     all
+}
+
+/// [`lint`] of a contract's source text (a parse error is the one finding), every finding with
+/// its line where its path reaches into the text.
+#[must_use]
+pub fn lint_source(text: &str) -> Vec<Problem> {
+    let mut problems = match crate::load::parse(text) {
+        Ok(c) => lint(&c),
+        Err(e) => e.problems(),
+    };
+    locate::locate(text, &mut problems);
+    problems
 }
 
 fn pick_object<'a>(contract: &'a Contract, object: Option<&str>) -> Result<(usize, &'a SchemaObject), Problem> {
@@ -242,7 +261,7 @@ fn top_level_lint(contract: &Contract, problems: &mut Vec<Problem>) {
     }
 }
 
-fn walk_properties(out: &mut Compiled, props: &[Property], keys: &[String], path: &str, in_array: bool, problems: &mut Vec<Problem>) {
+fn walk_properties(out: &mut Compiled, props: &[Property], keys: &[String], path: &str, in_array: bool, scope: &Scope<'_>, problems: &mut Vec<Problem>) {
     for (i, p) in props.iter().enumerate() {
         let ppath = format!("{path}.properties[{i}]");
         for k in p.other.keys() {
@@ -252,14 +271,14 @@ fn walk_properties(out: &mut Compiled, props: &[Property], keys: &[String], path
         }
         let mut k = keys.to_vec();
         k.push(p.name.clone());
-        quality::property_rules(out, p, &k, &ppath, in_array);
-        walk_properties(out, &p.properties, &k, &ppath, in_array, problems);
+        quality::property_rules(out, p, &k, &ppath, in_array, scope);
+        walk_properties(out, &p.properties, &k, &ppath, in_array, scope, problems);
         if let Some(items) = &p.items {
             let mut ik = k.clone();
             if let Some(last) = ik.last_mut() {
                 last.push_str("[]");
             }
-            walk_properties(out, &items.properties, &ik, &format!("{ppath}.items"), true, problems);
+            walk_properties(out, &items.properties, &ik, &format!("{ppath}.items"), true, scope, problems);
             if !items.quality.is_empty() {
                 problems.push(Problem::not_enforced(format!("{ppath}.items.quality"), "quality rules on array items are not enforced"));
             }
@@ -267,11 +286,5 @@ fn walk_properties(out: &mut Compiled, props: &[Property], keys: &[String], path
     }
 }
 
-fn find_property<'a>(props: &'a [Property], dotted: &str) -> Option<&'a Property> {
-    let (head, rest) = dotted.split_once('.').map_or((dotted, None), |(h, r)| (h, Some(r)));
-    let p = props.iter().find(|p| p.name == head)?;
-    match rest {
-        None => Some(p),
-        Some(r) => find_property(&p.properties, r),
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -365,14 +365,27 @@ fn date_post(o: &LogicalTypeOptions, opath: &str, keys: &[String], format: TimeF
     if min.is_none() && max.is_none() && !check_format {
         return;
     }
-    let show = |v: &Option<Value>| v.as_ref().map_or(String::new(), |v| v.as_str().unwrap_or_default().to_string());
+    let written = |v: &Option<Value>| v.clone().unwrap_or_default();
     let mut parts = Vec::new();
     if let Some((_, ex)) = min {
-        parts.push(format!("{} {}", if ex { ">" } else { ">=" }, show(if o.minimum.is_some() { &o.minimum } else { &o.exclusive_minimum })));
+        parts.push(bound_words(true, ex, &written(if o.minimum.is_some() { &o.minimum } else { &o.exclusive_minimum })));
     }
     if let Some((_, ex)) = max {
-        parts.push(format!("{} {}", if ex { "<" } else { "<=" }, show(if o.maximum.is_some() { &o.maximum } else { &o.exclusive_maximum })));
+        parts.push(bound_words(false, ex, &written(if o.maximum.is_some() { &o.maximum } else { &o.exclusive_maximum })));
     }
     let field = keys.join(".");
     out.post.push(PostCheck { path: keys.to_vec(), rule: format!("{field}.range"), field, format, check_format, min, max, expected: parts.join(" and ") });
+}
+
+/// A date/time bound as words: `at or after 2024-01-01`.
+#[must_use]
+pub(crate) fn bound_words(low: bool, exclusive: bool, value: &Value) -> String {
+    let v = value.as_str().map_or_else(|| value.to_string(), String::from);
+    let word = match (low, exclusive) {
+        (true, false) => "at or after",
+        (true, true) => "after",
+        (false, false) => "at or before",
+        (false, true) => "before",
+    };
+    format!("{word} {v}")
 }

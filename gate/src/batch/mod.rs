@@ -2,6 +2,7 @@
 
 pub mod avro_file;
 pub mod input;
+pub mod junit;
 pub mod parallel;
 pub mod report;
 

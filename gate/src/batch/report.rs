@@ -2,9 +2,12 @@
 
 use contracts::batch::BatchReport;
 use contracts::{Problem, Severity};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use std::fmt::Write;
+use std::path::Path;
 
-fn fmt_value(v: Option<f64>) -> String {
+/// A number as the table shows it: integers without a fraction, others to four places.
+pub(crate) fn fmt_value(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_string(), |x| if x.fract() == 0.0 && x.abs() < 1e15 { format!("{x:.0}") } else { format!("{x:.4}").trim_end_matches('0').to_string() })
 }
 
@@ -73,17 +76,77 @@ pub fn table(r: &BatchReport) -> String {
     out
 }
 
+fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::NotEnforced => "not enforced",
+    }
+}
+
 /// Lint findings, one per line, most severe first.
 #[must_use]
 pub fn lint_lines(problems: &[Problem]) -> String {
     let mut out = String::new();
     for p in problems {
-        let tag = match p.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::NotEnforced => "not enforced",
-        };
-        let _ = writeln!(out, "{tag}: {p}");
+        let _ = writeln!(out, "{}: {p}", severity(p.severity));
     }
     out
+}
+
+/// `contracts lint`'s table: the findings, then the verdict on the file.
+#[must_use]
+pub fn lint_table(file: &Path, problems: &[Problem], has_errors: bool) -> String {
+    let mut out = lint_lines(problems);
+    let _ = writeln!(out, "{}: {}", file.display(), if has_errors { "INVALID" } else { "ok" });
+    out
+}
+
+/// `contracts lint`'s JSON: the file, whether it is usable, every finding.
+#[must_use]
+pub fn lint_json(file: &Path, problems: &[Problem], has_errors: bool) -> serde_json::Value {
+    serde_json::json!({ "file": file, "valid": !has_errors, "problems": problems })
+}
+
+/// `contracts lint` as JUnit: one suite for the file, a case per finding (errors fail,
+/// warnings pass with the warning as output, rules not enforced are skipped with the reason),
+/// or one passing case when there is nothing to say.
+#[must_use]
+pub fn lint_junit(file: &Path, problems: &[Problem]) -> Report {
+    let mut suite = TestSuite::new(format!("contracts lint {}", file.display()));
+    if problems.is_empty() {
+        let mut case = TestCase::new("contract", TestCaseStatus::success());
+        case.set_classname("lint");
+        suite.add_test_case(case);
+    }
+    for p in problems {
+        let name = match (p.path.as_str(), p.line) {
+            ("", None) => "(contract)".to_string(),
+            ("", Some(l)) => format!("line {l}"),
+            (path, None) => path.to_string(),
+            (path, Some(l)) => format!("{path} (line {l})"),
+        };
+        let status = match p.severity {
+            Severity::Error => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(p.to_string()).set_type("error");
+                s
+            }
+            Severity::Warning => TestCaseStatus::success(),
+            Severity::NotEnforced => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(format!("not enforced: {}", p.message)).set_type("notEnforced");
+                s
+            }
+        };
+        let mut case = TestCase::new(name, status);
+        case.set_classname(severity(p.severity));
+        if p.severity == Severity::Warning {
+            case.set_system_out(format!("warning: {p}"));
+        }
+        suite.add_test_case(case);
+    }
+    let mut report = Report::new("contract-gate contracts lint");
+    report.add_test_suite(suite);
+    report
 }

@@ -1,6 +1,6 @@
 //! The `drill` command: flags, plan loading, Ctrl-C, output and exit code.
 
-use super::ReportFormat;
+use super::output::{self, OutputArgs, OutputFormat};
 use crate::drill::hypothesis::{Expect, HypothesisSpec};
 use crate::drill::plan::{Plan, Step, TrafficSpec};
 use crate::drill::{report, run_plan, scenario, RunOptions, Target, Traffic};
@@ -93,9 +93,12 @@ pub struct DrillArgs {
     /// After recovery, watch this long for late records and transitions [default: 3s].
     #[arg(long, value_parser = duration)]
     pub settle: Option<Duration>,
-    /// Report format.
-    #[arg(long, value_enum, default_value = "table")]
-    pub report: ReportFormat,
+    /// Report format and destination.
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Deprecated spelling of `--output`.
+    #[arg(long, value_enum, hide = true, value_name = "FORMAT", conflicts_with = "output")]
+    pub report: Option<OutputFormat>,
     /// Kafka bootstrap servers (overrides kafka.brokers).
     #[arg(long, env = "CONTRACT_GATE_BROKERS", hide_env_values = true)]
     pub brokers: Option<String>,
@@ -134,9 +137,14 @@ impl DrillArgs {
 /// # Errors
 /// Unusable config, plan, baseline or scenario, or Kafka failures.
 pub fn main(a: &DrillArgs) -> anyhow::Result<ExitCode> {
+    // Refuse a format before minutes of drilling, not after.
+    let verb = if a.list { output::DRILL_LIST } else { output::DRILL };
+    let sink = a.output.resolve(&verb, a.report.map(|f| ("--report", f)))?;
     if a.list {
-        let text: String = scenario::SCENARIOS.iter().map(|(name, about)| format!("{name:<22} {about}\n")).collect();
-        emit(&text)?;
+        sink.write(|f| match f {
+            OutputFormat::Json => output::json(&scenario::SCENARIOS.iter().map(|(name, about)| serde_json::json!({ "name": name, "about": about })).collect::<Vec<_>>()),
+            _ => Ok(scenario::SCENARIOS.iter().map(|(name, about)| format!("{name:<22} {about}\n")).collect()),
+        })?;
         return Ok(ExitCode::SUCCESS);
     }
     let config = a.config.as_ref().context("--config is required")?;
@@ -165,25 +173,27 @@ pub fn main(a: &DrillArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         });
-        let opts = RunOptions { progress: std::io::IsTerminal::is_terminal(&std::io::stderr()), cancel: Some(rx), label: String::new() };
+        let opts = RunOptions { progress: true, cancel: Some(rx), label: String::new() };
         run_plan(&target, &traffic, &steps, &opts).await
     })?;
     let passed = !reports.is_empty() && reports.iter().all(|r| r.passed);
-    let text = match a.report {
-        ReportFormat::Table => report::table(&reports),
-        ReportFormat::Json if single && reports.len() == 1 => format!("{}\n", serde_json::to_string_pretty(&reports[0])?),
-        ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(&serde_json::json!({ "passed": passed, "drills": reports }))?),
-    };
-    emit(&text)?;
+    sink.write(|f| render(&reports, single, f))?;
     Ok(if passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// Writes to stdout; a reader that went away (`| head`) is not an error.
-fn emit(text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
-        _ => Ok(()),
+/// The drills' report in `format`: JSON is the one drill's object for a single `--scenario`,
+/// else `{passed, drills}`.
+///
+/// # Errors
+/// A serializer's message.
+pub fn render(reports: &[report::DrillReport], single: bool, format: OutputFormat) -> Result<String, String> {
+    match format {
+        OutputFormat::Table => Ok(report::table(reports)),
+        OutputFormat::Json => match reports {
+            [one] if single => output::json(one),
+            _ => output::json(&serde_json::json!({ "passed": !reports.is_empty() && reports.iter().all(|r| r.passed), "drills": reports })),
+        },
+        OutputFormat::Junit => output::junit(&report::junit(reports)),
     }
 }
 

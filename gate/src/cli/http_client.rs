@@ -82,3 +82,24 @@ pub fn explain(base: &str, tls: &TlsArgs, e: &ureq::Error) -> String {
     };
     format!("{base}: {text}{hint}")
 }
+
+/// Bytes left as they are in a URL path segment: RFC 3986's unreserved characters. Everything
+/// else (`/`, `:`, `%`, spaces, non-ASCII) is percent-encoded, so a contract id like
+/// `urn:dc/x` or a binding name stays one segment.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// One URL path segment, percent-encoded.
+#[must_use]
+pub fn segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+#[cfg(test)]
+mod segment_tests {
+    #[test]
+    fn path_segments_are_encoded() {
+        for (raw, want) in [("urn:dc/x y", "urn%3Adc%2Fx%20y"), ("1.2.0-rc.1", "1.2.0-rc.1"), ("a_b~c", "a_b~c"), ("50%", "50%25"), ("é", "%C3%A9"), ("../x", "..%2Fx")] {
+            assert_eq!(super::segment(raw), want, "{raw}");
+        }
+    }
+}

@@ -1,31 +1,31 @@
 //! Command-line interface definitions and the commands that need no services.
 
+pub mod breaker_report;
+pub mod check_cmd;
+pub mod completions;
+pub mod config_cmd;
 pub mod contracts_cmd;
+pub mod diff_cmd;
+pub mod diff_junit;
 pub mod drill_cmd;
 pub mod http_client;
+pub mod output;
 pub mod registry_cmd;
 pub mod serve_cmd;
 
 use crate::batch::input::Format;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Data-contract quality gate with a circuit breaker, run as a Kafka sidecar.
 #[derive(Debug, Parser)]
-#[command(name = "contract-gate", version, about)]
+// `about` spelled out: a bare `about` would show the crate's description (Cargo.toml), which
+// describes the code, not the product.
+#[command(name = "contract-gate", version, about = "Data-contract quality gate with a circuit breaker, run as a Kafka sidecar.")]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Report formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    /// Human-readable table.
-    Table,
-    /// One JSON object.
-    Json,
 }
 
 /// Top-level commands.
@@ -45,6 +45,13 @@ pub enum Command {
     /// Data chaos drill: inject a fault into a binding's source and check how the gate reacts.
     /// Exit 0: every hypothesis held; 1: a drill failed; 2: error.
     Drill(Box<drill_cmd::DrillArgs>),
+    /// Check a config file as `serve` would at startup, offline.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page, or write one per command into a directory.
+    Man(completions::ManArgs),
     /// See the gate work in one command, no services needed: an in-process Kafka cluster, the
     /// bundled flights contract, a null burst that trips the breaker, and the recovery.
     Demo(DemoArgs),
@@ -53,8 +60,11 @@ pub enum Command {
 /// `demo` arguments.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Print the summary as one JSON object on stdout.
-    #[arg(long)]
+    /// Summary format and destination.
+    #[command(flatten)]
+    pub output: output::OutputArgs,
+    /// Deprecated spelling of `--output json`.
+    #[arg(long, hide = true, conflicts_with = "output")]
     pub json: bool,
     /// Plain log lines instead of the live view, even on a terminal.
     #[arg(long)]
@@ -96,6 +106,9 @@ pub struct ReplayArgs {
     /// Kafka bootstrap servers (overrides kafka.brokers).
     #[arg(long, env = "CONTRACT_GATE_BROKERS", hide_env_values = true)]
     pub brokers: Option<String>,
+    /// Summary format and destination.
+    #[command(flatten)]
+    pub output: output::ScriptOutputArgs,
 }
 
 /// `breaker` arguments.
@@ -113,6 +126,9 @@ pub struct BreakerArgs {
     /// TLS options for an https URL.
     #[command(flatten)]
     pub tls: http_client::TlsArgs,
+    /// Report format and destination.
+    #[command(flatten)]
+    pub output: output::ScriptOutputArgs,
 }
 
 /// Breaker actions.
@@ -169,9 +185,12 @@ pub struct CheckArgs {
     /// Input format (default: from the file extension, else jsonl).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Report format.
-    #[arg(long, value_enum, default_value = "table")]
-    pub report: ReportFormat,
+    /// Report format and destination.
+    #[command(flatten)]
+    pub output: output::OutputArgs,
+    /// Deprecated spelling of `--output`.
+    #[arg(long, value_enum, hide = true, value_name = "FORMAT", conflicts_with = "output")]
+    pub report: Option<output::OutputFormat>,
     /// Time to measure freshness against (RFC 3339); default: now.
     #[arg(long)]
     pub now: Option<String>,
@@ -198,9 +217,9 @@ pub enum ContractsCommand {
     Lint {
         /// Contract file.
         file: PathBuf,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "table")]
-        output: ReportFormat,
+        /// Report format and destination.
+        #[command(flatten)]
+        output: output::OutputArgs,
     },
     /// Record a distribution baseline for one field from known-good data and print the
     /// `gateDistribution` custom property to paste under that property.
@@ -256,20 +275,41 @@ pub enum ContractsCommand {
         #[command(flatten)]
         registry: registry_cmd::RegistryArgs,
     },
-    /// Structured diff of two registered versions (default: the latest and the one before),
-    /// breaking changes marked.
+    /// Structured diff, breaking changes marked, judged by the registry's rule (breaking
+    /// changes need a major version bump). Two files (`diff OLD NEW`): offline, each file
+    /// checked as a push would be. One contract id (`diff ID [--from V] [--to V]`): two
+    /// registered versions (default: the latest and the one before). Exit with files: 0 the
+    /// registry would take NEW after OLD; 1 breaking without a major bump (with --strict: any
+    /// breaking change); 2 unreadable or invalid.
+    #[command(after_help = "Examples:\n  contract-gate contracts diff flights-1.yaml flights-2.yaml\n  contract-gate contracts diff flights --from 1.0.0 --to 2.0.0 --registry http://gate:8080")]
     Diff {
-        /// Contract id.
+        /// Registered contract id, or the old contract file when NEW is given.
+        #[arg(value_name = "ID|OLD")]
         id: String,
-        /// Old version.
-        #[arg(long)]
+        /// New contract file: compares two files, no registry.
+        #[arg(value_name = "NEW")]
+        new: Option<PathBuf>,
+        /// Old version (registry form).
+        #[arg(long, conflicts_with = "new")]
         from: Option<String>,
-        /// New version (default: latest).
-        #[arg(long)]
+        /// New version (registry form; default: latest).
+        #[arg(long, conflicts_with = "new")]
         to: Option<String>,
+        /// Exit 1 on any breaking change, even with a major version bump (files only).
+        #[arg(long, requires = "new")]
+        strict: bool,
         /// Registry connection and output.
         #[command(flatten)]
         registry: registry_cmd::RegistryArgs,
+    },
+    /// A Markdown changelog from OLD to NEW (two contract files): properties, types,
+    /// constraints, quality rules and SLAs, breaking changes marked, and whether the version
+    /// bump is the one the registry asks for. Exit 0; 2 unreadable or invalid.
+    Changelog {
+        /// Old contract file.
+        old: PathBuf,
+        /// New contract file.
+        new: PathBuf,
     },
     /// Deprecate a registered version: history is kept, bindings stop moving to it.
     Deprecate {
@@ -295,9 +335,9 @@ impl ContractsCommand {
             Self::Push { file, dry_run, registry } => (Call::Push { file: file.clone(), dry_run: *dry_run }, registry),
             Self::List { id, registry } => (Call::List { id: id.clone() }, registry),
             Self::Show { id, version, registry } => (Call::Show { id: id.clone(), version: version.clone() }, registry),
-            Self::Diff { id, from, to, registry } => (Call::Diff { id: id.clone(), from: from.clone(), to: to.clone() }, registry),
+            Self::Diff { id, new: None, from, to, registry, .. } => (Call::Diff { id: id.clone(), from: from.clone(), to: to.clone() }, registry),
             Self::Deprecate { id, version, reason, registry } => (Call::Deprecate { id: id.clone(), version: version.clone(), reason: reason.clone() }, registry),
-            Self::Lint { .. } | Self::Baseline { .. } => return None,
+            Self::Lint { .. } | Self::Baseline { .. } | Self::Diff { new: Some(_), .. } | Self::Changelog { .. } => return None,
         })
     }
 }

@@ -4,7 +4,7 @@
 //! registry (400 invalid, 401 no or wrong token, 404 unknown, 409 breaking or conflicting
 //! version, 413 too large); 2 usage, transport or server error.
 
-use super::ReportFormat;
+use super::output::{self, OutputArgs, OutputError, OutputFormat, Verb};
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -17,9 +17,9 @@ pub struct RegistryArgs {
     /// Bearer token for writes.
     #[arg(long, env = "CONTRACT_GATE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
-    pub output: ReportFormat,
+    /// Report format and destination.
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// TLS options for an https registry URL.
     #[command(flatten)]
     pub tls: super::http_client::TlsArgs,
@@ -67,37 +67,70 @@ pub enum Call {
     },
 }
 
-/// What to print and the exit code.
+impl Call {
+    /// The verb, for the formats it writes.
+    #[must_use]
+    pub const fn verb(&self) -> Verb {
+        match self {
+            Self::Push { .. } => output::PUSH,
+            Self::List { .. } => output::LIST,
+            Self::Show { .. } => output::SHOW,
+            Self::Diff { .. } => output::DIFF,
+            Self::Deprecate { .. } => output::DEPRECATE,
+        }
+    }
+}
+
+/// The registry's answer to report, what to say on stderr, and the exit code.
 #[derive(Debug)]
 pub struct Outcome {
     /// Exit code (0, 1 or 2).
     pub code: u8,
-    /// For stdout.
-    pub stdout: String,
+    /// The answer to report in the asked format: every answer for a machine format, only an
+    /// acceptance for the table (a refusal is explained on stderr instead).
+    pub answer: Option<Value>,
     /// For stderr.
     pub stderr: String,
 }
 
 fn fail(code: u8, msg: impl Into<String>) -> Outcome {
-    Outcome { code, stdout: String::new(), stderr: format!("contract-gate: {}\n", msg.into()) }
+    Outcome { code, answer: None, stderr: format!("contract-gate: {}\n", msg.into()) }
 }
 
-/// Percent-encodes one URL path segment.
-fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
+/// Runs one call and reports it where `--output`/`--output-file` say; returns the exit code.
+///
+/// # Errors
+/// A format the verb does not write, or the report unwritable.
+pub fn main(call: &Call, args: &RegistryArgs) -> Result<u8, OutputError> {
+    let sink = args.output.resolve(&call.verb(), None)?;
+    let out = run(call, args, sink.format);
+    if let Some(answer) = &out.answer {
+        sink.write(|f| render(call, answer, f))?;
     }
-    out
+    eprint!("{}", out.stderr);
+    Ok(out.code)
 }
 
-/// Runs one call.
+/// An answer of the registry in `format`.
+///
+/// # Errors
+/// The JUnit serializer's message.
+pub fn render(call: &Call, answer: &Value, format: OutputFormat) -> Result<String, String> {
+    match format {
+        OutputFormat::Table => Ok(table(call, answer)),
+        OutputFormat::Json => output::json(answer),
+        OutputFormat::Junit => output::junit(&super::diff_junit::report(answer)),
+    }
+}
+
+/// Percent-encodes one URL path segment (or query value).
+fn seg(s: &str) -> String {
+    super::http_client::segment(s)
+}
+
+/// Runs one call; `format` decides whether a refusal is reported or explained on stderr.
 #[must_use]
-pub fn run(call: &Call, args: &RegistryArgs) -> Outcome {
+pub fn run(call: &Call, args: &RegistryArgs, format: OutputFormat) -> Outcome {
     let base = args.registry.trim_end_matches('/');
     let agent = match args.tls.agent() {
         Ok(a) => a,
@@ -149,14 +182,13 @@ pub fn run(call: &Call, args: &RegistryArgs) -> Outcome {
         400..=499 => 1,
         _ => 2,
     };
-    if args.output == ReportFormat::Json {
-        let text = format!("{}\n", serde_json::to_string_pretty(&body).unwrap_or_default());
-        return if code == 0 { Outcome { code, stdout: text, stderr: String::new() } } else { Outcome { code, stdout: text, stderr: format!("contract-gate: HTTP {status}\n") } };
+    match (code, format) {
+        (0, _) => Outcome { code, answer: Some(body), stderr: String::new() },
+        // A refusal is no diff to report as test cases: explained on stderr, like the table's.
+        (_, OutputFormat::Table | OutputFormat::Junit) => Outcome { code, answer: None, stderr: refusal_text(status, &body) },
+        // A JSON reader gets the refusal as the registry wrote it.
+        _ => Outcome { code, answer: Some(body), stderr: format!("contract-gate: HTTP {status}\n") },
     }
-    if code != 0 {
-        return Outcome { code, stdout: String::new(), stderr: refusal_text(status, &body) };
-    }
-    Outcome { code, stdout: table(call, &body), stderr: String::new() }
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -185,6 +217,17 @@ fn refusal_text(status: u16, body: &Value) -> String {
     out
 }
 
+/// What each binding of the gate runs (`flights→1.1.0, audit→2.0.0`); `-` when none does or
+/// the registry has no bindings (registry-only, or an older gate).
+fn bindings_cell(contract: &Value) -> String {
+    let runs: Vec<String> = contract.get("bindings").and_then(Value::as_array).into_iter().flatten().map(|b| format!("{}→{}", s(b, "binding"), s(b, "version"))).collect();
+    if runs.is_empty() {
+        "-".into()
+    } else {
+        runs.join(", ")
+    }
+}
+
 fn table(call: &Call, body: &Value) -> String {
     let mut out = String::new();
     match call {
@@ -207,9 +250,9 @@ fn table(call: &Call, body: &Value) -> String {
             }
         }
         Call::List { id: None } => {
-            let _ = writeln!(out, "{:<32} {:<12} {:<12} {:>8}  NAME", "ID", "LATEST", "ACTIVE", "VERSIONS");
+            let _ = writeln!(out, "{:<32} {:<12} {:<12} {:>8}  {:<24} NAME", "ID", "LATEST", "ACTIVE", "VERSIONS", "BINDINGS");
             for c in body.get("contracts").and_then(Value::as_array).into_iter().flatten() {
-                let _ = writeln!(out, "{:<32} {:<12} {:<12} {:>8}  {}", s(c, "id"), s(c, "latest"), s(c, "latestActive"), c.get("versions").and_then(Value::as_u64).unwrap_or(0), s(c, "name"));
+                let _ = writeln!(out, "{:<32} {:<12} {:<12} {:>8}  {:<24} {}", s(c, "id"), s(c, "latest"), s(c, "latestActive"), c.get("versions").and_then(Value::as_u64).unwrap_or(0), bindings_cell(c), s(c, "name"));
             }
         }
         Call::List { id: Some(_) } => {
@@ -249,15 +292,70 @@ mod tests {
     use super::*;
 
     #[test]
-    fn path_segments_are_encoded() {
-        assert_eq!(seg("urn:dc/x y"), "urn%3Adc%2Fx%20y");
-        assert_eq!(seg("1.2.0-rc.1"), "1.2.0-rc.1");
+    fn the_list_shows_what_each_binding_runs() {
+        let body = serde_json::json!({"contracts": [
+            {"id": "flights", "name": "Flights", "latest": "2.0.0", "latestActive": "2.0.0", "versions": 3,
+             "bindings": [{"binding": "flights", "contract": "flights", "version": "1.1.0", "range": "^1"}, {"binding": "audit", "contract": "flights", "version": "2.0.0"}]},
+            {"id": "orders", "latest": "1.0.0", "latestActive": "1.0.0", "versions": 1, "bindings": []},
+            {"id": "old-gate", "latest": "1.0.0", "latestActive": "1.0.0", "versions": 1},
+        ]});
+        let text = table(&Call::List { id: None }, &body);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("VERSIONS  BINDINGS"), "{text}");
+        assert!(lines[1].contains("flights→1.1.0, audit→2.0.0") && lines[1].ends_with("Flights"), "{text}");
+        for line in &lines[2..] {
+            assert!(line.split_whitespace().nth(4) == Some("-"), "{text}");
+        }
+    }
+
+    /// A registry answer per call, as the API writes them.
+    fn answers() -> Vec<(&'static str, Call, Value)> {
+        let diff = serde_json::json!({
+            "id": "orders", "from": "1.0.0", "to": "1.1.0", "breaking": true, "majorBump": false, "compatible": false,
+            "changes": [
+                { "path": "orders.status.quality[status_known].validValues", "kind": "validValues", "area": "quality", "breaking": true, "message": "valid values removed: \"shipped\"", "from": ["new", "paid", "shipped"], "to": ["new", "paid"] },
+                { "path": "orders.note", "kind": "fieldAdded", "area": "properties", "breaking": false, "message": "optional field added <note & more>" }
+            ]
+        });
+        vec![
+            ("push", Call::Push { file: "orders.yaml".into(), dry_run: false }, serde_json::json!({ "id": "orders", "version": "1.1.0", "created": true, "comparedWith": "1.0.0", "changes": [diff["changes"][1].clone()], "notices": [{ "path": "slaProperties[1]", "message": "not enforced" }] })),
+            ("list", Call::List { id: None }, serde_json::json!({ "contracts": [{ "id": "orders", "latest": "1.1.0", "latestActive": "1.1.0", "versions": 2, "name": "Orders" }] })),
+            ("list-versions", Call::List { id: Some("orders".into()) }, serde_json::json!({ "versions": [{ "version": "1.0.0", "status": "deprecated", "registeredAt": "2024-05-01T10:00:00Z", "statusReason": "use 1.1.0" }, { "version": "1.1.0", "status": "active", "registeredAt": "2024-05-02T10:00:00Z" }] })),
+            ("show", Call::Show { id: "orders".into(), version: None }, serde_json::json!({ "id": "orders", "version": "1.1.0", "status": "active", "registeredAt": "2024-05-02T10:00:00Z", "document": "id: orders\nversion: 1.1.0\n" })),
+            ("diff", Call::Diff { id: "orders".into(), from: None, to: None }, diff),
+            ("deprecate", Call::Deprecate { id: "orders".into(), version: "1.0.0".into(), reason: None }, serde_json::json!({ "id": "orders", "version": "1.0.0", "status": "deprecated" })),
+        ]
+    }
+
+    #[test]
+    fn registry_outputs_match_their_golden_files() {
+        use crate::cli::output::golden;
+        for (name, call, answer) in answers() {
+            for format in call.verb().formats {
+                let ext = match format {
+                    OutputFormat::Table => "txt",
+                    OutputFormat::Json => "json",
+                    OutputFormat::Junit => "xml",
+                };
+                golden::assert(&format!("contracts-{name}.{ext}"), &render(&call, &answer, *format).expect("renders"));
+            }
+        }
+    }
+
+    #[test]
+    fn only_diff_writes_junit_and_it_fails_the_breaking_changes() {
+        let formats: Vec<(&str, bool)> = answers().iter().map(|(n, c, _)| (*n, c.verb().formats.contains(&OutputFormat::Junit))).collect();
+        assert_eq!(formats, [("push", false), ("list", false), ("list-versions", false), ("show", false), ("diff", true), ("deprecate", false)]);
+        let (_, call, answer) = answers().swap_remove(4);
+        let xml = render(&call, &answer, OutputFormat::Junit).expect("renders");
+        assert!(xml.contains("tests=\"2\"") && xml.contains("failures=\"1\""), "{xml}");
+        assert!(xml.contains("breaking validValues change at orders.status.quality[status_known].validValues"), "{xml}");
     }
 
     #[test]
     fn unreachable_registry_is_exit_2() {
-        let args = RegistryArgs { registry: "http://127.0.0.1:9".into(), token: None, output: ReportFormat::Table, tls: crate::cli::http_client::TlsArgs::default() };
-        let out = run(&Call::List { id: None }, &args);
+        let args = RegistryArgs { registry: "http://127.0.0.1:9".into(), token: None, output: OutputArgs::default(), tls: crate::cli::http_client::TlsArgs::default() };
+        let out = run(&Call::List { id: None }, &args, OutputFormat::Table);
         assert_eq!(out.code, 2, "{}", out.stderr);
     }
 }

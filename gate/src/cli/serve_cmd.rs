@@ -45,7 +45,7 @@ pub fn load(path: &std::path::Path, o: &Overrides) -> Result<GateConfig, ServeEr
 /// # Errors
 /// Startup failures, or a produce failure that stopped the pipeline.
 pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().map_err(ServeError::Metrics)?;
+    let metrics = crate::serve::telemetry::install().map_err(ServeError::Metrics)?;
     if cfg.bindings.is_empty() {
         return serve_registry_only(&cfg, metrics).await;
     }
@@ -58,7 +58,7 @@ pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
     }
     let mut app = crate::http::router(running.ready.clone(), running.bindings.clone(), metrics, token.clone(), running.transitions.clone());
     if let (Some(r), Some(rc)) = (&running.registry, &cfg.contracts.registry) {
-        app = app.merge(registry::api::router(std::sync::Arc::clone(r), crate::http::registry_authorizer(token), rc.max_body_bytes));
+        app = app.merge(registry::api::router_with_bindings(std::sync::Arc::clone(r), crate::http::registry_authorizer(token), rc.max_body_bytes, crate::http::bindings_view(running.bindings.clone())));
     }
     let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|source| ServeError::Http { what: format!("bind {}", cfg.http.listen), source })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Http { what: "local address".into(), source })?;
@@ -98,6 +98,8 @@ pub async fn registry_app(cfg: &GateConfig, metrics: metrics_exporter_prometheus
     let Some(rc) = &cfg.contracts.registry else {
         return Err(ServeError::Config(crate::config::ConfigError::Invalid { field: "contracts.registry".into(), message: "a process without bindings serves the registry only; configure contracts.registry".into() }));
     };
+    // The same offline checks as a gate with bindings (the seed files among them).
+    crate::serve::startup::offline(cfg)?;
     crate::serve::preflight(cfg).await?;
     let source = crate::contract_source::ContractSource::open(cfg).await?;
     let Some(registry) = source.registry() else {
@@ -154,11 +156,11 @@ pub fn admin(url: &str, tls: &super::http_client::TlsArgs, token: Option<&str>, 
     let agent = tls.agent()?;
     let resp = match (binding, action) {
         (b, None) => {
-            let path = b.map_or_else(|| format!("{base}/v1/breakers"), |b| format!("{base}/v1/breakers/{b}"));
+            let path = b.map_or_else(|| format!("{base}/v1/breakers"), |b| format!("{base}/v1/breakers/{}", super::http_client::segment(b)));
             agent.get(&path).config().http_status_as_error(false).build().call()
         }
         (Some(b), Some(a)) => {
-            let mut req = agent.post(format!("{base}/v1/breakers/{b}/{a}")).config().http_status_as_error(false).build();
+            let mut req = agent.post(format!("{base}/v1/breakers/{}/{}", super::http_client::segment(b), super::http_client::segment(a))).config().http_status_as_error(false).build();
             if let Some(t) = token {
                 req = req.header("authorization", &format!("Bearer {t}"));
             }

@@ -1,7 +1,11 @@
-//! `${NAME}` and `${file:PATH}` in the config file: any value can come from the environment or
-//! from a file (a mounted Kubernetes or Docker secret), so SASL passwords, tokens and Redis URLs
-//! with credentials need not be written in the file. Expanded before the YAML is parsed; the
-//! values taken are remembered so that no error message shows them.
+//! `${NAME}` (also spelled `${env:NAME}`) and `${file:PATH}` in the config file: any value of
+//! any field can come from the environment or from a file (a mounted Kubernetes or Docker
+//! secret), so SASL passwords, tokens and Redis URLs with credentials need not be written in
+//! the file, and one config serves every environment. It is the one general mechanism: the
+//! `CONTRACT_GATE_BROKERS` / `_REDIS` / `_LISTEN` flags are shortcuts kept for three common
+//! fields. Expanded on the text before the YAML is parsed (so it reaches every field, string
+//! or not, with no per-field code); the values taken are remembered so that no error message
+//! shows them.
 
 /// What a `${…}` refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,7 +16,8 @@ pub enum Ref<'a> {
     File(&'a str),
 }
 
-/// The text with every `${NAME}` (or `${NAME:-default}`) and `${file:PATH}` replaced, and the
+/// The text with every `${NAME}` (or `${env:NAME}`, either with `:-default`) and `${file:PATH}`
+/// replaced, and the
 /// values put in. `lookup` answers a variable's value (`None`: not set) or a file's contents
 /// (`Err`: why it cannot be read). `$${` writes a literal `${`. Lines that are YAML comments
 /// are left as they are.
@@ -45,9 +50,11 @@ pub fn expand(text: &str, lookup: impl Fn(Ref<'_>) -> Result<Option<String>, Str
                     rest = &body[end + 1..];
                     continue;
                 }
-                let (name, default) = match body[..end].split_once(":-") {
+                let var = &body[..end];
+                let var = var.strip_prefix("env:").unwrap_or(var);
+                let (name, default) = match var.split_once(":-") {
                     Some((name, d)) => (name, Some(d)),
-                    None => (&body[..end], None),
+                    None => (var, None),
                 };
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.starts_with(|c: char| c.is_ascii_digit()) {
                     return Err(format!("line {}: `${{{name}}}` is not a variable name (letters, digits and _)", n + 1));
@@ -110,7 +117,7 @@ mod tests {
 
     #[test]
     fn expansion() {
-        let cases: [(&str, Result<&str, &str>); 12] = [
+        let cases: [(&str, Result<&str, &str>); 15] = [
             ("a: ${file:/run/secrets/pw}\n", Ok("a: from-file\n")),
             ("a: '${file:/run/secrets/crlf}'\n", Ok("a: 'two\nlines'\n")),
             ("a: 1\nb: ${file:/nope}\n", Err("line 2: secret file /nope: cannot read /nope")),
@@ -123,6 +130,9 @@ mod tests {
             ("a: 1\nb: ${UNSET}\n", Err("line 2: environment variable UNSET is not set")),
             ("a: ${PW\n", Err("line 1: `${` without a closing")),
             ("a: ${P-W}\n", Err("not a variable name")),
+            ("a: ${env:PW}\n", Ok("a: s3cret!\n")),
+            ("a: ${env:UNSET:-d}\n", Ok("a: d\n")),
+            ("a: ${env:UNSET}\n", Err("line 1: environment variable UNSET is not set")),
         ];
         for (text, want) in cases {
             match (expand(text, env), want) {
@@ -133,6 +143,53 @@ mod tests {
         }
         assert_eq!(expand("a: ${PW}\n", env).map(|(_, used)| used), Ok(vec!["s3cret!".to_string()]));
         assert_eq!(expand("a: ${file:/run/secrets/pw}\n", env).map(|(_, used)| used), Ok(vec!["from-file".to_string()]));
+    }
+
+    /// Every kind of field takes a reference, not only the three with flags: strings, numbers,
+    /// durations, booleans, enums, map values and list items, at any depth.
+    #[test]
+    fn references_reach_every_field() {
+        let text = "\
+kafka:
+  brokers: ${BROKERS}
+  group_id: ${env:GROUP}
+  properties: { sasl.password: \"${PW}\" }
+contracts:
+  dir: ${DIR:-contracts}
+http:
+  listen: ${LISTEN}
+  max_connections: ${CONNS}
+bindings:
+  - name: ${NAME}
+    source: ${NAME}.raw
+    contract: flights
+    fallback: ${FALLBACK}
+    strict: ${STRICT}
+    breaker: { open_wait: ${WAIT}, min_records: ${MIN} }
+";
+        let vars = |r: Ref<'_>| {
+            Ok(match r {
+                Ref::Env("BROKERS") => Some("k1:9092,k2:9092".into()),
+                Ref::Env("GROUP") => Some("gate-eu".into()),
+                Ref::Env("PW") => Some("s3cret!".into()),
+                Ref::Env("LISTEN") => Some("0.0.0.0:9000".into()),
+                Ref::Env("CONNS") => Some("64".into()),
+                Ref::Env("NAME") => Some("orders".into()),
+                Ref::Env("FALLBACK") => Some("pause".into()),
+                Ref::Env("STRICT") => Some("true".into()),
+                Ref::Env("WAIT") => Some("2m".into()),
+                Ref::Env("MIN") => Some("500".into()),
+                _ => None,
+            })
+        };
+        let (expanded, _) = expand(text, vars).expect("expands");
+        let cfg: crate::config::GateConfig = serde_saphyr::from_str(&expanded).expect("a config");
+        assert_eq!((cfg.kafka.brokers.as_str(), cfg.kafka.group_id.as_str(), cfg.http.listen.as_str(), cfg.http.max_connections), ("k1:9092,k2:9092", "gate-eu", "0.0.0.0:9000", 64));
+        assert_eq!(cfg.kafka.properties.get("sasl.password").map(String::as_str), Some("s3cret!"));
+        assert_eq!(cfg.contracts.dir, std::path::PathBuf::from("contracts"));
+        let b = &cfg.bindings[0];
+        assert_eq!((b.name.as_str(), b.source.as_str(), b.fallback, b.strict), ("orders", "orders.raw", crate::config::Fallback::Pause, true));
+        assert_eq!((b.breaker.open_wait, b.breaker.min_records), (std::time::Duration::from_secs(120), 500));
     }
 
     #[test]

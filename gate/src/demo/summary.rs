@@ -124,3 +124,27 @@ pub fn render(s: &Summary) -> String {
     );
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::output::{golden, json};
+
+    #[test]
+    fn demo_outputs_match_their_golden_files() {
+        let s = Summary {
+            passed: true,
+            problems: Vec::new(),
+            states: ["closed", "open", "half_open", "closed"].map(String::from).to_vec(),
+            transitions: vec![TransitionSeen { from: "closed".into(), to: "open".into(), at_s: 4.2, reason: serde_json::json!({ "kind": "breach", "rule": "dep_time_nulls" }) }],
+            breach: Some(BreachSeen { rule: "dep_time_nulls".into(), field: Some("dep_time".into()), value: Some(41.5), threshold: serde_json::json!({ "mustBeLessThan": 3.0 }), unit: "percent".into(), records: Some(200) }),
+            records: Records { produced: 3000, burst: 300, broken: 3, validated: 2400, quarantined: 3, held: 450, stale: 40, degraded: 0, last_good: 120 },
+            time_to_detect_ms: Some(1250),
+            time_to_recover_ms: Some(6100),
+            duration_ms: 21_000,
+            breaker: serde_json::json!({ "window": "10s", "min_records": 100 }),
+        };
+        golden::assert("demo.txt", &render(&s));
+        golden::assert("demo.json", &json(&s).expect("json"));
+    }
+}

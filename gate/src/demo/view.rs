@@ -3,6 +3,7 @@
 
 use crate::output::Output;
 use crate::serve::telemetry::RouteLabel;
+use anstyle::{AnsiColor, Style};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -92,6 +93,9 @@ pub enum View {
         mp: MultiProgress,
         /// header, breaker, tripped, window, records, lag, states.
         lines: Vec<ProgressBar>,
+        /// Whether our own text is coloured (indicatif's templates decide for themselves,
+        /// by the same rules).
+        colour: bool,
     },
     /// One line per event, a status line every few seconds.
     Plain {
@@ -100,21 +104,26 @@ pub enum View {
     },
 }
 
-const RED: &str = "\x1b[1;31m";
-const YELLOW: &str = "\x1b[1;33m";
-const GREEN: &str = "\x1b[1;32m";
-const DIM: &str = "\x1b[2m";
-const RESET: &str = "\x1b[0m";
+const RED: Style = AnsiColor::Red.on_default().bold();
+const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
+const GREEN: Style = AnsiColor::Green.on_default().bold();
+const DIM: Style = Style::new().dimmed();
 
-fn paint(live: bool, color: &str, s: &str) -> String {
-    if live {
-        format!("{color}{s}{RESET}")
+/// Whether stderr takes colour: a terminal, `NO_COLOR` unset, `CLICOLOR` not 0 (or
+/// `CLICOLOR_FORCE` set), as anstream reads them.
+fn stderr_colour() -> bool {
+    anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
+}
+
+fn paint(colour: bool, style: Style, s: &str) -> String {
+    if colour {
+        format!("{style}{s}{style:#}")
     } else {
         s.to_string()
     }
 }
 
-fn mode_color(mode: &str) -> &'static str {
+fn mode_color(mode: &str) -> Style {
     match mode {
         "closed" => GREEN,
         "half_open" => YELLOW,
@@ -145,14 +154,14 @@ impl View {
                 pb
             })
             .collect();
-        View::Live { mp, lines }
+        View::Live { mp, lines, colour: stderr_colour() }
     }
 
     /// A line that stays (an event).
     pub fn log(&mut self, elapsed_s: f64, line: &str) {
         match self {
-            View::Live { mp, .. } => {
-                let _ = mp.println(format!("{DIM}{elapsed_s:>6.1}s{RESET}  {line}"));
+            View::Live { mp, colour, .. } => {
+                let _ = mp.println(format!("{}  {line}", paint(*colour, DIM, &format!("{elapsed_s:>6.1}s"))));
             }
             View::Plain { .. } => eprintln!("[{elapsed_s:>6.1}s] {line}"),
         }
@@ -161,7 +170,7 @@ impl View {
     /// Redraws (live) or prints a status line every 2 s (plain). Lines stay under ~100
     /// columns so that the live view redraws cleanly in ordinary terminals.
     pub fn update(&mut self, s: &Frame) {
-        let live = matches!(self, View::Live { .. });
+        let colour = matches!(self, View::Live { colour: true, .. });
         let route = |l: RouteLabel| super::count(&s.routes, l);
         let to = |o: Output| route(RouteLabel::To(o));
         let mut records = format!("produced {} → validated {} · quarantine {} · held {} · stale {}", s.produced, to(Output::Validated), to(Output::Quarantine), to(Output::Held), route(RouteLabel::Stale));
@@ -169,7 +178,7 @@ impl View {
             records.push_str(&format!(" · degraded {}", to(Output::Degraded)));
         }
         records.push_str(&format!(" · last-good {}", to(Output::LastGood)));
-        let mut breaker = paint(live, mode_color(&s.mode), &s.mode.to_uppercase().replace('_', "-"));
+        let mut breaker = paint(colour, mode_color(&s.mode), &s.mode.to_uppercase().replace('_', "-"));
         match s.mode.as_str() {
             "closed" => breaker.push_str(" → valid records flow to flights.validated"),
             "open" => {
@@ -198,7 +207,7 @@ impl View {
             .join(" · ");
         let tripped = s.breach.clone().unwrap_or_else(|| "–".to_string());
         let lag = s.lag.map_or_else(|| "–".to_string(), |l| format!("{l:.0} records behind (high watermark − committed offset)"));
-        let states = s.states.iter().map(|m| paint(live, mode_color(m), m)).collect::<Vec<_>>().join(" → ");
+        let states = s.states.iter().map(|m| paint(colour, mode_color(m), m)).collect::<Vec<_>>().join(" → ");
         let phase = if s.phase == Phase::Steady && !s.gate_consuming { "waiting for the gate to join its consumer group (~3 s in-process)" } else { s.phase.describe() };
         let header = format!("contract-gate demo {:>5.1}s · {phase}", s.elapsed_s);
         match self {
@@ -222,6 +231,20 @@ impl View {
             for pb in lines.iter() {
                 pb.finish();
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_codes_only_when_asked() {
+        for (colour, mode) in [(false, "closed"), (false, "open"), (true, "half_open"), (true, "open")] {
+            let s = paint(colour, mode_color(mode), mode);
+            assert_eq!(s.contains('\x1b'), colour, "{s:?}");
+            assert!(s.contains(mode));
         }
     }
 }

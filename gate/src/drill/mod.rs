@@ -29,20 +29,41 @@ pub use report::DrillReport;
 pub use runner::{RunOptions, Target, Traffic};
 
 /// Resolves every step first (so a typo in step 5 fails before step 1 injects anything),
-/// then runs them one after the other.
+/// then runs them one after the other, showing progress as [`RunOptions::progress`] says.
 ///
 /// # Errors
 /// A step that does not fit the contract, or Kafka failures.
 pub async fn run_plan(target: &Target, traffic: &Traffic, steps: &[Step], opts: &RunOptions) -> anyhow::Result<Vec<DrillReport>> {
+    use runner::show::{PlanView, Show};
+    use std::io::IsTerminal as _;
     let resolved = steps.iter().map(|s| scenario::resolve(s, &target.info, &target.binding.breaker)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let view = (opts.progress && std::io::stderr().is_terminal()).then(|| PlanView::new(resolved.len() as u64));
     let mut out = Vec::with_capacity(resolved.len());
     for (i, r) in resolved.iter().enumerate() {
         let label = if resolved.len() > 1 { format!("{}[{}/{}]", opts.label, i + 1, resolved.len()) } else { opts.label.clone() };
-        let o = RunOptions { progress: opts.progress, cancel: opts.cancel.clone(), label };
         if opts.cancel.as_ref().is_some_and(|c| *c.borrow()) {
             break;
         }
-        out.push(runner::run(target, traffic, r, &o).await?);
+        let show = match &view {
+            _ if !opts.progress => Show::Hidden,
+            Some(v) => v.step(),
+            None => Show::lines(),
+        };
+        let multi = view.as_ref().map(PlanView::multi);
+        // Warm-up and recovery take as long as the gate needs; the rest is known ahead.
+        let planned = traffic.steady + r.duration + traffic.settle;
+        show.note(multi, &format!("{label}{}{}: starting ({:?} fault, about {:?} with steady state and settle)", if label.is_empty() { "" } else { " " }, r.scenario, r.duration, planned));
+        let started = std::time::Instant::now();
+        let report = runner::run(target, traffic, r, &label, opts.cancel.clone(), &show).await?;
+        let verdict = if report.passed { "passed" } else { "FAILED" };
+        show.note(multi, &format!("{label}{}{}: {verdict} after {:.0?}", if label.is_empty() { "" } else { " " }, r.scenario, started.elapsed()));
+        if let Some(v) = &view {
+            v.advance();
+        }
+        out.push(report);
+    }
+    if let Some(v) = &view {
+        v.finish();
     }
     Ok(out)
 }

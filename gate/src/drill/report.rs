@@ -119,14 +119,61 @@ pub fn table(reports: &[DrillReport]) -> String {
     s
 }
 
+/// The drills as JUnit: one suite per drill (`N. scenario on binding`), a case per hypothesis
+/// check, failed with expected versus observed; the measurements as suite properties.
+#[must_use]
+pub fn junit(reports: &[DrillReport]) -> quick_junit::Report {
+    use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+    let mut out = quick_junit::Report::new("contract-gate drill");
+    for (i, r) in reports.iter().enumerate() {
+        let m = &r.measured;
+        let mut suite = TestSuite::new(format!("{}. {} on {}", i + 1, r.scenario, r.binding));
+        let opt = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |x| x.to_string());
+        suite.add_properties([
+            Property::new("scenario", r.scenario.as_str()),
+            Property::new("binding", r.binding.as_str()),
+            Property::new("contract", r.contract.as_str()),
+            Property::new("class", r.class.as_str()),
+            Property::new("field", r.field.as_deref().unwrap_or("-")),
+            Property::new("injected", m.injected.to_string()),
+            Property::new("quarantined", m.quarantined.to_string()),
+            Property::new("leaked", m.leaked.to_string()),
+            Property::new("diverted", m.diverted.to_string()),
+            Property::new("time_to_detect_ms", opt(m.time_to_detect_ms)),
+            Property::new("time_to_trip_ms", opt(m.time_to_trip_ms)),
+            Property::new("time_to_recover_ms", opt(m.time_to_recover_ms)),
+            Property::new("breaker_sequence", m.breaker_sequence.join(" -> ")),
+        ]);
+        for c in &r.checks {
+            let status = if c.passed {
+                TestCaseStatus::success()
+            } else {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(format!("{}: {}", c.name, c.detail)).set_type("hypothesis");
+                s
+            };
+            let mut case = TestCase::new(c.name, status);
+            case.set_classname(r.scenario.as_str());
+            if c.passed {
+                case.set_system_out(c.detail.as_str());
+            }
+            suite.add_test_case(case);
+        }
+        if let Some(p) = &r.steady.problem {
+            suite.set_system_err(format!("steady state: {p}"));
+        }
+        out.add_test_suite(suite);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::drill::hypothesis::{evaluate, Expect};
     use std::time::Duration;
 
-    #[test]
-    fn json_and_table_carry_the_issue_fields() {
+    fn sample() -> DrillReport {
         let hypothesis = Hypothesis { detect_within: Duration::from_secs(15), max_leaked: None, trip: Expect::Expected, recover_within: Duration::from_secs(30), abort_leaked: None, max_probe_leaked: Some(0), max_retrips: Some(0) };
         let measured = Measured {
             injected: 200,
@@ -140,7 +187,7 @@ mod tests {
             ..Measured::default()
         };
         let checks = evaluate(&hypothesis, &measured);
-        let r = DrillReport {
+        DrillReport {
             scenario: "null-burst".into(),
             binding: "flights".into(),
             contract: "flights 1.1.0".into(),
@@ -154,7 +201,44 @@ mod tests {
             passed: checks.iter().all(|c| c.passed),
             hypothesis,
             checks,
-        };
+        }
+    }
+
+    /// The second drill of a plan: no trip although one was expected, never recovered.
+    fn failed_sample() -> DrillReport {
+        let mut r = sample();
+        r.scenario = "type-drift".into();
+        r.field = Some("carrier <&>".into());
+        r.measured = Measured { injected: 50, quarantined: 50, time_to_detect_ms: Some(900), breaker_sequence: vec!["closed".into()], ..Measured::default() };
+        r.checks = evaluate(&r.hypothesis, &r.measured);
+        r.passed = r.checks.iter().all(|c| c.passed);
+        r
+    }
+
+    #[test]
+    fn drill_outputs_match_their_golden_files() {
+        use crate::cli::drill_cmd::render;
+        use crate::cli::output::{golden, OutputFormat};
+        let reports = [sample(), failed_sample()];
+        for (format, name) in [(OutputFormat::Table, "drill.txt"), (OutputFormat::Json, "drill.json"), (OutputFormat::Junit, "drill.xml")] {
+            golden::assert(name, &render(&reports, false, format).expect("renders"));
+        }
+        let xml = render(&reports, false, OutputFormat::Junit).expect("renders");
+        // (needle, why)
+        let cases = [
+            ("<testsuite name=\"1. null-burst on flights\" tests=\"8\" skipped=\"0\" errors=\"0\" failures=\"0\"", "a suite per drill, a case per check"),
+            ("<testsuite name=\"2. type-drift on flights\"", "grouped per drill"),
+            ("<failure message=\"tripped: trip expected (none)\" type=\"hypothesis\"", "expected versus observed"),
+            ("carrier &lt;&amp;&gt;", "escaped"),
+        ];
+        for (needle, why) in cases {
+            assert!(xml.contains(needle), "{why}: {needle} not in\n{xml}");
+        }
+    }
+
+    #[test]
+    fn json_and_table_carry_the_issue_fields() {
+        let r = sample();
         let v = serde_json::to_value(&r).expect("json");
         for k in ["scenario", "injected", "quarantined", "leaked", "time_to_detect_ms", "time_to_trip_ms", "time_to_recover_ms", "breaker_sequence", "passed"] {
             assert!(v.get(k).is_some(), "{k} missing from {v}");

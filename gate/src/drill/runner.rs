@@ -4,17 +4,15 @@
 
 use super::faults::{restamp, Ctx, Fault, Out};
 use super::hypothesis::{evaluate, Check, Measured};
-use super::ledger::{Coord, Dest, Kind, Ledger, Seen, Sighting};
+use super::ledger::{Kind, Ledger, Seen};
 use super::plan::TrafficSpec;
 use super::report::{DrillReport, Steady};
 use super::scenario::{ContractInfo, Resolved};
 use crate::config::{Binding, GateConfig, PayloadFormat};
 use crate::output::Output;
-use crate::serve::headers as h;
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Headers as _, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
@@ -138,7 +136,8 @@ pub fn selected(i: u64, share: f64) -> bool {
 /// How a drill is shown and stopped.
 #[derive(Debug, Default)]
 pub struct RunOptions {
-    /// Draw a progress line on stderr.
+    /// Show progress on stderr: live lines when it is a terminal, a plain line per step,
+    /// phase and breaker change otherwise ([`show`]).
     pub progress: bool,
     /// Turns true to interrupt (Ctrl-C): injection stops, recovery is still awaited.
     pub cancel: Option<watch::Receiver<bool>>,
@@ -261,62 +260,6 @@ impl Feed {
     }
 }
 
-/// Topic names the reader follows.
-#[derive(Debug, Clone)]
-struct Watch {
-    source: String,
-    validated: String,
-    quarantine: String,
-    diverted: Vec<String>,
-    events: String,
-    binding: String,
-}
-
-fn header<'a>(m: &'a rdkafka::message::BorrowedMessage<'_>, key: &str) -> Option<&'a str> {
-    m.headers()?.iter().find(|x| x.key == key)?.value.and_then(|v| std::str::from_utf8(v).ok())
-}
-
-/// Reads outputs and events into the ledger until `stop`.
-async fn read(consumer: StreamConsumer, w: Watch, ledger: Arc<Mutex<Ledger>>, t0: Instant, mut stop: watch::Receiver<bool>) -> StreamConsumer {
-    loop {
-        let m = tokio::select! {
-            _ = stop.changed() => break,
-            m = consumer.recv() => m,
-        };
-        let Ok(m) = m else { continue };
-        let at = elapsed_ms(t0);
-        let topic = m.topic();
-        if topic == w.events {
-            let Some(v) = m.payload().and_then(|p| serde_json::from_slice::<Value>(p).ok()) else { continue };
-            if v["binding"] != w.binding.as_str() {
-                continue;
-            }
-            let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-            lock(&ledger).transition(Seen { at, from: s("from"), to: s("to"), rule: v["reason"]["rule"].as_str().map(String::from) });
-            continue;
-        }
-        let dest = if topic == w.validated {
-            Dest::Validated
-        } else if topic == w.quarantine {
-            Dest::Quarantine
-        } else if w.diverted.iter().any(|d| d == topic) {
-            Dest::Diverted
-        } else {
-            continue;
-        };
-        if header(&m, h::SOURCE_TOPIC) != Some(w.source.as_str()) {
-            continue;
-        }
-        let coord: Option<Coord> = header(&m, h::SOURCE_PARTITION).and_then(|p| p.parse().ok()).zip(header(&m, h::SOURCE_OFFSET).and_then(|o| o.parse().ok()));
-        let Some(coord) = coord else { continue };
-        let valid = !matches!(header(&m, h::VERDICT), Some("stale"));
-        let closed = header(&m, h::BREAKER_STATE) == Some("closed");
-        let probe_passed = header(&m, h::PROBE) == Some("passed");
-        lock(&ledger).seen(coord, Sighting { dest, valid, closed, probe_passed, at });
-    }
-    consumer
-}
-
 /// Assigns every partition of the existing `topics` at its current end, so that only what
 /// happens from now on is read. The `source` topic must exist: a drill never creates it
 /// (auto-creation would pick the broker's partition count, and the gate would not be reading
@@ -338,14 +281,22 @@ fn assign_at_end(cfg: &GateConfig, consumer: &StreamConsumer, topics: &[&str], s
     Ok(())
 }
 
-/// Runs one drill and reports it. Injection always stops before this returns.
+/// Runs one drill and reports it, its progress shown on `show` under `label` (`[2/5]`) and
+/// stopped early when `cancel` turns true. Injection always stops before this returns.
 ///
 /// # Errors
 /// Kafka clients that cannot be created or topics that cannot be listed.
-pub async fn run(target: &Target, traffic: &Traffic, r: &Resolved, opts: &RunOptions) -> anyhow::Result<DrillReport> {
+pub async fn run(target: &Target, traffic: &Traffic, r: &Resolved, label: &str, cancel: Option<watch::Receiver<bool>>, show: &Show) -> anyhow::Result<DrillReport> {
     let cfg = &target.cfg;
     let topics = target.binding.topics();
-    let w = Watch { source: target.binding.source.clone(), validated: topics.get(Output::Validated).to_string(), quarantine: topics.get(Output::Quarantine).to_string(), diverted: topics.iter().filter(|(o, _)| o.diverts()).map(|(_, t)| t.to_string()).collect(), events: cfg.events.breaker_topic.clone(), binding: target.binding.name.clone() };
+    let w = Watch {
+        source: target.binding.source.clone(),
+        validated: topics.get(Output::Validated).to_string(),
+        quarantine: topics.get(Output::Quarantine).to_string(),
+        diverted: topics.iter().filter(|(o, _)| o.diverts()).map(|(_, t)| t.to_string()).collect(),
+        events: cfg.events.breaker_topic.clone(),
+        gate: GateKey { binding: target.binding.name.clone(), source: target.binding.source.clone(), group: cfg.kafka.group_id.clone() },
+    };
     // Never joined or committed (the reader assigns partitions), but unique all the same.
     let group = format!("contract-gate-drill-{}-{}-{}", target.binding.name, std::process::id(), chrono::Utc::now().timestamp_micros());
     let consumer: StreamConsumer = crate::kafka::client_config(cfg)
@@ -372,8 +323,7 @@ pub async fn run(target: &Target, traffic: &Traffic, r: &Resolved, opts: &RunOpt
     let ctl = Arc::new(Control::default());
     let feed = Feed { producer, topic: target.binding.source.clone(), traffic: traffic.clone(), fault: r.fault.clone(), share: r.share, cap: r.records, ledger: Arc::clone(&ledger), ctl: Arc::clone(&ctl), t0 };
     let feeder = tokio::spawn(feed.run());
-    let pb = progress(opts.progress);
-    let mut d = Driver { r, traffic, ledger: &ledger, ctl: &ctl, t0, pb: &pb, label: &opts.label, cancel: opts.cancel.clone() };
+    let mut d = Driver { r, traffic, ledger: &ledger, ctl: &ctl, t0, show, label, cancel };
     let outcome = d.drive().await;
     // Whatever happened, injection is over and the producer stops.
     ctl.phase.store(STOP, Relaxed);
@@ -382,21 +332,9 @@ pub async fn run(target: &Target, traffic: &Traffic, r: &Resolved, opts: &RunOpt
     if let Ok(c) = reader.await {
         let _ = tokio::task::spawn_blocking(move || drop(c)).await;
     }
-    pb.finish_and_clear();
+    show.finish();
     let l = lock(&ledger);
     Ok(report(target, r, &outcome, &l))
-}
-
-fn progress(on: bool) -> indicatif::ProgressBar {
-    if !on {
-        return indicatif::ProgressBar::hidden();
-    }
-    let pb = indicatif::ProgressBar::new_spinner();
-    if let Ok(s) = indicatif::ProgressStyle::with_template("{spinner} {msg}") {
-        pb.set_style(s);
-    }
-    pb.enable_steady_tick(Duration::from_millis(120));
-    pb
 }
 
 /// What the phases produced, times in ms since the drill started.
@@ -415,7 +353,7 @@ struct Driver<'a> {
     ledger: &'a Arc<Mutex<Ledger>>,
     ctl: &'a Arc<Control>,
     t0: Instant,
-    pb: &'a indicatif::ProgressBar,
+    show: &'a Show,
     label: &'a str,
     cancel: Option<watch::Receiver<bool>>,
 }
@@ -433,16 +371,7 @@ impl Driver<'_> {
         let l = lock(self.ledger);
         #[allow(clippy::cast_precision_loss)]
         let t = self.now() as f64 / 1000.0;
-        self.pb.set_message(format!(
-            "{} {} {phase} {t:.1}s · sent {} · injected {} · quarantined {} · leaked {} · breaker {}",
-            self.label,
-            self.r.scenario,
-            self.ctl.sent.load(Relaxed),
-            l.injected,
-            l.quarantined,
-            l.leaked,
-            l.mode().unwrap_or("closed")
-        ));
+        self.show.status(&Status { label: self.label, scenario: &self.r.scenario, phase, at_s: t, counts: [self.ctl.sent.load(Relaxed), l.injected, l.quarantined, l.leaked], breaker: l.mode().unwrap_or("closed") });
     }
 
     async fn pause(&self, phase: &str) {
@@ -602,6 +531,12 @@ fn retrips(since: &[&Seen], fault_end: u64) -> u64 {
     let after = since.iter().skip_while(|t| t.at < fault_end || t.to != "closed");
     after.filter(|t| t.to == "open" && t.from == "closed").count() as u64
 }
+
+mod read;
+pub mod show;
+
+use read::{read, GateKey, Watch};
+use show::{Show, Status};
 
 #[cfg(test)]
 mod tests;

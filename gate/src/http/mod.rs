@@ -126,32 +126,28 @@ pub fn registry_authorizer(token: Option<String>) -> registry::Authorizer {
     }
 }
 
-/// Standard base64 with optional padding (HTTP Basic credentials); `None` when malformed.
+/// What each binding runs, for the registry's contract list (`bindings` on each contract):
+/// read at each request, so a hot reload to a new version shows at once.
+#[must_use]
+pub fn bindings_view(bindings: Vec<Arc<BindingRuntime>>) -> registry::api::BindingsView {
+    Arc::new(move || {
+        bindings
+            .iter()
+            .map(|b| {
+                let c = b.contract();
+                registry::api::BindingUse { binding: b.cfg.name.clone(), contract: c.id.to_string(), version: c.version.to_string(), range: b.cfg.version.clone() }
+            })
+            .collect()
+    })
+}
+
+/// Standard base64 with or without padding (clients differ; RFC 7617 pads, some do not), for
+/// HTTP Basic credentials; `None` when malformed.
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let digit = |c: u8| -> Option<u32> {
-        Some(u32::from(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        }))
-    };
-    let body = s.trim_end_matches('=').as_bytes();
-    if body.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(body.len() * 3 / 4);
-    for chunk in body.chunks(4) {
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n |= digit(*c)? << (18 - 6 * i);
-        }
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    use base64::Engine as _;
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent));
+    LENIENT.decode(s).ok()
 }
 
 async fn command(State(s): State<AppState>, Path((binding, action)): Path<(String, String)>, headers: HeaderMap) -> Response {
@@ -204,7 +200,9 @@ mod tests {
         }
         assert!(!authorized(None, &h("Bearer s3cret")), "no token configured: no writes");
         assert!(!authorized(Some("s3cret"), &HeaderMap::new()));
-        assert_eq!(base64_decode("YWI").as_deref(), Some(&b"ab"[..]));
+        for (text, want) in [("YWI", Some(&b"ab"[..])), ("YWI=", Some(&b"ab"[..])), ("", Some(&b""[..])), ("YW=I", None), ("Y", None), ("!!", None)] {
+            assert_eq!(base64_decode(text).as_deref(), want, "{text:?}");
+        }
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub struct TransitionSink {
     producer: FutureProducer,
     topic: String,
     replica: String,
+    /// The gate's consumer group: with the binding and its source topic, it tells this gate's
+    /// events from another's on the same cluster (drills match on it).
+    group: Option<String>,
 }
 
 impl std::fmt::Debug for TransitionSink {
@@ -77,7 +80,14 @@ impl TransitionSink {
     /// A sink producing to `topic`.
     #[must_use]
     pub fn new(producer: FutureProducer, topic: String, replica: String) -> Self {
-        Self { producer, topic, replica }
+        Self { producer, topic, replica, group: None }
+    }
+
+    /// The sink, its events naming the gate's consumer group.
+    #[must_use]
+    pub fn with_group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
     }
 
     /// Logs, counts and publishes one transition of `b`, waiting for the acknowledgement
@@ -85,7 +95,7 @@ impl TransitionSink {
     pub async fn emit(&self, b: &super::binding::BindingRuntime, t: &Transition) {
         super::telemetry::Emit::emit(super::telemetry::BreakerTransitioned { binding: &b.cfg.name, transition: t });
         let contract = b.contract();
-        let body = transition_json(&b.cfg.name, &contract.id, &contract.version, t, &self.replica);
+        let body = transition_json(&TransitionOf { binding: &b.cfg.name, source: &b.cfg.source, group: self.group.as_deref(), contract: &contract.id, version: &contract.version, replica: &self.replica }, t);
         let rec = FutureRecord::to(&self.topic).key(&b.cfg.name).payload(&body);
         if let Err((e, _)) = self.producer.send(rec, std::time::Duration::from_secs(10)).await {
             warn!(binding = %b.cfg.name, error = %e, "breaker event not delivered");
@@ -93,11 +103,32 @@ impl TransitionSink {
     }
 }
 
-/// The JSON of a breaker transition event.
+/// Whose transition an event reports.
+#[derive(Debug, Clone, Copy)]
+pub struct TransitionOf<'a> {
+    /// Binding name.
+    pub binding: &'a str,
+    /// The binding's source topic.
+    pub source: &'a str,
+    /// The gate's consumer group (`kafka.group_id`), when known.
+    pub group: Option<&'a str>,
+    /// Contract id.
+    pub contract: &'a str,
+    /// Contract version running.
+    pub version: &'a str,
+    /// The replica that saw it.
+    pub replica: &'a str,
+}
+
+/// The JSON of a breaker transition event. `source` and `group` came later than the other
+/// fields; readers of older events match on the binding alone.
 #[must_use]
-pub fn transition_json(binding: &str, contract: &str, version: &str, t: &Transition, replica: &str) -> String {
+pub fn transition_json(of: &TransitionOf<'_>, t: &Transition) -> String {
+    let TransitionOf { binding, source, group, contract, version, replica } = *of;
     serde_json::json!({
         "binding": binding,
+        "source": source,
+        "group": group,
         "contract": contract,
         "version": version,
         "from": t.from.mode.as_str(),

@@ -21,6 +21,7 @@ pub mod rebalance;
 pub mod record;
 pub mod record_loop;
 pub mod refused;
+pub mod startup;
 pub mod reload;
 pub mod breaker_store;
 pub mod strict;
@@ -178,20 +179,28 @@ pub struct Running {
 /// # Errors
 /// A [`ServeError`] naming what could not be set up.
 pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
-    cfg.validate()?;
+    // Everything `config validate` checks, first: a config it passes fails here only on the
+    // network (Kafka, Redis, the registry's log).
+    let mut prepared = startup::offline(cfg)?;
     preflight(cfg).await?;
     // Read once: every binding's store and the preflight share them.
-    let redis_tls = cfg.redis.as_ref().map(redis_tls).transpose()?.flatten();
+    let redis_tls = prepared.redis_tls.take();
     redis_preflight(cfg, redis_tls.clone()).await?;
-    let source = crate::contract_source::ContractSource::open(cfg).await?;
+    let source = match prepared.dir.take() {
+        Some(dir) => crate::contract_source::ContractSource::Dir(dir),
+        None => crate::contract_source::ContractSource::open(cfg).await?,
+    };
     let now = chrono::Utc::now().timestamp_millis();
     let replica = BreakerOptions::default().replica;
     let workers = cfg.workers();
     let mut bindings = Vec::new();
-    for b in &cfg.bindings {
-        let contract = source.compile(&b.contract, b.object.as_deref(), b.version_req()?.as_ref()).map_err(|source| ServeError::BindingContract { binding: b.name.clone(), source: Box::new(source) })?;
-        binding::object_named_if_ambiguous(cfg, b, &contract)?;
-        binding::stale_records_judged(cfg, b, &contract)?;
+    for (i, b) in cfg.bindings.iter().enumerate() {
+        // From `contracts.dir`, the contract was compiled and checked offline; from the
+        // registry, it is chosen now, through the same checks.
+        let contract = match prepared.contracts.get_mut(i).and_then(Option::take) {
+            Some(c) => c,
+            None => startup::binding_contract(cfg, b, &source)?,
+        };
         binding::warn_undersized_probe(b, &contract);
         let rules = contract.rules.clone();
         let store = match &cfg.redis {
@@ -218,7 +227,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         info!(binding = %b.cfg.name, keys = n, "last-good index rebuilt");
     }
     let (tx, rx) = watch::channel(false);
-    let transitions = events::TransitionSink::new(events_producer.clone(), cfg.events.breaker_topic.clone(), replica.clone());
+    let transitions = events::TransitionSink::new(events_producer.clone(), cfg.events.breaker_topic.clone(), replica.clone()).with_group(cfg.kafka.group_id.clone());
     let violations = events::ViolationSink::new(events_producer.clone(), cfg.events.violations_topic.clone(), cfg.events.violations_per_rule_per_second);
     let last_good_partitions: Vec<Option<i32>> = bindings.iter().map(|b| partitions.get(b.topics.get(Output::LastGood)).copied()).collect();
     let any_strict = bindings.iter().any(|b| b.cfg.strict);
@@ -348,11 +357,6 @@ fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], existing: &
         wanted.push(TopicSpec { name: t.clone(), partitions: 1, compacted: false });
     }
     wanted
-}
-
-/// The certificates of `redis.tls`, read and checked.
-fn redis_tls(r: &crate::config::RedisSection) -> Result<Option<breaker::TlsPem>, ServeError> {
-    r.tls.as_ref().map(|t| t.load("redis.tls")).transpose().map_err(ServeError::Config)
 }
 
 /// [`crate::kafka::preflight::check`] off the async runtime (it blocks on librdkafka).

@@ -1,10 +1,14 @@
 //! ODCS quality rules, SLA properties and gate custom properties → window rules and probes.
 
 use crate::error::Problem;
-use crate::model::{custom, CustomProperty, LogicalType, Property, Quality, SlaProperty};
+use crate::model::{custom, CustomProperty, LogicalType, Property, Quality};
 use crate::threshold::{Operator, Unit};
 use crate::window::{Enforcement, MetricKind, WindowRule};
 use serde_json::Value;
+
+mod sla;
+
+pub use sla::{sla_rules, unit_seconds};
 
 /// How one record feeds one window rule.
 #[derive(Debug, Clone)]
@@ -172,6 +176,37 @@ impl Compiled {
     }
 }
 
+/// The schema object rules are compiled for: a rule or SLA naming a property is checked
+/// against it, so that a rule on a property the object lacks (one that could never fire) is a
+/// lint error instead of a silent no-op.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The object's name.
+    pub object: &'a str,
+    /// Its properties.
+    pub properties: &'a [Property],
+    /// Names of every schema object of the contract (an SLA element may name another one).
+    pub objects: &'a [&'a str],
+    /// Whether the object allows fields outside its properties (`gateAllowExtraFields`): a
+    /// rule may then read a field it does not declare.
+    pub allow_extra: bool,
+}
+
+impl Scope<'_> {
+    /// The property at a dotted path (`a.b`: `b` inside object property `a`).
+    #[must_use]
+    pub fn find(&self, dotted: &str) -> Option<&Property> {
+        let mut props = self.properties;
+        let mut found = None;
+        for name in dotted.split('.') {
+            let p = props.iter().find(|p| p.name == name)?;
+            props = &p.properties;
+            found = Some(p);
+        }
+        found
+    }
+}
+
 const QUALITY_KEYS: &[&str] = &[
     "id", "authoritativeDefinitions", "businessImpact", "customProperties", "description", "dimension", "method", "name",
     "schedule", "scheduler", "severity", "tags", "type", "unit", "metric", "rule", "arguments", "mustBe", "mustNotBe",
@@ -180,7 +215,7 @@ const QUALITY_KEYS: &[&str] = &[
 ];
 
 /// Compiles the quality rules of one property (`field` is its dotted name, `keys` its path).
-pub fn property_rules(out: &mut Compiled, p: &Property, keys: &[String], path: &str, in_array: bool) {
+pub fn property_rules(out: &mut Compiled, p: &Property, keys: &[String], path: &str, in_array: bool, scope: &Scope<'_>) {
     let field = keys.join(".");
     for (i, q) in p.quality.iter().enumerate() {
         let qpath = format!("{path}.quality[{i}]");
@@ -188,7 +223,7 @@ pub fn property_rules(out: &mut Compiled, p: &Property, keys: &[String], path: &
             out.problems.push(Problem::not_enforced(qpath, "quality rules on fields inside arrays are not enforced"));
             continue;
         }
-        quality_rule(out, q, Some((&field, keys, p)), &qpath);
+        quality_rule(out, q, Some((&field, keys, p)), scope, &qpath);
     }
     if p.unique && !in_array {
         let id = out.unique_id(None, format!("{field}.unique"), path);
@@ -203,7 +238,7 @@ pub fn property_rules(out: &mut Compiled, p: &Property, keys: &[String], path: &
 }
 
 /// Compiles one quality rule; `target` is the property it sits on, `None` at object level.
-pub fn quality_rule(out: &mut Compiled, q: &Quality, target: Option<(&str, &[String], &Property)>, qpath: &str) {
+pub fn quality_rule(out: &mut Compiled, q: &Quality, target: Option<(&str, &[String], &Property)>, scope: &Scope<'_>, qpath: &str) {
     for k in q.other.keys() {
         if !QUALITY_KEYS.contains(&k.as_str()) {
             out.problems.push(Problem::error(format!("{qpath}.{k}"), format!("unknown key in a quality rule; known keys: {}", QUALITY_KEYS.join(", "))));
@@ -317,6 +352,18 @@ pub fn quality_rule(out: &mut Compiled, q: &Quality, target: Option<(&str, &[Str
                 out.problems.push(Problem::error(format!("{qpath}.arguments"), "an object-level duplicateValues rule needs arguments.properties"));
                 return;
             };
+            let absent: Vec<String> = paths.iter().map(|p| p.join(".")).filter(|p| scope.find(p).is_none()).collect();
+            if !absent.is_empty() {
+                let rule = q.id.as_deref().map_or_else(|| format!("{}.duplicateValues", field.as_deref().unwrap_or("$")), String::from);
+                let names = absent.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ");
+                let at = format!("{qpath}.arguments.properties");
+                if !scope.allow_extra {
+                    // No accepted record carries the field: the rule compares nothing there.
+                    out.problems.push(Problem::error(at, format!("rule {rule} names {names}, not a property of object {:?}: it could never fire", scope.object)));
+                    return;
+                }
+                out.problems.push(Problem::warning(at, format!("rule {rule} names {names}, not a property of object {:?}; it reads the field only when a record carries it as an extra field", scope.object)));
+            }
             let slot = out.dup_slots;
             out.dup_slots += 1;
             Probe::Duplicate { paths, slot }
@@ -462,90 +509,6 @@ fn distribution(out: &mut Compiled, props: &[CustomProperty], ty: Option<Logical
         WindowRule { id, metric: MetricKind::Distribution, field: Some(field), operator: Operator::MustBeLessOrEqualTo(max_psi), unit: Unit::Score, baseline: Some(baseline), enforcement: Enforcement::Window },
         Probe::Distribution { path: keys.to_vec(), bins },
     );
-}
-
-/// Seconds in one `unit` of an SLA value.
-#[must_use]
-pub fn unit_seconds(unit: &str) -> Option<f64> {
-    Some(match unit {
-        "ms" | "millisecond" | "milliseconds" => 0.001,
-        "s" | "sec" | "second" | "seconds" => 1.0,
-        "m" | "min" | "minute" | "minutes" => 60.0,
-        "h" | "hr" | "hour" | "hours" => 3600.0,
-        "d" | "day" | "days" => 86_400.0,
-        "w" | "week" | "weeks" => 604_800.0,
-        "y" | "yr" | "year" | "years" => 31_536_000.0,
-        _ => return None,
-    })
-}
-
-/// Compiles SLA properties that apply to `object`; `find` resolves a property name. A latency
-/// (or freshness) SLA gives two rules: the age of the newest timestamp (a stream gone stale or
-/// silent) and the share of records that were already older than the SLA when judged, at most
-/// `gateMaxStalePercent` (a stale burst among fresh records).
-pub fn sla_rules(out: &mut Compiled, slas: &[SlaProperty], object: &str, find: &dyn Fn(&str) -> Option<Property>, stale_limit: f64) {
-    for (i, s) in slas.iter().enumerate() {
-        let spath = format!("slaProperties[{i}]");
-        let kind = match s.property.as_str() {
-            "latency" | "freshness" => MetricKind::Freshness,
-            "frequency" => MetricKind::NoData,
-            other => {
-                out.problems.push(Problem::not_enforced(spath, format!("SLA property {other:?} is not enforced on streams (the gate enforces latency, freshness and frequency)")));
-                continue;
-            }
-        };
-        let Some(value) = s.value.as_f64() else {
-            out.problems.push(Problem::error(format!("{spath}.value"), format!("expected a number for {}, found {}", s.property, s.value)));
-            continue;
-        };
-        let unit = s.unit.as_deref().unwrap_or("s");
-        let Some(mult) = unit_seconds(unit) else {
-            out.problems.push(Problem::error(format!("{spath}.unit"), format!("unknown unit {unit:?}; expected ms, s, m, h, d, w or y")));
-            continue;
-        };
-        let element = s.element.as_deref().unwrap_or_default();
-        let (obj, prop) = element.split_once('.').unwrap_or((element, ""));
-        if !element.is_empty() && obj != object {
-            continue; // the SLA is about another object of the contract
-        }
-        let probe = if kind == MetricKind::Freshness {
-            if prop.is_empty() {
-                out.problems.push(Problem::error(format!("{spath}.element"), format!("{} needs element object.property naming a date or timestamp field", s.property)));
-                continue;
-            }
-            match find(prop) {
-                None => {
-                    out.problems.push(Problem::error(format!("{spath}.element"), format!("no property {prop:?} in object {object:?}")));
-                    continue;
-                }
-                Some(p) => match crate::compile::schema::TimeFormat::of(&p) {
-                    Some(format) => Probe::Freshness { path: prop.split('.').map(String::from).collect(), format },
-                    None => {
-                        out.problems.push(Problem::error(format!("{spath}.element"), format!("{prop:?} must have logicalType timestamp or date to measure {}", s.property)));
-                        continue;
-                    }
-                },
-            }
-        } else {
-            Probe::NoData
-        };
-        let field = (!prop.is_empty()).then(|| prop.to_string());
-        let derived = format!("{}.{}", field.as_deref().unwrap_or("$"), s.property);
-        let id = out.unique_id(s.id.as_deref(), derived, &spath);
-        let stale = match &probe {
-            Probe::Freshness { path, format } => {
-                #[allow(clippy::cast_possible_truncation)]
-                let max_age_ms = (value * mult * 1000.0).round() as i64;
-                Some(Probe::Stale { path: path.clone(), format: format.clone(), max_age_ms })
-            }
-            _ => None,
-        };
-        out.push(WindowRule { id: id.clone(), metric: kind, field: field.clone(), operator: Operator::MustBeLessOrEqualTo(value * mult), unit: Unit::Seconds, baseline: None, enforcement: Enforcement::Window }, probe);
-        if let Some(probe) = stale {
-            let sid = out.unique_id(None, format!("{id}.staleRecords"), &spath);
-            out.push(WindowRule { id: sid, metric: MetricKind::StaleRecords, field, operator: Operator::MustBeLessOrEqualTo(stale_limit), unit: Unit::Percent, baseline: None, enforcement: Enforcement::Window }, probe);
-        }
-    }
 }
 
 /// A percentage among the gate's custom properties (object level first, then contract level):
