@@ -1,6 +1,10 @@
 //! Checking one record: a verdict listing every violation, and the window deltas it feeds.
 
 mod expected;
+mod rule_ids;
+
+pub use rule_ids::schema_rule_ids;
+use rule_ids::{keyword_rule, schema_rule};
 
 use crate::compile::fast::Walk;
 use crate::compile::quality::Probe;
@@ -179,33 +183,6 @@ fn pointer_to_field(ptr: &str) -> String {
         }
     }
     out
-}
-
-/// Schema path `/properties/a/items/properties/b/type` → (`a[].b`, `type`).
-fn schema_rule(schema_path: &str) -> (String, String) {
-    let segs: Vec<&str> = schema_path.split('/').skip(1).collect();
-    let keyword = segs.last().copied().unwrap_or_default();
-    let keyword = if keyword.parse::<usize>().is_ok() && segs.len() >= 2 { segs[segs.len() - 2] } else { keyword };
-    let mut field = String::new();
-    let mut i = 0;
-    while i < segs.len() {
-        match segs[i] {
-            // The segment after `properties` is a property name unless it is the keyword itself.
-            "properties" if i + 1 < segs.len() - 1 => {
-                if !field.is_empty() {
-                    field.push('.');
-                }
-                field.push_str(segs[i + 1]);
-                i += 2;
-            }
-            "items" => {
-                field.push_str("[]");
-                i += 1;
-            }
-            _ => i += 1,
-        }
-    }
-    (field, keyword.to_string())
 }
 
 impl CompiledContract {
@@ -454,10 +431,7 @@ impl CompiledContract {
                 (format!("{schema_field}.required"), instance_field, "a non-null value".to_string(), "null".to_string())
             }
             _ => {
-                let kw = match keyword.as_str() {
-                    "type" => "logicalType",
-                    k => k,
-                };
+                let kw = keyword_rule(&keyword);
                 let expected = expected::expected(e.kind(), || {
                     // The crate's message starts with the value itself; keep what follows it.
                     let msg = e.to_string();

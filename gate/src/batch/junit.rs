@@ -17,56 +17,6 @@ use std::collections::BTreeSet;
 /// The rule id of whole-record decode failures (as [`contracts::batch::Batch`] names them).
 const DECODE: &str = "$.decode";
 
-/// The ids of the record checks a compiled JSON Schema makes, named as the checker names their
-/// violations: `field.logicalType` for `type`, `field.required` for each required name,
-/// `$.extraFields` / `field.extraFields` where no other keys are allowed, `field.<keyword>`
-/// for the other keywords, `a[].b` inside array items. Sorted, without duplicates.
-#[must_use]
-pub fn schema_rules(schema: &Value) -> Vec<String> {
-    let mut out = BTreeSet::new();
-    walk(schema, "", &mut out);
-    out.into_iter().collect()
-}
-
-fn join(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() {
-        name.to_string()
-    } else {
-        format!("{prefix}.{name}")
-    }
-}
-
-fn walk(schema: &Value, field: &str, out: &mut BTreeSet<String>) {
-    let Some(map) = schema.as_object() else { return };
-    for (key, v) in map {
-        match key.as_str() {
-            "properties" => {
-                for (name, sub) in v.as_object().into_iter().flatten() {
-                    walk(sub, &join(field, name), out);
-                }
-            }
-            "items" => walk(v, &format!("{field}[]"), out),
-            "required" => {
-                for name in v.as_array().into_iter().flatten().filter_map(Value::as_str) {
-                    out.insert(format!("{}.required", join(field, name)));
-                }
-            }
-            "additionalProperties" if v == &Value::Bool(false) => {
-                out.insert(if field.is_empty() { "$.extraFields".to_string() } else { format!("{field}.extraFields") });
-            }
-            "additionalProperties" => {}
-            // The record itself is an object by construction; its `type` is no rule of the contract.
-            _ if field.is_empty() => {}
-            "type" => {
-                out.insert(format!("{field}.logicalType"));
-            }
-            other => {
-                out.insert(format!("{field}.{other}"));
-            }
-        }
-    }
-}
-
 /// The test-case class of a window rule.
 fn class_of(metric: MetricKind) -> &'static str {
     match metric {
@@ -142,7 +92,7 @@ fn record_case(id: &str, class: &str, failures: Option<&RuleFailures>) -> TestCa
 }
 
 /// The report as JUnit: `schema_rules` are the ids of the schema's record checks
-/// ([`schema_rules`] of the compiled contract's JSON Schema).
+/// ([`contracts::check::schema_rule_ids`] of the compiled contract's JSON Schema).
 #[must_use]
 pub fn report(r: &BatchReport, schema_rules: &[String]) -> Report {
     let failures = |id: &str| r.failures.iter().find(|f| f.rule == id);
@@ -187,27 +137,3 @@ pub fn report(r: &BatchReport, schema_rules: &[String]) -> Report {
     report
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schema_rule_ids_follow_the_checkers_naming() {
-        let schema = serde_json::json!({
-            "type": "object",
-            "required": ["id", "tags"],
-            "additionalProperties": false,
-            "properties": {
-                "id": { "type": "integer", "minimum": 1 },
-                "name": { "type": ["string", "null"], "pattern": "^[a-z]+$", "maxLength": 8 },
-                "tags": { "type": "array", "items": { "type": "object", "required": ["k"], "additionalProperties": false, "properties": { "k": { "type": "string" } } } },
-                "meta": { "type": "object", "additionalProperties": true, "properties": {} }
-            }
-        });
-        let want = [
-            "$.extraFields", "id.logicalType", "id.minimum", "id.required", "meta.logicalType", "name.logicalType", "name.maxLength", "name.pattern",
-            "tags.logicalType", "tags.required", "tags[].extraFields", "tags[].k.logicalType", "tags[].k.required", "tags[].logicalType",
-        ];
-        assert_eq!(schema_rules(&schema), want);
-    }
-}

@@ -8,7 +8,7 @@ use contracts::batch::BatchReport;
 use std::process::ExitCode;
 
 /// The batch report in `format`; `schema_rules` are the record checks JUnit lists
-/// ([`junit::schema_rules`]; unused by the other formats).
+/// ([`contracts::check::schema_rule_ids`]; unused by the other formats).
 ///
 /// # Errors
 /// A serializer's message.
@@ -44,7 +44,7 @@ pub fn main(a: CheckArgs) -> anyhow::Result<ExitCode> {
     let r = batch::run(&opts)?;
     // The schema's record checks are listed only for JUnit; compiling again costs milliseconds.
     let schema_rules = match sink.format {
-        OutputFormat::Junit => junit::schema_rules(batch::load_contract(&opts.contract, opts.object.as_deref())?.json_schema()),
+        OutputFormat::Junit => contracts::check::schema_rule_ids(batch::load_contract(&opts.contract, opts.object.as_deref())?.json_schema()),
         _ => Vec::new(),
     };
     sink.write(|f| render(&r, &schema_rules, f))?;
@@ -76,7 +76,7 @@ mod tests {
             threads: 1,
         };
         let r = batch::run(&opts).expect("fixture runs");
-        let rules = junit::schema_rules(batch::load_contract(&opts.contract, None).expect("fixture compiles").json_schema());
+        let rules = contracts::check::schema_rule_ids(batch::load_contract(&opts.contract, None).expect("fixture compiles").json_schema());
         (r, rules)
     }
 

@@ -185,6 +185,9 @@ pub fn builder() -> Result<PrometheusBuilder, BuildError> {
     })
 }
 
+/// How often the installed recorder folds histogram samples into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Installs the process-wide recorder ([`builder`]), registers every metric's HELP text and
 /// sets `contract_gate_build_info`. Call once at startup, before anything is emitted.
 ///
@@ -194,6 +197,18 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
     let handle = builder()?.install_recorder()?;
     describe();
     record_build_info();
+    // Histogram samples wait in the recorder until a scrape or an upkeep folds them into
+    // buckets: without a scraper (no Prometheus yet, or one that stopped) they would pile up
+    // for as long as the gate runs. A thread, not a task: the demo installs the recorder
+    // before its runtime exists.
+    let upkeep = handle.clone();
+    let spawned = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || loop {
+        std::thread::sleep(UPKEEP_EVERY);
+        upkeep.run_upkeep();
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "metrics upkeep thread not started: histogram samples are folded at each scrape only");
+    }
     Ok(handle)
 }
 
