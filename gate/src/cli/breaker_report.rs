@@ -20,7 +20,18 @@ fn since(state: &Value) -> String {
 fn reason(state: &Value) -> String {
     let r = state.get("reason").unwrap_or(&Value::Null);
     match s(r, "kind") {
-        "breach" => format!("breach of {}", s(r, "rule")),
+        "breach" => {
+            // The value against the threshold is what an operator needs to judge the trip.
+            let value = r.get("value").and_then(Value::as_f64).map(|v| format!(" {v:.2}"));
+            let unit = match s(r, "unit") {
+                "percent" => " %",
+                "rows" => " rows",
+                "seconds" => " s",
+                _ => "",
+            };
+            let threshold = r.get("threshold").and_then(Value::as_object).and_then(|t| t.iter().next()).map(|(op, v)| format!(" ({op} {v})"));
+            format!("breach of {}{}{}{}", s(r, "rule"), value.unwrap_or_default(), if threshold.is_some() { unit } else { "" }, threshold.unwrap_or_default())
+        }
         "manual" => match r.get("note").and_then(Value::as_str) {
             Some(note) => format!("manual {} ({note})", s(r, "command")),
             None => format!("manual {}", s(r, "command")),
