@@ -50,8 +50,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Contracts(ContractsCommand::Lint { file, output }) => contracts_cmd::lint_main(&file, &output),
         Command::Serve(a) => {
             init_tracing();
-            let o = serve_cmd::Overrides { brokers: a.brokers, redis: a.redis, listen: a.listen };
-            let cfg = serve_cmd::load(&a.config, &o)?;
+            let cfg = serve_cmd::load(&a.config, &a.overrides)?;
             let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             rt.block_on(serve_cmd::serve(cfg))?;
             Ok(ExitCode::SUCCESS)

@@ -27,15 +27,9 @@ pub enum ConfigCommand {
 pub struct ValidateArgs {
     /// Config file (YAML).
     pub file: PathBuf,
-    /// Kafka bootstrap servers (overrides kafka.brokers, as for `serve`).
-    #[arg(long, env = "CONTRACT_GATE_BROKERS", hide_env_values = true)]
-    pub brokers: Option<String>,
-    /// Redis URL (overrides redis.url, as for `serve`).
-    #[arg(long, env = "CONTRACT_GATE_REDIS", hide_env_values = true)]
-    pub redis: Option<String>,
-    /// HTTP listen address (overrides http.listen, as for `serve`).
-    #[arg(long, env = "CONTRACT_GATE_LISTEN", hide_env_values = true)]
-    pub listen: Option<String>,
+    /// Brokers, Redis and listen address from flags or environment, as for `serve`.
+    #[command(flatten)]
+    pub overrides: Overrides,
     /// Report format (table or json) and destination.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -245,8 +239,7 @@ pub fn table(r: &Report) -> String {
 /// A format this verb does not write, or the report unwritable.
 pub fn main(a: &ValidateArgs) -> Result<u8, OutputError> {
     let sink = a.output.resolve(&VALIDATE, None)?;
-    let o = Overrides { brokers: a.brokers.clone(), redis: a.redis.clone(), listen: a.listen.clone() };
-    let r = validate(&a.file, &o);
+    let r = validate(&a.file, &a.overrides);
     sink.write(|f| if f == OutputFormat::Json { output::json(&r) } else { Ok(table(&r)) })?;
     Ok(if r.valid { 0 } else { 2 })
 }

@@ -80,15 +80,9 @@ pub struct ServeArgs {
     /// Config file (YAML).
     #[arg(long)]
     pub config: PathBuf,
-    /// Kafka bootstrap servers (overrides kafka.brokers).
-    #[arg(long, env = "CONTRACT_GATE_BROKERS", hide_env_values = true)]
-    pub brokers: Option<String>,
-    /// Redis URL for the shared breaker (overrides redis.url; adds a redis section if missing).
-    #[arg(long, env = "CONTRACT_GATE_REDIS", hide_env_values = true)]
-    pub redis: Option<String>,
-    /// HTTP listen address (overrides http.listen).
-    #[arg(long, env = "CONTRACT_GATE_LISTEN", hide_env_values = true)]
-    pub listen: Option<String>,
+    /// Brokers, Redis and listen address from flags or environment.
+    #[command(flatten)]
+    pub overrides: serve_cmd::Overrides,
 }
 
 /// `replay` arguments.

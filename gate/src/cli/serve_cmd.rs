@@ -7,14 +7,18 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 use tracing::{error, info};
 
-/// Overrides from flags and environment.
-#[derive(Debug, Default, Clone)]
+/// Overrides of three common config fields from flags and environment, shared by `serve` and
+/// `config validate` so both read a config the same way.
+#[derive(Debug, Default, Clone, clap::Args)]
 pub struct Overrides {
-    /// Bootstrap servers.
+    /// Kafka bootstrap servers (overrides kafka.brokers).
+    #[arg(long, env = "CONTRACT_GATE_BROKERS", hide_env_values = true)]
     pub brokers: Option<String>,
-    /// Redis URL.
+    /// Redis URL for the shared breaker (overrides redis.url; adds a redis section if missing).
+    #[arg(long, env = "CONTRACT_GATE_REDIS", hide_env_values = true)]
     pub redis: Option<String>,
-    /// HTTP listen address.
+    /// HTTP listen address (overrides http.listen).
+    #[arg(long, env = "CONTRACT_GATE_LISTEN", hide_env_values = true)]
     pub listen: Option<String>,
 }
 
