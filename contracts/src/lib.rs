@@ -8,6 +8,7 @@ pub mod compile;
 pub mod decode;
 pub mod diff;
 pub mod error;
+pub mod infer;
 pub mod load;
 pub mod model;
 pub mod profile;

@@ -48,6 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(gate::cli::registry_cmd::main(&call, args)?))
         }
         Command::Contracts(ContractsCommand::Lint { file, output }) => contracts_cmd::lint_main(&file, &output),
+        Command::Contracts(ContractsCommand::Infer(a)) => gate::cli::infer_cmd::main(&a),
         Command::Serve(a) => {
             init_tracing();
             let cfg = serve_cmd::load(&a.config, &a.overrides)?;

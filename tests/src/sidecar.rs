@@ -211,3 +211,36 @@ pub async fn stop(running: gate::serve::Running) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Where each source record went: (source topic, partition, offset) → (output topic, message).
+pub type Accounted = std::collections::HashMap<(String, i32, i64), (String, OwnedMessage)>;
+
+/// Reads `outputs` (full topic names; committed records only) until `n` distinct source
+/// records were seen, by their `contract-gate-source-*` headers, and fails on a source record
+/// written twice or an output record without source coordinates. Works across bindings: the
+/// source topic is part of each record's identity.
+///
+/// # Errors
+/// A duplicate, a record without coordinates, or fewer than `n` before the timeout.
+pub async fn account(brokers: &str, outputs: &[String], n: usize, timeout: Duration) -> anyhow::Result<Accounted> {
+    use gate::serve::headers as h;
+    let reader: StreamConsumer = crate::consumer_config(brokers, &crate::unique_name("account")).set("isolation.level", "read_committed").create().context("reader")?;
+    reader.subscribe(&outputs.iter().map(String::as_str).collect::<Vec<_>>()).context("subscribe")?;
+    let coord = |m: &OwnedMessage| -> Option<(String, i32, i64)> { Some((header_str(m, h::SOURCE_TOPIC)?, header_str(m, h::SOURCE_PARTITION)?.parse().ok()?, header_str(m, h::SOURCE_OFFSET)?.parse().ok()?)) };
+    let (mut distinct, mut counted) = (std::collections::HashSet::new(), 0);
+    let msgs = read_until(&reader, timeout, |ms| {
+        distinct.extend(ms[counted..].iter().filter_map(coord));
+        counted = ms.len();
+        distinct.len() >= n
+    })
+    .await?;
+    let mut seen = Accounted::new();
+    for m in &msgs {
+        let c = coord(m).ok_or_else(|| anyhow::anyhow!("a record on {} without source coordinates", m.topic()))?;
+        if let Some((first, _)) = seen.insert(c.clone(), (m.topic().to_string(), m.clone())) {
+            anyhow::bail!("source record {c:?} written twice ({first} and {})", m.topic());
+        }
+    }
+    anyhow::ensure!(seen.len() == n, "{} of {n} source records in {outputs:?}", seen.len());
+    Ok(seen)
+}

@@ -135,6 +135,31 @@ fn config_validate_good_and_broken() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The README's quickstart files load, and its three records get the verdicts and reasons the
+/// README prints.
+#[test]
+fn the_quickstart_example_does_what_the_readme_says() -> anyhow::Result<()> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/quickstart");
+    let out = run(&["config", "validate", &format!("{dir}/gate.yaml")])?;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(!text(&out).contains("warning"), "the quickstart config validates without warnings:\n{}", text(&out));
+    let out = run(&["contracts", "lint", &format!("{dir}/orders.odcs.yaml")])?;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let tmp = tempfile::tempdir()?;
+    let input = write(tmp.path(), "orders.jsonl", concat!(
+        r#"{"order_id":"o-1","amount":12.5,"coupon":"WELCOME"}"#, "\n",
+        r#"{"order_id":"o-2","amount":"12.5"}"#, "\n",
+        r#"{"order_id":"o-3","amount":-1}"#, "\n",
+    ))?;
+    let out = run(&["check", "--contract", &format!("{dir}/orders.odcs.yaml"), "--input", s(&input)])?;
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let report = text(&out);
+    for reason in ["records 3  valid 1  failed 2", r#"amount is "12.5", expected a number"#, "amount is -1, expected at least 0"] {
+        assert!(report.contains(reason), "missing {reason:?} in {report}");
+    }
+    Ok(())
+}
+
 #[test]
 fn completions_man_help_and_version() -> anyhow::Result<()> {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {

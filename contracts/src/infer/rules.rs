@@ -92,16 +92,6 @@ impl End {
             Self::Tail => None,
         }
     }
-
-    /// How the end was set, for the evidence.
-    #[must_use]
-    pub fn how(self, side: &str, observed: f64) -> String {
-        match self {
-            Self::Edge(_) => format!("{side} {observed} held by at least {}% of values: taken as the domain's edge", EDGE_SHARE * 100.0),
-            Self::Tail => format!("{side} {observed} lies further out than the bulk (beyond the 1st/99th percentile by more than that percentile lies from the median): a tail whose end the sample cannot show; no bound set"),
-            Self::Widened(b) => format!("{side} {observed} widened by the observed span and rounded outward: {b}"),
-        }
-    }
 }
 
 /// The two ends of the range of `s`. `integer` bounds are whole numbers.
@@ -142,7 +132,16 @@ pub fn round_outward(x: f64, up: bool, integer: bool) -> f64 {
     }
     #[allow(clippy::cast_possible_truncation)]
     let exp = x.abs().log10().floor() as i32 - 1;
-    let step = |k: f64| if up { k.ceil() } else { k.floor() };
+    // The quotient snapped to 9 decimals first: 0.38 × 100 is 38.000000000000007 in binary,
+    // which must not round up to 39.
+    let step = |k: f64| {
+        let k = (k * 1e9).round() / 1e9;
+        if up {
+            k.ceil()
+        } else {
+            k.floor()
+        }
+    };
     // Scaled by a power of ten held exactly (10^-exp for small numbers): 0.37 stays 0.37.
     let r = if exp >= 0 {
         let m = 10f64.powi(exp);
@@ -151,6 +150,12 @@ pub fn round_outward(x: f64, up: bool, integer: bool) -> f64 {
         let m = 10f64.powi(-exp);
         step(x * m) / m
     };
+    if !r.is_finite() {
+        // Past the range of powers of ten (subnormal values): keep the value itself.
+        return x;
+    }
+    // Never inward, whatever binary rounding did: a bound inside the sample would fail it.
+    let r = if up { r.max(x) } else { r.min(x) };
     if integer {
         step(r)
     } else {

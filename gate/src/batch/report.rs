@@ -18,7 +18,7 @@ pub fn table(r: &BatchReport) -> String {
     let _ = writeln!(out, "contract {} {} (object {})", r.contract, r.version, r.object);
     let _ = writeln!(out, "records {}  valid {}  failed {}  decode errors {}", r.records, r.valid_records, r.failed_records, r.decode_errors);
     let _ = writeln!(out);
-    let w = r.rules.iter().map(|x| x.id.len()).max().unwrap_or(4).max(4);
+    let w = r.rules.iter().map(|x| x.id.len()).chain(r.failures.iter().map(|f| f.rule.len())).max().unwrap_or(4).max(4);
     let _ = writeln!(out, "{:<6} {:<w$} {:<16} {:>12} {:<22} unit", "", "rule", "metric", "value", "threshold");
     for rule in &r.rules {
         let thr = match &rule.threshold {
@@ -48,7 +48,7 @@ pub fn table(r: &BatchReport) -> String {
                 if f.blocking { "" } else { " (counted, not blocking)" },
                 lines.join(","),
                 if f.records > lines.len() as u64 { ",…" } else { "" },
-                f.example
+                example_sentence(&f.example)
             );
         }
     }
@@ -149,4 +149,16 @@ pub fn lint_junit(file: &Path, problems: &[Problem]) -> Report {
     let mut report = Report::new("contract-gate contracts lint");
     report.add_test_suite(suite);
     report
+}
+
+/// A failing record's example as the sentence a quarantine reason uses (`amount is "12.5",
+/// expected a number`); the JSON report keeps the fields apart.
+fn example_sentence(example: &serde_json::Value) -> String {
+    let part = |k: &str| example.get(k).and_then(serde_json::Value::as_str);
+    match (part("field"), part("value"), part("expected")) {
+        // A record that did not decode has no value to show: its reason says it all.
+        (Some(""), Some(""), Some(reason)) => reason.to_string(),
+        (Some(field), Some(value), Some(expected)) => format!("{} is {value}, expected {expected}", if field.is_empty() { "record" } else { field }),
+        _ => example.to_string(),
+    }
 }

@@ -72,6 +72,10 @@ pub struct DrillArgs {
     /// Known-good records (JSON Lines) replayed as the steady state.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
+    /// Avro bindings: writer schema (.avsc) of the baseline, registered under the source
+    /// topic's value subject [default: that subject's latest version].
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
     /// Records per second [default: 100].
     #[arg(long)]
     pub rate: Option<f64>,
@@ -108,6 +112,7 @@ impl DrillArgs {
     fn traffic(&self) -> TrafficSpec {
         TrafficSpec {
             baseline: self.baseline.clone(),
+            schema: self.schema.clone(),
             rate: self.rate,
             steady: self.steady,
             key: self.key.clone(),

@@ -9,6 +9,8 @@ pub mod diff_cmd;
 pub mod diff_junit;
 pub mod drill_cmd;
 pub mod http_client;
+pub mod infer_cmd;
+pub mod infer_topic;
 pub mod output;
 pub mod registry_cmd;
 pub mod serve_cmd;
@@ -237,6 +239,11 @@ pub enum ContractsCommand {
         #[arg(long, default_value_t = 0.2)]
         max_psi: f64,
     },
+    /// Write a draft contract inferred from sample records (a file, or the start of a topic):
+    /// types, required fields, ranges, formats, enumerations, null-rate, duplicate and
+    /// distribution rules, each marked `gateInferred` with its evidence for review.
+    /// Exit 0: written; 2: unreadable input, unreachable topic or no records.
+    Infer(Box<infer_cmd::InferArgs>),
     /// Register a contract version with the registry, which lints and compiles it and refuses
     /// breaking changes without a major version bump. Exit 0: registered (or identical already
     /// there); 1: refused (invalid, breaking, conflicting version, no token); 2: usage or
@@ -331,7 +338,7 @@ impl ContractsCommand {
             Self::Show { id, version, registry } => (Call::Show { id: id.clone(), version: version.clone() }, registry),
             Self::Diff { id, new: None, from, to, registry, .. } => (Call::Diff { id: id.clone(), from: from.clone(), to: to.clone() }, registry),
             Self::Deprecate { id, version, reason, registry } => (Call::Deprecate { id: id.clone(), version: version.clone(), reason: reason.clone() }, registry),
-            Self::Lint { .. } | Self::Baseline { .. } | Self::Diff { new: Some(_), .. } | Self::Changelog { .. } => return None,
+            Self::Lint { .. } | Self::Baseline { .. } | Self::Infer(_) | Self::Diff { new: Some(_), .. } | Self::Changelog { .. } => return None,
         })
     }
 }

@@ -104,15 +104,40 @@ pub enum Fault {
     Malformed,
 }
 
+/// What a fault does to one good record, before it is written in the binding's format.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// This record, written as the format writes records (a changed value or shape).
+    Record(Value),
+    /// The previous record's bytes again.
+    Previous,
+    /// Bytes that are not a record of the format at all.
+    Malformed,
+    /// Nothing is sent.
+    Skip,
+}
+
 impl Fault {
-    /// The bytes to send in place of `rec`.
+    /// The bytes to send in place of `rec` on a JSON binding.
     #[must_use]
     pub fn inject(&self, rec: &Value, ctx: &Ctx<'_>) -> Out {
+        match self.apply(rec, ctx) {
+            Applied::Skip => Out::Skip,
+            Applied::Previous => Out::Send(ctx.previous.map_or_else(|| to_bytes(rec), <[u8]>::to_vec)),
+            Applied::Malformed => Out::Send(malformed(rec, ctx)),
+            Applied::Record(r) => Out::Send(to_bytes(&r)),
+        }
+    }
+
+    /// The fault applied to `rec`, independent of how records are encoded (JSON here, the
+    /// Avro wire format in [`super::wire`]).
+    #[must_use]
+    pub fn apply(&self, rec: &Value, ctx: &Ctx<'_>) -> Applied {
         let mut r = rec.clone();
         match self {
-            Self::Silence => return Out::Skip,
-            Self::Duplicate => return Out::Send(ctx.previous.map_or_else(|| to_bytes(rec), <[u8]>::to_vec)),
-            Self::Malformed => return Out::Send(malformed(rec, ctx)),
+            Self::Silence => return Applied::Skip,
+            Self::Duplicate => return Applied::Previous,
+            Self::Malformed => return Applied::Malformed,
             Self::NumberAsString { field } => {
                 let s = match get(&r, field) {
                     Some(Value::Number(n)) => n.to_string(),
@@ -165,7 +190,7 @@ impl Fault {
                 }
             }
         }
-        Out::Send(to_bytes(&r))
+        Applied::Record(r)
     }
 }
 

@@ -14,6 +14,8 @@
 //! * [`hypothesis`] — the assertions, a pure function of what was measured;
 //! * [`ledger`] — matching delivery reports with output headers and breaker events;
 //! * [`runner`] — the producer, the reader and the phases against real Kafka;
+//! * [`wire`] — Avro bindings: the Confluent wire format, drifted writer schemas and their
+//!   registration;
 //! * [`plan`], [`report`] — the plan file and the report (the command is `cli::drill_cmd`).
 
 pub mod faults;
@@ -23,6 +25,7 @@ pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod wire;
 
 pub use plan::{Plan, Step, TrafficSpec};
 pub use report::DrillReport;
@@ -36,10 +39,33 @@ pub use runner::{RunOptions, Target, Traffic};
 pub async fn run_plan(target: &Target, traffic: &Traffic, steps: &[Step], opts: &RunOptions) -> anyhow::Result<Vec<DrillReport>> {
     use runner::show::{PlanView, Show};
     use std::io::IsTerminal as _;
-    let resolved = steps.iter().map(|s| scenario::resolve(s, &target.info, &target.binding.breaker)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let avro = match target.binding.format {
+        crate::config::PayloadFormat::Json => None,
+        crate::config::PayloadFormat::Avro => {
+            let reg = wire::registry::Registry::new(&target.cfg, &target.binding).map_err(anyhow::Error::msg)?;
+            let base = reg.base(traffic.schema.as_deref(), std::sync::Arc::clone(&target.compiled), target.binding.allowed_schema_ids.clone()).await.map_err(anyhow::Error::msg)?;
+            wire::check_baseline(&traffic.records, traffic.restamp.as_deref(), &base.writer).map_err(anyhow::Error::msg)?;
+            Some((reg, base))
+        }
+    };
+    let resolved = steps.iter().map(|s| scenario::resolve_for(s, &target.info, &target.binding.breaker, avro.as_ref().map(|(_, b)| b))).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    // Every drifted schema registered before the first step injects anything.
+    let mut writers = Vec::with_capacity(resolved.len());
+    for r in &resolved {
+        writers.push(match &avro {
+            None => None,
+            Some((reg, base)) => {
+                let fault = match &r.writer {
+                    Some(w) => Some(reg.register_drift(w).await.map_err(anyhow::Error::msg)?),
+                    None => None,
+                };
+                Some(wire::Writers { base: base.writer.clone(), fault })
+            }
+        });
+    }
     let view = (opts.progress && std::io::stderr().is_terminal()).then(|| PlanView::new(resolved.len() as u64));
     let mut out = Vec::with_capacity(resolved.len());
-    for (i, r) in resolved.iter().enumerate() {
+    for (i, (r, wire)) in resolved.iter().zip(writers).enumerate() {
         let label = if resolved.len() > 1 { format!("{}[{}/{}]", opts.label, i + 1, resolved.len()) } else { opts.label.clone() };
         if opts.cancel.as_ref().is_some_and(|c| *c.borrow()) {
             break;
@@ -54,7 +80,7 @@ pub async fn run_plan(target: &Target, traffic: &Traffic, steps: &[Step], opts: 
         let planned = traffic.steady + r.duration + traffic.settle;
         show.note(multi, &format!("{label}{}{}: starting ({:?} fault, about {:?} with steady state and settle)", if label.is_empty() { "" } else { " " }, r.scenario, r.duration, planned));
         let started = std::time::Instant::now();
-        let report = runner::run(target, traffic, r, &label, opts.cancel.clone(), &show).await?;
+        let report = runner::run(target, traffic, r, wire, &label, opts.cancel.clone(), &show).await?;
         let verdict = if report.passed { "passed" } else { "FAILED" };
         show.note(multi, &format!("{label}{}{}: {verdict} after {:.0?}", if label.is_empty() { "" } else { " " }, r.scenario, started.elapsed()));
         if let Some(v) = &view {

@@ -40,6 +40,10 @@ pub struct TrafficSpec {
     /// Known-good records (JSON Lines) replayed as steady state.
     #[serde(default)]
     pub baseline: Option<PathBuf>,
+    /// Avro bindings: the writer schema (`.avsc`) the baseline is written with, registered
+    /// under the source topic's value subject (default: that subject's latest version).
+    #[serde(default)]
+    pub schema: Option<PathBuf>,
     /// Records per second.
     #[serde(default)]
     pub rate: Option<f64>,
@@ -71,6 +75,7 @@ impl TrafficSpec {
     pub fn or(&self, other: &Self) -> Self {
         Self {
             baseline: self.baseline.clone().or_else(|| other.baseline.clone()),
+            schema: self.schema.clone().or_else(|| other.schema.clone()),
             rate: self.rate.or(other.rate),
             steady: self.steady.or(other.steady),
             key: self.key.clone().or_else(|| other.key.clone()),
@@ -111,9 +116,12 @@ impl Plan {
         if plan.steps.is_empty() {
             return Err("the plan has no steps".into());
         }
-        if let (Some(b), Some(base)) = (&plan.traffic.baseline, base) {
-            if b.is_relative() {
-                plan.traffic.baseline = Some(base.join(b));
+        if let Some(base) = base {
+            // Files named in the plan are found next to it.
+            for f in [&mut plan.traffic.baseline, &mut plan.traffic.schema].into_iter().flatten() {
+                if f.is_relative() {
+                    *f = base.join(&*f);
+                }
             }
         }
         Ok(plan)
@@ -144,9 +152,10 @@ mod tests {
         assert_eq!(p.steps[0].hypothesis.recover_within, Some(Duration::from_secs(30)));
         assert_eq!(p.steps[1].scenario, "silence");
 
-        let full = "traffic:\n  baseline: sample.jsonl\n  rate: 50\n  key: [carrier, flight]\nsteps:\n  - scenario: malformed-bytes\n    records: 20\n";
+        let full = "traffic:\n  baseline: sample.jsonl\n  schema: flights.avsc\n  rate: 50\n  key: [carrier, flight]\nsteps:\n  - scenario: malformed-bytes\n    records: 20\n";
         let p = Plan::parse(full, Some(Path::new("/plans"))).expect("full");
         assert_eq!(p.traffic.baseline, Some(PathBuf::from("/plans/sample.jsonl")));
+        assert_eq!(p.traffic.schema, Some(PathBuf::from("/plans/flights.avsc")));
         assert_eq!(p.traffic.key, Some(vec!["carrier".to_string(), "flight".to_string()]));
         assert_eq!(p.steps[0].records, Some(20));
     }

@@ -8,7 +8,8 @@ use super::ledger::{Kind, Ledger, Seen};
 use super::plan::TrafficSpec;
 use super::report::{DrillReport, Steady};
 use super::scenario::{ContractInfo, Resolved};
-use crate::config::{Binding, GateConfig, PayloadFormat};
+use super::wire::Writers;
+use crate::config::{Binding, GateConfig};
 use crate::output::Output;
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
@@ -31,6 +32,8 @@ pub struct Target {
     pub binding: Binding,
     /// Its contract.
     pub info: ContractInfo,
+    /// Its contract compiled, as the gate judges records and writer schemas with it.
+    pub compiled: Arc<contracts::CompiledContract>,
 }
 
 impl Target {
@@ -45,13 +48,8 @@ impl Target {
             None if cfg.bindings.len() == 1 => &cfg.bindings[0],
             None => return Err(format!("the config has several bindings; pick one with --binding ({})", names.join(", "))),
         };
-        if b.format == PayloadFormat::Avro {
-            // Every injected record would be quarantined as a decode error (no wire-format
-            // header): the drill would measure the decoder, not the scenario.
-            return Err(format!("binding {:?} reads Avro (format: avro), and drills write JSON records; drill a binding with format: json", b.name));
-        }
-        let info = ContractInfo::load(&cfg.contracts.dir, &b.contract, b.object.as_deref())?;
-        Ok(Self { binding: b.clone(), info, cfg })
+        let (info, compiled) = ContractInfo::load_compiled(&cfg.contracts.dir, &b.contract, b.object.as_deref())?;
+        Ok(Self { binding: b.clone(), info, compiled: Arc::new(compiled), cfg })
     }
 }
 
@@ -60,6 +58,8 @@ impl Target {
 pub struct Traffic {
     /// Baseline records in replay order.
     pub records: Arc<Vec<Value>>,
+    /// Avro bindings: the baseline's writer schema file, if not the subject's latest.
+    pub schema: Option<std::path::PathBuf>,
     /// Records per second.
     pub rate: f64,
     /// Steady-state measurement.
@@ -96,7 +96,7 @@ impl Traffic {
             Some(f) => Some(f.to_string()),
             None => info.time_field().map(String::from),
         };
-        Ok(Self { records: Arc::new(records), rate, steady: spec.steady.unwrap_or(Duration::from_secs(5)), key: spec.key.clone().unwrap_or_default(), restamp, seed, settle: spec.settle.unwrap_or(Duration::from_secs(3)) })
+        Ok(Self { records: Arc::new(records), schema: spec.schema.clone(), rate, steady: spec.steady.unwrap_or(Duration::from_secs(5)), key: spec.key.clone().unwrap_or_default(), restamp, seed, settle: spec.settle.unwrap_or(Duration::from_secs(3)) })
     }
 }
 
@@ -169,6 +169,8 @@ struct Feed {
     topic: String,
     traffic: Traffic,
     fault: Fault,
+    /// Avro bindings: the writer schemas; JSON otherwise.
+    wire: Option<Writers>,
     share: f64,
     cap: Option<u64>,
     ledger: Arc<Mutex<Ledger>>,
@@ -198,7 +200,8 @@ impl Feed {
                 tokens -= 1.0;
                 let mut rec = recs[cursor % recs.len()].clone();
                 cursor += 1;
-                let now_us = chrono::Utc::now().timestamp_micros().max(last_us + 1);
+                // Avro timestamps are often millis: a millisecond apart keeps them distinct.
+                let now_us = chrono::Utc::now().timestamp_micros().max(last_us + if self.wire.is_some() { 1000 } else { 1 });
                 last_us = now_us;
                 if let Some(f) = &self.traffic.restamp {
                     let stamped = restamp(rec.get(f), now_us);
@@ -215,12 +218,24 @@ impl Feed {
                 let kind = if inject { Kind::Injected } else { Kind::Steady };
                 let payload = if inject {
                     let ctx = Ctx { index: self.ctl.injected.fetch_add(1, Relaxed), seed: self.traffic.seed, now_ms: now_us / 1000, previous: previous.as_deref() };
-                    match self.fault.inject(&rec, &ctx) {
-                        Out::Send(b) => b,
-                        Out::Skip => continue,
+                    let out = match &self.wire {
+                        None => Ok(self.fault.inject(&rec, &ctx)),
+                        Some(w) => w.inject(&self.fault, &rec, &ctx),
+                    };
+                    match out {
+                        Ok(Out::Send(b)) => b,
+                        Ok(Out::Skip) => continue,
+                        Err(e) => {
+                            self.unwritable(&e);
+                            continue;
+                        }
                     }
                 } else {
-                    let b = serde_json::to_vec(&rec).unwrap_or_default();
+                    let b = match &self.wire {
+                        None => Ok(serde_json::to_vec(&rec).unwrap_or_default()),
+                        Some(w) => w.baseline(&rec),
+                    };
+                    let Ok(b) = b.map_err(|e| self.unwritable(&e)) else { continue };
                     previous = Some(b.clone());
                     b
                 };
@@ -230,6 +245,13 @@ impl Feed {
         }
         let p = self.producer.clone();
         let _ = tokio::task::spawn_blocking(move || p.flush(Duration::from_secs(10))).await;
+    }
+
+    /// A record the writer schema cannot carry: counted as a failed send (checked up front
+    /// for the baseline, so only a fault's odd value gets here).
+    fn unwritable(&self, e: &str) {
+        tracing::warn!(error = e, "drill record not written");
+        lock(&self.ledger).failed += 1;
     }
 
     async fn send(&self, payload: Vec<u8>, key: Option<String>, kind: Kind) {
@@ -286,7 +308,7 @@ fn assign_at_end(cfg: &GateConfig, consumer: &StreamConsumer, topics: &[&str], s
 ///
 /// # Errors
 /// Kafka clients that cannot be created or topics that cannot be listed.
-pub async fn run(target: &Target, traffic: &Traffic, r: &Resolved, label: &str, cancel: Option<watch::Receiver<bool>>, show: &Show) -> anyhow::Result<DrillReport> {
+pub async fn run(target: &Target, traffic: &Traffic, r: &Resolved, wire: Option<Writers>, label: &str, cancel: Option<watch::Receiver<bool>>, show: &Show) -> anyhow::Result<DrillReport> {
     let cfg = &target.cfg;
     let topics = target.binding.topics();
     let w = Watch {
@@ -321,7 +343,7 @@ pub async fn run(target: &Target, traffic: &Traffic, r: &Resolved, label: &str, 
     let (stop_tx, stop_rx) = watch::channel(false);
     let reader = tokio::spawn(read(consumer, w, Arc::clone(&ledger), t0, stop_rx));
     let ctl = Arc::new(Control::default());
-    let feed = Feed { producer, topic: target.binding.source.clone(), traffic: traffic.clone(), fault: r.fault.clone(), share: r.share, cap: r.records, ledger: Arc::clone(&ledger), ctl: Arc::clone(&ctl), t0 };
+    let feed = Feed { producer, topic: target.binding.source.clone(), traffic: traffic.clone(), fault: r.fault.clone(), wire, share: r.share, cap: r.records, ledger: Arc::clone(&ledger), ctl: Arc::clone(&ctl), t0 };
     let feeder = tokio::spawn(feed.run());
     let mut d = Driver { r, traffic, ledger: &ledger, ctl: &ctl, t0, show, label, cancel };
     let outcome = d.drive().await;

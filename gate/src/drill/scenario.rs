@@ -4,6 +4,7 @@
 use super::faults::Fault;
 use super::hypothesis::{Expect, Hypothesis};
 use super::plan::Step;
+use super::wire;
 use breaker::BreakerConfig;
 use contracts::model::{Contract, LogicalType};
 use contracts::{CompiledContract, MetricKind, Operator, Unit, WindowRule};
@@ -46,7 +47,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("silence", "the producer stops"),
     ("distribution-shift", "a numeric field shifts within its valid range (value: the shift)"),
     ("duplicate-burst", "records sent twice"),
-    ("malformed-bytes", "truncated JSON and binary garbage"),
+    ("malformed-bytes", "torn records and binary garbage (Avro: truncated bodies, wrong magic bytes, unknown schema ids)"),
 ];
 
 /// What a drill needs to know about one top-level property.
@@ -128,6 +129,15 @@ impl ContractInfo {
     /// # Errors
     /// Unreadable directory, invalid contract, or no such id.
     pub fn load(dir: &Path, id: &str, object: Option<&str>) -> Result<Self, String> {
+        Self::load_compiled(dir, id, object).map(|(info, _)| info)
+    }
+
+    /// [`ContractInfo::load`], and the compiled contract (an Avro drill judges its writer
+    /// schemas with it, as the gate does).
+    ///
+    /// # Errors
+    /// Unreadable directory, invalid contract, or no such id.
+    pub fn load_compiled(dir: &Path, id: &str, object: Option<&str>) -> Result<(Self, CompiledContract), String> {
         let rd = std::fs::read_dir(dir).map_err(|e| format!("cannot read contracts dir {}: {e}", dir.display()))?;
         let mut best: Option<(semver::Version, Contract)> = None;
         for path in rd.filter_map(Result::ok).map(|e| e.path()) {
@@ -146,7 +156,7 @@ impl ContractInfo {
         }
         let (_, raw) = best.ok_or_else(|| format!("no contract {id:?} in {}", dir.display()))?;
         let compiled = contracts::compile(&raw, object).map_err(|e| format!("contract {id}: {e}"))?;
-        Ok(Self::new(&raw, &compiled))
+        Ok((Self::new(&raw, &compiled), compiled))
     }
 
     fn field(&self, name: &str) -> Result<&FieldInfo, String> {
@@ -209,6 +219,11 @@ pub struct Resolved {
     pub records: Option<u64>,
     /// The hypothesis, defaults and overrides applied.
     pub hypothesis: Hypothesis,
+    /// Avro bindings: the writer schema (JSON) the fault's records are written with, when the
+    /// binding's schema cannot carry them.
+    pub writer: Option<serde_json::Value>,
+    /// Avro bindings: why the gate refuses [`Resolved::writer`] as schema drift.
+    pub drift: Option<String>,
 }
 
 fn pick<'a>(info: &'a ContractInfo, step: &Step, what: &str, ok: impl Fn(&FieldInfo) -> bool) -> Result<&'a FieldInfo, String> {
@@ -229,12 +244,23 @@ fn is_num(f: &FieldInfo) -> bool {
     matches!(f.logical_type, Some(LogicalType::Number | LogicalType::Integer))
 }
 
-/// Turns a step into a concrete drill for this contract and breaker.
+/// Turns a step into a concrete drill for this contract and breaker on a JSON binding.
 ///
 /// # Errors
 /// An unknown scenario, or one the contract cannot catch (with what to add).
-#[allow(clippy::too_many_lines)]
 pub fn resolve(step: &Step, info: &ContractInfo, brk: &BreakerConfig) -> Result<Resolved, String> {
+    resolve_for(step, info, brk, None)
+}
+
+/// [`resolve`] for a binding in `avro`'s wire format: a fault that changes a field's type or
+/// the record's fields gets a writer schema of its own ([`wire::drift`]); when the gate would
+/// refuse that schema (drift, `$.schema`), every injected record is caught on its own, whatever
+/// the JSON form of the fault would have been caught by.
+///
+/// # Errors
+/// As [`resolve`], and a fault that cannot be written as Avro.
+#[allow(clippy::too_many_lines)]
+pub fn resolve_for(step: &Step, info: &ContractInfo, brk: &BreakerConfig, avro: Option<&wire::Base>) -> Result<Resolved, String> {
     let name = if step.scenario == "schema-drift" { "schema-drift-type" } else { step.scenario.as_str() };
     let rec = Class::Record;
     let win = Class::Window;
@@ -321,6 +347,15 @@ pub fn resolve(step: &Step, info: &ContractInfo, brk: &BreakerConfig) -> Result<
             return Err(format!("unknown scenario {other:?}; built in: {}", names.join(", ")));
         }
     };
+    let writer = match avro {
+        Some(base) => wire::drift(&base.json, &fault).map_err(|e| format!("{name}: {e}"))?,
+        None => None,
+    };
+    let drift = match (avro, &writer) {
+        (Some(base), Some(w)) => base.refuses(w).map_err(|e| format!("{name}: {e}"))?,
+        _ => None,
+    };
+    let (class, share) = if drift.is_some() && class == Class::Window { (Class::Record, 0.1) } else { (class, share) };
     let share = step.share.unwrap_or(share);
     if !(share > 0.0 && share <= 1.0) {
         return Err(format!("{name}: share {share} must be in (0, 1]"));
@@ -339,6 +374,8 @@ pub fn resolve(step: &Step, info: &ContractInfo, brk: &BreakerConfig) -> Result<
         duration: step.duration.unwrap_or(duration),
         records: step.records,
         hypothesis: step.hypothesis.apply(defaults),
+        writer,
+        drift,
     })
 }
 

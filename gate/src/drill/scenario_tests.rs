@@ -189,3 +189,18 @@ fn defaults_follow_the_contract_and_breaker() {
     assert_eq!(info.time_field(), Some("time_hour"));
     assert_eq!(new_category(&["AA".into(), "ZZ".into(), "B6".into()]), "YY");
 }
+
+#[test]
+fn on_avro_a_type_drift_is_a_refused_writer_schema_and_a_null_burst_is_not() {
+    let (info, compiled) = drill_contract();
+    let avsc = std::fs::read_to_string(examples("flights/flights.avsc")).expect("avsc");
+    let base = crate::drill::wire::Base::new(1, &avsc, std::sync::Arc::new(compiled), None).expect("base");
+    let brk = BreakerConfig::default();
+    let drift = resolve_for(&step("schema-drift-type"), &info, &brk, Some(&base)).expect("resolve");
+    assert_eq!((drift.class, drift.field.as_deref()), (Class::Record, Some("dep_delay")));
+    assert!(drift.writer.is_some() && drift.drift.as_deref().is_some_and(|d| d.contains("dep_delay: contract number")), "{:?}", drift.drift);
+    let nulls = resolve_for(&step("null-burst"), &info, &brk, Some(&base)).expect("resolve");
+    assert_eq!((nulls.class, nulls.writer.is_none(), nulls.drift.is_none()), (Class::Window, true, true), "dep_time is nullable in the writer schema");
+    // JSON bindings: no writer schema.
+    assert!(resolve(&step("schema-drift-type"), &info, &brk).is_ok_and(|r| r.writer.is_none()));
+}

@@ -26,12 +26,12 @@ fn shuffle_is_a_seeded_permutation() {
 }
 
 #[test]
-fn an_avro_binding_is_refused_with_the_reason() {
+fn an_avro_binding_is_a_target_with_its_compiled_contract() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/flights/gate.yaml");
     let mut cfg = GateConfig::load(Path::new(path)).expect("example config");
-    cfg.bindings[0].format = PayloadFormat::Avro;
-    let err = Target::new(cfg, None).expect_err("avro");
-    assert!(err.contains("reads Avro") && err.contains("format: json"), "{err}");
+    cfg.bindings[0].format = crate::config::PayloadFormat::Avro;
+    let t = Target::new(cfg, None).expect("avro bindings are drilled in the wire format");
+    assert_eq!((t.compiled.id.to_string(), t.info.id.clone()), ("flights".to_string(), "flights".to_string()));
 }
 
 #[test]

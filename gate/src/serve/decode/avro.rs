@@ -116,32 +116,7 @@ impl SchemaCache {
     /// # Errors
     /// [`ServeError::Config`] for an unset credential variable or a client that cannot be built.
     pub fn new(cfg: &SchemaRegistrySection) -> Result<Self, ServeError> {
-        let mut b = SrSettings::new_builder(cfg.url.trim_end_matches('/').to_string());
-        b.set_timeout(cfg.timeout);
-        if let (Some(user), Some(var)) = (&cfg.username, &cfg.password_env) {
-            let password = env("schema_registry.password_env", var)?;
-            b.set_basic_authorization(user, Some(&password));
-        }
-        if let Some(var) = &cfg.token_env {
-            b.set_token_authorization(&env("schema_registry.token_env", var)?);
-        }
-        let invalid = |field: &str, message: String| ServeError::Config(crate::config::ConfigError::Invalid { field: field.into(), message });
-        // The client is built here so that a custom CA and a client certificate can be added;
-        // the builder's timeout is set again by the settings.
-        let mut client = reqwest::Client::builder();
-        if let Some(tls) = &cfg.tls {
-            let pem = tls.load("schema_registry.tls").map_err(ServeError::Config)?;
-            if let Some(ca) = &pem.ca {
-                let certs = reqwest::Certificate::from_pem_bundle(ca).map_err(|e| invalid("schema_registry.tls.ca_file", e.to_string()))?;
-                client = client.tls_certs_only(certs);
-            }
-            if let Some((cert, key)) = &pem.identity {
-                let id = reqwest::Identity::from_pkcs8_pem(cert, key).map_err(|e| invalid("schema_registry.tls.key_file", format!("a PKCS#8 PEM key is needed: {e}")))?;
-                client = client.identity(id);
-            }
-        }
-        let settings = b.build_with(client).map_err(|e| invalid("schema_registry", e.error))?;
-        Ok(Self { client: AvroDecoder::new(settings), timeout: cfg.timeout, retry_after: cfg.retry_after, entries: Mutex::new(HashMap::new()) })
+        Ok(Self { client: AvroDecoder::new(settings(cfg)?), timeout: cfg.timeout, retry_after: cfg.retry_after, entries: Mutex::new(HashMap::new()) })
     }
 
     /// The writer schema `id`: from the cache, or fetched (at most `timeout`).
@@ -181,6 +156,39 @@ impl SchemaCache {
             }
         }
     }
+}
+
+/// The registry client's settings for `cfg`: URL, timeout, credentials and TLS. Drills use
+/// them too, to read and register writer schemas as producers do.
+///
+/// # Errors
+/// [`ServeError::Config`] for an unset credential variable or a client that cannot be built.
+pub fn settings(cfg: &SchemaRegistrySection) -> Result<SrSettings, ServeError> {
+    let mut b = SrSettings::new_builder(cfg.url.trim_end_matches('/').to_string());
+    b.set_timeout(cfg.timeout);
+    if let (Some(user), Some(var)) = (&cfg.username, &cfg.password_env) {
+        let password = env("schema_registry.password_env", var)?;
+        b.set_basic_authorization(user, Some(&password));
+    }
+    if let Some(var) = &cfg.token_env {
+        b.set_token_authorization(&env("schema_registry.token_env", var)?);
+    }
+    let invalid = |field: &str, message: String| ServeError::Config(crate::config::ConfigError::Invalid { field: field.into(), message });
+    // The client is built here so that a custom CA and a client certificate can be added;
+    // the builder's timeout is set again by the settings.
+    let mut client = reqwest::Client::builder();
+    if let Some(tls) = &cfg.tls {
+        let pem = tls.load("schema_registry.tls").map_err(ServeError::Config)?;
+        if let Some(ca) = &pem.ca {
+            let certs = reqwest::Certificate::from_pem_bundle(ca).map_err(|e| invalid("schema_registry.tls.ca_file", e.to_string()))?;
+            client = client.tls_certs_only(certs);
+        }
+        if let Some((cert, key)) = &pem.identity {
+            let id = reqwest::Identity::from_pkcs8_pem(cert, key).map_err(|e| invalid("schema_registry.tls.key_file", format!("a PKCS#8 PEM key is needed: {e}")))?;
+            client = client.identity(id);
+        }
+    }
+    b.build_with(client).map_err(|e| invalid("schema_registry", e.error))
 }
 
 fn reader(id: u32, parsed: &Schema) -> Result<Writer, FetchError> {

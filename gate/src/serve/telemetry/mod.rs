@@ -347,7 +347,7 @@ impl Emit for BreakerTransitioned<'_> {
         counter!(BREAKER_TRANSITIONS.name, "binding" => self.binding.to_string(), "from" => t.from.mode.as_str(), "to" => t.to.mode.as_str()).increment(1);
         BreakerMode { binding: self.binding, mode: t.to.mode }.emit();
         match t.to.breach() {
-            Some(b) => info!(binding = self.binding, from = t.from.mode.as_str(), to = t.to.mode.as_str(), epoch = t.to.epoch, trips = t.to.trips, rule = %b.rule, value = ?b.value, threshold = %b.threshold, "breaker transition"),
+            Some(b) => info!(binding = self.binding, from = t.from.mode.as_str(), to = t.to.mode.as_str(), epoch = t.to.epoch, trips = t.to.trips, rule = %b.rule, value = b.value, threshold = %b.threshold, "breaker transition"),
             None => info!(binding = self.binding, from = t.from.mode.as_str(), to = t.to.mode.as_str(), epoch = t.to.epoch, trips = t.to.trips, reason = ?t.to.reason, "breaker transition"),
         }
     }
