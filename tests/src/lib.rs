@@ -63,6 +63,19 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 // ------------------------------------------------------------------ env ----
 
+/// When set, an in-process gate's logs go to the test's output, filtered by its value
+/// (`EnvFilter` syntax, e.g. `gate=debug`): what a flaky run did shows up with `--nocapture`.
+pub const ENV_TEST_LOG: &str = "CG_TEST_LOG";
+
+/// Logs of in-process gates to the test output when [`ENV_TEST_LOG`] is set; nothing
+/// otherwise (a quiet suite). Once per test binary; later calls do nothing.
+pub fn test_log() {
+    let Ok(filter) = std::env::var(ENV_TEST_LOG) else { return };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Another test of the binary may have installed it already: that one serves.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
 /// False only with `CG_SKIP_SERVICES=1` (and not `CG_REQUIRE_SERVICES=1`): by default a test
 /// whose service is missing fails.
 pub fn services_required() -> bool {
@@ -76,6 +89,8 @@ pub fn services_required() -> bool {
 /// # Panics
 /// When the variable is unset and [`services_required`] is true.
 pub fn kafka_brokers() -> Option<String> {
+    // Every Kafka test starts here: the one place to turn the gate's logs on for all of them.
+    test_log();
     service_env(ENV_KAFKA_BROKERS, "Kafka")
 }
 

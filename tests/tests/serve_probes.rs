@@ -144,3 +144,70 @@ async fn a_record_level_fault_fails_the_probe_instead_of_starving_it() -> anyhow
     anyhow::ensure!(stayed < probe_timeout / 2, "half-open for {stayed:?} (probe timeout {probe_timeout:?})");
     sidecar::stop(running).await
 }
+
+/// Records read after a probe's verdict never overtake that probe's records: in each round the
+/// router goes half-open, probe records are deferred, the verdict (closed) comes, and records
+/// produced at once after it reach validated after the probe records, in source order. (The
+/// resume tick released probe records up to 100 ms after the verdict, and records routed
+/// meanwhile went first; a hand-over in between had the next owner write them again.) The
+/// test drives the router itself, with the flusher kept out of it after its first flush, so
+/// every verdict finds probe records deferred.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_after_a_verdict_never_overtake_its_probe_records() -> anyhow::Result<()> {
+    use breaker::route::testing;
+    const ROUNDS: usize = 5;
+    const PROBES: usize = 5;
+    const AFTER: usize = 20;
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let src = e2e::unique_name("probeorder");
+    e2e::create_topic(&brokers, &src, 1).await?;
+    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
+    let mut cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
+    // One flush at startup, then none: a flush sets the router to the breaker's own state.
+    cfg.bindings[0].breaker.flush_interval = Duration::from_secs(3600);
+    let running = gate::serve::start(&cfg).await?;
+    let router = Arc::clone(&running.bindings[0].router);
+    let sample = keyed(&sidecar::flights_sample());
+    let p = e2e::producer(&brokers)?;
+    let reader: StreamConsumer = e2e::consumer_config(&brokers, &e2e::unique_name("reader")).set("isolation.level", "read_committed").create()?;
+    reader.subscribe(&[&format!("{src}.validated"), &format!("{src}.quarantine")])?;
+    let mut out = Vec::new();
+    // Records flow (and the startup flush is long done) before the router is driven.
+    let mut next = 10;
+    sidecar::produce(&p, &src, &sample[..next]).await?;
+    out.extend(read_until(&reader, T, |m| m.len() >= next).await?);
+    for round in 0..ROUNDS {
+        testing::set_half_open(&router);
+        testing::grant(&router, PROBES as u64);
+        sidecar::produce(&p, &src, &sample[next..next + PROBES]).await?;
+        next += PROBES;
+        // Every slot taken: the probe records are deferred (a slot given back is granted again).
+        let mut used = 0;
+        e2e::wait_until(&format!("round {round}: {PROBES} probe records deferred"), T, || {
+            used += testing::take_allowance(&router);
+            let done = used >= PROBES as u64;
+            if !done {
+                testing::grant(&router, PROBES as u64 - used);
+            }
+            async move { done.then_some(()) }
+        })
+        .await?;
+        // The verdict, and records at once.
+        testing::set(&router, breaker::Mode::Closed, false, breaker::StoreOutagePolicy::Local);
+        sidecar::produce(&p, &src, &sample[next..next + AFTER]).await?;
+        next += AFTER;
+        let seen = out.len();
+        out.extend(read_until(&reader, T, |m| seen + m.len() >= next).await?);
+    }
+    // Each output in source order, every record once.
+    let mut last: HashMap<String, i64> = HashMap::new();
+    for m in &out {
+        let offset: i64 = header_str(m, h::SOURCE_OFFSET).unwrap_or_default().parse()?;
+        let output = rdkafka::message::Message::topic(m).rsplit('.').next().unwrap_or_default().to_string();
+        if let Some(prev) = last.insert(output.clone(), offset) {
+            anyhow::ensure!(prev < offset, "{output}: source offset {offset} after {prev}");
+        }
+    }
+    anyhow::ensure!(out.len() == next, "{} outputs of {next} records", out.len());
+    sidecar::stop(running).await
+}

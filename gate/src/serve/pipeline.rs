@@ -87,20 +87,21 @@ impl Pipeline {
     /// Judges one consumed record of binding `b` and sends its outputs. A record under an
     /// operator's release takes the operator's action; a peeked one feeds the probe only.
     /// An Avro record whose schema id is not cached waits here for the fetch (bounded by the
-    /// registry timeout), so per-partition order holds.
-    pub(crate) async fn handle(&self, b: &BindingRuntime, msg: &BorrowedMessage<'_>, admit: Admit) -> Routed {
+    /// registry timeout), so per-partition order holds. `behind_probe`: probe records of its
+    /// partition wait for their verdict ahead of it.
+    pub(crate) async fn handle(&self, b: &BindingRuntime, msg: &BorrowedMessage<'_>, admit: Admit, behind_probe: bool) -> Routed {
         let decoded = self.decoder.decode(b, msg.payload().unwrap_or_default()).await;
         let (operator, peek) = match admit {
             Admit::Operator(a) => (Some(a), false),
             Admit::Peek => (None, true),
             Admit::Route | Admit::Ignore => (None, false),
         };
-        let routed = self.route(b, msg, &decoded, operator, peek);
+        let routed = self.route(b, msg, &decoded, operator, peek, behind_probe);
         self.decoder.recycle(decoded);
         routed
     }
 
-    fn route(&self, b: &BindingRuntime, msg: &BorrowedMessage<'_>, decoded: &super::decode::Decoded, operator: Option<PendingAction>, peek: bool) -> Routed {
+    fn route(&self, b: &BindingRuntime, msg: &BorrowedMessage<'_>, decoded: &super::decode::Decoded, operator: Option<PendingAction>, peek: bool, behind_probe: bool) -> Routed {
         let arrival = now_ms();
         b.last_arrival_ms.store(arrival, Relaxed);
         if operator == Some(PendingAction::Skip) {
@@ -115,9 +116,9 @@ impl Pipeline {
         // (`$.recordFailures`, `$.decodeErrors`) instead of starving it until the probe timeout.
         // A released record takes none: it is quarantined whatever its verdict.
         let route = if released { breaker::Route::Pass } else { b.router.route() };
-        // Past this replica's probe grant the record waits for the verdict, unjudged (it is
-        // judged once, when it is read again). Under `pause` a half-open partition peeks instead.
-        if route == breaker::Route::Divert && !peek && b.router.probing() && b.cfg.fallback != crate::config::Fallback::Pause {
+        // The record may wait for the verdict, unjudged (it is judged once, when it is read
+        // again): see `waits`.
+        if waits(route, b.router.probing(), b.cfg.fallback, peek, behind_probe) {
             return Routed::Wait;
         }
         // The contract is read once per record, with the observer it feeds (a hot reload swaps
@@ -290,6 +291,26 @@ impl Pipeline {
     }
 }
 
+/// Whether a record routed `route` waits (its partition paused at it until the resume tick)
+/// instead of being judged and sent now.
+fn waits(route: breaker::Route, probing: bool, fallback: crate::config::Fallback, peek: bool, behind_probe: bool) -> bool {
+    use breaker::Route;
+    match route {
+        // Under `pause` a half-open partition peeks instead; a probe record is deferred
+        // behind its partition's earlier probe records, in order.
+        _ if peek => false,
+        Route::Probe => false,
+        // Past this replica's probe grant: the verdict (or the next flush's grant) decides.
+        Route::Divert if probing && fallback != crate::config::Fallback::Pause => true,
+        // The verdict came in after the loop last released probe records, and some of this
+        // partition's still wait: sent now, the record would reach validated (or the
+        // fallback) ahead of them, out of source order, and a hand-over before their release
+        // would have the new owner write it again from their uncommitted offsets. It waits
+        // for the tick that releases them.
+        Route::Pass | Route::Divert => behind_probe,
+    }
+}
+
 /// A violation as a quarantine reason (`contract-gate-reason`).
 fn reason_of(x: &contracts::Violation) -> String {
     format!("{}: {} is {}, expected {}", x.rule, if x.field.is_empty() { "record" } else { &x.field }, x.value, x.expected)
@@ -325,4 +346,34 @@ struct Tag {
     verdict: Option<VerdictTag>,
     /// It reached validated through a passed probe (`contract-gate-probe: passed`).
     probe_passed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::waits;
+    use crate::config::Fallback::{self, Hold, Pause};
+    use breaker::Route::{self, Divert, Pass, Probe};
+
+    #[test]
+    fn a_record_waits_past_the_grant_or_behind_probe_records_of_its_partition() {
+        // (route, probing, fallback, peek, behind a probe record) -> waits
+        let cases: [(Route, bool, Fallback, bool, bool, bool); 12] = [
+            (Pass, false, Hold, false, false, false),
+            (Probe, true, Hold, false, false, false),
+            (Probe, true, Hold, false, true, false),
+            (Divert, true, Hold, false, false, true),
+            (Divert, true, Pause, false, false, false),
+            (Divert, true, Pause, true, false, false),
+            (Divert, false, Hold, false, false, false),
+            // The verdict came in between the release and this record: it waits for them.
+            (Pass, false, Hold, false, true, true),
+            (Divert, false, Hold, false, true, true),
+            (Divert, true, Hold, false, true, true),
+            (Pass, false, Pause, true, true, false),
+            (Pass, false, Pause, false, true, true),
+        ];
+        for (route, probing, fallback, peek, behind, want) in cases {
+            assert_eq!(waits(route, probing, fallback, peek, behind), want, "{route:?}, probing {probing}, {fallback:?}, peek {peek}, behind {behind}");
+        }
+    }
 }

@@ -109,14 +109,26 @@ impl Pipeline {
         if admit == Admit::Ignore {
             return Ok(()); // fetched before a pause took effect; the partition reads it again
         }
+        // Probe records of this partition whose verdict is in go out before it, not with the
+        // next resume tick; if some still wait (the breaker is half-open, or its verdict came
+        // in just now), the record may have to wait for them (`pipeline::waits`).
+        if parts.deferred.probe_waits(topic, partition) {
+            self.release_probes(d, parts);
+        }
+        let behind_probe = parts.deferred.probe_waits(topic, partition);
         d.before_send(self)?;
-        match self.handle(&b, msg, admit).await {
+        match self.handle(&b, msg, admit, behind_probe).await {
             Routed::Sent(n) => d.sent(self, parts, topic, partition, offset, n),
             Routed::Pause => {
                 self.transition(parts, topic, partition, |f| f.paused_at(offset));
                 self.publish_paused(parts);
             }
-            Routed::Wait => self.transition(parts, topic, partition, |f| f.waiting_at(offset)),
+            Routed::Wait => {
+                if behind_probe && !b.router.probing() {
+                    debug!(topic = %topic, partition, offset, "the probe was judged since its records were last released: the record waits for them");
+                }
+                self.transition(parts, topic, partition, |f| f.waiting_at(offset));
+            }
             Routed::Peeked { spent } => self.transition(parts, topic, partition, |f| f.peeked(offset, spent)),
             Routed::Deferred(r) if D::DEFERS => {
                 d.deferred(parts, topic, partition, offset);
@@ -141,14 +153,17 @@ impl Pipeline {
         self.send_released(d, parts, b, due, j.divert);
     }
 
-    /// Probe records of bindings whose probe has been judged (no longer half-open) go out,
-    /// routed by the verdict: validated after a close, the open route after a failed probe.
+    /// Probe records of bindings whose router no longer admits probes go out, routed by the
+    /// verdict: validated after a close, the open route after a failed probe (or while the
+    /// store's outage policy overrides a half-open breaker). The router's one flag decides,
+    /// the same that routes the records after them (`pipeline::waits`): a record that found
+    /// the probe over waits for a release that is then certain to come.
     fn release_probes<D: Delivery>(&self, d: &mut D, parts: &mut Partitions) {
         if !parts.deferred.awaits_probe() {
             return;
         }
         for b in self.bindings.values() {
-            if b.router.mode() == breaker::Mode::HalfOpen {
+            if b.router.probing() {
                 continue;
             }
             let due = parts.deferred.release_probes(&b.source);

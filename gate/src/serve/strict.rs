@@ -115,12 +115,16 @@ impl DeferredRecord {
 pub struct Deferred {
     by_topic: HashMap<String, VecDeque<DeferredRecord>>,
     count: usize,
+    /// Of `count`, the records waiting for a probe's verdict: none in strict mode (its probe
+    /// records wait for their window), so its long queues are never searched per record.
+    probes: usize,
 }
 
 impl Deferred {
     /// Defers a record.
     pub fn push(&mut self, r: DeferredRecord) {
         self.count += 1;
+        self.probes += usize::from(r.until == Until::ProbeVerdict);
         self.by_topic.entry(r.topic.clone()).or_default().push_back(r);
     }
 
@@ -140,21 +144,32 @@ impl Deferred {
         self.by_topic.values().any(|q| q.front().is_some_and(|r| r.until == Until::ProbeVerdict))
     }
 
+    /// Whether a record of `topic` `partition` waits for a probe's verdict: a later record of
+    /// that partition must not reach an output before it.
+    #[must_use]
+    pub fn probe_waits(&self, topic: &str, partition: i32) -> bool {
+        // Bounded by the probe records of one half-open: strict mode has none (see `probes`).
+        self.probes > 0 && self.by_topic.get(topic).is_some_and(|q| q.iter().any(|r| r.partition == partition && r.until == Until::ProbeVerdict))
+    }
+
     /// Takes the records at the front of `topic`'s queue that `due` lets go.
     fn take_front(&mut self, topic: &str, due: impl Fn(Until) -> bool) -> Vec<DeferredRecord> {
         let Some(q) = self.by_topic.get_mut(topic) else { return Vec::new() };
         let n = q.iter().take_while(|r| due(r.until)).count();
+        let out: Vec<DeferredRecord> = q.drain(..n).collect();
         self.count -= n;
-        q.drain(..n).collect()
+        self.probes -= out.iter().filter(|r| r.until == Until::ProbeVerdict).count();
+        out
     }
 
     /// Drops the records of a partition that left this replica (its new owner re-reads them;
     /// they were never acknowledged, so their offsets were not committed).
     pub fn forget(&mut self, topic: &str, partition: i32) {
         if let Some(q) = self.by_topic.get_mut(topic) {
-            let before = q.len();
+            let (before, probes) = (q.len(), q.iter().filter(|r| r.partition == partition && r.until == Until::ProbeVerdict).count());
             q.retain(|r| r.partition != partition);
             self.count -= before - q.len();
+            self.probes -= probes;
         }
     }
 
@@ -217,6 +232,33 @@ mod tests {
         let got: Vec<i64> = h.release_probes("s").iter().map(|r| r.as_ref().offset).collect();
         assert_eq!(got, vec![0, 1, 2]);
         assert!(!h.awaits_probe() && h.is_empty());
+    }
+
+    #[test]
+    fn a_partition_knows_whether_probe_records_wait_ahead_of_its_next_record() {
+        let c = contract();
+        let probe = |partition: i32, offset: i64| {
+            let r = RecordRef { topic: "s", partition, offset, timestamp: None, key: None, payload: b"{}", headers: None };
+            DeferredRecord::new(Until::ProbeVerdict, &r, Arc::clone(&c), "[]".into()).probe(true)
+        };
+        let mut h = Deferred::default();
+        // Strict records (their window's judgement) are not probe records of this kind.
+        h.push(rec(&c, 1, 0, 0));
+        assert!(!h.probe_waits("s", 0), "a strict record");
+        let _ = h.release("s", 1);
+        for (partition, offset) in [(0, 10), (0, 11), (1, 20), (2, 30)] {
+            h.push(probe(partition, offset));
+        }
+        // (step, partition) -> a probe record of it still waits
+        let before = [(0, true), (1, true), (2, true), (3, false)];
+        for (partition, want) in before {
+            assert_eq!(h.probe_waits("s", partition), want, "before: partition {partition}");
+        }
+        assert!(!h.probe_waits("other", 0), "another topic");
+        h.forget("s", 1);
+        assert_eq!((h.probe_waits("s", 1), h.probe_waits("s", 0)), (false, true), "partition 1 left");
+        assert_eq!(h.release_probes("s").len(), 3, "the verdict");
+        assert!((0..3).all(|p| !h.probe_waits("s", p)) && h.is_empty() && h.probes == 0);
     }
 
     #[test]
