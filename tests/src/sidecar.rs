@@ -217,11 +217,14 @@ pub type Accounted = std::collections::HashMap<(String, i32, i64), (String, Owne
 
 /// Reads `outputs` (full topic names; committed records only) until `n` distinct source
 /// records were seen, by their `contract-gate-source-*` headers, and fails on a source record
-/// written twice or an output record without source coordinates. Works across bindings: the
-/// source topic is part of each record's identity.
+/// written twice, an output record without source coordinates, one written to another
+/// partition than its source's, or an output partition whose source offsets go backwards (a
+/// partition read by two loops at once, or out of order). Works across bindings: the source
+/// topic is part of each record's identity.
 ///
 /// # Errors
-/// A duplicate, a record without coordinates, or fewer than `n` before the timeout.
+/// A duplicate, a record without coordinates, out of its partition or out of order, or fewer
+/// than `n` before the timeout.
 pub async fn account(brokers: &str, outputs: &[String], n: usize, timeout: Duration) -> anyhow::Result<Accounted> {
     use gate::serve::headers as h;
     let reader: StreamConsumer = crate::consumer_config(brokers, &crate::unique_name("account")).set("isolation.level", "read_committed").create().context("reader")?;
@@ -235,8 +238,15 @@ pub async fn account(brokers: &str, outputs: &[String], n: usize, timeout: Durat
     })
     .await?;
     let mut seen = Accounted::new();
+    let mut last: std::collections::BTreeMap<(String, String, i32), i64> = std::collections::BTreeMap::new();
     for m in &msgs {
         let c = coord(m).ok_or_else(|| anyhow::anyhow!("a record on {} without source coordinates", m.topic()))?;
+        let (src, part, off) = (&c.0, c.1, c.2);
+        anyhow::ensure!(m.partition() == part, "{src} partition {part} written to {} partition {}", m.topic(), m.partition());
+        if let Some(prev) = last.insert((m.topic().to_string(), src.clone(), part), off) {
+            let output = m.topic().rsplit('.').next().unwrap_or_default();
+            anyhow::ensure!(prev < off, "{output}[{part}]: source offset {off} after {prev}");
+        }
         if let Some((first, _)) = seen.insert(c.clone(), (m.topic().to_string(), m.clone())) {
             anyhow::bail!("source record {c:?} written twice ({first} and {})", m.topic());
         }

@@ -7,9 +7,6 @@ use e2e::sidecar::{self, header_str, keyed, read_until};
 use gate::config::{DeliveryMode, Fallback, GateConfig};
 use gate::serve::headers as h;
 use gate::serve::pending::PendingAction;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Message, OwnedMessage};
-use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(90);
@@ -28,34 +25,15 @@ async fn setup(brokers: &str, name: &str, fallback: Fallback, mode: DeliveryMode
     Ok((src, dir, cfg))
 }
 
-/// Reads `outputs` of `src` (committed records only) until `n` distinct source records were
-/// seen. Fails on a source record written twice or an output partition whose source offsets
-/// go backwards (a partition read by two loops at once, or out of order).
-async fn account(brokers: &str, src: &str, outputs: &[&str], n: usize) -> anyhow::Result<HashMap<(i32, i64), (String, OwnedMessage)>> {
-    let reader: StreamConsumer = e2e::consumer_config(brokers, &e2e::unique_name("reader")).create()?;
-    let topics: Vec<String> = outputs.iter().map(|o| format!("{src}.{o}")).collect();
-    reader.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
-    let coord = |m: &OwnedMessage| -> Option<(i32, i64)> { Some((header_str(m, h::SOURCE_PARTITION)?.parse().ok()?, header_str(m, h::SOURCE_OFFSET)?.parse().ok()?)) };
-    let (mut distinct, mut counted) = (std::collections::HashSet::new(), 0);
-    let msgs = read_until(&reader, T, |ms| {
-        distinct.extend(ms[counted..].iter().filter_map(coord));
-        counted = ms.len();
-        distinct.len() >= n
-    })
-    .await?;
-    let mut seen = HashMap::new();
-    let mut last: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    for m in &msgs {
-        let (part, off) = coord(m).ok_or_else(|| anyhow::anyhow!("an output record without source coordinates"))?;
-        let output = m.topic().rsplit('.').next().unwrap_or_default().to_string();
-        anyhow::ensure!(m.partition() == part, "source partition {part} written to {output} partition {}", m.partition());
-        if let Some(prev) = last.insert((output.clone(), part), off) {
-            anyhow::ensure!(prev < off, "{output}[{part}]: source offset {off} after {prev}");
-        }
-        anyhow::ensure!(seen.insert((part, off), (output, m.clone())).is_none(), "source record {part}@{off} written twice");
-    }
-    anyhow::ensure!(seen.len() == n, "{} of {n} source records in {outputs:?}", seen.len());
-    Ok(seen)
+/// Every source record of `src` once in its `outputs` (short names), in partition order
+/// ([`sidecar::account`]).
+async fn account(brokers: &str, src: &str, outputs: &[&str], n: usize) -> anyhow::Result<sidecar::Accounted> {
+    sidecar::account(brokers, &outputs.iter().map(|o| format!("{src}.{o}")).collect::<Vec<_>>(), n, T).await
+}
+
+/// The output a record was accounted to, by its short name.
+fn output_of(topic: &str) -> &str {
+    topic.rsplit('.').next().unwrap_or_default()
 }
 
 async fn every_record_once_in_order(mode: DeliveryMode) -> anyhow::Result<()> {
@@ -78,9 +56,9 @@ async fn every_record_once_in_order(mode: DeliveryMode) -> anyhow::Result<()> {
         sidecar::produce(&p, &src, chunk).await?;
     }
     let seen = account(&brokers, &src, &["validated", "quarantine", "held"], sample.len()).await?;
-    let per_part = (0..PARTS).map(|part| seen.keys().filter(|(p, _)| *p == part).count()).collect::<Vec<_>>();
+    let per_part = (0..PARTS).map(|part| seen.keys().filter(|(_, p, _)| *p == part).count()).collect::<Vec<_>>();
     anyhow::ensure!(per_part.iter().all(|n| *n > 0), "every partition carried records: {per_part:?}");
-    let quarantined = seen.values().filter(|(o, _)| o == "quarantine").count();
+    let quarantined = seen.values().filter(|(o, _)| output_of(o) == "quarantine").count();
     anyhow::ensure!(quarantined >= sample.len() / 25, "{quarantined} quarantined");
     sidecar::stop(running).await
 }
@@ -118,7 +96,7 @@ async fn an_operator_release_reaches_every_loop() -> anyhow::Result<()> {
     let asked = b.request(PendingAction::Quarantine);
     anyhow::ensure!(asked == paused, "the request covers every loop's partitions: {asked:?}");
     let seen = account(&brokers, &src, &["validated", "quarantine", "held"], n).await?;
-    anyhow::ensure!(seen.values().all(|(o, _)| o == "quarantine"), "{} not released to quarantine", seen.values().filter(|(o, _)| o != "quarantine").count());
+    anyhow::ensure!(seen.values().all(|(o, _)| output_of(o) == "quarantine"), "{} not released to quarantine", seen.values().filter(|(o, _)| output_of(o) != "quarantine").count());
     e2e::wait_until("no partition paused", T, || async { b.paused_at().is_empty().then_some(()) }).await?;
     sidecar::stop(running).await
 }

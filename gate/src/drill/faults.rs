@@ -234,14 +234,21 @@ fn malformed(rec: &Value, ctx: &Ctx<'_>) -> Vec<u8> {
         let cut = (n * 3 / 10 + (r as usize) % (n * 6 / 10).max(1)).clamp(1, n.saturating_sub(1).max(1));
         full[..cut].to_vec()
     } else {
-        #[allow(clippy::cast_possible_truncation)]
-        let len = 16 + (r % 48) as usize;
-        let mut out = Vec::with_capacity(len);
-        out.push(0xFF);
-        #[allow(clippy::cast_possible_truncation)]
-        out.extend((1..len as u64).map(|i| (mix(r, i) & 0xFF) as u8));
-        out
+        garbage(r)
     }
+}
+
+/// 16–63 pseudo-random bytes from `r`, starting with 0xFF: neither UTF-8, nor JSON, nor the
+/// Confluent wire format (whose magic byte is 0).
+#[must_use]
+pub fn garbage(r: u64) -> Vec<u8> {
+    #[allow(clippy::cast_possible_truncation)]
+    let len = 16 + (r % 48) as usize;
+    let mut out = Vec::with_capacity(len);
+    out.push(0xFF);
+    #[allow(clippy::cast_possible_truncation)]
+    out.extend((1..len as u64).map(|i| (mix(r, i) & 0xFF) as u8));
+    out
 }
 
 /// Parses a timestamp value (RFC 3339 with `T` or space, a date, or epoch ms) to epoch ms.

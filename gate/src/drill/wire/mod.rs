@@ -12,7 +12,7 @@ pub mod registry;
 #[cfg(test)]
 mod tests;
 
-use super::faults::{mix, Applied, Ctx, Fault, Out};
+use super::faults::{garbage, mix, Applied, Ctx, Fault, Out};
 use contracts::avro::{conforms, frame, from_json, Schema, HEADER_LEN};
 use contracts::CompiledContract;
 use serde_json::{json, Value};
@@ -249,15 +249,7 @@ pub fn malformed(framed: &[u8], ctx: &Ctx<'_>) -> Vec<u8> {
             // No body left at all would still fail, as a record shorter than its schema.
             framed[..(HEADER_LEN + keep).min(framed.len())].to_vec()
         }
-        1 => {
-            #[allow(clippy::cast_possible_truncation)]
-            let len = 16 + (r % 48) as usize;
-            let mut out = Vec::with_capacity(len);
-            out.push(0xFF);
-            #[allow(clippy::cast_possible_truncation)]
-            out.extend((1..len as u64).map(|i| (mix(r, i) & 0xFF) as u8));
-            out
-        }
+        1 => garbage(r),
         _ => {
             let mut out = framed.to_vec();
             if let Some(id) = out.get_mut(1..HEADER_LEN) {
