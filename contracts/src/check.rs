@@ -40,6 +40,21 @@ pub struct Violation {
     pub blocking: bool,
 }
 
+impl Violation {
+    /// The violation as one sentence (`amount is -1, expected at least 0`): a quarantine
+    /// reason, a report's example.
+    #[must_use]
+    pub fn sentence(&self) -> String {
+        sentence(&self.field, &self.value, &self.expected)
+    }
+}
+
+/// `field is value, expected …`; an empty field is the record itself.
+#[must_use]
+pub fn sentence(field: &str, value: &str, expected: &str) -> String {
+    format!("{} is {value}, expected {expected}", if field.is_empty() { "record" } else { field })
+}
+
 /// The result of checking one record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Verdict {

@@ -175,13 +175,13 @@ slaProperties:
             obs.set_clock(now_ms);
             let verdict = c.check(&rec, &mut obs);
             let v = verdict.violations.iter().find(|v| &*v.rule == *rule).unwrap_or_else(|| panic!("{rule}: not among {:?}", verdict.violations));
-            assert_eq!(format!("{} is {}, expected {}", v.field, v.value, v.expected), *want, "{rule}");
+            assert_eq!(v.sentence(), *want, "{rule}");
         }
         // The duplicate: the same id twice.
         let mut obs = c.observer();
         let _ = c.check(&base(), &mut obs);
         let verdict = c.check(&base(), &mut obs);
         let v = verdict.violations.iter().find(|v| &*v.rule == "id.unique").expect("duplicate");
-        assert_eq!(format!("{} is {}, expected {}", v.field, v.value, v.expected), "id is 1, expected a value not seen before");
+        assert_eq!(v.sentence(), "id is 1, expected a value not seen before");
     }
 }

@@ -158,7 +158,7 @@ fn example_sentence(example: &serde_json::Value) -> String {
     match (part("field"), part("value"), part("expected")) {
         // A record that did not decode has no value to show: its reason says it all.
         (Some(""), Some(""), Some(reason)) => reason.to_string(),
-        (Some(field), Some(value), Some(expected)) => format!("{} is {value}, expected {expected}", if field.is_empty() { "record" } else { field }),
+        (Some(field), Some(value), Some(expected)) => contracts::check::sentence(field, value, expected),
         _ => example.to_string(),
     }
 }

@@ -313,7 +313,7 @@ fn waits(route: breaker::Route, probing: bool, fallback: crate::config::Fallback
 
 /// A violation as a quarantine reason (`contract-gate-reason`).
 fn reason_of(x: &contracts::Violation) -> String {
-    format!("{}: {} is {}, expected {}", x.rule, if x.field.is_empty() { "record" } else { &x.field }, x.value, x.expected)
+    format!("{}: {}", x.rule, x.sentence())
 }
 
 /// The reason a stale record is quarantined with: its staleness violation.

@@ -48,7 +48,8 @@ pub fn offline(cfg: &GateConfig) -> Result<Prepared, ServeError> {
     cfg.validate()?;
     kafka_properties(cfg)?;
     let redis_tls = redis(cfg)?;
-    // The Avro decoder's registry client (URL, credentials, TLS files) is built here once.
+    // The Avro decoder's registry client (URL, credentials, TLS files), built once here to check
+    // it; each record loop builds its own at start.
     super::decode::Decoder::new(cfg)?;
     let mut prepared = Prepared { dir: None, contracts: Vec::new(), undersized: Vec::new(), seeds: Vec::new(), redis_tls };
     if cfg.contracts.registry.is_some() {
