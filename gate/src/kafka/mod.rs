@@ -37,8 +37,15 @@ impl AdminError {
 #[must_use]
 pub fn build_info() -> String {
     let (_, librdkafka) = rdkafka::util::get_rdkafka_version();
-    let features = ClientConfig::new().create_native_config().ok().and_then(|c| c.get("builtin.features").ok()).unwrap_or_else(|| "unknown".into());
+    let features = librdkafka_features();
     format!("{}\nlibrdkafka {librdkafka}: {features}\nTLS: {} (Kafka, Redis, HTTPS clients and listener)", env!("CARGO_PKG_VERSION"), openssl::version::version())
+}
+
+/// The features compiled into the linked librdkafka (`builtin.features`: codecs, SSL, SASL
+/// mechanisms), or `unknown` if it cannot say.
+#[must_use]
+pub fn librdkafka_features() -> String {
+    ClientConfig::new().create_native_config().ok().and_then(|c| c.get("builtin.features").ok()).unwrap_or_else(|| "unknown".into())
 }
 
 /// Base client config with the user's pass-through properties.

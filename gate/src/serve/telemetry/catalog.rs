@@ -240,7 +240,7 @@ pub fn build_info_labels() -> [String; 3] {
     // 0xMMmmrrpp: major, minor, revision, pre-release (0xff for a release).
     let v = rdkafka::bindings::RD_KAFKA_VERSION;
     let librdkafka = format!("{}.{}.{}", (v >> 24) & 0xff, (v >> 16) & 0xff, (v >> 8) & 0xff);
-    let features = rdkafka::ClientConfig::new().create_native_config().ok().and_then(|c| c.get("builtin.features").ok()).unwrap_or_else(|| "unknown".into());
+    let features = crate::kafka::librdkafka_features();
     [env!("CARGO_PKG_VERSION").to_string(), librdkafka, features]
 }
 
