@@ -112,6 +112,17 @@ pub fn json_array(r: impl Read, limits: DecodeLimits, each: impl FnMut(Item<'_>)
     de.end().map_err(|e| BatchError::Read { reason: format!("trailing data after the array: {e}") })
 }
 
+/// The CSV cells read as null: the ones given (`--null-token`), else `NA` and the empty
+/// string (what R and pandas write for a missing value).
+#[must_use]
+pub fn null_tokens(given: &[String]) -> Vec<String> {
+    if given.is_empty() {
+        vec!["NA".into(), String::new()]
+    } else {
+        given.to_vec()
+    }
+}
+
 /// Reads CSV with a header row, typing values by the contract.
 pub fn csv(r: impl Read, types: &[(String, Option<LogicalType>)], null_tokens: &[String], limits: DecodeLimits, mut each: impl FnMut(Item<'_>)) -> Result<(), BatchError> {
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(r);

@@ -35,7 +35,7 @@ pub fn main(a: CheckArgs) -> anyhow::Result<ExitCode> {
         contract: a.contract,
         object: a.object,
         input: a.input,
-        null_tokens: if a.null_tokens.is_empty() { vec!["NA".into(), String::new()] } else { a.null_tokens },
+        null_tokens: crate::batch::input::null_tokens(&a.null_tokens),
         limits: contracts::decode::DecodeLimits { max_record_bytes: a.max_record_bytes },
         now_ms,
         progress: true,

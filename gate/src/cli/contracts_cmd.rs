@@ -71,7 +71,7 @@ pub fn baseline(contract: &Path, input_path: &Path, format: input::Format, field
     match format {
         input::Format::Jsonl => input::jsonl(r, limits, &mut each)?,
         input::Format::Json => input::json_array(r, limits, &mut each)?,
-        input::Format::Csv => input::csv(r, compiled.top_level_types(), &["NA".into(), String::new()], limits, &mut each)?,
+        input::Format::Csv => input::csv(r, compiled.top_level_types(), &input::null_tokens(&[]), limits, &mut each)?,
         input::Format::Avro => crate::batch::avro_file::read(r, &compiled, &mut each)?,
     }
     prof.baseline(bins, max_psi).ok_or_else(|| BatchError::Read { reason: format!("field {field:?} has no non-null values in the input") })

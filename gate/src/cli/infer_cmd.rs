@@ -78,7 +78,7 @@ pub fn main(a: &InferArgs) -> anyhow::Result<ExitCode> {
     let (source, physical, default_id) = match (&a.input, &a.topic) {
         (Some(path), _) => {
             let format = super::format_for(a.format, path);
-            let nulls = if a.null_tokens.is_empty() { vec!["NA".to_string(), String::new()] } else { a.null_tokens.clone() };
+            let nulls = input::null_tokens(&a.null_tokens);
             read_file(path, format, &nulls, limits, a.records.unwrap_or(u64::MAX), &mut inf)?;
             let stem = path.file_stem().and_then(|s| s.to_str()).filter(|s| !s.is_empty() && *s != "-").unwrap_or("records");
             (path.display().to_string(), "file", stem.to_string())
