@@ -6,94 +6,19 @@ use crate::config::{BreakerConfig, StoreOutagePolicy};
 use crate::core::{step, window_breach, Event, Observation, ProbeObservation, Step};
 use crate::error::{ConfigError, StoreError};
 use crate::route::{Route, Router};
-use crate::state::{Breach, BreakerState, Command, Millis, Mode, Transition};
+use crate::state::{BreakerState, Command, Millis, Mode, Transition};
 use crate::store::{Cas, FlushRequest, MemoryStore, ProbeReport, Snapshot, Store};
 use contracts::window::evaluate;
 use contracts::{RuleResult, WindowRule, WindowState};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
-/// Identity and fallback behaviour of a breaker.
-#[derive(Debug, Clone)]
-pub struct BreakerOptions {
-    /// Name in logs (e.g. `orders/orders.v2`).
-    pub name: String,
-    /// This replica's id; must differ between replicas sharing a store.
-    pub replica: String,
-    /// What to do while the shared store is unreachable.
-    pub fallback: StoreOutagePolicy,
-}
+mod clock;
+mod report;
 
-impl Default for BreakerOptions {
-    fn default() -> Self {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
-        Self {
-            name: "breaker".into(),
-            replica: format!("{host}-{}-{}", std::process::id(), SEQ.fetch_add(1, Relaxed)),
-            fallback: StoreOutagePolicy::Local,
-        }
-    }
-}
-
-/// Where the state of a flush or command came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// The shared store.
-    Shared,
-    /// The local fallback (shared store unreachable).
-    Local,
-}
-
-/// What one flush saw and did.
-#[derive(Debug, Clone)]
-pub struct FlushReport {
-    /// The state now enforced.
-    pub state: BreakerState,
-    /// Shared, or local fallback.
-    pub source: Source,
-    /// Records in the judged window.
-    pub records: u64,
-    /// Whether the window is warm.
-    pub warm: bool,
-    /// Every window rule over the window (for metrics and `/v1` status).
-    pub results: Vec<RuleResult>,
-    /// In half-open: every rule over the probe records.
-    pub probe_results: Option<Vec<RuleResult>>,
-    /// The breach the core sees in the window, whatever the mode (metrics-only reporting).
-    pub breach: Option<Breach>,
-    /// A transition this replica made (publish it to the breaker-events topic). Transitions
-    /// made by other replicas are not repeated here.
-    pub transition: Option<Transition>,
-    /// The store error behind a local fallback.
-    pub error: Option<String>,
-}
-
-/// The result of a manual command.
-#[derive(Debug, Clone)]
-pub struct CommandOutcome {
-    /// The state after the command.
-    pub state: BreakerState,
-    /// The transition, unless the breaker already was in that mode.
-    pub transition: Option<Transition>,
-    /// Shared, or local only (applied to the shared store once it is reachable again).
-    pub source: Source,
-}
-
-/// Health of a breaker for `/ready` and metrics.
-#[derive(Debug, Clone)]
-pub struct Status {
-    /// The state now enforced.
-    pub state: BreakerState,
-    /// True while running on the local fallback.
-    pub degraded: bool,
-    /// The last store error, while degraded.
-    pub last_error: Option<String>,
-    /// `"memory"` or `"redis"`.
-    pub store: &'static str,
-}
+use clock::{instance_id, on_store_clock, CLOCK_SKEW_WORTH_A_WARNING_MS};
+pub use report::{BreakerOptions, CommandOutcome, FlushReport, Source, Status};
 
 #[derive(Debug)]
 struct Inner {
@@ -116,6 +41,15 @@ struct Inner {
     last_records: u64,
     /// A manual override applied locally while degraded; pushed when the store returns.
     pending: Option<BreakerState>,
+    /// The number of the last flush sent to the shared store (see [`FlushRequest::seq`]).
+    seq: u64,
+    /// The shared store's clock minus this replica's, measured at the last flush that reached
+    /// it (0 before). Everything this replica stamps into the state, and its local fallback's
+    /// window, runs on `now + offset`, so that times read by other replicas (an open breaker's
+    /// deadline, a window's start) are on the store's clock whatever this replica's says.
+    offset: Millis,
+    /// Whether a clock offset large enough to mention has been logged.
+    skew_logged: bool,
 }
 
 /// The window rules and an empty window of their shape.
@@ -136,6 +70,9 @@ impl Rules {
 struct Core {
     cfg: BreakerConfig,
     opts: BreakerOptions,
+    /// This instance's random id: its flush numbers start at 1 again after a restart, and
+    /// must not be taken for retries of the previous instance's.
+    instance: String,
     /// Replaced by [`Breaker::reconfigure`] while holding `inner`; read under `inner`.
     rules: std::sync::RwLock<Arc<Rules>>,
     local: MemoryStore,
@@ -174,10 +111,12 @@ impl<S: Store> Breaker<S> {
     ) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let initial = BreakerState::initial(now);
+        let initial_mode = initial.mode;
         let core = Arc::new(Core {
             local: MemoryStore::new(cfg.window.clone(), &rules),
             cfg,
             opts,
+            instance: instance_id(),
             rules: std::sync::RwLock::new(Rules::new(rules)),
             router: Arc::new(Router::default()),
             inner: Mutex::new(Inner {
@@ -192,8 +131,17 @@ impl<S: Store> Breaker<S> {
                 unreported_epoch: 0,
                 last_records: 0,
                 pending: None,
+                seq: 0,
+                offset: 0,
+                skew_logged: false,
             }),
         });
+        // A shared store's state is unknown until it is read: a kill switch may be set there.
+        // Until then the outage policy routes (as if the store were away), and a local
+        // breaker that has no shared state to start from diverts rather than pass blindly.
+        if !store.in_process() {
+            core.router.set(initial_mode, true, core.outage_policy(false));
+        }
         let listener = tokio::runtime::Handle::try_current().ok().map(|rt| {
             let rx = store.subscribe();
             rt.spawn(follow(Arc::downgrade(&core), rx)).abort_handle()
@@ -298,35 +246,73 @@ impl<S: Store> Breaker<S> {
         };
         let initial = inner.shared_state.clone();
         let generation = inner.read_shared.then_some(initial.window_from_ms);
-        let req = FlushRequest { now, replica: &core.opts.replica, delta, generation, probe: shared_probe, initial: &initial };
+        inner.seq += 1;
+        let req = FlushRequest {
+            now,
+            replica: &core.opts.replica,
+            instance: &core.instance,
+            seq: inner.seq,
+            delta,
+            generation,
+            probe: shared_probe,
+            initial: &initial,
+        };
         match self.store.flush(&req).await {
             Ok(snap) => {
+                // The local fallback keeps a copy of the window on the store's clock (as
+                // estimated here), ready to take over with the shared state's times.
+                self.measured_offset(&mut inner, snap.now.saturating_sub(now));
+                let local_delta = on_store_clock(&shape.rules, delta, inner.offset);
                 let local_req = FlushRequest {
+                    now: snap.now,
+                    delta: &local_delta,
                     probe: ProbeReport { epoch: 0, used: 0, window: &shape.empty, request: 0 },
                     ..req
                 };
                 core.local.flush(&local_req).await?;
-                Ok(self.on_shared(&mut inner, snap, now).await)
+                Ok(self.on_shared(&mut inner, snap).await)
             }
             Err(e @ StoreError::Shape { .. }) => Err(e),
             Err(e) => {
+                let local_now = now.saturating_add(inner.offset);
+                let local_delta = on_store_clock(&shape.rules, delta, inner.offset);
+                let local_probe_window = on_store_clock(&shape.rules, probe, inner.offset);
                 let local_probe = ProbeReport {
                     epoch: if inner.allowance_local { inner.allowance_epoch } else { 0 },
                     used: if inner.allowance_local { used } else { 0 },
-                    window: if inner.allowance_local { probe } else { &shape.empty },
+                    window: if inner.allowance_local { &local_probe_window } else { &shape.empty },
                     request,
                 };
                 let state = inner.state.clone();
                 // Degraded, the local breaker's own window generation is the one enforced.
-                let local_req = FlushRequest { probe: local_probe, initial: &state, generation: Some(state.window_from_ms), ..req };
+                let local_req = FlushRequest {
+                    now: local_now,
+                    delta: &local_delta,
+                    probe: local_probe,
+                    initial: &state,
+                    generation: Some(state.window_from_ms),
+                    ..req
+                };
                 let snap = core.local.flush(&local_req).await?;
-                Ok(self.on_local(&mut inner, snap, &e, now).await)
+                Ok(self.on_local(&mut inner, snap, &e).await)
             }
         }
     }
 
-    async fn on_shared(&self, inner: &mut Inner, snap: Snapshot, now: Millis) -> FlushReport {
+    /// Keeps the clock offset a flush measured, and says once when it is large.
+    fn measured_offset(&self, inner: &mut Inner, offset: Millis) {
+        inner.offset = offset;
+        if offset.abs() >= CLOCK_SKEW_WORTH_A_WARNING_MS && !inner.skew_logged {
+            inner.skew_logged = true;
+            warn!(breaker = %self.core.opts.name, offset_ms = offset,
+                "this replica's clock differs from the breaker store's; the shared window and breaker times use the store's clock");
+        }
+    }
+
+    /// The clock a judgement is made at: the snapshot's (the store's, for a shared one).
+    async fn on_shared(&self, inner: &mut Inner, snap: Snapshot) -> FlushReport {
         let core = &*self.core;
+        let now = snap.now;
         let mut current = snap.state.clone();
         let mut transition = None;
         if inner.degraded {
@@ -396,11 +382,18 @@ impl<S: Store> Breaker<S> {
         }
     }
 
-    async fn on_local(&self, inner: &mut Inner, snap: Snapshot, err: &StoreError, now: Millis) -> FlushReport {
+    async fn on_local(&self, inner: &mut Inner, snap: Snapshot, err: &StoreError) -> FlushReport {
         let core = &*self.core;
+        let now = snap.now;
         if !inner.degraded {
-            warn!(breaker = %core.opts.name, error = %err, policy = ?core.opts.fallback,
-                "shared breaker store unreachable; running on local metrics");
+            let policy = core.outage_policy(inner.read_shared);
+            if inner.read_shared || policy == core.opts.fallback {
+                warn!(breaker = %core.opts.name, error = %err, ?policy,
+                    "shared breaker store unreachable; running on local metrics");
+            } else {
+                warn!(breaker = %core.opts.name, error = %err, configured = ?core.opts.fallback, ?policy,
+                    "shared breaker store unreachable and its state never read (a manual override may be set there); diverting until it can be read");
+            }
             inner.degraded = true;
         }
         inner.last_error = Some(err.to_string());
@@ -417,7 +410,7 @@ impl<S: Store> Breaker<S> {
             }
         }
         inner.state = current.clone();
-        core.router.set(current.mode, true, core.opts.fallback);
+        core.router.set(current.mode, true, core.outage_policy(inner.read_shared));
         inner.allowance_local = true;
         inner.allowance_epoch = current.epoch;
         if current.mode == Mode::HalfOpen && current.epoch == snap.state.epoch {
@@ -450,6 +443,8 @@ impl<S: Store> Breaker<S> {
     pub async fn command(&self, command: Command, note: Option<&str>, now: Millis) -> Result<CommandOutcome, StoreError> {
         let core = &*self.core;
         let mut inner = core.inner.lock().await;
+        // Stamped on the store's clock as last measured, like every other state change.
+        let now = now.saturating_add(inner.offset);
         let event = Event::Command { command, note };
         let mut failure = None;
         for _ in 0..3 {
@@ -505,7 +500,7 @@ impl<S: Store> Breaker<S> {
         };
         inner.pending = Some(state.clone());
         inner.state = state.clone();
-        core.router.set(state.mode, true, core.opts.fallback);
+        core.router.set(state.mode, true, core.outage_policy(inner.read_shared));
         Ok(CommandOutcome { state, transition, source: Source::Local })
     }
 }
@@ -513,6 +508,16 @@ impl<S: Store> Breaker<S> {
 impl Core {
     fn current(&self) -> Arc<Rules> {
         Arc::clone(&self.rules.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// The outage policy in force. `local` runs the breaker from the last shared state; a
+    /// replica that never read one (it started while the store was away) has none, and the
+    /// shared breaker may be forced open: it diverts, as `fail_closed`, until it can read it.
+    fn outage_policy(&self, read_shared: bool) -> StoreOutagePolicy {
+        match self.opts.fallback {
+            StoreOutagePolicy::Local if !read_shared => StoreOutagePolicy::FailClosed,
+            p => p,
+        }
     }
 }
 
@@ -528,12 +533,14 @@ fn observation<'a>(snap: &Snapshot, results: &'a [RuleResult], probe: Option<&'a
     }
 }
 
+/// Takes a state read from the shared store.
 fn adopt(core: &Core, inner: &mut Inner, state: &BreakerState) {
     inner.state = state.clone();
     inner.shared_state = state.clone();
+    inner.read_shared = true;
     inner.pending = None;
     core.local.replace_state(state);
-    core.router.set(state.mode, inner.degraded, core.opts.fallback);
+    core.router.set(state.mode, inner.degraded, core.outage_policy(true));
 }
 
 /// At debug level: the gate logs (and counts, and publishes) every transition once, at info;

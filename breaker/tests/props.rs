@@ -152,6 +152,8 @@ mod probe_budget {
                         .flush(&FlushRequest {
                             now,
                             replica: &format!("r{replica}"),
+                            instance: "i",
+                            seq: 0,
                             delta: &empty(),
                             generation: None,
                             probe: ProbeReport { epoch: 2, used, window: &empty(), request },

@@ -259,3 +259,91 @@ async fn reconfigure_keeps_the_window_for_new_thresholds_and_restarts_it_for_new
     assert_eq!(r.state.mode, Mode::Open, "the state survives a relayout");
     assert_eq!(b.rules().len(), 1);
 }
+
+/// A replica that starts while the shared store is away does not know whether a manual
+/// override is set there: under `local` it diverts until it has read the shared state (it
+/// passed records while the shared breaker was forced open); `fail_open` still passes.
+/// Once the store answers, its state is enforced before anything local.
+#[tokio::test]
+async fn a_replica_started_during_an_outage_follows_the_policy_until_it_reads_the_shared_state() {
+    for (policy, want) in [(StoreOutagePolicy::Local, Route::Divert), (StoreOutagePolicy::FailClosed, Route::Divert), (StoreOutagePolicy::FailOpen, Route::Pass)] {
+        let store = flaky();
+        let forced = BreakerState { mode: Mode::ForcedOpen, epoch: 2, ..BreakerState::initial(T0) };
+        assert!(matches!(store.inner.transition(0, &forced).await, Ok(Cas::Applied(_))));
+        store.down.store(true, Ordering::Relaxed);
+        let b = Breaker::new(config(), rules(), store.clone(), opts("late", policy), T0).expect("config");
+        assert_eq!(b.route(), want, "{policy:?}: before the first flush");
+        let r = b.flush(&delta(200, 0, Some(T0)), &empty(), T0).await.expect("never fails");
+        assert_eq!((r.source, r.state.mode), (Source::Local, Mode::Closed), "{policy:?}");
+        assert_eq!(b.route(), want, "{policy:?}: degraded, never read the shared state");
+
+        store.down.store(false, Ordering::Relaxed);
+        let back = b.flush(&delta(10, 0, Some(T0 + 250)), &empty(), T0 + 250).await.expect("flush");
+        assert_eq!((back.source, back.state.mode), (Source::Shared, Mode::ForcedOpen), "{policy:?}");
+        assert_eq!(b.route(), Route::Divert, "{policy:?}: the shared kill switch is honoured");
+    }
+    // Having read it once, `local` runs the last shared state on local metrics as before.
+    let store = flaky();
+    let b = Breaker::new(config(), rules(), store.clone(), opts("r0", StoreOutagePolicy::Local), T0).expect("config");
+    b.flush(&delta(200, 0, Some(T0)), &empty(), T0).await.expect("flush");
+    store.down.store(true, Ordering::Relaxed);
+    let r = b.flush(&delta(200, 0, Some(T0 + 250)), &empty(), T0 + 250).await.expect("never fails");
+    assert_eq!((r.source, b.route()), (Source::Local, Route::Pass));
+}
+
+/// One hour.
+const H: i64 = 3_600_000;
+
+/// A shared store whose clock runs an hour ahead of the replica's, doing what flush.lua does
+/// with Redis's clock: judging at its own `now` and moving arrival times onto it.
+#[derive(Debug, Clone)]
+struct Ahead(Flaky);
+
+impl Store for Ahead {
+    async fn flush(&self, req: &FlushRequest<'_>) -> Result<Snapshot, StoreError> {
+        self.0.check()?;
+        let mut delta = req.delta.clone();
+        if let Some(contracts::Accumulator::Newest { ms: Some(t) }) = delta.accumulators.get_mut(1) {
+            *t += H;
+        }
+        self.0.inner.flush(&FlushRequest { now: req.now + H, delta: &delta, ..*req }).await
+    }
+    async fn transition(&self, expected: u64, next: &BreakerState) -> Result<Cas, StoreError> {
+        self.0.transition(expected, next).await
+    }
+    async fn load(&self) -> Result<Option<BreakerState>, StoreError> {
+        self.0.load().await
+    }
+    fn subscribe(&self) -> watch::Receiver<Option<BreakerState>> {
+        self.0.subscribe()
+    }
+    fn kind(&self) -> &'static str {
+        "ahead"
+    }
+    fn relayout(&self, rules: &[contracts::WindowRule]) {
+        self.0.relayout(rules);
+    }
+}
+
+/// Every time a replica writes into the shared state is on the store's clock: transitions it
+/// judges, commands it applies, and its local fallback's window after the store went away
+/// (where its own arrival times are moved onto the store's clock it last measured).
+#[tokio::test]
+async fn times_a_replica_writes_are_on_the_store_clock() {
+    let store = Ahead(flaky());
+    let b = Breaker::new(config(), rules(), store.clone(), opts("r0", StoreOutagePolicy::Local), T0).expect("config");
+    let r = b.flush(&delta(200, 50, Some(T0)), &empty(), T0).await.expect("flush");
+    assert_eq!(r.state.mode, Mode::Open);
+    assert_eq!((r.state.since_ms, r.state.open_until_ms), (T0 + H, Some(T0 + H + 10_000)), "a trip on the store's clock");
+    let c = b.command(Command::Reset, None, T0 + 1_000).await.expect("reset");
+    assert_eq!((c.state.since_ms, c.state.window_from_ms), (T0 + H + 1_000, T0 + H + 1_000), "a command on the store's clock");
+
+    store.0.down.store(true, Ordering::Relaxed);
+    let r = b.flush(&delta(10, 0, Some(T0 + 2_000)), &empty(), T0 + 2_000).await.expect("never fails");
+    assert_eq!((r.source, r.state.mode), (Source::Local, Mode::Closed));
+    let age = r.results.iter().find(|x| x.id == "no_data").and_then(|x| x.value);
+    assert_eq!(age, Some(0.0), "the local window's arrival is on the same clock as its judgement");
+    // 30 s of silence: under the 60 s `no_data` limit, on the local fallback too.
+    let r = b.flush(&empty(), &empty(), T0 + 32_000).await.expect("never fails");
+    assert_eq!((r.source, r.state.mode), (Source::Local, Mode::Closed), "{:?}", r.results);
+}

@@ -3,6 +3,7 @@
 //! Needs `CG_TEST_REDIS_URL` (skips without it unless `CG_REQUIRE_SERVICES=1`). The outage
 //! and call-count tests start their own `redis-server` on a free port, since they stop it or
 //! read server-wide statistics; the shared one is never touched beyond its own key prefix.
+//! Clock skew and retried flushes: `breaker_redis/skew.rs`.
 
 use breaker::{
     Breaker, BreakerConfig, BreakerOptions, BreakerState, Cas, Command, StoreOutagePolicy, Mode, RedisConfig,
@@ -11,6 +12,10 @@ use breaker::{
 use contracts::{Accumulator, MetricKind, Operator, Unit, WindowRule, WindowState};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+// Not a test target of its own: cargo only builds `tests/*.rs` and `tests/*/main.rs`.
+#[path = "breaker_redis/skew.rs"]
+mod skew;
 
 const FLUSH: Duration = Duration::from_millis(250);
 
@@ -339,7 +344,7 @@ async fn redis_calls_per_record_at_100k_records_per_second() {
     // commandstats also counts the commands a script runs inside Redis. The requests the
     // breaker sends are the others; these are the only commands flush.lua / transition.lua
     // call (and this test issues no plain HGET `load`).
-    const IN_SCRIPT: [&str; 9] = ["hmget", "hget", "hset", "hincrby", "pexpire", "hgetall", "exists", "hdel", "publish"];
+    const IN_SCRIPT: [&str; 12] = ["hmget", "hget", "hset", "hincrby", "pexpire", "hgetall", "exists", "hdel", "publish", "time", "get", "set"];
     let (mut calls, mut inside) = (0u64, 0u64);
     let (mut lines, mut inside_lines) = (Vec::new(), Vec::new());
     for line in info.lines().filter(|l| l.starts_with("cmdstat_")) {
@@ -368,7 +373,8 @@ async fn redis_calls_per_record_at_100k_records_per_second() {
 }
 
 /// The Lua bucket selection and probe accounting agree with the in-memory store's, for both
-/// window kinds, on a fake clock (stores take `now` from the request).
+/// window kinds, on a fake clock (the Redis store's test-only caller clock takes `now` from the
+/// request, as the memory store does; a gate's always judges at Redis's clock).
 #[tokio::test]
 async fn redis_and_memory_stores_agree() {
     use breaker::{FlushRequest, MemoryStore, ProbeReport, Reason};
@@ -380,7 +386,7 @@ async fn redis_and_memory_stores_agree() {
     ];
     for window in windows {
         let prefix = e2e::unique_name("breaker-parity");
-        let redis = RedisStore::new(redis_config(&url, &prefix), window.clone(), &rules()).expect("store");
+        let redis = RedisStore::new(redis_config(&url, &prefix), window.clone(), &rules()).expect("store").with_caller_clock_for_tests();
         let memory = MemoryStore::new(window.clone(), &rules());
         let initial = BreakerState::initial(t0 + 500);
         let at = |records: u64, nulls: u64, ms: i64| WindowState {
@@ -399,6 +405,8 @@ async fn redis_and_memory_stores_agree() {
             let req = FlushRequest {
                 now,
                 replica: "r0",
+                instance: "i0",
+                seq: i as u64 + 1,
                 delta: &d,
                 generation: None,
                 probe: ProbeReport { epoch: 0, used: 0, window: &empty(), request: 0 },
@@ -421,6 +429,8 @@ async fn redis_and_memory_stores_agree() {
             let req = FlushRequest {
                 now,
                 replica,
+                instance: replica,
+                seq: i as u64 + 1,
                 delta: &empty(),
                 generation: None,
                 probe: ProbeReport { epoch: 2, used, window: &probe, request },
@@ -445,7 +455,7 @@ async fn a_close_starts_a_clean_window_even_inside_its_bucket() {
     let t0: i64 = 1_704_067_200_000; // a bucket boundary
     let window = WindowConfig::Time { length: Duration::from_secs(10), bucket: Duration::from_secs(1) };
     let prefix = e2e::unique_name("breaker-clean-close");
-    let redis = RedisStore::new(redis_config(&url, &prefix), window.clone(), &rules()).expect("store");
+    let redis = RedisStore::new(redis_config(&url, &prefix), window.clone(), &rules()).expect("store").with_caller_clock_for_tests();
     let memory = MemoryStore::new(window, &rules());
     // The window starts with the first flush (a Redis store seeds it at that flush's time).
     let initial = BreakerState::initial(t0 + 300);
@@ -453,11 +463,13 @@ async fn a_close_starts_a_clean_window_even_inside_its_bucket() {
         records,
         accumulators: vec![Accumulator::Count { hits: nulls, total: records }, Accumulator::Newest { ms: (records > 0).then_some(ms) }],
     };
+    let seq = std::sync::atomic::AtomicU64::new(0);
     let flush = |now: i64, d: WindowState, generation: Option<i64>| {
-        let (redis, memory, initial) = (&redis, &memory, &initial);
+        let (redis, memory, initial, seq) = (&redis, &memory, &initial, &seq);
         async move {
             let e = empty();
-            let req = FlushRequest { now, replica: "r0", delta: &d, generation, probe: ProbeReport { epoch: 0, used: 0, window: &e, request: 0 }, initial };
+            let seq = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let req = FlushRequest { now, replica: "r0", instance: "i0", seq, delta: &d, generation, probe: ProbeReport { epoch: 0, used: 0, window: &e, request: 0 }, initial };
             let r = redis.flush(&req).await.expect("redis flush");
             let m = memory.flush(&req).await.expect("memory flush");
             assert_eq!(r, m, "the stores agree at {}", now - t0);
@@ -500,7 +512,8 @@ impl<S: Store> ErasedTransition for S {
 }
 
 /// A replica that starts while Redis is down runs on local state and joins the shared state
-/// once Redis comes up, without being restarted.
+/// once Redis comes up, without being restarted. Until it has read the shared state it cannot
+/// know whether a manual override is set there, so under `local` it diverts meanwhile.
 #[tokio::test]
 async fn a_replica_started_before_redis_joins_when_it_comes_up() {
     if e2e::redis_url().is_none() {
@@ -514,7 +527,7 @@ async fn a_replica_started_before_redis_joins_when_it_comes_up() {
     let rep = rs[0].flush(&delta(10, 0), &empty(), now_ms()).await.expect("never fails");
     assert_eq!((rep.source, rep.state.mode), (Source::Local, Mode::Closed));
     assert!(started.elapsed() < Duration::from_secs(2), "a down Redis must not stall a flush: {:?}", started.elapsed());
-    assert_eq!(rs[0].route(), Route::Pass);
+    assert_eq!(rs[0].route(), Route::Divert, "the shared state was never read");
     if let Err(e) = server.spawn() {
         assert!(!e2e::services_required(), "cannot start redis-server ({e})");
         eprintln!("SKIP: redis-server not runnable ({e})");
@@ -528,6 +541,7 @@ async fn a_replica_started_before_redis_joins_when_it_comes_up() {
     .await
     .expect("joined");
     assert!(!rs[0].degraded());
+    assert_eq!(rs[0].route(), Route::Pass, "the shared breaker is closed");
 }
 
 #[tokio::test]

@@ -5,23 +5,47 @@
 -- and writes any transition with transition.lua (compare-and-set on the epoch).
 -- Keep bucket selection in step with src/buckets.rs.
 --
+-- Every time the shared window depends on is Redis's clock (TIME), never a replica's: bucket
+-- selection, the window start of a seeded state, warmth, and arrival times (ops 'a'), which
+-- come in the replica's clock and are moved by the difference between the two clocks. A
+-- replica whose clock is an hour off can neither hide nor fake a breach, nor make the window
+-- look empty to the others. Scripts are replicated by their effects (Redis >= 5; asked for
+-- explicitly on 3.2-4), so reading TIME before writing is allowed.
+--
 -- KEYS[1]  key prefix (contains a {hash tag} in cluster setups; all keys derive from it)
--- ARGV  1 now_ms        2 replica       3 kind 't'|'c'   4 bucket_ms   5 span_ms
---       6 count_records 7 ops ('s'|'m' per slot)         8 delta csv ('' = nothing)
---       9 initial json 10 initial epoch 11 initial window_from
+-- ARGV  1 replica now ms  2 replica     3 kind 't'|'c'   4 bucket_ms   5 span_ms
+--       6 count_records 7 ops ('s' sum | 'm' max | 'a' max of arrival times, per slot)
+--       8 delta csv ('' = nothing)
+--       9 initial json 10 initial epoch 11 initial window_from (unused: see below)
 --      12 probe epoch  13 probe used   14 probe csv     15 probe request
 --      16 layout tag   17 bucket ttl ms 18 initial mode 19 initial probe budget
 --      20 delta generation (the window start the replica believed current; '' = unknown)
+--      21 clock: '' = Redis's (always, outside the parity tests); a number = that time
+--      22 instance (this breaker instance; '' = no deduplication)  23 flush sequence
+-- A flush whose sequence this instance already had applied (the client retried a call whose
+-- reply was lost) merges nothing again; it still returns the window.
 -- The initial state is the caller's last known state, so a Redis that restarted empty is
 -- seeded with what the replicas last agreed on rather than with a blank closed breaker. The
 -- window is not: its buckets are gone with the rest, so it starts over at `now` and is cold
 -- until it has spanned again (an empty window the caller's older start called warm tripped
--- rowCount rules on data that was flowing).
--- Returns {state json, window csv, warm 0|1, probe csv, probe grant, window start}
--- (the window start is the store's: a seeded state's json carries the caller's older one)
+-- rowCount rules on data that was flowing; a start from a fast replica's clock hid the window
+-- from every other replica).
+-- Returns {state json, window csv, warm 0|1, probe csv, probe grant, window start, now,
+-- duplicate 0|1} (the window start is the store's: a seeded state's json carries the caller's
+-- older one; `now` is the store's clock the window was judged at)
+
+if redis.replicate_commands then redis.replicate_commands() end
 
 local base = KEYS[1]
-local now = tonumber(ARGV[1])
+local now
+if ARGV[21] ~= '' then
+  now = tonumber(ARGV[21])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- Arrival times are the replica's clock; this moves them onto the store's.
+local shift = now - (tonumber(ARGV[1]) or now)
 local replica = ARGV[2]
 local kind = ARGV[3]
 local b = tonumber(ARGV[4])
@@ -41,15 +65,17 @@ local function split(s)
   return t
 end
 
--- Adds csv slots into hash `key` under field names prefix..slot. 'm' slots are skipped
--- unless with_max (bucket 'm' slots live in the sticky `newest` hash instead).
+-- Adds csv slots into hash `key` under field names prefix..slot. Max slots ('m', 'a') are
+-- skipped unless with_max (bucket max slots live in the sticky `newest` hash instead).
 local function merge_into(key, prefix, vals, with_max)
   for i = 1, nslots do
     local v = vals[i]
     if v ~= nil and v ~= '' then
-      if string.sub(ops, i, i) == 's' then
+      local op = string.sub(ops, i, i)
+      if op == 's' then
         if v ~= '0' then redis.call('HINCRBY', key, prefix .. i, v) end
       elseif with_max then
+        if op == 'a' then v = fmt(tonumber(v) + shift) end
         local cur = redis.call('HGET', key, prefix .. i)
         if (not cur) or tonumber(v) > tonumber(cur) then redis.call('HSET', key, prefix .. i, v) end
       end
@@ -81,9 +107,8 @@ end
 local sk = base .. ':state'
 local created = redis.call('EXISTS', sk) == 0
 if created then
-  local seeded_from = math.max(tonumber(ARGV[11]) or now, now)
   redis.call('HSET', sk, 'epoch', ARGV[10], 'json', ARGV[9], 'mode', ARGV[18],
-    'from', fmt(seeded_from), 'budget', ARGV[19])
+    'from', fmt(now), 'budget', ARGV[19])
 end
 local st = redis.call('HMGET', sk, 'epoch', 'json', 'mode', 'from', 'budget')
 local epoch, json, mode = st[1], st[2], st[3]
@@ -96,8 +121,22 @@ local budget = tonumber(st[5]) or 0
 -- Newest timestamps go into the sticky hash. A delta collected under an older generation (the
 -- replica had not yet learned of a close when it judged those records) belongs to the window
 -- the close ended and is dropped.
+-- Each instance's flushes are numbered; the last number applied is kept (expiring with the
+-- buckets it could have touched), so a retried call cannot count its delta twice.
+local duplicate = 0
+if ARGV[22] ~= '' then
+  local qk = base .. ':seq:' .. ARGV[22]
+  local seq = tonumber(ARGV[23]) or 0
+  local last = tonumber(redis.call('GET', qk) or '')
+  if last ~= nil and seq <= last then
+    duplicate = 1
+  else
+    redis.call('SET', qk, fmt(seq), 'PX', ARGV[17])
+  end
+end
+
 local gen = tonumber(ARGV[20])
-if ARGV[8] ~= '' and (created or gen == nil or gen == from) then
+if duplicate == 0 and ARGV[8] ~= '' and (created or gen == nil or gen == from) then
   local vals = split(ARGV[8])
   local start = now - (now % b)
   local bk = base .. ':b:' .. tag .. ':' .. fmt(from) .. ':' .. fmt(start)
@@ -136,7 +175,7 @@ end
 local sticky = redis.call('HGETALL', base .. ':newest:' .. tag)
 for j = 1, #sticky, 2 do
   local i = tonumber(sticky[j])
-  if i ~= nil and i <= nslots and string.sub(ops, i, i) == 'm' then win[i] = tonumber(sticky[j + 1]) end
+  if i ~= nil and i <= nslots and string.sub(ops, i, i) ~= 's' then win[i] = tonumber(sticky[j + 1]) end
 end
 
 -- Half-open probe: budget shared by all replicas. A replica's unused allowance comes back at
@@ -148,7 +187,7 @@ if mode == 'half_open' then
   local pk = base .. ':probe:' .. epoch
   -- The probe records' window, per layout like the buckets; the budget is shared by all.
   local pwk = pk .. ':' .. tag
-  if ARGV[12] == epoch then
+  if duplicate == 0 and ARGV[12] == epoch then
     local used = tonumber(ARGV[13]) or 0
     if used > 0 then redis.call('HINCRBY', pk, 'used', fmt(used)) end
     if ARGV[14] ~= '' then merge_into(pwk, 'w', split(ARGV[14]), true) end
@@ -182,4 +221,4 @@ if mode == 'half_open' then
   probe_csv = to_csv(pw)
 end
 
-return {json, to_csv(win), warm, probe_csv, grant, fmt(from)}
+return {json, to_csv(win), warm, probe_csv, grant, fmt(from), fmt(now), duplicate}

@@ -3,9 +3,11 @@
 //! rules mean, exactly like `WindowState::merge` does in Rust.
 //!
 //! Slot 0 is `records`; then per accumulator: Count → hits, total; Newest → ms (empty when
-//! none); Histogram → one slot per bin.
+//! none); Histogram → one slot per bin. A Newest slot that holds a time of arrival (`noData`)
+//! is merged by `a`, a max that the script first moves from the replica's clock onto the
+//! store's; one that holds a time read from the data (`freshness`) is `m`, left as it is.
 
-use contracts::{Accumulator, WindowRule, WindowState};
+use contracts::{Accumulator, MetricKind, WindowRule, WindowState};
 use std::fmt::Write as _;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,13 +33,14 @@ impl Layout {
         let shape = empty
             .accumulators
             .iter()
-            .map(|a| match a {
+            .zip(rules)
+            .map(|(a, rule)| match a {
                 Accumulator::Count { .. } => {
                     ops.push_str("ss");
                     Shape::Count
                 }
                 Accumulator::Newest { .. } => {
-                    ops.push('m');
+                    ops.push(if is_arrival(rule) { 'a' } else { 'm' });
                     Shape::Newest
                 }
                 Accumulator::Histogram { bins } => {
@@ -76,7 +79,7 @@ impl Layout {
         format!("{:08x}", h >> 32)
     }
 
-    /// One character per slot: `s` (sum) or `m` (max).
+    /// One character per slot: `s` (sum), `m` (max) or `a` (max of arrival times).
     #[must_use]
     pub fn ops(&self) -> &str {
         &self.ops
@@ -155,10 +158,17 @@ impl Layout {
     }
 }
 
+/// Whether a rule's Newest accumulator holds times of arrival, stamped with the clock of the
+/// replica that received the records (as opposed to times read from the records).
+#[must_use]
+pub fn is_arrival(rule: &WindowRule) -> bool {
+    rule.metric == MetricKind::NoData
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use contracts::{MetricKind, Operator, Unit};
+    use contracts::{Operator, Unit};
 
     fn rule(metric: MetricKind, baseline: Option<Vec<f64>>) -> WindowRule {
         WindowRule {
@@ -181,7 +191,7 @@ mod tests {
             rule(MetricKind::NoData, None),
         ];
         let layout = Layout::new(&rules);
-        assert_eq!(layout.ops(), "sssmssm");
+        assert_eq!(layout.ops(), "sssmssa", "noData holds arrival times, freshness data times");
         let w = WindowState {
             records: 7,
             accumulators: vec![

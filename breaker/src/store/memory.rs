@@ -1,4 +1,7 @@
 //! One-process store: the embedded demo, `check`, tests, and every replica's local fallback.
+//! It keeps the caller's clock (one process, one clock; the local fallback is given the
+//! replica's estimate of the shared store's clock) and ignores flush numbers (a call into
+//! this process cannot be retried).
 
 use super::{Cas, FlushRequest, Snapshot, Store};
 use crate::buckets::Buckets;
@@ -82,14 +85,14 @@ impl MemoryStore {
         check_shape(&inner.empty, req.delta, "delta")?;
         let created = inner.state.is_none();
         // An empty store starts its window at the first flush, as flush.lua does.
-        let state = inner.state.get_or_insert_with(|| BreakerState { window_from_ms: req.initial.window_from_ms.max(req.now), ..req.initial.clone() }).clone();
+        let state = inner.state.get_or_insert_with(|| BreakerState { window_from_ms: req.now, ..req.initial.clone() }).clone();
         // A delta collected under an older window generation belongs to the window a close
         // ended (flush.lua does the same).
         if created || req.generation.is_none_or(|g| g == state.window_from_ms) {
             inner.buckets.add(req.now, state.window_from_ms, req.delta);
         }
         let (window, warm) = inner.buckets.window(req.now, state.window_from_ms);
-        let mut snapshot = Snapshot { state, window, warm, probe: None, probe_grant: 0 };
+        let mut snapshot = Snapshot { now: req.now, state, window, warm, probe: None, probe_grant: 0 };
         if snapshot.state.mode == Mode::HalfOpen {
             check_shape(&inner.empty, req.probe.window, "probe")?;
             let epoch = snapshot.state.epoch;
@@ -179,6 +182,10 @@ impl Store for MemoryStore {
 
     fn kind(&self) -> &'static str {
         "memory"
+    }
+
+    fn in_process(&self) -> bool {
+        true
     }
 
     fn relayout(&self, rules: &[WindowRule]) {

@@ -48,6 +48,13 @@ impl Store for AnyStore {
         }
     }
 
+    fn in_process(&self) -> bool {
+        match self {
+            Self::Memory(s) => s.in_process(),
+            Self::Redis(s) => s.in_process(),
+        }
+    }
+
     fn relayout(&self, rules: &[contracts::WindowRule]) {
         match self {
             Self::Memory(s) => s.relayout(rules),

@@ -61,6 +61,14 @@ impl PrivateRedis {
         Ok(())
     }
 
+    /// Writes the data set to disk (`SAVE`): the next [`Self::up`] loads it, so the stop
+    /// in between is an outage, not a loss of data.
+    pub(crate) async fn save(&self) -> anyhow::Result<()> {
+        let mut c = e2e::redis_connection(&self.url()).await?;
+        redis::cmd("SAVE").query_async::<()>(&mut c).await?;
+        Ok(())
+    }
+
     /// Stops the server abruptly (SIGKILL): in-flight calls see a dropped connection.
     pub(crate) fn down(&mut self) -> anyhow::Result<()> {
         if let Some(mut c) = self.child.take() {
