@@ -163,6 +163,75 @@ pub struct RedisConfig {
     /// Certificates for a `rediss://` URL; without them the system's trust store is used.
     #[serde(skip)]
     pub tls: Option<TlsPem>,
+    /// Find the master through Redis Sentinel instead of at the URL's address. The URL then
+    /// gives the master's scheme (`redis://` or `rediss://`), user, password and database; its
+    /// host and port are not used.
+    pub sentinel: Option<SentinelConfig>,
+}
+
+/// Redis Sentinel: the sentinels to ask and the name they monitor the master under. The
+/// master is asked for again at every reconnection, so that the store follows a failover.
+/// The sentinels are reached with the scheme and certificates of the URL.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentinelConfig {
+    /// The master's name in the sentinels' configuration (`sentinel monitor NAME …`).
+    pub master: String,
+    /// Sentinel addresses, `host:port` (`[v6]:port` for IPv6); asked in this order.
+    pub nodes: Vec<String>,
+    /// User of the sentinels, when they have ACLs of their own.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password of the sentinels (their `requirepass`), when they have one; not the master's.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for SentinelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentinelConfig")
+            .field("master", &self.master)
+            .field("nodes", &self.nodes)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl SentinelConfig {
+    /// The sentinel addresses as host and port.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `sentinel.nodes` for an entry that is not `host:port`.
+    pub fn addresses(&self) -> Result<Vec<(String, u16)>, ConfigError> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let bad = || invalid("sentinel.nodes", format!("{n:?} is not host:port (e.g. sentinel-0:26379)"));
+                let (host, port) = n.trim().rsplit_once(':').ok_or_else(bad)?;
+                let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+                let port = port.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?;
+                if host.is_empty() || host.contains(char::is_whitespace) {
+                    return Err(bad());
+                }
+                Ok((host.to_string(), port))
+            })
+            .collect()
+    }
+
+    /// Checks the master name and the addresses; field names are `sentinel.<field>`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.master.is_empty() || self.master.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid("sentinel.master", "must be the master's name, non-empty, without spaces"));
+        }
+        if self.nodes.is_empty() {
+            return Err(invalid("sentinel.nodes", "must list at least one sentinel, host:port"));
+        }
+        self.addresses().map(|_| ())
+    }
 }
 
 /// PEM certificates of a TLS client connection (here to Redis; the gate uses the same for its
@@ -192,6 +261,7 @@ impl Default for RedisConfig {
             reconnect_max: Duration::from_secs(5),
             fallback: StoreOutagePolicy::Local,
             tls: None,
+            sentinel: None,
         }
     }
 }
@@ -296,6 +366,12 @@ impl RedisConfig {
         }
         if self.tls.is_some() && !self.url.starts_with("rediss://") {
             return Err(invalid("tls", "certificates are given, but the url is not rediss://"));
+        }
+        if let Some(sentinel) = &self.sentinel {
+            if !(self.url.starts_with("redis://") || self.url.starts_with("rediss://")) {
+                return Err(invalid("url", "with sentinel, must be redis:// or rediss:// (the master's scheme, user, password and database)"));
+            }
+            sentinel.validate()?;
         }
         if self.key_prefix.is_empty()
             || self.key_prefix.chars().any(|c| c.is_whitespace() || c.is_control())

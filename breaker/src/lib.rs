@@ -38,7 +38,7 @@ pub mod store;
 
 #[cfg(feature = "runtime")]
 pub use breaker::{Breaker, BreakerOptions, CommandOutcome, FlushReport, Source, Status};
-pub use config::{BreakerConfig, RedisConfig, StoreOutagePolicy, TlsPem, WindowConfig};
+pub use config::{BreakerConfig, RedisConfig, SentinelConfig, StoreOutagePolicy, TlsPem, WindowConfig};
 pub use core::{step, Event, Observation, ProbeObservation, Step};
 pub use error::{ConfigError, StoreError};
 pub use route::{Route, Router};

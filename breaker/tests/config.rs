@@ -1,6 +1,6 @@
 //! Configuration as users write it (YAML), defaults, and validation messages.
 
-use breaker::{BreakerConfig, StoreOutagePolicy, RedisConfig, WindowConfig};
+use breaker::{BreakerConfig, RedisConfig, SentinelConfig, StoreOutagePolicy, WindowConfig};
 use std::time::Duration;
 
 #[test]
@@ -61,10 +61,19 @@ fn validation_names_the_field() {
         assert!(err.contains(want), "{err:?} should mention {want}");
     }
     let r = RedisConfig::default();
+    let sentinel = SentinelConfig { master: "mymaster".into(), nodes: vec!["sentinel-0:26379".into(), "[::1]:26380".into()], username: None, password: Some("s3cret".into()) };
+    RedisConfig { sentinel: Some(sentinel.clone()), ..r.clone() }.validate().expect("a valid sentinel section");
+    assert_eq!(sentinel.addresses().expect("addresses"), [("sentinel-0".to_string(), 26379), ("::1".to_string(), 26380)]);
+    assert!(!format!("{sentinel:?}").contains("s3cret"), "Debug hides the sentinel password");
     for (cfg, want) in [
         (RedisConfig { url: "http://x".into(), ..r.clone() }, "`url`"),
         (RedisConfig { key_prefix: "a b".into(), ..r.clone() }, "`key_prefix`"),
-        (RedisConfig { reconnect_max: Duration::from_millis(1), ..r }, "`reconnect_max`"),
+        (RedisConfig { reconnect_max: Duration::from_millis(1), ..r.clone() }, "`reconnect_max`"),
+        (RedisConfig { sentinel: Some(SentinelConfig { master: String::new(), ..sentinel.clone() }), ..r.clone() }, "`sentinel.master`"),
+        (RedisConfig { sentinel: Some(SentinelConfig { nodes: vec![], ..sentinel.clone() }), ..r.clone() }, "`sentinel.nodes`"),
+        (RedisConfig { sentinel: Some(SentinelConfig { nodes: vec!["sentinel-0".into()], ..sentinel.clone() }), ..r.clone() }, "`sentinel.nodes`"),
+        (RedisConfig { sentinel: Some(SentinelConfig { nodes: vec!["s:0".into()], ..sentinel.clone() }), ..r.clone() }, "`sentinel.nodes`"),
+        (RedisConfig { url: "unix:///run/redis.sock".into(), sentinel: Some(sentinel.clone()), ..r }, "`url`"),
     ] {
         let err = cfg.validate().expect_err(want).to_string();
         assert!(err.contains(want), "{err:?} should mention {want}");

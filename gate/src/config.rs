@@ -148,6 +148,13 @@ pub struct RedisSection {
     /// section trusts the system's store.
     #[serde(default)]
     pub tls: Option<tls::ClientTls>,
+    /// Find the master through Redis Sentinel: `master` (the name the sentinels monitor),
+    /// `nodes` (`host:port` of each sentinel), and `username` / `password` when the sentinels
+    /// have their own. `url` then gives the master's scheme (`redis://` or `rediss://`, used
+    /// for the sentinels too), user, password and database; its host and port are not used.
+    /// The master is looked up again at every reconnection, so a failover is followed.
+    #[serde(default)]
+    pub sentinel: Option<breaker::SentinelConfig>,
 }
 
 fn default_op_timeout() -> Duration {

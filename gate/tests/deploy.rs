@@ -396,9 +396,14 @@ fn kubernetes_sidecar_manifest() {
     let volumes = pod["volumes"].as_array().expect("volumes");
     let mut config_text = None;
     let mut contracts_mount = None;
+    let mut secret_mounts = Vec::new();
     for m in gate["volumeMounts"].as_array().expect("mounts") {
         let vol = volumes.iter().find(|v| v["name"] == m["name"]).expect("mount of a declared volume");
-        let cm_name = vol["configMap"]["name"].as_str().expect("mounted from a ConfigMap");
+        if let Some(secret_name) = vol["secret"]["secretName"].as_str() {
+            secret_mounts.push((m["mountPath"].as_str().expect("mountPath").to_string(), secret_name.to_string()));
+            continue;
+        }
+        let cm_name = vol["configMap"]["name"].as_str().expect("mounted from a ConfigMap or a Secret");
         let cm = cms.iter().find(|c| c["metadata"]["name"] == cm_name).unwrap_or_else(|| panic!("ConfigMap {cm_name} is in the manifest"));
         let dir = m["mountPath"].as_str().expect("mountPath");
         for (file, content) in cm["data"].as_object().expect("data") {
@@ -411,21 +416,45 @@ fn kubernetes_sidecar_manifest() {
             }
         }
     }
-    let config_text = config_text.expect("--config points into a ConfigMap mount");
+    let mut config_text = config_text.expect("--config points into a ConfigMap mount");
     let dir = tempfile::tempdir().expect("tempdir");
+    // A Secret mounted as a kubernetes.io/tls Secret would be (tls.crt, tls.key), in a
+    // directory that stands for its mount path.
+    for (i, (mount, _)) in secret_mounts.iter().enumerate() {
+        let local = dir.path().join(format!("secret-{i}"));
+        std::fs::create_dir_all(&local).expect("mkdir");
+        let (cert, key) = self_signed();
+        std::fs::write(local.join("tls.crt"), cert).expect("write");
+        std::fs::write(local.join("tls.key"), key).expect("write");
+        config_text = config_text.replace(&format!("{mount}/"), &format!("{}/", local.display()));
+    }
     std::fs::write(dir.path().join("gate.yaml"), &config_text).expect("write");
     let cfg = gate::config::GateConfig::load(&dir.path().join("gate.yaml")).expect("embedded gate.yaml loads");
     cfg.validate().expect("embedded gate.yaml is valid");
     assert_eq!(Some(cfg.contracts.dir.to_string_lossy().into_owned()), contracts_mount, "contracts.dir is the contracts mount");
 
-    // Probes on the gate's real endpoints and port.
+    // The listener's certificate and key come from a mounted Secret of type kubernetes.io/tls
+    // (its keys tls.crt and tls.key), and no client certificate is required: kubelet's probes
+    // send none.
+    let tls = cfg.http.tls.as_ref().expect("the example serves HTTPS");
+    assert!(tls.client_ca_file.is_none(), "client certificates would fail kubelet's probes");
+    for file in [&tls.cert_file, &tls.key_file] {
+        assert!(file.starts_with(dir.path()), "{} is in a Secret mount", file.display());
+    }
+    assert!(["tls.crt", "tls.key"].iter().all(|k| config_text.contains(&format!("/{k}"))), "the keys of a kubernetes.io/tls Secret");
+
+    // Probes on the gate's real endpoints and port, over HTTPS.
     let port = cfg.http.listen.rsplit(':').next().and_then(|p| p.parse::<u64>().ok()).expect("listen port");
     let named = gate["ports"].as_array().expect("ports").iter().find(|p| p["containerPort"] == port).expect("the listen port is declared");
-    for (probe, path) in [("readinessProbe", "/ready"), ("livenessProbe", "/health")] {
+    for (probe, path) in [("readinessProbe", "/ready"), ("livenessProbe", "/health"), ("startupProbe", "/health")] {
         let g = &gate[probe]["httpGet"];
         assert_eq!(g["path"], path, "{probe}");
         assert!(g["port"] == named["name"] || g["port"] == port, "{probe} port");
+        assert_eq!(g["scheme"], "HTTPS", "{probe} scheme");
     }
+    let annotations = &deploy[0]["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/scheme"], "https");
+    assert_eq!(annotations["prometheus.io/port"], port.to_string().as_str());
 
     // The admin token from the Secret, in the variable the config names.
     let env = gate["env"].as_array().expect("env");
@@ -433,4 +462,64 @@ fn kubernetes_sidecar_manifest() {
     assert_eq!(tok["valueFrom"]["secretKeyRef"]["name"], secret[0]["metadata"]["name"]);
     let key = tok["valueFrom"]["secretKeyRef"]["key"].as_str().expect("key");
     assert!(secret[0]["stringData"][key].is_string() || secret[0]["data"][key].is_string(), "the Secret has key {key}");
+}
+
+/// A self-signed certificate and its key (PEM), as a `kubernetes.io/tls` Secret holds them.
+fn self_signed() -> (Vec<u8>, Vec<u8>) {
+    use openssl::{asn1::Asn1Time, ec::{EcGroup, EcKey}, hash::MessageDigest, nid::Nid, pkey::PKey, x509::{X509Builder, X509NameBuilder}};
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("curve");
+    let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
+    let mut name = X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", "contract-gate").expect("cn");
+    let name = name.build();
+    let mut b = X509Builder::new().expect("builder");
+    b.set_version(2).expect("version");
+    b.set_subject_name(&name).expect("subject");
+    b.set_issuer_name(&name).expect("issuer");
+    b.set_pubkey(&key).expect("pubkey");
+    b.set_not_before(&Asn1Time::days_from_now(0).expect("time")).expect("not before");
+    b.set_not_after(&Asn1Time::days_from_now(1).expect("time")).expect("not after");
+    b.sign(&key, MessageDigest::sha256()).expect("sign");
+    (b.build().to_pem().expect("pem"), key.private_key_to_pem_pkcs8().expect("pem"))
+}
+
+/// The secured overlay (docker-compose.secured.yml): the gate's config there loads and
+/// validates once the files of scripts/certs.sh and the Docker secrets exist (stood in for by
+/// a temporary directory), takes every password from a secret file, and the healthcheck and
+/// Prometheus reach the HTTPS listener.
+#[test]
+fn secured_compose_overlay_and_its_gate_config() {
+    let overlay = yaml(&read("docker-compose.secured.yml"));
+    let services = overlay["services"].as_object().expect("services");
+    for (name, s) in services {
+        for v in s["volumes"].as_array().into_iter().flatten() {
+            let host = v.as_str().expect("short volume syntax").split(':').next().expect("host path");
+            // The certificates are made by scripts/certs.sh, not kept in git.
+            if host.starts_with("./") && !host.starts_with("./deploy/secured/certs") {
+                assert!(repo().join(host).exists(), "service {name} mounts missing {host}");
+            }
+        }
+    }
+    let text = read("deploy/secured/gate.yaml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = self_signed();
+    for (file, content) in [("server.pem", cert.clone()), ("server.key", key), ("ca.pem", cert), ("kafka-password", b"kafka-secret\n".to_vec()), ("redis-password", b"redis-secret\n".to_vec())] {
+        std::fs::write(dir.path().join(file), content).expect("write");
+    }
+    let local = dir.path().display().to_string();
+    let text = text.replace("/run/secrets", &local).replace("/etc/contract-gate/certs", &local).replace("/etc/contract-gate/contracts", &repo().join("examples/flights").display().to_string());
+    assert!(!text.contains("secret\n"), "no password in the file itself");
+    std::fs::write(dir.path().join("gate.yaml"), &text).expect("write");
+    let cfg = gate::config::GateConfig::load(&dir.path().join("gate.yaml")).expect("deploy/secured/gate.yaml loads");
+    cfg.validate().expect("deploy/secured/gate.yaml is valid");
+    assert_eq!(cfg.kafka.properties.get("sasl.password").map(String::as_str), Some("kafka-secret"));
+    assert!(cfg.redis.as_ref().is_some_and(|r| r.url.starts_with("rediss://") && r.url.contains(":redis-secret@")));
+    assert!(cfg.http.tls.is_some());
+    let port = cfg.http.listen.rsplit(':').next().expect("port").to_string();
+    let check = services["gate"]["healthcheck"]["test"].to_string();
+    assert!(check.contains(&format!("https://localhost:{port}/ready")), "{check}");
+    let prom = yaml(&read("deploy/secured/prometheus.yml"));
+    assert_eq!(prom["scrape_configs"][0]["scheme"], "https");
+    assert_eq!(prom["scrape_configs"][0]["static_configs"][0]["targets"][0], format!("gate:{port}").as_str());
+    assert!(services["kafka-init"]["secrets"].as_array().is_some_and(|s| s.iter().any(|x| x == "kafka-password")));
 }

@@ -17,9 +17,11 @@ mod layout;
 #[cfg(feature = "runtime")]
 mod memory;
 #[cfg(feature = "redis")]
+mod connect;
+#[cfg(feature = "redis")]
 mod redis;
 
-pub use layout::Layout;
+pub use layout::{is_arrival, Layout};
 #[cfg(feature = "runtime")]
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
@@ -29,10 +31,16 @@ pub use redis::{ping as redis_ping, PingFailure, RedisStore};
 /// accounting.
 #[derive(Debug, Clone, Copy)]
 pub struct FlushRequest<'a> {
-    /// The replica's clock.
+    /// The replica's clock. The memory store judges the window at it; the Redis store judges
+    /// at its own clock and only uses this to move the delta's arrival times onto it.
     pub now: Millis,
     /// Stable id of the replica (host name + pid is fine); keys its probe claim.
     pub replica: &'a str,
+    /// This breaker instance, new at every start (random): with `seq`, names one flush.
+    pub instance: &'a str,
+    /// The instance's flush number, rising by one per flush. A store applies each number once,
+    /// so a call retried after its reply was lost does not count its delta twice.
+    pub seq: u64,
     /// Records accumulated since the last flush (all routes, quarantined ones included).
     pub delta: &'a WindowState,
     /// The window generation (its start, `window_from_ms`) the replica believed current while
@@ -63,6 +71,10 @@ pub struct ProbeReport<'a> {
 /// What a flush returns: the shared view after merging.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
+    /// The store's clock when it judged the window (the memory store: the request's `now`).
+    /// Transitions and window rules are judged at it, so every replica stamps shared state
+    /// with one clock.
+    pub now: Millis,
     /// Current state.
     pub state: BreakerState,
     /// The window over all replicas (restricted to `state.window_from_ms`).
@@ -107,6 +119,13 @@ pub trait Store: Send + Sync {
     /// `"memory"` or `"redis"`, for logs and metrics labels.
     fn kind(&self) -> &'static str;
 
+    /// True when the store lives in this process and cannot be away: its state is known
+    /// from the start. A shared store's state is unknown until first read, and the outage
+    /// policy governs until then.
+    fn in_process(&self) -> bool {
+        false
+    }
+
     /// Switches to other window rules (a new contract version whose rule list differs): later
     /// flushes carry deltas of the new shape. The breaker state is kept; the window starts
     /// afresh, and replicas still on the old rules never merge into it (see [`Layout::tag`]).
@@ -137,6 +156,10 @@ impl<S: Store> Store for Arc<S> {
 
     fn kind(&self) -> &'static str {
         S::kind(self)
+    }
+
+    fn in_process(&self) -> bool {
+        S::in_process(self)
     }
 
     fn relayout(&self, rules: &[contracts::WindowRule]) {

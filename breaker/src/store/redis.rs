@@ -8,7 +8,8 @@ use crate::error::StoreError;
 use crate::state::{BreakerState, Mode};
 use contracts::{WindowRule, WindowState};
 use futures_util::StreamExt as _;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+pub use super::connect::PingFailure;
+use super::connect::{Conn, Connector};
 use redis::{FromRedisValue, RedisError, Script};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -33,13 +34,17 @@ pub struct RedisStore {
     cfg: RedisConfig,
     window: WindowConfig,
     shape: std::sync::RwLock<Arc<Shape>>,
-    conn: ConnectionManager,
+    conn: Conn,
     flush_script: Script,
     transition_script: Script,
     events: watch::Receiver<Option<BreakerState>>,
     listener: tokio::task::AbortHandle,
     subscribed: Arc<AtomicBool>,
     calls: AtomicU64,
+    /// Flushes the script had already applied (a retried call whose first reply was lost).
+    duplicates: AtomicU64,
+    /// Test only: judge at the caller's `now` instead of Redis's clock.
+    caller_clock: bool,
 }
 
 /// The slot layout of the current rules.
@@ -62,59 +67,14 @@ impl Drop for RedisStore {
     }
 }
 
-/// A client for `cfg.url`, with the certificates of `cfg.tls` for a `rediss://` URL.
-fn client(cfg: &RedisConfig) -> Result<redis::Client, RedisError> {
-    match &cfg.tls {
-        Some(tls) => redis::Client::build_with_tls(
-            cfg.url.as_str(),
-            redis::TlsCertificates {
-                client_tls: tls.identity.as_ref().map(|(cert, key)| redis::ClientTlsConfig { client_cert: cert.clone(), client_key: key.clone() }),
-                root_cert: tls.ca.clone(),
-            },
-        ),
-        None => redis::Client::open(cfg.url.as_str()),
-    }
-}
-
-/// Why a first connection to Redis failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PingFailure {
-    /// Redis refused the credentials of the URL.
-    Credentials(String),
-    /// The TLS handshake failed (an untrusted certificate, a client certificate missing).
-    Tls(String),
-    /// A connection was made, and closed without an answer: typically a plain `redis://`
-    /// client on a TLS port.
-    Protocol(String),
-    /// Redis cannot be reached now (refused, timed out): an outage, not a setting.
-    Unreachable(String),
-}
-
 /// Connects once and sends `PING`, within the connect and call deadlines, so that startup can
-/// tell a wrong setting from an outage.
+/// tell a wrong setting from an outage. With Sentinel, the master is looked up first.
 ///
 /// # Errors
 /// A [`PingFailure`] with the client's message.
 pub async fn ping(cfg: &RedisConfig) -> Result<(), PingFailure> {
-    let client = client(cfg).map_err(|e| PingFailure::Protocol(e.to_string()))?;
-    let conn_cfg = redis::AsyncConnectionConfig::new().set_connection_timeout(Some(cfg.connect_timeout)).set_response_timeout(Some(cfg.op_timeout.max(cfg.connect_timeout)));
-    let result = async {
-        let mut conn = client.get_multiplexed_async_connection_with_config(&conn_cfg).await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await
-    }
-    .await;
-    let Err(e) = result else { return Ok(()) };
-    let text = e.to_string();
-    let lower = text.to_ascii_lowercase();
-    Err(if matches!(e.kind(), redis::ErrorKind::AuthenticationFailed) || lower.contains("wrongpass") || lower.contains("noauth") || lower.contains("invalid username-password") {
-        PingFailure::Credentials(text)
-    } else if lower.contains("certificate") || lower.contains("handshake") || lower.contains("ssl") || lower.contains("tls") {
-        PingFailure::Tls(text)
-    } else if e.is_connection_refusal() || e.is_timeout() || lower.contains("timed out") {
-        PingFailure::Unreachable(text)
-    } else {
-        PingFailure::Protocol(text)
-    })
+    let connector = Connector::new(cfg).map_err(|e| PingFailure::classify(&e))?;
+    connector.ping(cfg).await
 }
 
 impl RedisStore {
@@ -127,18 +87,12 @@ impl RedisStore {
         cfg.validate()?;
         window.validate()?;
         let redis_err = |source| StoreError::Redis { op: "connect", prefix: cfg.key_prefix.clone(), source };
-        let client = client(&cfg).map_err(redis_err)?;
-        let manager_cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(cfg.connect_timeout))
-            .set_response_timeout(Some(cfg.op_timeout))
-            .set_min_delay(cfg.reconnect_min)
-            .set_max_delay(cfg.reconnect_max)
-            .set_number_of_retries(3);
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager_cfg).map_err(redis_err)?;
+        let connector = Connector::new(&cfg).map_err(redis_err)?;
+        let conn = connector.connection(&cfg).map_err(redis_err)?;
         let (tx, events) = watch::channel(None);
         let subscribed = Arc::new(AtomicBool::new(false));
         let listener = tokio::spawn(listen(
-            client,
+            connector,
             Arc::clone(&subscribed),
             format!("{}:events", cfg.key_prefix),
             tx,
@@ -158,6 +112,8 @@ impl RedisStore {
             listener,
             subscribed,
             calls: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            caller_clock: false,
         })
     }
 
@@ -165,6 +121,23 @@ impl RedisStore {
     #[must_use]
     pub fn calls(&self) -> u64 {
         self.calls.load(Relaxed)
+    }
+
+    /// Flushes the store recognised as already applied (a call retried after its reply was
+    /// lost) and did not count again.
+    #[must_use]
+    pub fn duplicate_flushes(&self) -> u64 {
+        self.duplicates.load(Relaxed)
+    }
+
+    /// Test only: the script judges at each request's `now` instead of Redis's clock, so that
+    /// tests can drive it on a fake clock next to the memory store. Never in a gate: replica
+    /// clocks would decide the shared window again.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_caller_clock_for_tests(mut self) -> Self {
+        self.caller_clock = true;
+        self
     }
 
     /// True while the events subscription is established (for `/ready` details; a breaker
@@ -184,7 +157,7 @@ impl RedisStore {
     /// manager reports the drop on the first call and reconnects on the next.
     async fn call<T, F, Fut>(&self, op: &'static str, make: F) -> Result<T, StoreError>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
         let mut last = None;
@@ -231,7 +204,7 @@ async fn invoke<T: FromRedisValue>(
     script: &Script,
     key: &str,
     args: &[String],
-    mut conn: ConnectionManager,
+    mut conn: Conn,
 ) -> Result<T, RedisError> {
     let mut inv = script.key(key);
     for a in args {
@@ -250,7 +223,8 @@ impl Store for RedisStore {
             WindowConfig::Count { records, .. } => ("c", records),
         };
         let blank = |w: &WindowState| crate::buckets::is_blank(w);
-        // Buckets must outlive the span they can be read in, plus clock skew between replicas.
+        // Buckets must outlive the span they can be read in (and a flush number the retries
+        // that can follow it: the same, generously).
         let bucket_ttl = self.window.span_ms() + 2 * self.window.bucket_ms() + 10_000;
         let args = [
             req.now.to_string(),
@@ -273,10 +247,19 @@ impl Store for RedisStore {
             req.initial.mode.as_str().to_owned(),
             req.initial.probe_budget.to_string(),
             req.generation.map_or_else(String::new, |g| g.to_string()),
+            if self.caller_clock { req.now.to_string() } else { String::new() },
+            req.instance.to_owned(),
+            req.seq.to_string(),
         ];
-        let (json, window, warm, probe, grant, from): (String, String, i64, String, i64, i64) = self
+        // `call` may send these same arguments twice (a dropped connection): the script knows
+        // the flush by its number and applies it once.
+        let (json, window, warm, probe, grant, from, now, duplicate): (String, String, i64, String, i64, i64, i64, i64) = self
             .call("flush", |c| invoke(&self.flush_script, &self.cfg.key_prefix, &args, c))
             .await?;
+        if duplicate == 1 {
+            self.duplicates.fetch_add(1, Relaxed);
+            debug!(prefix = %self.cfg.key_prefix, seq = req.seq, "flush already applied; not counted again");
+        }
         let mut state = self.parse_state(&json)?;
         // The window's start is the store's (a state seeded from an older caller state starts
         // its window at the seeding flush); replicas tag their deltas with it.
@@ -288,6 +271,7 @@ impl Store for RedisStore {
             None
         };
         Ok(Snapshot {
+            now,
             state,
             window,
             warm: warm == 1,
@@ -345,7 +329,7 @@ impl Store for RedisStore {
 /// Follows the events channel for ever, reconnecting with backoff. Only an optimisation: a
 /// replica that misses a message learns the state at its next flush anyway.
 async fn listen(
-    client: redis::Client,
+    connector: Connector,
     subscribed: Arc<AtomicBool>,
     channel: String,
     tx: watch::Sender<Option<BreakerState>>,
@@ -356,7 +340,9 @@ async fn listen(
     let mut delay = min;
     let mut was_down = false;
     loop {
-        let connected = tokio::time::timeout(connect_timeout, client.get_async_pubsub()).await;
+        // With Sentinel, the master is looked up again at each reconnection: after a failover
+        // the subscription moves to the new master.
+        let connected = tokio::time::timeout(connect_timeout, async { connector.client().await?.get_async_pubsub().await }).await;
         match connected {
             Ok(Ok(mut pubsub)) => match pubsub.subscribe(&channel).await {
                 Ok(()) => {

@@ -34,7 +34,7 @@ pub fn load(path: &std::path::Path, o: &Overrides) -> Result<GateConfig, ServeEr
     if let Some(r) = &o.redis {
         match &mut cfg.redis {
             Some(section) => section.url.clone_from(r),
-            None => cfg.redis = Some(RedisSection { url: r.clone(), key_prefix: "contract-gate".into(), op_timeout: std::time::Duration::from_millis(500), fallback: breaker::StoreOutagePolicy::Local, tls: None }),
+            None => cfg.redis = Some(RedisSection { url: r.clone(), key_prefix: "contract-gate".into(), op_timeout: std::time::Duration::from_millis(500), fallback: breaker::StoreOutagePolicy::Local, tls: None, sentinel: None }),
         }
     }
     if let Some(l) = &o.listen {

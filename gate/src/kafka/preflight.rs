@@ -47,7 +47,11 @@ impl ConsumerContext for Capture {}
 #[must_use]
 pub fn diagnose(reason: &str) -> Option<(&'static str, &'static str)> {
     let r = reason.to_ascii_lowercase();
-    let table: [(&[&str], &str, &str); 6] = [
+    let table: [(&[&str], &str, &str); 8] = [
+        // OAUTHBEARER with OIDC: librdkafka quotes the token endpoint's answer and its HTTP
+        // status; a refused client is 401 (or 400 with `invalid_client`, RFC 6749 5.2).
+        (&["invalid_client", "unauthorized_client", "(401)"], "kafka.properties.sasl.oauthbearer.client.secret", "the OIDC token endpoint refused the client: check sasl.oauthbearer.client.id and sasl.oauthbearer.client.secret"),
+        (&["failed to retrieve oidc token", "failed to retrieve jwt token", "failed to acquire sasl oauthbearer token"], "kafka.properties.sasl.oauthbearer.token.endpoint.url", "no token from the OIDC token endpoint: check sasl.oauthbearer.token.endpoint.url (and https.ca.location for a private CA)"),
         (&["sasl authentication error", "authentication failed"], "kafka.properties.sasl.password", "the broker refused the SASL credentials: check sasl.username, sasl.password and sasl.mechanism"),
         (&["certificate verify failed", "could not be verified"], "kafka.properties.ssl.ca.location", "the broker's certificate is not trusted: point ssl.ca.location at the CA that signed it"),
         (&["certificate required", "alert bad certificate", "alert unknown ca"], "kafka.properties.ssl.certificate.location", "the broker wants a client certificate it trusts: set ssl.certificate.location and ssl.key.location"),
@@ -117,6 +121,10 @@ mod tests {
             ("127.0.0.1:9093/bootstrap: Disconnected while requesting ApiVersion: might be caused by incorrect security.protocol configuration (connecting to a SSL listener?) or broker version is < 0.10", Some("kafka.properties.security.protocol")),
             ("ssl://127.0.0.1:9092/bootstrap: SSL handshake failed: error:0A00010B:SSL routines::wrong version number", Some("kafka.properties.security.protocol")),
             ("127.0.0.1:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed: Connection refused", None),
+            ("Failed to acquire SASL OAUTHBEARER token: {\"error\": \"invalid_client\", \"error_description\": \"unknown client or wrong secret\"}", Some("kafka.properties.sasl.oauthbearer.client.secret")),
+            ("Failed to retrieve JWT token from \"https://idp.example/token\": Unauthorized (401)", Some("kafka.properties.sasl.oauthbearer.client.secret")),
+            ("Failed to retrieve JWT token from \"https://idp.example/token\": Could not resolve host: idp.example (-1)", Some("kafka.properties.sasl.oauthbearer.token.endpoint.url")),
+            ("[thrd:background]: Failed to retrieve OIDC token from \"https://idp.example/token\": Failed to connect to idp.example port 443 (-1)", Some("kafka.properties.sasl.oauthbearer.token.endpoint.url")),
             ("1/1 brokers are down", None),
         ];
         for (reason, want) in cases {

@@ -113,7 +113,7 @@ fn refusal(e: &rdkafka::error::KafkaError, value: &str) -> String {
 fn redis(cfg: &GateConfig) -> Result<Option<breaker::TlsPem>, ServeError> {
     let Some(r) = &cfg.redis else { return Ok(None) };
     let tls = r.tls.as_ref().map(|t| t.load("redis.tls")).transpose()?;
-    let rc = breaker::RedisConfig { url: r.url.clone(), key_prefix: r.key_prefix.clone(), op_timeout: r.op_timeout, fallback: r.fallback, tls: tls.clone(), ..breaker::RedisConfig::default() };
+    let rc = breaker::RedisConfig { url: r.url.clone(), key_prefix: r.key_prefix.clone(), op_timeout: r.op_timeout, fallback: r.fallback, tls: tls.clone(), sentinel: r.sentinel.clone(), ..breaker::RedisConfig::default() };
     rc.validate().map_err(|breaker::ConfigError::Invalid { field, message }| ConfigError::Invalid { field: format!("redis.{field}"), message })?;
     Ok(tls)
 }
