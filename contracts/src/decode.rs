@@ -75,6 +75,11 @@ fn checked_text(bytes: &[u8], limits: DecodeLimits) -> Result<&str, DecodeError>
     if text.trim().is_empty() {
         return Err(DecodeError::Empty);
     }
+    if text.starts_with('\u{feff}') {
+        // The parser's own word for it ("expected value at column 1") hides the cause: an
+        // editor or a Windows tool saved the record with a byte-order mark (RFC 8259 §8.1).
+        return Err(DecodeError::Json { column: 1, reason: "starts with a byte-order mark (U+FEFF), which JSON text must not".into() });
+    }
     Ok(text)
 }
 
@@ -456,6 +461,10 @@ mod tests {
             (b"{\"a\":", Err("invalid JSON")),
             (b"\xff\xfe", Err("invalid UTF-8 at byte 0")),
             (b"   ", Err("empty record")),
+            (b"\xef\xbb\xbf{\"a\":1}", Err("invalid JSON at column 1: starts with a byte-order mark")),
+            (b"{\"a\":1e400}", Err("number out of range")),
+            (b"{\"a\":18446744073709551616}", Ok(json!({"a": 18_446_744_073_709_551_616.0}))),
+            (b"\x00\x01", Err("invalid JSON at column 1")),
             (deep.as_bytes(), Err("over the 64-byte limit")),
         ];
         for (input, want) in cases {

@@ -82,13 +82,33 @@ pub fn conforms_properties(props: &[Property], allow_extra: bool, schema: &Schem
     check(&props.iter().map(Shape::from_property).collect::<Vec<_>>(), allow_extra, false, schema)
 }
 
-fn check(props: &[Shape], allow_extra: bool, never_null: bool, schema: &Schema) -> Vec<Mismatch> {
+/// Why no value of `schema` may be decoded at all, whatever the contract: it nests without
+/// bound ([`recursion`]), does not resolve, or has arrays whose items take no bytes (a few
+/// bytes could claim millions of items). Readers call it before the first value.
+#[must_use]
+pub fn unreadable(schema: &Schema) -> Option<Mismatch> {
+    resolve_readable(schema).err()
+}
+
+/// The schema's named types, or why it is [`unreadable`].
+fn resolve_readable(schema: &Schema) -> Result<HashMap<Name, &Schema>, Mismatch> {
     if let Some(m) = recursion(schema) {
-        return vec![m];
+        return Err(m);
     }
     let names = match ResolvedSchema::try_from(schema) {
         Ok(r) => r.get_names().clone(),
-        Err(e) => return vec![Mismatch { field: String::new(), kind: MismatchKind::Unusable { reason: format!("does not resolve: {e}") } }],
+        Err(e) => return Err(Mismatch { field: String::new(), kind: MismatchKind::Unusable { reason: format!("does not resolve: {e}") } }),
+    };
+    match weightless_items(schema, &names) {
+        Some(m) => Err(m),
+        None => Ok(names),
+    }
+}
+
+fn check(props: &[Shape], allow_extra: bool, never_null: bool, schema: &Schema) -> Vec<Mismatch> {
+    let names = match resolve_readable(schema) {
+        Ok(names) => names,
+        Err(m) => return vec![m],
     };
     let mut c = Checker { names, allow_extra, never_null, out: Vec::new() };
     match c.resolve(schema, None) {
@@ -129,6 +149,55 @@ pub fn recursion(schema: &Schema) -> Option<Mismatch> {
         }
     }
     walk(schema, None, "", &mut Vec::new())
+}
+
+/// The first array whose items can take no bytes at all (null, an empty record, a zero-size
+/// fixed). Its count alone says how many items there are, so a payload of a few bytes claims
+/// millions of them and the decoder allocates for each (found by fuzzing: 14 bytes held the
+/// reader for a second and hundreds of MB). Every other item takes a byte at least, which
+/// bounds an array by its payload; map entries always do (their key's length).
+fn weightless_items(schema: &Schema, names: &HashMap<Name, &Schema>) -> Option<Mismatch> {
+    /// Whether a value of `s` can be encoded in zero bytes. `depth` guards a schema that
+    /// names itself through a record (refused as recursion before this runs).
+    fn weightless(s: &Schema, ns: NamespaceRef<'_>, names: &HashMap<Name, &Schema>, depth: usize) -> bool {
+        if depth > 64 {
+            return false;
+        }
+        match s {
+            Schema::Null => true,
+            Schema::Fixed(f) => f.size == 0,
+            Schema::Decimal(d) => matches!(&d.inner, apache_avro::schema::InnerDecimalSchema::Fixed(f) if f.size == 0),
+            Schema::Record(r) => {
+                let full = r.name.fully_qualified_name(ns);
+                r.fields.iter().all(|f| weightless(&f.schema, full.namespace(), names, depth + 1))
+            }
+            Schema::Ref { name } => {
+                let full = name.fully_qualified_name(ns);
+                names.get(full.as_ref()).is_some_and(|t| weightless(t, full.namespace(), names, depth + 1))
+            }
+            _ => false,
+        }
+    }
+    fn walk(s: &Schema, ns: NamespaceRef<'_>, path: &str, names: &HashMap<Name, &Schema>, depth: usize) -> Option<Mismatch> {
+        if depth > 64 {
+            return None;
+        }
+        match s {
+            Schema::Array(a) if weightless(&a.items, ns, names, 0) => Some(Mismatch {
+                field: format!("{path}[]"),
+                kind: MismatchKind::Unusable { reason: format!("array items of type {} take no bytes, so a record of a few bytes can claim any number of them", kind(&a.items)) },
+            }),
+            Schema::Array(a) => walk(&a.items, ns, &format!("{path}[]"), names, depth + 1),
+            Schema::Map(m) => walk(&m.types, ns, &format!("{path}{{}}"), names, depth + 1),
+            Schema::Union(u) => u.variants().iter().find_map(|v| walk(v, ns, path, names, depth + 1)),
+            Schema::Record(r) => {
+                let full = r.name.fully_qualified_name(ns);
+                r.fields.iter().find_map(|f| walk(&f.schema, full.namespace(), &join(path, &f.name), names, depth + 1))
+            }
+            _ => None,
+        }
+    }
+    walk(schema, None, "", names, 0)
 }
 
 struct Checker<'a> {

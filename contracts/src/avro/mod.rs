@@ -19,7 +19,7 @@ mod tests;
 
 pub use apache_avro::reader::datum::GenericDatumReader;
 pub use apache_avro::Schema;
-pub use conform::{conforms, conforms_never_null, conforms_properties, recursion, Mismatch, MismatchKind};
+pub use conform::{conforms, conforms_never_null, conforms_properties, recursion, unreadable, Mismatch, MismatchKind};
 pub use encode::{frame, from_json};
 pub use value::Projection;
 

@@ -301,3 +301,62 @@ fn recursive_writer_schemas_are_refused_and_reused_types_are_not() {
     let got = conforms(&c, &schema(cases[0].0));
     assert!(got.len() == 1 && got[0].to_string().contains("recursive"), "{got:?}");
 }
+
+#[test]
+fn arrays_of_items_that_take_no_bytes_are_refused() {
+    // Found by fuzzing: `{"nulls": [null × 2^60]}` is a handful of bytes.
+    let cases = [
+        (r#"{"type":"array","items":"null"}"#, Some("a[]")),
+        (r#"{"type":"array","items":{"type":"record","name":"Nothing","fields":[]}}"#, Some("a[]")),
+        (r#"{"type":"array","items":{"type":"record","name":"Nulls","fields":[{"name":"n","type":"null"},{"name":"z","type":{"type":"fixed","name":"Z","size":0}}]}}"#, Some("a[]")),
+        (r#"{"type":"map","values":{"type":"array","items":{"type":"fixed","name":"Z","size":0}}}"#, Some("a{}[]")),
+        (r#"["null",{"type":"array","items":{"type":"bytes","logicalType":"decimal","precision":1}}]"#, None),
+        // Every item takes a byte: a union's branch index, an empty array's end, an enum index.
+        (r#"{"type":"array","items":["null","long"]}"#, None),
+        (r#"{"type":"array","items":{"type":"array","items":"long"}}"#, None),
+        (r#"{"type":"array","items":{"type":"enum","name":"E","symbols":["A"]}}"#, None),
+        (r#"{"type":"map","values":"null"}"#, None),
+    ];
+    let c = contract_with("      - name: id\n        logicalType: integer\n", true);
+    for (ty, want) in cases {
+        let s = schema(&record(&[("id", r#""long""#), ("a", ty)]));
+        let got = conforms(&c, &s);
+        match want {
+            Some(field) => {
+                assert!(got.len() == 1 && got[0].field == field && got[0].to_string().contains("take no bytes"), "{ty}: {got:?}");
+            }
+            None => assert!(got.is_empty(), "{ty}: {got:?}"),
+        }
+    }
+    // Referred to by name after its definition.
+    let s = schema(r#"{"type":"record","name":"R","fields":[{"name":"id","type":"long"},{"name":"z","type":{"type":"record","name":"Z","fields":[]}},{"name":"zs","type":{"type":"array","items":"Z"}}]}"#);
+    assert!(conforms(&c, &s).iter().any(|m| m.field == "zs[]"), "{:?}", conforms(&c, &s));
+}
+
+#[test]
+fn dates_and_timestamps_far_from_now_render_without_overflow() {
+    // Found by fuzzing: a date of 2^31 - 1 days overflowed when counted in nanoseconds; a
+    // timestamp past 2262 was clamped to 2262. Outside the calendar the number stays.
+    let cases: Vec<(&str, &str, A, Value)> = vec![
+        (r#"{"type":"int","logicalType":"date"}"#, "date", A::Date(200_000), json!("2517-08-01")),
+        (r#"{"type":"int","logicalType":"date"}"#, "date", A::Date(-200_000), json!("1422-06-03")),
+        (r#"{"type":"int","logicalType":"date"}"#, "date", A::Date(i32::MAX), json!(i32::MAX)),
+        (r#"{"type":"int","logicalType":"date"}"#, "date", A::Date(i32::MIN), json!(i32::MIN)),
+        (r#"{"type":"long","logicalType":"timestamp-millis"}"#, "timestamp", A::TimestampMillis(32_503_680_000_000), json!("3000-01-01T00:00:00Z")),
+        (r#"{"type":"long","logicalType":"timestamp-millis"}"#, "timestamp", A::TimestampMillis(i64::MAX), json!(i64::MAX)),
+        (r#"{"type":"long","logicalType":"timestamp-micros"}"#, "timestamp", A::TimestampMicros(i64::MIN), json!(i64::MIN)),
+        (r#"{"type":"long","logicalType":"timestamp-nanos"}"#, "timestamp", A::TimestampNanos(i64::MIN), json!("1677-09-21T00:12:43.145224192Z")),
+        (r#"{"type":"long","logicalType":"local-timestamp-millis"}"#, "timestamp", A::LocalTimestampMillis(-1), json!("1969-12-31T23:59:59.999Z")),
+    ];
+    for (ty, logical, value, want) in cases {
+        let s = schema(&record(&[("f", ty)]));
+        let c = contract_with(&format!("      - name: f\n        logicalType: {logical}\n"), false);
+        let got = Projection::for_contract(&s, &c).to_json(A::Record(vec![("f".into(), value)]));
+        assert_eq!(got["f"], want, "{ty}");
+        // A number where a date belongs fails the record's check, with the field named.
+        if want.is_number() {
+            let v = c.check(&got, &mut c.observer());
+            assert!(v.violations.iter().any(|x| x.field == "f"), "{ty}: {v:?}");
+        }
+    }
+}

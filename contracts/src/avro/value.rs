@@ -209,7 +209,8 @@ impl Projection {
             }
             Avro::Date(days) => match tgt {
                 Target::Number => Value::from(days),
-                t => instant(i64::from(days) * 86_400_000_000_000, &t, true),
+                // Seconds, not nanoseconds: an i32 of days in nanoseconds overflows an i64.
+                t => instant(DateTime::from_timestamp(i64::from(days) * 86_400, 0), i64::from(days), &t, true),
             },
             Avro::TimestampMillis(ms) | Avro::LocalTimestampMillis(ms) => epoch(ms, 1_000_000, &tgt),
             Avro::TimestampMicros(us) | Avro::LocalTimestampMicros(us) => epoch(us, 1_000, &tgt),
@@ -254,18 +255,29 @@ fn hex(b: &[u8]) -> String {
     s
 }
 
-/// An epoch count in units of `unit_ns` nanoseconds.
+/// An epoch count in units of `unit_ns` nanoseconds (a divisor of a second).
 fn epoch(n: i64, unit_ns: i64, t: &Target) -> Value {
     match t {
         Target::Number => Value::from(n),
-        _ => instant(i128::from(n).saturating_mul(i128::from(unit_ns)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64, t, false),
+        _ => instant(at(n, unit_ns), n, t, false),
     }
 }
 
-/// Renders nanoseconds since the epoch as the contract wants; `date_value` — the Avro value
-/// was a date, so the default rendering is a date too.
-fn instant(ns: i64, t: &Target, date_value: bool) -> Value {
-    let dt = DateTime::<Utc>::from_timestamp_nanos(ns);
+/// The instant `n` units of `unit_ns` nanoseconds after the epoch; `None` outside the
+/// calendar's range. Whole seconds and the rest apart, so no count in any unit overflows
+/// (nanoseconds in an i64 end in 2262; a timestamp in milliseconds can say year 200,000).
+fn at(n: i64, unit_ns: i64) -> Option<DateTime<Utc>> {
+    let unit_ns = unit_ns.clamp(1, 1_000_000_000);
+    let per_sec = 1_000_000_000 / unit_ns;
+    let nanos = n.rem_euclid(per_sec) * unit_ns;
+    DateTime::from_timestamp(n.div_euclid(per_sec), u32::try_from(nanos).ok()?)
+}
+
+/// Renders an instant as the contract wants; `date_value` — the Avro value was a date, so the
+/// default rendering is a date too. An instant outside the calendar (`None`) stays the number
+/// `raw`, which a date or timestamp check reports instead of a wrong date passing.
+fn instant(dt: Option<DateTime<Utc>>, raw: i64, t: &Target, date_value: bool) -> Value {
+    let Some(dt) = dt else { return Value::from(raw) };
     let mut s = String::new();
     let ok = match t {
         Target::Time(TimeFormat::Date) => write!(s, "{}", dt.format("%Y-%m-%d")).is_ok(),

@@ -16,8 +16,9 @@ use std::io::Read;
 pub fn read(r: impl Read, contract: &CompiledContract, mut each: impl FnMut(Item<'_>)) -> Result<(), BatchError> {
     let reader = apache_avro::Reader::new(r).map_err(|e| BatchError::Read { reason: format!("not an Avro object container file: {e}") })?;
     let schema = reader.writer_schema().clone();
-    // Its values could nest without bound: refused before one is decoded.
-    if let Some(m) = contracts::avro::recursion(&schema) {
+    // Its values could nest without bound, or claim any number of items that take no bytes:
+    // refused before one is decoded.
+    if let Some(m) = contracts::avro::unreadable(&schema) {
         return Err(BatchError::Read { reason: format!("the file's writer schema cannot be read: {m}") });
     }
     let drift: Vec<String> = conforms(contract, &schema).iter().map(ToString::to_string).collect();
