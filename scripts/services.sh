@@ -12,6 +12,8 @@
 #                                            `export CG_TEST_PYTHON=...` for eval
 #   scripts/services.sh kafka-topics ARGS    Kafka's topic tool against the broker
 #                                            `up` started (--bootstrap-server added)
+#   scripts/services.sh kafka-java           print the Java 17 binary and Kafka's libs
+#                                            directory, one a line (for private brokers)
 #
 # Interactive use:  eval "$(scripts/services.sh up)"; cargo test -p e2e; scripts/services.sh down
 # The same eval sets CONTRACT_GATE_BROKERS and CONTRACT_GATE_REDIS, which the gate's
@@ -74,7 +76,7 @@ STATE=${CG_SERVICES_DIR:-${TMPDIR:-/tmp}/contract-gate-services-$(id -u)}
 # 2-core machine (a cargo build running beside it) can take a while.
 READY_TIMEOUT=${CG_SERVICES_READY_TIMEOUT:-120}
 
-usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
 
 # ---------------------------------------------------------------- packages --
 
@@ -641,6 +643,7 @@ main() {
     status) cmd_status ;;
     install) install_packages ;;
     fetch-kafka) kafka_libs >/dev/null ;;
+    kafka-java) cg_java17 && kafka_libs ;;
     python) printf 'export CG_TEST_PYTHON=%s\n' "$(python_venv)" ;;
     kafka-topics) cmd_kafka_topics "$@" ;;
     -h | --help | help) usage ;;

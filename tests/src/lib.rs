@@ -28,6 +28,7 @@
 //! [`unique_name`], so tests run in parallel against the same services and
 //! re-runs never see old data.
 
+pub mod broker;
 pub mod sidecar;
 
 use std::future::Future;

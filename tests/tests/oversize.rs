@@ -4,7 +4,7 @@
 //! If not even the stub is taken, that partition stops and the others go on.
 
 use e2e::sidecar::{self, header_str, read_until};
-use gate::config::Fallback;
+use gate::config::{DeliveryMode, Fallback};
 use gate::serve::headers as h;
 use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -116,11 +116,23 @@ async fn a_2mb_record_is_quarantined_as_a_stub_and_the_records_after_it_flow() -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_the_broker_refuses_after_the_send_is_stubbed() -> anyhow::Result<()> {
+    refused_after_the_send(DeliveryMode::AtLeastOnce).await
+}
+
+/// Inside a transaction the refusal makes the whole batch abortable: the batch is aborted and
+/// read again, the refused record as its stub, and every record lands exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_a_record_the_broker_refuses_after_the_send_is_stubbed() -> anyhow::Result<()> {
+    refused_after_the_send(DeliveryMode::ExactlyOnce).await
+}
+
+async fn refused_after_the_send(mode: DeliveryMode) -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
     let src = e2e::unique_name("refused");
     e2e::create_topic(&brokers, &src, 1).await?;
     let dir = sidecar::contracts_dir(&sidecar::flights_contract());
-    let cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
+    let mut cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);
+    cfg.delivery.mode = mode;
     let running = gate::serve::start(&cfg).await?;
     // Lowered after the gate read its outputs' limits: only the broker knows.
     limit_topic(&brokers, &format!("{src}.quarantine"), "3000").await?;
@@ -134,9 +146,17 @@ async fn a_record_the_broker_refuses_after_the_send_is_stubbed() -> anyhow::Resu
     anyhow::ensure!(output == "quarantine" && header_str(stub, h::STUB).as_deref() == Some("true"), "the refused record: {output}, stub {:?}", header_str(stub, h::STUB));
     let body = sidecar::json_of(stub);
     anyhow::ensure!(body["sha256"] == sha256_hex(&bad) && body["error"].as_str().is_some_and(|e| e.contains("quarantine")), "stub body: {body}");
-    let validated = seen.values().filter(|(o, m)| o == "validated" && m.key().is_some_and(|k| k.starts_with(b"after-"))).count();
-    anyhow::ensure!(validated == 50, "{validated} of the 50 records after it validated");
+    // Under exactly-once an aborted batch is judged again when read again, so its records
+    // count twice in the window: the invalid one may trip the breaker and hold the rest.
+    let routed = if mode == DeliveryMode::ExactlyOnce { &["validated", "held"][..] } else { &["validated"][..] };
+    let validated = seen.values().filter(|(o, m)| routed.contains(&o.as_str()) && m.key().is_some_and(|k| k.starts_with(b"after-"))).count();
+    anyhow::ensure!(validated == 50, "{validated} of the 50 records after it reached {routed:?}");
     anyhow::ensure!(!running.pipeline.is_finished(), "the record loop stopped");
+    if mode == DeliveryMode::ExactlyOnce {
+        // Each source record once, the aborted batch's outputs invisible.
+        let names: Vec<String> = ["validated", "quarantine", "held"].iter().map(|o| format!("{src}.{o}")).collect();
+        sidecar::account(&brokers, &names, 101, T).await?;
+    }
     sidecar::stop(running).await
 }
 

@@ -38,14 +38,21 @@ pub fn router(ready: Arc<Readiness>, bindings: Vec<Arc<BindingRuntime>>, metrics
         .with_state(state)
 }
 
-/// Serves `app` on `listener` within `cfg`'s limits (connections, idle and request timeouts),
-/// over TLS when `cfg.tls` is set. Must run inside a Tokio runtime.
+/// What [`bounded`] hands `axum::serve`: the app, told which connection each request came on
+/// (a health-only slot serves `/health` only).
+pub type Served = axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, listener::Peer>;
+
+/// Serves `app` on `listener` within `cfg`'s limits (connections, idle and request timeouts,
+/// the health-only reserve), over TLS when `cfg.tls` is set. Must run inside a Tokio runtime.
 ///
 /// # Errors
 /// Unusable TLS files, naming the field; the listener's address cannot be read.
-pub fn bounded(listener: tokio::net::TcpListener, app: Router, cfg: &crate::config::HttpConfig) -> Result<(tls::Listening, Router), crate::config::ConfigError> {
+pub fn bounded(listener: tokio::net::TcpListener, app: Router, cfg: &crate::config::HttpConfig) -> Result<(tls::Listening, Served), crate::config::ConfigError> {
     let limit = cfg.request_timeout;
-    let app = app.layer(axum::middleware::from_fn(move |req, next| listener::request_timeout(limit, req, next)));
+    let app = app
+        .layer(axum::middleware::from_fn(move |req, next| listener::request_timeout(limit, req, next)))
+        .layer(axum::middleware::from_fn(listener::health_only))
+        .into_make_service_with_connect_info::<listener::Peer>();
     let inner = listener::Bounded::new(listener, cfg.max_connections, cfg.idle_timeout);
     let listening = match &cfg.tls {
         None => tls::Listening::plain(inner),
@@ -67,7 +74,9 @@ async fn status_of(b: &BindingRuntime) -> Value {
     let st = b.breaker.status().await;
     let contract = b.contract();
     let paused: serde_json::Map<String, Value> = b.paused_at().into_iter().map(|(p, o)| (p.to_string(), json!(o))).collect();
-    json!({ "binding": b.cfg.name, "contract": &*contract.id, "version": &*contract.version, "fallback": b.cfg.fallback.as_str(), "store": st.store, "store_fallback_active": st.degraded, "state": st.state, "paused_partitions": paused })
+    // The latency SLAs' p95 record age at the last flush (empty without a latency SLA).
+    let ages = crate::serve::telemetry::last_flush::record_ages_of(&b.cfg.name);
+    json!({ "binding": b.cfg.name, "contract": &*contract.id, "version": &*contract.version, "fallback": b.cfg.fallback.as_str(), "store": st.store, "store_fallback_active": st.degraded, "state": st.state, "paused_partitions": paused, "record_age": ages })
 }
 
 async fn list_breakers(State(s): State<AppState>) -> Json<Value> {

@@ -2,7 +2,7 @@
 //! connection and stalls the handshake holds one connection slot (until the idle timeout
 //! drops it), never the accept loop; finished handshakes queue for the server.
 
-use super::listener::{Bounded, Conn};
+use super::listener::{Bounded, Conn, Peer};
 use openssl::ssl::{Ssl, SslAcceptor};
 use std::io;
 use std::net::SocketAddr;
@@ -26,7 +26,7 @@ pub struct Listening {
 #[derive(Debug)]
 enum Kind {
     Plain(Bounded),
-    Tls { ready: mpsc::Receiver<(SslStream<Conn>, SocketAddr)>, addr: SocketAddr, acceptor_task: tokio::task::AbortHandle },
+    Tls { ready: mpsc::Receiver<(SslStream<Conn>, Peer)>, addr: SocketAddr, acceptor_task: tokio::task::AbortHandle },
 }
 
 impl Drop for Listening {
@@ -50,7 +50,7 @@ impl Listening {
     /// # Errors
     /// The listener's address cannot be read.
     pub fn tls(mut inner: Bounded, acceptor: SslAcceptor, handshake_timeout: Duration) -> io::Result<Self> {
-        let addr = axum::serve::Listener::local_addr(&inner)?;
+        let addr = inner.local_addr()?;
         let acceptor = Arc::new(acceptor);
         let (tx, ready) = mpsc::channel(64);
         let acceptor_task = tokio::spawn(async move {
@@ -82,9 +82,15 @@ async fn handshake(acceptor: &SslAcceptor, conn: Conn) -> Result<SslStream<Conn>
     Ok(stream)
 }
 
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Listening>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Listening>) -> Self {
+        *stream.remote_addr()
+    }
+}
+
 impl axum::serve::Listener for Listening {
     type Io = Pin<Box<dyn Stream>>;
-    type Addr = SocketAddr;
+    type Addr = Peer;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         match &mut self.kind {
@@ -104,8 +110,8 @@ impl axum::serve::Listener for Listening {
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
         match &self.kind {
-            Kind::Plain(inner) => inner.local_addr(),
-            Kind::Tls { addr, .. } => Ok(*addr),
+            Kind::Plain(inner) => axum::serve::Listener::local_addr(inner),
+            Kind::Tls { addr, .. } => Ok(Peer { addr: *addr, health_only: false }),
         }
     }
 }

@@ -9,6 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
 
+/// Longest the last flush, at shutdown, waits for its transition event to be acknowledged.
+const STOP_EVENT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Runs the flush loop of one binding until shutdown, then flushes once more.
 pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Vec<super::strict::JudgedTx>, mut shutdown: watch::Receiver<bool>) {
     let cfg = b.breaker.config().clone();
@@ -48,7 +51,13 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Vec<sup
                     last_mode = Some(mode);
                 }
                 if let Some(t) = &report.transition {
-                    events.emit(&b, t).await;
+                    if !stop {
+                        events.emit(&b, t).await;
+                    } else if tokio::time::timeout(STOP_EVENT_WAIT, events.emit(&b, t)).await.is_err() {
+                        // The acknowledgement waits on the broker up to the producer's
+                        // `message.timeout.ms` (5 min), and the process is asked to stop.
+                        tracing::warn!(binding = %b.cfg.name, wait = ?STOP_EVENT_WAIT, "breaker event of the last flush not acknowledged in time; stopping without it");
+                    }
                 }
             }
             Err(error) => FlushRejected { binding: &b.cfg.name, error: &error }.emit(),

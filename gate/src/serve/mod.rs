@@ -21,6 +21,7 @@ pub mod rebalance;
 pub mod record;
 pub mod record_loop;
 pub mod refused;
+pub mod shutdown;
 pub mod startup;
 pub mod reload;
 pub mod breaker_store;
@@ -207,7 +208,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
             None => AnyStore::Memory(MemoryStore::new(b.breaker.window.clone(), &rules)),
             Some(r) => {
                 let major = contract.version.split('.').next().unwrap_or("0");
-                let rc = RedisConfig { url: r.url.clone(), key_prefix: format!("{}:{}:{}:v{major}", r.key_prefix, b.name, contract.id), op_timeout: r.op_timeout, fallback: r.fallback, tls: redis_tls.clone(), ..RedisConfig::default() };
+                let rc = RedisConfig { url: r.url.clone(), key_prefix: format!("{}:{}:{}:v{major}", r.key_prefix, b.name, contract.id), op_timeout: r.op_timeout, fallback: r.fallback, tls: redis_tls.clone(), sentinel: r.sentinel.clone(), ..RedisConfig::default() };
                 AnyStore::Redis(RedisStore::new(rc, b.breaker.window.clone(), &rules).map_err(|e| ServeError::Breaker { binding: b.name.clone(), source: e.into() })?)
             }
         };
@@ -271,25 +272,41 @@ struct Shared {
     violations: events::ViolationSink,
 }
 
+/// The `transactional.id` of record loop `worker` under exactly-once. With static membership
+/// (`instance`: the loop's own `group.instance.id`) it is stable across restarts of the
+/// replica, so a restarted loop's `init_transactions` fences the transaction a killed one left
+/// open at once (read_committed readers otherwise wait for the broker's
+/// `transaction.timeout.ms`); two live replicas cannot share it, since the group already
+/// refuses two live members with one instance id. Without it the id is the process's own
+/// (`replica`, unique per process), worker 0 keeping the id a single loop always had.
+fn transactional_id(group: &str, instance: Option<&str>, replica: &str, worker: usize) -> String {
+    match instance {
+        Some(id) => format!("{group}-{id}"),
+        None if worker == 0 => format!("{group}-{replica}"),
+        None => format!("{group}-{replica}-{worker}"),
+    }
+}
+
 /// Record loop `worker`'s own clients: a consumer in the group (the group spreads the
 /// partitions over every loop of every replica) and an output producer, transactional under
-/// exactly-once with an id of its own (worker 0 keeps the id a single loop always had, so an
-/// upgrade fences the transaction it may have left open).
+/// exactly-once with an id of its own ([`transactional_id`]).
 fn worker_pipeline(cfg: &GateConfig, replica: &str, shared: &Shared, worker: usize, judged: Option<strict::JudgedRx>) -> Result<pipeline::Pipeline, ServeError> {
     let exactly_once = cfg.delivery.mode == DeliveryMode::ExactlyOnce;
-    let mut pcfg = producer_config(cfg);
-    if exactly_once {
-        let id = if worker == 0 { format!("{}-{replica}", cfg.kafka.group_id) } else { format!("{}-{replica}-{worker}", cfg.kafka.group_id) };
-        pcfg.set("transactional.id", id);
-    }
-    let ack_context = acks::AckContext::default();
-    let ack_queue = Arc::clone(&ack_context.queue);
-    let producer: acks::OutputProducer = pcfg.create_with_context(ack_context).map_err(kafka_err(format!("output producer of worker {worker}")))?;
     let mut ccfg = consumer_config(cfg);
     // Static membership names one member per id: every loop but the first gets its own.
     if let Some(id) = ccfg.get("group.instance.id").filter(|_| worker > 0).map(|id| format!("{id}-{worker}")) {
         ccfg.set("group.instance.id", id);
     }
+    let mut pcfg = producer_config(cfg);
+    if exactly_once {
+        let instance = ccfg.get("group.instance.id").filter(|id| !id.is_empty());
+        let id = transactional_id(&cfg.kafka.group_id, instance, replica, worker);
+        info!(worker, transactional_id = %id, stable = instance.is_some(), "exactly-once: transactional id");
+        pcfg.set("transactional.id", id);
+    }
+    let ack_context = acks::AckContext::default();
+    let ack_queue = Arc::clone(&ack_context.queue);
+    let producer: acks::OutputProducer = pcfg.create_with_context(ack_context).map_err(kafka_err(format!("output producer of worker {worker}")))?;
     let consumer: StreamConsumer<rebalance::GateContext> = ccfg
         .set("group.id", &cfg.kafka.group_id)
         .set("enable.auto.commit", if exactly_once { "false" } else { "true" })
@@ -373,7 +390,7 @@ pub(crate) async fn preflight(cfg: &GateConfig) -> Result<(), ServeError> {
 /// breakers' `redis.fallback` covers it).
 async fn redis_preflight(cfg: &GateConfig, tls: Option<breaker::TlsPem>) -> Result<(), ServeError> {
     let Some(r) = &cfg.redis else { return Ok(()) };
-    let rc = RedisConfig { url: r.url.clone(), op_timeout: r.op_timeout, tls, ..RedisConfig::default() };
+    let rc = RedisConfig { url: r.url.clone(), op_timeout: r.op_timeout, tls, sentinel: r.sentinel.clone(), ..RedisConfig::default() };
     let invalid = |field: &str, message: String| ServeError::Config(crate::config::ConfigError::Invalid { field: field.into(), message });
     // The client's messages may quote the URL; never its password.
     let clean = |m: &str| crate::config::interpolate::redact(m, &[crate::config::interpolate::password_of(&r.url)]);
@@ -388,9 +405,29 @@ async fn redis_preflight(cfg: &GateConfig, tls: Option<breaker::TlsPem>) -> Resu
             "redis.url",
             format!("Redis closed the connection without answering PING{}: {}", if r.url.starts_with("redis://") { " (a TLS port? write rediss://)" } else { "" }, clean(&m)),
         )),
+        Err(breaker::PingFailure::Setting { field, message }) => Err(invalid(&format!("redis.{field}"), clean(&message))),
         Err(breaker::PingFailure::Unreachable(m)) => {
             tracing::warn!(url = %crate::config::interpolate::redact_url(&r.url), reason = %clean(&m), "Redis cannot be reached at startup; the breakers start on redis.fallback");
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transactional_id;
+
+    #[test]
+    fn the_transactional_id_follows_the_static_member_id_else_the_process() {
+        // (instance id of the loop's consumer, worker) -> transactional.id
+        let cases = [
+            (Some("gate-a"), 0, "g-gate-a"),
+            (Some("gate-a-1"), 1, "g-gate-a-1"),
+            (None, 0, "g-host-42-0"),
+            (None, 3, "g-host-42-0-3"),
+        ];
+        for (instance, worker, want) in cases {
+            assert_eq!(transactional_id("g", instance, "host-42-0", worker), want, "{instance:?} worker {worker}");
         }
     }
 }

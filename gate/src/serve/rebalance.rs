@@ -23,7 +23,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::TopicPartitionList;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// One change of this replica's assignment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,8 @@ pub struct GateContext {
     /// Partitions asked back and not unassigned yet: a loop that stops before its hand-over
     /// unassigns them on its way out (the group and the consumer's close wait for it).
     revoking: Mutex<Vec<(String, i32)>>,
+    /// The last offset commit failed (its warning is given once per run of failures).
+    commits_failing: AtomicBool,
     /// Wakes the loop when a change is queued: a revoke may come inside a `recv()` that
     /// returns no record (the partitions are paused), and the group waits for the hand-over.
     queued: tokio::sync::Notify,
@@ -117,6 +119,28 @@ fn hands_over(cooperative: bool, lost: bool, closing: bool) -> bool {
 impl ClientContext for GateContext {}
 
 impl ConsumerContext for GateContext {
+    /// A commit the group refused is said, with the partitions it names: offsets that stop
+    /// moving otherwise go unnoticed until a restart reads those records again. (Nothing to
+    /// commit is no failure.)
+    /// (The auto-commit runs every second: while the coordinator is away, one warning when
+    /// commits start failing, one line when they succeed again.)
+    fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, offsets: &TopicPartitionList) {
+        let refused: Vec<(String, i32, String)> = offsets.elements().iter().filter_map(|e| e.error().err().map(|err| (e.topic().to_string(), e.partition(), err.to_string()))).collect();
+        let error = match result {
+            Err(rdkafka::error::KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => return,
+            Err(e) => Some(e.to_string()),
+            Ok(()) if !refused.is_empty() => Some("refused for some partitions".to_string()),
+            Ok(()) => None,
+        };
+        let was_failing = self.commits_failing.swap(error.is_some(), Ordering::Relaxed);
+        match (error, was_failing) {
+            (Some(error), false) => warn!(%error, partitions = ?refused, "offset commit failed; said again once commits succeed"),
+            (Some(error), true) => debug!(%error, partitions = ?refused, "offset commit failed again"),
+            (None, true) => info!(partitions = offsets.count(), "offset commits succeed again"),
+            (None, false) => {}
+        }
+    }
+
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
         let parts = partitions(tpl);

@@ -25,14 +25,25 @@ use tracing::{debug, info, warn};
 const RESUME_TICK: Duration = Duration::from_millis(100);
 
 /// Runs until `shutdown` turns true, then lets the delivery finish (drain acknowledgements,
-/// commit the open batch).
+/// commit the open batch), then closes the loop's clients within
+/// [`shutdown::CLOSE_WAIT`](super::shutdown::CLOSE_WAIT).
 ///
 /// # Errors
 /// What the delivery cannot recover from (a produce that failed after the producer's own
 /// retries, a transactional call that failed): the process must stop without committing past
 /// it, so the record is consumed again after a restart.
-pub(crate) async fn run<D: Delivery>(mut p: Pipeline, mut d: D, mut shutdown: watch::Receiver<bool>) -> Result<(), ServeError> {
-    d.start(&p).await?;
+pub(crate) async fn run<D: Delivery>(mut p: Pipeline, d: D, shutdown: watch::Receiver<bool>) -> Result<(), ServeError> {
+    let result = serve(&mut p, d, shutdown).await;
+    // Dropped here, the consumer's close (a commit, leaving the group) could wait on the
+    // group coordinator for good, holding the runtime's thread and the process's exit.
+    let worker = p.worker;
+    let closed = super::shutdown::within("closing the Kafka clients of a record loop", super::shutdown::CLOSE_WAIT, move || drop(p)).await;
+    debug!(worker, closed = closed.is_some(), "record loop stopped");
+    result
+}
+
+async fn serve<D: Delivery>(p: &mut Pipeline, mut d: D, mut shutdown: watch::Receiver<bool>) -> Result<(), ServeError> {
+    d.start(p).await?;
     let mut judged = p.judged.take();
     let mut parts = Partitions::default();
     let mut resume_tick = tokio::time::interval(RESUME_TICK);
@@ -43,11 +54,11 @@ pub(crate) async fn run<D: Delivery>(mut p: Pipeline, mut d: D, mut shutdown: wa
         tokio::select! {
             biased;
             _ = shutdown.changed() => break,
-            () = p.acks.wait(), if d.awaits_reports() => d.on_reports(&p, &mut parts)?,
+            () = p.acks.wait(), if d.awaits_reports() => d.on_reports(p, &mut parts)?,
             () = sleep_until(due), if due.is_some() => {
                 // A revoke inside a recv that returned nothing is seen here, before the commit.
                 p.apply_changes(&mut d, &mut parts).await?;
-                d.on_due(&p).await?;
+                d.on_due(p).await?;
             }
             _ = resume_tick.tick(), if parts.any_waiting() || parts.deferred.awaits_probe() => {
                 p.resume_ready(&mut parts);
@@ -77,7 +88,7 @@ pub(crate) async fn run<D: Delivery>(mut p: Pipeline, mut d: D, mut shutdown: wa
         }
     }
     p.apply_changes(&mut d, &mut parts).await?;
-    d.finish(&p, &mut parts).await
+    d.finish(p, &mut parts).await
 }
 
 async fn sleep_until(due: Option<tokio::time::Instant>) {

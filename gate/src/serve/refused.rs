@@ -61,8 +61,9 @@ impl Pipeline {
         true
     }
 
-    /// Sends an undelivered output again, as it was.
-    pub(crate) fn resend(&self, sent: Sent, r: &Refused) {
+    /// Sends an undelivered output again, as it was. A send the producer refuses at once
+    /// (its queue still full) gives back what was sent, for the caller to try again later.
+    pub(crate) fn resend(&self, sent: Sent, r: &Refused) -> Result<(), (KafkaError, Sent)> {
         let mut out = BaseRecord::with_opaque_to(r.topic.as_str(), Box::new(sent)).payload(r.payload.as_slice());
         if let Some(h) = &r.headers {
             out = out.headers(h.clone());
@@ -70,9 +71,7 @@ impl Pipeline {
         if let Some(k) = &r.key {
             out = out.key(k.as_slice());
         }
-        if let Err((err, rejected)) = self.producer.send(out) {
-            self.refused_at_once(err, rejected);
-        }
+        self.producer.send(out).map_err(|(err, rejected)| (err, *rejected.delivery_opaque))
     }
 
     /// A send the producer refused before queueing it (queue full, too large) reports through

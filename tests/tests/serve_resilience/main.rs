@@ -9,7 +9,9 @@
 //!   transition;
 //! - Redis stopped mid-stream (a private `redis-server`, not the shared one): record-level
 //!   failures still reach quarantine, valid records still reach validated, nothing is lost, the
-//!   readiness detail says the store fallback is active, and it clears once Redis is back.
+//!   readiness detail says the store fallback is active, and it clears once Redis is back;
+//! - a replica started while Redis is away, with the shared breaker forced open there: it
+//!   diverts every record until it can read the shared state, then honours the forced state.
 //!
 //! The `kill -9` test runs the real binary, `<target>/<profile>/contract-gate`: it builds it with
 //! `cargo build -p gate --bin contract-gate` first (a no-op when fresh), or uses `CG_GATE_BIN`
@@ -37,10 +39,13 @@ const T: Duration = Duration::from_secs(90);
 /// The outputs a consumed record can end in (last-good is a copy of validated, not an outcome).
 const OUTCOMES: [&str; 4] = ["validated", "quarantine", "held", "degraded"];
 
+mod broker_restart;
 mod data;
+mod forced_outage;
 mod kill9;
 mod ledger;
 mod process;
+mod queue_full;
 mod redis_outage;
 mod replicas;
 

@@ -2,7 +2,7 @@
 //! every record before it is acknowledged, so a crash re-delivers anything not fully written.
 
 use super::Delivery;
-use crate::serve::acks::Report;
+use crate::serve::acks::{Refused, Report, Sent};
 use crate::serve::partitions::Partitions;
 use crate::serve::pipeline::Pipeline;
 use crate::serve::fit::{self, Refusal};
@@ -24,13 +24,28 @@ const MAX_IN_FLIGHT: usize = 50_000;
 /// once), rather than the whole group waiting on a broker that does not answer.
 const HAND_OVER_WAIT: Duration = Duration::from_secs(10);
 
+/// Longest a stopping loop waits for the acknowledgements of what it sent. librdkafka's own
+/// bound (`message.timeout.ms`, 5 min by default) is longer than any orchestrator waits after
+/// SIGTERM; what is not acknowledged by then is written again after the restart.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
+
+/// How long an output refused for a passing reason (the producer's queue full, the cluster
+/// away) waits before it is sent again. Sent again at once, a refusal by a full queue came
+/// straight back: the loop spun on the same records until the queue drained.
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
 /// At-least-once delivery.
 #[derive(Debug, Default)]
 pub struct AtLeastOnce {
-    /// Outputs sent whose delivery report has not been taken yet.
+    /// Outputs sent whose delivery report has not been taken yet, and outputs waiting to be
+    /// sent again.
     outstanding: usize,
     /// The reports taken in one go, kept for its capacity.
     reports: Vec<Report>,
+    /// Outputs to send again at `retry_at`, in the order they failed.
+    retries: Vec<(Sent, Box<Refused>)>,
+    /// When `retries` go out.
+    retry_at: Option<tokio::time::Instant>,
 }
 
 impl Delivery for AtLeastOnce {
@@ -40,8 +55,10 @@ impl Delivery for AtLeastOnce {
         Ok(())
     }
 
+    /// No room while outputs wait to be sent again: new records would only fill the queue
+    /// they wait for.
     fn has_room(&self, deferred: usize) -> bool {
-        self.outstanding + deferred < MAX_IN_FLIGHT
+        self.retries.is_empty() && self.outstanding + deferred < MAX_IN_FLIGHT
     }
 
     fn awaits_reports(&self) -> bool {
@@ -68,10 +85,7 @@ impl Delivery for AtLeastOnce {
                         "partition_stopped"
                     }
                     (Refusal::Record, Some(r)) if p.stub_refused(&sent, r, &source) => "stubbed",
-                    (Refusal::Transient, Some(r)) => {
-                        p.resend(sent, r);
-                        "retried"
-                    }
+                    (Refusal::Transient, Some(_)) => "retried",
                     _ => "stopped",
                 };
                 let (topic, partition, offset, output) = failed_at;
@@ -82,6 +96,12 @@ impl Delivery for AtLeastOnce {
                         break;
                     }
                     "partition_stopped" => {}
+                    "retried" => {
+                        if let Some(r) = refused {
+                            self.retry_later(sent, r);
+                        }
+                        self.outstanding += 1;
+                    }
                     _ => self.outstanding += 1,
                 }
                 continue;
@@ -100,10 +120,11 @@ impl Delivery for AtLeastOnce {
     }
 
     fn due(&self) -> Option<tokio::time::Instant> {
-        None
+        self.retry_at
     }
 
-    async fn on_due(&mut self, _p: &Pipeline) -> Result<(), ServeError> {
+    async fn on_due(&mut self, p: &Pipeline) -> Result<(), ServeError> {
+        self.resend_due(p);
         Ok(())
     }
 
@@ -150,13 +171,20 @@ impl Delivery for AtLeastOnce {
         }
     }
 
-    /// Drains in-flight outputs, stores their offsets and commits.
+    /// Drains in-flight outputs (at most [`SHUTDOWN_DRAIN`]), stores their offsets and commits
+    /// (at most [`FINAL_COMMIT_WAIT`](crate::serve::shutdown::FINAL_COMMIT_WAIT)).
     async fn finish(&mut self, p: &Pipeline, parts: &mut Partitions) -> Result<(), ServeError> {
         info!(in_flight = self.outstanding, "draining");
-        self.drain(p, parts, None).await?;
-        if let Err(e) = p.consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
-            // Nothing stored yet is not a failure.
-            debug!(error = %e, "final commit");
+        if !self.drain(p, parts, Some(tokio::time::Instant::now() + SHUTDOWN_DRAIN)).await? {
+            warn!(unacknowledged = self.outstanding, wait = ?SHUTDOWN_DRAIN, "stopping with outputs unacknowledged: their records are consumed again after the restart");
+        }
+        let consumer = Arc::clone(&p.consumer);
+        let commit = crate::serve::shutdown::within("the final offset commit", crate::serve::shutdown::FINAL_COMMIT_WAIT, move || consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)).await;
+        match commit {
+            Some(Ok(()) | Err(rdkafka::error::KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset))) => debug!("final commit done"),
+            // Its records are consumed again after the restart.
+            Some(Err(e)) => warn!(error = %e, "final offset commit failed"),
+            None => {}
         }
         Ok(())
     }
@@ -167,17 +195,54 @@ impl AtLeastOnce {
     /// flight, or `deadline` passes: returns whether everything was acknowledged.
     async fn drain(&mut self, p: &Pipeline, parts: &mut Partitions, deadline: Option<tokio::time::Instant>) -> Result<bool, ServeError> {
         while self.outstanding > 0 {
+            // Outputs waiting to be sent again report only once sent: their time comes first.
+            let retry_at = self.retry_at;
+            let woken = async {
+                match retry_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => p.acks.wait().await,
+                }
+            };
             match deadline {
                 Some(at) => {
-                    if tokio::time::timeout_at(at, p.acks.wait()).await.is_err() {
+                    if tokio::time::timeout_at(at, woken).await.is_err() {
                         return Ok(false);
                     }
                 }
-                None => p.acks.wait().await,
+                None => woken.await,
+            }
+            if retry_at.is_some() {
+                self.resend_due(p);
             }
             self.on_reports(p, parts)?;
         }
         Ok(true)
+    }
+
+    /// Keeps an output refused for a passing reason, to send again after [`RETRY_BACKOFF`].
+    fn retry_later(&mut self, sent: Sent, r: Box<Refused>) {
+        self.retries.push((sent, r));
+        self.retry_at.get_or_insert_with(|| tokio::time::Instant::now() + RETRY_BACKOFF);
+    }
+
+    /// Sends the waiting outputs again, in order, until the producer's queue refuses one: it
+    /// and those after it wait another [`RETRY_BACKOFF`] (the queue drains meanwhile). A send
+    /// refused for another reason reports as a failed delivery, to be judged as one.
+    fn resend_due(&mut self, p: &Pipeline) {
+        self.retry_at = None;
+        let mut waiting = std::mem::take(&mut self.retries).into_iter();
+        while let Some((sent, r)) = waiting.next() {
+            match p.resend(sent, &r) {
+                Ok(()) => {}
+                Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), sent)) => {
+                    self.retries.push((sent, r));
+                    self.retries.extend(waiting);
+                    self.retry_at = Some(tokio::time::Instant::now() + RETRY_BACKOFF);
+                    return;
+                }
+                Err((err, sent)) => p.acks.push(sent, Err(err), Some(r)),
+            }
+        }
     }
 }
 
