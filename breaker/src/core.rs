@@ -87,6 +87,7 @@ pub fn gate_of(metric: MetricKind) -> Gate {
         | MetricKind::RecordFailures
         | MetricKind::DecodeErrors
         | MetricKind::StaleRecords
+        | MetricKind::RecordAge
         | MetricKind::Distribution => Gate::MinRecords,
     }
 }

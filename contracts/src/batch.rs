@@ -4,7 +4,7 @@
 use crate::check::{Observer, Verdict};
 use crate::compile::CompiledContract;
 use crate::threshold::{Operator, Unit};
-use crate::window::{evaluate, MetricKind};
+use crate::window::{age_quantiles, evaluate, Enforcement, MetricKind};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -31,6 +31,13 @@ pub struct ReportRule {
     pub unit: Unit,
     /// Whether the rule holds.
     pub passed: bool,
+    /// Reported, not judged (an SLA's record-age percentile): `passed` is always true and the
+    /// threshold is the SLA the value is read against.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reported: bool,
+    /// Record-age quantiles (p50, p95, p99, in seconds) of a latency SLA's `recordAge` rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ages: Option<crate::window::AgeQuantiles>,
 }
 
 /// Records failing one rule.
@@ -149,8 +156,12 @@ impl<'c> Batch<'c> {
         let results = evaluate(&self.contract.rules, &self.obs.window, now_ms);
         let rules: Vec<ReportRule> = results
             .into_iter()
-            .filter(|r| r.metric != MetricKind::NoData) // silence is a streaming notion
-            .map(|r| ReportRule { threshold: operand(&r.operator), operator: r.operator.key(), id: r.id, metric: r.metric, field: r.field, value: r.value.map(round6), unit: r.unit, passed: r.passed })
+            .zip(self.contract.rules.iter().zip(&self.obs.window.accumulators))
+            .filter(|(r, _)| r.metric != MetricKind::NoData) // silence is a streaming notion
+            .map(|(r, (rule, acc))| {
+                let ages = age_quantiles(rule, acc).map(|q| crate::window::AgeQuantiles { p50: round6(q.p50), p95: round6(q.p95), p99: round6(q.p99), records: q.records });
+                ReportRule { threshold: operand(&r.operator), operator: r.operator.key(), id: r.id, metric: r.metric, field: r.field, value: r.value.map(round6), unit: r.unit, passed: r.passed, reported: r.enforcement == Enforcement::Report, ages }
+            })
             .collect();
         let passed = rules.iter().all(|r| r.passed) && self.failed == 0;
         BatchReport {

@@ -268,6 +268,9 @@ impl CompiledContract {
         }
         obs.window.records += 1;
         let mut failure_slot = None;
+        // The age the stale probe just read, for the age probe of the same SLA that follows
+        // it: one timestamp parse per record.
+        let mut last_age: Option<(&[String], i64)> = None;
         for (i, probe) in self.probes.iter().enumerate() {
             let acc = &mut obs.window.accumulators[i];
             let at = &self.probe_at[i];
@@ -338,12 +341,23 @@ impl CompiledContract {
                     let Accumulator::Count { hits, total } = acc else { continue };
                     *total += 1;
                     let age = now.saturating_sub(ms);
+                    last_age = Some((path, age));
                     if age > *max_age_ms {
                         *hits += 1;
                         verdict.stale = true;
                         #[allow(clippy::cast_precision_loss)]
                         let (age_s, max_s) = (age as f64 / 1000.0, *max_age_ms as f64 / 1000.0);
                         verdict.violations.push(Violation { rule: self.rule_ids[i].clone(), field: path.join("."), value: format!("{age_s} s old"), expected: format!("at most {max_s} s old (latency SLA)"), blocking: false });
+                    }
+                    continue;
+                }
+                Probe::Age { path, format } => {
+                    let age = match last_age {
+                        Some((p, age)) if p == path.as_slice() => Some(age),
+                        _ => obs.clock.zip(val(0).and_then(Value::as_str).and_then(|s| format.parse(s))).map(|(now, ms)| now.saturating_sub(ms)),
+                    };
+                    if let (Some(age), Accumulator::Histogram { bins }) = (age, acc) {
+                        crate::window::age::count(bins, age);
                     }
                     continue;
                 }

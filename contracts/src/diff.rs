@@ -110,7 +110,7 @@ impl Area {
 
     /// The area of a compiled window rule: the SLA metrics come only from `slaProperties`.
     fn of_rule(r: &WindowRule) -> Self {
-        if matches!(r.metric, MetricKind::Freshness | MetricKind::StaleRecords | MetricKind::NoData) {
+        if matches!(r.metric, MetricKind::Freshness | MetricKind::StaleRecords | MetricKind::RecordAge | MetricKind::NoData) {
             Self::Sla
         } else {
             Self::Quality
@@ -503,7 +503,9 @@ fn join(vs: &[&Value]) -> String {
 
 /// Window rules as compiled (quality, SLA and gate rules alike), compared by id.
 fn rules(d: &mut Diff, object: &str, oc: &Contract, nc: &Contract) {
-    let compiled = |c: &Contract| compile(c, Some(object)).ok().map(|c| c.rules);
+    // A reported-only rule (an SLA's record-age percentile) judges nothing: its reference
+    // moves with the SLA, which is diffed already.
+    let compiled = |c: &Contract| compile(c, Some(object)).ok().map(|c| c.rules.into_iter().filter(|r| r.enforcement != crate::window::Enforcement::Report).collect::<Vec<_>>());
     let (Some(or), Some(nr)) = (compiled(oc), compiled(nc)) else {
         // A version that does not compile never gets this far in the registry; a diff of one
         // by hand still shows the schema changes above.

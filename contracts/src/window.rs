@@ -9,6 +9,10 @@
 use crate::threshold::{Operator, Unit};
 use serde::{Deserialize, Serialize};
 
+pub mod age;
+
+pub use age::AgeQuantiles;
+
 /// What a window rule measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,9 +33,14 @@ pub enum MetricKind {
     DecodeErrors,
     /// Age of the newest event timestamp of an element (`slaProperties` latency/freshness).
     Freshness,
-    /// Share of records whose own event timestamp was older than the latency SLA when the gate
+    /// The share of records whose own event timestamp was older than the SLA when the gate
     /// judged them (`slaProperties` latency/freshness; gate-defined threshold).
     StaleRecords,
+    /// The 95th percentile of the records' ages when judged (`slaProperties`
+    /// latency/freshness), in seconds, from a histogram of fixed buckets ([`age`]) that merges
+    /// across replicas; reported, not judged ([`Enforcement::Report`]), since p95 above the SLA
+    /// is the stale share above 5 %.
+    RecordAge,
     /// Time since the last record arrived (`slaProperties` frequency): "no data".
     NoData,
     /// Population stability index of a field against its recorded baseline.
@@ -52,6 +61,7 @@ impl MetricKind {
             Self::DecodeErrors => "decodeErrors",
             Self::Freshness => "freshness",
             Self::StaleRecords => "staleRecords",
+            Self::RecordAge => "recordAge",
             Self::NoData => "noData",
             Self::Distribution => "distribution",
         }
@@ -93,6 +103,10 @@ pub enum Enforcement {
     /// Per record as [`Enforcement::Record`], and the first hit in a window also trips the
     /// breaker (`gateTripOnAny: true` on the rule): "any invalid value stops the flow".
     RecordAndWindow,
+    /// Measured and reported only (the record-age percentile of a latency SLA): the result
+    /// always passes, never trips a breaker and fails no record. Its operator is the reference
+    /// the value is read against, not a threshold.
+    Report,
 }
 
 impl Enforcement {
@@ -105,13 +119,13 @@ impl Enforcement {
     /// Whether a hit fails the record itself.
     #[must_use]
     pub fn per_record(self) -> bool {
-        self != Self::Window
+        matches!(self, Self::Record | Self::RecordAndWindow)
     }
 
     /// Whether the rule's window value may trip a streaming breaker.
     #[must_use]
     pub fn trips(self) -> bool {
-        self != Self::Record
+        matches!(self, Self::Window | Self::RecordAndWindow)
     }
 }
 
@@ -131,9 +145,9 @@ pub enum Accumulator {
         /// `None` until a timestamp is seen.
         ms: Option<i64>,
     },
-    /// Counts per distribution bin.
+    /// Counts per bin: of a distribution rule's profile, or of record ages ([`age`]).
     Histogram {
-        /// One count per bin of the rule's profile.
+        /// One count per bin.
         bins: Vec<u64>,
     },
 }
@@ -147,6 +161,7 @@ impl Accumulator {
             MetricKind::Distribution => Self::Histogram {
                 bins: vec![0; rule.baseline.as_ref().map_or(0, Vec::len)],
             },
+            MetricKind::RecordAge => Self::Histogram { bins: vec![0; age::BUCKETS] },
             _ => Self::Count { hits: 0, total: 0 },
         }
     }
@@ -279,10 +294,21 @@ pub fn value_of(rule: &WindowRule, acc: &Accumulator, records: u64, now_ms: i64)
         Accumulator::Newest { ms } => {
             ms.map(|ms| (now_ms.saturating_sub(ms)) as f64 / 1000.0)
         }
+        Accumulator::Histogram { bins } if rule.metric == MetricKind::RecordAge => age::quantile(bins, 0.95),
         Accumulator::Histogram { bins } => {
             let baseline = rule.baseline.as_deref()?;
             psi(baseline, bins)
         }
+    }
+}
+
+/// The record-age quantiles of a rule that keeps an age histogram (the `recordAge` rule of a
+/// latency SLA); `None` for other rules and before any record had an age.
+#[must_use]
+pub fn age_quantiles(rule: &WindowRule, acc: &Accumulator) -> Option<AgeQuantiles> {
+    match acc {
+        Accumulator::Histogram { bins } if rule.metric == MetricKind::RecordAge => AgeQuantiles::of(bins),
+        _ => None,
     }
 }
 
@@ -333,7 +359,7 @@ pub fn evaluate(rules: &[WindowRule], state: &WindowState, now_ms: i64) -> Vec<R
                 value,
                 operator: rule.operator,
                 unit: rule.unit,
-                passed: value.is_none_or(|v| rule.operator.holds(v)),
+                passed: rule.enforcement == Enforcement::Report || value.is_none_or(|v| rule.operator.holds(v)),
                 sample,
                 enforcement: rule.enforcement,
             }
@@ -398,6 +424,36 @@ mod tests {
         assert_eq!(a.accumulators[0], Accumulator::Count { hits: 3, total: 5 });
         assert_eq!(a.accumulators[1], Accumulator::Newest { ms: Some(9) });
         assert_eq!(a.accumulators[2], Accumulator::Histogram { bins: vec![1, 4] });
+    }
+
+    #[test]
+    fn the_record_age_rule_reports_p95_and_never_fails() {
+        let mut r = rule(MetricKind::RecordAge, Operator::MustBeLessOrEqualTo(10.0), Unit::Seconds);
+        r.enforcement = Enforcement::Report;
+        let Accumulator::Histogram { mut bins } = Accumulator::empty_for(&r) else { panic!("an age histogram") };
+        assert_eq!(bins.len(), age::BUCKETS);
+        // 90 records 1 s old, 10 an hour old: p95 is in the hour's bucket, far over the SLA.
+        (0..90).for_each(|_| age::count(&mut bins, 1_000));
+        (0..10).for_each(|_| age::count(&mut bins, 3_600_000));
+        let state = WindowState { records: 100, accumulators: vec![Accumulator::Histogram { bins }] };
+        let res = &evaluate(std::slice::from_ref(&r), &state, 0)[0];
+        assert!(res.value.is_some_and(|v| v > 1_800.0 && v <= 3_600.0), "{:?}", res.value);
+        assert!(res.passed && !res.enforcement.trips() && !res.enforcement.per_record(), "reported, not judged");
+        let q = age_quantiles(&r, &state.accumulators[0]).expect("ages");
+        assert!(q.records == 100 && q.p50 > 0.5 && q.p50 <= 1.0, "{q:?}");
+        // A percent staleRecords rule keeps its count.
+        let share = rule(MetricKind::StaleRecords, Operator::MustBeLessOrEqualTo(5.0), Unit::Percent);
+        assert_eq!(Accumulator::empty_for(&share), Accumulator::Count { hits: 0, total: 0 });
+        assert_eq!(age_quantiles(&share, &Accumulator::Count { hits: 1, total: 2 }), None);
+    }
+
+    #[test]
+    fn enforcement_table() {
+        // (enforcement, fails the record, trips)
+        let cases = [(Enforcement::Window, false, true), (Enforcement::Record, true, false), (Enforcement::RecordAndWindow, true, true), (Enforcement::Report, false, false)];
+        for (e, per_record, trips) in cases {
+            assert_eq!((e.per_record(), e.trips()), (per_record, trips), "{e:?}");
+        }
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub struct CompiledContract {
 /// Paths a probe reads.
 fn paths_of(p: &Probe) -> Vec<&Vec<String>> {
     match p {
-        Probe::Null { path } | Probe::Missing { path, .. } | Probe::Invalid { path, .. } | Probe::Freshness { path, .. } | Probe::Stale { path, .. } | Probe::Distribution { path, .. } => vec![path],
+        Probe::Null { path } | Probe::Missing { path, .. } | Probe::Invalid { path, .. } | Probe::Freshness { path, .. } | Probe::Stale { path, .. } | Probe::Age { path, .. } | Probe::Distribution { path, .. } => vec![path],
         Probe::Duplicate { paths, .. } => paths.iter().collect(),
         Probe::RowCount | Probe::RecordFailures | Probe::DecodeErrors | Probe::NoData => Vec::new(),
     }

@@ -20,7 +20,7 @@ const DECODE: &str = "$.decode";
 /// The test-case class of a window rule.
 fn class_of(metric: MetricKind) -> &'static str {
     match metric {
-        MetricKind::Freshness | MetricKind::StaleRecords | MetricKind::NoData => "sla",
+        MetricKind::Freshness | MetricKind::StaleRecords | MetricKind::RecordAge | MetricKind::NoData => "sla",
         _ => "quality",
     }
 }
@@ -53,7 +53,11 @@ fn threshold(r: &ReportRule) -> String {
 /// A window rule's case; its record failures (same id), if any, join the description.
 fn rule_case(r: &ReportRule, records: Option<&RuleFailures>) -> TestCase {
     let on = r.field.as_deref().map(|f| format!(" of {f}")).unwrap_or_default();
-    let observed = format!("{}{on} = {} {}, expected {} {}", r.metric.as_str(), fmt_value(r.value), r.unit, threshold(r), r.unit);
+    let observed = match r.ages {
+        // Reported, not judged: the percentile beside the SLA it is read against.
+        Some(q) if r.reported => format!("record age{on}: p50 {} s, p95 {} s, p99 {} s over {} records (SLA {} s; reported, the stale share is judged)", fmt_value(Some(q.p50)), fmt_value(Some(q.p95)), fmt_value(Some(q.p99)), q.records, fmt_value(r.threshold.as_f64())),
+        _ => format!("{}{on} = {} {}, expected {} {}", r.metric.as_str(), fmt_value(r.value), r.unit, threshold(r), r.unit),
+    };
     let mut case = if r.passed {
         TestCase::new(r.id.as_str(), TestCaseStatus::success())
     } else {

@@ -48,9 +48,29 @@ fn paused(v: &Value) -> String {
     }
 }
 
-const HEADER: [&str; 8] = ["BINDING", "STATE", "SINCE", "TRIPS", "CONTRACT", "FALLBACK", "STORE", "PAUSED"];
+/// The latency SLAs' p95 record age at the last flush, against each SLA (`12.5s/10s`).
+fn record_age(v: &Value) -> String {
+    let shown: Vec<String> = v
+        .get("record_age")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| {
+            let p95 = a.get("p95_seconds").and_then(Value::as_f64)?;
+            let sla = a.get("sla_seconds").and_then(Value::as_f64).map(|s| format!("/{}s", crate::batch::report::fmt_value(Some(s)))).unwrap_or_default();
+            Some(format!("{}s{sla}", crate::batch::report::fmt_value(Some((p95 * 100.0).round() / 100.0))))
+        })
+        .collect();
+    if shown.is_empty() {
+        "-".to_string()
+    } else {
+        shown.join(",")
+    }
+}
 
-fn row(b: &Value) -> [String; 8] {
+const HEADER: [&str; 9] = ["BINDING", "STATE", "SINCE", "TRIPS", "CONTRACT", "FALLBACK", "STORE", "PAUSED", "P95 AGE/SLA"];
+
+fn row(b: &Value) -> [String; 9] {
     let st = b.get("state").unwrap_or(&Value::Null);
     let store = match (s(b, "store"), b.get("store_fallback_active").and_then(Value::as_bool)) {
         (store, Some(true)) => format!("{store} (on local fallback)"),
@@ -65,11 +85,12 @@ fn row(b: &Value) -> [String; 8] {
         s(b, "fallback").to_string(),
         store,
         paused(b),
+        record_age(b),
     ]
 }
 
 fn status_table(bindings: &[&Value]) -> String {
-    let rows: Vec<[String; 8]> = bindings.iter().map(|b| row(b)).collect();
+    let rows: Vec<[String; 9]> = bindings.iter().map(|b| row(b)).collect();
     let widths: Vec<usize> = (0..HEADER.len()).map(|i| rows.iter().map(|r| r[i].chars().count()).chain([HEADER[i].len()]).max().unwrap_or(0)).collect();
     let mut out = String::new();
     let line = |out: &mut String, cells: &[&str], reason: &str| {
@@ -114,7 +135,7 @@ mod tests {
         let state = |mode: &str, reason: Value| serde_json::json!({ "mode": mode, "since_ms": 1_714_557_600_000_i64, "epoch": 3, "trips": 1, "reason": reason, "open_until_ms": null, "probe_budget": 0, "window_from_ms": 0 });
         let breach = serde_json::json!({ "kind": "breach", "rule": "dep_time_nulls", "metric": "nullValues", "field": "dep_time", "value": 41.5, "threshold": { "mustBeLessThan": 3.0 }, "unit": "percent", "records": 200 });
         let status = serde_json::json!([
-            { "binding": "flights", "contract": "flights", "version": "1.1.0", "fallback": "last_good", "store": "redis", "store_fallback_active": false, "state": state("open", breach), "paused_partitions": {} },
+            { "binding": "flights", "contract": "flights", "version": "1.1.0", "fallback": "last_good", "store": "redis", "store_fallback_active": false, "state": state("open", breach), "paused_partitions": {}, "record_age": [{ "rule": "time_hour.latency.recordAge", "p95_seconds": 3.3333, "sla_seconds": 7200.0 }] },
             { "binding": "orders", "contract": "orders", "version": "2.0.0", "fallback": "pause", "store": "redis", "store_fallback_active": true, "state": state("closed", serde_json::json!({ "kind": "probe_passed", "records": 500, "timed_out": false })), "paused_partitions": { "0": 120, "2": 7 } }
         ]);
         let one = status[0].clone();

@@ -224,7 +224,6 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
     let mut phase_since = Instant::now();
     let mut consuming_since: Option<Instant> = None;
     let mut burst_left = BURST;
-    let mut half_open_validated: Option<u64> = None;
     let mut problems = Vec::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -283,11 +282,6 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
         }
         let st = binding.breaker.status().await.state;
         let mode = st.mode.as_str();
-        if st.mode == breaker::Mode::HalfOpen {
-            half_open_validated.get_or_insert(count(&r, VALIDATED));
-        } else {
-            half_open_validated = None;
-        }
 
         // The script.
         match phase {
@@ -375,7 +369,11 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
         #[allow(clippy::cast_precision_loss)]
         let until = st.open_until_ms.map(|u| ((u - now_ms()).max(0)) as f64 / 1000.0);
         snap.half_open_in_s = until;
-        snap.probe = half_open_validated.map(|v0| (count(&r, VALIDATED).saturating_sub(v0).min(st.probe_budget.max(1)), st.probe_budget));
+        // Probe records are held until the verdict, so validated does not move while they are
+        // judged: the gate's own count of the probe's records does.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let judged = samples.iter().find(|s| s.name == crate::serve::telemetry::catalog::PROBE_RECORDS.name && s.label("binding") == Some("flights")).map_or(0, |s| s.value.max(0.0) as u64);
+        snap.probe = (st.mode == breaker::Mode::HalfOpen).then(|| (judged.min(st.probe_budget.max(1)), st.probe_budget));
         snap.rules = rules;
         snap.lag = {
             let l: Vec<f64> = samples.iter().filter(|s| s.name == crate::serve::telemetry::catalog::CONSUMER_LAG.name && s.label("binding") == Some("flights")).map(|s| s.value).collect();

@@ -190,7 +190,7 @@ impl View {
             }
             "half_open" => {
                 if let Some((n, budget)) = s.probe {
-                    breaker.push_str(&format!(" → probe: {n}/{budget} records to flights.validated, judged alone"));
+                    breaker.push_str(&format!(" → probe: {n}/{budget} records judged, held until the verdict"));
                 }
             }
             _ => {}

@@ -31,6 +31,8 @@ pub enum Probe {
     Freshness { path: Vec<String>, format: crate::compile::schema::TimeFormat },
     /// Whether the date/timestamp at `path` is older than `max_age_ms` at the observer's clock.
     Stale { path: Vec<String>, format: crate::compile::schema::TimeFormat, max_age_ms: i64 },
+    /// The age of the date/timestamp at `path` at the observer's clock, into an age histogram.
+    Age { path: Vec<String>, format: crate::compile::schema::TimeFormat },
     /// Newest arrival time, fed by the streaming shell.
     NoData,
     /// Histogram of the value at `path`.
@@ -151,6 +153,7 @@ impl Compiled {
         let countable = matches!(rule.metric, MetricKind::NullValues | MetricKind::MissingValues | MetricKind::InvalidValues | MetricKind::DuplicateValues);
         let blocking = countable && rule.unit == Unit::Rows && rule.operator.accepts_only_zero();
         rule.enforcement = match (blocking, rule.enforcement) {
+            (_, Enforcement::Report) => Enforcement::Report,
             (false, _) => Enforcement::Window,
             (true, Enforcement::RecordAndWindow) => Enforcement::RecordAndWindow,
             (true, _) => Enforcement::Record,

@@ -23,9 +23,11 @@ pub fn unit_seconds(unit: &str) -> Option<f64> {
 }
 
 /// Compiles SLA properties that apply to the scope's object. A latency (or freshness) SLA
-/// gives two rules: the age of the newest timestamp (a stream gone stale or silent) and the
+/// gives three rules: the age of the newest timestamp (a stream gone stale or silent), the
 /// share of records that were already older than the SLA when judged, at most
-/// `gateMaxStalePercent` (a stale burst among fresh records). An element naming an object or
+/// `gateMaxStalePercent` (a stale burst among fresh records), and the 95th percentile of the
+/// records' ages (`<id>.recordAge`), reported beside the SLA but not judged: above the SLA it
+/// says no more than a stale share above 5 % does. An element naming an object or
 /// property the contract lacks is an error for the SLAs the gate enforces (they could never
 /// fire) and a warning for the others.
 pub fn sla_rules(out: &mut Compiled, slas: &[SlaProperty], scope: &Scope<'_>, stale_limit: f64) {
@@ -93,14 +95,16 @@ pub fn sla_rules(out: &mut Compiled, slas: &[SlaProperty], scope: &Scope<'_>, st
             Probe::Freshness { path, format } => {
                 #[allow(clippy::cast_possible_truncation)]
                 let max_age_ms = (value * mult * 1000.0).round() as i64;
-                Some(Probe::Stale { path: path.clone(), format: format.clone(), max_age_ms })
+                Some((Probe::Stale { path: path.clone(), format: format.clone(), max_age_ms }, Probe::Age { path: path.clone(), format: format.clone() }))
             }
             _ => None,
         };
         out.push(WindowRule { id: id.clone(), metric: kind, field: field.clone(), operator: Operator::MustBeLessOrEqualTo(value * mult), unit: Unit::Seconds, baseline: None, enforcement: Enforcement::Window }, probe);
-        if let Some(probe) = stale {
+        if let Some((probe, ages)) = stale {
             let sid = out.unique_id(None, format!("{id}.staleRecords"), &spath);
-            out.push(WindowRule { id: sid, metric: MetricKind::StaleRecords, field, operator: Operator::MustBeLessOrEqualTo(stale_limit), unit: Unit::Percent, baseline: None, enforcement: Enforcement::Window }, probe);
+            out.push(WindowRule { id: sid, metric: MetricKind::StaleRecords, field: field.clone(), operator: Operator::MustBeLessOrEqualTo(stale_limit), unit: Unit::Percent, baseline: None, enforcement: Enforcement::Window }, probe);
+            let aid = out.unique_id(None, format!("{id}.recordAge"), &spath);
+            out.push(WindowRule { id: aid, metric: MetricKind::RecordAge, field, operator: Operator::MustBeLessOrEqualTo(value * mult), unit: Unit::Seconds, baseline: None, enforcement: Enforcement::Report }, ages);
         }
     }
 }

@@ -111,6 +111,18 @@ pub const WINDOW_RULE_SECONDS: Metric = Metric { name: "contract_gate_window_rul
 /// `contract_gate_window_rule_value_score`.
 pub const WINDOW_RULE_SCORE: Metric = Metric { name: "contract_gate_window_rule_value_score", kind: Kind::Gauge, unit: None, help: "Value of each distribution-drift window rule (population stability index against the contract's baseline) at the last flush.", labels: &["binding", "rule"] };
 
+/// `contract_gate_record_age_p95_seconds`.
+pub const RECORD_AGE_P95: Metric = Metric {
+    name: "contract_gate_record_age_p95_seconds",
+    kind: Kind::Gauge,
+    unit: Some(Unit::Seconds),
+    help: "95th percentile of the records' own event-time age when the gate judged them, over the breaker window at the last flush (merged over every replica), per latency SLA (rule: the SLA's recordAge rule). Above the SLA exactly when the SLA's staleRecords share is above 5 percent.",
+    labels: &["binding", "rule"],
+};
+
+/// `contract_gate_probe_records`.
+pub const PROBE_RECORDS: Metric = Metric { name: "contract_gate_probe_records", kind: Kind::Gauge, unit: Some(Unit::Count), help: "Records the binding's current half-open probe has judged, over every replica, at the last flush (they are held until its verdict); 0 outside half-open.", labels: &["binding"] };
+
 /// `contract_gate_source_idle_seconds`.
 pub const SOURCE_IDLE: Metric = Metric { name: "contract_gate_source_idle_seconds", kind: Kind::Gauge, unit: Some(Unit::Seconds), help: "Seconds since the binding last received a record from its source topic.", labels: &["binding"] };
 
@@ -133,7 +145,7 @@ pub const REGISTRY_SCHEMA_REQUESTS: Metric = Metric { name: "contract_gate_regis
 pub const REGISTRY_SCHEMA_REGISTRATIONS: Metric = Metric { name: "contract_gate_registry_schema_registrations_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Schema registrations through the registry's Schema Registry API by outcome.", labels: &["outcome"] };
 
 /// Every metric the gate process exports.
-pub const ALL: [Metric; 24] = [
+pub const ALL: [Metric; 26] = [
     RECORDS,
     RULE_VIOLATIONS,
     DECODE_ERRORS,
@@ -151,6 +163,8 @@ pub const ALL: [Metric; 24] = [
     WINDOW_RULE_ROWS,
     WINDOW_RULE_SECONDS,
     WINDOW_RULE_SCORE,
+    RECORD_AGE_P95,
+    PROBE_RECORDS,
     SOURCE_IDLE,
     CONSUMER_LAG,
     CONTRACT_RELOADS,

@@ -46,7 +46,10 @@ fn rule(id: &str, unit: Unit, value: Option<f64>) -> RuleResult {
 }
 
 fn report(results: Vec<RuleResult>) -> breaker::FlushReport {
-    breaker::FlushReport { state: breaker::BreakerState::initial(0), source: breaker::Source::Shared, records: 10, warm: true, results, probe_results: None, breach: None, transition: None, error: None }
+    // A probe of 40 records so far: every record is in scope of `$.recordFailures`.
+    let failures = RuleResult { metric: MetricKind::RecordFailures, sample: Some(contracts::Sample { hits: 1, total: 40 }), ..rule("$.recordFailures", Unit::Percent, Some(2.5)) };
+    let nulls = RuleResult { sample: Some(contracts::Sample { hits: 0, total: 38 }), ..rule("dep_time_nulls", Unit::Percent, Some(0.0)) };
+    breaker::FlushReport { state: breaker::BreakerState::initial(0), source: breaker::Source::Shared, records: 10, warm: true, results, probe_results: Some(vec![nulls, failures]), breach: None, transition: None, error: None }
 }
 
 /// Emits one of each event (the sidecar's and the registry's) and renders the exposition.
@@ -72,7 +75,8 @@ fn render_one_of_each() -> String {
         let from = breaker::BreakerState::initial(0);
         let to = breaker::BreakerState { mode: Mode::Open, epoch: 2, ..from.clone() };
         BreakerTransitioned { binding: b, transition: &breaker::Transition { from, to } }.emit();
-        let results = vec![r, rule("rows", Unit::Rows, Some(500.0)), rule("fresh", Unit::Seconds, Some(12.0)), rule("psi", Unit::Score, Some(0.3)), rule("unmeasured", Unit::Percent, None)];
+        let age = RuleResult { metric: MetricKind::RecordAge, enforcement: contracts::Enforcement::Report, ..rule("at.latency.recordAge", Unit::Seconds, Some(3_600.0)) };
+        let results = vec![r, rule("rows", Unit::Rows, Some(500.0)), rule("fresh", Unit::Seconds, Some(12.0)), rule("psi", Unit::Score, Some(0.3)), rule("unmeasured", Unit::Percent, None), age];
         Flushed { binding: b, took: Duration::from_millis(3), report: &report(results), idle_seconds: 1.5 }.emit();
         ConsumerLag { binding: b, partition: 0, records: 42 }.emit();
         ContractReloaded { binding: b, contract: "flights", from: "1.0.0", to: "1.1.0", window_restarted: false }.emit();
@@ -127,6 +131,8 @@ fn window_rule_values_land_in_the_gauge_of_their_unit() {
         ("contract_gate_window_rule_value_rows", "rows", Some(500.0)),
         ("contract_gate_window_rule_value_seconds", "fresh", Some(12.0)),
         ("contract_gate_window_rule_value_score", "psi", Some(0.3)),
+        // A latency SLA's p95 record age: reported in a gauge of its own.
+        ("contract_gate_record_age_p95_seconds", "at.latency.recordAge", Some(3_600.0)),
     ];
     for (name, rule, want) in cases {
         assert_eq!(value(name, rule), want, "{name} {rule}");
@@ -135,6 +141,8 @@ fn window_rule_values_land_in_the_gauge_of_their_unit() {
         }
     }
     assert!(samples.iter().all(|s| s.label("rule") != Some("unmeasured")), "a rule without a value sets no gauge");
+    let probe = samples.iter().find(|s| s.name == "contract_gate_probe_records").map(|s| s.value);
+    assert_eq!(probe, Some(40.0), "the probe's records: the most in scope of any rule");
 }
 
 #[test]

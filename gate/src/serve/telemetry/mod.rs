@@ -9,6 +9,7 @@
 pub mod catalog;
 #[cfg(test)]
 mod exposition_tests;
+pub mod last_flush;
 
 pub use catalog::{install, Kind, Metric, ALL};
 
@@ -17,7 +18,7 @@ use super::flow::Flow;
 use super::pending::PendingAction;
 use crate::output::Output;
 use breaker::Mode;
-use catalog::{window_rule_gauge, BREAKER_STATE, BREAKER_TRANSITIONS, CONSUMER_LAG, CONTRACT_RELOADS, DECODE_ERRORS, FLUSH_DURATION, PRODUCE_FAILURES, RECORDS, RECORDS_STUBBED, RELEASED_RECORDS, RULE_VIOLATIONS, SCHEMA_FETCHES, SOURCE_IDLE, SOURCE_PAUSED, STORE_DEGRADED, STRICT_DIVERTED};
+use catalog::{window_rule_gauge, BREAKER_STATE, BREAKER_TRANSITIONS, CONSUMER_LAG, CONTRACT_RELOADS, DECODE_ERRORS, FLUSH_DURATION, PRODUCE_FAILURES, RECORDS, PROBE_RECORDS, RECORDS_STUBBED, RECORD_AGE_P95, RELEASED_RECORDS, RULE_VIOLATIONS, SCHEMA_FETCHES, SOURCE_IDLE, SOURCE_PAUSED, STORE_DEGRADED, STRICT_DIVERTED};
 use metrics::{counter, gauge, histogram, Counter};
 use rdkafka::error::KafkaError;
 use std::sync::OnceLock;
@@ -393,16 +394,33 @@ impl Emit for Flushed<'_> {
         for r in &self.report.results {
             if let Some(v) = r.value {
                 // One gauge per unit, in base units: mixing percent, rows, seconds and scores
-                // under one name made every query over it meaningless.
-                let (metric, factor) = window_rule_gauge(r.unit);
+                // under one name made every query over it meaningless. A reported rule (an
+                // SLA's p95 record age) is no threshold's value: it has a gauge of its own.
+                let (metric, factor) = if is_record_age(r) { (&RECORD_AGE_P95, 1.0) } else { window_rule_gauge(r.unit) };
                 gauge!(metric.name, "binding" => b.to_string(), "rule" => r.id.to_string()).set(v * factor);
             }
         }
+        last_flush::remember(b, &self.report.results);
+        #[allow(clippy::cast_precision_loss)]
+        gauge!(PROBE_RECORDS.name, "binding" => b.to_string()).set(self.report.probe_results.as_deref().map_or(0, probe_records) as f64);
         gauge!(SOURCE_IDLE.name, "binding" => b.to_string()).set(self.idle_seconds);
         if let Some(e) = &self.report.error {
             warn!(binding = b, error = %e, "breaker store unreachable: local fallback");
         }
     }
+}
+
+/// Records a probe's results were judged over: the largest count of records in scope (every
+/// record counts toward `$.recordFailures`, whatever the contract's other rules read).
+#[must_use]
+pub fn probe_records(results: &[contracts::RuleResult]) -> u64 {
+    results.iter().filter_map(|r| r.sample.map(|s| s.total)).max().unwrap_or(0)
+}
+
+/// Whether a window rule's result is a latency SLA's p95 record age (reported, not judged).
+#[must_use]
+pub fn is_record_age(r: &contracts::RuleResult) -> bool {
+    r.metric == contracts::MetricKind::RecordAge
 }
 
 /// A flush the breaker refused (its deltas do not fit the rules: a bug, not an outage).
