@@ -3,6 +3,7 @@
 
 pub mod avro;
 pub mod batch;
+pub mod calibrate;
 pub mod check;
 pub mod compile;
 pub mod decode;
@@ -23,4 +24,4 @@ pub use error::{ContractError, Problem, Severity};
 pub use load::parse;
 pub use model::Contract;
 pub use threshold::{Operator, Unit};
-pub use window::{Accumulator, Enforcement, MetricKind, RuleResult, Sample, WindowRule, WindowState};
+pub use window::{AgeQuantiles, Accumulator, Enforcement, MetricKind, RuleResult, Sample, WindowRule, WindowState};

@@ -1,6 +1,7 @@
 //! contract-gate: the data-contract quality gate. The binary's commands live here so the
 //! end-to-end tests can drive them in-process.
 
+pub mod backtest;
 pub mod batch;
 pub mod cli;
 pub mod config;

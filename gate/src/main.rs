@@ -49,6 +49,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Contracts(ContractsCommand::Lint { file, output }) => contracts_cmd::lint_main(&file, &output),
         Command::Contracts(ContractsCommand::Infer(a)) => gate::cli::infer_cmd::main(&a),
+        Command::Contracts(ContractsCommand::Calibrate(a)) => gate::cli::calibrate_cmd::main(&a),
+        Command::Contracts(ContractsCommand::Backtest(a)) => gate::cli::backtest_cmd::main(&a),
         Command::Serve(a) => {
             init_tracing();
             let cfg = serve_cmd::load(&a.config, &a.overrides)?;

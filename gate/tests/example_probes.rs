@@ -45,3 +45,40 @@ fn two_hundred_probes_of_clean_flights_all_pass() {
     // what a probe must not fail on.
     assert!(raw_breaches > 0, "the samples never cross a limit by chance; the test would not see noise");
 }
+
+/// The probe size `contracts calibrate --keep-thresholds` proposes for the example's limits on
+/// the sample keeps its false-failure odds under the 1 % target, and probes of exactly that
+/// size, replayed 200 times from shuffles of clean flights through the breaker's own step,
+/// fail no more often than that promises.
+#[test]
+fn calibrated_probe_size_passes_clean_probes() {
+    let cfg = gate::config::GateConfig::load(&repo().join("examples/flights/gate.yaml")).expect("example config");
+    let brk = &cfg.bindings[0].breaker;
+    let contract = gate::batch::load_contract(&repo().join("examples/flights/flights.odcs.yaml"), None).expect("contract");
+    let limits = contracts::decode::DecodeLimits::default();
+    let sampler = gate::cli::calibrate_cmd::sample(&contract, &repo().join("examples/flights/sample.jsonl"), gate::batch::input::Format::Jsonl, &[], limits).expect("sample");
+    let s = gate::cli::calibrate_cmd::settings(brk, 30.0, 1.0 / 30.0, 0.01, true).expect("settings");
+    let report = sampler.report(&s, &gate::cli::calibrate_cmd::GateJudge(brk.clone()));
+    let proposed = report.proposed_probe_records().expect("a probe size");
+    for r in &report.rules {
+        assert!(r.proposed_probe_false_fail <= s.target_probe_false_fail, "{r:?}");
+    }
+    let sample = std::fs::read_to_string(repo().join("examples/flights/sample.jsonl")).expect("sample");
+    let mut records: Vec<serde_json::Value> = sample.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    let n = usize::try_from(proposed).expect("probe size").min(records.len());
+    let now = 1_700_000_000_000;
+    let half = BreakerState { mode: Mode::HalfOpen, since_ms: now, epoch: 3, trips: 1, reason: Reason::CooledDown, open_until_ms: None, probe_budget: n as u64, window_from_ms: now - 60_000 };
+    let mut failed = 0;
+    for probe in 0..200u64 {
+        gate::drill::runner::shuffle(&mut records, probe + 1_000);
+        let mut obs = contract.observer();
+        for r in &records[..n] {
+            let _ = contract.check(r, &mut obs);
+        }
+        let results = contracts::window::evaluate(&contract.rules, &obs.window, now);
+        let observed = Observation { records: 10_000, results: &[], warm: true, probe: Some(ProbeObservation { records: n as u64, results: &results }) };
+        failed += usize::from(!matches!(step(brk, &half, &Event::Observe(observed), now + 1_000), Step::Move(s) if s.mode == Mode::Closed));
+    }
+    // At under 1 % per probe, 200 probes fail at most a few times (P(>= 6) < 1e-4).
+    assert!(failed <= 5, "{failed} of 200 probes of the calibrated size failed on clean data");
+}

@@ -1,6 +1,8 @@
 //! Command-line interface definitions and the commands that need no services.
 
+pub mod backtest_cmd;
 pub mod breaker_report;
+pub mod calibrate_cmd;
 pub mod check_cmd;
 pub mod completions;
 pub mod config_cmd;
@@ -244,6 +246,15 @@ pub enum ContractsCommand {
     /// distribution rules, each marked `gateInferred` with its evidence for review.
     /// Exit 0: written; 2: unreadable input, unreachable topic or no records.
     Infer(Box<infer_cmd::InferArgs>),
+    /// How often known-good records would trip a binding's breaker by chance (per window
+    /// rule, at a given rate) and fail its half-open probe, with the thresholds and
+    /// `probe_records` that meet a false-trip target. Exit 0; 2: unusable input or config.
+    Calibrate(Box<calibrate_cmd::CalibrateArgs>),
+    /// Replay a time or offset range of a topic (or a file) through a contract version's
+    /// checks and a simulated breaker, writing nothing, and report the routing it would have
+    /// produced per rule and per time bucket, beside the active version's.
+    /// Exit 0: reported; 2: unusable flags, contracts or source.
+    Backtest(Box<backtest_cmd::BacktestArgs>),
     /// Register a contract version with the registry, which lints and compiles it and refuses
     /// breaking changes without a major version bump. Exit 0: registered (or identical already
     /// there); 1: refused (invalid, breaking, conflicting version, no token); 2: usage or
@@ -338,7 +349,7 @@ impl ContractsCommand {
             Self::Show { id, version, registry } => (Call::Show { id: id.clone(), version: version.clone() }, registry),
             Self::Diff { id, new: None, from, to, registry, .. } => (Call::Diff { id: id.clone(), from: from.clone(), to: to.clone() }, registry),
             Self::Deprecate { id, version, reason, registry } => (Call::Deprecate { id: id.clone(), version: version.clone(), reason: reason.clone() }, registry),
-            Self::Lint { .. } | Self::Baseline { .. } | Self::Infer(_) | Self::Diff { new: Some(_), .. } | Self::Changelog { .. } => return None,
+            Self::Lint { .. } | Self::Baseline { .. } | Self::Infer(_) | Self::Calibrate(_) | Self::Backtest(_) | Self::Diff { new: Some(_), .. } | Self::Changelog { .. } => return None,
         })
     }
 }
