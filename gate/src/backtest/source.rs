@@ -5,9 +5,9 @@
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, Timestamp};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use std::io::BufRead;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// One source record, raw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,25 +117,10 @@ fn kafka(what: impl Into<String>) -> impl FnOnce(KafkaError) -> SourceError {
 /// [`SourceError`].
 pub fn read_topic(r: &TopicRange) -> Result<Vec<RawRecord>, SourceError> {
     let deadline = Instant::now() + r.timeout;
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let mut cfg = ClientConfig::new();
-    // Partitions are assigned by hand and nothing is committed: the group never exists.
-    cfg.set("bootstrap.servers", &r.brokers)
-        .set("group.id", format!("contract-gate-backtest-{}-{nanos}", std::process::id()))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed");
-    for (k, v) in &r.properties {
-        cfg.set(k, v);
-    }
-    let consumer: BaseConsumer = cfg.create().map_err(kafka("creating the backtest consumer"))?;
-    // All topics, not this one by name: naming it would create it where auto-creation is on.
-    let md = consumer.fetch_metadata(None, r.timeout).map_err(kafka(format!("listing topics on {}", r.brokers)))?;
-    let Some(t) = md.topics().iter().find(|t| t.name() == r.topic) else {
+    let consumer = crate::kafka::groupless_consumer(&r.brokers, &r.properties, "backtest").map_err(kafka("creating the backtest consumer"))?;
+    let Some(partitions) = crate::kafka::topic_partitions(&consumer, &r.topic, r.timeout).map_err(kafka(format!("listing topics on {}", r.brokers)))? else {
         return Err(SourceError::NoTopic { topic: r.topic.clone(), brokers: r.brokers.clone() });
     };
-    let partitions: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
     let starts: Vec<(i32, Offset)> = match &r.start {
         Start::Offsets(list) => {
             if let Some((p, _)) = list.iter().find(|(p, _)| !partitions.contains(p)) {

@@ -5,12 +5,12 @@
 
 use contracts::decode::{decode_json_into, DecodeLimits};
 use contracts::infer::Inferrer;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// What to read.
 #[derive(Debug, Clone)]
@@ -99,33 +99,17 @@ fn kafka(what: impl Into<String>) -> impl FnOnce(KafkaError) -> TopicError {
 /// [`TopicError`]: unreachable brokers, no such topic, Avro payloads, nothing read in time.
 pub fn read(s: &TopicSample, inf: &mut Inferrer) -> Result<TopicRead, TopicError> {
     let deadline = Instant::now() + s.timeout;
-    // A group id nobody else has: librdkafka wants one for a consumer, but with partitions
-    // assigned by hand and nothing committed the group never exists on the brokers.
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let mut cfg = ClientConfig::new();
-    cfg.set("bootstrap.servers", &s.brokers)
-        .set("group.id", format!("contract-gate-infer-{}-{nanos}", std::process::id()))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed");
-    for (k, v) in &s.properties {
-        cfg.set(k, v);
-    }
-    let consumer: BaseConsumer = cfg.create().map_err(kafka("creating the sampling consumer"))?;
-    // All topics, not this one by name: a metadata request naming a topic creates it on
-    // brokers with auto-creation on.
-    let md = consumer.fetch_metadata(None, s.timeout).map_err(kafka(format!("listing topics on {}", s.brokers)))?;
-    let Some(t) = md.topics().iter().find(|t| t.name() == s.topic) else {
+    let consumer = crate::kafka::groupless_consumer(&s.brokers, &s.properties, "infer").map_err(kafka("creating the sampling consumer"))?;
+    let Some(partitions) = crate::kafka::topic_partitions(&consumer, &s.topic, s.timeout).map_err(kafka(format!("listing topics on {}", s.brokers)))? else {
         return Err(TopicError::NoTopic { topic: s.topic.clone(), brokers: s.brokers.clone() });
     };
     let mut assignment = TopicPartitionList::new();
     let mut pending: Vec<(i32, i64)> = Vec::new();
-    for p in t.partitions() {
-        let (low, high) = consumer.fetch_watermarks(&s.topic, p.id(), s.timeout).map_err(kafka(format!("reading the offsets of {} partition {}", s.topic, p.id())))?;
+    for p in partitions {
+        let (low, high) = consumer.fetch_watermarks(&s.topic, p, s.timeout).map_err(kafka(format!("reading the offsets of {} partition {p}", s.topic)))?;
         if high > low {
-            assignment.add_partition_offset(&s.topic, p.id(), Offset::Offset(low)).map_err(kafka("assigning partitions"))?;
-            pending.push((p.id(), high));
+            assignment.add_partition_offset(&s.topic, p, Offset::Offset(low)).map_err(kafka("assigning partitions"))?;
+            pending.push((p, high));
         }
     }
     let mut out = TopicRead { partitions: pending.len(), ..TopicRead::default() };

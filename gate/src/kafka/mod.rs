@@ -103,6 +103,39 @@ pub struct TopicSpec {
     pub compacted: bool,
 }
 
+/// A consumer that reads topics without a consumer group (`contracts infer --topic`,
+/// `contracts backtest`): partitions are assigned by hand and nothing is committed, so the
+/// group librdkafka wants an id for never exists on the brokers. Committed records only;
+/// `purpose` names the reader in the id (`contract-gate-<purpose>-<pid>-<nanos>`).
+///
+/// # Errors
+/// The client's, when `properties` hold a bad setting.
+pub fn groupless_consumer(brokers: &str, properties: &[(String, String)], purpose: &str) -> Result<BaseConsumer, KafkaError> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", brokers)
+        .set("group.id", format!("contract-gate-{purpose}-{}-{nanos}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed");
+    for (k, v) in properties {
+        cfg.set(k, v);
+    }
+    cfg.create()
+}
+
+/// The partition ids of `topic`, or `None` when the brokers have no such topic. Lists every
+/// topic rather than naming this one: a metadata request naming a topic creates it on brokers
+/// with auto-creation on.
+///
+/// # Errors
+/// The client's, when the brokers do not answer within `timeout`.
+pub fn topic_partitions(consumer: &BaseConsumer, topic: &str, timeout: Duration) -> Result<Option<Vec<i32>>, KafkaError> {
+    let md = consumer.fetch_metadata(None, timeout)?;
+    Ok(md.topics().iter().find(|t| t.name() == topic).map(|t| t.partitions().iter().map(rdkafka::metadata::MetadataPartition::id).collect()))
+}
+
 /// The partition count of every topic in the cluster. One listing of all topics: a metadata
 /// request naming a topic would create it on brokers with auto-creation on, with the
 /// broker's default partition count instead of ours.
