@@ -75,7 +75,7 @@ async fn status_of(b: &BindingRuntime) -> Value {
     let contract = b.contract();
     let paused: serde_json::Map<String, Value> = b.paused_at().into_iter().map(|(p, o)| (p.to_string(), json!(o))).collect();
     // The latency SLAs' p95 record age at the last flush (empty without a latency SLA).
-    let ages = crate::serve::telemetry::last_flush::record_ages_of(&b.cfg.name);
+    let ages = b.record_ages();
     json!({ "binding": b.cfg.name, "contract": &*contract.id, "version": &*contract.version, "fallback": b.cfg.fallback.as_str(), "store": st.store, "store_fallback_active": st.degraded, "state": st.state, "paused_partitions": paused, "record_age": ages })
 }
 

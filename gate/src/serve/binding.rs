@@ -67,6 +67,8 @@ pub struct BindingRuntime {
     operator: Mutex<Vec<Option<PendingAction>>>,
     /// Paused partitions and the offset each is held at, published by each record loop.
     paused_at: Mutex<Vec<PausedAt>>,
+    /// The latency SLAs' p95 record age over the window at the last flush, for the admin API.
+    record_ages: Mutex<Vec<super::telemetry::last_flush::RecordAge>>,
 }
 
 /// The last-good index and the keys changed since the writer's last pass, under one lock
@@ -114,6 +116,7 @@ impl BindingRuntime {
             reload: tokio::sync::Mutex::new(()),
             operator: Mutex::new(vec![None; workers]),
             paused_at: Mutex::new(vec![PausedAt::new(); workers]),
+            record_ages: Mutex::new(Vec::new()),
         }
     }
 
@@ -128,6 +131,18 @@ impl BindingRuntime {
     #[must_use]
     pub fn paused_at(&self) -> PausedAt {
         lock(&self.paused_at).iter().flat_map(|p| p.iter().map(|(k, v)| (*k, *v))).collect()
+    }
+
+    /// The latency SLAs' p95 record age at the last flush; empty before the first flush that
+    /// measured one (or without a latency SLA).
+    #[must_use]
+    pub fn record_ages(&self) -> Vec<super::telemetry::last_flush::RecordAge> {
+        lock(&self.record_ages).clone()
+    }
+
+    /// Keeps a flush's record ages (from its window results) for [`Self::record_ages`].
+    pub fn remember_record_ages(&self, results: &[contracts::RuleResult]) {
+        *lock(&self.record_ages) = super::telemetry::last_flush::record_ages(results);
     }
 
     /// Publishes record loop `worker`'s paused partitions.

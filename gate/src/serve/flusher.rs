@@ -45,6 +45,7 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Vec<sup
                 #[allow(clippy::cast_precision_loss)]
                 let idle_seconds = (now - b.last_arrival_ms.load(Relaxed)).max(0) as f64 / 1000.0;
                 Flushed { binding: &b.cfg.name, took: started.elapsed(), report: &report, idle_seconds }.emit();
+                b.remember_record_ages(&report.results);
                 let mode = report.state.mode;
                 if last_mode != Some(mode) {
                     BreakerMode { binding: &b.cfg.name, mode }.emit();

@@ -2,12 +2,10 @@
 //! state: the latency SLAs' p95 record age over the merged window. The breaker's state says
 //! why it tripped; this says how old the records it judges are now, trip or not.
 //!
-//! Kept per binding name for the process: a gate runs each binding once, and the admin API
-//! reads it at a request (rare) while the flusher writes it every flush interval.
+//! The flusher keeps the last flush's ages on the binding's runtime
+//! (`BindingRuntime::remember_record_ages`); the admin API reads them from there.
 
 use serde::Serialize;
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// One latency SLA's p95 record age at the last flush.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,11 +16,6 @@ pub struct RecordAge {
     pub p95_seconds: f64,
     /// The SLA the percentile is read against, seconds.
     pub sla_seconds: Option<f64>,
-}
-
-fn ages() -> &'static Mutex<HashMap<String, Vec<RecordAge>>> {
-    static AGES: OnceLock<Mutex<HashMap<String, Vec<RecordAge>>>> = OnceLock::new();
-    AGES.get_or_init(Mutex::default)
 }
 
 /// The record ages among a flush's `results` (rules without a value yet are left out).
@@ -41,23 +34,6 @@ pub fn record_ages(results: &[contracts::RuleResult]) -> Vec<RecordAge> {
         .collect()
 }
 
-/// Remembers `binding`'s last flush.
-pub fn remember(binding: &str, results: &[contracts::RuleResult]) {
-    let now = record_ages(results);
-    let mut m = ages().lock().unwrap_or_else(PoisonError::into_inner);
-    if now.is_empty() {
-        m.remove(binding);
-    } else {
-        m.insert(binding.to_string(), now);
-    }
-}
-
-/// `binding`'s record ages at its last flush; empty before the first flush that measured one
-/// (or for a binding whose contract has no latency SLA).
-#[must_use]
-pub fn record_ages_of(binding: &str) -> Vec<RecordAge> {
-    ages().lock().unwrap_or_else(PoisonError::into_inner).get(binding).cloned().unwrap_or_default()
-}
 
 #[cfg(test)]
 mod tests {
@@ -77,10 +53,6 @@ mod tests {
             result("other.latency.recordAge", MetricKind::RecordAge, Unit::Seconds, Enforcement::Report, None),
         ];
         assert_eq!(record_ages(&results), vec![RecordAge { rule: "time_hour.latency.recordAge".into(), p95_seconds: 7.5, sla_seconds: Some(10.0) }]);
-        let binding = "last-flush-test";
-        remember(binding, &results);
-        assert_eq!(record_ages_of(binding).len(), 1);
-        remember(binding, &results[..2]);
-        assert!(record_ages_of(binding).is_empty(), "a flush without ages forgets the old ones");
+        assert!(record_ages(&results[..2]).is_empty(), "a flush without ages has none to keep");
     }
 }

@@ -400,7 +400,6 @@ impl Emit for Flushed<'_> {
                 gauge!(metric.name, "binding" => b.to_string(), "rule" => r.id.to_string()).set(v * factor);
             }
         }
-        last_flush::remember(b, &self.report.results);
         #[allow(clippy::cast_precision_loss)]
         gauge!(PROBE_RECORDS.name, "binding" => b.to_string()).set(self.report.probe_results.as_deref().map_or(0, probe_records) as f64);
         gauge!(SOURCE_IDLE.name, "binding" => b.to_string()).set(self.idle_seconds);
