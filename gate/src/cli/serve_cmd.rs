@@ -53,6 +53,10 @@ pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
     if cfg.bindings.is_empty() {
         return serve_registry_only(&cfg, metrics).await;
     }
+    // The port first: a gate that cannot serve its HTTP port stops before it joins the
+    // consumer group, opens transactions or reads a record (it used to start the record loops,
+    // then fail the bind and wait out their transactional abort before exiting).
+    let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|source| ServeError::Http { what: format!("bind {}", cfg.http.listen), source })?;
     let running = serve::start(&cfg).await?;
     let sources = cfg.bindings.iter().map(|b| (b.source.clone(), b.name.clone())).collect();
     let lag = tokio::spawn(crate::lag::run(crate::kafka::client_config(&cfg), cfg.kafka.group_id.clone(), sources, std::time::Duration::from_secs(5), running.shutdown.subscribe()));
@@ -64,7 +68,6 @@ pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
     if let (Some(r), Some(rc)) = (&running.registry, &cfg.contracts.registry) {
         app = app.merge(registry::api::router_with_bindings(std::sync::Arc::clone(r), crate::http::registry_authorizer(token), rc.max_body_bytes, crate::http::bindings_view(running.bindings.clone())));
     }
-    let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|source| ServeError::Http { what: format!("bind {}", cfg.http.listen), source })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Http { what: "local address".into(), source })?;
     info!(%addr, tls = cfg.http.tls.is_some(), "http listening");
     let (listener, app) = crate::http::bounded(listener, app, &cfg.http)?;
@@ -122,8 +125,8 @@ async fn serve_registry_only(cfg: &GateConfig, metrics: metrics_exporter_prometh
     if token.is_none() {
         info!(env = %cfg.http.token_env, "no admin token set: registry writes over HTTP are refused");
     }
-    let (app, _registry) = registry_app(cfg, metrics, token).await?;
     let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|source| ServeError::Http { what: format!("bind {}", cfg.http.listen), source })?;
+    let (app, _registry) = registry_app(cfg, metrics, token).await?;
     let addr = listener.local_addr().map_err(|source| ServeError::Http { what: "local address".into(), source })?;
     info!(%addr, "registry-only: http listening");
     let (listener, app) = crate::http::bounded(listener, app, &cfg.http)?;
