@@ -43,7 +43,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(a) => gate::cli::check_cmd::main(a),
-        Command::Contracts(c @ (ContractsCommand::Push { .. } | ContractsCommand::List { .. } | ContractsCommand::Show { .. } | ContractsCommand::Diff { new: None, .. } | ContractsCommand::Deprecate { .. })) => {
+        Command::Contracts(c @ (ContractsCommand::Push { .. } | ContractsCommand::List { .. } | ContractsCommand::Show { .. } | ContractsCommand::Diff { new: None, .. } | ContractsCommand::Deprecate { .. } | ContractsCommand::Promote { .. } | ContractsCommand::Shadow { .. })) => {
             let Some((call, args)) = c.registry_call() else { unreachable!("registry subcommands have a call") };
             Ok(ExitCode::from(gate::cli::registry_cmd::main(&call, args)?))
         }

@@ -126,7 +126,7 @@ fn refusal(r: &Refusal) -> Response {
 fn summary(e: &Entry) -> Value {
     json!({
         "version": e.version.to_string(), "status": e.status.as_str(), "registeredAt": e.registered_at,
-        "statusReason": e.status_reason, "statusChangedAt": e.status_at, "digest": e.digest,
+        "statusReason": e.status_reason, "statusChangedAt": e.status_at, "digest": e.digest, "shadow": e.shadow,
     })
 }
 
@@ -136,12 +136,13 @@ async fn list(State(s): State<ApiState>) -> Json<Value> {
     let out: Vec<Value> = cat
         .contracts()
         .map(|(id, vs)| {
-            let latest = vs.values().next_back();
-            let active = vs.values().rev().find(|e| e.status == Status::Active);
+            let latest = vs.values().rev().find(|e| e.is_live());
+            let active = vs.values().rev().find(|e| e.is_live() && e.status == Status::Active);
+            let shadows: Vec<String> = vs.values().filter(|e| e.is_evaluated_shadow()).map(|e| e.version.to_string()).collect();
             let mut c = json!({
                 "id": id, "name": latest.and_then(|e| e.contract.name.clone()),
                 "latest": latest.map(|e| e.version.to_string()), "latestActive": active.map(|e| e.version.to_string()),
-                "versions": vs.len(),
+                "versions": vs.len(), "shadows": shadows,
             });
             if let Some(uses) = &uses {
                 c["bindings"] = json!(uses.iter().filter(|u| u.contract == *id).collect::<Vec<_>>());
@@ -166,9 +167,12 @@ async fn register(State(s): State<ApiState>, Query(q): Query<HashMap<String, Str
     if text.trim().is_empty() {
         return refusal(&Refusal::Invalid { problems: vec![contracts::Problem::error("", "the body is empty; send an ODCS contract as YAML or JSON")] });
     }
-    let dry_run = q.get("dryRun").is_some_and(|v| v == "true" || v == "1");
-    let result = s.registry.push(text, dry_run).await;
+    let flag = |name: &str| q.get(name).is_some_and(|v| v == "true" || v == "1");
+    let (dry_run, shadow) = (flag("dryRun"), flag("shadow"));
+    let result = s.registry.push_as(text, dry_run, shadow).await;
     let outcome = match &result {
+        Ok(o) if o.promoted => "promoted",
+        Ok(o) if o.created && o.shadow => "shadow_created",
         Ok(o) if o.created => "created",
         Ok(_) if dry_run => "dry_run",
         Ok(_) => "unchanged",
@@ -189,7 +193,7 @@ fn pushed(o: &PushOutcome, dry_run: bool) -> Response {
     let (against, changes) = o.previous.as_ref().map_or((None, Vec::new()), |(v, c)| (Some(v.clone()), c.clone()));
     let body = json!({
         "id": o.id, "version": o.version, "created": o.created, "dryRun": dry_run,
-        "comparedWith": against, "changes": changes, "notices": o.notices,
+        "shadow": o.shadow, "promoted": o.promoted, "comparedWith": against, "changes": changes, "notices": o.notices,
     });
     (code, Json(body)).into_response()
 }
@@ -257,7 +261,7 @@ async fn diff(State(s): State<ApiState>, Path(id): Path<String>, Query(q): Query
     let Some(new) = cat.get(&id, to) else { return error(StatusCode::NOT_FOUND, format!("no version {to} of contract {id:?}")) };
     let old = match q.get("from") {
         Some(f) => cat.get(&id, f),
-        None => vs.range(..new.version.clone()).next_back().map(|(_, e)| e),
+        None => vs.range(..new.version.clone()).map(|(_, e)| e).rev().find(|e| e.is_live()),
     };
     let Some(old) = old else {
         return error(StatusCode::NOT_FOUND, q.get("from").map_or_else(|| format!("{id} {} is the first version; give ?from=", new.version), |f| format!("no version {f} of contract {id:?}")));
@@ -398,6 +402,24 @@ mod tests {
         // A registry-only process has no bindings to speak of.
         let (_, v) = call(&router(registry, Authorizer::deny_all(), 4096), "GET", "/v1/contracts", None, "").await;
         assert!(v["contracts"][0].get("bindings").is_none(), "{v}");
+    }
+
+    #[tokio::test]
+    async fn a_shadow_version_is_pushed_listed_and_promoted_over_http() {
+        let app = router(Arc::new(Registry::memory()), crate::auth::bearer("s3cret"), 4096);
+        assert_eq!(call(&app, "POST", "/v1/contracts", Some("s3cret"), V1).await.0, StatusCode::CREATED);
+        let v11 = V1.replace("version: 1.0.0", "version: 1.1.0").replace("required: true\n", "required: true\n      - name: b\n        logicalType: string\n");
+        let (code, v) = call(&app, "POST", "/v1/contracts?shadow=true", Some("s3cret"), &v11).await;
+        assert_eq!((code, v["shadow"].as_bool(), v["comparedWith"].as_str()), (StatusCode::CREATED, Some(true), Some("1.0.0")), "{v}");
+        let (_, v) = call(&app, "GET", "/v1/contracts", None, "").await;
+        assert_eq!((v["contracts"][0]["latest"].as_str(), v["contracts"][0]["shadows"].clone()), (Some("1.0.0"), json!(["1.1.0"])), "{v}");
+        let (_, v) = call(&app, "GET", "/v1/contracts/t/versions", None, "").await;
+        assert_eq!(v["versions"][1]["status"], "shadow", "{v}");
+        // Activating a shadow promotes it: live, active, the new latest.
+        let (code, v) = call(&app, "POST", "/v1/contracts/t/versions/1.1.0/activate", Some("s3cret"), "").await;
+        assert_eq!((code, v["status"].as_str(), v["shadow"].as_bool()), (StatusCode::OK, Some("active"), Some(false)), "{v}");
+        let (_, v) = call(&app, "GET", "/v1/contracts", None, "").await;
+        assert_eq!((v["contracts"][0]["latest"].as_str(), v["contracts"][0]["shadows"].clone()), (Some("1.1.0"), json!([])), "{v}");
     }
 
     #[tokio::test]

@@ -7,6 +7,12 @@
 //! true and its `id@version` is new, so of two writers racing on the same contract exactly one
 //! wins, on every replica, whatever the log's compaction later removes (accepted version
 //! records are never superseded: their keys are unique).
+//!
+//! Shadow versions ([`Entry::shadow`]) stand beside this order: they are checked against the
+//! live versions as a push would be, but do not count in `seq`, are never resolved for a
+//! binding, and are not neighbours in the breaking-change check, so a gate that does not know
+//! them (it skips their records) reaches the same live catalog. Promoting one is a plain push
+//! of its document, checked again against the live versions of that moment.
 
 use contracts::diff::{compare, Change};
 use contracts::{Contract, Problem, Severity};
@@ -39,6 +45,28 @@ pub struct Entry {
     pub status_at: Option<String>,
     /// Position in the log.
     pub offset: i64,
+    /// Registered as a shadow version and not promoted: gates evaluate it (while its status
+    /// is [`Status::Shadow`]) and never route by it.
+    pub shadow: bool,
+}
+
+impl Entry {
+    /// A live version: one bindings may run.
+    #[must_use]
+    pub fn is_live(&self) -> bool {
+        !self.shadow
+    }
+
+    /// A shadow version gates should evaluate now.
+    #[must_use]
+    pub fn is_evaluated_shadow(&self) -> bool {
+        self.shadow && self.status == Status::Shadow
+    }
+}
+
+/// Live versions of one contract (the count `seq` is written against).
+fn live(vs: &BTreeMap<semver::Version, Entry>) -> u64 {
+    vs.values().filter(|e| e.is_live()).count() as u64
 }
 
 /// Why a push is refused.
@@ -118,6 +146,28 @@ pub fn digest(c: &Contract) -> String {
     format!("{h:016x}")
 }
 
+/// The fields of a version record, live or shadow.
+struct VersionFields {
+    id: String,
+    version: String,
+    seq: u64,
+    digest: String,
+    document: String,
+    registered_at: String,
+}
+
+/// The status a status record gives a version: a shadow is evaluated (`Shadow`; `Active`, as
+/// a hand-written record would say, means the same) or withdrawn (`Deprecated`); a live
+/// version never becomes a shadow (`None`: the record is ignored).
+fn shadow_status(shadow: bool, status: Status) -> Option<Status> {
+    match (shadow, status) {
+        (true, Status::Deprecated) => Some(Status::Deprecated),
+        (true, _) => Some(Status::Shadow),
+        (false, Status::Shadow) => None,
+        (false, s) => Some(s),
+    }
+}
+
 /// Contract ids appear in URL paths and log keys: no `/`, no spaces or control characters.
 fn check_id(id: &str) -> Result<(), Problem> {
     if id.is_empty() || id.len() > 200 || id.chars().any(|c| c == '/' || c.is_whitespace() || c.is_control()) {
@@ -166,41 +216,52 @@ impl Catalog {
     }
 
     /// Decides what to do with a pushed document, against the versions registered now.
-    /// `now` is the RFC 3339 registration time to record.
+    /// `now` is the RFC 3339 registration time to record; `shadow` registers it as a shadow
+    /// version. A plain push of a shadow version's exact document promotes it.
     ///
     /// # Errors
     /// A [`Refusal`].
-    pub fn admit(&self, text: &str, now: &str) -> Result<Admission, Refusal> {
+    pub fn admit(&self, text: &str, now: &str, shadow: bool) -> Result<Admission, Refusal> {
         let (c, version, notices) = vet(text)?;
         let d = digest(&c);
         let versions = self.by_id.get(&c.id);
         if let Some(existing) = versions.and_then(|vs| vs.get(&version)) {
-            if existing.digest == d || *existing.contract == c {
+            if existing.digest != d && *existing.contract != c {
+                return Err(Refusal::VersionExists { id: c.id.clone(), version: c.version.clone() });
+            }
+            // Identical and live already, or identical and already a shadow: nothing to write.
+            // Only a plain push of a shadow version goes on, to promote it.
+            if existing.is_live() || shadow {
                 return Ok(Admission::Unchanged { id: c.id.clone(), version: c.version.clone() });
             }
-            return Err(Refusal::VersionExists { id: c.id.clone(), version: c.version.clone() });
         }
         let mut previous = None;
         if let Some(vs) = versions {
-            // The version just below must not be broken without a major bump…
-            if let Some((pv, p)) = vs.range(..version.clone()).next_back() {
+            let is_live = |e: &&Entry| e.is_live();
+            // The live version just below must not be broken without a major bump…
+            if let Some(p) = vs.range(..version.clone()).map(|(_, e)| e).rev().find(is_live) {
                 let verdict = compare(&p.contract, &c);
                 if !verdict.compatible {
-                    return Err(Refusal::Breaking { id: c.id.clone(), version: c.version.clone(), against: pv.to_string(), changes: verdict.breaking_changes().cloned().collect() });
+                    return Err(Refusal::Breaking { id: c.id.clone(), version: c.version.clone(), against: p.version.to_string(), changes: verdict.breaking_changes().cloned().collect() });
                 }
-                previous = Some((pv.to_string(), verdict.changes));
+                previous = Some((p.version.to_string(), verdict.changes));
             }
             // …and a version inserted below an existing one must not make that one a breaking
             // successor without a major bump.
-            if let Some((nv, n)) = vs.range(version.clone()..).next() {
+            if let Some(n) = vs.range(version.clone()..).map(|(_, e)| e).filter(|e| e.version != version).find(is_live) {
                 let verdict = compare(&c, &n.contract);
                 if !verdict.compatible {
-                    return Err(Refusal::Breaking { id: c.id.clone(), version: c.version.clone(), against: nv.to_string(), changes: verdict.breaking_changes().cloned().collect() });
+                    return Err(Refusal::Breaking { id: c.id.clone(), version: c.version.clone(), against: n.version.to_string(), changes: verdict.breaking_changes().cloned().collect() });
                 }
             }
         }
-        let seq = versions.map_or(0, BTreeMap::len) as u64 + 1;
-        let record = Record::Version { id: c.id.clone(), version: c.version.clone(), seq, digest: d, document: text.to_string(), registered_at: now.to_string() };
+        let seq = versions.map_or(0, live) + 1;
+        let (id, v, document, registered_at) = (c.id.clone(), c.version.clone(), text.to_string(), now.to_string());
+        let record = if shadow {
+            Record::ShadowVersion { id, version: v, seq, digest: d, document, registered_at }
+        } else {
+            Record::Version { id, version: v, seq, digest: d, document, registered_at }
+        };
         Ok(Admission::Write { record, previous, notices })
     }
 
@@ -219,44 +280,64 @@ impl Catalog {
             Err(e) => return Applied::Ignored(format!("unreadable record {key}: {e}")),
         };
         match record {
-            Record::Version { id, version, seq, digest: d, document, registered_at } => {
-                let Ok(v) = semver::Version::parse(&version) else { return Applied::Ignored(format!("{key}: version {version:?} is not semantic")) };
-                let contract = match contracts::parse(&document) {
-                    Ok(c) if c.id == id && c.version == version => c,
-                    Ok(_) => return Applied::Ignored(format!("{key}: document id/version differ from the record")),
-                    Err(e) => return Applied::Ignored(format!("{key}: document does not parse: {e}")),
-                };
-                let versions = self.by_id.entry(id.clone()).or_default();
-                if versions.contains_key(&v) {
-                    return Applied::Ignored(format!("{id}@{version} is registered already (first write wins)"));
-                }
-                if seq != versions.len() as u64 + 1 {
-                    return Applied::Ignored(format!("{id}@{version}: written against {} versions, there are {} now", seq - 1, versions.len()));
-                }
-                let mut entry = Entry { id: id.clone(), version: v.clone(), document: document.into(), contract: Arc::new(contract), digest: d, registered_at, status: Status::Active, status_reason: None, status_at: None, offset };
-                if let Some((s, reason, at)) = self.pending.remove(&(id.clone(), version.clone())) {
-                    entry.status = s;
-                    entry.status_reason = reason;
-                    entry.status_at = Some(at);
-                }
-                versions.insert(v, entry);
-                Applied::Added { id, version }
-            }
+            Record::Version { id, version, seq, digest: d, document, registered_at } => self.add(offset, key, false, VersionFields { id, version, seq, digest: d, document, registered_at }),
+            Record::ShadowVersion { id, version, seq, digest: d, document, registered_at } => self.add(offset, key, true, VersionFields { id, version, seq, digest: d, document, registered_at }),
             Record::Status { id, version, status, reason, at } => {
                 let entry = semver::Version::parse(&version).ok().and_then(|v| self.by_id.get_mut(&id).and_then(|vs| vs.get_mut(&v)));
                 match entry {
-                    Some(e) => {
-                        e.status = status;
-                        e.status_reason = reason;
-                        e.status_at = Some(at);
-                        Applied::Status { id, version }
-                    }
+                    Some(e) => match shadow_status(e.shadow, status) {
+                        Some(s) => {
+                            e.status = s;
+                            e.status_reason = reason;
+                            e.status_at = Some(at);
+                            Applied::Status { id, version }
+                        }
+                        None => Applied::Ignored(format!("{key}: a live version cannot become a shadow")),
+                    },
                     None => {
                         self.pending.insert((id, version), (status, reason, at));
                         Applied::Ignored(format!("{key}: status for a version not seen yet"))
                     }
                 }
             }
+        }
+    }
+
+    /// Adds a version (live or shadow) from its record. Of two records for one `id@version`
+    /// the first wins, except that a live record with a current `seq` takes the place of a
+    /// shadow (its promotion, or a plain version a gate without shadows accepts as well).
+    fn add(&mut self, offset: i64, key: &str, shadow: bool, r: VersionFields) -> Applied {
+        let VersionFields { id, version, seq, digest: d, document, registered_at } = r;
+        let Ok(v) = semver::Version::parse(&version) else { return Applied::Ignored(format!("{key}: version {version:?} is not semantic")) };
+        let contract = match contracts::parse(&document) {
+            Ok(c) if c.id == id && c.version == version => c,
+            Ok(_) => return Applied::Ignored(format!("{key}: document id/version differ from the record")),
+            Err(e) => return Applied::Ignored(format!("{key}: document does not parse: {e}")),
+        };
+        let versions = self.by_id.entry(id.clone()).or_default();
+        if let Some(existing) = versions.get(&v) {
+            if shadow || existing.is_live() {
+                return Applied::Ignored(format!("{id}@{version} is registered already (first write wins)"));
+            }
+        }
+        let live_now = live(versions);
+        if seq != live_now + 1 {
+            return Applied::Ignored(format!("{id}@{version}: written against {} live versions, there are {live_now} now", seq.saturating_sub(1)));
+        }
+        let status = if shadow { Status::Shadow } else { Status::Active };
+        let mut entry = Entry { id: id.clone(), version: v.clone(), document: document.into(), contract: Arc::new(contract), digest: d, registered_at, status, status_reason: None, status_at: None, offset, shadow };
+        if let Some((s, reason, at)) = self.pending.remove(&(id.clone(), version.clone())) {
+            if let Some(s) = shadow_status(shadow, s) {
+                entry.status = s;
+                entry.status_reason = reason;
+                entry.status_at = Some(at);
+            }
+        }
+        versions.insert(v, entry);
+        if shadow {
+            Applied::Shadow { id, version }
+        } else {
+            Applied::Added { id, version }
         }
     }
 
@@ -277,22 +358,23 @@ impl Catalog {
         self.by_id.get(id)
     }
 
-    /// One version; `latest` names the newest.
+    /// One version; `latest` names the newest live one.
     #[must_use]
     pub fn get(&self, id: &str, version: &str) -> Option<&Entry> {
         let vs = self.by_id.get(id)?;
         if version == "latest" {
-            return vs.values().next_back();
+            return vs.values().rev().find(|e| e.is_live());
         }
         vs.get(&semver::Version::parse(version).ok()?)
     }
 
     /// The version a binding following `req` should run: the newest active one matching, else
-    /// the newest matching at all (a deprecated version still beats no contract).
+    /// the newest live one matching at all (a deprecated version still beats no contract; a
+    /// shadow version is never run).
     #[must_use]
     pub fn resolve(&self, id: &str, req: Option<&semver::VersionReq>) -> Option<&Entry> {
         let vs = self.by_id.get(id)?;
-        let matching = || vs.values().rev().filter(|e| req.is_none_or(|r| r.matches(&e.version)));
+        let matching = || vs.values().rev().filter(|e| e.is_live() && req.is_none_or(|r| r.matches(&e.version)));
         matching().find(|e| e.status == Status::Active).or_else(|| matching().next())
     }
 }
@@ -308,7 +390,7 @@ mod tests {
     }
 
     fn write(cat: &mut Catalog, text: &str) -> Result<Applied, Refusal> {
-        match cat.admit(text, "2026-01-01T00:00:00Z")? {
+        match cat.admit(text, "2026-01-01T00:00:00Z", false)? {
             Admission::Unchanged { id, version } => Ok(Applied::Ignored(format!("unchanged {id}@{version}"))),
             Admission::Write { record, .. } => {
                 let off = cat.applied() + 1;
@@ -358,7 +440,7 @@ mod tests {
             ("not: [valid".to_string(), ""),
         ];
         for (text, path) in cases {
-            match cat.admit(&text, "t") {
+            match cat.admit(&text, "t", false) {
                 Err(Refusal::Invalid { problems }) => assert!(problems.iter().any(|p| p.path.starts_with(path)), "{path}: {problems:?}"),
                 other => panic!("{path}: {other:?}"),
             }
@@ -370,16 +452,16 @@ mod tests {
         let base = Catalog::default();
         // Two replicas both saw zero versions and write different 1.0.0s, and a third writes
         // 1.1.0 against the same (empty) view.
-        let a = match base.admit(&doc("1.0.0", ""), "t").expect("a") { Admission::Write { record, .. } => record, Admission::Unchanged { .. } => unreachable!() };
-        let b = match base.admit(&doc("1.0.0", "      - name: x\n        logicalType: string\n"), "t").expect("b") { Admission::Write { record, .. } => record, Admission::Unchanged { .. } => unreachable!() };
-        let c = match base.admit(&doc("1.1.0", ""), "t").expect("c") { Admission::Write { record, .. } => record, Admission::Unchanged { .. } => unreachable!() };
+        let a = match base.admit(&doc("1.0.0", ""), "t", false).expect("a") { Admission::Write { record, .. } => record, Admission::Unchanged { .. } => unreachable!() };
+        let b = match base.admit(&doc("1.0.0", "      - name: x\n        logicalType: string\n"), "t", false).expect("b") { Admission::Write { record, .. } => record, Admission::Unchanged { .. } => unreachable!() };
+        let c = match base.admit(&doc("1.1.0", ""), "t", false).expect("c") { Admission::Write { record, .. } => record, Admission::Unchanged { .. } => unreachable!() };
         let log: Vec<(String, Vec<u8>)> = [&a, &b, &c].iter().map(|r| (r.key(), serde_json::to_vec(r).expect("json"))).collect();
         let mut one = Catalog::default();
         let results: Vec<Applied> = log.iter().enumerate().map(|(i, (k, v))| one.apply(i as i64, k, Some(v))).collect();
         assert!(matches!(results[0], Applied::Added { .. }));
         assert!(matches!(results[1], Applied::Ignored(_)), "same id@version: first wins");
         assert!(matches!(results[2], Applied::Ignored(_)), "stale seq: written against an older view");
-        assert_eq!(one.get("orders", "1.0.0").expect("1.0.0").digest, match &a { Record::Version { digest, .. } => digest.clone(), Record::Status { .. } => unreachable!() });
+        assert_eq!(one.get("orders", "1.0.0").expect("1.0.0").digest, match &a { Record::Version { digest, .. } => digest.clone(), Record::ShadowVersion { .. } | Record::Status { .. } => unreachable!() });
         assert_eq!(one.applied(), 2);
     }
 
@@ -399,5 +481,115 @@ mod tests {
         assert_eq!(cat.versions("orders").expect("v").len(), 3, "nothing removed");
         assert_eq!(cat.get("orders", "1.1.0").expect("e").status, Status::Deprecated);
         assert_eq!(cat.get("orders", "latest").expect("e").version.to_string(), "2.0.0");
+    }
+
+    fn log_of(cat: &Catalog, text: &str, shadow: bool) -> Record {
+        match cat.admit(text, "t", shadow).expect("admitted") {
+            Admission::Write { record, .. } => record,
+            Admission::Unchanged { .. } => panic!("unchanged"),
+        }
+    }
+
+    fn apply_record(cat: &mut Catalog, r: &Record) -> Applied {
+        let off = cat.applied() + 1;
+        cat.apply(off, &r.key(), Some(&serde_json::to_vec(r).expect("json")))
+    }
+
+    /// What a gate built before shadow versions makes of a record: a `shadowVersion` is an
+    /// unknown type to it, read as unreadable and skipped.
+    fn apply_as_old_gate(cat: &mut Catalog, r: &Record) -> Applied {
+        match r {
+            Record::ShadowVersion { .. } => {
+                let off = cat.applied() + 1;
+                cat.apply(off, &r.key(), Some(br#"{"type":"somethingNew"}"#))
+            }
+            _ => apply_record(cat, r),
+        }
+    }
+
+    fn live_view(cat: &Catalog) -> Vec<(String, Status)> {
+        cat.versions("orders").into_iter().flat_map(|vs| vs.values()).filter(|e| e.is_live()).map(|e| (e.version.to_string(), e.status)).collect()
+    }
+
+    #[test]
+    fn shadow_versions_stand_beside_the_live_order() {
+        let note = "      - name: note\n        logicalType: string\n";
+        let mut cat = Catalog::default();
+        let mut old = Catalog::default();
+        let mut log = Vec::new();
+        let mut step = |cat: &mut Catalog, old: &mut Catalog, r: Record| {
+            let applied = apply_record(cat, &r);
+            apply_as_old_gate(old, &r);
+            log.push(r);
+            applied
+        };
+        let r = log_of(&cat, &doc("1.0.0", ""), false);
+        assert!(matches!(step(&mut cat, &mut old, r), Applied::Added { .. }));
+        // A shadow 1.1.0: registered, evaluated, never resolved, not `latest`.
+        let r = log_of(&cat, &doc("1.1.0", note), true);
+        assert!(matches!(r, Record::ShadowVersion { seq: 2, .. }));
+        let shadow_key = r.key();
+        assert!(matches!(step(&mut cat, &mut old, r), Applied::Shadow { .. }));
+        let e = cat.get("orders", "1.1.0").expect("shadow");
+        assert!(e.is_evaluated_shadow() && e.status == Status::Shadow);
+        assert_eq!(cat.resolve("orders", None).expect("r").version.to_string(), "1.0.0");
+        assert_eq!(cat.get("orders", "latest").expect("l").version.to_string(), "1.0.0");
+        // Pushing it again, shadow or not, with other content: refused; identical shadow: unchanged.
+        assert!(matches!(cat.admit(&doc("1.1.0", ""), "t", true), Err(Refusal::VersionExists { .. })));
+        assert!(matches!(cat.admit(&doc("1.1.0", note), "t", true), Ok(Admission::Unchanged { .. })));
+        // A plain 1.2.0 meanwhile: written against one live version, compared with 1.0.0 (a
+        // shadow is no neighbour), accepted by new and old gates alike.
+        let Ok(Admission::Write { record, previous, .. }) = cat.admit(&doc("1.2.0", note), "t", false) else { panic!("1.2.0") };
+        assert_eq!(previous.map(|p| p.0).as_deref(), Some("1.0.0"));
+        assert!(matches!(record, Record::Version { seq: 2, .. }));
+        assert!(matches!(step(&mut cat, &mut old, record), Applied::Added { .. }));
+        assert_eq!(live_view(&cat), live_view(&old));
+        // Promotion is a plain push of the shadow's document, checked against the live
+        // versions of now (1.2.0 keeps everything 1.1.0 has), with a current seq.
+        let r = log_of(&cat, &doc("1.1.0", note), false);
+        assert!(matches!(r, Record::Version { seq: 3, .. }));
+        assert_eq!(r.key(), shadow_key, "compaction keeps the promotion in the shadow's place");
+        assert!(matches!(step(&mut cat, &mut old, r), Applied::Added { .. }));
+        let e = cat.get("orders", "1.1.0").expect("promoted");
+        assert!(e.is_live() && e.status == Status::Active);
+        assert_eq!(live_view(&cat), live_view(&old), "a gate without shadows converges on the same live versions");
+        assert_eq!(live_view(&cat).len(), 3);
+        // Replaying the log from the start reaches the same catalog.
+        let mut again = Catalog::default();
+        for r in &log {
+            apply_record(&mut again, r);
+        }
+        assert_eq!(live_view(&again), live_view(&cat));
+    }
+
+    #[test]
+    fn shadow_status_changes() {
+        // (status record, on a shadow?, resulting status or ignored)
+        let cases = [
+            (Status::Deprecated, true, Some(Status::Deprecated)),
+            (Status::Active, true, Some(Status::Shadow)),
+            (Status::Shadow, true, Some(Status::Shadow)),
+            (Status::Shadow, false, None),
+            (Status::Deprecated, false, Some(Status::Deprecated)),
+            (Status::Active, false, Some(Status::Active)),
+        ];
+        for (status, shadow, want) in cases {
+            assert_eq!(shadow_status(shadow, status), want, "{status:?} on shadow={shadow}");
+        }
+        let mut cat = Catalog::default();
+        let r = log_of(&cat, &doc("1.0.0", ""), true);
+        apply_record(&mut cat, &r);
+        let withdraw = Record::Status { id: "orders".into(), version: "1.0.0".into(), status: Status::Deprecated, reason: Some("wrong enum".into()), at: "t".into() };
+        assert!(matches!(apply_record(&mut cat, &withdraw), Applied::Status { .. }));
+        let e = cat.get("orders", "1.0.0").expect("e");
+        assert!(!e.is_evaluated_shadow() && e.shadow);
+        assert!(cat.resolve("orders", None).is_none(), "a shadow, even withdrawn and alone, is never run");
+        // A shadow push that breaks the live version below without a major bump is refused.
+        let mut cat = Catalog::default();
+        let r = log_of(&cat, &doc("1.0.0", ""), false);
+        apply_record(&mut cat, &r);
+        let narrowed = doc("1.1.0", "").replace("logicalType: number", "logicalType: integer");
+        assert!(matches!(cat.admit(&narrowed, "t", true), Err(Refusal::Breaking { .. })));
+        assert!(matches!(cat.admit(&narrowed.replace("1.1.0", "2.0.0"), "t", true), Ok(Admission::Write { record: Record::ShadowVersion { .. }, .. })));
     }
 }

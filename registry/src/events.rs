@@ -4,8 +4,8 @@
 use metrics::counter;
 use tracing::{info, warn};
 
-/// A contract push (`POST /v1/contracts`): `created`, `dry_run`, `unchanged`, `invalid`,
-/// `breaking`, `version_exists` or `unavailable`.
+/// A contract push (`POST /v1/contracts`): `created`, `shadow_created`, `promoted`,
+/// `dry_run`, `unchanged`, `invalid`, `breaking`, `version_exists` or `unavailable`.
 #[derive(Debug)]
 pub struct ContractPushed {
     /// Outcome label.

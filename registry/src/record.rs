@@ -16,6 +16,10 @@ pub enum Status {
     Active,
     /// Kept for history and for gates pinned to it; bindings do not move to it.
     Deprecated,
+    /// A shadow version under evaluation: running gates check live records against it beside
+    /// the version they route by, and route nothing by it. Only a shadow version has it
+    /// (written by [`Record::ShadowVersion`]); a withdrawn shadow is `Deprecated`.
+    Shadow,
 }
 
 impl Status {
@@ -25,6 +29,7 @@ impl Status {
         match self {
             Self::Active => "active",
             Self::Deprecated => "deprecated",
+            Self::Shadow => "shadow",
         }
     }
 }
@@ -40,11 +45,32 @@ pub enum Record {
         id: String,
         /// Semantic version.
         version: String,
-        /// Versions of `id` the writer saw, plus one.
+        /// Live (non-shadow) versions of `id` the writer saw, plus one.
         seq: u64,
         /// Content digest of the parsed document.
         digest: String,
         /// The document exactly as pushed (YAML or JSON).
+        document: String,
+        /// RFC 3339 time of registration.
+        registered_at: String,
+    },
+    /// A shadow version: the fields of [`Record::Version`], registered to be evaluated beside
+    /// the active version and never routed by. A record type of its own, not a status field on
+    /// `Version`, because gates built before shadows existed read an unknown `type` as
+    /// unreadable and skip it, while they would ignore an unknown field and activate the
+    /// version. Promoting it writes a plain `Version` record with the same key, which
+    /// compaction then keeps in its place.
+    #[serde(rename_all = "camelCase")]
+    ShadowVersion {
+        /// Contract id.
+        id: String,
+        /// Semantic version.
+        version: String,
+        /// Live (non-shadow) versions of `id` the writer saw, plus one.
+        seq: u64,
+        /// Content digest of the parsed document.
+        digest: String,
+        /// The document exactly as pushed.
         document: String,
         /// RFC 3339 time of registration.
         registered_at: String,
@@ -68,11 +94,11 @@ pub enum Record {
 
 impl Record {
     /// The log key: `version/<id>@<version>/<digest>` (unique per content, so compaction never
-    /// replaces an accepted version) or `status/<id>@<version>` (latest status wins).
+    /// replaces an accepted version; a shadow version's promotion shares its key) or `status/<id>@<version>` (latest status wins).
     #[must_use]
     pub fn key(&self) -> String {
         match self {
-            Self::Version { id, version, digest, .. } => format!("version/{id}@{version}/{digest}"),
+            Self::Version { id, version, digest, .. } | Self::ShadowVersion { id, version, digest, .. } => format!("version/{id}@{version}/{digest}"),
             Self::Status { id, version, .. } => format!("status/{id}@{version}"),
         }
     }
@@ -138,6 +164,13 @@ pub fn is_schema_key(key: &str) -> bool {
 pub enum Applied {
     /// A version was added.
     Added {
+        /// Id.
+        id: String,
+        /// Version.
+        version: String,
+    },
+    /// A shadow version was added.
+    Shadow {
         /// Id.
         id: String,
         /// Version.

@@ -98,6 +98,10 @@ pub struct PushOutcome {
     pub previous: Option<(String, Vec<Change>)>,
     /// Warnings and rules the gate does not enforce.
     pub notices: Vec<Problem>,
+    /// Registered (or, dry, would be) as a shadow version.
+    pub shadow: bool,
+    /// A shadow version became live.
+    pub promoted: bool,
 }
 
 #[derive(Debug)]
@@ -112,6 +116,7 @@ impl Shared {
         let result = self.catalog.write().unwrap_or_else(std::sync::PoisonError::into_inner).apply(offset, key, value);
         match &result {
             Applied::Added { id, version } => info!(contract = %id, version = %version, offset, "registry: version added"),
+            Applied::Shadow { id, version } => info!(contract = %id, version = %version, offset, "registry: shadow version added"),
             Applied::Status { id, version } => info!(contract = %id, version = %version, offset, "registry: status changed"),
             Applied::Schema { subject, version, id } => info!(subject = %subject, version, schema_id = id, offset, "registry: schema version added"),
             Applied::Compatibility { subject } => info!(subject = subject.as_deref().unwrap_or("(global)"), offset, "registry: compatibility level changed"),
@@ -224,23 +229,43 @@ impl Registry {
     /// # Errors
     /// [`RegistryError::Refused`] or [`RegistryError::Unavailable`].
     pub async fn push(&self, text: &str, dry_run: bool) -> Result<PushOutcome, RegistryError> {
+        self.push_as(text, dry_run, false).await
+    }
+
+    /// [`Registry::push`], as a shadow version when `shadow`: checked the same way, evaluated
+    /// by running gates beside the active version, never routed by until promoted. A plain
+    /// push of a shadow version's exact document promotes it.
+    ///
+    /// # Errors
+    /// [`RegistryError::Refused`] or [`RegistryError::Unavailable`].
+    pub async fn push_as(&self, text: &str, dry_run: bool, shadow: bool) -> Result<PushOutcome, RegistryError> {
         let _w = self.write.lock().await;
         for _ in 0..WRITE_ATTEMPTS {
-            let admission = self.catalog().admit(text, &now())?;
+            let admission = self.catalog().admit(text, &now(), shadow)?;
             let (record, previous, notices) = match admission {
-                Admission::Unchanged { id, version } => return Ok(PushOutcome { id, version, created: false, previous: None, notices: Vec::new() }),
+                Admission::Unchanged { id, version } => return Ok(PushOutcome { id, version, created: false, previous: None, notices: Vec::new(), shadow, promoted: false }),
                 Admission::Write { record, previous, notices } => (record, previous, notices),
             };
-            let Record::Version { id, version, digest, .. } = &record else { unreachable!("admit writes versions") };
+            let (Record::Version { id, version, digest, .. } | Record::ShadowVersion { id, version, digest, .. }) = &record else { unreachable!("admit writes versions") };
             let (id, version, digest) = (id.clone(), version.clone(), digest.clone());
+            // A plain record for a version the catalog holds as a shadow is its promotion.
+            let promotes = !shadow && self.catalog().get(&id, &version).is_some_and(|e| e.shadow);
+            let outcome = |created: bool| PushOutcome { id: id.clone(), version: version.clone(), created, previous: previous.clone(), notices: notices.clone(), shadow, promoted: created && promotes };
             if dry_run {
-                return Ok(PushOutcome { id, version, created: false, previous, notices });
+                return Ok(outcome(false));
             }
             self.append(&record).await?;
-            let won = self.catalog().get(&id, &version).map(|e| e.digest == digest);
-            match won {
-                Some(true) => return Ok(PushOutcome { id, version, created: true, previous, notices }),
-                Some(false) => {
+            // Whether this record took: the version is there with this content, as the kind
+            // written. A record sharing its key with an accepted one (same content) is never
+            // tombstoned: that would delete the accepted record under compaction.
+            let now_there = self.catalog().get(&id, &version).map(|e| (e.digest == digest, e.shadow));
+            match now_there {
+                Some((true, s)) if s == shadow => return Ok(outcome(true)),
+                // Went live under this shadow push (another writer promoted it): nothing to add.
+                Some((true, _)) if shadow => return Ok(outcome(false)),
+                // Still a shadow: this promotion was written against a stale view; check again.
+                Some((true, _)) => debug!(contract = %id, version = %version, "registry promotion lost a race; retrying"),
+                Some((false, _)) => {
                     self.tombstone(&record.key());
                     return Err(Refusal::VersionExists { id, version }.into());
                 }
@@ -254,11 +279,41 @@ impl Registry {
         Err(RegistryError::Unavailable("the contract kept changing under this write; try again".into()))
     }
 
+    /// Makes a shadow version live: a plain push of its document, checked again against the
+    /// live versions of now. A shadow that was withdrawn gets an `active` status record as
+    /// well, so a gate that never saw the shadow (and kept the withdrawal pending) agrees.
+    ///
+    /// # Errors
+    /// [`RegistryError::NotFound`] when it is not a shadow version, else as [`Registry::push`].
+    pub async fn promote(&self, id: &str, version: &str) -> Result<PushOutcome, RegistryError> {
+        let (document, withdrawn) = {
+            let cat = self.catalog();
+            match cat.get(id, version) {
+                Some(e) if e.shadow => (e.document.to_string(), e.status_at.is_some()),
+                Some(e) => return Err(RegistryError::NotFound(format!("{id} {} is not a shadow version", e.version))),
+                None => return Err(RegistryError::NotFound(format!("no version {version} of contract {id:?}"))),
+            }
+        };
+        let outcome = self.push_as(&document, false, false).await?;
+        if withdrawn && outcome.promoted {
+            let _w = self.write.lock().await;
+            self.append(&Record::Status { id: outcome.id.clone(), version: outcome.version.clone(), status: Status::Active, reason: Some("promoted".into()), at: now() }).await?;
+        }
+        Ok(outcome)
+    }
+
     /// Changes the status of a version (deprecate, or back to active). History is kept.
+    /// Activating a shadow version promotes it ([`Registry::promote`]); deprecating one
+    /// withdraws it from evaluation.
     ///
     /// # Errors
     /// [`RegistryError::NotFound`] or [`RegistryError::Unavailable`].
     pub async fn set_status(&self, id: &str, version: &str, status: Status, reason: Option<String>) -> Result<Entry, RegistryError> {
+        let shadow = self.catalog().get(id, version).is_some_and(|e| e.shadow);
+        if shadow && status == Status::Active {
+            let o = self.promote(id, version).await?;
+            return self.catalog().get(&o.id, &o.version).cloned().ok_or_else(|| RegistryError::NotFound(format!("no version {} of contract {id:?}", o.version)));
+        }
         let _w = self.write.lock().await;
         let exact = self.catalog().get(id, version).map(|e| e.version.to_string()).ok_or_else(|| RegistryError::NotFound(format!("no version {version} of contract {id:?}")))?;
         let record = Record::Status { id: id.to_string(), version: exact.clone(), status, reason, at: now() };

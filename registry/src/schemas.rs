@@ -256,7 +256,7 @@ mod tests {
         let mut cat = Catalog::default();
         let doc = |extra: &str| format!("apiVersion: v3.1.0\nkind: DataContract\nid: flights\nversion: 1.0.0\nstatus: active\n{extra}schema:\n  - name: flights\n    properties:\n      - name: carrier\n        logicalType: string\n        required: true\n");
         let add = |cat: &mut Catalog, text: &str| {
-            let Admission::Write { record, .. } = cat.admit(text, "t").expect("admit") else { panic!("unchanged") };
+            let Admission::Write { record, .. } = cat.admit(text, "t", false).expect("admit") else { panic!("unchanged") };
             let off = cat.applied() + 1;
             cat.apply(off, &record.key(), Some(&serde_json::to_vec(&record).expect("json")));
         };

@@ -133,10 +133,10 @@ async fn versions_evolve_under_the_breaking_change_check_and_survive_a_restart()
             CliOut { code: out.code, stdout, stderr: out.stderr }
         })
     };
-    let out = cli(Call::Push { file: file("bad.yaml", &breaking("2.0.1").replacen("validValues: [EWR, JFK]", "validValues: [EWR]", 1))?, dry_run: false }, OutputFormat::Table).await?;
+    let out = cli(Call::Push { shadow: false, file: file("bad.yaml", &breaking("2.0.1").replacen("validValues: [EWR, JFK]", "validValues: [EWR]", 1))?, dry_run: false }, OutputFormat::Table).await?;
     assert_eq!(out.code, 1, "refused push exits 1: {}", out.stderr);
     assert!(out.stderr.contains("BREAKING") && out.stderr.contains("validValues"), "{}", out.stderr);
-    let out = cli(Call::Push { file: file("ok.yaml", &breaking("2.1.0"))?, dry_run: true }, OutputFormat::Json).await?;
+    let out = cli(Call::Push { shadow: false, file: file("ok.yaml", &breaking("2.1.0"))?, dry_run: true }, OutputFormat::Json).await?;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(serde_json::from_str::<Value>(&out.stdout)?["dryRun"], true);
     let out = cli(Call::List { id: Some("flights".into()) }, OutputFormat::Table).await?;

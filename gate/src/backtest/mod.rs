@@ -67,7 +67,7 @@ async fn simulate(b: &Backtest<'_>, contract: &Arc<CompiledContract>, records: &
     let name = b.binding.as_deref().unwrap_or("");
     for r in records {
         let decoded = b.decoder.decode_for(name, || Arc::clone(contract), &r.payload).await;
-        sim.record(SimRecord { ts: r.ts, key: r.key.clone(), decoded }).await?;
+        sim.record(SimRecord { ts: r.ts, key: r.key.clone(), decoded, active_valid: None }).await?;
     }
     sim.finish().await
 }

@@ -10,7 +10,7 @@
 
 use super::report::{RouteCounts, TransitionRow, VersionReport};
 use crate::config::{Fallback, StaleRecords};
-use crate::serve::decode::Decoded;
+use crate::serve::decode::rejected::Decoded;
 use crate::serve::plan::{plan, Output, RoutePlan, VerdictTag};
 use breaker::{Breaker, BreakerConfig, BreakerOptions, MemoryStore, Mode, Route, Router, StoreOutagePolicy};
 use contracts::{CompiledContract, MetricKind, Observer};
@@ -39,6 +39,21 @@ pub struct SimRecord {
     pub key: Option<Vec<u8>>,
     /// The decoded payload, or why there is none.
     pub decoded: Decoded,
+    /// The live gate's verdict on it (valid or not), when a live gate judged it first: a
+    /// shadow evaluation compares the two.
+    pub active_valid: Option<bool>,
+}
+
+/// One record as the simulation judged it, kept when the journal is on (live shadow
+/// evaluation turns its outcomes into metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judged {
+    /// The simulated version's verdict (before any stale-record policy).
+    pub valid: bool,
+    /// The live gate's verdict on the same record, when given.
+    pub active_valid: Option<bool>,
+    /// Blocking rules the record broke (each once).
+    pub rules: Vec<String>,
 }
 
 /// Why a simulation stopped.
@@ -74,6 +89,8 @@ pub struct Simulation {
     /// Keys with a last valid record (the `last_good` index, keys only).
     snapshots: HashSet<Vec<u8>>,
     report: VersionReport,
+    /// Every judged record since the last [`Simulation::take_journal`], when on.
+    journal: Option<Vec<Judged>>,
 }
 
 fn ms(d: std::time::Duration) -> i64 {
@@ -108,9 +125,51 @@ impl Simulation {
             deferred: Vec::new(),
             snapshots: HashSet::new(),
             report,
+            journal: None,
             contract,
             settings,
         })
+    }
+
+    /// Keeps a journal of every judged record, taken with [`Simulation::take_journal`].
+    #[must_use]
+    pub fn journaled(mut self) -> Self {
+        self.journal = Some(Vec::new());
+        self
+    }
+
+    /// The records judged since the last call (empty without a journal).
+    pub fn take_journal(&mut self) -> Vec<Judged> {
+        self.journal.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Runs the flushes due by `now` while no record comes (a live shadow's clock is the wall
+    /// clock: its breaker cools down and probes while the source is quiet).
+    ///
+    /// # Errors
+    /// [`SimError::Flush`].
+    pub async fn tick(&mut self, now: i64) -> Result<(), SimError> {
+        self.advance(now).await
+    }
+
+    /// The report so far, with the breaker's mode now.
+    pub async fn snapshot(&self) -> VersionReport {
+        let mut r = self.report.clone();
+        r.final_mode = self.breaker.status().await.state.mode.as_str().to_string();
+        r
+    }
+
+    /// The breaker's transitions so far.
+    #[must_use]
+    pub fn transitions(&self) -> &[TransitionRow] {
+        &self.report.transitions
+    }
+
+    /// Keeps only the newest `n` time buckets (a live shadow runs for days).
+    pub fn trim_buckets(&mut self, n: usize) {
+        while self.report.buckets.len() > n {
+            self.report.buckets.pop_first();
+        }
     }
 
     /// Feeds the next record (records are fed in timestamp order).
@@ -218,6 +277,9 @@ impl Simulation {
                 (false, vec![v.map_or_else(|| "$.decode".to_string(), |v| v.rule.to_string())], None)
             }
         };
+        if let Some(j) = self.journal.as_mut() {
+            j.push(Judged { valid, active_valid: r.active_valid, rules: if valid { Vec::new() } else { rules.clone() } });
+        }
         let (valid, rules, divert_stale) = match (stale, self.settings.stale_records) {
             (Some(rule), StaleRecords::Quarantine) if valid => (false, vec![rule], false),
             (Some(_), StaleRecords::Divert) if valid => (true, rules, true),

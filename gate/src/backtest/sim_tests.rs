@@ -28,7 +28,7 @@ fn stream(secs: i64, bad_from: i64, bad_to: i64) -> Vec<SimRecord> {
             let ts = 1_000_000 + i * 10;
             let bad = (bad_from * 100..bad_to * 100).contains(&i);
             let kind = if bad { "zzz" } else { "a" };
-            SimRecord { ts, key: Some(format!("k{}", i % 7).into_bytes()), decoded: Ok(serde_json::json!({ "id": i, "kind": kind })) }
+            SimRecord { ts, key: Some(format!("k{}", i % 7).into_bytes()), decoded: Ok(serde_json::json!({ "id": i, "kind": kind })), active_valid: None }
         })
         .collect()
 }

@@ -265,6 +265,11 @@ pub enum ContractsCommand {
         /// Run every check, register nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Register it as a shadow version: running gates judge live records by it beside the
+        /// active version and report what it would have done (`contracts shadow`), routing
+        /// nothing by it, until `contracts promote`.
+        #[arg(long)]
+        shadow: bool,
         /// Registry connection and output.
         #[command(flatten)]
         registry: registry_cmd::RegistryArgs,
@@ -323,7 +328,28 @@ pub enum ContractsCommand {
         /// New contract file.
         new: PathBuf,
     },
-    /// Deprecate a registered version: history is kept, bindings stop moving to it.
+    /// Make a shadow version live: registered as a plain version (checked again against the
+    /// live versions), bindings in its range move to it. Exit 0: promoted; 1: not a shadow
+    /// version, unknown, refused; 2: transport error.
+    Promote {
+        /// Contract id.
+        id: String,
+        /// The shadow version.
+        version: String,
+        /// Registry connection and output.
+        #[command(flatten)]
+        registry: registry_cmd::RegistryArgs,
+    },
+    /// What each binding's shadow version would have done to the live records so far, on one
+    /// gate (`--gate URL`): verdicts against the active version's, quarantines per rule, its
+    /// routes and whether its breaker would have tripped. Withdraw a shadow with `deprecate`.
+    Shadow {
+        /// Gate connection and output.
+        #[command(flatten)]
+        registry: registry_cmd::RegistryArgs,
+    },
+    /// Deprecate a registered version: history is kept, bindings stop moving to it (a shadow
+    /// version is withdrawn from evaluation).
     Deprecate {
         /// Contract id.
         id: String,
@@ -344,7 +370,9 @@ impl ContractsCommand {
     pub fn registry_call(&self) -> Option<(registry_cmd::Call, &registry_cmd::RegistryArgs)> {
         use registry_cmd::Call;
         Some(match self {
-            Self::Push { file, dry_run, registry } => (Call::Push { file: file.clone(), dry_run: *dry_run }, registry),
+            Self::Push { file, dry_run, shadow, registry } => (Call::Push { file: file.clone(), dry_run: *dry_run, shadow: *shadow }, registry),
+            Self::Promote { id, version, registry } => (Call::Promote { id: id.clone(), version: version.clone() }, registry),
+            Self::Shadow { registry } => (Call::Shadows, registry),
             Self::List { id, registry } => (Call::List { id: id.clone() }, registry),
             Self::Show { id, version, registry } => (Call::Show { id: id.clone(), version: version.clone() }, registry),
             Self::Diff { id, new: None, from, to, registry, .. } => (Call::Diff { id: id.clone(), from: from.clone(), to: to.clone() }, registry),

@@ -91,6 +91,10 @@ pub const LIST: Verb = Verb { path: &["contracts", "list"], formats: &[Table, Js
 pub const SHOW: Verb = Verb { path: &["contracts", "show"], formats: &[Table, Json] };
 /// `contracts deprecate`.
 pub const DEPRECATE: Verb = Verb { path: &["contracts", "deprecate"], formats: &[Table, Json] };
+/// `contracts promote`.
+pub const PROMOTE: Verb = Verb { path: &["contracts", "promote"], formats: &[Table, Json] };
+/// `contracts shadow`.
+pub const SHADOWS: Verb = Verb { path: &["contracts", "shadow"], formats: &[Table, Json] };
 /// `demo`.
 pub const DEMO: Verb = Verb { path: &["demo"], formats: &[Table, Json] };
 /// `breaker`.
@@ -285,6 +289,8 @@ mod tests {
             (PUSH, Junit, false),
             (LIST, Junit, false),
             (DEPRECATE, Junit, false),
+            (PROMOTE, Junit, false),
+            (SHADOWS, Junit, false),
             (DEMO, Junit, false),
             (DRILL_LIST, Junit, false),
             (BREAKER, Junit, false),

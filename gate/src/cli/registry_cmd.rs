@@ -1,4 +1,5 @@
-//! `contracts push|list|show|diff|deprecate`: the registry API from the command line.
+//! `contracts push|list|show|diff|deprecate|promote|shadow`: the registry API (and a gate's
+//! shadow reports) from the command line.
 //!
 //! Exit codes scripts can rely on: 0 done (registered, unchanged, found); 1 refused by the
 //! registry (400 invalid, 401 no or wrong token, 404 unknown, 409 breaking or conflicting
@@ -11,8 +12,8 @@ use std::fmt::Write as _;
 /// Where the registry is and how to talk to it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RegistryArgs {
-    /// Base URL of the registry (a gate or a registry-only process).
-    #[arg(long, env = "CONTRACT_GATE_REGISTRY", hide_env_values = true, default_value = "http://127.0.0.1:8080")]
+    /// Base URL of the registry (a gate or a registry-only process; `--gate` is the same).
+    #[arg(long, alias = "gate", env = "CONTRACT_GATE_REGISTRY", hide_env_values = true, default_value = "http://127.0.0.1:8080")]
     pub registry: String,
     /// Bearer token for writes.
     #[arg(long, env = "CONTRACT_GATE_TOKEN", hide_env_values = true)]
@@ -34,6 +35,8 @@ pub enum Call {
         file: std::path::PathBuf,
         /// Check only.
         dry_run: bool,
+        /// As a shadow version.
+        shadow: bool,
     },
     /// List contracts, or one contract's versions.
     List {
@@ -65,6 +68,15 @@ pub enum Call {
         /// Why.
         reason: Option<String>,
     },
+    /// Make a shadow version live.
+    Promote {
+        /// Contract id.
+        id: String,
+        /// Version.
+        version: String,
+    },
+    /// A gate's shadow reports.
+    Shadows,
 }
 
 impl Call {
@@ -77,6 +89,8 @@ impl Call {
             Self::Show { .. } => output::SHOW,
             Self::Diff { .. } => output::DIFF,
             Self::Deprecate { .. } => output::DEPRECATE,
+            Self::Promote { .. } => output::PROMOTE,
+            Self::Shadows => output::SHADOWS,
         }
     }
 }
@@ -142,12 +156,13 @@ pub fn run(call: &Call, args: &RegistryArgs, format: OutputFormat) -> Outcome {
         None => b,
     };
     let resp = match call {
-        Call::Push { file, dry_run } => {
+        Call::Push { file, dry_run, shadow } => {
             let text = match std::fs::read_to_string(file) {
                 Ok(t) => t,
                 Err(e) => return fail(2, format!("cannot read {}: {e}", file.display())),
             };
-            let url = format!("{base}/v1/contracts{}", if *dry_run { "?dryRun=true" } else { "" });
+            let query: Vec<&str> = [(*dry_run, "dryRun=true"), (*shadow, "shadow=true")].into_iter().filter(|(on, _)| *on).map(|(_, q)| q).collect();
+            let url = format!("{base}/v1/contracts{}{}", if query.is_empty() { "" } else { "?" }, query.join("&"));
             auth(agent.post(url).config().http_status_as_error(false).build()).header("content-type", "application/yaml").send(text.as_str())
         }
         Call::List { id: None } => get("/v1/contracts"),
@@ -167,6 +182,15 @@ pub fn run(call: &Call, args: &RegistryArgs, format: OutputFormat) -> Outcome {
             let body = serde_json::json!({ "reason": reason }).to_string();
             auth(agent.post(format!("{base}/v1/contracts/{}/versions/{}/deprecate", seg(id), seg(version))).config().http_status_as_error(false).build()).header("content-type", "application/json").send(body.as_str())
         }
+        Call::Promote { id, version } => {
+            // Only a shadow version is promoted: activating a live version is another verb.
+            match get(&format!("/v1/contracts/{}/versions/{}", seg(id), seg(version))).map(|mut r| (r.status().as_u16(), r.body_mut().read_json::<Value>().unwrap_or(Value::Null))) {
+                Ok((200, v)) if v.get("shadow").and_then(Value::as_bool) != Some(true) => return fail(1, format!("{id} {version} is not a shadow version (status {})", s(&v, "status"))),
+                _ => {}
+            }
+            auth(agent.post(format!("{base}/v1/contracts/{}/versions/{}/activate", seg(id), seg(version))).config().http_status_as_error(false).build()).header("content-type", "application/json").send("{}")
+        }
+        Call::Shadows => get("/v1/shadows"),
     };
     let mut resp = match resp {
         Ok(r) => r,
@@ -235,7 +259,15 @@ fn table(call: &Call, body: &Value) -> String {
             let (id, version) = (s(body, "id"), s(body, "version"));
             let created = body.get("created").and_then(Value::as_bool).unwrap_or(false);
             let dry = body.get("dryRun").and_then(Value::as_bool).unwrap_or(false);
-            let what = if dry { "would register" } else if created { "registered" } else { "already registered (identical)" };
+            let flag = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
+            let what = match (dry, created, flag("promoted"), flag("shadow")) {
+                (true, _, _, true) => "would register as a shadow version",
+                (true, ..) => "would register",
+                (false, true, true, _) => "promoted a shadow version",
+                (false, true, false, true) => "registered as a shadow version (evaluated beside the active one, routing nothing)",
+                (false, true, false, false) => "registered",
+                (false, false, ..) => "already registered (identical)",
+            };
             let _ = write!(out, "{what}: {id} {version}");
             let changes = body.get("changes").and_then(Value::as_array).cloned().unwrap_or_default();
             match body.get("comparedWith").and_then(Value::as_str) {
@@ -283,8 +315,50 @@ fn table(call: &Call, body: &Value) -> String {
         Call::Deprecate { .. } => {
             let _ = writeln!(out, "{} {}: {}", s(body, "id"), s(body, "version"), s(body, "status"));
         }
+        Call::Promote { .. } => {
+            let _ = writeln!(out, "{} {}: promoted, {}; bindings in its range move to it", s(body, "id"), s(body, "version"), s(body, "status"));
+        }
+        Call::Shadows => shadow_table(&mut out, body),
     }
     out
+}
+
+fn n(v: &Value, k: &str) -> u64 {
+    v.get(k).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// A gate's shadow reports (`GET /v1/shadows`), for people.
+fn shadow_table(out: &mut String, body: &Value) {
+    let shadows = body.get("shadows").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    for r in shadows {
+        let a = r.get("agreement").cloned().unwrap_or(Value::Null);
+        let _ = writeln!(out, "{}: shadow {} {} beside active {} since {}", s(r, "binding"), s(r, "contract"), s(r, "shadowVersion"), s(r, "activeVersion"), s(r, "since"));
+        let _ = writeln!(out, "  records     {} judged, {} skipped (queue full)", n(r, "records"), n(r, "skipped"));
+        let _ = writeln!(out, "  verdicts    both valid {}, both invalid {}, would quarantine {}, would pass {}", n(&a, "bothValid"), n(&a, "bothInvalid"), n(&a, "wouldQuarantine"), n(&a, "wouldPass"));
+        let routes = r.get("routes").cloned().unwrap_or(Value::Null);
+        let _ = writeln!(out, "  routes      validated {}, quarantine {}, degraded {}, held {}, stale {}, paused {}", n(&routes, "validated"), n(&routes, "quarantine"), n(&routes, "degraded"), n(&routes, "held"), n(&routes, "stale"), n(&routes, "paused"));
+        let tripped = match r.get("firstBreach").and_then(Value::as_str) {
+            Some(b) => format!("would have tripped ({b})"),
+            None => "would not have tripped".into(),
+        };
+        let transitions = r.get("transitions").and_then(Value::as_array).map_or(0, Vec::len);
+        let _ = writeln!(out, "  breaker     {}, now {}, {transitions} transition{}", tripped, s(r, "mode"), if transitions == 1 { "" } else { "s" });
+        if r.get("promotionMovesBinding").and_then(Value::as_bool) == Some(false) {
+            let _ = writeln!(out, "  note        outside the binding's version range: promoting it does not move this binding");
+        }
+        if let Some(rules) = r.get("quarantineByRule").and_then(Value::as_object).filter(|m| !m.is_empty()) {
+            let _ = writeln!(out, "  would quarantine, by rule:");
+            for (rule, count) in rules {
+                let _ = writeln!(out, "    {rule:<40} {}", count.as_u64().unwrap_or(0));
+            }
+        }
+    }
+    for w in body.get("withoutShadow").and_then(Value::as_array).into_iter().flatten() {
+        let _ = writeln!(out, "{}: no shadow version of {} (active {})", s(w, "binding"), s(w, "contract"), s(w, "activeVersion"));
+    }
+    if !shadows.is_empty() {
+        let _ = writeln!(out, "(this replica's records only; each replica reports its share)");
+    }
 }
 
 #[cfg(test)]
@@ -318,12 +392,26 @@ mod tests {
             ]
         });
         vec![
-            ("push", Call::Push { file: "orders.yaml".into(), dry_run: false }, serde_json::json!({ "id": "orders", "version": "1.1.0", "created": true, "comparedWith": "1.0.0", "changes": [diff["changes"][1].clone()], "notices": [{ "path": "slaProperties[1]", "message": "not enforced" }] })),
+            ("push", Call::Push { file: "orders.yaml".into(), dry_run: false, shadow: false }, serde_json::json!({ "id": "orders", "version": "1.1.0", "created": true, "comparedWith": "1.0.0", "changes": [diff["changes"][1].clone()], "notices": [{ "path": "slaProperties[1]", "message": "not enforced" }] })),
             ("list", Call::List { id: None }, serde_json::json!({ "contracts": [{ "id": "orders", "latest": "1.1.0", "latestActive": "1.1.0", "versions": 2, "name": "Orders" }] })),
             ("list-versions", Call::List { id: Some("orders".into()) }, serde_json::json!({ "versions": [{ "version": "1.0.0", "status": "deprecated", "registeredAt": "2024-05-01T10:00:00Z", "statusReason": "use 1.1.0" }, { "version": "1.1.0", "status": "active", "registeredAt": "2024-05-02T10:00:00Z" }] })),
             ("show", Call::Show { id: "orders".into(), version: None }, serde_json::json!({ "id": "orders", "version": "1.1.0", "status": "active", "registeredAt": "2024-05-02T10:00:00Z", "document": "id: orders\nversion: 1.1.0\n" })),
             ("diff", Call::Diff { id: "orders".into(), from: None, to: None }, diff),
             ("deprecate", Call::Deprecate { id: "orders".into(), version: "1.0.0".into(), reason: None }, serde_json::json!({ "id": "orders", "version": "1.0.0", "status": "deprecated" })),
+            ("promote", Call::Promote { id: "orders".into(), version: "1.1.0".into() }, serde_json::json!({ "id": "orders", "version": "1.1.0", "status": "active", "shadow": false })),
+            ("shadow", Call::Shadows, serde_json::json!({
+                "shadows": [{
+                    "binding": "orders", "contract": "orders", "shadowVersion": "1.1.0", "activeVersion": "1.0.0", "since": "2026-12-06T20:00:00.000Z",
+                    "records": 1000, "skipped": 0,
+                    "agreement": { "bothValid": 940, "bothInvalid": 10, "wouldQuarantine": 50, "wouldPass": 0 },
+                    "quarantineByRule": { "orders.status.quality[status_known]": 50, "orders.id.required": 10 },
+                    "routes": { "validated": 700, "quarantine": 60, "degraded": 0, "held": 240, "stale": 0, "paused": 0, "probes": 20, "unresolved": 0 },
+                    "transitions": [{ "at_ms": 0, "at": "2026-12-06T20:01:00.000Z", "from": "closed", "to": "open", "reason": "breach" }],
+                    "mode": "open", "wouldHaveTripped": true, "firstBreach": "breach status_known 5.0 % > 3 % over 1000 records",
+                    "buckets": [], "scope": "this replica"
+                }],
+                "withoutShadow": [{ "binding": "audit", "contract": "audit", "activeVersion": "2.0.0" }]
+            })),
         ]
     }
 
@@ -345,7 +433,7 @@ mod tests {
     #[test]
     fn only_diff_writes_junit_and_it_fails_the_breaking_changes() {
         let formats: Vec<(&str, bool)> = answers().iter().map(|(n, c, _)| (*n, c.verb().formats.contains(&OutputFormat::Junit))).collect();
-        assert_eq!(formats, [("push", false), ("list", false), ("list-versions", false), ("show", false), ("diff", true), ("deprecate", false)]);
+        assert_eq!(formats, [("push", false), ("list", false), ("list-versions", false), ("show", false), ("diff", true), ("deprecate", false), ("promote", false), ("shadow", false)]);
         let (_, call, answer) = answers().swap_remove(4);
         let xml = render(&call, &answer, OutputFormat::Junit).expect("renders");
         assert!(xml.contains("tests=\"2\"") && xml.contains("failures=\"1\""), "{xml}");

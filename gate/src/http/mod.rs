@@ -1,4 +1,5 @@
-//! HTTP: `/health`, `/ready`, `/metrics`, and the breaker admin under `/v1/breakers`.
+//! HTTP: `/health`, `/ready`, `/metrics`, the breaker admin under `/v1/breakers`, and the
+//! shadow versions' reports at `/v1/shadows`.
 
 pub mod listener;
 pub mod tls;
@@ -35,6 +36,7 @@ pub fn router(ready: Arc<Readiness>, bindings: Vec<Arc<BindingRuntime>>, metrics
         .route("/v1/breakers", get(list_breakers))
         .route("/v1/breakers/{binding}", get(one_breaker))
         .route("/v1/breakers/{binding}/{action}", post(command))
+        .route("/v1/shadows", get(list_shadows))
         .with_state(state)
 }
 
@@ -85,6 +87,21 @@ async fn list_breakers(State(s): State<AppState>) -> Json<Value> {
         out.push(status_of(b).await);
     }
     Json(Value::Array(out))
+}
+
+/// What each binding's shadow version would have done so far (this replica), and which
+/// bindings have none.
+async fn list_shadows(State(s): State<AppState>) -> Json<Value> {
+    let mut shadows = Vec::new();
+    let mut without = Vec::new();
+    for b in &s.bindings {
+        let active = b.contract();
+        match b.shadow.report(&active.version).await {
+            Some(r) => shadows.push(serde_json::to_value(r).unwrap_or(Value::Null)),
+            None => without.push(json!({ "binding": b.cfg.name, "contract": b.cfg.contract, "activeVersion": &*active.version })),
+        }
+    }
+    Json(json!({ "shadows": shadows, "withoutShadow": without }))
 }
 
 fn find<'a>(s: &'a AppState, name: &str) -> Option<&'a Arc<BindingRuntime>> {

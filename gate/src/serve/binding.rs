@@ -69,6 +69,8 @@ pub struct BindingRuntime {
     paused_at: Mutex<Vec<PausedAt>>,
     /// The latency SLAs' p95 record age over the window at the last flush, for the admin API.
     record_ages: Mutex<Vec<super::telemetry::last_flush::RecordAge>>,
+    /// A shadow contract version evaluated beside the active one, when the registry has one.
+    pub shadow: super::shadow::ShadowSlot,
 }
 
 /// The last-good index and the keys changed since the writer's last pass, under one lock
@@ -117,7 +119,14 @@ impl BindingRuntime {
             operator: Mutex::new(vec![None; workers]),
             paused_at: Mutex::new(vec![PausedAt::new(); workers]),
             record_ages: Mutex::new(Vec::new()),
+            shadow: super::shadow::ShadowSlot::default(),
         }
+    }
+
+    /// How this binding routes, for a simulation of it (shadow evaluation, backtests).
+    #[must_use]
+    pub fn sim_settings(&self) -> crate::backtest::sim::Settings {
+        crate::backtest::sim::Settings { breaker: self.cfg.breaker.clone(), fallback: self.cfg.fallback, stale_records: self.cfg.stale_records, bucket_ms: 60_000 }
     }
 
     /// Record loops reading this binding.

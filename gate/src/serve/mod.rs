@@ -24,6 +24,7 @@ pub mod refused;
 pub mod shutdown;
 pub mod startup;
 pub mod reload;
+pub mod shadow;
 pub mod breaker_store;
 pub mod strict;
 pub mod workers;

@@ -150,6 +150,7 @@ impl Pipeline {
             };
             (contract, valid, ids, reason, record, generation, stale)
         };
+        let checked_valid = valid;
         // A stale record (older than the latency SLA on arrival) may be routed on its own, so a
         // stale burst leaks nothing even before the window trips.
         let (valid, reason, divert_stale) = match (stale, b.cfg.stale_records) {
@@ -191,6 +192,9 @@ impl Pipeline {
             b.counters.routed(RouteLabel::Paused);
             return Routed::Pause;
         }
+        // A shadow version sees every record the gate judged here once (a peeked or paused
+        // record is read again and judged then). Costs one load while there is none.
+        b.shadow.offer(&b.cfg.name, || super::shadow::ShadowRecord { arrival_ms: arrival, key: key.map(<[u8]>::to_vec), decoded: decoded.clone(), active_valid: checked_valid });
         let rec = RecordRef { topic: msg.topic(), partition: msg.partition(), offset: msg.offset(), timestamp: msg.timestamp().to_millis(), key, payload, headers: msg.headers() };
         if b.cfg.strict && valid && !released && matches!(sent_route, breaker::Route::Pass | breaker::Route::Probe) {
             let probe = matches!(sent_route, breaker::Route::Probe);

@@ -10,6 +10,7 @@
 //! failure is logged and counted (`contract_gate_contract_reloads_total{outcome="failed"}`).
 
 use crate::serve::binding::BindingRuntime;
+use crate::serve::telemetry::shadow::{ShadowRefused, ShadowStarted, ShadowStopped};
 use crate::serve::telemetry::{ContractReloadRefused, ContractReloaded, Emit};
 use registry::{Registry, Status};
 use std::collections::HashSet;
@@ -43,6 +44,7 @@ pub fn spawn(registry: Arc<Registry>, bindings: Vec<Arc<BindingRuntime>>, mut sh
         loop {
             for (b, range) in &follows {
                 reload_one(&registry, b, range.as_ref(), &mut failed).await;
+                follow_shadow(&registry, b, range.as_ref(), &mut failed);
             }
             tokio::select! {
                 r = changes.changed() => if r.is_err() { return },
@@ -87,6 +89,57 @@ pub async fn reload_one(registry: &Registry, b: &BindingRuntime, range: Option<&
                 failed.insert((b.cfg.name.clone(), version));
             }
         }
+    }
+    None
+}
+
+/// Starts, switches or stops the binding's shadow evaluation: it evaluates the newest shadow
+/// version newer than the version it runs that compiles for it (a version that does not is
+/// remembered in `failed`, like a reload). A shadow outside the binding's range is evaluated
+/// too — a major version is what most needs a preview — and its report says that promoting
+/// it would not move this binding. Returns the version evaluated now.
+pub fn follow_shadow(registry: &Registry, b: &BindingRuntime, range: Option<&semver::VersionReq>, failed: &mut HashSet<(String, String)>) -> Option<String> {
+    let active = b.contract();
+    let cur = semver::Version::parse(&active.version).ok();
+    let candidates: Vec<Arc<contracts::Contract>> = {
+        let cat = registry.catalog();
+        cat.versions(&b.cfg.contract).map_or_else(Vec::new, |vs| {
+            vs.values()
+                .rev()
+                .filter(|e| e.is_evaluated_shadow() && cur.as_ref().is_none_or(|c| e.version > *c))
+                .filter(|e| !failed.contains(&(b.cfg.name.clone(), e.version.to_string())))
+                .map(|e| Arc::clone(&e.contract))
+                .collect()
+        })
+    };
+    let running = b.shadow.version();
+    for candidate in candidates {
+        let version = candidate.version.clone();
+        if running.as_deref() == Some(version.as_str()) {
+            return running;
+        }
+        let in_range = semver::Version::parse(&version).is_ok_and(|v| range.is_none_or(|r| r.matches(&v)));
+        let compiled = contracts::compile(&candidate, b.cfg.object.as_deref()).map_err(|e| e.to_string()).and_then(|c| crate::serve::binding::ambiguous_object(&b.cfg, &c).map_or(Ok(c), Err));
+        let started = compiled.and_then(|c| crate::serve::shadow::spawn(&b.cfg.name, Arc::new(c), b.sim_settings(), in_range, chrono::Utc::now().timestamp_millis()).map_err(|e| format!("{e}: {}", std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default())));
+        match started {
+            Ok(shadow) => {
+                if let Some(v) = b.shadow.stop() {
+                    ShadowStopped { binding: &b.cfg.name, version: &v, why: &format!("replaced by shadow version {version} (overtaken or withdrawn)") }.emit();
+                }
+                b.shadow.start(shadow);
+                ShadowStarted { binding: &b.cfg.name, contract: &b.cfg.contract, version: &version, active: &active.version }.emit();
+                return Some(version);
+            }
+            Err(e) => {
+                ShadowRefused { binding: &b.cfg.name, version: &version, error: &e }.emit();
+                failed.insert((b.cfg.name.clone(), version));
+            }
+        }
+    }
+    // No shadow to evaluate (or none that compiles): the running one, if any, ends.
+    if let Some(v) = b.shadow.stop() {
+        let why = if cur.as_ref().is_some_and(|c| c.to_string() == v) { "promoted: the binding routes by it now" } else { "withdrawn, promoted, or no longer newer than the active version" };
+        ShadowStopped { binding: &b.cfg.name, version: &v, why }.emit();
     }
     None
 }
@@ -148,6 +201,44 @@ mod tests {
         assert_eq!(reload_one(&reg, &b, None, &mut failed).await, None);
         assert_eq!(&*b.contract().version, "1.0.0");
         assert!(failed.contains(&("b".to_string(), "1.1.0".to_string())));
+    }
+
+    #[tokio::test]
+    async fn a_shadow_version_is_evaluated_until_promoted_withdrawn_or_overtaken() {
+        let reg = Registry::memory();
+        reg.push(&doc("1.0.0", "orders", ""), false).await.expect("1.0.0");
+        let binding: crate::config::Binding = serde_saphyr::from_str("name: b\nsource: s\ncontract: orders\nobject: orders\nfallback: hold\n").expect("binding");
+        let compiled = reg.compile("orders", Some("orders"), None).expect("compiles");
+        let rules = compiled.rules.clone();
+        let store = AnyStore::Memory(MemoryStore::new(binding.breaker.window.clone(), &rules));
+        let brk = Breaker::new(binding.breaker.clone(), rules, store, BreakerOptions::default(), 0).expect("breaker");
+        let b = BindingRuntime::new(binding, Arc::new(compiled), brk, 0, 2);
+        let range = follow_range(None, "1.0.0");
+        let mut failed = HashSet::new();
+        let note = "      - name: note\n        logicalType: string\n";
+        assert_eq!(follow_shadow(&reg, &b, range.as_ref(), &mut failed), None, "no shadow registered");
+
+        // A shadow: evaluated, never reloaded to.
+        reg.push_as(&doc("1.1.0", "orders", note), false, true).await.expect("shadow 1.1.0");
+        assert_eq!(reload_one(&reg, &b, range.as_ref(), &mut failed).await, None);
+        assert_eq!(follow_shadow(&reg, &b, range.as_ref(), &mut failed).as_deref(), Some("1.1.0"));
+        assert_eq!(b.shadow.report("1.0.0").await.map(|r| (r.shadow_version, r.promotion_moves_binding)), Some(("1.1.0".into(), true)));
+        // A newer shadow overtakes it; one outside the range is previewed, saying so.
+        reg.push_as(&doc("2.0.0", "orders", ""), false, true).await.expect("shadow 2.0.0");
+        assert_eq!(follow_shadow(&reg, &b, range.as_ref(), &mut failed).as_deref(), Some("2.0.0"));
+        assert_eq!(b.shadow.report("1.0.0").await.map(|r| r.promotion_moves_binding), Some(false));
+        // Withdrawn: back to the newest one left; one that does not compile is not evaluated.
+        reg.set_status("orders", "2.0.0", Status::Deprecated, None).await.expect("withdraw");
+        assert_eq!(follow_shadow(&reg, &b, range.as_ref(), &mut failed).as_deref(), Some("1.1.0"));
+        reg.push_as(&doc("3.0.0", "purchases", ""), false, true).await.expect("shadow 3.0.0");
+        assert_eq!(follow_shadow(&reg, &b, range.as_ref(), &mut failed).as_deref(), Some("1.1.0"), "3.0.0 renames the object");
+        assert!(failed.contains(&("b".to_string(), "3.0.0".to_string())));
+        // Promoted: the binding reloads to it and the evaluation ends.
+        let o = reg.promote("orders", "1.1.0").await.expect("promote");
+        assert!(o.promoted);
+        assert_eq!(reload_one(&reg, &b, range.as_ref(), &mut failed).await.as_deref(), Some("1.1.0"));
+        assert_eq!(follow_shadow(&reg, &b, range.as_ref(), &mut failed), None);
+        assert_eq!(b.shadow.version(), None);
     }
 
     #[test]

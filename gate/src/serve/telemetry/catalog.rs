@@ -144,8 +144,20 @@ pub const REGISTRY_SCHEMA_REQUESTS: Metric = Metric { name: "contract_gate_regis
 /// `contract_gate_registry_schema_registrations_total` (emitted by `registry::events`).
 pub const REGISTRY_SCHEMA_REGISTRATIONS: Metric = Metric { name: "contract_gate_registry_schema_registrations_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Schema registrations through the registry's Schema Registry API by outcome.", labels: &["outcome"] };
 
+/// `contract_gate_shadow_records_total`.
+pub const SHADOW_RECORDS: Metric = Metric { name: "contract_gate_shadow_records_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Records a shadow contract version judged beside the active one, by binding and outcome (both_valid, both_invalid, would_quarantine: invalid under the shadow only, would_pass: valid under the shadow only), and records it skipped because its queue was full (skipped).", labels: &["binding", "outcome"] };
+
+/// `contract_gate_shadow_rule_violations_total`.
+pub const SHADOW_RULE_VIOLATIONS: Metric = Metric { name: "contract_gate_shadow_rule_violations_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Records a shadow contract version would have quarantined, by binding and blocking rule id.", labels: &["binding", "rule"] };
+
+/// `contract_gate_shadow_breaker_transitions_total`.
+pub const SHADOW_TRANSITIONS: Metric = Metric { name: "contract_gate_shadow_breaker_transitions_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Transitions of a shadow contract version's simulated breaker (this replica's records only), by binding and from/to state.", labels: &["binding", "from", "to"] };
+
+/// `contract_gate_shadow_evaluations_total`.
+pub const SHADOW_EVALUATIONS: Metric = Metric { name: "contract_gate_shadow_evaluations_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Shadow evaluations by binding and outcome (started, stopped: promoted, withdrawn or overtaken, refused: the version does not compile for the binding, failed).", labels: &["binding", "outcome"] };
+
 /// Every metric the gate process exports.
-pub const ALL: [Metric; 26] = [
+pub const ALL: [Metric; 30] = [
     RECORDS,
     RULE_VIOLATIONS,
     DECODE_ERRORS,
@@ -172,6 +184,10 @@ pub const ALL: [Metric; 26] = [
     REGISTRY_PUSHES,
     REGISTRY_SCHEMA_REQUESTS,
     REGISTRY_SCHEMA_REGISTRATIONS,
+    SHADOW_RECORDS,
+    SHADOW_RULE_VIOLATIONS,
+    SHADOW_TRANSITIONS,
+    SHADOW_EVALUATIONS,
 ];
 
 /// The gauge that carries a window rule's value in `unit`, and the factor from the rule's

@@ -10,6 +10,7 @@ pub mod catalog;
 #[cfg(test)]
 mod exposition_tests;
 pub mod last_flush;
+pub mod shadow;
 
 pub use catalog::{install, Kind, Metric, ALL};
 
