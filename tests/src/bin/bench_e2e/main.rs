@@ -27,7 +27,7 @@
 //! eval "$(scripts/services.sh up kafka)"       # or any broker: --brokers host:port
 //! cargo run --release -p e2e --bin bench_e2e -- [--n-large 300000] [--n-small 600000]
 //!     [--partitions 3] [--latency-secs 5] [--skip-latency] [--only large|small]
-//!     [--broker-pid PID] [--latency-rate R] [--workers N] [--headers full|lean]
+//!     [--broker-pid PID] [--latency-rate R] [--workers N] [--headers full|lean] [--shadow]
 //! ```
 
 use anyhow::{bail, ensure, Context as _};
@@ -82,6 +82,9 @@ struct Args {
     workers: Option<usize>,
     /// `headers: lean` on the gate's validated output, and Ps/Pv writing the lean set.
     lean: bool,
+    /// G and O run with a shadow version evaluated beside the active one (the same contract
+    /// under another version number, so every record is judged twice).
+    shadow: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -99,6 +102,7 @@ fn parse_args() -> anyhow::Result<Args> {
         latency_rate: None,
         workers: None,
         lean: false,
+        shadow: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -113,6 +117,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--broker-pid" => a.broker_pid = Some(val()?.parse()?),
             "--latency-rate" => a.latency_rate = Some(val()?.parse()?),
             "--workers" => a.workers = Some(val()?.parse()?),
+            "--shadow" => a.shadow = true,
             "--headers" => {
                 a.lean = match val()?.as_str() {
                     "lean" => true,
@@ -128,7 +133,7 @@ fn parse_args() -> anyhow::Result<Args> {
                 });
             }
             "-h" | "--help" => {
-                println!("bench_e2e [--brokers B] [--n-large N] [--n-small N] [--partitions P] [--latency-secs S] [--skip-latency] [--only large|small] [--broker-pid PID] [--latency-rate R] [--workers N] [--headers full|lean]");
+                println!("bench_e2e [--brokers B] [--n-large N] [--n-small N] [--partitions P] [--latency-secs S] [--skip-latency] [--only large|small] [--broker-pid PID] [--latency-rate R] [--workers N] [--headers full|lean] [--shadow]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}; see --help"),

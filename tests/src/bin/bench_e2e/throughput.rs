@@ -82,6 +82,9 @@ pub(crate) async fn throughput(
         System::G | System::O => {
             let cfg = gate_config(a, contracts, src, size);
             let running = gate::serve::start(&cfg).await?;
+            if a.shadow {
+                attach_shadow(&running.bindings[0], &size.contract()?)?;
+            }
             if system == System::O {
                 let out = running.bindings[0]
                     .breaker
@@ -103,6 +106,11 @@ pub(crate) async fn throughput(
                 cpu1.0.zip(cpu0.0).map(|(b, a)| b - a),
                 cpu1.1.zip(cpu0.1).map(|(b, a)| b - a),
             );
+            if a.shadow {
+                let b = &running.bindings[0];
+                let r = b.shadow.report(&b.contract().version).await.context("the shadow's report")?;
+                eprintln!("  {system:?} shadow {}: {} records judged, {} skipped (queue full), would quarantine {}", r.shadow_version, r.records, r.skipped, r.agreement.would_quarantine);
+            }
             stop_gate(running).await?;
         }
     }
@@ -147,3 +155,14 @@ pub(crate) async fn throughput(
     })
 }
 
+
+/// Evaluates the binding's own contract as a shadow version beside it: every record is judged
+/// a second time, by the shadow's simulation, as on a gate with a shadow pushed.
+fn attach_shadow(b: &gate::serve::binding::BindingRuntime, text: &str) -> anyhow::Result<()> {
+    let mut doc = contracts::parse(text)?;
+    doc.version = "999.0.0".into();
+    let compiled = contracts::compile(&doc, b.cfg.object.as_deref())?;
+    let shadow = gate::serve::shadow::spawn(&b.cfg.name, std::sync::Arc::new(compiled), b.sim_settings(), true, chrono::Utc::now().timestamp_millis())?;
+    b.shadow.start(shadow);
+    Ok(())
+}
