@@ -50,8 +50,8 @@ fn demo_trips_falls_back_probes_and_closes_within_a_minute() {
 
     assert_eq!(s["breach"]["rule"], "dep_time_nulls");
     assert_eq!(s["breach"]["field"], "dep_time");
-    assert_eq!(s["breach"]["threshold"]["mustBeLessThan"], 3.0);
-    assert!(s["breach"]["value"].as_f64().is_some_and(|v| v >= 3.0), "{}", s["breach"]);
+    assert_eq!(s["breach"]["threshold"]["mustBeLessThan"], 5.0);
+    assert!(s["breach"]["value"].as_f64().is_some_and(|v| v >= 5.0), "{}", s["breach"]);
 
     let r = &s["records"];
     let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("records.{k}"));

@@ -19,7 +19,7 @@ const MAX_BODY: usize = 64 * 1024;
 
 /// 1.1.0: an optional field and a looser null threshold (compatible; same rule layout).
 fn v1_1(version: &str) -> String {
-    flights_version(version, |t| t.replacen("mustBeLessThan: 2\n", "mustBeLessThan: 5\n", 1).replacen("      - name: time_hour\n", "      - name: note\n        logicalType: string\n      - name: time_hour\n", 1))
+    flights_version(version, |t| t.replacen("mustBeLessThan: 2.4\n", "mustBeLessThan: 5\n", 1).replacen("      - name: time_hour\n", "      - name: note\n        logicalType: string\n      - name: time_hour\n", 1))
 }
 
 /// A compatible version with a rule removed (the breaker's window layout changes).

@@ -264,7 +264,7 @@ async fn strict_mode_leaks_nothing_of_a_breaching_window() -> anyhow::Result<()>
     e2e::create_topic(&brokers, &src, 1).await?;
     // One null among the 100 clean records already breaches (1/101 > 0.5 %), so every flush
     // that counts a burst record must trip, and strict mode must divert all of the burst.
-    let contract = sidecar::flights_contract().replace("            metric: nullValues\n            mustBeLessThan: 3\n", "            metric: nullValues\n            mustBeLessThan: 0.5\n");
+    let contract = sidecar::flights_contract().replace("            metric: nullValues\n            mustBeLessThan: 5\n", "            metric: nullValues\n            mustBeLessThan: 0.5\n");
     anyhow::ensure!(contract.contains("mustBeLessThan: 0.5"), "the example contract changed shape");
     let dir = sidecar::contracts_dir(&contract);
     let mut cfg = sidecar::config(&brokers, dir.path(), &src, Fallback::Hold, None);

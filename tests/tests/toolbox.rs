@@ -79,7 +79,7 @@ fn diff_of_two_files_on_the_breaking_change_fixtures() -> anyhow::Result<()> {
 #[test]
 fn diff_judges_the_flights_versions_as_the_registry_does() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let v1_1 = |v: &str| e2e::sidecar::flights_version(v, |t| t.replacen("mustBeLessThan: 2\n", "mustBeLessThan: 5\n", 1).replacen("      - name: time_hour\n", "      - name: note\n        logicalType: string\n      - name: time_hour\n", 1));
+    let v1_1 = |v: &str| e2e::sidecar::flights_version(v, |t| t.replacen("mustBeLessThan: 2.4\n", "mustBeLessThan: 5\n", 1).replacen("      - name: time_hour\n", "      - name: note\n        logicalType: string\n      - name: time_hour\n", 1));
     let breaking = |v: &str| v1_1(v).replacen("validValues: [EWR, JFK, LGA]", "validValues: [EWR, JFK]", 1);
     let v1 = write(dir.path(), "1.0.0.yaml", &e2e::sidecar::flights_contract())?;
     let v11 = write(dir.path(), "1.1.0.yaml", &v1_1("1.1.0"))?;
