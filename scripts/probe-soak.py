@@ -4,7 +4,7 @@
     scripts/probe-soak.py --gate target/release/contract-gate [--brokers HOST:PORT]
         [--probes 200] [--minutes 15] [--rate 2000] [--burst 300]
 
-Runs `contract-gate serve` with examples/flights/gate.yaml (probe_records 500, confidence
+Runs `contract-gate serve` with examples/flights/gate.yaml (its calibrated probe_records, confidence
 0.99, open_wait 5 s) on a fresh source topic, then repeats: trip the breaker with a short null
 burst (every other flight with dep_time null; no operator command sends a breaker to
 half-open, only the open wait does), then feed the sample flights as they are (their own

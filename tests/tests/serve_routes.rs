@@ -125,8 +125,8 @@ async fn null_burst_trips_then_recovers_through_half_open() -> anyhow::Result<()
     let opened = read_until(&ev, T, |m| events(m).iter().any(|(_, to)| to == "open")).await?;
     let e = json_of(opened.last().expect("event"));
     assert_eq!(e["reason"]["rule"], "dep_time_nulls", "{e}");
-    assert!(e["reason"]["value"].as_f64().is_some_and(|v| v >= 3.0), "{e}");
-    assert_eq!(e["reason"]["threshold"]["mustBeLessThan"], 3.0, "{e}");
+    assert!(e["reason"]["value"].as_f64().is_some_and(|v| v >= 5.0), "{e}");
+    assert_eq!(e["reason"]["threshold"]["mustBeLessThan"], 5.0, "{e}");
 
     // While open, valid records are held, not validated.
     let held = read_until(&sidecar::reader(&brokers, &format!("{src}.held"))?, T, |m| !m.is_empty()).await?;
