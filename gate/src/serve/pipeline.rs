@@ -194,7 +194,7 @@ impl Pipeline {
         }
         // A shadow version sees every record the gate judged here once (a peeked or paused
         // record is read again and judged then). Costs one load while there is none.
-        b.shadow.offer(&b.cfg.name, || super::shadow::ShadowRecord { arrival_ms: arrival, key: key.map(<[u8]>::to_vec), decoded: decoded.clone(), active_valid: checked_valid });
+        b.shadow.offer(|| super::shadow::ShadowRecord { arrival_ms: arrival, key: key.map(<[u8]>::to_vec), decoded: decoded.clone(), active_valid: checked_valid });
         let rec = RecordRef { topic: msg.topic(), partition: msg.partition(), offset: msg.offset(), timestamp: msg.timestamp().to_millis(), key, payload, headers: msg.headers() };
         if b.cfg.strict && valid && !released && matches!(sent_route, breaker::Route::Pass | breaker::Route::Probe) {
             let probe = matches!(sent_route, breaker::Route::Probe);

@@ -17,7 +17,7 @@
 use crate::backtest::report::{rfc3339, RouteCounts, TransitionRow, VersionReport};
 use crate::backtest::sim::{Judged, Settings, SimRecord, Simulation};
 use crate::serve::decode::rejected::Decoded;
-use crate::serve::telemetry::shadow::{ShadowJudged, ShadowOutcome, ShadowSkipped, ShadowStopped, ShadowTransition};
+use crate::serve::telemetry::shadow::{ShadowCounters, ShadowOutcome, ShadowSkips, ShadowStopped, ShadowTransition};
 use crate::serve::telemetry::Emit;
 use contracts::CompiledContract;
 use serde::Serialize;
@@ -140,6 +140,7 @@ pub struct Shadow {
     tx: mpsc::Sender<ShadowRecord>,
     ask: mpsc::Sender<oneshot::Sender<ShadowReport>>,
     skipped: Arc<AtomicU64>,
+    skips: ShadowSkips,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -164,7 +165,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl ShadowSlot {
     /// Hands a judged record to the shadow, if one runs; `make` is called only then. Never
     /// waits: a full queue counts the record as skipped.
-    pub fn offer(&self, binding: &str, make: impl FnOnce() -> ShadowRecord) {
+    pub fn offer(&self, make: impl FnOnce() -> ShadowRecord) {
         if !self.on.load(Relaxed) {
             return;
         }
@@ -172,7 +173,7 @@ impl ShadowSlot {
         let Some(s) = guard.as_ref() else { return };
         if s.tx.try_send(make()).is_err() {
             s.skipped.fetch_add(1, Relaxed);
-            ShadowSkipped { binding }.emit();
+            s.skips.skipped();
         }
     }
 
@@ -211,22 +212,31 @@ impl ShadowSlot {
 /// # Errors
 /// The breaker settings the simulation refuses (`serve` validated them already).
 pub fn spawn(binding: &str, contract: Arc<CompiledContract>, settings: Settings, in_range: bool, now_ms: i64) -> Result<Shadow, crate::backtest::sim::SimError> {
+    spawn_with_queue(binding, contract, settings, in_range, now_ms, QUEUE)
+}
+
+/// [`spawn`] with a queue of `queue` records (benchmarks size it to take every offer).
+///
+/// # Errors
+/// As [`spawn`].
+pub fn spawn_with_queue(binding: &str, contract: Arc<CompiledContract>, settings: Settings, in_range: bool, now_ms: i64, queue: usize) -> Result<Shadow, crate::backtest::sim::SimError> {
     let interval = settings.breaker.flush_interval;
     let settings = Settings { bucket_ms: BUCKET_MS, ..settings };
     let sim = Simulation::new(Arc::clone(&contract), settings, now_ms)?.journaled();
-    let (tx, rx) = mpsc::channel(QUEUE);
+    let (tx, rx) = mpsc::channel(queue.max(1));
     let (ask, asks) = mpsc::channel(4);
     let skipped = Arc::new(AtomicU64::new(0));
     let version = contract.version.to_string();
-    let eval = Evaluator { binding: binding.to_string(), version: version.clone(), sim, agreement: Agreement::default(), transitions_seen: 0, since: rfc3339(now_ms), skipped: Arc::clone(&skipped) };
+    let eval = Evaluator { binding: binding.to_string(), version: version.clone(), counters: ShadowCounters::new(binding), sim, agreement: Agreement::default(), transitions_seen: 0, since: rfc3339(now_ms), skipped: Arc::clone(&skipped) };
     let task = tokio::spawn(eval.run(rx, asks, interval));
-    Ok(Shadow { version, in_range, tx, ask, skipped, task })
+    Ok(Shadow { version, in_range, tx, ask, skipped, skips: ShadowSkips::new(binding), task })
 }
 
 /// The evaluator task's state.
 struct Evaluator {
     binding: String,
     version: String,
+    counters: ShadowCounters,
     sim: Simulation,
     agreement: Agreement,
     transitions_seen: usize,
@@ -279,7 +289,7 @@ impl Evaluator {
         for Judged { valid, active_valid, rules } in self.sim.take_journal() {
             let outcome = ShadowOutcome::of(active_valid.unwrap_or(valid), valid);
             self.agreement.add(outcome);
-            ShadowJudged { binding: &self.binding, outcome, rules: &rules }.emit();
+            self.counters.judged(outcome, &rules);
         }
         let transitions = self.sim.transitions();
         for t in transitions.iter().skip(self.transitions_seen) {

@@ -82,7 +82,8 @@ fn render_one_of_each() -> String {
         ContractReloaded { binding: b, contract: "flights", from: "1.0.0", to: "1.1.0", window_restarted: false }.emit();
         ContractReloadRefused { binding: b, contract: "flights", version: "2.0.0", staying_on: "1.1.0", error: "does not compile" }.emit();
         let rules = ["carrier_known".to_string()];
-        shadow::ShadowJudged { binding: b, outcome: shadow::ShadowOutcome::WouldQuarantine, rules: &rules }.emit();
+        shadow::ShadowCounters::new(b).judged(shadow::ShadowOutcome::WouldQuarantine, &rules);
+        shadow::ShadowSkips::new(b).skipped();
         shadow::ShadowTransition { binding: b, version: "1.1.0", from: "closed", to: "open", reason: "breach" }.emit();
         shadow::ShadowStarted { binding: b, contract: "flights", version: "1.1.0", active: "1.0.0" }.emit();
         registry::events::ContractPushed { outcome: "created" }.emit();

@@ -3,12 +3,14 @@
 
 use super::catalog::{SHADOW_EVALUATIONS, SHADOW_RECORDS, SHADOW_RULE_VIOLATIONS, SHADOW_TRANSITIONS};
 use super::Emit;
-use metrics::counter;
+use metrics::{counter, Counter};
+use std::collections::HashMap;
 use tracing::{info, warn};
 
 /// A shadow verdict next to the active one: the `outcome` label of
 /// `contract_gate_shadow_records_total` (with `skipped`, see [`ShadowSkipped`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
 pub enum ShadowOutcome {
     /// Valid under both versions.
     BothValid,
@@ -44,36 +46,59 @@ impl ShadowOutcome {
     }
 }
 
-/// One record the shadow judged, with the blocking rules it broke (empty when valid).
-#[derive(Debug)]
-pub struct ShadowJudged<'a> {
-    /// Binding.
-    pub binding: &'a str,
-    /// Against the active verdict.
-    pub outcome: ShadowOutcome,
-    /// Blocking rules broken.
-    pub rules: &'a [String],
+/// The per-record counters of one binding's shadow evaluation, registered once (a label
+/// lookup per record would cost more than the judging): what the shadow judged, by outcome,
+/// and the blocking rules it would have quarantined for.
+pub struct ShadowCounters {
+    binding: String,
+    outcomes: [Counter; 4],
+    rules: HashMap<String, Counter>,
 }
 
-impl Emit for ShadowJudged<'_> {
-    fn emit(self) {
-        counter!(SHADOW_RECORDS.name, "binding" => self.binding.to_string(), "outcome" => self.outcome.as_str()).increment(1);
-        for rule in self.rules {
-            counter!(SHADOW_RULE_VIOLATIONS.name, "binding" => self.binding.to_string(), "rule" => rule.clone()).increment(1);
+impl std::fmt::Debug for ShadowCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShadowCounters").field("binding", &self.binding).finish_non_exhaustive()
+    }
+}
+
+impl ShadowCounters {
+    /// Counters of `binding`.
+    #[must_use]
+    pub fn new(binding: &str) -> Self {
+        let outcomes = [ShadowOutcome::BothValid, ShadowOutcome::BothInvalid, ShadowOutcome::WouldQuarantine, ShadowOutcome::WouldPass].map(|o| counter!(SHADOW_RECORDS.name, "binding" => binding.to_string(), "outcome" => o.as_str()));
+        Self { binding: binding.to_string(), outcomes, rules: HashMap::new() }
+    }
+
+    /// One record the shadow judged, with the blocking rules it broke (empty when valid).
+    pub fn judged(&mut self, outcome: ShadowOutcome, rules: &[String]) {
+        self.outcomes[outcome as usize].increment(1);
+        for rule in rules {
+            if let Some(c) = self.rules.get(rule) {
+                c.increment(1);
+            } else {
+                let c = counter!(SHADOW_RULE_VIOLATIONS.name, "binding" => self.binding.clone(), "rule" => rule.clone());
+                c.increment(1);
+                self.rules.insert(rule.clone(), c);
+            }
         }
     }
 }
 
-/// A record the shadow's queue had no room for (counted, never waited for).
-#[derive(Debug)]
-pub struct ShadowSkipped<'a> {
-    /// Binding.
-    pub binding: &'a str,
-}
+/// Records the shadow's queue had no room for (counted, never waited for), by a handle
+/// registered once: at full speed most records may be skipped, each on the record loop.
+#[derive(Debug, Clone)]
+pub struct ShadowSkips(Counter);
 
-impl Emit for ShadowSkipped<'_> {
-    fn emit(self) {
-        counter!(SHADOW_RECORDS.name, "binding" => self.binding.to_string(), "outcome" => "skipped").increment(1);
+impl ShadowSkips {
+    /// The counter of `binding`.
+    #[must_use]
+    pub fn new(binding: &str) -> Self {
+        Self(counter!(SHADOW_RECORDS.name, "binding" => binding.to_string(), "outcome" => "skipped"))
+    }
+
+    /// One record skipped.
+    pub fn skipped(&self) {
+        self.0.increment(1);
     }
 }
 

@@ -81,10 +81,13 @@ pub(crate) async fn latency(
             Some(tokio::spawn(passthrough(a.brokers.clone(), src.clone(), out.clone(), rx))),
             None,
         ),
-        _ => (
-            None,
-            Some(gate::serve::start(&gate_config(a, contracts, &src, size)).await?),
-        ),
+        _ => {
+            let running = gate::serve::start(&gate_config(a, contracts, &src, size)).await?;
+            if a.shadow {
+                super::throughput::attach_shadow(&running.bindings[0], &size.contract()?)?;
+            }
+            (None, Some(running))
+        }
     };
 
     let producer = source_producer(&a.brokers, "1")?;
@@ -208,6 +211,12 @@ pub(crate) async fn latency(
         t.await??;
     }
     if let Some(r) = running {
+        if a.shadow {
+            let b = &r.bindings[0];
+            if let Some(s) = b.shadow.report(&b.contract().version).await {
+                eprintln!("  G shadow at {rate}/s: {} records judged, {} skipped (queue full)", s.records, s.skipped);
+            }
+        }
         stop_gate(r).await?;
     }
     tokio::task::spawn_blocking(move || drop(reader)).await?;

@@ -158,7 +158,7 @@ pub(crate) async fn throughput(
 
 /// Evaluates the binding's own contract as a shadow version beside it: every record is judged
 /// a second time, by the shadow's simulation, as on a gate with a shadow pushed.
-fn attach_shadow(b: &gate::serve::binding::BindingRuntime, text: &str) -> anyhow::Result<()> {
+pub(crate) fn attach_shadow(b: &gate::serve::binding::BindingRuntime, text: &str) -> anyhow::Result<()> {
     let mut doc = contracts::parse(text)?;
     doc.version = "999.0.0".into();
     let compiled = contracts::compile(&doc, b.cfg.object.as_deref())?;
