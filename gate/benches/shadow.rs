@@ -22,6 +22,24 @@ fn settings() -> Settings {
     Settings { breaker: b.breaker.clone(), fallback: b.fallback, stale_records: b.stale_records, bucket_ms: 60_000 }
 }
 
+/// A slot with a shadow whose queue takes every offer of an iteration, started after the
+/// runtime has dropped the evaluators ended before (and the records queued for them), so
+/// every iteration offers into memory already mapped, as a live queue that the evaluator
+/// drains does.
+fn queued_slot(rt: &tokio::runtime::Runtime, contract: &Arc<contracts::CompiledContract>) -> ShadowSlot {
+    let slot = ShadowSlot::default();
+    let shadow = rt
+        .block_on(async {
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+            gate::serve::shadow::spawn_with_queue("flights", Arc::clone(contract), settings(), true, 0, 1 << 20)
+        })
+        .expect("shadow");
+    slot.start(shadow);
+    slot
+}
+
 fn bench(c: &mut Criterion) {
     let records = sample();
     let contract = Arc::new(gate::batch::load_contract(&repo().join("examples/flights/flights.odcs.yaml"), None).expect("contract"));
@@ -32,22 +50,7 @@ fn bench(c: &mut Criterion) {
     // nobody here, so it is sized to take every offer of the measurement.
     g.bench_function("offer_clone_try_send", |b| {
         b.iter_batched(
-            || {
-                let slot = ShadowSlot::default();
-                // Let the runtime drop the evaluators ended before (and the records queued for
-                // them), so every iteration offers into memory already mapped, as a live queue
-                // that the evaluator drains does.
-                let shadow = rt
-                    .block_on(async {
-                        for _ in 0..4 {
-                            tokio::task::yield_now().await;
-                        }
-                        gate::serve::shadow::spawn_with_queue("flights", Arc::clone(&contract), settings(), true, 0, 1 << 20)
-                    })
-                    .expect("shadow");
-                slot.start(shadow);
-                slot
-            },
+            || queued_slot(&rt, &contract),
             |slot| {
                 for (i, v) in records.iter().enumerate() {
                     slot.offer(|| ShadowRecord { arrival_ms: i64::try_from(i).unwrap_or(0), key: Some(b"k".to_vec()), decoded: Ok(v.clone()), active_valid: true });
@@ -61,22 +64,7 @@ fn bench(c: &mut Criterion) {
     // Of which: the queue alone (nothing copied).
     g.bench_function("offer_null", |b| {
         b.iter_batched(
-            || {
-                let slot = ShadowSlot::default();
-                // Let the runtime drop the evaluators ended before (and the records queued for
-                // them), so every iteration offers into memory already mapped, as a live queue
-                // that the evaluator drains does.
-                let shadow = rt
-                    .block_on(async {
-                        for _ in 0..4 {
-                            tokio::task::yield_now().await;
-                        }
-                        gate::serve::shadow::spawn_with_queue("flights", Arc::clone(&contract), settings(), true, 0, 1 << 20)
-                    })
-                    .expect("shadow");
-                slot.start(shadow);
-                slot
-            },
+            || queued_slot(&rt, &contract),
             |slot| {
                 for i in 0..records.len() {
                     slot.offer(|| ShadowRecord { arrival_ms: i64::try_from(i).unwrap_or(0), key: None, decoded: Ok(serde_json::Value::Null), active_valid: true });

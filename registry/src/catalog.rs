@@ -19,7 +19,7 @@ use contracts::{Contract, Problem, Severity};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::record::{is_schema_key, Applied, Record, Status};
+use crate::record::{is_schema_key, Applied, Record, Status, VersionRecord};
 use crate::schema_store::SchemaStore;
 
 /// A registered version.
@@ -146,16 +146,6 @@ pub fn digest(c: &Contract) -> String {
     format!("{h:016x}")
 }
 
-/// The fields of a version record, live or shadow.
-struct VersionFields {
-    id: String,
-    version: String,
-    seq: u64,
-    digest: String,
-    document: String,
-    registered_at: String,
-}
-
 /// The status a status record gives a version: a shadow is evaluated (`Shadow`; `Active`, as
 /// a hand-written record would say, means the same) or withdrawn (`Deprecated`); a live
 /// version never becomes a shadow (`None`: the record is ignored).
@@ -256,12 +246,8 @@ impl Catalog {
             }
         }
         let seq = versions.map_or(0, live) + 1;
-        let (id, v, document, registered_at) = (c.id.clone(), c.version.clone(), text.to_string(), now.to_string());
-        let record = if shadow {
-            Record::ShadowVersion { id, version: v, seq, digest: d, document, registered_at }
-        } else {
-            Record::Version { id, version: v, seq, digest: d, document, registered_at }
-        };
+        let body = VersionRecord { id: c.id.clone(), version: c.version.clone(), seq, digest: d, document: text.to_string(), registered_at: now.to_string() };
+        let record = if shadow { Record::ShadowVersion(body) } else { Record::Version(body) };
         Ok(Admission::Write { record, previous, notices })
     }
 
@@ -280,8 +266,8 @@ impl Catalog {
             Err(e) => return Applied::Ignored(format!("unreadable record {key}: {e}")),
         };
         match record {
-            Record::Version { id, version, seq, digest: d, document, registered_at } => self.add(offset, key, false, VersionFields { id, version, seq, digest: d, document, registered_at }),
-            Record::ShadowVersion { id, version, seq, digest: d, document, registered_at } => self.add(offset, key, true, VersionFields { id, version, seq, digest: d, document, registered_at }),
+            Record::Version(body) => self.add(offset, key, false, body),
+            Record::ShadowVersion(body) => self.add(offset, key, true, body),
             Record::Status { id, version, status, reason, at } => {
                 let entry = semver::Version::parse(&version).ok().and_then(|v| self.by_id.get_mut(&id).and_then(|vs| vs.get_mut(&v)));
                 match entry {
@@ -306,8 +292,8 @@ impl Catalog {
     /// Adds a version (live or shadow) from its record. Of two records for one `id@version`
     /// the first wins, except that a live record with a current `seq` takes the place of a
     /// shadow (its promotion, or a plain version a gate without shadows accepts as well).
-    fn add(&mut self, offset: i64, key: &str, shadow: bool, r: VersionFields) -> Applied {
-        let VersionFields { id, version, seq, digest: d, document, registered_at } = r;
+    fn add(&mut self, offset: i64, key: &str, shadow: bool, r: VersionRecord) -> Applied {
+        let VersionRecord { id, version, seq, digest: d, document, registered_at } = r;
         let Ok(v) = semver::Version::parse(&version) else { return Applied::Ignored(format!("{key}: version {version:?} is not semantic")) };
         let contract = match contracts::parse(&document) {
             Ok(c) if c.id == id && c.version == version => c,
@@ -461,7 +447,7 @@ mod tests {
         assert!(matches!(results[0], Applied::Added { .. }));
         assert!(matches!(results[1], Applied::Ignored(_)), "same id@version: first wins");
         assert!(matches!(results[2], Applied::Ignored(_)), "stale seq: written against an older view");
-        assert_eq!(one.get("orders", "1.0.0").expect("1.0.0").digest, match &a { Record::Version { digest, .. } => digest.clone(), Record::ShadowVersion { .. } | Record::Status { .. } => unreachable!() });
+        assert_eq!(one.get("orders", "1.0.0").expect("1.0.0").digest, match &a { Record::Version(v) => v.digest.clone(), Record::ShadowVersion(_) | Record::Status { .. } => unreachable!() });
         assert_eq!(one.applied(), 2);
     }
 
@@ -499,7 +485,7 @@ mod tests {
     /// unknown type to it, read as unreadable and skipped.
     fn apply_as_old_gate(cat: &mut Catalog, r: &Record) -> Applied {
         match r {
-            Record::ShadowVersion { .. } => {
+            Record::ShadowVersion(_) => {
                 let off = cat.applied() + 1;
                 cat.apply(off, &r.key(), Some(br#"{"type":"somethingNew"}"#))
             }
@@ -527,7 +513,7 @@ mod tests {
         assert!(matches!(step(&mut cat, &mut old, r), Applied::Added { .. }));
         // A shadow 1.1.0: registered, evaluated, never resolved, not `latest`.
         let r = log_of(&cat, &doc("1.1.0", note), true);
-        assert!(matches!(r, Record::ShadowVersion { seq: 2, .. }));
+        assert!(matches!(&r, Record::ShadowVersion(v) if v.seq == 2));
         let shadow_key = r.key();
         assert!(matches!(step(&mut cat, &mut old, r), Applied::Shadow { .. }));
         let e = cat.get("orders", "1.1.0").expect("shadow");
@@ -541,13 +527,13 @@ mod tests {
         // shadow is no neighbour), accepted by new and old gates alike.
         let Ok(Admission::Write { record, previous, .. }) = cat.admit(&doc("1.2.0", note), "t", false) else { panic!("1.2.0") };
         assert_eq!(previous.map(|p| p.0).as_deref(), Some("1.0.0"));
-        assert!(matches!(record, Record::Version { seq: 2, .. }));
+        assert!(matches!(&record, Record::Version(v) if v.seq == 2));
         assert!(matches!(step(&mut cat, &mut old, record), Applied::Added { .. }));
         assert_eq!(live_view(&cat), live_view(&old));
         // Promotion is a plain push of the shadow's document, checked against the live
         // versions of now (1.2.0 keeps everything 1.1.0 has), with a current seq.
         let r = log_of(&cat, &doc("1.1.0", note), false);
-        assert!(matches!(r, Record::Version { seq: 3, .. }));
+        assert!(matches!(&r, Record::Version(v) if v.seq == 3));
         assert_eq!(r.key(), shadow_key, "compaction keeps the promotion in the shadow's place");
         assert!(matches!(step(&mut cat, &mut old, r), Applied::Added { .. }));
         let e = cat.get("orders", "1.1.0").expect("promoted");
@@ -590,6 +576,6 @@ mod tests {
         apply_record(&mut cat, &r);
         let narrowed = doc("1.1.0", "").replace("logicalType: number", "logicalType: integer");
         assert!(matches!(cat.admit(&narrowed, "t", true), Err(Refusal::Breaking { .. })));
-        assert!(matches!(cat.admit(&narrowed.replace("1.1.0", "2.0.0"), "t", true), Ok(Admission::Write { record: Record::ShadowVersion { .. }, .. })));
+        assert!(matches!(cat.admit(&narrowed.replace("1.1.0", "2.0.0"), "t", true), Ok(Admission::Write { record: Record::ShadowVersion(_), .. })));
     }
 }

@@ -34,47 +34,37 @@ impl Status {
     }
 }
 
+/// A registered version as the log holds it: the body of [`Record::Version`] and of
+/// [`Record::ShadowVersion`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionRecord {
+    /// Contract id.
+    pub id: String,
+    /// Semantic version.
+    pub version: String,
+    /// Live (non-shadow) versions of `id` the writer saw, plus one.
+    pub seq: u64,
+    /// Content digest of the parsed document.
+    pub digest: String,
+    /// The document exactly as pushed (YAML or JSON).
+    pub document: String,
+    /// RFC 3339 time of registration.
+    pub registered_at: String,
+}
+
 /// One record of the registry log (the value; the key is [`Record::key`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Record {
     /// A new version.
-    #[serde(rename_all = "camelCase")]
-    Version {
-        /// Contract id.
-        id: String,
-        /// Semantic version.
-        version: String,
-        /// Live (non-shadow) versions of `id` the writer saw, plus one.
-        seq: u64,
-        /// Content digest of the parsed document.
-        digest: String,
-        /// The document exactly as pushed (YAML or JSON).
-        document: String,
-        /// RFC 3339 time of registration.
-        registered_at: String,
-    },
-    /// A shadow version: the fields of [`Record::Version`], registered to be evaluated beside
-    /// the active version and never routed by. A record type of its own, not a status field on
-    /// `Version`, because gates built before shadows existed read an unknown `type` as
-    /// unreadable and skip it, while they would ignore an unknown field and activate the
-    /// version. Promoting it writes a plain `Version` record with the same key, which
-    /// compaction then keeps in its place.
-    #[serde(rename_all = "camelCase")]
-    ShadowVersion {
-        /// Contract id.
-        id: String,
-        /// Semantic version.
-        version: String,
-        /// Live (non-shadow) versions of `id` the writer saw, plus one.
-        seq: u64,
-        /// Content digest of the parsed document.
-        digest: String,
-        /// The document exactly as pushed.
-        document: String,
-        /// RFC 3339 time of registration.
-        registered_at: String,
-    },
+    Version(VersionRecord),
+    /// A shadow version: registered to be evaluated beside the active version and never
+    /// routed by. A record type of its own, not a status field on `Version`, because gates
+    /// built before shadows existed read an unknown `type` as unreadable and skip it, while
+    /// they would ignore an unknown field and activate the version. Promoting it writes a
+    /// plain `Version` record with the same key, which compaction then keeps in its place.
+    ShadowVersion(VersionRecord),
     /// A status change of an existing version.
     #[serde(rename_all = "camelCase")]
     Status {
@@ -94,11 +84,12 @@ pub enum Record {
 
 impl Record {
     /// The log key: `version/<id>@<version>/<digest>` (unique per content, so compaction never
-    /// replaces an accepted version; a shadow version's promotion shares its key) or `status/<id>@<version>` (latest status wins).
+    /// replaces an accepted version; a shadow version's promotion shares its key) or
+    /// `status/<id>@<version>` (latest status wins).
     #[must_use]
     pub fn key(&self) -> String {
         match self {
-            Self::Version { id, version, digest, .. } | Self::ShadowVersion { id, version, digest, .. } => format!("version/{id}@{version}/{digest}"),
+            Self::Version(v) | Self::ShadowVersion(v) => format!("version/{}@{}/{}", v.id, v.version, v.digest),
             Self::Status { id, version, .. } => format!("status/{id}@{version}"),
         }
     }
@@ -199,4 +190,18 @@ pub enum Applied {
     },
     /// Nothing changed, and why (a lost race, a stale write, a tombstone, an unreadable record).
     Ignored(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_record_keeps_its_wire_format() {
+        let body = VersionRecord { id: "orders".into(), version: "1.0.0".into(), seq: 1, digest: "ab".into(), document: "d".into(), registered_at: "t".into() };
+        let json = serde_json::to_value(Record::Version(body.clone())).expect("json");
+        assert_eq!(json, serde_json::json!({"type": "version", "id": "orders", "version": "1.0.0", "seq": 1, "digest": "ab", "document": "d", "registeredAt": "t"}));
+        let shadow = serde_json::to_value(Record::ShadowVersion(body)).expect("json");
+        assert_eq!(shadow["type"], "shadowVersion");
+    }
 }

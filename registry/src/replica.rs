@@ -246,8 +246,8 @@ impl Registry {
                 Admission::Unchanged { id, version } => return Ok(PushOutcome { id, version, created: false, previous: None, notices: Vec::new(), shadow, promoted: false }),
                 Admission::Write { record, previous, notices } => (record, previous, notices),
             };
-            let (Record::Version { id, version, digest, .. } | Record::ShadowVersion { id, version, digest, .. }) = &record else { unreachable!("admit writes versions") };
-            let (id, version, digest) = (id.clone(), version.clone(), digest.clone());
+            let (Record::Version(body) | Record::ShadowVersion(body)) = &record else { unreachable!("admit writes versions") };
+            let (id, version, digest) = (body.id.clone(), body.version.clone(), body.digest.clone());
             // A plain record for a version the catalog holds as a shadow is its promotion.
             let promotes = !shadow && self.catalog().get(&id, &version).is_some_and(|e| e.shadow);
             let outcome = |created: bool| PushOutcome { id: id.clone(), version: version.clone(), created, previous: previous.clone(), notices: notices.clone(), shadow, promoted: created && promotes };

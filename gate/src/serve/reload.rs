@@ -150,6 +150,16 @@ mod tests {
     use crate::serve::breaker_store::AnyStore;
     use breaker::{Breaker, BreakerOptions, MemoryStore};
 
+    /// A binding (its YAML) running the version of `orders` the registry resolves for it.
+    fn runtime(reg: &Registry, yaml: &str) -> BindingRuntime {
+        let binding: crate::config::Binding = serde_saphyr::from_str(yaml).expect("binding");
+        let compiled = reg.compile("orders", binding.object.as_deref(), None).expect("compiles");
+        let rules = compiled.rules.clone();
+        let store = AnyStore::Memory(MemoryStore::new(binding.breaker.window.clone(), &rules));
+        let brk = Breaker::new(binding.breaker.clone(), rules, store, BreakerOptions::default(), 0).expect("breaker");
+        BindingRuntime::new(binding, Arc::new(compiled), brk, 0, 2)
+    }
+
     fn doc(version: &str, object: &str, extra: &str) -> String {
         format!("apiVersion: v3.1.0\nkind: DataContract\nid: orders\nversion: {version}\nstatus: active\nschema:\n  - name: {object}\n    properties:\n      - name: id\n        logicalType: string\n{extra}")
     }
@@ -158,12 +168,7 @@ mod tests {
     async fn only_newer_compiling_versions_in_range_are_activated() {
         let reg = Registry::memory();
         reg.push(&doc("1.0.0", "orders", ""), false).await.expect("1.0.0");
-        let binding: crate::config::Binding = serde_saphyr::from_str("name: b\nsource: s\ncontract: orders\nobject: orders\nfallback: hold\nversion: '>=1'\n").expect("binding");
-        let compiled = reg.compile("orders", Some("orders"), None).expect("compiles");
-        let rules = compiled.rules.clone();
-        let store = AnyStore::Memory(MemoryStore::new(binding.breaker.window.clone(), &rules));
-        let brk = Breaker::new(binding.breaker.clone(), rules, store, BreakerOptions::default(), 0).expect("breaker");
-        let b = BindingRuntime::new(binding, Arc::new(compiled), brk, 0, 2);
+        let b = runtime(&reg, "name: b\nsource: s\ncontract: orders\nobject: orders\nfallback: hold\nversion: '>=1'\n");
         let range = semver::VersionReq::parse(">=1").expect("range");
         let mut failed = HashSet::new();
 
@@ -190,12 +195,7 @@ mod tests {
     async fn a_version_adding_an_object_is_not_activated_for_an_avro_binding_without_one() {
         let reg = Registry::memory();
         reg.push(&doc("1.0.0", "orders", ""), false).await.expect("1.0.0");
-        let binding: crate::config::Binding = serde_saphyr::from_str("name: b\nsource: s\ncontract: orders\nfallback: hold\nformat: avro\n").expect("binding");
-        let compiled = reg.compile("orders", None, None).expect("compiles");
-        let rules = compiled.rules.clone();
-        let store = AnyStore::Memory(MemoryStore::new(binding.breaker.window.clone(), &rules));
-        let brk = Breaker::new(binding.breaker.clone(), rules, store, BreakerOptions::default(), 0).expect("breaker");
-        let b = BindingRuntime::new(binding, Arc::new(compiled), brk, 0, 2);
+        let b = runtime(&reg, "name: b\nsource: s\ncontract: orders\nfallback: hold\nformat: avro\n");
         let mut failed = HashSet::new();
         reg.push(&doc("1.1.0", "orders", "  - name: refunds\n    properties:\n      - name: id\n        logicalType: string\n"), false).await.expect("1.1.0");
         assert_eq!(reload_one(&reg, &b, None, &mut failed).await, None);
@@ -207,12 +207,7 @@ mod tests {
     async fn a_shadow_version_is_evaluated_until_promoted_withdrawn_or_overtaken() {
         let reg = Registry::memory();
         reg.push(&doc("1.0.0", "orders", ""), false).await.expect("1.0.0");
-        let binding: crate::config::Binding = serde_saphyr::from_str("name: b\nsource: s\ncontract: orders\nobject: orders\nfallback: hold\n").expect("binding");
-        let compiled = reg.compile("orders", Some("orders"), None).expect("compiles");
-        let rules = compiled.rules.clone();
-        let store = AnyStore::Memory(MemoryStore::new(binding.breaker.window.clone(), &rules));
-        let brk = Breaker::new(binding.breaker.clone(), rules, store, BreakerOptions::default(), 0).expect("breaker");
-        let b = BindingRuntime::new(binding, Arc::new(compiled), brk, 0, 2);
+        let b = runtime(&reg, "name: b\nsource: s\ncontract: orders\nobject: orders\nfallback: hold\n");
         let range = follow_range(None, "1.0.0");
         let mut failed = HashSet::new();
         let note = "      - name: note\n        logicalType: string\n";
