@@ -93,6 +93,9 @@ fn trip_carries_reason_and_backoff() {
     let b = open.breach().expect("breach reason");
     assert_eq!((b.rule.as_str(), b.value, b.records), ("null_dep_time", Some(12.5), 400));
     assert_eq!(b.to_string(), "null_dep_time: 12.5 percent not < 5");
+    // A rate is shown to three decimals at most.
+    let long = breaker::Breach { value: Some(34.507_042_253_521_13), ..b.clone() };
+    assert_eq!(long.to_string(), "null_dep_time: 34.507 percent not < 5");
 
     // Failing probes reopen with a doubled wait; trips count up.
     let half = moved(step(&cfg, &open, &obs(0, &[], false), now + 10_000)).expect("half-open");

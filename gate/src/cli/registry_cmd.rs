@@ -286,6 +286,13 @@ fn table(call: &Call, body: &Value) -> String {
             for c in body.get("contracts").and_then(Value::as_array).into_iter().flatten() {
                 let _ = writeln!(out, "{:<32} {:<12} {:<12} {:>8}  {:<24} {}", s(c, "id"), s(c, "latest"), s(c, "latestActive"), c.get("versions").and_then(Value::as_u64).unwrap_or(0), bindings_cell(c), s(c, "name"));
             }
+            // Shadow versions are never `latest`; say which are being evaluated.
+            for c in body.get("contracts").and_then(Value::as_array).into_iter().flatten() {
+                let shadows: Vec<&str> = c.get("shadows").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+                if !shadows.is_empty() {
+                    let _ = writeln!(out, "shadow: {} {} (evaluated beside the active version: contracts shadow --gate URL)", s(c, "id"), shadows.join(", "));
+                }
+            }
         }
         Call::List { id: Some(_) } => {
             let _ = writeln!(out, "{:<14} {:<11} {:<26} REASON", "VERSION", "STATUS", "REGISTERED");
@@ -370,11 +377,12 @@ mod tests {
         let body = serde_json::json!({"contracts": [
             {"id": "flights", "name": "Flights", "latest": "2.0.0", "latestActive": "2.0.0", "versions": 3,
              "bindings": [{"binding": "flights", "contract": "flights", "version": "1.1.0", "range": "^1"}, {"binding": "audit", "contract": "flights", "version": "2.0.0"}]},
-            {"id": "orders", "latest": "1.0.0", "latestActive": "1.0.0", "versions": 1, "bindings": []},
+            {"id": "orders", "latest": "1.0.0", "latestActive": "1.0.0", "versions": 2, "bindings": [], "shadows": ["2.0.0"]},
             {"id": "old-gate", "latest": "1.0.0", "latestActive": "1.0.0", "versions": 1},
         ]});
         let text = table(&Call::List { id: None }, &body);
-        let lines: Vec<&str> = text.lines().collect();
+        assert!(text.ends_with("shadow: orders 2.0.0 (evaluated beside the active version: contracts shadow --gate URL)\n"), "{text}");
+        let lines: Vec<&str> = text.lines().take(4).collect();
         assert!(lines[0].contains("VERSIONS  BINDINGS"), "{text}");
         assert!(lines[1].contains("flights→1.1.0, audit→2.0.0") && lines[1].ends_with("Flights"), "{text}");
         for line in &lines[2..] {
