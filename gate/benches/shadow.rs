@@ -16,10 +16,10 @@ fn sample() -> Vec<serde_json::Value> {
     std::fs::read_to_string(repo().join("examples/flights/sample.jsonl")).expect("sample").lines().map(|l| serde_json::from_str(l).expect("json")).collect()
 }
 
-fn settings() -> Settings {
+/// The example's binding (the flights contract, calibrated breaker settings).
+fn binding() -> gate::config::Binding {
     let cfg = gate::config::GateConfig::load(&repo().join("examples/flights/gate.yaml")).expect("example config");
-    let b = &cfg.bindings[0];
-    Settings { breaker: b.breaker.clone(), fallback: b.fallback, stale_records: b.stale_records, bucket_ms: 60_000 }
+    cfg.bindings[0].clone()
 }
 
 /// A slot with a shadow whose queue takes every offer of an iteration, started after the
@@ -33,7 +33,7 @@ fn queued_slot(rt: &tokio::runtime::Runtime, contract: &Arc<contracts::CompiledC
             for _ in 0..4 {
                 tokio::task::yield_now().await;
             }
-            gate::serve::shadow::spawn_with_queue("flights", Arc::clone(contract), settings(), true, 0, 1 << 20)
+            gate::serve::shadow::spawn_with_queue(&binding(), Arc::clone(contract), true, 0, 1 << 20)
         })
         .expect("shadow");
     slot.start(shadow);
@@ -92,7 +92,7 @@ fn bench(c: &mut Criterion) {
     // The evaluator's share: the simulation judging and routing each record.
     g.bench_function("simulate_record", |b| {
         b.iter_batched(
-            || Simulation::new(Arc::clone(&contract), settings(), 0).expect("sim").journaled(),
+            || Simulation::new(Arc::clone(&contract), Settings::of(&binding(), 60_000), 0).expect("sim").journaled(),
             |mut sim| {
                 rt.block_on(async {
                     for (i, v) in records.iter().enumerate() {

@@ -136,7 +136,7 @@ async fn list(State(s): State<ApiState>) -> Json<Value> {
     let out: Vec<Value> = cat
         .contracts()
         .map(|(id, vs)| {
-            let latest = vs.values().rev().find(|e| e.is_live());
+            let latest = cat.get(id, "latest");
             let active = vs.values().rev().find(|e| e.is_live() && e.status == Status::Active);
             let shadows: Vec<String> = vs.values().filter(|e| e.is_evaluated_shadow()).map(|e| e.version.to_string()).collect();
             let mut c = json!({
@@ -261,7 +261,7 @@ async fn diff(State(s): State<ApiState>, Path(id): Path<String>, Query(q): Query
     let Some(new) = cat.get(&id, to) else { return error(StatusCode::NOT_FOUND, format!("no version {to} of contract {id:?}")) };
     let old = match q.get("from") {
         Some(f) => cat.get(&id, f),
-        None => vs.range(..new.version.clone()).map(|(_, e)| e).rev().find(|e| e.is_live()),
+        None => crate::catalog::live_before(vs, &new.version),
     };
     let Some(old) = old else {
         return error(StatusCode::NOT_FOUND, q.get("from").map_or_else(|| format!("{id} {} is the first version; give ?from=", new.version), |f| format!("no version {f} of contract {id:?}")));

@@ -64,6 +64,12 @@ impl Entry {
     }
 }
 
+/// The newest live version of a contract below `version` (a shadow is nobody's predecessor).
+#[must_use]
+pub fn live_before<'a>(vs: &'a BTreeMap<semver::Version, Entry>, version: &semver::Version) -> Option<&'a Entry> {
+    vs.range(..version.clone()).map(|(_, e)| e).rev().find(|e| e.is_live())
+}
+
 /// Live versions of one contract (the count `seq` is written against).
 fn live(vs: &BTreeMap<semver::Version, Entry>) -> u64 {
     vs.values().filter(|e| e.is_live()).count() as u64
@@ -227,9 +233,8 @@ impl Catalog {
         }
         let mut previous = None;
         if let Some(vs) = versions {
-            let is_live = |e: &&Entry| e.is_live();
             // The live version just below must not be broken without a major bump…
-            if let Some(p) = vs.range(..version.clone()).map(|(_, e)| e).rev().find(is_live) {
+            if let Some(p) = live_before(vs, &version) {
                 let verdict = compare(&p.contract, &c);
                 if !verdict.compatible {
                     return Err(Refusal::Breaking { id: c.id.clone(), version: c.version.clone(), against: p.version.to_string(), changes: verdict.breaking_changes().cloned().collect() });
@@ -238,7 +243,7 @@ impl Catalog {
             }
             // …and a version inserted below an existing one must not make that one a breaking
             // successor without a major bump.
-            if let Some(n) = vs.range(version.clone()..).map(|(_, e)| e).filter(|e| e.version != version).find(is_live) {
+            if let Some(n) = vs.range(version.clone()..).map(|(_, e)| e).filter(|e| e.version != version).find(|e| e.is_live()) {
                 let verdict = compare(&c, &n.contract);
                 if !verdict.compatible {
                     return Err(Refusal::Breaking { id: c.id.clone(), version: c.version.clone(), against: n.version.to_string(), changes: verdict.breaking_changes().cloned().collect() });

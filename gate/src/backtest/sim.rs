@@ -30,6 +30,14 @@ pub struct Settings {
     pub bucket_ms: i64,
 }
 
+impl Settings {
+    /// How `binding` routes, with report buckets `bucket_ms` wide.
+    #[must_use]
+    pub fn of(binding: &crate::config::Binding, bucket_ms: i64) -> Self {
+        Self { breaker: binding.breaker.clone(), fallback: binding.fallback, stale_records: binding.stale_records, bucket_ms }
+    }
+}
+
 /// One source record, decoded as the binding would decode it.
 #[derive(Debug, Clone)]
 pub struct SimRecord {

@@ -123,12 +123,6 @@ impl BindingRuntime {
         }
     }
 
-    /// How this binding routes, for a simulation of it (shadow evaluation, backtests).
-    #[must_use]
-    pub fn sim_settings(&self) -> crate::backtest::sim::Settings {
-        crate::backtest::sim::Settings { breaker: self.cfg.breaker.clone(), fallback: self.cfg.fallback, stale_records: self.cfg.stale_records, bucket_ms: 60_000 }
-    }
-
     /// Record loops reading this binding.
     #[must_use]
     pub fn workers(&self) -> usize {

@@ -57,6 +57,13 @@ pub fn spawn(registry: Arc<Registry>, bindings: Vec<Arc<BindingRuntime>>, mut sh
     })
 }
 
+/// `candidate` compiled for the binding's object. A version that adds a second schema object
+/// leaves an Avro binding without an `object` unable to tell which one its records carry: it
+/// is refused as well.
+fn compile_for(b: &BindingRuntime, candidate: &contracts::Contract) -> Result<contracts::CompiledContract, String> {
+    contracts::compile(candidate, b.cfg.object.as_deref()).map_err(|e| e.to_string()).and_then(|c| crate::serve::binding::ambiguous_object(&b.cfg, &c).map_or(Ok(c), Err))
+}
+
 /// Moves one binding to the newest active version in its range that is newer than the one it
 /// runs and compiles for it (versions that do not are skipped, remembered in `failed`, and
 /// never activated). Returns the version activated.
@@ -75,9 +82,7 @@ pub async fn reload_one(registry: &Registry, b: &BindingRuntime, range: Option<&
     };
     for candidate in candidates {
         let version = candidate.version.clone();
-        // A version that adds a second schema object leaves an Avro binding without an
-        // `object` unable to tell which one its records carry: not activated either.
-        let compiled = contracts::compile(&candidate, b.cfg.object.as_deref()).map_err(|e| e.to_string()).and_then(|c| crate::serve::binding::ambiguous_object(&b.cfg, &c).map_or(Ok(c), Err));
+        let compiled = compile_for(b, &candidate);
         match compiled {
             Ok(compiled) => {
                 let restarted = b.reload(Arc::new(compiled)).await;
@@ -119,12 +124,12 @@ pub fn follow_shadow(registry: &Registry, b: &BindingRuntime, range: Option<&sem
             return running;
         }
         let in_range = semver::Version::parse(&version).is_ok_and(|v| range.is_none_or(|r| r.matches(&v)));
-        let compiled = contracts::compile(&candidate, b.cfg.object.as_deref()).map_err(|e| e.to_string()).and_then(|c| crate::serve::binding::ambiguous_object(&b.cfg, &c).map_or(Ok(c), Err));
-        let started = compiled.and_then(|c| crate::serve::shadow::spawn(&b.cfg.name, Arc::new(c), b.sim_settings(), in_range, chrono::Utc::now().timestamp_millis()).map_err(|e| format!("{e}: {}", std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default())));
+        let compiled = compile_for(b, &candidate);
+        let started = compiled.and_then(|c| crate::serve::shadow::spawn(&b.cfg, Arc::new(c), in_range, chrono::Utc::now().timestamp_millis()).map_err(|e| format!("{e}: {}", std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default())));
         match started {
             Ok(shadow) => {
                 if let Some(v) = b.shadow.stop() {
-                    ShadowStopped { binding: &b.cfg.name, version: &v, why: &format!("replaced by shadow version {version} (overtaken or withdrawn)") }.emit();
+                    ShadowStopped { binding: &b.cfg.name, version: &v, why: &format!("replaced by shadow version {version} (overtaken or withdrawn)"), failed: false }.emit();
                 }
                 b.shadow.start(shadow);
                 ShadowStarted { binding: &b.cfg.name, contract: &b.cfg.contract, version: &version, active: &active.version }.emit();
@@ -139,7 +144,7 @@ pub fn follow_shadow(registry: &Registry, b: &BindingRuntime, range: Option<&sem
     // No shadow to evaluate (or none that compiles): the running one, if any, ends.
     if let Some(v) = b.shadow.stop() {
         let why = if cur.as_ref().is_some_and(|c| c.to_string() == v) { "promoted: the binding routes by it now" } else { "withdrawn, promoted, or no longer newer than the active version" };
-        ShadowStopped { binding: &b.cfg.name, version: &v, why }.emit();
+        ShadowStopped { binding: &b.cfg.name, version: &v, why, failed: false }.emit();
     }
     None
 }

@@ -15,7 +15,8 @@
 //! each replica reports what it saw.
 
 use crate::backtest::report::{rfc3339, RouteCounts, TransitionRow, VersionReport};
-use crate::backtest::sim::{Judged, Settings, SimRecord, Simulation};
+use crate::backtest::sim::{Judged, Settings, SimError, SimRecord, Simulation};
+use crate::config::Binding;
 use crate::serve::decode::rejected::Decoded;
 use crate::serve::telemetry::shadow::{ShadowCounters, ShadowOutcome, ShadowSkips, ShadowStopped, ShadowTransition};
 use crate::serve::telemetry::Emit;
@@ -207,29 +208,30 @@ impl ShadowSlot {
     }
 }
 
-/// Starts the evaluator of `contract` for `binding`: its clock starts now.
+/// Starts the evaluator of `contract` for `binding`, routing as the binding does: its clock
+/// starts now.
 ///
 /// # Errors
 /// The breaker settings the simulation refuses (`serve` validated them already).
-pub fn spawn(binding: &str, contract: Arc<CompiledContract>, settings: Settings, in_range: bool, now_ms: i64) -> Result<Shadow, crate::backtest::sim::SimError> {
-    spawn_with_queue(binding, contract, settings, in_range, now_ms, QUEUE)
+pub fn spawn(binding: &Binding, contract: Arc<CompiledContract>, in_range: bool, now_ms: i64) -> Result<Shadow, SimError> {
+    spawn_with_queue(binding, contract, in_range, now_ms, QUEUE)
 }
 
 /// [`spawn`] with a queue of `queue` records (benchmarks size it to take every offer).
 ///
 /// # Errors
 /// As [`spawn`].
-pub fn spawn_with_queue(binding: &str, contract: Arc<CompiledContract>, settings: Settings, in_range: bool, now_ms: i64, queue: usize) -> Result<Shadow, crate::backtest::sim::SimError> {
-    let interval = settings.breaker.flush_interval;
-    let settings = Settings { bucket_ms: BUCKET_MS, ..settings };
-    let sim = Simulation::new(Arc::clone(&contract), settings, now_ms)?.journaled();
+pub fn spawn_with_queue(binding: &Binding, contract: Arc<CompiledContract>, in_range: bool, now_ms: i64, queue: usize) -> Result<Shadow, SimError> {
+    let interval = binding.breaker.flush_interval;
+    let sim = Simulation::new(Arc::clone(&contract), Settings::of(binding, BUCKET_MS), now_ms)?.journaled();
     let (tx, rx) = mpsc::channel(queue.max(1));
     let (ask, asks) = mpsc::channel(4);
     let skipped = Arc::new(AtomicU64::new(0));
     let version = contract.version.to_string();
-    let eval = Evaluator { binding: binding.to_string(), version: version.clone(), counters: ShadowCounters::new(binding), sim, agreement: Agreement::default(), transitions_seen: 0, since: rfc3339(now_ms), skipped: Arc::clone(&skipped) };
+    let name = &binding.name;
+    let eval = Evaluator { binding: name.clone(), version: version.clone(), counters: ShadowCounters::new(name), sim, agreement: Agreement::default(), transitions_seen: 0, since: rfc3339(now_ms), skipped: Arc::clone(&skipped) };
     let task = tokio::spawn(eval.run(rx, asks, interval));
-    Ok(Shadow { version, in_range, tx, ask, skipped, skips: ShadowSkips::new(binding), task })
+    Ok(Shadow { version, in_range, tx, ask, skipped, skips: ShadowSkips::new(name), task })
 }
 
 /// The evaluator task's state.
@@ -270,14 +272,14 @@ impl Evaluator {
             if let Err(e) = result {
                 // A flush the memory store refused: a bug, not the data's fault. The live path
                 // is untouched; the evaluation ends and says why.
-                ShadowStopped { binding: &self.binding, version: &self.version, why: &format!("simulation failed: {e}") }.emit();
+                ShadowStopped { binding: &self.binding, version: &self.version, why: &format!("simulation failed: {e}"), failed: true }.emit();
                 return;
             }
             self.account();
         }
     }
 
-    async fn feed(&mut self, batch: &mut Vec<ShadowRecord>) -> Result<(), crate::backtest::sim::SimError> {
+    async fn feed(&mut self, batch: &mut Vec<ShadowRecord>) -> Result<(), SimError> {
         for r in batch.drain(..) {
             self.sim.record(SimRecord { ts: r.arrival_ms, key: r.key, decoded: r.decoded, active_valid: Some(r.active_valid) }).await?;
         }

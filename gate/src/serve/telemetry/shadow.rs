@@ -153,13 +153,14 @@ pub struct ShadowStopped<'a> {
     pub version: &'a str,
     /// Why.
     pub why: &'a str,
+    /// The evaluation failed (rather than ending because its version left evaluation).
+    pub failed: bool,
 }
 
 impl Emit for ShadowStopped<'_> {
     fn emit(self) {
-        let failed = self.why.starts_with("simulation failed");
-        counter!(SHADOW_EVALUATIONS.name, "binding" => self.binding.to_string(), "outcome" => if failed { "failed" } else { "stopped" }).increment(1);
-        if failed {
+        counter!(SHADOW_EVALUATIONS.name, "binding" => self.binding.to_string(), "outcome" => if self.failed { "failed" } else { "stopped" }).increment(1);
+        if self.failed {
             warn!(binding = self.binding, shadow_version = self.version, why = self.why, "shadow evaluation stopped");
         } else {
             info!(binding = self.binding, shadow_version = self.version, why = self.why, "shadow evaluation stopped");

@@ -162,7 +162,7 @@ pub(crate) fn attach_shadow(b: &gate::serve::binding::BindingRuntime, text: &str
     let mut doc = contracts::parse(text)?;
     doc.version = "999.0.0".into();
     let compiled = contracts::compile(&doc, b.cfg.object.as_deref())?;
-    let shadow = gate::serve::shadow::spawn(&b.cfg.name, std::sync::Arc::new(compiled), b.sim_settings(), true, chrono::Utc::now().timestamp_millis())?;
+    let shadow = gate::serve::shadow::spawn(&b.cfg, std::sync::Arc::new(compiled), true, chrono::Utc::now().timestamp_millis())?;
     b.shadow.start(shadow);
     Ok(())
 }
