@@ -113,11 +113,11 @@ pub fn main(a: &BacktestArgs) -> anyhow::Result<ExitCode> {
         (None, Some(url)) => Some(Arc::new(registry_active(url, &a.tls, &candidate.id, object.as_deref())?)),
         (None, None) => None,
     };
-    let settings = Settings {
-        breaker: binding.as_ref().map(|b| b.breaker.clone()).unwrap_or_default(),
-        fallback: binding.as_ref().map_or(Fallback::Hold, |b| b.fallback),
-        stale_records: binding.as_ref().map_or(StaleRecords::Count, |b| b.stale_records),
-        bucket_ms: i64::try_from(a.bucket.as_millis()).unwrap_or(i64::MAX).max(1),
+    let bucket_ms = i64::try_from(a.bucket.as_millis()).unwrap_or(i64::MAX).max(1);
+    // Without a binding: the breaker's defaults, holding what an open breaker diverts.
+    let settings = match &binding {
+        Some(b) => Settings::of(b, bucket_ms),
+        None => Settings { breaker: breaker::BreakerConfig::default(), fallback: Fallback::Hold, stale_records: StaleRecords::Count, bucket_ms },
     };
     settings.breaker.validate().context("the binding's breaker settings")?;
     let decoder = match &cfg {
