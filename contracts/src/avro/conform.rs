@@ -55,7 +55,7 @@ impl std::fmt::Display for Mismatch {
             MismatchKind::Missing => write!(f, "{field}: missing from the writer schema"),
             MismatchKind::Type { expected, found } => write!(f, "{field}: contract {expected}, writer {found}"),
             MismatchKind::Extra => write!(f, "{field}: not in the contract (extra fields not allowed)"),
-            MismatchKind::Nullable => write!(f, "field {field:?} is required by the contract (never null) but its Avro type allows null"),
+            MismatchKind::Nullable => write!(f, "field {field:?} is required by the contract (never null) but the writer schema lets it be null"),
             MismatchKind::Unusable { reason } => write!(f, "{field}: {reason}"),
         }
     }

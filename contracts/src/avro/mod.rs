@@ -11,7 +11,7 @@
 
 mod conform;
 mod encode;
-mod shape;
+pub(crate) mod shape;
 pub(crate) mod value;
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ pub struct Projection {
 
 /// What the contract wants a time-like or decimal value to look like.
 #[derive(Debug, Clone, PartialEq)]
-enum Target {
+pub(crate) enum Target {
     /// No property says: the default rendering.
     Default,
     /// A number or integer property: the raw number.
@@ -62,7 +62,7 @@ enum Node {
     Decimal { scale: usize, target: Target },
 }
 
-fn target(p: Option<&Shape>) -> Target {
+pub(crate) fn target(p: Option<&Shape>) -> Target {
     match p.and_then(|p| p.ty.map(|t| (p, t))) {
         Some((_, LogicalType::Integer | LogicalType::Number)) => Target::Number,
         Some((_, LogicalType::String)) => Target::Text,
@@ -243,7 +243,7 @@ impl Projection {
     }
 }
 
-fn float(f: f64) -> Value {
+pub(crate) fn float(f: f64) -> Value {
     Number::from_f64(f).map_or_else(|| Value::String(f.to_string()), Value::Number)
 }
 
@@ -266,7 +266,7 @@ fn epoch(n: i64, unit_ns: i64, t: &Target) -> Value {
 /// The instant `n` units of `unit_ns` nanoseconds after the epoch; `None` outside the
 /// calendar's range. Whole seconds and the rest apart, so no count in any unit overflows
 /// (nanoseconds in an i64 end in 2262; a timestamp in milliseconds can say year 200,000).
-fn at(n: i64, unit_ns: i64) -> Option<DateTime<Utc>> {
+pub(crate) fn at(n: i64, unit_ns: i64) -> Option<DateTime<Utc>> {
     let unit_ns = unit_ns.clamp(1, 1_000_000_000);
     let per_sec = 1_000_000_000 / unit_ns;
     let nanos = n.rem_euclid(per_sec) * unit_ns;
@@ -276,7 +276,7 @@ fn at(n: i64, unit_ns: i64) -> Option<DateTime<Utc>> {
 /// Renders an instant as the contract wants; `date_value` — the Avro value was a date, so the
 /// default rendering is a date too. An instant outside the calendar (`None`) stays the number
 /// `raw`, which a date or timestamp check reports instead of a wrong date passing.
-fn instant(dt: Option<DateTime<Utc>>, raw: i64, t: &Target, date_value: bool) -> Value {
+pub(crate) fn instant(dt: Option<DateTime<Utc>>, raw: i64, t: &Target, date_value: bool) -> Value {
     let Some(dt) = dt else { return Value::from(raw) };
     let mut s = String::new();
     let ok = match t {

@@ -15,6 +15,13 @@ pub enum PayloadFormat {
     /// Avro in the Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro
     /// body. Writer schemas are fetched from `schema_registry` by id and cached.
     Avro,
+    /// JSON Schema in the Confluent wire format: magic byte 0, 4-byte schema id, the JSON
+    /// record. The writer schema (fetched by id) is judged for drift; the record is checked
+    /// as JSON.
+    JsonSchema,
+    /// Protobuf in the Confluent wire format: magic byte 0, 4-byte schema id, the message
+    /// indexes (zigzag varints), the message. Writer schemas fetched by id and compiled.
+    Protobuf,
 }
 
 impl PayloadFormat {
@@ -24,7 +31,15 @@ impl PayloadFormat {
         match self {
             Self::Json => "json",
             Self::Avro => "avro",
+            Self::JsonSchema => "json_schema",
+            Self::Protobuf => "protobuf",
         }
+    }
+
+    /// Whether records carry a schema id that a Schema Registry resolves.
+    #[must_use]
+    pub fn uses_registry(&self) -> bool {
+        !matches!(self, Self::Json)
     }
 }
 
@@ -95,11 +110,11 @@ pub(super) fn validate(cfg: &GateConfig) -> Result<(), ConfigError> {
     }
     for (i, b) in cfg.bindings.iter().enumerate() {
         match b.format {
-            PayloadFormat::Avro if cfg.schema_registry.is_none() => {
-                return Err(invalid("schema_registry.url", format!("bindings[{i}] ({}) has format avro: set schema_registry.url to the registry its producers use", b.name)));
+            f if f.uses_registry() && cfg.schema_registry.is_none() => {
+                return Err(invalid("schema_registry.url", format!("bindings[{i}] ({}) has format {}: set schema_registry.url to the registry its producers use", b.name, f.as_str())));
             }
             PayloadFormat::Json if b.allowed_schema_ids.is_some() => {
-                return Err(invalid(format!("bindings[{i}].allowed_schema_ids"), "applies to format avro only"));
+                return Err(invalid(format!("bindings[{i}].allowed_schema_ids"), "applies to the wire formats (avro, json_schema, protobuf) only"));
             }
             _ => {}
         }

@@ -41,6 +41,7 @@ pub async fn run_plan(target: &Target, traffic: &Traffic, steps: &[Step], opts: 
     use std::io::IsTerminal as _;
     let avro = match target.binding.format {
         crate::config::PayloadFormat::Json => None,
+        f @ (crate::config::PayloadFormat::JsonSchema | crate::config::PayloadFormat::Protobuf) => anyhow::bail!("drills inject faults into JSON and Avro bindings; binding {} has format {}", target.binding.name, f.as_str()),
         crate::config::PayloadFormat::Avro => {
             let reg = wire::registry::Registry::new(&target.cfg, &target.binding).map_err(anyhow::Error::msg)?;
             let base = reg.base(traffic.schema.as_deref(), std::sync::Arc::clone(&target.compiled), target.binding.allowed_schema_ids.clone()).await.map_err(anyhow::Error::msg)?;

@@ -337,9 +337,9 @@ impl LastGood {
 /// the object named like its record, so the first object could judge records by other rules
 /// than the ones their schema was admitted under; the binding must say which (`object`).
 pub fn ambiguous_object(b: &crate::config::Binding, contract: &contracts::CompiledContract) -> Option<String> {
-    (b.format == crate::config::PayloadFormat::Avro && b.object.is_none() && contract.objects.len() > 1).then(|| {
+    (b.format.uses_registry() && b.object.is_none() && contract.objects.len() > 1).then(|| {
         let names: Vec<&str> = contract.objects.iter().map(|o| &**o).collect();
-        format!("contract {} {} has {} schema objects ({}); a binding with format: avro must name the one its records carry", contract.id, contract.version, names.len(), names.join(", "))
+        format!("contract {} {} has {} schema objects ({}); a binding with format: {} must name the one its records carry", contract.id, contract.version, names.len(), names.join(", "), b.format.as_str())
     })
 }
 

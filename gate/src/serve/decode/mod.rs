@@ -1,13 +1,19 @@
-//! Payload → record, per binding format: JSON, or Avro in the Confluent wire format (writer
-//! schemas fetched by id and cached, see [`avro`]). Every refusal is a value that the
-//! router quarantines with its reason; none stops the loop.
+//! Payload → record, per binding format: JSON, or Avro, JSON Schema or Protobuf in the
+//! Confluent wire format (writer schemas fetched by id and cached, see [`fetch`]; judged once
+//! per schema and contract version, see [`judge`]). Every refusal is a value that the router
+//! quarantines with its reason; none stops the loop.
 
 pub mod avro;
+pub mod fetch;
+mod judge;
 pub mod rejected;
+pub mod wire;
 
 pub use rejected::{DecodeFailure, Decoded, Rejected};
 
-use avro::{AvroSource, SchemaCache};
+use avro::AvroSource;
+use fetch::SchemaCache;
+use wire::{JsonSchemaSource, ProtobufSource};
 use crate::serve::binding::BindingRuntime;
 use crate::serve::telemetry::{Emit, RecordRejected};
 use crate::serve::ServeError;
@@ -22,8 +28,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 #[derive(Debug)]
 pub struct Decoder {
     limits: DecodeLimits,
-    /// Avro state by binding name; JSON bindings have none.
-    avro: HashMap<String, AvroSource>,
+    /// Wire-format state by binding name; JSON bindings have none.
+    wire: HashMap<String, Source>,
     /// The last record, handed back by [`Decoder::recycle`]: the next JSON record is parsed
     /// into it, reusing its keys, nodes and string buffers (records of a topic share a shape).
     spare: Mutex<Value>,
@@ -33,26 +39,33 @@ impl Decoder {
     /// JSON only: no registry.
     #[must_use]
     pub fn json(limits: DecodeLimits) -> Self {
-        Self { limits, avro: HashMap::new(), spare: Mutex::new(Value::Null) }
+        Self { limits, wire: HashMap::new(), spare: Mutex::new(Value::Null) }
     }
 
-    /// The decoders of `cfg`'s bindings; Avro bindings share one schema cache.
+    /// The decoders of `cfg`'s bindings; wire-format bindings share one schema cache.
     ///
     /// # Errors
     /// [`ServeError::Config`] when the registry settings cannot be used (a credential variable
     /// unset, a client that cannot be built).
     pub fn new(cfg: &GateConfig) -> Result<Self, ServeError> {
         let mut d = Self::json(DecodeLimits { max_record_bytes: cfg.max_record_bytes });
-        let avro: Vec<_> = cfg.bindings.iter().filter(|b| b.format == PayloadFormat::Avro).collect();
-        if avro.is_empty() {
+        let wire: Vec<_> = cfg.bindings.iter().filter(|b| b.format.uses_registry()).collect();
+        if wire.is_empty() {
             return Ok(d);
         }
         let Some(sr) = &cfg.schema_registry else {
-            return Err(ServeError::Config(crate::config::ConfigError::Invalid { field: "schema_registry.url".into(), message: "Avro bindings need a schema registry".into() }));
+            return Err(ServeError::Config(crate::config::ConfigError::Invalid { field: "schema_registry.url".into(), message: "bindings in the Confluent wire format (avro, json_schema, protobuf) need a schema registry".into() }));
         };
         let cache = Arc::new(SchemaCache::new(sr)?);
-        for b in avro {
-            d.avro.insert(b.name.clone(), AvroSource::new(Arc::clone(&cache), b.allowed_schema_ids.clone()));
+        for b in wire {
+            let (cache, allowed) = (Arc::clone(&cache), b.allowed_schema_ids.clone());
+            let source = match b.format {
+                PayloadFormat::Json => continue,
+                PayloadFormat::Avro => Source::Avro(AvroSource::new(cache, allowed)),
+                PayloadFormat::JsonSchema => Source::JsonSchema(JsonSchemaSource::new(cache, d.limits, allowed)),
+                PayloadFormat::Protobuf => Source::Protobuf(ProtobufSource::new(cache, allowed)),
+            };
+            d.wire.insert(b.name.clone(), source);
         }
         Ok(d)
     }
@@ -69,15 +82,17 @@ impl Decoder {
         let out = if payload.len() > self.limits.max_record_bytes {
             Err(Rejected::decode(DecodeFailure::TooLarge, format_args!("record is {} bytes, over the {}-byte limit", payload.len(), self.limits.max_record_bytes)))
         } else {
-            match self.avro.get(name) {
+            match self.wire.get(name) {
                 None => {
-                    let mut v = std::mem::take(&mut *self.spare.lock().unwrap_or_else(PoisonError::into_inner));
+                    let mut v = self.spare();
                     match decode_json_into(payload, self.limits, &mut v) {
                         Ok(()) => Ok(v),
                         Err(e) => Err(Rejected::decode(DecodeFailure::Json, e)),
                     }
                 }
-                Some(a) => a.decode(name, contract, payload).await,
+                Some(Source::Avro(a)) => a.decode(name, contract, payload).await,
+                Some(Source::JsonSchema(j)) => j.decode(name, contract, payload, self.spare()).await,
+                Some(Source::Protobuf(p)) => p.decode(name, contract, payload).await,
             }
         };
         if let Err(Rejected::Decode { kind, .. }) = &out {
@@ -86,10 +101,34 @@ impl Decoder {
         out
     }
 
+    /// The last record's buffers, for the next JSON record to be parsed into.
+    fn spare(&self) -> Value {
+        std::mem::take(&mut *self.spare.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// Hands a decoded record back once it was routed, for the next record to be parsed into.
     pub fn recycle(&self, decoded: Decoded) {
         if let Ok(v) = decoded {
             *self.spare.lock().unwrap_or_else(PoisonError::into_inner) = v;
         }
     }
+}
+
+/// A binding's wire-format decoder.
+#[derive(Debug)]
+enum Source {
+    Avro(AvroSource),
+    JsonSchema(JsonSchemaSource),
+    Protobuf(ProtobufSource),
+}
+
+/// The schema id and what follows the 5-byte header of a Confluent wire-format payload.
+fn header(payload: &[u8]) -> Result<(u32, &[u8]), Rejected> {
+    contracts::avro::parse_wire(payload).map_err(|e| {
+        let kind = match e {
+            contracts::avro::WireError::Short { .. } => DecodeFailure::Short,
+            contracts::avro::WireError::Magic { .. } => DecodeFailure::MagicByte,
+        };
+        Rejected::decode(kind, e)
+    })
 }
