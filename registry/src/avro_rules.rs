@@ -1,6 +1,8 @@
 //! The Avro rules of the Schema Registry subset, pure: schema identity, the Confluent
 //! compatibility levels (over `apache-avro`'s schema resolution), and whether an Avro record
-//! schema can carry the records a contract describes.
+//! schema can carry the records a contract describes. The levels' walk ([`by_level`]), the
+//! refusal of a schema text ([`InvalidSchema`]) and the choice of the contract's object
+//! ([`compiled_object`]) serve the JSON Schema and Protobuf rules too.
 
 use apache_avro::schema::Schema;
 use apache_avro::schema_compatibility::{Compatibility, SchemaCompatibility};
@@ -68,16 +70,24 @@ impl Level {
     }
 }
 
-/// Why a schema text is not a usable Avro schema.
+/// Why a schema text is not a usable schema of its type (Confluent 42201). Here rather than
+/// beside each type's rules because Avro's module is the first of the core, and every other
+/// schema module builds on it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidSchema {
-    /// Not JSON at all (an Avro schema is a JSON document).
+    /// Not JSON at all (an Avro or JSON Schema schema is a JSON document).
     #[error("the schema is not JSON: {0}")]
     NotJson(String),
     /// JSON, but not Avro.
     #[error("invalid Avro schema: {0}")]
     Avro(String),
-    /// Another schema type, or references.
+    /// JSON, but not a JSON Schema.
+    #[error("invalid JSON Schema: {0}")]
+    Json(String),
+    /// Not a `.proto` file (or descriptor) that compiles.
+    #[error("invalid Protobuf schema: {0}")]
+    Protobuf(String),
+    /// An unknown schema type, or references.
     #[error("{0}")]
     Unsupported(String),
 }
@@ -132,24 +142,42 @@ fn reads(writer: &Schema, reader: &Schema) -> Result<(), String> {
 /// compatible, naming the version.
 #[must_use]
 pub fn incompatibilities(level: Level, new: &Schema, existing: &[(u32, &Schema)]) -> Vec<String> {
+    by_level(level, new, existing, |writer, reader| reads(writer, reader).err().into_iter().collect())
+}
+
+/// The level's walk, for every schema type: which versions a new schema is checked against
+/// and in which direction. `reads(writer, reader)` returns every reason the reader cannot read
+/// the writer's data (empty when it can); each becomes one message naming the version.
+pub fn by_level<S>(level: Level, new: &S, existing: &[(u32, &S)], reads: impl Fn(&S, &S) -> Vec<String>) -> Vec<String> {
     if level == Level::None {
         return Vec::new();
     }
-    let against: &[(u32, &Schema)] = if level.transitive() { existing } else { existing.last().map_or(&[], std::slice::from_ref) };
+    let against: &[(u32, &S)] = if level.transitive() { existing } else { existing.last().map_or(&[], std::slice::from_ref) };
     let mut out = Vec::new();
     for (v, old) in against {
         if level.backward() {
-            if let Err(e) = reads(old, new) {
+            for e in reads(old, new) {
                 out.push(format!("{} check against version {v}: the new schema cannot read data written with it: {e}", level.as_str()));
             }
         }
         if level.forward() {
-            if let Err(e) = reads(new, old) {
+            for e in reads(new, old) {
                 out.push(format!("{} check against version {v}: it cannot read data written with the new schema: {e}", level.as_str()));
             }
         }
     }
     out
+}
+
+/// The contract compiled for the schema object named `name` (else its first object); `None`
+/// when the contract has no object. Every schema type picks the object this way, so one
+/// subject's versions are judged against the same object whatever their type.
+///
+/// # Errors
+/// The compile error, as a gap naming the contract.
+pub fn compiled_object(contract: &Contract, name: Option<&str>) -> Result<Option<contracts::CompiledContract>, String> {
+    let Some(object) = contract.schema.iter().find(|o| Some(o.name.as_str()) == name).or_else(|| contract.schema.first()) else { return Ok(None) };
+    contracts::compile(contract, Some(&object.name)).map(Some).map_err(|e| format!("contract {} does not compile: {e}", contract.id))
 }
 
 fn kind(s: &Schema) -> String {
@@ -169,10 +197,10 @@ pub fn contract_gaps(contract: &Contract, avro: &Schema) -> Vec<String> {
     let Schema::Record(r) = avro else {
         return vec![format!("contract {} describes records, but this Avro schema is a {}, not a record", contract.id, kind(avro))];
     };
-    let Some(object) = contract.schema.iter().find(|o| o.name == r.name.name()).or_else(|| contract.schema.first()) else { return Vec::new() };
-    match contracts::compile(contract, Some(&object.name)) {
-        Ok(compiled) => contracts::avro::conforms_never_null(&compiled, avro).iter().map(ToString::to_string).collect(),
-        Err(e) => vec![format!("contract {} does not compile: {e}", contract.id)],
+    match compiled_object(contract, Some(r.name.name())) {
+        Ok(Some(compiled)) => contracts::avro::conforms_never_null(&compiled, avro).iter().map(ToString::to_string).collect(),
+        Ok(None) => Vec::new(),
+        Err(e) => vec![e],
     }
 }
 

@@ -48,7 +48,7 @@ async fn confluent_paths_shapes_and_error_codes() {
         ("POST", format!("{s}/versions"), Some("wrong"), body(A), 401, json!({"error_code": 40101})),
         ("POST", format!("{s}/versions"), Some(T), "{not json".into(), 422, json!({"error_code": 42201})),
         ("POST", format!("{s}/versions"), Some(T), json!({"schema": "{\"type\":\"record\"}"}).to_string(), 422, json!({"error_code": 42201})),
-        ("POST", format!("{s}/versions"), Some(T), json!({"schema": "syntax = \"proto3\";", "schemaType": "PROTOBUF"}).to_string(), 422, json!({"error_code": 42201})),
+        ("POST", format!("{s}/versions"), Some(T), json!({"schema": "{}", "schemaType": "XML"}).to_string(), 422, json!({"error_code": 42201})),
         ("POST", format!("{s}/versions"), Some(T), json!({"schema": "\"string\"", "references": [{"name": "x", "subject": "y", "version": 1}]}).to_string(), 422, json!({"error_code": 42201})),
         ("POST", format!("{s}/versions"), Some(T), "x".repeat(5000), 413, json!({"error_code": 41301})),
         ("GET", format!("{s}/versions"), None, String::new(), 404, json!({"error_code": 40401})),
@@ -70,7 +70,7 @@ async fn confluent_paths_shapes_and_error_codes() {
         ("GET", "/schemas/ids/2/versions".into(), None, String::new(), 200, json!([{"subject": "nyc/flights-value", "version": 2}, {"subject": "other-value", "version": 1}])),
         ("GET", "/schemas/ids/9".into(), None, String::new(), 404, json!({"error_code": 40403})),
         ("GET", "/schemas/ids/x".into(), None, String::new(), 404, json!({"error_code": 40403})),
-        ("GET", "/schemas/types".into(), None, String::new(), 200, json!(["AVRO"])),
+        ("GET", "/schemas/types".into(), None, String::new(), 200, json!(["AVRO", "JSON", "PROTOBUF"])),
         ("GET", "/subjects?deleted=false&offset=0&limit=-1".into(), None, String::new(), 200, json!(["nyc/flights-value", "other-value"])),
         ("GET", "/subjects?subject=oth".into(), None, String::new(), 200, json!(["other-value"])),
         ("GET", "/subjects?offset=1&limit=1".into(), None, String::new(), 200, json!(["other-value"])),
@@ -133,6 +133,13 @@ async fn a_bound_subject_refuses_schemas_that_cannot_carry_the_contract() {
     assert!(code == StatusCode::CONFLICT && v["message"].as_str().is_some_and(|m| m.contains("dep_delay: contract integer, writer string")), "{v}");
     let (_, v) = call(&app, "POST", "/compatibility/subjects/nyc.flights-value/versions?verbose=true", None, &body(r#"{"name":"dep_delay","type":"int"}"#)).await;
     assert_eq!(v["is_compatible"], false, "the test endpoint reports contract gaps too: {v}");
+    // JSON Schema and Protobuf schemas are held to the contract the same way.
+    let json_schema = json!({"schemaType": "JSON", "schema": json!({"title": "flights", "type": "object", "properties": {"dep_delay": {"type": "integer"}}}).to_string()}).to_string();
+    let (code, v) = call(&app, "POST", "/subjects/nyc.flights-value/versions", Some(T), &json_schema).await;
+    assert!(code == StatusCode::CONFLICT && v["message"].as_str().is_some_and(|m| m.contains("contract flights 1.0.0") && m.contains("carrier")), "{v}");
+    let proto = json!({"schemaType": "PROTOBUF", "schema": "syntax = \"proto3\"; message Flight { int64 dep_delay = 2; }"}).to_string();
+    let (code, v) = call(&app, "POST", "/subjects/nyc.flights-value/versions", Some(T), &proto).await;
+    assert!(code == StatusCode::CONFLICT && v["message"].as_str().is_some_and(|m| m.contains("carrier")), "{v}");
     assert_eq!(call(&app, "POST", "/subjects/nyc.flights-value/versions", Some(T), &body(AB.replace("[\"null\",\"int\"]", "\"int\"").replace(",\"default\":null", "").as_str().trim_matches(' '))).await.0, StatusCode::OK);
     let resp = app.clone().oneshot(Request::builder().uri("/v1/contracts/flights/schemas").body(Body::empty()).expect("request")).await.expect("response");
     let v: Value = serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body")).expect("json");
@@ -163,4 +170,76 @@ async fn requests_and_registrations_are_counted_by_closed_labels() {
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }
+}
+
+fn typed(t: &str, schema: &str) -> String {
+    json!({ "schemaType": t, "schema": schema }).to_string()
+}
+
+#[tokio::test]
+async fn json_schema_and_protobuf_subjects() {
+    let app = api::router(Arc::new(Registry::memory()), crate::auth::bearer(T), 1 << 16);
+    let j1 = r#"{"title":"flights","type":"object","properties":{"carrier":{"type":"string"}},"required":["carrier"]}"#;
+    let j1_reformatted = "{\n  \"type\": \"object\", \"title\": \"flights\",\n  \"required\": [\"carrier\"], \"properties\": {\"carrier\": {\"type\": \"string\"}}\n}";
+    let j2 = r#"{"title":"flights","type":"object","properties":{"carrier":{"type":"string"},"dep_delay":{"type":"integer"}},"required":["carrier"]}"#;
+    // A newly required property: old documents lack it.
+    let j3 = r#"{"title":"flights","type":"object","properties":{"carrier":{"type":"string"},"origin":{"type":"string"}},"required":["carrier","origin"]}"#;
+    let p1 = "syntax = \"proto3\";\npackage nyc;\nmessage Flight { string carrier = 1; int32 delay = 2; }\n";
+    let p1_serialized = contracts::protobuf::ProtoSchema::parse(p1).expect("proto").serialized();
+    let p2 = "syntax = \"proto3\";\npackage nyc;\nmessage Flight { string carrier = 1; int32 delay = 2; string origin = 3; }\n";
+    let p_retyped = "syntax = \"proto3\";\npackage nyc;\nmessage Flight { string carrier = 1; double delay = 2; }\n";
+    let same_text = r#"{"type":"string"}"#;
+    /// Method, URI, body, expected status, expected fields (or whole body).
+    type Case<'a> = (&'a str, &'a str, String, u16, Value);
+    let cases: Vec<Case<'_>> = vec![
+        ("POST", "/subjects/j-value/versions", typed("JSON", j1), 200, json!({"id": 1})),
+        ("POST", "/subjects/j-value/versions", typed("JSON", j1_reformatted), 200, json!({"id": 1})),
+        ("POST", "/subjects/j-value/versions", typed("JSON", j2), 200, json!({"id": 2})),
+        ("POST", "/subjects/j-value/versions", typed("JSON", j3), 409, json!({"error_code": 409})),
+        ("POST", "/subjects/j-value/versions", json!({"schema": r#"{"type":"record","name":"flights","fields":[]}"#}).to_string(), 409, json!({"error_code": 409})),
+        ("POST", "/subjects/j-value/versions", typed("JSON", "[1]"), 422, json!({"error_code": 42201})),
+        ("POST", "/subjects/j-value/versions", typed("JSON", r#"{"$ref":"other.json"}"#), 422, json!({"error_code": 42201})),
+        ("GET", "/subjects/j-value/versions/latest", String::new(), 200, json!({"version": 2, "id": 2, "schemaType": "JSON", "schema": j2})),
+        ("GET", "/schemas/ids/1", String::new(), 200, json!({"schemaType": "JSON", "schema": j1})),
+        ("POST", "/subjects/j-value", typed("JSON", j1_reformatted), 200, json!({"version": 1, "id": 1, "schemaType": "JSON"})),
+        ("POST", "/compatibility/subjects/j-value/versions/latest", typed("JSON", j3), 200, json!({"is_compatible": false})),
+        ("POST", "/compatibility/subjects/j-value/versions/latest", typed("JSON", j2), 200, json!({"is_compatible": true})),
+        // One text, two types: two schemas, two ids; Avro answers leave the type out.
+        ("POST", "/subjects/js-value/versions", typed("JSON", same_text), 200, json!({"id": 3})),
+        ("POST", "/subjects/av-value/versions", json!({"schema": same_text}).to_string(), 200, json!({"id": 4})),
+        ("GET", "/schemas/ids/4", String::new(), 200, json!({"schema": same_text, "schemaType": null})),
+        ("POST", "/subjects/av-value", typed("JSON", same_text), 404, json!({"error_code": 40403})),
+        // Protobuf: text and Python's base64 descriptor are one schema.
+        ("POST", "/subjects/p-value/versions", typed("PROTOBUF", p1), 200, json!({"id": 5})),
+        ("POST", "/subjects/p-value/versions", typed("PROTOBUF", &p1_serialized), 200, json!({"id": 5})),
+        ("POST", "/subjects/p-value", typed("PROTOBUF", &p1_serialized), 200, json!({"version": 1, "id": 5, "schemaType": "PROTOBUF", "schema": p1})),
+        ("GET", "/schemas/ids/5", String::new(), 200, json!({"schemaType": "PROTOBUF", "schema": p1})),
+        ("GET", "/schemas/ids/5?format=serialized", String::new(), 200, json!({"schemaType": "PROTOBUF", "schema": p1_serialized})),
+        ("GET", "/subjects/p-value/versions/1?format=serialized", String::new(), 200, json!({"schema": p1_serialized})),
+        ("GET", "/schemas/ids/1?format=serialized", String::new(), 200, json!({"schema": j1})),
+        ("POST", "/subjects/p-value/versions", typed("PROTOBUF", p_retyped), 409, json!({"error_code": 409})),
+        ("POST", "/subjects/p-value/versions", typed("JSON", j1), 409, json!({"error_code": 409})),
+        ("POST", "/subjects/p-value/versions", typed("PROTOBUF", "syntax = \"proto3\"; message {"), 422, json!({"error_code": 42201})),
+        ("POST", "/subjects/p-value/versions", typed("PROTOBUF", p2), 200, json!({"id": 6})),
+        ("GET", "/schemas/ids/5/versions", String::new(), 200, json!([{"subject": "p-value", "version": 1}])),
+    ];
+    for (i, (method, uri, b, code, want)) in cases.into_iter().enumerate() {
+        let (got, v) = call(&app, method, uri, Some(T), &b).await;
+        assert_eq!(got.as_u16(), code, "case {i}: {method} {uri}: {v}");
+        match &want {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    assert_eq!(&v[k], x, "case {i}: {method} {uri}: {k} in {v}");
+                }
+            }
+            other => assert_eq!(&v, other, "case {i}: {method} {uri}"),
+        }
+    }
+    // The refusals say why, naming the field or the type.
+    let (_, v) = call(&app, "POST", "/subjects/j-value/versions", Some(T), &typed("JSON", j3)).await;
+    assert!(v["message"].as_str().is_some_and(|m| m.contains("field \"origin\": the reader requires it")), "{v}");
+    let (_, v) = call(&app, "POST", "/subjects/p-value/versions", Some(T), &typed("AVRO", r#""string""#)).await;
+    assert!(v["message"].as_str().is_some_and(|m| m.contains("has schema type PROTOBUF, this schema has type AVRO")), "{v}");
+    let (_, v) = call(&app, "POST", "/subjects/p-value/versions", Some(T), &typed("PROTOBUF", p_retyped)).await;
+    assert!(v["message"].as_str().is_some_and(|m| m.contains("field delay (number 2): type changed from int32 to double")), "{v}");
 }

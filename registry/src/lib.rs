@@ -1,8 +1,9 @@
-//! The contract registry of contract-gate: versioned contracts and Avro schemas behind an HTTP
-//! API ([`api`], with the Confluent Schema Registry subset in [`sr_api`]), with a compacted
-//! Kafka topic as the source of truth so that every replica converges and a restart loses
-//! nothing; and contracts from a directory of ODCS files ([`ContractDir`], the embedded
-//! default and GitOps mode). Running gates follow the registry (the gate's hot reload).
+//! The contract registry of contract-gate: versioned contracts and Avro, JSON Schema and
+//! Protobuf schemas behind an HTTP API ([`api`], with the Confluent Schema Registry subset in
+//! [`sr_api`]), with a compacted Kafka topic as the source of truth so that every replica
+//! converges and a restart loses nothing; and contracts from a directory of ODCS files
+//! ([`ContractDir`], the embedded default and GitOps mode). Running gates follow the registry
+//! (the gate's hot reload).
 //!
 //! The log holds two kinds of contract records (see [`record::Record`]): versions, keyed
 //! `version/<id>@<version>/<digest>`, and status changes, keyed `status/<id>@<version>`; and
@@ -18,6 +19,8 @@
 //! to bottom in this list, so no two modules import each other.
 //!
 //! * Core: [`avro_rules`] (schema identity, compatibility levels, contract coverage) →
+//!   [`json_rules`] and [`proto_rules`] (the same for JSON Schema and Protobuf) →
+//!   [`schema_type`] (parsing and identity by type, each check handed to its type's rules) →
 //!   [`record`] (the log's record and key formats) → [`schema_store`] (subjects, ids, levels,
 //!   the compatibility check) → [`catalog`] (every contract version, admission of a new one)
 //!   → [`schemas`] (subjects bound to contracts, admission of a schema). [`ContractDir`]
@@ -32,9 +35,12 @@ pub mod avro_rules;
 pub mod catalog;
 mod dir;
 pub mod events;
+pub mod json_rules;
+pub mod proto_rules;
 pub mod record;
 pub mod replica;
 pub mod schema_store;
+pub mod schema_type;
 pub mod schema_writes;
 pub mod schemas;
 pub mod sr_api;

@@ -5,6 +5,7 @@
 //! that compaction keeps what a replay needs (see each `key`).
 
 use crate::avro_rules::Level;
+use crate::schema_type::SchemaType;
 use serde::{Deserialize, Serialize};
 
 /// Lifecycle of a registered version. Deprecation never removes anything.
@@ -110,7 +111,12 @@ pub enum SchemaRecord {
         id: u32,
         /// The schema text as registered.
         schema: String,
-        /// Its identity ([`crate::avro_rules::canonical`]).
+        /// Its type. Absent for Avro, so Avro records keep the bytes they had before other
+        /// types existed and those records read as Avro.
+        #[serde(default, skip_serializing_if = "SchemaType::is_avro")]
+        schema_type: SchemaType,
+        /// Its identity ([`crate::schema_type::parse`]): the type is part of it for non-Avro
+        /// types, so a replica that predates them still gives each schema its own id.
         canonical: String,
         /// Makes the key unique per write.
         nonce: String,
@@ -203,5 +209,20 @@ mod tests {
         assert_eq!(json, serde_json::json!({"type": "version", "id": "orders", "version": "1.0.0", "seq": 1, "digest": "ab", "document": "d", "registeredAt": "t"}));
         let shadow = serde_json::to_value(Record::ShadowVersion(body)).expect("json");
         assert_eq!(shadow["type"], "shadowVersion");
+    }
+
+    #[test]
+    fn a_schema_record_names_its_type_unless_avro() {
+        let record = |t| SchemaRecord::Schema { subject: "s".into(), version: 1, id: 1, schema: "x".into(), schema_type: t, canonical: "c".into(), nonce: "n".into(), registered_at: "t".into() };
+        let avro = serde_json::json!({"type": "schema", "subject": "s", "version": 1, "id": 1, "schema": "x", "canonical": "c", "nonce": "n", "registeredAt": "t"});
+        // (type, the field in JSON)
+        let cases = [(SchemaType::Avro, None), (SchemaType::Json, Some("JSON")), (SchemaType::Protobuf, Some("PROTOBUF"))];
+        for (t, field) in cases {
+            let json = serde_json::to_value(record(t)).expect("json");
+            assert_eq!(json.get("schemaType").and_then(serde_json::Value::as_str), field, "{t:?}");
+            assert_eq!(serde_json::from_value::<SchemaRecord>(json).expect("read back"), record(t));
+        }
+        assert_eq!(serde_json::to_value(record(SchemaType::Avro)).expect("json"), avro, "Avro records keep their bytes");
+        assert_eq!(serde_json::from_value::<SchemaRecord>(avro).expect("old record"), record(SchemaType::Avro), "records without a type are Avro");
     }
 }

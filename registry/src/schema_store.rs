@@ -7,9 +7,13 @@
 //! the schema's existing id (same canonical text registered before, under any subject) or else
 //! the next free id: two replicas racing cannot both win, the loser's record is ignored on every
 //! replica, so replaying the compacted log reaches the same ids.
+//!
+//! Every schema keeps its type ([`SchemaType`]); the check parses each version by its own
+//! type and hands the pair to that type's rules ([`schema_type::incompatibilities`]).
 
-use crate::avro_rules::{self, InvalidSchema, Level};
+use crate::avro_rules::{InvalidSchema, Level};
 use crate::record::{Applied, SchemaRecord};
+use crate::schema_type::{self, Parsed, SchemaType};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -20,6 +24,8 @@ pub struct StoredSchema {
     pub id: u32,
     /// Text as first registered.
     pub text: Arc<str>,
+    /// Its type.
+    pub schema_type: SchemaType,
 }
 
 /// One version of a subject.
@@ -53,7 +59,7 @@ impl SchemaStore {
             Err(e) => return Applied::Ignored(format!("unreadable record {key}: {e}")),
         };
         match record {
-            SchemaRecord::Schema { subject, version, id, schema, canonical, nonce, registered_at } => {
+            SchemaRecord::Schema { subject, version, id, schema, schema_type, canonical, nonce, registered_at } => {
                 let versions = self.subjects.get(&subject).map_or(&[][..], Vec::as_slice);
                 if version as usize != versions.len() + 1 {
                     return Applied::Ignored(format!("{key}: written as version {version}, the subject has {} versions now", versions.len()));
@@ -66,7 +72,7 @@ impl SchemaStore {
                     return Applied::Ignored(format!("{key}: schema {id} is in subject {subject} already"));
                 }
                 self.by_canonical.insert(canonical, id);
-                self.by_id.entry(id).or_insert_with(|| StoredSchema { id, text: schema.into() });
+                self.by_id.entry(id).or_insert_with(|| StoredSchema { id, text: schema.into(), schema_type });
                 self.subjects.entry(subject.clone()).or_default().push(SubjectVersion { version, id, registered_at, nonce });
                 Applied::Schema { subject, version, id }
             }
@@ -153,26 +159,50 @@ impl SchemaStore {
 pub struct Candidate {
     /// The text as sent.
     pub text: String,
-    /// Its identity.
+    /// Its identity ([`schema_type::parse`]).
     pub canonical: String,
-    /// Parsed.
-    pub parsed: apache_avro::Schema,
+    /// Parsed, of its type.
+    pub parsed: Parsed,
 }
 
 impl Candidate {
-    /// Parses a schema text.
+    /// Parses an Avro schema text.
     ///
     /// # Errors
     /// [`InvalidSchema`].
     pub fn new(text: &str) -> Result<Self, InvalidSchema> {
-        Ok(Self { canonical: avro_rules::canonical(text)?, parsed: avro_rules::parse(text)?, text: text.to_string() })
+        Self::of(SchemaType::Avro, text)
+    }
+
+    /// Parses a schema text of type `t`.
+    ///
+    /// # Errors
+    /// [`InvalidSchema`].
+    pub fn of(t: SchemaType, text: &str) -> Result<Self, InvalidSchema> {
+        let (parsed, canonical) = schema_type::parse(t, text)?;
+        Ok(Self { text: text.to_string(), canonical, parsed })
+    }
+
+    /// Its type.
+    #[must_use]
+    pub fn schema_type(&self) -> SchemaType {
+        self.parsed.schema_type()
     }
 }
 
-/// Parsed schemas of a subject's versions, oldest first. A stored schema that no longer
-/// parses is skipped (it was valid when registered; the check cannot use it).
-fn parsed_versions(store: &SchemaStore, subject: &str) -> Vec<(u32, apache_avro::Schema)> {
-    store.versions(subject).unwrap_or_default().iter().filter_map(|v| Some((v.version, avro_rules::parse(&store.schema(v.id)?.text).ok()?))).collect()
+/// Parsed schemas of a subject's versions, oldest first, each by its stored type. A stored
+/// schema that no longer parses is skipped (it was valid when registered; the check cannot
+/// use it).
+fn parsed_versions(store: &SchemaStore, subject: &str) -> Vec<(u32, Parsed)> {
+    store
+        .versions(subject)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| {
+            let s = store.schema(v.id)?;
+            Some((v.version, schema_type::parse(s.schema_type, &s.text).ok()?.0))
+        })
+        .collect()
 }
 
 /// Checks `c` against the subject's versions at `level` (all versions when `version` is
@@ -180,10 +210,10 @@ fn parsed_versions(store: &SchemaStore, subject: &str) -> Vec<(u32, apache_avro:
 #[must_use]
 pub fn check_compatibility(store: &SchemaStore, subject: &str, c: &Candidate, level: Level, version: Option<u32>) -> Vec<String> {
     let all = parsed_versions(store, subject);
-    let chosen: Vec<(u32, &apache_avro::Schema)> = all.iter().filter(|(v, _)| version.is_none_or(|x| x == *v)).map(|(v, s)| (*v, s)).collect();
+    let chosen: Vec<(u32, &Parsed)> = all.iter().filter(|(v, _)| version.is_none_or(|x| x == *v)).map(|(v, s)| (*v, s)).collect();
     // A single chosen version is checked whatever the level's transitivity.
     let level = if version.is_some() { non_transitive(level) } else { level };
-    avro_rules::incompatibilities(level, &c.parsed, &chosen)
+    schema_type::incompatibilities(level, &c.parsed, &chosen)
 }
 
 fn non_transitive(l: Level) -> Level {

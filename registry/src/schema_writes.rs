@@ -32,7 +32,7 @@ pub struct Registered {
 }
 
 impl Registry {
-    /// Registers an Avro schema under `subject` after the contract and compatibility checks.
+    /// Registers a schema (of any type) under `subject` after the contract and compatibility checks.
     /// The same schema again returns its id and version without writing.
     ///
     /// # Errors

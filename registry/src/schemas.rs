@@ -1,7 +1,8 @@
-//! Avro schemas by subject, the Confluent Schema Registry's model, kept in the registry's log
-//! beside the contracts so every replica assigns the same ids and a restart keeps them: the
-//! rules that need both the contracts and the schemas. Pure; the state is the catalog's
-//! [`SchemaStore`](crate::schema_store::SchemaStore), the records are [`SchemaRecord`]s.
+//! Schemas by subject (Avro, JSON Schema, Protobuf), the Confluent Schema Registry's model,
+//! kept in the registry's log beside the contracts so every replica assigns the same ids and a
+//! restart keeps them: the rules that need both the contracts and the schemas. Pure; the state
+//! is the catalog's [`SchemaStore`](crate::schema_store::SchemaStore), the records are
+//! [`SchemaRecord`]s.
 //!
 //! Two record kinds: a schema version, keyed `schema/<subject>/<version>/<nonce>`, and a
 //! compatibility level, keyed `srconfig` (global) or `srconfig/<subject>` (latest wins). A
@@ -14,9 +15,9 @@
 //! same ids.
 //!
 //! A subject may be bound to contracts (see [`bound_contracts`]); a schema registered under a
-//! bound subject must carry the contract's records ([`crate::avro_rules::contract_gaps`]).
+//! bound subject must carry the contract's records ([`crate::schema_type::contract_gaps`]).
 
-use crate::avro_rules::{self, InvalidSchema, Level};
+use crate::avro_rules::{InvalidSchema, Level};
 use crate::catalog::Catalog;
 use crate::record::SchemaRecord;
 use crate::schema_store::{check_compatibility, Candidate, SubjectVersion};
@@ -86,7 +87,7 @@ pub fn contract_schema_ids(cat: &Catalog, id: &str) -> std::collections::BTreeSe
 /// Why a schema registration is refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SchemaRefusal {
-    /// Not a usable Avro schema, or not Avro (Confluent 42201).
+    /// Not a usable schema of its type, or references (Confluent 42201).
     #[error(transparent)]
     Invalid(#[from] InvalidSchema),
     /// Incompatible with earlier versions at the subject's level (409).
@@ -137,7 +138,7 @@ pub fn admit(cat: &Catalog, subject: &str, c: &Candidate, nonce: &str, at: &str)
     }
     for contract_id in bound_contracts(cat, subject) {
         let Some(entry) = cat.resolve(&contract_id, None) else { continue };
-        let gaps = avro_rules::contract_gaps(&entry.contract, &c.parsed);
+        let gaps = crate::schema_type::contract_gaps(&entry.contract, &c.parsed);
         if !gaps.is_empty() {
             return Err(SchemaRefusal::Contract { subject: subject.to_string(), contract: format!("{contract_id} {}", entry.version), gaps });
         }
@@ -154,6 +155,7 @@ pub fn admit(cat: &Catalog, subject: &str, c: &Candidate, nonce: &str, at: &str)
         version,
         id,
         schema: c.text.clone(),
+        schema_type: c.schema_type(),
         canonical: c.canonical.clone(),
         nonce: nonce.to_string(),
         registered_at: at.to_string(),

@@ -1,7 +1,10 @@
 //! The Confluent Schema Registry REST subset that serializers and `SchemaRegistryClient`s use,
 //! served from the contract registry (documented in `docs/openapi.yaml`): Confluent's paths,
 //! JSON shapes, content type `application/vnd.schemaregistry.v1+json` and error bodies
-//! `{"error_code": …, "message": …}`. Avro only.
+//! `{"error_code": …, "message": …}`. Avro, JSON Schema and Protobuf (`schemaType`, Avro when
+//! absent); a response that carries a schema names its type unless it is Avro, as Confluent's
+//! do, and `?format=serialized` answers a Protobuf schema as a base64 `FileDescriptorProto`
+//! (what Confluent's Python deserializer asks for).
 //!
 //! Reads (including lookup and the compatibility test, which store nothing) are open; writes
 //! (register, set or delete a level) need the admin token, as a bearer token or as the
@@ -9,13 +12,15 @@
 //! `normalize`, `deleted`, `verbose`, `offset` and `limit`: `verbose`, `offset`, `limit` and
 //! the subject prefix act as in Confluent's registry; nothing is ever soft-deleted, so
 //! `deleted` changes nothing; `normalize` changes nothing either, because schemas are always
-//! compared by their key-sorted, whitespace-free JSON ([`crate::avro_rules::canonical`]).
+//! compared by their identity ([`crate::schema_type::parse`]: key-sorted, whitespace-free JSON,
+//! or the compiled Protobuf descriptor).
 
 use crate::events::{SchemaRegistered, SchemaRequested};
 use crate::auth::Authorizer;
 use crate::avro_rules::{InvalidSchema, Level};
 use crate::replica::{Registry, RegistryError};
-use crate::schema_store::{self, Candidate};
+use crate::schema_store::{self, Candidate, StoredSchema};
+use crate::schema_type::SchemaType;
 use crate::schema_writes::SchemaError;
 use crate::schemas::{self, SchemaRefusal};
 use axum::body::Body;
@@ -52,7 +57,7 @@ pub fn router(registry: Arc<Registry>, auth: Authorizer, max_body: usize) -> Rou
         .route("/subjects/{subject}/versions/{version}/schema", get(get_version_schema))
         .route("/schemas/ids/{id}", get(get_schema))
         .route("/schemas/ids/{id}/versions", get(schema_versions))
-        .route("/schemas/types", get(|| async { reply("schema_types", StatusCode::OK, &json!(["AVRO"])) }))
+        .route("/schemas/types", get(|| async { reply("schema_types", StatusCode::OK, &json!(SchemaType::ALL.map(|t| t.as_str()))) }))
         .route("/compatibility/subjects/{subject}/versions", post(compat_all))
         .route("/compatibility/subjects/{subject}/versions/{version}", post(compat_one))
         .route("/config", get(get_global).put(put_global))
@@ -140,23 +145,45 @@ async fn read_body(s: &SrState, headers: &HeaderMap, body: Body) -> Result<axum:
     axum::body::to_bytes(body, s.max_body).await.map_err(|_| too_large(s))
 }
 
-/// Reads and parses a schema request (`{"schema": "...", "schemaType"?: "AVRO",
-/// "references"?: []}`).
+/// Reads and parses a schema request (`{"schema": "...", "schemaType"?: "AVRO" | "JSON" |
+/// "PROTOBUF", "references"?: []}`; a null type is Avro, as clients that leave it unset send).
 async fn candidate(s: &SrState, headers: &HeaderMap, body: Body) -> Result<Candidate, Fail> {
     let bytes = read_body(s, headers, body).await?;
     let req: Value = serde_json::from_slice(&bytes).map_err(|e| Fail(StatusCode::UNPROCESSABLE_ENTITY, 42201, format!("Invalid schema: the request is not JSON: {e}")))?;
     let unsupported = |m: String| invalid(&InvalidSchema::Unsupported(m));
-    match req.get("schemaType").and_then(Value::as_str) {
-        None | Some("AVRO") => {}
-        Some(t) => return Err(unsupported(format!("schemaType {t} is not supported: this registry serves Avro schemas only"))),
-    }
+    let t = match req.get("schemaType") {
+        None | Some(Value::Null) => SchemaType::Avro,
+        Some(v) => match v.as_str().and_then(SchemaType::parse) {
+            Some(t) => t,
+            None => return Err(unsupported(format!("schemaType {v} is not supported: send AVRO, JSON or PROTOBUF"))),
+        },
+    };
     if req.get("references").and_then(Value::as_array).is_some_and(|r| !r.is_empty()) {
         return Err(unsupported("schema references are not supported: inline the referenced types".into()));
     }
     let Some(text) = req.get("schema").and_then(Value::as_str) else {
-        return Err(unsupported("the request needs a \"schema\" string holding the Avro schema".into()));
+        return Err(unsupported(format!("the request needs a \"schema\" string holding the {} schema", t.as_str())));
     };
-    Candidate::new(text).map_err(|e| invalid(&e))
+    Candidate::of(t, text).map_err(|e| invalid(&e))
+}
+
+/// The schema's text as `?format=` asks: `serialized` answers a Protobuf schema as a base64
+/// `FileDescriptorProto`; any other format, or type, the text as registered.
+fn schema_text(x: &StoredSchema, q: &HashMap<String, String>) -> Result<String, Fail> {
+    if x.schema_type != SchemaType::Protobuf || q.get("format").is_none_or(|f| f != "serialized") {
+        return Ok(x.text.to_string());
+    }
+    contracts::protobuf::ProtoSchema::parse(&x.text)
+        .map(|p| p.serialized())
+        .map_err(|e| Fail(StatusCode::INTERNAL_SERVER_ERROR, 50001, format!("schema {} no longer compiles: {e}", x.id)))
+}
+
+/// `body` with `schemaType` added unless the type is Avro (Confluent leaves it out then).
+fn typed(mut body: Value, t: SchemaType) -> Value {
+    if !t.is_avro() {
+        body["schemaType"] = json!(t.as_str());
+    }
+    body
 }
 
 async fn list_subjects(State(s): State<SrState>, Query(q): Q) -> Response {
@@ -176,8 +203,8 @@ async fn list_versions(State(s): State<SrState>, Path(subject): Path<String>) ->
     }
 }
 
-/// Subject, version and schema text, or the Confluent error.
-fn find_version(s: &SrState, subject: &str, version: &str) -> Result<(u32, u32, Arc<str>), Fail> {
+/// Version, id and the schema, or the Confluent error.
+fn find_version(s: &SrState, subject: &str, version: &str) -> Result<(u32, u32, StoredSchema), Fail> {
     let v = parse_version(version)?;
     let cat = s.registry.catalog();
     let store = cat.schemas();
@@ -185,22 +212,23 @@ fn find_version(s: &SrState, subject: &str, version: &str) -> Result<(u32, u32, 
         return Err(no_subject(subject));
     }
     let Some(found) = store.version(subject, v) else { return Err(Fail(StatusCode::NOT_FOUND, 40402, format!("Version {version} not found."))) };
-    let text = store.schema(found.id).map(|x| Arc::clone(&x.text)).ok_or_else(|| Fail(StatusCode::NOT_FOUND, 40403, format!("Schema {} not found", found.id)))?;
-    Ok((found.version, found.id, text))
+    let x = store.schema(found.id).cloned().ok_or_else(|| Fail(StatusCode::NOT_FOUND, 40403, format!("Schema {} not found", found.id)))?;
+    Ok((found.version, found.id, x))
 }
 
-async fn get_version(State(s): State<SrState>, Path((subject, version)): Path<(String, String)>) -> Response {
-    match find_version(&s, &subject, &version) {
-        Ok((v, id, text)) => reply("get_version", StatusCode::OK, &json!({ "subject": subject, "version": v, "id": id, "schema": &*text })),
+async fn get_version(State(s): State<SrState>, Path((subject, version)): Path<(String, String)>, Query(q): Q) -> Response {
+    let found = find_version(&s, &subject, &version).and_then(|(v, id, x)| Ok((v, id, schema_text(&x, &q)?, x.schema_type)));
+    match found {
+        Ok((v, id, text, t)) => reply("get_version", StatusCode::OK, &typed(json!({ "subject": subject, "version": v, "id": id, "schema": text }), t)),
         Err(f) => f.reply("get_version"),
     }
 }
 
-async fn get_version_schema(State(s): State<SrState>, Path((subject, version)): Path<(String, String)>) -> Response {
-    match find_version(&s, &subject, &version) {
-        Ok((_, _, text)) => {
+async fn get_version_schema(State(s): State<SrState>, Path((subject, version)): Path<(String, String)>, Query(q): Q) -> Response {
+    match find_version(&s, &subject, &version).and_then(|(_, _, x)| schema_text(&x, &q)) {
+        Ok(text) => {
             SchemaRequested { operation: "get_version_schema", outcome: "ok" }.emit();
-            (StatusCode::OK, [("content-type", CONTENT_TYPE)], text.to_string()).into_response()
+            (StatusCode::OK, [("content-type", CONTENT_TYPE)], text).into_response()
         }
         Err(f) => f.reply("get_version_schema"),
     }
@@ -210,15 +238,16 @@ fn parse_id(id: &str) -> Result<u32, Fail> {
     id.parse::<u32>().map_err(|_| Fail(StatusCode::NOT_FOUND, 40403, format!("Schema {id} not found")))
 }
 
-async fn get_schema(State(s): State<SrState>, Path(id): Path<String>) -> Response {
+async fn get_schema(State(s): State<SrState>, Path(id): Path<String>, Query(q): Q) -> Response {
     let id = match parse_id(&id) {
         Ok(i) => i,
         Err(f) => return f.reply("get_schema"),
     };
     let cat = s.registry.catalog();
-    match cat.schemas().schema(id) {
-        Some(x) => reply("get_schema", StatusCode::OK, &json!({ "schema": &*x.text })),
-        None => err("get_schema", StatusCode::NOT_FOUND, 40403, format!("Schema {id} not found")),
+    let Some(x) = cat.schemas().schema(id) else { return err("get_schema", StatusCode::NOT_FOUND, 40403, format!("Schema {id} not found")) };
+    match schema_text(x, &q) {
+        Ok(text) => reply("get_schema", StatusCode::OK, &typed(json!({ "schema": text }), x.schema_type)),
+        Err(f) => f.reply("get_schema"),
     }
 }
 
@@ -284,7 +313,7 @@ async fn lookup(State(s): State<SrState>, Path(subject): Path<String>, headers: 
     let Some(vs) = store.versions(&subject) else { return no_subject(&subject).reply(OP) };
     let found = store.id_of(&c.canonical).and_then(|id| vs.iter().find(|v| v.id == id));
     match found.and_then(|v| Some((v, store.schema(v.id)?))) {
-        Some((v, x)) => reply(OP, StatusCode::OK, &json!({ "subject": subject, "version": v.version, "id": v.id, "schema": &*x.text })),
+        Some((v, x)) => reply(OP, StatusCode::OK, &typed(json!({ "subject": subject, "version": v.version, "id": v.id, "schema": &*x.text }), x.schema_type)),
         None => err(OP, StatusCode::NOT_FOUND, 40403, "Schema not found"),
     }
 }
@@ -322,7 +351,7 @@ async fn compat(s: &SrState, subject: &str, version: Option<&str>, q: &HashMap<S
     // Registering would also need to carry the bound contracts' records: say so here too.
     for contract in schemas::bound_contracts(&cat, subject) {
         if let Some(e) = cat.resolve(&contract, None) {
-            messages.extend(crate::avro_rules::contract_gaps(&e.contract, &c.parsed).into_iter().map(|g| format!("contract {contract} {}: {g}", e.version)));
+            messages.extend(crate::schema_type::contract_gaps(&e.contract, &c.parsed).into_iter().map(|g| format!("contract {contract} {}: {g}", e.version)));
         }
     }
     let mut out = json!({ "is_compatible": messages.is_empty() });
