@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::routing::get;
 use contracts::protobuf::{encode_indexes, MessageDescriptor, ProtoSchema};
-use e2e::sidecar::{self, header_str, http, read_until, RegistryServer};
+use e2e::sidecar::{self, header_str, http, json_of, read_until, RegistryServer};
 use gate::config::{Fallback, GateConfig, PayloadFormat, SchemaRegistrySection};
 use gate::serve::headers as h;
 use prost_reflect::{DynamicMessage, Value as Pv};
@@ -248,4 +248,97 @@ async fn confluent_json_schema_producer_through_the_gate_registry_and_sidecar() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confluent_protobuf_producer_through_the_gate_registry_and_sidecar() -> anyhow::Result<()> {
     python_producer_through_the_gate_registry(PayloadFormat::Protobuf, "protobuf", "flights.proto").await
+}
+
+/// A flight as an Avro wire-format payload under schema `id`.
+fn avro(id: u32, f: &Value) -> Vec<u8> {
+    use contracts::avro::{frame, from_json, Schema};
+    let s = Schema::parse_str(AVSC).expect("schema");
+    let value = from_json(&s, f).expect("flight fits the schema");
+    let w = apache_avro::writer::datum::GenericDatumWriter::builder(&s).build().expect("writer");
+    frame(id, &w.write_value_to_vec(value).expect("encodes"))
+}
+
+const AVSC: &str = include_str!("../../examples/flights/flights.avsc");
+
+/// Three bindings in one process, one per format: JSON, Avro and Protobuf, each under its own
+/// contract id. A null burst on the Protobuf topic trips only that binding; good records close
+/// it again; a burst on the Avro topic then trips only that one. The JSON binding validates
+/// throughout, no event names it, and every source record of the three topics lands once on
+/// its own binding's outputs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_avro_and_protobuf_bindings_trip_and_recover_independently() -> anyhow::Result<()> {
+    use gate::config::Binding;
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let stub = Stub::start().await?;
+    stub.put(1, AVSC, "AVRO");
+    stub.put(2, PROTO, "PROTOBUF");
+    let flight = ProtoSchema::parse(PROTO)?.first_message().ok_or_else(|| anyhow::anyhow!("no message"))?;
+    let (a, b, c) = (e2e::unique_name("fmt-json"), e2e::unique_name("fmt-avro"), e2e::unique_name("fmt-proto"));
+    for t in [&a, &b, &c] {
+        e2e::create_topic(&brokers, t, 1).await?;
+    }
+    let dir = sidecar::contracts_dir(&sidecar::flights_contract());
+    for id in ["flights_avro", "flights_proto"] {
+        std::fs::write(dir.path().join(format!("{id}.odcs.yaml")), sidecar::flights_contract().replacen("id: flights\n", &format!("id: {id}\n"), 1))?;
+    }
+    let mut cfg = wire_config(&brokers, dir.path(), &a, &stub.url, PayloadFormat::Json);
+    cfg.bindings[0].name = "alpha".into();
+    let base = cfg.bindings[0].clone();
+    cfg.bindings.push(Binding { name: "beta".into(), source: b.clone(), contract: "flights_avro".into(), format: PayloadFormat::Avro, ..base.clone() });
+    cfg.bindings.push(Binding { name: "gamma".into(), source: c.clone(), contract: "flights_proto".into(), format: PayloadFormat::Protobuf, ..base });
+    let running = gate::serve::start(&cfg).await?;
+    let runtime = |name: &str| running.bindings.iter().find(|r| r.cfg.name == name).cloned().ok_or_else(|| anyhow::anyhow!("binding {name} is not running"));
+    let (alpha, beta, gamma) = (runtime("alpha")?, runtime("beta")?, runtime("gamma")?);
+    let modes = || async { (alpha.breaker.status().await.state.mode, beta.breaker.status().await.state.mode, gamma.breaker.status().await.state.mode) };
+
+    let sample = sidecar::flights_sample();
+    let nulls = |from: usize, to: usize| -> Vec<Value> { sample[from..to].iter().map(|r| { let mut r = r.clone(); r["dep_time"] = Value::Null; r }).collect() };
+    let as_json = |rs: &[Value]| sidecar::keyed(rs);
+    let as_avro = |rs: &[Value]| rs.iter().map(|r| (format!("k{}", r["flight"]), avro(1, r))).collect::<Vec<_>>();
+    let as_proto = |rs: &[Value]| rs.iter().map(|r| (format!("k{}", r["flight"]), encode(&flight, 2, r))).collect::<Vec<_>>();
+    let p = e2e::producer(&brokers)?;
+    let (mut sent_a, mut sent_b, mut sent_c) = (0, 0, 0);
+    sidecar::produce(&p, &a, &as_json(&sample[..100])).await?;
+    sidecar::produce(&p, &b, &as_avro(&sample[..100])).await?;
+    sidecar::produce(&p, &c, &as_proto(&sample[..100])).await?;
+    (sent_a, sent_b, sent_c) = (sent_a + 100, sent_b + 100, sent_c + 100);
+
+    // The Protobuf binding trips on a burst of absent dep_time (an unset optional field).
+    sidecar::produce(&p, &c, &as_proto(&nulls(100, 300))).await?;
+    sent_c += 200;
+    let ev = sidecar::reader(&brokers, &cfg.events.breaker_topic)?;
+    let mut events: Vec<Value> = read_until(&ev, T, |m| m.iter().map(json_of).any(|e| e["to"] == "open")).await?.iter().map(json_of).collect();
+    let trip = events.iter().find(|e| e["to"] == "open").cloned().unwrap_or_default();
+    assert_eq!((trip["binding"].as_str(), trip["reason"]["rule"].as_str()), (Some("gamma"), Some("dep_time_nulls")), "{trip}");
+    assert_eq!(modes().await, (breaker::Mode::Closed, breaker::Mode::Closed, breaker::Mode::Open));
+
+    // Good Protobuf records until the probe closes it again.
+    let deadline = tokio::time::Instant::now() + T;
+    let mut next = 300;
+    while !events.iter().any(|e| e["binding"] == "gamma" && e["to"] == "closed") {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "gamma did not close: {events:?}");
+        sidecar::produce(&p, &c, &as_proto(&sample[next..next + 20])).await?;
+        (next, sent_c) = (next + 20, sent_c + 20);
+        while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(500), ev.recv()).await {
+            events.push(json_of(&m.detach()));
+        }
+    }
+
+    // Then the Avro binding trips; the Protobuf one stays closed.
+    sidecar::produce(&p, &b, &as_avro(&nulls(100, 300))).await?;
+    sent_b += 200;
+    sidecar::produce(&p, &a, &as_json(&sample[100..200])).await?;
+    sent_a += 100;
+    let more = read_until(&ev, T, |m| m.iter().map(json_of).any(|e| e["binding"] == "beta" && e["to"] == "open")).await?;
+    events.extend(more.iter().map(json_of));
+    assert_eq!(modes().await, (breaker::Mode::Closed, breaker::Mode::Open, breaker::Mode::Closed));
+    assert!(events.iter().all(|e| e["binding"] != "alpha"), "no event names the JSON binding: {events:?}");
+
+    for (src, n, contract) in [(&a, sent_a, "flights"), (&b, sent_b, "flights_avro"), (&c, sent_c, "flights_proto")] {
+        let seen = sidecar::account(&brokers, &[format!("{src}.validated"), format!("{src}.quarantine"), format!("{src}.held")], n, T).await?;
+        assert_eq!(seen.len(), n, "{src}: every source record once");
+        assert!(seen.values().all(|(_, m)| header_str(m, h::CONTRACT).as_deref() == Some(contract)), "{src}: judged by {contract}");
+    }
+    sidecar::stop(running).await
 }
