@@ -68,7 +68,8 @@ pub struct GateConfig {
     /// Event topics.
     #[serde(default)]
     pub events: EventsConfig,
-    /// Schema Registry for bindings with `format: avro` (required by them).
+    /// Schema Registry for bindings in a Confluent wire format (`format: avro`, `json_schema`,
+    /// `protobuf`; required by them).
     #[serde(default)]
     pub schema_registry: Option<SchemaRegistrySection>,
     /// Largest record accepted, in bytes; larger ones are quarantined as decode errors.

@@ -60,11 +60,11 @@ pub enum TopicError {
         /// Brokers asked.
         brokers: String,
     },
-    /// The payloads are Avro, which this form does not decode.
+    /// The payloads are in the Confluent wire format, which this form does not decode.
     #[error(
-        "{topic} partition {partition} offset {offset}: the payload is Avro in the Confluent wire format (schema id {schema_id}); \
-         `contracts infer --topic` reads JSON payloads only. Write a sample to an Avro container file and run \
-         `contract-gate contracts infer --input FILE --format avro`"
+        "{topic} partition {partition} offset {offset}: the payload is in the Confluent wire format (schema id {schema_id}: \
+         Avro, JSON Schema or Protobuf); `contracts infer --topic` reads JSON payloads only. For Avro, write a sample to an \
+         Avro container file and run `contract-gate contracts infer --input FILE --format avro`"
     )]
     Avro {
         /// Topic.

@@ -92,10 +92,11 @@ pub struct Binding {
     /// `quarantine`. Needs a `latency` SLA on the contract's object.
     #[serde(default)]
     pub stale_records: StaleRecords,
-    /// Encoding of the source records: `json` (default) or `avro` (Confluent wire format).
+    /// Encoding of the source records: `json` (default), or in the Confluent wire format
+    /// `avro`, `json_schema` or `protobuf` (writer schemas from `schema_registry`).
     #[serde(default)]
     pub format: PayloadFormat,
-    /// Avro: the only writer schema ids accepted (pinning). Without it, any id whose schema
+    /// Wire formats: the only writer schema ids accepted (pinning). Without it, any id whose schema
     /// conforms to the contract is accepted. A record with another id is schema drift
     /// (rule `$.schema`), quarantined.
     #[serde(default)]

@@ -141,19 +141,24 @@ mod tests {
         let sr = |extra: &str| format!("schema_registry:\n  url: http://127.0.0.1:8081\n{extra}{avro}");
         let ok = parse(&sr("  timeout: 500ms\n")).expect("avro with a registry");
         assert_eq!(ok.bindings[0].format, super::PayloadFormat::Avro);
+        for (name, format) in [("json_schema", super::PayloadFormat::JsonSchema), ("protobuf", super::PayloadFormat::Protobuf)] {
+            assert_eq!(parse(&sr("").replace("format: avro", &format!("format: {name}"))).map(|c| c.bindings[0].format), Ok(format), "{name}");
+        }
         assert_eq!(ok.schema_registry.as_ref().map(|s| s.timeout), Some(std::time::Duration::from_millis(500)));
         assert!(parse(&format!("{}    allowed_schema_ids: [3, 7]\n", sr(""))).is_ok());
         assert_eq!(parse(BASE).expect("json by default").bindings[0].format, super::PayloadFormat::Json);
         let cases = [
             (avro.clone(), "config field schema_registry.url: bindings[0] (flights) has format avro"),
-            (format!("{BASE}    allowed_schema_ids: [1]\n"), "bindings[0].allowed_schema_ids: applies to format avro only"),
+            (format!("{BASE}    allowed_schema_ids: [1]\n"), "bindings[0].allowed_schema_ids: applies to the wire formats (avro, json_schema, protobuf) only"),
+            (avro.replace("format: avro", "format: protobuf"), "bindings[0] (flights) has format protobuf: set schema_registry.url"),
+            (avro.replace("format: avro", "format: json_schema"), "bindings[0] (flights) has format json_schema: set schema_registry.url"),
             (format!("{}    allowed_schema_ids: []\n", sr("")), "bindings[0].allowed_schema_ids: an empty list"),
             (sr("").replace("http://127.0.0.1:8081", "127.0.0.1:8081"), "schema_registry.url"),
             (sr("  username: key\n"), "schema_registry.password_env"),
             (sr("  username: key\n  password_env: P\n  token_env: T\n"), "schema_registry.token_env"),
             (sr("  timeout: 0s\n"), "schema_registry.timeout"),
             (sr("  colour: red\n"), "colour"),
-            (avro.replace("format: avro", "format: protobuf"), "unknown variant"),
+            (avro.replace("format: avro", "format: xml"), "unknown variant"),
         ];
         for (text, needle) in cases {
             let err = parse(&text).expect_err(needle);
