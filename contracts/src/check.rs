@@ -209,7 +209,14 @@ impl CompiledContract {
 
     /// Checks one decoded record, feeding `obs`. Every violation is listed.
     pub fn check(&self, rec: &Value, obs: &mut Observer) -> Verdict {
-        let mut verdict = Verdict::default();
+        self.check_with(rec, Vec::new(), obs)
+    }
+
+    /// [`CompiledContract::check`] of a record that already broke the rules in `prior`, found
+    /// outside the record's value (its key): they lead the verdict and a blocking one makes
+    /// the record count as a record failure in the window.
+    pub fn check_with(&self, rec: &Value, prior: Vec<Violation>, obs: &mut Observer) -> Verdict {
+        let mut verdict = Verdict { violations: prior, stale: false };
         // Values the probes read, looked up once; on the stack for the usual handful of fields.
         let mut stack = [None; STACK_LOOKUPS];
         let mut heap = Vec::new();
@@ -486,5 +493,28 @@ mod tests {
         assert_eq!(schema_rule("/properties/a/required"), ("a".into(), "required".into()));
         assert_eq!(schema_rule("/required"), (String::new(), "required".into()));
         assert_eq!(schema_rule("/properties/x/type/0"), ("x".into(), "type".into()));
+    }
+
+    #[test]
+    fn prior_violations_lead_the_verdict_and_count_as_record_failures() {
+        let model: crate::Contract = serde_saphyr::from_str(include_str!("../../examples/flights/flights.odcs.yaml")).expect("contract parses");
+        let c = crate::compile(&model, None).expect("compiles");
+        let valid: Value = serde_json::from_str(include_str!("../../examples/flights/sample.jsonl").lines().next().expect("a sample line")).expect("json");
+        let prior = |blocking| Violation { rule: "$.key.pattern".into(), field: "key".into(), value: "\"x\"".into(), expected: "a key".into(), blocking };
+        let failures = |obs: &Observer| {
+            let i = c.rules.iter().position(|r| r.id == "$.recordFailures").expect("rule");
+            match &obs.window.accumulators[i] {
+                crate::window::Accumulator::Count { hits, total } => (*hits, *total),
+                other => panic!("{other:?}"),
+            }
+        };
+        // (prior violations, valid, rule ids, record failures counted)
+        let cases = [(vec![], true, vec![], (0, 1)), (vec![prior(true)], false, vec!["$.key.pattern"], (1, 1)), (vec![prior(false)], true, vec!["$.key.pattern"], (0, 1))];
+        for (before, want_valid, ids, want_failures) in cases {
+            let mut obs = c.observer();
+            let verdict = c.check_with(&valid, before, &mut obs);
+            assert_eq!((verdict.is_valid(), verdict.rule_ids()), (want_valid, ids));
+            assert_eq!(failures(&obs), want_failures);
+        }
     }
 }

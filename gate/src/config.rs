@@ -5,10 +5,13 @@ pub mod interpolate;
 pub mod tls;
 pub mod schema_registry;
 pub mod binding;
+pub mod key;
+pub mod canary;
 
 use breaker::StoreOutagePolicy;
 pub use crate::output::{TopicOverrides, Topics};
 pub use binding::{Binding, Fallback, HeaderProfile, StaleRecords};
+pub use key::{KeyFormat, KeySpec};
 pub use schema_registry::{PayloadFormat, SchemaRegistrySection};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -345,6 +348,7 @@ impl GateConfig {
         }
         if let Some(parent) = path.parent() {
             tls::resolve_paths(&mut cfg, parent);
+            canary::resolve_paths(&mut cfg, parent);
         }
         Ok(cfg)
     }
@@ -455,7 +459,9 @@ impl GateConfig {
             }
         }
         schema_registry::validate(self)?;
+        key::validate(self)?;
         tls::validate(self)?;
+        canary::validate(self)?;
         for (field, topic) in &outputs {
             if sources.contains(topic) {
                 return Err(invalid(field.clone(), format!("output topic {topic:?} is also a source topic: records would loop")));

@@ -112,7 +112,7 @@ pub async fn replay(cfg: &GateConfig, name: &str, from: Option<&str>) -> Result<
             offset: h(headers::SOURCE_OFFSET).and_then(|s| s.parse().ok()).unwrap_or(msg.offset()),
             timestamp: h(headers::SOURCE_TIMESTAMP).and_then(|s| s.parse().ok()),
         };
-        let hv = HeaderValues { contract: &contract.id, version: &contract.version, verdict: if valid { VerdictTag::Valid } else { VerdictTag::Invalid }, breaker_state: "replay", violations: &ids, source, reason: if valid { None } else { reason.as_deref() }, probe_passed: false, lean: false };
+        let hv = HeaderValues { contract: &contract.id, version: &contract.version, verdict: if valid { VerdictTag::Valid } else { VerdictTag::Invalid }, breaker_state: "replay", violations: &ids, source, reason: if valid { None } else { reason.as_deref() }, probe_passed: false, canary: None, lean: false };
         let output = if valid { crate::output::Output::Validated } else { crate::output::Output::Quarantine };
         let out = topics.get(output);
         let mut rec = FutureRecord::to(out).payload(payload).headers(headers::build(&hv, None));

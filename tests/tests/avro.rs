@@ -6,67 +6,18 @@
 //! with the gate's own Schema Registry API and produce flights; the sidecar, reading writer
 //! schemas from that registry, validates them and catches a drifted schema.
 
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::routing::get;
 use contracts::avro::{frame, from_json, Schema};
+use e2e::schema_stub::SchemaStub as Stub;
 use e2e::sidecar::{self, header_str, http, json_of, read_until, RegistryServer};
 use gate::config::{Fallback, GateConfig, PayloadFormat, SchemaRegistrySection};
 use gate::serve::headers as h;
 use rdkafka::message::{Message, OwnedMessage};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
 const AVSC: &str = include_str!("../../examples/flights/flights.avsc");
-
-type Schemas = Arc<Mutex<HashMap<u32, String>>>;
-
-/// `GET /schemas/ids/{id}` as a Confluent registry answers it.
-struct Stub {
-    url: String,
-    schemas: Schemas,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Stub {
-    async fn start() -> anyhow::Result<Self> {
-        let schemas: Schemas = Arc::default();
-        let app = axum::Router::new()
-            .route(
-                "/schemas/ids/{id}",
-                get(|State(s): State<Schemas>, Path(id): Path<u32>| async move {
-                    let found = s.lock().map(|m| m.get(&id).cloned()).unwrap_or_default();
-                    let ct = [(header::CONTENT_TYPE, "application/vnd.schemaregistry.v1+json")];
-                    match found {
-                        Some(schema) => (StatusCode::OK, ct, json!({ "schema": schema }).to_string()),
-                        None => (StatusCode::NOT_FOUND, ct, json!({"error_code": 40403, "message": format!("Schema {id} not found")}).to_string()),
-                    }
-                }),
-            )
-            .with_state(Arc::clone(&schemas));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self { url, schemas, server })
-    }
-
-    fn put(&self, id: u32, schema: &str) {
-        if let Ok(mut m) = self.schemas.lock() {
-            m.insert(id, schema.to_string());
-        }
-    }
-}
-
-impl Drop for Stub {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
 
 fn avro_config(brokers: &str, dir: &std::path::Path, src: &str, url: &str) -> GateConfig {
     let mut cfg = sidecar::config(brokers, dir, src, Fallback::Hold, None);

@@ -7,10 +7,8 @@
 //! ones, quarantines the invalid ones with the same rule ids as JSON and Avro, and catches a
 //! drifted schema.
 
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::routing::get;
 use contracts::protobuf::{encode_indexes, MessageDescriptor, ProtoSchema};
+use e2e::schema_stub::SchemaStub as Stub;
 use e2e::sidecar::{self, header_str, http, json_of, read_until, RegistryServer};
 use gate::config::{Fallback, GateConfig, PayloadFormat, SchemaRegistrySection};
 use gate::serve::headers as h;
@@ -18,57 +16,10 @@ use prost_reflect::{DynamicMessage, Value as Pv};
 use rdkafka::message::{Message, OwnedMessage};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
 const PROTO: &str = include_str!("../../examples/flights/flights.proto");
-
-type Schemas = Arc<Mutex<HashMap<u32, (String, &'static str)>>>;
-
-/// `GET /schemas/ids/{id}` as a Confluent registry answers it, with the schema's type.
-struct Stub {
-    url: String,
-    schemas: Schemas,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Stub {
-    async fn start() -> anyhow::Result<Self> {
-        let schemas: Schemas = Arc::default();
-        let app = axum::Router::new()
-            .route(
-                "/schemas/ids/{id}",
-                get(|State(s): State<Schemas>, Path(id): Path<u32>| async move {
-                    let found = s.lock().map(|m| m.get(&id).cloned()).unwrap_or_default();
-                    let ct = [(header::CONTENT_TYPE, "application/vnd.schemaregistry.v1+json")];
-                    match found {
-                        Some((schema, ty)) => (StatusCode::OK, ct, json!({ "schema": schema, "schemaType": ty }).to_string()),
-                        None => (StatusCode::NOT_FOUND, ct, json!({"error_code": 40403, "message": format!("Schema {id} not found")}).to_string()),
-                    }
-                }),
-            )
-            .with_state(Arc::clone(&schemas));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self { url, schemas, server })
-    }
-
-    fn put(&self, id: u32, schema: &str, ty: &'static str) {
-        if let Ok(mut m) = self.schemas.lock() {
-            m.insert(id, (schema.to_string(), ty));
-        }
-    }
-}
-
-impl Drop for Stub {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
 
 fn wire_config(brokers: &str, dir: &std::path::Path, src: &str, url: &str, format: PayloadFormat) -> GateConfig {
     let mut cfg = sidecar::config(brokers, dir, src, Fallback::Hold, None);
@@ -121,10 +72,10 @@ fn by_offset(msgs: &[OwnedMessage]) -> HashMap<i64, &OwnedMessage> {
 async fn protobuf_records_are_checked_and_every_failure_is_quarantined_with_its_reason() -> anyhow::Result<()> {
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
     let stub = Stub::start().await?;
-    stub.put(1, PROTO, "PROTOBUF");
+    stub.put_typed(1, PROTO, Some("PROTOBUF"));
     let drifted = PROTO.replace("optional int32 dep_time = 4;", "optional string dep_time = 4;");
-    stub.put(2, &drifted, "PROTOBUF");
-    stub.put(4, include_str!("../../examples/flights/flights.schema.json"), "JSON");
+    stub.put_typed(2, &drifted, Some("PROTOBUF"));
+    stub.put_typed(4, include_str!("../../examples/flights/flights.schema.json"), Some("JSON"));
     let flight = ProtoSchema::parse(PROTO)?.first_message().ok_or_else(|| anyhow::anyhow!("no message"))?;
     let drift = ProtoSchema::parse(&drifted)?.first_message().ok_or_else(|| anyhow::anyhow!("no message"))?;
     let src = e2e::unique_name("proto");
@@ -271,8 +222,8 @@ async fn json_avro_and_protobuf_bindings_trip_and_recover_independently() -> any
     use gate::config::Binding;
     let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
     let stub = Stub::start().await?;
-    stub.put(1, AVSC, "AVRO");
-    stub.put(2, PROTO, "PROTOBUF");
+    stub.put(1, AVSC);
+    stub.put_typed(2, PROTO, Some("PROTOBUF"));
     let flight = ProtoSchema::parse(PROTO)?.first_message().ok_or_else(|| anyhow::anyhow!("no message"))?;
     let (a, b, c) = (e2e::unique_name("fmt-json"), e2e::unique_name("fmt-avro"), e2e::unique_name("fmt-proto"));
     for t in [&a, &b, &c] {
@@ -311,7 +262,10 @@ async fn json_avro_and_protobuf_bindings_trip_and_recover_independently() -> any
     let mut events: Vec<Value> = read_until(&ev, T, |m| m.iter().map(json_of).any(|e| e["to"] == "open")).await?.iter().map(json_of).collect();
     let trip = events.iter().find(|e| e["to"] == "open").cloned().unwrap_or_default();
     assert_eq!((trip["binding"].as_str(), trip["reason"]["rule"].as_str()), (Some("gamma"), Some("dep_time_nulls")), "{trip}");
-    assert_eq!(modes().await, (breaker::Mode::Closed, breaker::Mode::Closed, breaker::Mode::Open));
+    // Open, or already probing after its open wait: not closed, and the others untouched.
+    let tripped = |m: breaker::Mode| matches!(m, breaker::Mode::Open | breaker::Mode::HalfOpen);
+    let (ma, mb, mc) = modes().await;
+    assert!(ma == breaker::Mode::Closed && mb == breaker::Mode::Closed && tripped(mc), "{:?}", (ma, mb, mc));
 
     // Good Protobuf records until the probe closes it again.
     let deadline = tokio::time::Instant::now() + T;
@@ -332,7 +286,8 @@ async fn json_avro_and_protobuf_bindings_trip_and_recover_independently() -> any
     sent_a += 100;
     let more = read_until(&ev, T, |m| m.iter().map(json_of).any(|e| e["binding"] == "beta" && e["to"] == "open")).await?;
     events.extend(more.iter().map(json_of));
-    assert_eq!(modes().await, (breaker::Mode::Closed, breaker::Mode::Open, breaker::Mode::Closed));
+    let (ma, mb, mc) = modes().await;
+    assert!(ma == breaker::Mode::Closed && tripped(mb) && mc == breaker::Mode::Closed, "{:?}", (ma, mb, mc));
     assert!(events.iter().all(|e| e["binding"] != "alpha"), "no event names the JSON binding: {events:?}");
 
     for (src, n, contract) in [(&a, sent_a, "flights"), (&b, sent_b, "flights_avro"), (&c, sent_c, "flights_proto")] {

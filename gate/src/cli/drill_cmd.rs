@@ -72,8 +72,9 @@ pub struct DrillArgs {
     /// Known-good records (JSON Lines) replayed as the steady state.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
-    /// Avro bindings: writer schema (.avsc) of the baseline, registered under the source
-    /// topic's value subject [default: that subject's latest version].
+    /// Avro, JSON Schema and Protobuf bindings: writer schema (.avsc, .json, .proto) of the
+    /// baseline, registered under the source topic's value subject [default: that subject's
+    /// latest version].
     #[arg(long, value_name = "FILE")]
     pub schema: Option<PathBuf>,
     /// Records per second [default: 100].

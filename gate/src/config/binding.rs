@@ -101,6 +101,12 @@ pub struct Binding {
     /// (rule `$.schema`), quarantined.
     #[serde(default)]
     pub allowed_schema_ids: Option<Vec<u32>>,
+    /// The record key's contract: `format` (`raw`, `string`, `json`, `avro`, `json_schema`,
+    /// `protobuf`), `required`, and `pattern`/`min_length`/`max_length` (string keys) or
+    /// `object` (the contract's schema object for structured keys). A key that fails is a
+    /// record failure (`$.key.…`). Without it keys are not checked.
+    #[serde(default)]
+    pub key: Option<super::key::KeySpec>,
     /// Output topic overrides by output (`validated`, `quarantine`, `degraded`, `held`,
     /// `last_good`); each defaults to `<source>.<suffix>` (`last-good` for the last one).
     #[serde(default)]
@@ -120,6 +126,10 @@ pub struct Binding {
     /// After a crash the rebuilt snapshot of a key may be up to this much older. Default 5 s.
     #[serde(default = "default_last_good_interval", with = "humantime_serde")]
     pub last_good_interval: Duration,
+    /// Heartbeat records written to the source topic and followed to the validated topic, so
+    /// a quiet producer is told apart from a stuck gate or output. Off without it.
+    #[serde(default)]
+    pub canary: Option<super::canary::CanaryConfig>,
 }
 
 fn default_last_good_interval() -> Duration {

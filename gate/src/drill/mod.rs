@@ -14,8 +14,8 @@
 //! * [`hypothesis`] — the assertions, a pure function of what was measured;
 //! * [`ledger`] — matching delivery reports with output headers and breaker events;
 //! * [`runner`] — the producer, the reader and the phases against real Kafka;
-//! * [`wire`] — Avro bindings: the Confluent wire format, drifted writer schemas and their
-//!   registration;
+//! * [`wire`] — Avro, JSON Schema and Protobuf bindings: the Confluent wire format, drifted
+//!   writer schemas and their registration;
 //! * [`plan`], [`report`] — the plan file and the report (the command is `cli::drill_cmd`).
 
 pub mod faults;
@@ -39,21 +39,26 @@ pub use runner::{RunOptions, Target, Traffic};
 pub async fn run_plan(target: &Target, traffic: &Traffic, steps: &[Step], opts: &RunOptions) -> anyhow::Result<Vec<DrillReport>> {
     use runner::show::{PlanView, Show};
     use std::io::IsTerminal as _;
-    let avro = match target.binding.format {
-        crate::config::PayloadFormat::Json => None,
-        f @ (crate::config::PayloadFormat::JsonSchema | crate::config::PayloadFormat::Protobuf) => anyhow::bail!("drills inject faults into JSON and Avro bindings; binding {} has format {}", target.binding.name, f.as_str()),
-        crate::config::PayloadFormat::Avro => {
-            let reg = wire::registry::Registry::new(&target.cfg, &target.binding).map_err(anyhow::Error::msg)?;
+    // Wire formats: the producers' writer schema, checked against the gate and the baseline.
+    let wired = match wire::Format::of(target.binding.format) {
+        None => None,
+        Some(format) => {
+            let reg = wire::registry::Registry::new(&target.cfg, &target.binding, format).map_err(anyhow::Error::msg)?;
             let base = reg.base(traffic.schema.as_deref(), std::sync::Arc::clone(&target.compiled), target.binding.allowed_schema_ids.clone()).await.map_err(anyhow::Error::msg)?;
             wire::check_baseline(&traffic.records, traffic.restamp.as_deref(), &base.writer).map_err(anyhow::Error::msg)?;
             Some((reg, base))
         }
     };
-    let resolved = steps.iter().map(|s| scenario::resolve_for(s, &target.info, &target.binding.breaker, avro.as_ref().map(|(_, b)| b))).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let resolved = steps.iter().map(|s| scenario::resolve_for(s, &target.info, &target.binding.breaker, wired.as_ref().map(|(_, b)| b))).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    if let (Some((_, base)), Some(sample)) = (&wired, traffic.records.first()) {
+        for r in &resolved {
+            wire::check_fault(&base.writer, r.writer.as_ref(), &r.fault, sample).map_err(|e| anyhow::anyhow!("{}: {e}", r.scenario))?;
+        }
+    }
     // Every drifted schema registered before the first step injects anything.
     let mut writers = Vec::with_capacity(resolved.len());
     for r in &resolved {
-        writers.push(match &avro {
+        writers.push(match &wired {
             None => None,
             Some((reg, base)) => {
                 let fault = match &r.writer {

@@ -40,8 +40,9 @@ pub struct TrafficSpec {
     /// Known-good records (JSON Lines) replayed as steady state.
     #[serde(default)]
     pub baseline: Option<PathBuf>,
-    /// Avro bindings: the writer schema (`.avsc`) the baseline is written with, registered
-    /// under the source topic's value subject (default: that subject's latest version).
+    /// Avro, JSON Schema and Protobuf bindings: the writer schema (`.avsc`, `.json`, `.proto`)
+    /// the baseline is written with, registered under the source topic's value subject
+    /// (default: that subject's latest version).
     #[serde(default)]
     pub schema: Option<PathBuf>,
     /// Records per second.

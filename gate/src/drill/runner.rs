@@ -58,7 +58,7 @@ impl Target {
 pub struct Traffic {
     /// Baseline records in replay order.
     pub records: Arc<Vec<Value>>,
-    /// Avro bindings: the baseline's writer schema file, if not the subject's latest.
+    /// Wire-format bindings: the baseline's writer schema file, if not the subject's latest.
     pub schema: Option<std::path::PathBuf>,
     /// Records per second.
     pub rate: f64,
@@ -169,7 +169,7 @@ struct Feed {
     topic: String,
     traffic: Traffic,
     fault: Fault,
-    /// Avro bindings: the writer schemas; JSON otherwise.
+    /// Wire-format bindings: the writer schemas; JSON otherwise.
     wire: Option<Writers>,
     share: f64,
     cap: Option<u64>,

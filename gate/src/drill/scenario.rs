@@ -47,7 +47,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("silence", "the producer stops"),
     ("distribution-shift", "a numeric field shifts within its valid range (value: the shift)"),
     ("duplicate-burst", "records sent twice"),
-    ("malformed-bytes", "torn records and binary garbage (Avro: truncated bodies, wrong magic bytes, unknown schema ids)"),
+    ("malformed-bytes", "torn records and binary garbage (wire formats: truncated bodies, wrong magic bytes, unknown schema ids)"),
 ];
 
 /// What a drill needs to know about one top-level property.
@@ -132,8 +132,8 @@ impl ContractInfo {
         Self::load_compiled(dir, id, object).map(|(info, _)| info)
     }
 
-    /// [`ContractInfo::load`], and the compiled contract (an Avro drill judges its writer
-    /// schemas with it, as the gate does).
+    /// [`ContractInfo::load`], and the compiled contract (a wire-format drill judges its
+    /// writer schemas with it, as the gate does).
     ///
     /// # Errors
     /// Unreadable directory, invalid contract, or no such id.
@@ -219,10 +219,10 @@ pub struct Resolved {
     pub records: Option<u64>,
     /// The hypothesis, defaults and overrides applied.
     pub hypothesis: Hypothesis,
-    /// Avro bindings: the writer schema (JSON) the fault's records are written with, when the
+    /// Wire-format bindings: the writer schema the fault's records are written with, when the
     /// binding's schema cannot carry them.
-    pub writer: Option<serde_json::Value>,
-    /// Avro bindings: why the gate refuses [`Resolved::writer`] as schema drift.
+    pub writer: Option<wire::Doc>,
+    /// Wire-format bindings: why the gate refuses [`Resolved::writer`] as schema drift.
     pub drift: Option<String>,
 }
 
@@ -252,15 +252,16 @@ pub fn resolve(step: &Step, info: &ContractInfo, brk: &BreakerConfig) -> Result<
     resolve_for(step, info, brk, None)
 }
 
-/// [`resolve`] for a binding in `avro`'s wire format: a fault that changes a field's type or
-/// the record's fields gets a writer schema of its own ([`wire::drift`]); when the gate would
-/// refuse that schema (drift, `$.schema`), every injected record is caught on its own, whatever
-/// the JSON form of the fault would have been caught by.
+/// [`resolve`] for a binding in a Confluent wire format (Avro, JSON Schema, Protobuf) whose
+/// producers write with `base`: a fault that changes a field's type or the record's fields
+/// gets a writer schema of its own ([`wire::drift`]); when the gate would refuse that schema
+/// (drift, `$.schema`), every injected record is caught on its own, whatever the JSON form of
+/// the fault would have been caught by.
 ///
 /// # Errors
-/// As [`resolve`], and a fault that cannot be written as Avro.
+/// As [`resolve`], and a fault that cannot be written in the binding's format.
 #[allow(clippy::too_many_lines)]
-pub fn resolve_for(step: &Step, info: &ContractInfo, brk: &BreakerConfig, avro: Option<&wire::Base>) -> Result<Resolved, String> {
+pub fn resolve_for(step: &Step, info: &ContractInfo, brk: &BreakerConfig, base: Option<&wire::Base>) -> Result<Resolved, String> {
     let name = if step.scenario == "schema-drift" { "schema-drift-type" } else { step.scenario.as_str() };
     let rec = Class::Record;
     let win = Class::Window;
@@ -347,11 +348,11 @@ pub fn resolve_for(step: &Step, info: &ContractInfo, brk: &BreakerConfig, avro: 
             return Err(format!("unknown scenario {other:?}; built in: {}", names.join(", ")));
         }
     };
-    let writer = match avro {
-        Some(base) => wire::drift(&base.json, &fault).map_err(|e| format!("{name}: {e}"))?,
+    let writer = match base {
+        Some(base) => wire::drift(&base.doc, &fault).map_err(|e| format!("{name}: {e}"))?,
         None => None,
     };
-    let drift = match (avro, &writer) {
+    let drift = match (base, &writer) {
         (Some(base), Some(w)) => base.refuses(w).map_err(|e| format!("{name}: {e}"))?,
         _ => None,
     };

@@ -194,7 +194,7 @@ fn defaults_follow_the_contract_and_breaker() {
 fn on_avro_a_type_drift_is_a_refused_writer_schema_and_a_null_burst_is_not() {
     let (info, compiled) = drill_contract();
     let avsc = std::fs::read_to_string(examples("flights/flights.avsc")).expect("avsc");
-    let base = crate::drill::wire::Base::new(1, &avsc, std::sync::Arc::new(compiled), None).expect("base");
+    let base = crate::drill::wire::Base::new(crate::drill::wire::Format::Avro, 1, &avsc, std::sync::Arc::new(compiled), None).expect("base");
     let brk = BreakerConfig::default();
     let drift = resolve_for(&step("schema-drift-type"), &info, &brk, Some(&base)).expect("resolve");
     assert_eq!((drift.class, drift.field.as_deref()), (Class::Record, Some("dep_delay")));

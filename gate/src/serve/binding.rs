@@ -71,6 +71,11 @@ pub struct BindingRuntime {
     record_ages: Mutex<Vec<super::telemetry::last_flush::RecordAge>>,
     /// A shadow contract version evaluated beside the active one, when the registry has one.
     pub shadow: super::shadow::ShadowSlot,
+    /// The record key's rules (`bindings[].key`), when the binding has them.
+    key: Option<super::key::KeyRules>,
+    /// The schema object structured keys are checked by, compiled from the contract version
+    /// the binding runs (a hot reload swaps it right after the value's version).
+    key_object: Mutex<Option<Arc<CompiledContract>>>,
 }
 
 /// The last-good index and the keys changed since the writer's last pass, under one lock
@@ -120,7 +125,35 @@ impl BindingRuntime {
             paused_at: Mutex::new(vec![PausedAt::new(); workers]),
             record_ages: Mutex::new(Vec::new()),
             shadow: super::shadow::ShadowSlot::default(),
+            key: None,
+            key_object: Mutex::new(None),
         }
+    }
+
+    /// Gives the binding its key rules and, for structured keys, the key object compiled
+    /// from the contract version it runs.
+    #[must_use]
+    pub fn with_key(mut self, rules: Option<super::key::KeyRules>, object: Option<Arc<CompiledContract>>) -> Self {
+        self.key = rules;
+        self.key_object = Mutex::new(object);
+        self
+    }
+
+    /// The record key's rules, when the binding checks keys.
+    #[must_use]
+    pub fn key_rules(&self) -> Option<&super::key::KeyRules> {
+        self.key.as_ref()
+    }
+
+    /// The key object structured keys are checked by now.
+    #[must_use]
+    pub fn key_object(&self) -> Option<Arc<CompiledContract>> {
+        lock(&self.key_object).clone()
+    }
+
+    /// Moves the key object to another contract version (a hot reload).
+    pub fn set_key_object(&self, object: Arc<CompiledContract>) {
+        *lock(&self.key_object) = Some(object);
     }
 
     /// Record loops reading this binding.

@@ -103,6 +103,35 @@ impl TransitionSink {
     }
 }
 
+impl TransitionSink {
+    /// Publishes that a canary of `b` (`id`, written at `sent_ms`) did not reach the validated
+    /// topic within `deadline`: an event beside the transitions (`"event": "canary_missed"`,
+    /// no `from`/`to`), since it says the gate's path is stuck, not that the data is bad.
+    /// Logged and counted where it is found ([`super::canary`]).
+    pub async fn canary_missed(&self, b: &super::binding::BindingRuntime, id: &str, sent_ms: i64, deadline: std::time::Duration) {
+        let contract = b.contract();
+        let body = serde_json::json!({
+            "event": "canary_missed",
+            "binding": &b.cfg.name,
+            "source": &b.cfg.source,
+            "group": self.group.as_deref(),
+            "contract": &*contract.id,
+            "version": &*contract.version,
+            "canary": id,
+            "sent": chrono::DateTime::from_timestamp_millis(sent_ms).map(|d| d.to_rfc3339()),
+            "deadline_ms": u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+            "breaker": b.router.mode().as_str(),
+            "time": chrono::Utc::now().to_rfc3339(),
+            "replica": &self.replica,
+        })
+        .to_string();
+        let rec = FutureRecord::to(&self.topic).key(&b.cfg.name).payload(&body);
+        if let Err((e, _)) = self.producer.send(rec, std::time::Duration::from_secs(10)).await {
+            warn!(binding = %b.cfg.name, error = %e, "canary event not delivered");
+        }
+    }
+}
+
 /// Whose transition an event reports.
 #[derive(Debug, Clone, Copy)]
 pub struct TransitionOf<'a> {

@@ -29,6 +29,10 @@ pub const STUB: &str = "contract-gate-stub";
 /// `passed` on a record that was part of a half-open probe and reached validated with the
 /// probe's passing verdict (absent on every other record).
 pub const PROBE: &str = "contract-gate-probe";
+/// On a canary record (the gate's own heartbeat, `bindings[].canary`): its id,
+/// `<replica>/<seq>/<sent ms>`, on the source record and on its output. Consumers of the
+/// validated topic skip records that carry it.
+pub const CANARY: &str = "contract-gate-canary";
 
 /// Where a record came from.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +66,8 @@ pub struct HeaderValues<'a> {
     pub reason: Option<&'a str>,
     /// The record was a probe record released by a passing verdict.
     pub probe_passed: bool,
+    /// The record is a canary with this id (`contract-gate-canary`).
+    pub canary: Option<&'a str>,
     /// The lean profile (`headers: lean`, validated only): contract, version, verdict and
     /// breaker state (and the probe mark); no violations, no source coordinates.
     pub lean: bool,
@@ -101,7 +107,16 @@ pub fn build(v: &HeaderValues<'_>, inherited: Option<OwnedHeaders>) -> OwnedHead
     if v.probe_passed {
         h = h.insert(Header { key: PROBE, value: Some("passed") });
     }
+    if let Some(id) = v.canary {
+        h = h.insert(Header { key: CANARY, value: Some(id) });
+    }
     h
+}
+
+/// The canary id a record carries, if it is one of the gate's canaries.
+#[must_use]
+pub fn canary_id(source: Option<&BorrowedHeaders>) -> Option<&str> {
+    source?.iter().find(|h| h.key == CANARY).and_then(|h| std::str::from_utf8(h.value?).ok())
 }
 
 /// Appends the four `contract-gate-source-*` headers: every routed record carries them, and
@@ -167,6 +182,7 @@ mod tests {
             source: SourceCoords { topic: "t", partition: 0, offset: 7, timestamp: None },
             reason: None,
             probe_passed: false,
+            canary: None,
             lean: false,
         };
         let h = build(&v, carried.clone());

@@ -9,6 +9,7 @@ pub mod flow;
 pub mod fit;
 pub mod flusher;
 pub mod headers;
+pub mod key;
 pub mod lastgood;
 pub mod telemetry;
 pub mod offsets;
@@ -26,6 +27,7 @@ pub mod startup;
 pub mod reload;
 pub mod shadow;
 pub mod breaker_store;
+pub mod canary;
 pub mod strict;
 pub mod workers;
 
@@ -215,7 +217,9 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         };
         let opts = BreakerOptions { name: b.name.clone(), replica: replica.clone(), fallback: cfg.redis.as_ref().map(|r| r.fallback).unwrap_or_default() };
         let brk = Breaker::new(b.breaker.clone(), rules, store, opts, now).map_err(|e| ServeError::Breaker { binding: b.name.clone(), source: e.into() })?;
-        bindings.push(Arc::new(BindingRuntime::new(b.clone(), Arc::new(contract), brk, now, workers)));
+        let key = startup::key_contract(cfg, b, &contract, &source)?;
+        let (key_rules, key_object) = key.map_or((None, None), |(rules, object)| (Some(rules), object.map(Arc::new)));
+        bindings.push(Arc::new(BindingRuntime::new(b.clone(), Arc::new(contract), brk, now, workers).with_key(key_rules, key_object)));
     }
 
     let exactly_once = cfg.delivery.mode == DeliveryMode::ExactlyOnce;
@@ -254,6 +258,10 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     for (b, parts) in bindings.iter().zip(last_good_partitions).filter(|(b, _)| b.cfg.fallback == crate::config::Fallback::LastGood) {
         let interval = b.cfg.last_good_interval;
         flushers.push(tokio::spawn(lastgood::writer(Arc::clone(b), events_producer.clone(), parts, interval, rx.clone())));
+    }
+    for b in bindings.iter().filter(|b| b.cfg.canary.is_some()) {
+        let task = canary::CanaryTask { binding: Arc::clone(b), client: crate::kafka::client_config(cfg), producer: events_producer.clone(), events: transitions.clone(), replica: replica.clone() };
+        flushers.push(tokio::spawn(canary::run(task, rx.clone())));
     }
     let ready = Arc::new(ready::Readiness::new(crate::kafka::client_config(cfg), bindings.clone()));
     let pipeline = tokio::spawn(workers::supervise(pipelines, exactly_once, rx));

@@ -7,6 +7,7 @@ use super::acks::{AckQueue, OutputProducer, Sent};
 use super::binding::BindingRuntime;
 use super::flow::Admit;
 use super::headers::{self, HeaderValues, SourceCoords};
+use super::key::KeyVerdict;
 use super::telemetry::RouteLabel;
 use super::pending::PendingAction;
 use super::plan::{plan, Payload, RoutePlan, VerdictTag};
@@ -91,17 +92,39 @@ impl Pipeline {
     /// partition wait for their verdict ahead of it.
     pub(crate) async fn handle(&self, b: &BindingRuntime, msg: &BorrowedMessage<'_>, admit: Admit, behind_probe: bool) -> Routed {
         let decoded = self.decoder.decode(b, msg.payload().unwrap_or_default()).await;
+        let key_verdict = self.judge_key(b, msg.key()).await;
         let (operator, peek) = match admit {
             Admit::Operator(a) => (Some(a), false),
             Admit::Peek => (None, true),
             Admit::Route | Admit::Ignore => (None, false),
         };
-        let routed = self.route(b, msg, &decoded, operator, peek, behind_probe);
+        let routed = self.route(b, msg, &decoded, &key_verdict, operator, peek, behind_probe);
         self.decoder.recycle(decoded);
         routed
     }
 
-    fn route(&self, b: &BindingRuntime, msg: &BorrowedMessage<'_>, decoded: &super::decode::Decoded, operator: Option<PendingAction>, peek: bool, behind_probe: bool) -> Routed {
+    /// The record key's verdict under the binding's `key` rules (none without them): the
+    /// byte-level checks, then a structured key decoded and checked by the key object.
+    async fn judge_key(&self, b: &BindingRuntime, key: Option<&[u8]>) -> KeyVerdict {
+        let Some(rules) = b.key_rules() else { return KeyVerdict::default() };
+        match super::key::precheck(rules, key) {
+            super::key::Step::Done(v) => v,
+            super::key::Step::Decode(bytes) => {
+                // Startup compiles the key object of every structured key: it is always there.
+                let Some(object) = b.key_object() else { return KeyVerdict::default() };
+                let decoded = self.decoder.decode_key(b, &object, bytes).await;
+                super::key::structured(&object, decoded.as_ref().map_err(Into::into))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn route(&self, b: &BindingRuntime, msg: &BorrowedMessage<'_>, decoded: &super::decode::Decoded, key_verdict: &KeyVerdict, operator: Option<PendingAction>, peek: bool, behind_probe: bool) -> Routed {
+        // The gate's own heartbeat takes a path of its own: it proves the path, it is not data
+        // (not even a sign of upstream life). An operator's release of a backlog takes it too.
+        if let (None, Some(id)) = (operator, headers::canary_id(msg.headers())) {
+            return self.route_canary(b, msg, decoded, id, peek);
+        }
         let arrival = now_ms();
         b.last_arrival_ms.store(arrival, Relaxed);
         if operator == Some(PendingAction::Skip) {
@@ -131,7 +154,8 @@ impl Pipeline {
                 Ok(v) => {
                     // Staleness is the record's age when it arrived here.
                     stats.obs.set_clock(arrival);
-                    let verdict = contract.check(v, &mut stats.obs);
+                    // Key violations lead the verdict: they fail the record like its own.
+                    let verdict = contract.check_with(v, key_verdict.violations.clone(), &mut stats.obs);
                     let stale = verdict.stale.then(|| stale_reason(&contract, &verdict)).flatten();
                     // Most records violate nothing: their "[]" costs no allocation.
                     let ids: Cow<'static, str> = if verdict.violations.is_empty() { Cow::Borrowed("[]") } else { serde_json::to_string(&verdict.rule_ids()).unwrap_or_else(|_| "[]".into()).into() };
@@ -145,7 +169,16 @@ impl Pipeline {
                     if let Some(v) = rejected.account(&contract, &mut stats.obs) {
                         self.violations.offer(&b.cfg.name, &contract, &v, msg.topic(), msg.partition(), msg.offset());
                     }
-                    (false, Cow::Owned(rejected.rule_ids().to_string()), Some(rejected.reason()), None, None)
+                    for v in &key_verdict.violations {
+                        self.violations.offer(&b.cfg.name, &contract, v, msg.topic(), msg.partition(), msg.offset());
+                    }
+                    let ids = if key_verdict.violations.is_empty() {
+                        Cow::Borrowed(rejected.rule_ids())
+                    } else {
+                        let all: Vec<&str> = std::iter::once(rejected.rule()).chain(key_verdict.violations.iter().map(|x| &*x.rule)).collect();
+                        Cow::Owned(serde_json::to_string(&all).unwrap_or_else(|_| "[]".into()))
+                    };
+                    (false, ids, Some(rejected.reason()), None, None)
                 }
             };
             (contract, valid, ids, reason, record, generation, stale)
@@ -162,7 +195,10 @@ impl Pipeline {
         let fallback = b.cfg.fallback;
         // The breaker's route for this record: a diverted stale record takes the open route.
         let sent_route = if divert_stale { breaker::Route::Divert } else { route };
-        let snapshot = valid && keyed && matches!(sent_route, breaker::Route::Divert) && b.has_snapshot(key.unwrap_or_default());
+        // Last-good knows a structured key by its decoded form, so the same logical key under
+        // another key schema id finds its snapshot; outputs keep the key bytes as produced.
+        let index_key = key_verdict.index.as_deref().or(key);
+        let snapshot = valid && keyed && matches!(sent_route, breaker::Route::Divert) && b.has_snapshot(index_key.unwrap_or_default());
         let p = plan(valid && !released, sent_route, fallback, keyed, snapshot);
         let reason = if released { operator.map(|a| a.reason().to_string()) } else { reason };
         // A probe record is also checked into the probe window; strict mode then waits for the
@@ -173,7 +209,7 @@ impl Pipeline {
             match (&record, decoded) {
                 (Some(v), _) => {
                     stats.probe.set_clock(arrival);
-                    let _ = current.check(v, &mut stats.probe);
+                    let _ = current.check_with(v, key_verdict.violations.clone(), &mut stats.probe);
                 }
                 (None, Err(rejected)) => {
                     let _ = rejected.account(&current, &mut stats.probe);
@@ -195,7 +231,7 @@ impl Pipeline {
         // A shadow version sees every record the gate judged here once (a peeked or paused
         // record is read again and judged then). Costs one load while there is none.
         b.shadow.offer(|| super::shadow::ShadowRecord { arrival_ms: arrival, key: key.map(<[u8]>::to_vec), decoded: decoded.clone(), active_valid: checked_valid });
-        let rec = RecordRef { topic: msg.topic(), partition: msg.partition(), offset: msg.offset(), timestamp: msg.timestamp().to_millis(), key, payload, headers: msg.headers() };
+        let rec = RecordRef { topic: msg.topic(), partition: msg.partition(), offset: msg.offset(), timestamp: msg.timestamp().to_millis(), key, index_key, payload, headers: msg.headers() };
         if b.cfg.strict && valid && !released && matches!(sent_route, breaker::Route::Pass | breaker::Route::Probe) {
             let probe = matches!(sent_route, breaker::Route::Probe);
             return Routed::Deferred(Box::new(DeferredRecord::new(Until::Judged(generation), &rec, contract, verdict_rules.into_owned()).probe(probe)));
@@ -206,7 +242,7 @@ impl Pipeline {
         if p.probe && b.cfg.fallback != crate::config::Fallback::Pause {
             return Routed::Deferred(Box::new(DeferredRecord::new(Until::ProbeVerdict, &rec, contract, verdict_rules.into_owned()).probe(true)));
         }
-        let tag = Tag { verdict: (released && valid).then_some(VerdictTag::Valid), probe_passed: false };
+        let tag = Tag { verdict: (released && valid).then_some(VerdictTag::Valid), probe_passed: false, canary: false };
         Routed::Sent(self.emit(b, &p, &rec, &contract, &verdict_rules, reason.as_deref(), tag))
     }
 
@@ -219,15 +255,15 @@ impl Pipeline {
         let keyed = rec.key.is_some_and(|k| !k.is_empty());
         let diverting = divert || matches!(b.router.mode(), breaker::Mode::Open | breaker::Mode::ForcedOpen | breaker::Mode::HalfOpen);
         let route = if diverting { breaker::Route::Divert } else { breaker::Route::Pass };
-        let snapshot = keyed && diverting && b.has_snapshot(rec.key.unwrap_or_default());
+        let snapshot = keyed && diverting && b.has_snapshot(rec.index_key.unwrap_or_default());
         let p = plan(true, route, b.cfg.fallback, keyed, snapshot);
-        let tag = Tag { verdict: None, probe_passed: h.probe && !diverting };
+        let tag = Tag { verdict: None, probe_passed: h.probe && !diverting, canary: false };
         self.emit(b, &p, &rec, &h.contract, &h.verdict_rules, None, tag)
     }
 
     /// Produces the outputs of a routing plan.
     #[allow(clippy::too_many_arguments)]
-    fn emit(&self, b: &BindingRuntime, p: &RoutePlan, rec: &RecordRef<'_>, contract: &contracts::CompiledContract, verdict_rules: &str, reason: Option<&str>, tag: Tag) -> u32 {
+    pub(super) fn emit(&self, b: &BindingRuntime, p: &RoutePlan, rec: &RecordRef<'_>, contract: &contracts::CompiledContract, verdict_rules: &str, reason: Option<&str>, tag: Tag) -> u32 {
         let mode = b.router.mode().as_str();
         let (key, payload) = (rec.key, rec.payload);
         let source = SourceCoords { topic: rec.topic, partition: rec.partition, offset: rec.offset, timestamp: rec.timestamp };
@@ -246,14 +282,14 @@ impl Pipeline {
                 // The compacted index is written by the last-good writer, once per changed key
                 // per pass: it is an index, not data, and one write per valid record halved
                 // the gate's throughput (BENCHMARKS.md).
-                if let Some(k) = key {
+                if let Some(k) = rec.index_key {
                     b.stage(k, payload, rec.partition, rec.offset, source.timestamp);
                 }
                 b.counters.routed(RouteLabel::To(Output::LastGood));
                 continue;
             }
             let topic = b.topics.get(e.output);
-            let snap = (e.payload == Payload::Snapshot).then(|| key.and_then(|k| b.snapshot(k))).flatten();
+            let snap = (e.payload == Payload::Snapshot).then(|| rec.index_key.and_then(|k| b.snapshot(k))).flatten();
             let (body, src) = match &snap {
                 Some(s) => (s.payload.as_slice(), SourceCoords { topic: rec.topic, partition: s.partition, offset: s.offset, timestamp: s.timestamp }),
                 None => (payload, source),
@@ -268,6 +304,7 @@ impl Pipeline {
                 source: src,
                 reason: if e.output == Output::Quarantine { reason } else { None },
                 probe_passed: tag.probe_passed && e.output == Output::Validated,
+                canary: if tag.canary { headers::canary_id(rec.headers) } else { None },
                 lean: b.cfg.headers == crate::config::HeaderProfile::Lean && e.output == Output::Validated,
             };
             // A stale snapshot is another record: the incoming record's headers are not its.
@@ -345,11 +382,13 @@ pub(crate) enum Routed {
 
 /// How an emitted record's headers differ from what its plan says.
 #[derive(Debug, Clone, Copy, Default)]
-struct Tag {
+pub(super) struct Tag {
     /// The verdict to write instead of the plan's (a released record keeps its own).
-    verdict: Option<VerdictTag>,
+    pub(super) verdict: Option<VerdictTag>,
     /// It reached validated through a passed probe (`contract-gate-probe: passed`).
-    probe_passed: bool,
+    pub(super) probe_passed: bool,
+    /// It is a canary: its outputs carry its id (`contract-gate-canary`).
+    pub(super) canary: bool,
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ pub struct RecordRef<'a> {
     pub timestamp: Option<i64>,
     /// Key.
     pub key: Option<&'a [u8]>,
+    /// The key the last-good index knows the record by: the decoded key's canonical JSON for
+    /// a structured key (`bindings[].key`), else the key itself.
+    pub index_key: Option<&'a [u8]>,
     /// Payload.
     pub payload: &'a [u8],
     /// The record's own headers.

@@ -32,6 +32,7 @@ impl Pipeline {
             source,
             reason: Some(&reason),
             probe_passed: false,
+            canary: None,
             lean: false,
         };
         // The record's own headers stay behind: they may be what made it too large.

@@ -64,6 +64,17 @@ fn compile_for(b: &BindingRuntime, candidate: &contracts::Contract) -> Result<co
     contracts::compile(candidate, b.cfg.object.as_deref()).map_err(|e| e.to_string()).and_then(|c| crate::serve::binding::ambiguous_object(&b.cfg, &c).map_or(Ok(c), Err))
 }
 
+/// The key object of `candidate` for a binding with a structured key (`bindings[].key`), so
+/// keys follow the version values follow. A version that lacks it, or whose value object
+/// (`value`) would be the key object, is refused like one that does not compile.
+fn key_object_for(b: &BindingRuntime, candidate: &contracts::Contract, value: &contracts::CompiledContract) -> Result<Option<contracts::CompiledContract>, String> {
+    let Some(object) = b.cfg.key.as_ref().and_then(|k| k.object.as_deref()) else { return Ok(None) };
+    if *value.object == *object {
+        return Err(format!("its first schema object is the key object {object}: the binding would check values by it"));
+    }
+    contracts::compile(candidate, Some(object)).map(Some).map_err(|e| format!("key object {object}: {e}"))
+}
+
 /// Moves one binding to the newest active version in its range that is newer than the one it
 /// runs and compiles for it (versions that do not are skipped, remembered in `failed`, and
 /// never activated). Returns the version activated.
@@ -82,10 +93,13 @@ pub async fn reload_one(registry: &Registry, b: &BindingRuntime, range: Option<&
     };
     for candidate in candidates {
         let version = candidate.version.clone();
-        let compiled = compile_for(b, &candidate);
+        let compiled = compile_for(b, &candidate).and_then(|c| key_object_for(b, &candidate, &c).map(|k| (c, k)));
         match compiled {
-            Ok(compiled) => {
+            Ok((compiled, key)) => {
                 let restarted = b.reload(Arc::new(compiled)).await;
+                if let Some(key) = key {
+                    b.set_key_object(Arc::new(key));
+                }
                 ContractReloaded { binding: &b.cfg.name, contract: &b.cfg.contract, from: &current.version, to: &version, window_restarted: restarted }.emit();
                 return Some(version);
             }
@@ -206,6 +220,31 @@ mod tests {
         assert_eq!(reload_one(&reg, &b, None, &mut failed).await, None);
         assert_eq!(&*b.contract().version, "1.0.0");
         assert!(failed.contains(&("b".to_string(), "1.1.0".to_string())));
+    }
+
+    #[tokio::test]
+    async fn the_key_object_follows_the_version_and_a_version_without_it_is_refused() {
+        let reg = Registry::memory();
+        let key = |extra: &str| format!("  - name: order_key\n    properties:\n      - name: id\n        logicalType: string\n{extra}");
+        reg.push(&doc("1.0.0", "orders", &key("")), false).await.expect("1.0.0");
+        let yaml = "name: b\nsource: s\ncontract: orders\nobject: orders\nfallback: hold\nversion: '>=1'\nkey: { format: json, object: order_key }\n";
+        let b = runtime(&reg, yaml);
+        let first = reg.compile("orders", Some("order_key"), None).expect("key object compiles");
+        let b = b.with_key(None, Some(Arc::new(first)));
+        let range = semver::VersionReq::parse(">=1").expect("range");
+        let mut failed = HashSet::new();
+        let key_version = |b: &BindingRuntime| b.key_object().map(|k| (k.version.to_string(), k.object.to_string()));
+        // (version pushed, its objects after `orders`, activated, key object's version after)
+        let cases = [
+            ("1.1.0", key("      - name: region\n        logicalType: string\n"), Some("1.1.0"), "1.1.0"),
+            ("2.0.0", String::new(), None, "1.1.0"),
+        ];
+        for (version, objects, activated, key_after) in cases {
+            reg.push(&doc(version, "orders", &objects), false).await.expect(version);
+            assert_eq!(reload_one(&reg, &b, Some(&range), &mut failed).await.as_deref(), activated, "{version}");
+            assert_eq!(key_version(&b), Some((key_after.to_string(), "order_key".to_string())), "{version}");
+        }
+        assert!(failed.contains(&("b".to_string(), "2.0.0".to_string())), "the key object is gone from 2.0.0");
     }
 
     #[tokio::test]

@@ -59,6 +59,7 @@ pub fn offline(cfg: &GateConfig) -> Result<Prepared, ServeError> {
     let source = ContractSource::Dir(ContractDir::load(&cfg.contracts.dir).map_err(crate::contract_source::ContractSourceError::from)?);
     for b in &cfg.bindings {
         let contract = binding_contract(cfg, b, &source)?;
+        key_contract(cfg, b, &contract, &source)?;
         prepared.undersized.push(breaker::sizing::undersized(&b.breaker, &contract.rules));
         prepared.contracts.push(Some(contract));
     }
@@ -80,6 +81,28 @@ pub fn binding_contract(cfg: &GateConfig, b: &crate::config::Binding, source: &C
     super::binding::object_named_if_ambiguous(cfg, b, &contract)?;
     super::binding::stale_records_judged(cfg, b, &contract)?;
     Ok(contract)
+}
+
+/// The key rules of binding `b` and, for a structured key, its key object compiled from the
+/// same contract version as `contract` (the value's), so key and value are judged by one
+/// version. `None` without a `key` section.
+///
+/// # Errors
+/// A [`ConfigError`] naming `bindings[i].key.pattern`, `bindings[i].key.object` (not an
+/// object of the contract, or the one the value is checked by) or `bindings[i].object`.
+pub fn key_contract(cfg: &GateConfig, b: &crate::config::Binding, contract: &CompiledContract, source: &ContractSource) -> Result<Option<(super::key::KeyRules, Option<CompiledContract>)>, ServeError> {
+    let Some(spec) = &b.key else { return Ok(None) };
+    let i = cfg.bindings.iter().position(|x| x.name == b.name).unwrap_or_default();
+    let field = |name: &str| format!("bindings[{i}].{name}");
+    let rules = super::key::KeyRules::new(spec).map_err(|e| ConfigError::Invalid { field: field("key.pattern"), message: e.to_string() })?;
+    let Some(object) = spec.object.as_deref() else { return Ok(Some((rules, None))) };
+    if *contract.object == *object {
+        // Without `object` the value takes the contract's first object, which may be the key's.
+        return Err(ConfigError::Invalid { field: field("object"), message: format!("the value would be checked by {object}, the key object (bindings[{i}].key.object): name the value's object") }.into());
+    }
+    let exact = semver::VersionReq::parse(&format!("={}", contract.version)).map_err(|e| ConfigError::Invalid { field: field("key.object"), message: format!("contract version {}: {e}", contract.version) })?;
+    let compiled = source.compile(&b.contract, Some(object), Some(&exact)).map_err(|e| ConfigError::Invalid { field: field("key.object"), message: format!("{object:?} cannot check keys with contract {} {}: {e}", contract.id, contract.version) })?;
+    Ok(Some((rules, Some(compiled))))
 }
 
 /// Every user property, as librdkafka reads it when a client is created: an unknown name or
@@ -136,3 +159,42 @@ fn seeds(cfg: &GateConfig) -> Result<Vec<Seed>, ServeError> {
     Ok(out)
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONTRACT: &str = "apiVersion: v3.1.0\nkind: DataContract\nid: o\nversion: 1.2.0\nstatus: active\nschema:\n  - name: orders\n    properties:\n      - name: id\n        logicalType: string\n  - name: order_key\n    properties:\n      - name: id\n        logicalType: string\n";
+
+    #[test]
+    fn key_objects_are_checked_against_the_contract() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("o.yaml"), CONTRACT).expect("write");
+        let source = ContractSource::Dir(ContractDir::load(dir.path()).expect("dir loads"));
+        let base = "kafka:\n  brokers: 127.0.0.1:9092\ncontracts:\n  dir: c\nbindings:\n  - name: b\n    source: s\n    contract: o\n    fallback: hold\n";
+        // (extra binding lines, Ok(key object's version) or Err(field named))
+        let cases: [(&str, Result<Option<&str>, &str>); 5] = [
+            ("", Ok(None)),
+            ("    key: { format: string }\n", Ok(None)),
+            ("    key: { format: json, object: order_key }\n", Ok(Some("1.2.0"))),
+            ("    key: { format: json, object: refunds }\n", Err("bindings[0].key.object")),
+            // Without `object` the value takes the first object, here the key's.
+            ("    key: { format: json, object: orders }\n", Err("bindings[0].object")),
+        ];
+        for (extra, want) in cases {
+            let cfg: GateConfig = serde_saphyr::from_str(&format!("{base}{extra}")).expect("config parses");
+            let b = &cfg.bindings[0];
+            let got = binding_contract(&cfg, b, &source).and_then(|c| key_contract(&cfg, b, &c, &source));
+            match want {
+                Ok(version) => {
+                    let key = got.unwrap_or_else(|e| panic!("{extra}: {e}"));
+                    assert_eq!(key.and_then(|(_, o)| o).map(|o| o.version.to_string()).as_deref(), version, "{extra}");
+                }
+                Err(field) => {
+                    let err = got.expect_err(extra).to_string();
+                    assert!(err.contains(field), "{extra}: {err} lacks {field}");
+                }
+            }
+        }
+    }
+}

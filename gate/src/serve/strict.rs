@@ -53,6 +53,8 @@ pub struct DeferredRecord {
     offset: i64,
     timestamp: Option<i64>,
     key: Option<Vec<u8>>,
+    /// The last-good index key, when it is not the key itself.
+    index_key: Option<Vec<u8>>,
     payload: Vec<u8>,
     headers: Option<OwnedHeaders>,
     /// The contract version that judged it.
@@ -74,6 +76,7 @@ impl DeferredRecord {
             offset: r.offset,
             timestamp: r.timestamp,
             key: r.key.map(<[u8]>::to_vec),
+            index_key: r.index_key.filter(|k| Some(*k) != r.key).map(<[u8]>::to_vec),
             payload: r.payload.to_vec(),
             headers: r.headers.map(BorrowedHeaders::detach),
             contract,
@@ -98,6 +101,7 @@ impl DeferredRecord {
             offset: self.offset,
             timestamp: self.timestamp,
             key: self.key.as_deref(),
+            index_key: self.index_key.as_deref().or(self.key.as_deref()),
             payload: &self.payload,
             headers: self.headers.as_ref().map(OwnedHeaders::as_borrowed),
         }
@@ -191,7 +195,7 @@ mod tests {
     use super::*;
 
     fn rec(contract: &Arc<CompiledContract>, generation: u64, partition: i32, offset: i64) -> DeferredRecord {
-        let r = RecordRef { topic: "s", partition, offset, timestamp: None, key: None, payload: b"{}", headers: None };
+        let r = RecordRef { topic: "s", partition, offset, timestamp: None, key: None, index_key: None, payload: b"{}", headers: None };
         DeferredRecord::new(Until::Judged(generation), &r, Arc::clone(contract), "[]".into())
     }
 
@@ -223,7 +227,7 @@ mod tests {
         let mut h = Deferred::default();
         assert!(!h.awaits_probe());
         for o in 0..3 {
-            let r = RecordRef { topic: "s", partition: 0, offset: o, timestamp: None, key: None, payload: b"{}", headers: None };
+            let r = RecordRef { topic: "s", partition: 0, offset: o, timestamp: None, key: None, index_key: None, payload: b"{}", headers: None };
             h.push(DeferredRecord::new(Until::ProbeVerdict, &r, Arc::clone(&c), "[]".into()));
         }
         assert!(h.awaits_probe());
@@ -238,7 +242,7 @@ mod tests {
     fn a_partition_knows_whether_probe_records_wait_ahead_of_its_next_record() {
         let c = contract();
         let probe = |partition: i32, offset: i64| {
-            let r = RecordRef { topic: "s", partition, offset, timestamp: None, key: None, payload: b"{}", headers: None };
+            let r = RecordRef { topic: "s", partition, offset, timestamp: None, key: None, index_key: None, payload: b"{}", headers: None };
             DeferredRecord::new(Until::ProbeVerdict, &r, Arc::clone(&c), "[]".into()).probe(true)
         };
         let mut h = Deferred::default();

@@ -1,4 +1,4 @@
-//! The registry side of an Avro drill: the baseline's writer schema (the one registered
+//! The registry side of a wire-format drill: the baseline's writer schema (the one registered
 //! under the source topic's value subject, or a file registered there), and a subject of its
 //! own for each drifted schema.
 //!
@@ -6,17 +6,17 @@
 //! compatibility accepted would become its latest version, the one the next producer (and the
 //! next drill) picks up; one the compatibility (or, on the gate's own registry, the bound
 //! contract) refuses could not be registered there at all. A subject per drifted schema
-//! (`<topic>-value-drill-<Rabin fingerprint>`) holds it as its first and only version, which
+//! (`<topic>-value-drill-<fingerprint>`: Avro's Rabin fingerprint, a SHA-256 prefix of the
+//! registered text for JSON Schema and Protobuf) holds it as its first and only version, which
 //! no compatibility level checks, and leaves every registry setting alone. The gate reads
 //! writer schemas by id, whatever their subject, so it meets the drift as it would from a
 //! producer that registered it.
 
-use super::{Base, Writer};
+use super::{Base, Doc, Format, Writer};
 use crate::config::{Binding, GateConfig};
 use contracts::CompiledContract;
 use schema_registry_converter::async_impl::schema_registry::{get_schema_by_subject, post_schema, SrSettings};
 use schema_registry_converter::schema_registry_common::{SchemaType, SubjectNameStrategy, SuppliedSchema};
-use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,23 +24,32 @@ use std::sync::Arc;
 pub struct Registry {
     settings: SrSettings,
     topic: String,
+    format: Format,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("topic", &self.topic).finish_non_exhaustive()
+        f.debug_struct("Registry").field("topic", &self.topic).field("format", &self.format).finish_non_exhaustive()
     }
 }
 
 impl Registry {
-    /// The registry of `cfg` (`schema_registry`) for binding `b`.
+    /// The registry of `cfg` (`schema_registry`) for binding `b`, which reads `format`.
     ///
     /// # Errors
     /// No registry configured, or settings that cannot be used.
-    pub fn new(cfg: &GateConfig, b: &Binding) -> Result<Self, String> {
-        let sr = cfg.schema_registry.as_ref().ok_or_else(|| format!("binding {:?} reads Avro: set schema_registry.url", b.name))?;
+    pub fn new(cfg: &GateConfig, b: &Binding, format: Format) -> Result<Self, String> {
+        let sr = cfg.schema_registry.as_ref().ok_or_else(|| format!("binding {:?} reads {}: set schema_registry.url", b.name, format.name()))?;
         let settings = crate::serve::decode::avro::settings(sr).map_err(|e| e.to_string())?;
-        Ok(Self { settings, topic: b.source.clone() })
+        Ok(Self { settings, topic: b.source.clone(), format })
+    }
+
+    fn schema_type(&self) -> SchemaType {
+        match self.format {
+            Format::Avro => SchemaType::Avro,
+            Format::JsonSchema => SchemaType::Json,
+            Format::Protobuf => SchemaType::Protobuf,
+        }
     }
 
     /// The subject producers of the source topic register under (topic name strategy).
@@ -60,13 +69,17 @@ impl Registry {
         let registered = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read writer schema {}: {e}", path.display()))?;
-                post_schema(&self.settings, subject.clone(), SuppliedSchema::new(None, SchemaType::Avro, text)).await.map_err(|e| format!("registering {} under {subject}: {e}", path.display()))?
+                post_schema(&self.settings, subject.clone(), SuppliedSchema::new(None, self.schema_type(), text)).await.map_err(|e| format!("registering {} under {subject}: {e}", path.display()))?
             }
             None => get_schema_by_subject(&self.settings, &SubjectNameStrategy::TopicNameStrategy(self.topic.clone(), false))
                 .await
-                .map_err(|e| format!("no writer schema for the baseline: the latest version of subject {subject} could not be read ({e}); register the producers' schema there or give one with --schema FILE.avsc"))?,
+                .map_err(|e| format!("no writer schema for the baseline: the latest version of subject {subject} could not be read ({e}); register the producers' schema there or give one with --schema FILE"))?,
         };
-        Base::new(registered.id, &registered.schema, contract, allowed)
+        // A subject of another type would have every record read by the wrong reader.
+        if registered.schema_type != self.schema_type() {
+            return Err(format!("schema id {} under {subject} is {:?}, but the binding reads {}", registered.id, registered.schema_type, self.format.name()));
+        }
+        Base::new(self.format, registered.id, &registered.schema, contract, allowed)
     }
 
     /// Registers a drifted schema under a subject of its own; the same schema again keeps its
@@ -74,11 +87,14 @@ impl Registry {
     ///
     /// # Errors
     /// A schema that does not parse or a refused registration.
-    pub async fn register_drift(&self, schema: &Value) -> Result<Writer, String> {
-        let parsed = contracts::avro::Schema::parse(schema).map_err(|e| format!("the drifted writer schema does not parse: {e}"))?;
-        let subject = format!("{}-drill-{}", self.subject(), parsed.fingerprint::<apache_avro::rabin::Rabin>());
-        let text = schema.to_string();
-        let r = post_schema(&self.settings, subject.clone(), SuppliedSchema::new(None, SchemaType::Avro, text)).await.map_err(|e| format!("registering the drifted writer schema under {subject}: {e}"))?;
-        Ok(Writer { id: r.id, schema: parsed })
+    pub async fn register_drift(&self, schema: &Doc) -> Result<Writer, String> {
+        // Avro keeps the Rabin fingerprint its subjects were named by before.
+        let fingerprint = match schema {
+            Doc::Avro(v) => contracts::avro::Schema::parse(v).map_err(|e| format!("the drifted writer schema does not parse: {e}"))?.fingerprint::<apache_avro::rabin::Rabin>().to_string(),
+            _ => schema.fingerprint(),
+        };
+        let subject = format!("{}-drill-{fingerprint}", self.subject());
+        let r = post_schema(&self.settings, subject.clone(), SuppliedSchema::new(None, self.schema_type(), schema.text())).await.map_err(|e| format!("registering the drifted writer schema under {subject}: {e}"))?;
+        schema.writer(r.id)
     }
 }

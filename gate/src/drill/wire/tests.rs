@@ -1,8 +1,11 @@
 //! The Avro side of drills, offline: the drifted schema each fault needs, how the drill
-//! contract's gate judges it, and the bytes sent.
+//! contract's gate judges it, and the bytes sent (the wrong magic byte and the unknown id
+//! are the same bytes in every format).
 
+use super::avro::drift as avro_drift;
 use super::*;
 use contracts::avro::{decode_body, parse_wire, GenericDatumReader, WireError};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 
 fn examples(rel: &str) -> PathBuf {
@@ -16,7 +19,7 @@ fn avsc() -> Value {
 fn base(allowed: Option<Vec<u32>>) -> Base {
     let raw = contracts::parse(&std::fs::read_to_string(examples("drills/flights.odcs.yaml")).expect("contract")).expect("parse");
     let compiled = contracts::compile(&raw, None).expect("compile");
-    Base::new(1, &avsc().to_string(), Arc::new(compiled), allowed).expect("the flights schema carries the drill contract")
+    Base::new(Format::Avro, 1, &avsc().to_string(), Arc::new(compiled), allowed).expect("the flights schema carries the drill contract")
 }
 
 fn flight() -> Value {
@@ -58,7 +61,7 @@ fn each_fault_gets_the_writer_schema_its_producer_would_register() {
         (Fault::Silence, "", None),
     ];
     for (fault, field, want) in cases {
-        let got = drift(&avsc(), &fault).unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        let got = avro_drift(&avsc(), &fault).unwrap_or_else(|e| panic!("{fault:?}: {e}"));
         match (&got, want) {
             (None, None) => {}
             (Some(s), Some(ty)) => {
@@ -68,9 +71,9 @@ fn each_fault_gets_the_writer_schema_its_producer_would_register() {
             _ => panic!("{fault:?}: {got:?}"),
         }
     }
-    let e = drift(&avsc(), &Fault::Drop { field: f("nope") }).expect_err("no such field");
+    let e = avro_drift(&avsc(), &Fault::Drop { field: f("nope") }).expect_err("no such field");
     assert!(e.contains("\"nope\""), "{e}");
-    assert!(drift(&json!("string"), &Fault::Drop { field: f("x") }).is_err_and(|e| e.contains("not a record")));
+    assert!(avro_drift(&json!("string"), &Fault::Drop { field: f("x") }).is_err_and(|e| e.contains("not a record")));
 }
 
 #[test]
@@ -89,28 +92,35 @@ fn the_gate_refuses_retyped_and_reshaped_schemas_and_reads_the_others() {
         (Fault::Null { field: f("carrier") }, false, ""),
     ];
     for (fault, refused, words) in cases {
-        let s = drift(&b.json, &fault).expect("drift").expect("a schema of its own");
+        let s = drift(&b.doc, &fault).expect("drift").expect("a schema of its own");
         let why = b.refuses(&s).expect("parses");
         assert_eq!(why.is_some(), refused, "{fault:?}: {why:?}");
         assert!(why.unwrap_or_default().contains(words), "{fault:?}");
     }
     // Pinned ids: every new schema is drift.
     let pinned = base(Some(vec![1]));
-    let s = drift(&pinned.json, &Fault::Null { field: f("carrier") }).expect("drift").expect("schema");
+    let s = drift(&pinned.doc, &Fault::Null { field: f("carrier") }).expect("drift").expect("schema");
     assert!(pinned.refuses(&s).expect("parses").is_some_and(|w| w.contains("allowed_schema_ids")));
     // A base the gate would refuse is no base.
     let raw = contracts::parse(&std::fs::read_to_string(examples("drills/flights.odcs.yaml")).expect("contract")).expect("parse");
     let compiled = Arc::new(contracts::compile(&raw, None).expect("compile"));
-    let dropped = drift(&avsc(), &Fault::Drop { field: f("dest") }).expect("drift").expect("schema");
-    assert!(Base::new(4, &dropped.to_string(), Arc::clone(&compiled), None).is_err_and(|e| e.contains("dest: missing")));
-    assert!(Base::new(1, &avsc().to_string(), compiled, Some(vec![2])).is_err_and(|e| e.contains("allowed_schema_ids")));
+    let dropped = avro_drift(&avsc(), &Fault::Drop { field: f("dest") }).expect("drift").expect("schema");
+    assert!(Base::new(Format::Avro, 4, &dropped.to_string(), Arc::clone(&compiled), None).is_err_and(|e| e.contains("dest: missing")));
+    assert!(Base::new(Format::Avro, 1, &avsc().to_string(), compiled, Some(vec![2])).is_err_and(|e| e.contains("allowed_schema_ids")));
+}
+
+fn schema(w: &Writer) -> &Schema {
+    match &w.codec {
+        Codec::Avro(s) => s,
+        other => panic!("not Avro: {other:?}"),
+    }
 }
 
 /// Decodes a wire-format payload with `w`'s schema, as plain JSON (enums as their symbol).
 fn read(w: &Writer, payload: &[u8]) -> Value {
     let (id, body) = parse_wire(payload).expect("wire format");
     assert_eq!(id, w.id);
-    let reader = GenericDatumReader::builder(&w.schema).build().expect("reader");
+    let reader = GenericDatumReader::builder(schema(w)).build().expect("reader");
     Value::try_from(decode_body(&reader, id, body).expect("decodes")).expect("json")
 }
 
@@ -128,7 +138,7 @@ fn injected_records_are_framed_with_their_writer_schema() {
         (Fault::Rename { from: f("carrier"), to: f("carrier_v2") }, "carrier_v2", json!("UA")),
     ];
     for (fault, field, want) in cases {
-        let drifted = drift(&b.json, &fault).expect("drift").map(|s| Writer { id: 9, schema: Schema::parse(&s).expect("parses") });
+        let drifted = drift(&b.doc, &fault).expect("drift").map(|s| s.writer(9).expect("parses"));
         let w = Writers { base: b.writer.clone(), fault: drifted };
         let Ok(Out::Send(bytes)) = w.inject(&fault, &rec, &ctx(0)) else { panic!("{fault:?}: nothing sent") };
         let got = read(w.fault.as_ref().unwrap_or(&w.base), &bytes);
@@ -149,7 +159,7 @@ fn malformed_records_are_not_readable_wire_format() {
     let b = base(None);
     let w = Writers { base: b.writer.clone(), fault: None };
     let full = w.baseline(&flight()).expect("fits");
-    let reader = GenericDatumReader::builder(&b.writer.schema).build().expect("reader");
+    let reader = GenericDatumReader::builder(schema(&b.writer)).build().expect("reader");
     for index in 0..30 {
         let Ok(Out::Send(bytes)) = w.inject(&Fault::Malformed, &flight(), &ctx(index)) else { panic!("nothing sent") };
         match index % 3 {

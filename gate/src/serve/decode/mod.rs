@@ -17,7 +17,7 @@ use wire::{JsonSchemaSource, ProtobufSource};
 use crate::serve::binding::BindingRuntime;
 use crate::serve::telemetry::{Emit, RecordRejected};
 use crate::serve::ServeError;
-use crate::config::{GateConfig, PayloadFormat};
+use crate::config::{GateConfig, KeyFormat, PayloadFormat};
 use contracts::decode::{decode_json_into, DecodeLimits};
 use contracts::CompiledContract;
 use serde_json::Value;
@@ -30,6 +30,9 @@ pub struct Decoder {
     limits: DecodeLimits,
     /// Wire-format state by binding name; JSON bindings have none.
     wire: HashMap<String, Source>,
+    /// Wire-format state of record keys by binding name (`bindings[].key`), each with the
+    /// name its schema judgements are logged under (`<binding>#key`).
+    keys: HashMap<String, (String, Source)>,
     /// The last record, handed back by [`Decoder::recycle`]: the next JSON record is parsed
     /// into it, reusing its keys, nodes and string buffers (records of a topic share a shape).
     spare: Mutex<Value>,
@@ -39,7 +42,7 @@ impl Decoder {
     /// JSON only: no registry.
     #[must_use]
     pub fn json(limits: DecodeLimits) -> Self {
-        Self { limits, wire: HashMap::new(), spare: Mutex::new(Value::Null) }
+        Self { limits, wire: HashMap::new(), keys: HashMap::new(), spare: Mutex::new(Value::Null) }
     }
 
     /// The decoders of `cfg`'s bindings; wire-format bindings share one schema cache.
@@ -49,7 +52,8 @@ impl Decoder {
     /// unset, a client that cannot be built).
     pub fn new(cfg: &GateConfig) -> Result<Self, ServeError> {
         let mut d = Self::json(DecodeLimits { max_record_bytes: cfg.max_record_bytes });
-        let wire: Vec<_> = cfg.bindings.iter().filter(|b| b.format.uses_registry()).collect();
+        let key_wire = |b: &crate::config::Binding| b.key.as_ref().is_some_and(|k| k.format.uses_registry());
+        let wire: Vec<_> = cfg.bindings.iter().filter(|b| b.format.uses_registry() || key_wire(b)).collect();
         if wire.is_empty() {
             return Ok(d);
         }
@@ -59,6 +63,19 @@ impl Decoder {
         let cache = Arc::new(SchemaCache::new(sr)?);
         for b in wire {
             let (cache, allowed) = (Arc::clone(&cache), b.allowed_schema_ids.clone());
+            // A key's writer schemas are judged apart from the value's (against the key
+            // object), under a name of their own; `allowed_schema_ids` pins the value's only.
+            if let Some(k) = b.key.as_ref() {
+                let source = match k.format {
+                    KeyFormat::Avro => Some(Source::Avro(AvroSource::new(Arc::clone(&cache), None))),
+                    KeyFormat::JsonSchema => Some(Source::JsonSchema(JsonSchemaSource::new(Arc::clone(&cache), d.limits, None))),
+                    KeyFormat::Protobuf => Some(Source::Protobuf(ProtobufSource::new(Arc::clone(&cache), None))),
+                    KeyFormat::Raw | KeyFormat::String | KeyFormat::Json => None,
+                };
+                if let Some(source) = source {
+                    d.keys.insert(b.name.clone(), (format!("{}#key", b.name), source));
+                }
+            }
             let source = match b.format {
                 PayloadFormat::Json => continue,
                 PayloadFormat::Avro => Source::Avro(AvroSource::new(cache, allowed)),
@@ -79,26 +96,39 @@ impl Decoder {
     /// [`Decoder::decode`] for binding `name` judged by `contract`; `replay` uses it without a
     /// running binding.
     pub async fn decode_for(&self, name: &str, contract: impl FnOnce() -> Arc<CompiledContract>, payload: &[u8]) -> Decoded {
-        let out = if payload.len() > self.limits.max_record_bytes {
-            Err(Rejected::decode(DecodeFailure::TooLarge, format_args!("record is {} bytes, over the {}-byte limit", payload.len(), self.limits.max_record_bytes)))
-        } else {
-            match self.wire.get(name) {
-                None => {
-                    let mut v = self.spare();
-                    match decode_json_into(payload, self.limits, &mut v) {
-                        Ok(()) => Ok(v),
-                        Err(e) => Err(Rejected::decode(DecodeFailure::Json, e)),
-                    }
-                }
-                Some(Source::Avro(a)) => a.decode(name, contract, payload).await,
-                Some(Source::JsonSchema(j)) => j.decode(name, contract, payload, self.spare()).await,
-                Some(Source::Protobuf(p)) => p.decode(name, contract, payload).await,
-            }
-        };
+        let out = self.decode_with(self.wire.get(name), name, contract, payload, self.spare()).await;
         if let Err(Rejected::Decode { kind, .. }) = &out {
             RecordRejected { binding: name, kind: *kind }.emit();
         }
         out
+    }
+
+    /// Decodes a structured record key of binding `b` (`key.format` json or a wire format)
+    /// for its key object. A refusal is the key's failure, not a decode error of the binding:
+    /// it is not counted as one.
+    pub async fn decode_key(&self, b: &BindingRuntime, object: &Arc<CompiledContract>, key: &[u8]) -> Decoded {
+        let (name, source) = match self.keys.get(&b.cfg.name) {
+            Some((name, source)) => (name.as_str(), Some(source)),
+            None => (b.cfg.name.as_str(), None),
+        };
+        // A fresh value: the spare buffer belongs to the records' values.
+        self.decode_with(source, name, || Arc::clone(object), key, Value::Null).await
+    }
+
+    /// One payload through `source` (JSON without one), parsed into `into` when JSON.
+    async fn decode_with(&self, source: Option<&Source>, name: &str, contract: impl FnOnce() -> Arc<CompiledContract>, payload: &[u8], mut into: Value) -> Decoded {
+        if payload.len() > self.limits.max_record_bytes {
+            return Err(Rejected::decode(DecodeFailure::TooLarge, format_args!("record is {} bytes, over the {}-byte limit", payload.len(), self.limits.max_record_bytes)));
+        }
+        match source {
+            None => match decode_json_into(payload, self.limits, &mut into) {
+                Ok(()) => Ok(into),
+                Err(e) => Err(Rejected::decode(DecodeFailure::Json, e)),
+            },
+            Some(Source::Avro(a)) => a.decode(name, contract, payload).await,
+            Some(Source::JsonSchema(j)) => j.decode(name, contract, payload, into).await,
+            Some(Source::Protobuf(p)) => p.decode(name, contract, payload).await,
+        }
     }
 
     /// The last record's buffers, for the next JSON record to be parsed into.

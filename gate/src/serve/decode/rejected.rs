@@ -68,6 +68,15 @@ impl Rejected {
         Self::Decode { kind, reason: reason.to_string() }
     }
 
+    /// The rule id.
+    #[must_use]
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Self::Decode { .. } => "$.decode",
+            Self::Drift { .. } => "$.schema",
+        }
+    }
+
     /// The violations header value.
     #[must_use]
     pub fn rule_ids(&self) -> &'static str {
@@ -98,6 +107,15 @@ impl Rejected {
                 contract.record_refused(obs);
                 Some(Violation { rule: DRIFT_RULE.into(), field: String::new(), value: format!("schema id {schema_id}"), expected: format!("a writer schema the binding accepts ({detail})"), blocking: true })
             }
+        }
+    }
+}
+
+impl From<&Rejected> for crate::serve::key::Unread {
+    fn from(r: &Rejected) -> Self {
+        match r {
+            Rejected::Decode { reason, .. } => Self::Decode(reason.clone()),
+            Rejected::Drift { schema_id, detail } => Self::Drift { schema_id: *schema_id, detail: detail.clone() },
         }
     }
 }

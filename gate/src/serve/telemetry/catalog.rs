@@ -156,8 +156,18 @@ pub const SHADOW_TRANSITIONS: Metric = Metric { name: "contract_gate_shadow_brea
 /// `contract_gate_shadow_evaluations_total`.
 pub const SHADOW_EVALUATIONS: Metric = Metric { name: "contract_gate_shadow_evaluations_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Shadow evaluations by binding and outcome (started, stopped: promoted, withdrawn or overtaken, refused: the version does not compile for the binding, failed).", labels: &["binding", "outcome"] };
 
+/// Buckets of a canary's trip from the source topic to the validated topic: a few milliseconds
+/// on a quiet gate, up to the deadline (a minute by default) when something is stuck.
+const CANARY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// `contract_gate_canary_records_total`.
+pub const CANARY_RECORDS: Metric = Metric { name: "contract_gate_canary_records_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Canary records of a binding by outcome: sent (written to the source topic), send_failed, delivered (seen on the validated topic in time), late (seen after its deadline), missed (not seen by its deadline), invalid (the canary failed the contract and went to quarantine).", labels: &["binding", "outcome"] };
+
+/// `contract_gate_canary_latency_seconds`.
+pub const CANARY_LATENCY: Metric = Metric { name: "contract_gate_canary_latency_seconds", kind: Kind::Histogram(CANARY_BUCKETS), unit: Some(Unit::Seconds), help: "Time from writing a canary record to the source topic to reading it on the validated topic: the gate's whole path, end to end.", labels: &["binding"] };
+
 /// Every metric the gate process exports.
-pub const ALL: [Metric; 30] = [
+pub const ALL: [Metric; 32] = [
     RECORDS,
     RULE_VIOLATIONS,
     DECODE_ERRORS,
@@ -188,6 +198,8 @@ pub const ALL: [Metric; 30] = [
     SHADOW_RULE_VIOLATIONS,
     SHADOW_TRANSITIONS,
     SHADOW_EVALUATIONS,
+    CANARY_RECORDS,
+    CANARY_LATENCY,
 ];
 
 /// The gauge that carries a window rule's value in `unit`, and the factor from the rule's

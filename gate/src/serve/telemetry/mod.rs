@@ -6,6 +6,7 @@
 //! names from the configuration and contracts, routes, outputs and states from enums), never
 //! from record data.
 
+pub mod canary;
 pub mod catalog;
 #[cfg(test)]
 mod exposition_tests;

@@ -72,6 +72,7 @@ pub async fn passthrough_shaped(brokers: String, src: String, out: String, scan:
                     source: SourceCoords { topic: m.topic(), partition: p, offset: off, timestamp: ts },
                     reason: None,
                     probe_passed: false,
+                    canary: None,
                     lean,
                 };
                 let sent = Box::new(Sent { topic: Arc::clone(&source), partition: p, offset: off, output: Output::Validated, batch: 0 });
