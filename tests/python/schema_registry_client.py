@@ -129,7 +129,10 @@ def main():
     refused(lambda: client(url, token).get_latest_version(f"{prefix}-nope"), 404, 40401)
     refused(lambda: client(url, token).get_schema(987654), 404, 40403)
     refused(lambda: client(url, token).get_version(subject, 9), 404, 40402)
-    refused(lambda: client(url, token).register_schema(subject, Schema("syntax = \"proto3\";", "PROTOBUF")), 422, 42201, "Avro")
+    # A Protobuf schema that describes no message is refused as invalid; a valid one under this
+    # Avro subject would be a type change (409).
+    refused(lambda: client(url, token).register_schema(subject, Schema("syntax = \"proto3\";", "PROTOBUF")), 422, 42201, "no message type")
+    refused(lambda: client(url, token).register_schema(subject, Schema("syntax = \"proto3\"; message M { int32 a = 1; }", "PROTOBUF")), 409, 409)
     refused(lambda: client(url, token).register_schema(subject, Schema("{\"type\": \"record\"}", "AVRO")), 422, 42201)
 
     # Writes need the token: none, or a wrong one.

@@ -126,6 +126,19 @@ pub fn python_script(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python").join(name)
 }
 
+/// Runs `script` (in tests/python) with `python`; its last stdout line is a JSON summary.
+///
+/// # Errors
+/// The script failed (its output is in the error) or its last line is not JSON.
+pub async fn run_python(python: &str, script: &str, args: Vec<String>) -> anyhow::Result<serde_json::Value> {
+    let (python, script) = (python.to_string(), python_script(script));
+    let out = tokio::task::spawn_blocking(move || std::process::Command::new(python).arg("-W").arg("ignore").arg(script).args(args).output()).await??;
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(out.status.success(), "the Python script failed ({}):\n{stderr}\n{stdout}", out.status);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).map_err(|e| anyhow::anyhow!("summary line {last:?}: {e}\n{stderr}"))
+}
+
 /// A variable that `scripts/services.sh up` prints for a secured endpoint (TLS, SASL), with
 /// the same rule as [`kafka_brokers`]: missing fails the test unless services may be skipped.
 ///

@@ -254,3 +254,17 @@ pub async fn account(brokers: &str, outputs: &[String], n: usize, timeout: Durat
     anyhow::ensure!(seen.len() == n, "{} of {n} source records in {outputs:?}", seen.len());
     Ok(seen)
 }
+
+/// Asserts that every message is a valid record whose payload is in the Confluent wire format
+/// under schema `id` (the producer's bytes, as the gate carries them).
+///
+/// # Panics
+/// A message that is not.
+pub fn assert_valid_framed(msgs: &[OwnedMessage], id: u64) {
+    use gate::serve::headers as h;
+    for m in msgs {
+        assert_eq!(header_str(m, h::VERDICT).as_deref(), Some("valid"));
+        let p = m.payload().unwrap_or_default();
+        assert_eq!((p.first(), p.get(1..5).map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))), (Some(&0), Some(id)), "Confluent framing, registry id");
+    }
+}

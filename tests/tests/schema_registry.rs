@@ -13,13 +13,7 @@ const MAX_BODY: usize = 64 * 1024;
 
 /// Runs the Python client; its last stdout line is a JSON summary.
 async fn run_python(python: &str, args: Vec<String>) -> anyhow::Result<Value> {
-    let script = e2e::python_script("schema_registry_client.py");
-    let python = python.to_string();
-    let out = tokio::task::spawn_blocking(move || std::process::Command::new(python).arg("-W").arg("ignore").arg(script).args(args).output()).await??;
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    anyhow::ensure!(out.status.success(), "the Python client failed ({}):\n{stderr}\n{stdout}", out.status);
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).map_err(|e| anyhow::anyhow!("summary line {last:?}: {e}\n{stderr}"))
+    e2e::run_python(python, "schema_registry_client.py", args).await
 }
 
 /// `(version, id)` of every version of a subject, as one replica serves them.

@@ -148,7 +148,6 @@ async fn python_producer_through_the_gate_registry(format: PayloadFormat, script
     let (n, bad, d) = (40_usize, 4_usize, 5_usize);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let args: Vec<String> = vec![
-        e2e::python_script("produce_flights_wire.py").display().to_string(),
         registry.url.clone(),
         TOKEN.into(),
         brokers.clone(),
@@ -160,20 +159,13 @@ async fn python_producer_through_the_gate_registry(format: PayloadFormat, script
         bad.to_string(),
         d.to_string(),
     ];
-    let out = tokio::task::spawn_blocking(move || std::process::Command::new(python).arg("-W").arg("ignore").args(args).output()).await??;
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    anyhow::ensure!(out.status.success(), "the Python producer failed ({}):\n{stderr}\n{stdout}", out.status);
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())?;
+    let summary = e2e::run_python(&python, "produce_flights_wire.py", args).await?;
     let (id, drift_id) = (summary["schema_id"].as_u64().unwrap_or(0), summary["drift_id"].as_u64().unwrap_or(0));
     assert!(summary["refused"].as_str().is_some_and(|r| r.contains("dep_time")), "the bound subject refused the drift: {summary}");
 
     let v = read_until(&sidecar::reader(&brokers, &format!("{src}.validated"))?, T, |m| m.len() >= n).await?;
     assert_eq!(v.len(), n);
-    for m in &v {
-        assert_eq!(header_str(m, h::VERDICT).as_deref(), Some("valid"));
-        let p = m.payload().unwrap_or_default();
-        assert_eq!((p.first(), p.get(1..5).map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))), (Some(&0), Some(id)), "Confluent framing, registry id");
-    }
+    sidecar::assert_valid_framed(&v, id);
     let q = read_until(&sidecar::reader(&brokers, &format!("{src}.quarantine"))?, T, |m| m.len() >= bad + d).await?;
     assert_eq!(q.len(), bad + d, "every source offset accounted for");
     let q = by_offset(&q);
