@@ -72,7 +72,7 @@ async fn infer_drafts_a_contract_from_a_topic_and_leaves_no_trace() -> anyhow::R
     produce(&brokers, &avro_topic, &[&[0, 0, 0, 0, 7, 2, 4]]).await?;
     let out = run(&["contracts", "infer", "--topic", &avro_topic, "--brokers", &brokers, "--timeout", "60s"])?;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("Confluent wire format (schema id 7)") && text(&out).contains("--format avro"), "{}", text(&out));
+    assert!(text(&out).contains("Confluent wire format (schema id 7:") && text(&out).contains("--format avro"), "{}", text(&out));
 
     // A topic that does not exist is named, and not created by asking.
     let out = run(&["contracts", "infer", "--topic", "cg-test-infer-no-such-topic", "--brokers", &brokers, "--timeout", "20s"])?;
