@@ -29,6 +29,7 @@
 //! re-runs never see old data.
 
 pub mod broker;
+pub mod drill_rig;
 pub mod schema_stub;
 pub mod sidecar;
 
