@@ -268,3 +268,16 @@ pub fn assert_valid_framed(msgs: &[OwnedMessage], id: u64) {
         assert_eq!((p.first(), p.get(1..5).map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))), (Some(&0), Some(id)), "Confluent framing, registry id");
     }
 }
+
+/// [`config`] for a binding that reads `format` (a Confluent wire format) with writer schemas
+/// from the registry at `url`, with short registry timeouts so failure paths show quickly.
+#[must_use]
+pub fn wire_config(brokers: &str, dir: &Path, src: &str, url: &str, format: gate::config::PayloadFormat) -> GateConfig {
+    let mut cfg = config(brokers, dir, src, Fallback::Hold, None);
+    cfg.bindings[0].format = format;
+    let mut sr = gate::config::SchemaRegistrySection::new(url);
+    sr.timeout = Duration::from_millis(500);
+    sr.retry_after = Duration::from_millis(200);
+    cfg.schema_registry = Some(sr);
+    cfg
+}

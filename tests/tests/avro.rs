@@ -9,7 +9,7 @@
 use contracts::avro::{frame, from_json, Schema};
 use e2e::schema_stub::SchemaStub as Stub;
 use e2e::sidecar::{self, header_str, http, json_of, read_until, RegistryServer};
-use gate::config::{Fallback, GateConfig, PayloadFormat, SchemaRegistrySection};
+use gate::config::PayloadFormat;
 use gate::serve::headers as h;
 use rdkafka::message::{Message, OwnedMessage};
 use serde_json::{json, Value};
@@ -19,15 +19,6 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(60);
 const AVSC: &str = include_str!("../../examples/flights/flights.avsc");
 
-fn avro_config(brokers: &str, dir: &std::path::Path, src: &str, url: &str) -> GateConfig {
-    let mut cfg = sidecar::config(brokers, dir, src, Fallback::Hold, None);
-    cfg.bindings[0].format = PayloadFormat::Avro;
-    let mut sr = SchemaRegistrySection::new(url);
-    sr.timeout = Duration::from_millis(500);
-    sr.retry_after = Duration::from_millis(200);
-    cfg.schema_registry = Some(sr);
-    cfg
-}
 
 /// The flights schema with one field's type replaced.
 fn drifted(field: &str, ty: &Value) -> String {
@@ -66,7 +57,7 @@ async fn avro_records_are_checked_and_every_failure_is_quarantined_with_its_reas
     let src = e2e::unique_name("avro");
     e2e::create_topic(&brokers, &src, 1).await?;
     let dir = sidecar::contracts_dir(&sidecar::flights_contract());
-    let running = gate::serve::start(&avro_config(&brokers, dir.path(), &src, &stub.url)).await?;
+    let running = gate::serve::start(&sidecar::wire_config(&brokers, dir.path(), &src, &stub.url, PayloadFormat::Avro)).await?;
 
     let sample = sidecar::flights_sample();
     let mut recs: Vec<(String, Vec<u8>)> = sample[..20].iter().map(|f| (format!("k{}", f["flight"]), encode(AVSC, 1, f))).collect();
@@ -132,7 +123,7 @@ async fn a_recursive_writer_schema_is_drift_and_the_gate_goes_on() -> anyhow::Re
     e2e::create_topic(&brokers, &src, 1).await?;
     let contract = sidecar::flights_contract().replacen("    physicalType: topic\n", "    physicalType: topic\n    customProperties:\n      - property: gateAllowExtraFields\n        value: true\n", 1);
     let dir = sidecar::contracts_dir(&contract);
-    let running = gate::serve::start(&avro_config(&brokers, dir.path(), &src, &stub.url)).await?;
+    let running = gate::serve::start(&sidecar::wire_config(&brokers, dir.path(), &src, &stub.url, PayloadFormat::Avro)).await?;
     // 1,500 nested flights, encoded by hand: `next` is the last field, so a record is a flight's
     // bytes and the union branch of `next` (1: a record follows; 0: null).
     let sample = sidecar::flights_sample();
@@ -165,7 +156,7 @@ async fn pinned_ids_refuse_other_conforming_schemas_as_drift() -> anyhow::Result
     let src = e2e::unique_name("avropin");
     e2e::create_topic(&brokers, &src, 1).await?;
     let dir = sidecar::contracts_dir(&sidecar::flights_contract());
-    let mut cfg = avro_config(&brokers, dir.path(), &src, &stub.url);
+    let mut cfg = sidecar::wire_config(&brokers, dir.path(), &src, &stub.url, PayloadFormat::Avro);
     cfg.bindings[0].allowed_schema_ids = Some(vec![5]);
     let running = gate::serve::start(&cfg).await?;
     let sample = sidecar::flights_sample();
@@ -193,7 +184,7 @@ async fn registry_down_quarantines_and_counts_as_decode_errors_for_the_breaker()
     // trip proves registry outages are counted as decode errors.
     let contract = format!("{}customProperties:\n  - property: gateMaxRecordFailurePercent\n    value: 100\n", sidecar::flights_contract());
     let dir = sidecar::contracts_dir(&contract);
-    let running = gate::serve::start(&avro_config(&brokers, dir.path(), &src, &url)).await?;
+    let running = gate::serve::start(&sidecar::wire_config(&brokers, dir.path(), &src, &url, PayloadFormat::Avro)).await?;
     let sample = sidecar::flights_sample();
     let recs: Vec<(String, Vec<u8>)> = sample[..80].iter().map(|f| (format!("k{}", f["flight"]), encode(AVSC, 1, f))).collect();
     sidecar::produce(&e2e::producer(&brokers)?, &src, &recs).await?;
@@ -224,7 +215,7 @@ async fn confluent_python_producer_through_the_gate_registry_and_sidecar() -> an
     let (code, v) = http("POST", &format!("{}/v1/contracts", registry.url), Some(TOKEN), Some(contract.clone().into_bytes())).await?;
     assert_eq!(code, 201, "{v}");
     let dir = sidecar::contracts_dir(&contract);
-    let running = gate::serve::start(&avro_config(&brokers, dir.path(), &src, &registry.url)).await?;
+    let running = gate::serve::start(&sidecar::wire_config(&brokers, dir.path(), &src, &registry.url, PayloadFormat::Avro)).await?;
 
     let (n, d) = (40_usize, 5_usize);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -273,7 +264,7 @@ async fn replay_reads_held_avro_records_with_their_writer_schemas() -> anyhow::R
     recs.push(("drift".into(), encode(&drifted("carrier", &json!("int")), 2, &numeric)));
     sidecar::produce(&e2e::producer(&brokers)?, &held, &recs).await?;
     let dir = sidecar::contracts_dir(&sidecar::flights_contract());
-    let cfg = avro_config(&brokers, dir.path(), &src, &stub.url);
+    let cfg = sidecar::wire_config(&brokers, dir.path(), &src, &stub.url, PayloadFormat::Avro);
     let s = gate::replay::replay(&cfg, "flights", None).await?;
     assert_eq!((s.read, s.validated, s.quarantined), (6, 5, 1));
     let q = read_until(&sidecar::reader(&brokers, &format!("{src}.quarantine"))?, T, |m| !m.is_empty()).await?;

@@ -10,7 +10,7 @@
 use contracts::protobuf::{encode_indexes, MessageDescriptor, ProtoSchema};
 use e2e::schema_stub::SchemaStub as Stub;
 use e2e::sidecar::{self, header_str, http, json_of, read_until, RegistryServer};
-use gate::config::{Fallback, GateConfig, PayloadFormat, SchemaRegistrySection};
+use gate::config::PayloadFormat;
 use gate::serve::headers as h;
 use prost_reflect::{DynamicMessage, Value as Pv};
 use rdkafka::message::{Message, OwnedMessage};
@@ -21,15 +21,6 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(60);
 const PROTO: &str = include_str!("../../examples/flights/flights.proto");
 
-fn wire_config(brokers: &str, dir: &std::path::Path, src: &str, url: &str, format: PayloadFormat) -> GateConfig {
-    let mut cfg = sidecar::config(brokers, dir, src, Fallback::Hold, None);
-    cfg.bindings[0].format = format;
-    let mut sr = SchemaRegistrySection::new(url);
-    sr.timeout = Duration::from_millis(500);
-    sr.retry_after = Duration::from_millis(200);
-    cfg.schema_registry = Some(sr);
-    cfg
-}
 
 /// A sample flight as a `Flight` message of `m`.
 fn message(m: &MessageDescriptor, f: &Value) -> DynamicMessage {
@@ -81,7 +72,7 @@ async fn protobuf_records_are_checked_and_every_failure_is_quarantined_with_its_
     let src = e2e::unique_name("proto");
     e2e::create_topic(&brokers, &src, 1).await?;
     let dir = sidecar::contracts_dir(&sidecar::flights_contract());
-    let running = gate::serve::start(&wire_config(&brokers, dir.path(), &src, &stub.url, PayloadFormat::Protobuf)).await?;
+    let running = gate::serve::start(&sidecar::wire_config(&brokers, dir.path(), &src, &stub.url, PayloadFormat::Protobuf)).await?;
 
     let sample = sidecar::flights_sample();
     let mut recs: Vec<(String, Vec<u8>)> = sample[..20].iter().map(|f| (format!("k{}", f["flight"]), encode(&flight, 1, f))).collect();
@@ -143,7 +134,7 @@ async fn python_producer_through_the_gate_registry(format: PayloadFormat, script
     let (code, v) = http("POST", &format!("{}/v1/contracts", registry.url), Some(TOKEN), Some(contract.clone().into_bytes())).await?;
     assert_eq!(code, 201, "{v}");
     let dir = sidecar::contracts_dir(&contract);
-    let running = gate::serve::start(&wire_config(&brokers, dir.path(), &src, &registry.url, format)).await?;
+    let running = gate::serve::start(&sidecar::wire_config(&brokers, dir.path(), &src, &registry.url, format)).await?;
 
     let (n, bad, d) = (40_usize, 4_usize, 5_usize);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -225,7 +216,7 @@ async fn json_avro_and_protobuf_bindings_trip_and_recover_independently() -> any
     for id in ["flights_avro", "flights_proto"] {
         std::fs::write(dir.path().join(format!("{id}.odcs.yaml")), sidecar::flights_contract().replacen("id: flights\n", &format!("id: {id}\n"), 1))?;
     }
-    let mut cfg = wire_config(&brokers, dir.path(), &a, &stub.url, PayloadFormat::Json);
+    let mut cfg = sidecar::wire_config(&brokers, dir.path(), &a, &stub.url, PayloadFormat::Json);
     cfg.bindings[0].name = "alpha".into();
     let base = cfg.bindings[0].clone();
     cfg.bindings.push(Binding { name: "beta".into(), source: b.clone(), contract: "flights_avro".into(), format: PayloadFormat::Avro, ..base.clone() });
