@@ -175,25 +175,7 @@ fn each_fault_gets_the_descriptor_its_producer_would_register() {
 
 #[test]
 fn the_gate_refuses_retyped_and_reshaped_messages_and_reads_the_others() {
-    let b = base();
-    let f = |s: &str| s.to_string();
-    // (fault, refused as drift, words of the reason)
-    let cases = [
-        (Fault::NumberAsString { field: f("dep_delay") }, true, "dep_delay: contract number, writer"),
-        (Fault::CategoryAsNumber { field: f("origin") }, true, "origin: contract string, writer"),
-        (Fault::EpochMillis { field: f("time_hour") }, true, "time_hour: contract timestamp, writer"),
-        (Fault::Rename { from: f("carrier"), to: f("carrier_v2") }, true, "carrier: missing"),
-        (Fault::Drop { field: f("tailnum") }, true, "tailnum: missing"),
-        (Fault::Add { field: f("drill_extra"), value: json!(true) }, true, "drill_extra: not in the contract"),
-        (Fault::NewCategory { field: f("origin"), value: f("ZZZ") }, false, ""),
-        (Fault::Null { field: f("carrier") }, false, ""),
-    ];
-    for (fault, refused, words) in cases {
-        let s = drift(&b.doc, &fault).expect("drift").expect("a schema of its own");
-        let why = b.refuses(&s).expect("compiles");
-        assert_eq!(why.is_some(), refused, "{fault:?}: {why:?}");
-        assert!(why.unwrap_or_default().contains(words), "{fault:?}");
-    }
+    crate::drill::wire::tests::assert_drift_verdicts(&base(), ["", "", ""]);
 }
 
 fn ctx(index: u64) -> Ctx<'static> {
