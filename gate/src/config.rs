@@ -7,6 +7,7 @@ pub mod schema_registry;
 pub mod binding;
 pub mod key;
 pub mod canary;
+pub mod pattern;
 
 use breaker::StoreOutagePolicy;
 pub use crate::output::{TopicOverrides, Topics};
@@ -122,6 +123,15 @@ pub struct KafkaConfig {
     /// Create missing output topics at startup with the source topic's partition count.
     #[serde(default = "yes")]
     pub create_topics: bool,
+    /// How often the cluster's topics are listed for pattern bindings (a `source` starting
+    /// with `^`): a matching topic created since is bound, given its outputs and subscribed
+    /// to within this interval, and read from its start. Default 10 s.
+    #[serde(default = "default_pattern_refresh", with = "humantime_serde")]
+    pub pattern_refresh: Duration,
+}
+
+fn default_pattern_refresh() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_group() -> String {
@@ -462,6 +472,7 @@ impl GateConfig {
         key::validate(self)?;
         tls::validate(self)?;
         canary::validate(self)?;
+        pattern::validate(self)?;
         for (field, topic) in &outputs {
             if sources.contains(topic) {
                 return Err(invalid(field.clone(), format!("output topic {topic:?} is also a source topic: records would loop")));

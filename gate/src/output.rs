@@ -84,10 +84,11 @@ pub type TopicOverrides = BTreeMap<Output, String>;
 pub struct Topics([String; Output::ALL.len()]);
 
 impl Topics {
-    /// Each output's override, or `<source>.<suffix>`.
+    /// Each output's override (`{topic}` in it standing for the source topic), or
+    /// `<source>.<suffix>`.
     #[must_use]
     pub fn resolve(source: &str, overrides: &TopicOverrides) -> Self {
-        Self(Output::ALL.map(|o| overrides.get(&o).cloned().unwrap_or_else(|| format!("{source}.{}", o.suffix()))))
+        Self(Output::ALL.map(|o| overrides.get(&o).map_or_else(|| format!("{source}.{}", o.suffix()), |t| t.replace("{topic}", source))))
     }
 
     /// The topic of `output`.
@@ -115,13 +116,13 @@ mod tests {
 
     #[test]
     fn topics_default_to_source_dot_suffix_unless_overridden() {
-        let overrides = TopicOverrides::from([(Output::Held, "ops.parked".to_string())]);
+        let overrides = TopicOverrides::from([(Output::Held, "ops.parked".to_string()), (Output::Degraded, "ops.{topic}.lower".to_string())]);
         let t = Topics::resolve("flights", &overrides);
         // (output, topic)
         let cases = [
             (Output::Validated, "flights.validated"),
             (Output::Quarantine, "flights.quarantine"),
-            (Output::Degraded, "flights.degraded"),
+            (Output::Degraded, "ops.flights.lower"),
             (Output::Held, "ops.parked"),
             (Output::LastGood, "flights.last-good"),
         ];

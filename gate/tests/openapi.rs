@@ -98,8 +98,8 @@ fn app() -> Router {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder().handle();
     let producer: rdkafka::producer::FutureProducer = kafka.create().expect("producer");
     let events = gate::serve::events::TransitionSink::new(producer, "events".into(), "test".into());
-    let ready = Arc::new(gate::serve::ready::Readiness::new(kafka, Vec::new()));
-    gate::http::router(ready, Vec::new(), metrics, Some(TOKEN.into()), events).merge(api::router(Arc::new(Registry::memory()), gate::http::registry_authorizer(Some(TOKEN.into())), 8 * 1024))
+    let ready = Arc::new(gate::serve::ready::Readiness::new(kafka, gate::serve::topology::BindingSet::default()));
+    gate::http::router(ready, gate::serve::topology::BindingSet::default(), metrics, Some(TOKEN.into()), events).merge(api::router(Arc::new(Registry::memory()), gate::http::registry_authorizer(Some(TOKEN.into())), 8 * 1024))
 }
 
 const V1: &str = "apiVersion: v3.1.0\nkind: DataContract\nid: orders\nversion: 1.0.0\nstatus: active\nschema:\n  - name: orders\n    properties:\n      - name: id\n        logicalType: string\n        required: true\n      - name: amount\n        logicalType: number\n";

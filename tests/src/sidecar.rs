@@ -36,7 +36,7 @@ pub fn config(brokers: &str, contracts_dir: &Path, source: &str, fallback: Fallb
     breaker.probe_timeout = Duration::from_secs(20);
     breaker.flush_interval = Duration::from_millis(250);
     GateConfig {
-        kafka: KafkaConfig { brokers: brokers.to_string(), group_id: format!("{source}-gate"), properties: Default::default(), consumer_properties: Default::default(), producer_properties: Default::default(), create_topics: true },
+        kafka: KafkaConfig { brokers: brokers.to_string(), group_id: format!("{source}-gate"), properties: Default::default(), consumer_properties: Default::default(), producer_properties: Default::default(), create_topics: true, pattern_refresh: std::time::Duration::from_secs(10) },
         redis: redis.map(|(url, prefix)| RedisSection { url: url.to_string(), key_prefix: prefix.to_string(), op_timeout: Duration::from_millis(500), fallback: breaker::StoreOutagePolicy::Local, tls: None, sentinel: None }),
         http: HttpConfig::default(),
         contracts: ContractsSource { dir: contracts_dir.to_path_buf(), registry: None },

@@ -107,7 +107,7 @@ async fn a_ready_flood_and_silent_connections_are_bounded() -> anyhow::Result<()
     cfg.http.idle_timeout = Duration::from_secs(2);
     let running = gate::serve::start(&cfg).await?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder().handle();
-    let app = gate::http::router(running.ready.clone(), running.bindings.clone(), metrics, None, running.transitions.clone());
+    let app = gate::http::router(running.ready.clone(), running.topology.clone(), metrics, None, running.transitions.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (listener, app) = gate::http::bounded(listener, app, &cfg.http)?;

@@ -64,9 +64,9 @@ pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
     if token.is_none() {
         info!(env = %cfg.http.token_env, "no admin token set: breaker overrides over HTTP are refused");
     }
-    let mut app = crate::http::router(running.ready.clone(), running.bindings.clone(), metrics, token.clone(), running.transitions.clone());
+    let mut app = crate::http::router(running.ready.clone(), running.topology.clone(), metrics, token.clone(), running.transitions.clone());
     if let (Some(r), Some(rc)) = (&running.registry, &cfg.contracts.registry) {
-        app = app.merge(registry::api::router_with_bindings(std::sync::Arc::clone(r), crate::http::registry_authorizer(token), rc.max_body_bytes, crate::http::bindings_view(running.bindings.clone())));
+        app = app.merge(registry::api::router_with_bindings(std::sync::Arc::clone(r), crate::http::registry_authorizer(token), rc.max_body_bytes, crate::http::bindings_view(running.topology.clone())));
     }
     let addr = listener.local_addr().map_err(|source| ServeError::Http { what: "local address".into(), source })?;
     info!(%addr, tls = cfg.http.tls.is_some(), "http listening");
@@ -114,8 +114,8 @@ pub async fn registry_app(cfg: &GateConfig, metrics: metrics_exporter_prometheus
     };
     let producer: rdkafka::producer::FutureProducer = crate::kafka::client_config(cfg).create().map_err(crate::serve::kafka_err("events producer"))?;
     let events = crate::serve::events::TransitionSink::new(producer, cfg.events.breaker_topic.clone(), "registry".into());
-    let ready = std::sync::Arc::new(crate::serve::ready::Readiness::new(crate::kafka::client_config(cfg), Vec::new()));
-    let app = crate::http::router(ready, Vec::new(), metrics, token.clone(), events).merge(registry::api::router(std::sync::Arc::clone(&registry), crate::http::registry_authorizer(token), rc.max_body_bytes));
+    let ready = std::sync::Arc::new(crate::serve::ready::Readiness::new(crate::kafka::client_config(cfg), crate::serve::topology::BindingSet::default()));
+    let app = crate::http::router(ready, crate::serve::topology::BindingSet::default(), metrics, token.clone(), events).merge(registry::api::router(std::sync::Arc::clone(&registry), crate::http::registry_authorizer(token), rc.max_body_bytes));
     Ok((app, registry))
 }
 

@@ -62,7 +62,12 @@ pub enum HeaderProfile {
 pub struct Binding {
     /// Binding name (metrics label, admin path, breaker key).
     pub name: String,
-    /// Source topic.
+    /// Source topic, or a topic pattern: a source starting with `^` is a regular expression
+    /// (as Kafka clients write a pattern subscription) matched against whole topic names.
+    /// Each matching topic is bound on its own, as `<name>:<topic>`, with its own outputs
+    /// (`<topic>.<suffix>`; overrides name theirs with `{topic}`), window and breaker; topics
+    /// created later are picked up within `kafka.pattern_refresh`. The gate's own outputs,
+    /// its event topics, internal `__` topics and topics other bindings take are never taken.
     pub source: String,
     /// Contract id.
     pub contract: String,
@@ -143,6 +148,12 @@ impl Binding {
     /// [`ConfigError::Invalid`] when it is not a semver range.
     pub fn version_req(&self) -> Result<Option<semver::VersionReq>, ConfigError> {
         self.version.as_deref().map(|v| semver::VersionReq::parse(v).map_err(|e| invalid(format!("bindings[{}].version", self.name), format!("{v:?} is not a semver range (e.g. ^1, ~1.4, =1.2.0): {e}")))).transpose()
+    }
+
+    /// The source pattern, when `source` is one (it starts with `^`).
+    #[must_use]
+    pub fn pattern(&self) -> Option<&str> {
+        self.source.starts_with('^').then_some(self.source.as_str())
     }
 
     /// Output topics with defaults applied.

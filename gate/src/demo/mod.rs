@@ -171,7 +171,7 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
     let http = match &opts.listen {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-            let app = crate::http::router(running.ready.clone(), running.bindings.clone(), metrics.clone(), None, running.transitions.clone());
+            let app = crate::http::router(running.ready.clone(), running.topology.clone(), metrics.clone(), None, running.transitions.clone());
             view.log(started.elapsed().as_secs_f64(), &format!("serving /metrics, /ready, /v1/breakers at http://{}", listener.local_addr()?));
             Some(tokio::spawn(async move { axum::serve(listener, app).await }))
         }
@@ -424,6 +424,7 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
     // Clients go before the cluster they talk to; their drops block briefly, so off the workers.
     let ready = running.ready;
     let bindings = running.bindings;
+    let topology = running.topology;
     let transitions_sink = running.transitions;
     drop(binding);
     tokio::task::spawn_blocking(move || {
@@ -432,6 +433,7 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
         drop(transitions_sink);
         drop(ready);
         drop(bindings);
+        drop(topology);
     })
     .await
     .context("stopping the demo's Kafka clients")?;

@@ -20,14 +20,14 @@ use subtle::ConstantTimeEq;
 #[derive(Clone)]
 struct AppState {
     ready: Arc<Readiness>,
-    bindings: Vec<Arc<BindingRuntime>>,
+    bindings: crate::serve::topology::BindingSet,
     metrics: PrometheusHandle,
     token: Option<Arc<str>>,
     events: crate::serve::events::TransitionSink,
 }
 
 /// The HTTP router. `token` is the bearer token for admin writes; `None` refuses all writes.
-pub fn router(ready: Arc<Readiness>, bindings: Vec<Arc<BindingRuntime>>, metrics: PrometheusHandle, token: Option<String>, events: crate::serve::events::TransitionSink) -> Router {
+pub fn router(ready: Arc<Readiness>, bindings: crate::serve::topology::BindingSet, metrics: PrometheusHandle, token: Option<String>, events: crate::serve::events::TransitionSink) -> Router {
     let state = AppState { ready, bindings, metrics, token: token.map(Arc::from), events };
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
@@ -83,7 +83,7 @@ async fn status_of(b: &BindingRuntime) -> Value {
 
 async fn list_breakers(State(s): State<AppState>) -> Json<Value> {
     let mut out = Vec::new();
-    for b in &s.bindings {
+    for b in &s.bindings.list() {
         out.push(status_of(b).await);
     }
     Json(Value::Array(out))
@@ -94,7 +94,7 @@ async fn list_breakers(State(s): State<AppState>) -> Json<Value> {
 async fn list_shadows(State(s): State<AppState>) -> Json<Value> {
     let mut shadows = Vec::new();
     let mut without = Vec::new();
-    for b in &s.bindings {
+    for b in &s.bindings.list() {
         let active = b.contract();
         match b.shadow.report(&active.version).await {
             Some(r) => shadows.push(serde_json::to_value(r).unwrap_or(Value::Null)),
@@ -104,8 +104,8 @@ async fn list_shadows(State(s): State<AppState>) -> Json<Value> {
     Json(json!({ "shadows": shadows, "withoutShadow": without }))
 }
 
-fn find<'a>(s: &'a AppState, name: &str) -> Option<&'a Arc<BindingRuntime>> {
-    s.bindings.iter().find(|b| b.cfg.name == name)
+fn find(s: &AppState, name: &str) -> Option<Arc<BindingRuntime>> {
+    s.bindings.find(name)
 }
 
 fn error(code: StatusCode, msg: &str) -> Response {
@@ -114,7 +114,7 @@ fn error(code: StatusCode, msg: &str) -> Response {
 
 async fn one_breaker(State(s): State<AppState>, Path(binding): Path<String>) -> Response {
     match find(&s, &binding) {
-        Some(b) => Json(status_of(b).await).into_response(),
+        Some(b) => Json(status_of(&b).await).into_response(),
         None => error(StatusCode::NOT_FOUND, "no such binding"),
     }
 }
@@ -155,9 +155,10 @@ pub fn registry_authorizer(token: Option<String>) -> registry::Authorizer {
 /// What each binding runs, for the registry's contract list (`bindings` on each contract):
 /// read at each request, so a hot reload to a new version shows at once.
 #[must_use]
-pub fn bindings_view(bindings: Vec<Arc<BindingRuntime>>) -> registry::api::BindingsView {
+pub fn bindings_view(bindings: crate::serve::topology::BindingSet) -> registry::api::BindingsView {
     Arc::new(move || {
         bindings
+            .list()
             .iter()
             .map(|b| {
                 let c = b.contract();
@@ -200,7 +201,7 @@ async fn command(State(s): State<AppState>, Path((binding, action)): Path<(Strin
     match b.breaker.command(cmd, Some("http admin"), now).await {
         Ok(out) => {
             if let Some(t) = &out.transition {
-                s.events.emit(b, t).await;
+                s.events.emit(&b, t).await;
             }
             Json(json!({ "binding": binding, "state": out.state, "shared": out.source == breaker::Source::Shared })).into_response()
         }

@@ -26,7 +26,7 @@ pub struct AdminError {
 }
 
 impl AdminError {
-    fn new(what: impl Into<String>) -> impl FnOnce(KafkaError) -> Self {
+    pub(crate) fn new(what: impl Into<String>) -> impl FnOnce(KafkaError) -> Self {
         let what = what.into();
         move |source| Self { what, source }
     }

@@ -1,6 +1,7 @@
 //! `contract-gate serve`: the sidecar.
 
 pub mod acks;
+pub mod assemble;
 pub mod binding;
 pub mod decode;
 pub mod delivery;
@@ -15,6 +16,7 @@ pub mod telemetry;
 pub mod offsets;
 pub mod partitions;
 pub mod pending;
+pub mod patterns;
 pub mod pipeline;
 pub mod plan;
 pub mod ready;
@@ -29,18 +31,18 @@ pub mod shadow;
 pub mod breaker_store;
 pub mod canary;
 pub mod strict;
+pub mod topology;
 pub mod workers;
 
 use crate::config::{DeliveryMode, GateConfig};
 use binding::BindingRuntime;
-use breaker::{Breaker, BreakerOptions, MemoryStore, RedisConfig, RedisStore};
+use breaker::{BreakerOptions, RedisConfig};
 use crate::kafka::{consumer_config, producer_config, TopicSpec};
 use crate::output::Output;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureProducer;
 use std::collections::HashMap;
 use std::sync::Arc;
-use breaker_store::AnyStore;
 use tokio::sync::watch;
 use tracing::info;
 
@@ -159,8 +161,10 @@ pub(crate) fn kafka_err(what: impl Into<String>) -> impl FnOnce(rdkafka::error::
 /// A running sidecar.
 #[derive(Debug)]
 pub struct Running {
-    /// The bindings, for the HTTP admin.
+    /// The bindings at start.
     pub bindings: Vec<Arc<BindingRuntime>>,
+    /// Every binding now (pattern bindings add to them), for the HTTP admin.
+    pub topology: topology::BindingSet,
     /// Flip to true to stop.
     pub shutdown: watch::Sender<bool>,
     /// The record loops (`workers` of them), as one task: it ends when every loop has ended,
@@ -194,50 +198,41 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         Some(dir) => crate::contract_source::ContractSource::Dir(dir),
         None => crate::contract_source::ContractSource::open(cfg).await?,
     };
-    let now = chrono::Utc::now().timestamp_millis();
     let replica = BreakerOptions::default().replica;
     let workers = cfg.workers();
+    let builder = Arc::new(assemble::Builder { cfg: cfg.clone(), source: Arc::new(source), redis_tls, replica: replica.clone(), workers });
+    let patterns = crate::config::pattern::Patterns::new(cfg)?;
     let mut bindings = Vec::new();
     for (i, b) in cfg.bindings.iter().enumerate() {
+        if b.pattern().is_some() {
+            continue;
+        }
         // From `contracts.dir`, the contract was compiled and checked offline; from the
         // registry, it is chosen now, through the same checks.
-        let contract = match prepared.contracts.get_mut(i).and_then(Option::take) {
-            Some(c) => c,
-            None => startup::binding_contract(cfg, b, &source)?,
-        };
-        binding::warn_undersized_probe(b, &contract);
-        let rules = contract.rules.clone();
-        let store = match &cfg.redis {
-            None => AnyStore::Memory(MemoryStore::new(b.breaker.window.clone(), &rules)),
-            Some(r) => {
-                let major = contract.version.split('.').next().unwrap_or("0");
-                let rc = RedisConfig { url: r.url.clone(), key_prefix: format!("{}:{}:{}:v{major}", r.key_prefix, b.name, contract.id), op_timeout: r.op_timeout, fallback: r.fallback, tls: redis_tls.clone(), sentinel: r.sentinel.clone(), ..RedisConfig::default() };
-                AnyStore::Redis(RedisStore::new(rc, b.breaker.window.clone(), &rules).map_err(|e| ServeError::Breaker { binding: b.name.clone(), source: e.into() })?)
-            }
-        };
-        let opts = BreakerOptions { name: b.name.clone(), replica: replica.clone(), fallback: cfg.redis.as_ref().map(|r| r.fallback).unwrap_or_default() };
-        let brk = Breaker::new(b.breaker.clone(), rules, store, opts, now).map_err(|e| ServeError::Breaker { binding: b.name.clone(), source: e.into() })?;
-        let key = startup::key_contract(cfg, b, &contract, &source)?;
-        let (key_rules, key_object) = key.map_or((None, None), |(rules, object)| (Some(rules), object.map(Arc::new)));
-        bindings.push(Arc::new(BindingRuntime::new(b.clone(), Arc::new(contract), brk, now, workers).with_key(key_rules, key_object)));
+        bindings.push(builder.runtime(b, prepared.contracts.get_mut(i).and_then(Option::take))?);
+    }
+    // The topics the patterns take now; later ones are picked up by `patterns::follow`.
+    let matched = if patterns.is_empty() { Vec::new() } else { patterns::discover(&builder, &patterns, &bindings.iter().map(|b| b.cfg.source.clone()).collect()).await? };
+    for b in &matched {
+        info!(binding = %b.name, topic = %b.source, "pattern binding: topic bound");
+        bindings.push(builder.runtime(b, None)?);
     }
 
     let exactly_once = cfg.delivery.mode == DeliveryMode::ExactlyOnce;
     // Events go through a producer outside any transaction: they report, they are not data.
     let events_producer: FutureProducer = producer_config(cfg).create().map_err(kafka_err("events producer"))?;
-    let partitions = if cfg.kafka.create_topics { crate::kafka::ensure_topics(cfg, |existing| wanted_topics(cfg, &bindings, existing)).await? } else { HashMap::new() };
-    let partitions: pipeline::TopicMap<i32> = partitions.into_iter().collect();
-    let limits = output_limits(cfg, &bindings).await?;
-    for b in bindings.iter().filter(|b| b.cfg.fallback == crate::config::Fallback::LastGood) {
-        let n = lastgood::rebuild(cfg, b).await.map_err(kafka_err(format!("rebuilding the last-good index of {}", b.cfg.name)))?;
-        info!(binding = %b.cfg.name, keys = n, "last-good index rebuilt");
-    }
+    let (partitions, limits) = builder.outputs(&bindings, true).await?;
     let (tx, rx) = watch::channel(false);
     let transitions = events::TransitionSink::new(events_producer.clone(), cfg.events.breaker_topic.clone(), replica.clone()).with_group(cfg.kafka.group_id.clone());
     let violations = events::ViolationSink::new(events_producer.clone(), cfg.events.violations_topic.clone(), cfg.events.violations_per_rule_per_second);
-    let last_good_partitions: Vec<Option<i32>> = bindings.iter().map(|b| partitions.get(b.topics.get(Output::LastGood)).copied()).collect();
-    let any_strict = bindings.iter().any(|b| b.cfg.strict);
-    let shared = Shared { bindings: bindings.iter().map(|b| (b.cfg.source.clone(), Arc::clone(b))).collect(), partitions, limits, violations };
+    // A pattern binding may be strict even before it matches a topic.
+    let any_strict = cfg.bindings.iter().any(|b| b.strict);
+    let set = topology::BindingSet::new(topology::Topology {
+        bindings: bindings.iter().map(|b| (b.cfg.source.clone(), Arc::clone(b))).collect(),
+        list: bindings.clone(),
+        partitions: partitions.clone(),
+        limits,
+    });
     let mut pipelines = Vec::new();
     // Strict bindings hear from their flusher when a window generation has been judged; every
     // record loop holds deferred records, so each has its own channel.
@@ -247,38 +242,22 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         if any_strict {
             judged_txs.push(judged_tx);
         }
-        pipelines.push(worker_pipeline(cfg, &replica, &shared, worker, any_strict.then_some(judged_rx))?);
+        pipelines.push(worker_pipeline(cfg, &replica, &set, &violations, worker, any_strict.then_some(judged_rx))?);
     }
-    let mut flushers: Vec<_> = bindings
-        .iter()
-        .map(|b| tokio::spawn(flusher::run(Arc::clone(b), transitions.clone(), if b.cfg.strict { judged_txs.clone() } else { Vec::new() }, rx.clone())))
-        .collect();
-    // The last-good index topic is written outside any transaction, by the events producer:
-    // it serves restarts and replicas, and an aborted batch is re-read and re-staged anyway.
-    for (b, parts) in bindings.iter().zip(last_good_partitions).filter(|(b, _)| b.cfg.fallback == crate::config::Fallback::LastGood) {
-        let interval = b.cfg.last_good_interval;
-        flushers.push(tokio::spawn(lastgood::writer(Arc::clone(b), events_producer.clone(), parts, interval, rx.clone())));
+    let tasks = assemble::Tasks { transitions: transitions.clone(), events_producer: events_producer.clone(), judged: judged_txs, client: crate::kafka::client_config(cfg), replica: replica.clone(), shutdown: rx.clone() };
+    let mut flushers: Vec<_> = bindings.iter().flat_map(|b| tasks.spawn(b, assemble::last_good_partitions(b, &partitions))).collect();
+    if !patterns.is_empty() {
+        let consumers = pipelines.iter().map(|p| Arc::clone(&p.consumer)).collect();
+        flushers.push(tokio::spawn(patterns::follow(Arc::clone(&builder), patterns, set.clone(), tasks, consumers)));
     }
-    for b in bindings.iter().filter(|b| b.cfg.canary.is_some()) {
-        let task = canary::CanaryTask { binding: Arc::clone(b), client: crate::kafka::client_config(cfg), producer: events_producer.clone(), events: transitions.clone(), replica: replica.clone() };
-        flushers.push(tokio::spawn(canary::run(task, rx.clone())));
-    }
-    let ready = Arc::new(ready::Readiness::new(crate::kafka::client_config(cfg), bindings.clone()));
+    let ready = Arc::new(ready::Readiness::new(crate::kafka::client_config(cfg), set.clone()));
     let pipeline = tokio::spawn(workers::supervise(pipelines, exactly_once, rx));
-    let registry = source.registry();
+    let registry = builder.source.registry();
     if let Some(r) = &registry {
-        reload::spawn(Arc::clone(r), bindings.clone(), tx.subscribe());
+        reload::spawn(Arc::clone(r), set.clone(), tx.subscribe());
     }
     info!(bindings = bindings.len(), replica = %replica, workers, "serving");
-    Ok(Running { bindings, shutdown: tx, pipeline, flushers, ready, transitions, registry })
-}
-
-/// What every record loop shares: the bindings and what is known about their topics.
-struct Shared {
-    bindings: pipeline::TopicMap<Arc<BindingRuntime>>,
-    partitions: pipeline::TopicMap<i32>,
-    limits: pipeline::TopicMap<usize>,
-    violations: events::ViolationSink,
+    Ok(Running { bindings, topology: set, shutdown: tx, pipeline, flushers, ready, transitions, registry })
 }
 
 /// The `transactional.id` of record loop `worker` under exactly-once. With static membership
@@ -299,7 +278,7 @@ fn transactional_id(group: &str, instance: Option<&str>, replica: &str, worker: 
 /// Record loop `worker`'s own clients: a consumer in the group (the group spreads the
 /// partitions over every loop of every replica) and an output producer, transactional under
 /// exactly-once with an id of its own ([`transactional_id`]).
-fn worker_pipeline(cfg: &GateConfig, replica: &str, shared: &Shared, worker: usize, judged: Option<strict::JudgedRx>) -> Result<pipeline::Pipeline, ServeError> {
+fn worker_pipeline(cfg: &GateConfig, replica: &str, set: &topology::BindingSet, violations: &events::ViolationSink, worker: usize, judged: Option<strict::JudgedRx>) -> Result<pipeline::Pipeline, ServeError> {
     let exactly_once = cfg.delivery.mode == DeliveryMode::ExactlyOnce;
     let mut ccfg = consumer_config(cfg);
     // Static membership names one member per id: every loop but the first gets its own.
@@ -326,19 +305,21 @@ fn worker_pipeline(cfg: &GateConfig, replica: &str, shared: &Shared, worker: usi
         .set("partition.assignment.strategy", "cooperative-sticky")
         .create_with_context(rebalance::GateContext::default())
         .map_err(kafka_err(format!("source consumer of worker {worker}")))?;
-    let sources: Vec<&str> = shared.bindings.keys().map(String::as_str).collect();
-    consumer.subscribe(&sources).map_err(kafka_err("subscribing to the sources"))?;
+    // A process whose only bindings are patterns that match nothing yet subscribes when they do.
+    let sources = set.sources();
+    if !sources.is_empty() {
+        let names: Vec<&str> = sources.iter().map(String::as_str).collect();
+        consumer.subscribe(&names).map_err(kafka_err("subscribing to the sources"))?;
+    }
     Ok(pipeline::Pipeline {
         judged,
         consumer: Arc::new(consumer),
         producer,
         acks: ack_queue,
         batch: std::sync::atomic::AtomicU64::new(0),
-        bindings: shared.bindings.clone(),
-        partitions: shared.partitions.clone(),
-        limits: shared.limits.clone(),
+        topology: set.clone(),
         decoder: decode::Decoder::new(cfg)?,
-        violations: shared.violations.clone(),
+        violations: violations.clone(),
         worker,
     })
 }
@@ -349,7 +330,7 @@ fn worker_pipeline(cfg: &GateConfig, replica: &str, shared: &Shared, worker: usi
 /// `message.max.bytes`, lowered to the topic's `max.message.bytes` where the cluster says so.
 /// A topic below the largest accepted record is named at startup: its oversized records will
 /// be quarantined as stubs.
-async fn output_limits(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Result<pipeline::TopicMap<usize>, ServeError> {
+pub(crate) async fn output_limits(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Result<pipeline::TopicMap<usize>, ServeError> {
     let producer = cfg.output_record_limit()?;
     let names: Vec<&str> = bindings.iter().flat_map(|b| b.topics.iter().filter(|(o, _)| *o != Output::LastGood).map(|(_, t)| t)).collect();
     let described = match crate::kafka::max_message_bytes(cfg, &names).await {
@@ -371,7 +352,7 @@ async fn output_limits(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Re
     Ok(out)
 }
 
-fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], existing: &HashMap<String, i32>) -> Vec<TopicSpec> {
+pub(crate) fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], existing: &HashMap<String, i32>, with_events: bool) -> Vec<TopicSpec> {
     let mut wanted = Vec::new();
     for b in bindings {
         let partitions = existing.get(&b.cfg.source).copied().unwrap_or(1);
@@ -379,7 +360,7 @@ fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], existing: &
         let outputs = b.topics.iter().filter(|(o, _)| *o != Output::LastGood || b.cfg.fallback == crate::config::Fallback::LastGood);
         wanted.extend(outputs.map(|(o, t)| TopicSpec { name: t.to_string(), partitions, compacted: o.compacted() }));
     }
-    for t in [&cfg.events.breaker_topic, &cfg.events.violations_topic] {
+    for t in [&cfg.events.breaker_topic, &cfg.events.violations_topic].into_iter().filter(|_| with_events) {
         wanted.push(TopicSpec { name: t.clone(), partitions: 1, compacted: false });
     }
     wanted

@@ -40,12 +40,9 @@ pub struct Pipeline {
     /// The batch outputs are sent in (exactly-once moves it on when a batch is aborted, so
     /// the aborted outputs' late reports are told apart).
     pub batch: AtomicU64,
-    /// Bindings by source topic.
-    pub bindings: TopicMap<Arc<BindingRuntime>>,
-    /// Partition count of each output topic (outputs keep the source partition when they can).
-    pub partitions: TopicMap<i32>,
-    /// Largest record each output topic takes (bytes, as `message.max.bytes` counts them).
-    pub limits: TopicMap<usize>,
+    /// The bindings by source topic, with their output topics' partition counts and limits
+    /// (it grows when a pattern binding picks up a topic).
+    pub topology: super::topology::BindingSet,
     /// Payload decoding per binding format (JSON; Avro with its writer-schema cache).
     pub decoder: super::decode::Decoder,
     /// Violation events.
@@ -59,7 +56,7 @@ pub struct Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("bindings", &self.bindings.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+        f.debug_struct("Pipeline").field("bindings", &self.topology.sources()).finish_non_exhaustive()
     }
 }
 
@@ -271,7 +268,7 @@ impl Pipeline {
         // A record one of its outputs could not take goes to quarantine as a stub instead, so
         // it is written once, whole or as its stub, and never refused after the send.
         let size = super::fit::output_size(key, payload, rec.headers);
-        let over = p.emits.iter().filter(|e| e.output != Output::LastGood).map(|e| b.topics.get(e.output)).find_map(|t| self.limits.get(t).filter(|l| size > **l).map(|l| (t, *l)));
+        let over = p.emits.iter().filter(|e| e.output != Output::LastGood).map(|e| b.topics.get(e.output)).find_map(|t| self.topology.load().limits.get(t).copied().filter(|l| size > *l).map(|l| (t, l)));
         if let Some((topic, limit)) = over {
             let error = format!("the record takes {size} bytes with its headers, over the {limit} bytes {topic} takes");
             return self.send_stub(b, source, key, payload, &error, contract);
@@ -317,7 +314,7 @@ impl Pipeline {
             if let Some(ts) = source.timestamp {
                 out = out.timestamp(ts);
             }
-            if self.partitions.get(topic).is_some_and(|n| rec.partition < *n) {
+            if self.topology.load().partitions.get(topic).is_some_and(|n| rec.partition < *n) {
                 out = out.partition(rec.partition);
             }
             b.counters.routed(if e.verdict == VerdictTag::Stale { RouteLabel::Stale } else { RouteLabel::To(e.output) });

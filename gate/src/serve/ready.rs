@@ -3,7 +3,6 @@
 //! the one in progress and share its answer (300 concurrent probes used to build 300 clients:
 //! 700 threads and 600 MB).
 
-use super::binding::BindingRuntime;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use serde_json::{json, Value};
@@ -18,7 +17,7 @@ pub const KAFKA_VERDICT_TTL: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct Readiness {
     kafka: ClientConfig,
-    bindings: Vec<Arc<BindingRuntime>>,
+    bindings: crate::serve::topology::BindingSet,
     asked: Mutex<Asked>,
 }
 
@@ -38,7 +37,7 @@ impl std::fmt::Debug for Asked {
 impl Readiness {
     /// A readiness probe over these clients and bindings.
     #[must_use]
-    pub fn new(kafka: ClientConfig, bindings: Vec<Arc<BindingRuntime>>) -> Self {
+    pub fn new(kafka: ClientConfig, bindings: crate::serve::topology::BindingSet) -> Self {
         Self { kafka, bindings, asked: Mutex::new(Asked::default()) }
     }
 
@@ -74,7 +73,7 @@ impl Readiness {
     pub async fn check(&self) -> (bool, Value) {
         let kafka = self.kafka().await;
         let mut bindings = Vec::new();
-        for b in &self.bindings {
+        for b in &self.bindings.list() {
             let st = b.breaker.status().await;
             let contract = b.contract();
             bindings.push(json!({

@@ -109,7 +109,7 @@ async fn next_judged(rx: &mut Option<JudgedRx>) -> Option<Judged> {
 impl Pipeline {
     /// One consumed record, from admission to delivery.
     async fn take<D: Delivery>(&self, d: &mut D, parts: &mut Partitions, msg: &BorrowedMessage<'_>) -> Result<(), ServeError> {
-        let Some(b) = self.bindings.get(msg.topic()).cloned() else { return Ok(()) };
+        let Some(b) = self.topology.load().bindings.get(msg.topic()).cloned() else { return Ok(()) };
         // The binding's shared name: no String per record.
         let topic = &b.source;
         let (partition, offset) = (msg.partition(), msg.offset());
@@ -159,9 +159,9 @@ impl Pipeline {
     /// A strict binding's window generation was judged: its deferred records go out, routed by
     /// the state that judgement left (the open route if the generation's own records breached).
     fn release_judged<D: Delivery>(&self, d: &mut D, parts: &mut Partitions, j: &Judged) {
-        let Some(b) = self.bindings.get(&j.topic) else { return };
+        let Some(b) = self.topology.load().bindings.get(&j.topic).cloned() else { return };
         let due = parts.deferred.release(&j.topic, j.generation);
-        self.send_released(d, parts, b, due, j.divert);
+        self.send_released(d, parts, &b, due, j.divert);
     }
 
     /// Probe records of bindings whose router no longer admits probes go out, routed by the
@@ -173,7 +173,7 @@ impl Pipeline {
         if !parts.deferred.awaits_probe() {
             return;
         }
-        for b in self.bindings.values() {
+        for b in self.topology.load().list.iter() {
             if b.router.probing() {
                 continue;
             }
@@ -270,7 +270,7 @@ impl Pipeline {
 
     /// Shows every binding's paused partitions to the admin API.
     pub(crate) fn publish_paused(&self, parts: &Partitions) {
-        for b in self.bindings.values() {
+        for b in self.topology.load().list.iter() {
             b.set_paused_at(self.worker, parts.paused_of(&b.source));
         }
     }
@@ -278,7 +278,7 @@ impl Pipeline {
     /// Carries out operator requests: each paused partition of the binding is released from
     /// its pause offset up to its current high watermark.
     fn release_requested(&self, parts: &mut Partitions) {
-        for b in self.bindings.values() {
+        for b in self.topology.load().list.iter() {
             let Some(action) = b.take_request(self.worker) else { continue };
             for (partition, from) in parts.paused_of(&b.source) {
                 let topic: &str = &b.source;
@@ -301,7 +301,7 @@ impl Pipeline {
     pub(crate) fn resume_ready(&self, parts: &mut Partitions) {
         self.release_requested(parts);
         for (topic, partition, _) in parts.waiting() {
-            let Some(mode) = self.bindings.get(&topic).map(|b| b.router.mode()) else { continue };
+            let Some(mode) = self.topology.load().bindings.get(&topic).map(|b| b.router.mode()) else { continue };
             self.transition(parts, &topic, partition, |f| f.on_mode(mode));
         }
         self.publish_paused(parts);

@@ -42,7 +42,7 @@ impl Pipeline {
         if let Some(k) = fit::stub_key(key) {
             out = out.key(k);
         }
-        if self.partitions.get(topic).is_some_and(|n| source.partition < *n) {
+        if self.topology.load().partitions.get(topic).is_some_and(|n| source.partition < *n) {
             out = out.partition(source.partition);
         }
         b.counters.routed(RouteLabel::To(Output::Quarantine));
@@ -55,10 +55,10 @@ impl Pipeline {
 
     /// The stub of an output the broker refused for good; `false` when its binding is gone.
     pub(crate) fn stub_refused(&self, sent: &Sent, r: &Refused, error: &KafkaError) -> bool {
-        let Some(b) = self.bindings.get(&*sent.topic) else { return false };
+        let Some(b) = self.topology.load().bindings.get(&*sent.topic).cloned() else { return false };
         let source = SourceCoords { topic: &sent.topic, partition: sent.partition, offset: sent.offset, timestamp: None };
         let why = format!("{} refused the record: {error}", r.topic);
-        self.send_stub(b, source, r.key.as_deref(), &r.payload, &why, &b.contract());
+        self.send_stub(&b, source, r.key.as_deref(), &r.payload, &why, &b.contract());
         true
     }
 

@@ -29,22 +29,20 @@ pub fn follow_range(configured: Option<semver::VersionReq>, started: &str) -> Op
 }
 
 /// Follows the registry until `shutdown` turns true.
-pub fn spawn(registry: Arc<Registry>, bindings: Vec<Arc<BindingRuntime>>, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-    let follows: Vec<(Arc<BindingRuntime>, Option<semver::VersionReq>)> = bindings
-        .into_iter()
-        .map(|b| {
-            let range = follow_range(b.cfg.version_req().ok().flatten(), &b.contract().version);
-            (b, range)
-        })
-        .collect();
+/// A binding a pattern adds later is followed from the first change after it was added, with
+/// the range of the version it started on.
+pub fn spawn(registry: Arc<Registry>, bindings: super::topology::BindingSet, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     let mut changes = registry.subscribe();
     tokio::spawn(async move {
         // Versions that failed to compile for a binding: never retried (versions are immutable).
         let mut failed: HashSet<(String, String)> = HashSet::new();
+        // Each binding's range, fixed by the version it started on.
+        let mut ranges: std::collections::HashMap<String, Option<semver::VersionReq>> = std::collections::HashMap::new();
         loop {
-            for (b, range) in &follows {
-                reload_one(&registry, b, range.as_ref(), &mut failed).await;
-                follow_shadow(&registry, b, range.as_ref(), &mut failed);
+            for b in bindings.list() {
+                let range = ranges.entry(b.cfg.name.clone()).or_insert_with(|| follow_range(b.cfg.version_req().ok().flatten(), &b.contract().version)).clone();
+                reload_one(&registry, &b, range.as_ref(), &mut failed).await;
+                follow_shadow(&registry, &b, range.as_ref(), &mut failed);
             }
             tokio::select! {
                 r = changes.changed() => if r.is_err() { return },

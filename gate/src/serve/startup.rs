@@ -92,7 +92,7 @@ pub fn binding_contract(cfg: &GateConfig, b: &crate::config::Binding, source: &C
 /// object of the contract, or the one the value is checked by) or `bindings[i].object`.
 pub fn key_contract(cfg: &GateConfig, b: &crate::config::Binding, contract: &CompiledContract, source: &ContractSource) -> Result<Option<(super::key::KeyRules, Option<CompiledContract>)>, ServeError> {
     let Some(spec) = &b.key else { return Ok(None) };
-    let i = cfg.bindings.iter().position(|x| x.name == b.name).unwrap_or_default();
+    let i = cfg.bindings.iter().position(|x| x.name == crate::config::pattern::config_name(&b.name)).unwrap_or_default();
     let field = |name: &str| format!("bindings[{i}].{name}");
     let rules = super::key::KeyRules::new(spec).map_err(|e| ConfigError::Invalid { field: field("key.pattern"), message: e.to_string() })?;
     let Some(object) = spec.object.as_deref() else { return Ok(Some((rules, None))) };

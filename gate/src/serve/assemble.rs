@@ -1,0 +1,140 @@
+//! One binding put together, the same way at startup and when a pattern binding picks up a
+//! topic later: its runtime (contract, key contract, breaker with its store), its output
+//! topics (created, their limits read, the last-good index rebuilt) and its tasks (flusher,
+//! last-good writer, canary).
+
+use super::binding::{self, BindingRuntime};
+use super::breaker_store::AnyStore;
+use super::topology::Added;
+use super::{canary, events, flusher, lastgood, pipeline, startup, ServeError};
+use crate::config::{Binding, Fallback, GateConfig};
+use crate::contract_source::ContractSource;
+use crate::output::Output;
+use breaker::{Breaker, BreakerOptions, MemoryStore, RedisConfig, RedisStore};
+use contracts::CompiledContract;
+use rdkafka::producer::FutureProducer;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tracing::info;
+
+/// What every binding of the process is built with.
+#[derive(Debug)]
+pub struct Builder {
+    /// The configuration.
+    pub cfg: GateConfig,
+    /// Where contracts come from.
+    pub source: Arc<ContractSource>,
+    /// `redis.tls`, read once.
+    pub redis_tls: Option<breaker::TlsPem>,
+    /// This replica's id.
+    pub replica: String,
+    /// Record loops of the process (a binding keeps one window shard per loop).
+    pub workers: usize,
+}
+
+impl Builder {
+    /// The runtime of concrete binding `b` (a literal one, or a pattern's for one topic),
+    /// with `contract` if it was compiled already, else compiled now from the source.
+    ///
+    /// # Errors
+    /// The contract or key contract cannot be had, or the breaker cannot be set up.
+    pub fn runtime(&self, b: &Binding, contract: Option<CompiledContract>) -> Result<Arc<BindingRuntime>, ServeError> {
+        let cfg = &self.cfg;
+        let contract = match contract {
+            Some(c) => c,
+            None => startup::binding_contract(cfg, b, &self.source)?,
+        };
+        binding::warn_undersized_probe(b, &contract);
+        let rules = contract.rules.clone();
+        let setup = |source: super::BreakerSetupError| ServeError::Breaker { binding: b.name.clone(), source };
+        let store = match &cfg.redis {
+            None => AnyStore::Memory(MemoryStore::new(b.breaker.window.clone(), &rules)),
+            Some(r) => {
+                let major = contract.version.split('.').next().unwrap_or("0");
+                let rc = RedisConfig { url: r.url.clone(), key_prefix: format!("{}:{}:{}:v{major}", r.key_prefix, b.name, contract.id), op_timeout: r.op_timeout, fallback: r.fallback, tls: self.redis_tls.clone(), sentinel: r.sentinel.clone(), ..RedisConfig::default() };
+                AnyStore::Redis(RedisStore::new(rc, b.breaker.window.clone(), &rules).map_err(|e| setup(e.into()))?)
+            }
+        };
+        let opts = BreakerOptions { name: b.name.clone(), replica: self.replica.clone(), fallback: cfg.redis.as_ref().map(|r| r.fallback).unwrap_or_default() };
+        let now = chrono::Utc::now().timestamp_millis();
+        let brk = Breaker::new(b.breaker.clone(), rules, store, opts, now).map_err(|e| setup(e.into()))?;
+        let key = startup::key_contract(cfg, b, &contract, &self.source)?;
+        let (key_rules, key_object) = key.map_or((None, None), |(rules, object)| (Some(rules), object.map(Arc::new)));
+        Ok(Arc::new(BindingRuntime::new(b.clone(), Arc::new(contract), brk, now, self.workers).with_key(key_rules, key_object)))
+    }
+
+    /// Readies the outputs of `bindings`: creates the missing topics (with the events topics
+    /// when `with_events`), reads their limits and rebuilds each last-good index.
+    ///
+    /// # Errors
+    /// Topics cannot be listed or created, or a last-good index cannot be read.
+    pub async fn outputs(&self, bindings: &[Arc<BindingRuntime>], with_events: bool) -> Result<(pipeline::TopicMap<i32>, pipeline::TopicMap<usize>), ServeError> {
+        let cfg = &self.cfg;
+        let partitions = if cfg.kafka.create_topics { crate::kafka::ensure_topics(cfg, |existing| super::wanted_topics(cfg, bindings, existing, with_events)).await? } else { Default::default() };
+        let partitions: pipeline::TopicMap<i32> = partitions.into_iter().collect();
+        let limits = super::output_limits(cfg, bindings).await?;
+        for b in bindings.iter().filter(|b| b.cfg.fallback == Fallback::LastGood) {
+            let n = lastgood::rebuild(cfg, b).await.map_err(super::kafka_err(format!("rebuilding the last-good index of {}", b.cfg.name)))?;
+            info!(binding = %b.cfg.name, keys = n, "last-good index rebuilt");
+        }
+        Ok((partitions, limits))
+    }
+
+    /// [`Builder::outputs`] for one binding, as the set takes it.
+    ///
+    /// # Errors
+    /// As [`Builder::outputs`].
+    pub async fn added(&self, binding: Arc<BindingRuntime>) -> Result<Added, ServeError> {
+        let (partitions, limits) = self.outputs(std::slice::from_ref(&binding), false).await?;
+        Ok(Added { binding, partitions, limits })
+    }
+}
+
+/// What a binding's tasks are started with.
+#[derive(Clone)]
+pub struct Tasks {
+    /// Publishes transitions and canary misses.
+    pub transitions: events::TransitionSink,
+    /// The producer outside any transaction (last-good index, canaries).
+    pub events_producer: FutureProducer,
+    /// Strict bindings' reports to every record loop.
+    pub judged: Vec<super::strict::JudgedTx>,
+    /// Client settings for the canary's reader.
+    pub client: rdkafka::ClientConfig,
+    /// This replica's id.
+    pub replica: String,
+    /// Flips to true at shutdown.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Tasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tasks").field("replica", &self.replica).finish_non_exhaustive()
+    }
+}
+
+impl Tasks {
+    /// Starts `b`'s flusher, and its last-good writer and canary where it has them.
+    /// `last_good_partitions`: the partition count of its last-good topic, if known.
+    pub fn spawn(&self, b: &Arc<BindingRuntime>, last_good_partitions: Option<i32>) -> Vec<tokio::task::JoinHandle<()>> {
+        let judged = if b.cfg.strict { self.judged.clone() } else { Vec::new() };
+        let mut tasks = vec![tokio::spawn(flusher::run(Arc::clone(b), self.transitions.clone(), judged, self.shutdown.clone()))];
+        // The last-good index topic is written outside any transaction, by the events
+        // producer: it serves restarts and replicas, and an aborted batch is re-read and
+        // re-staged anyway.
+        if b.cfg.fallback == Fallback::LastGood {
+            tasks.push(tokio::spawn(lastgood::writer(Arc::clone(b), self.events_producer.clone(), last_good_partitions, b.cfg.last_good_interval, self.shutdown.clone())));
+        }
+        if b.cfg.canary.is_some() {
+            let task = canary::CanaryTask { binding: Arc::clone(b), client: self.client.clone(), producer: self.events_producer.clone(), events: self.transitions.clone(), replica: self.replica.clone() };
+            tasks.push(tokio::spawn(canary::run(task, self.shutdown.clone())));
+        }
+        tasks
+    }
+}
+
+/// The partition count of `b`'s last-good topic in `partitions`.
+#[must_use]
+pub fn last_good_partitions(b: &BindingRuntime, partitions: &pipeline::TopicMap<i32>) -> Option<i32> {
+    partitions.get(b.topics.get(Output::LastGood)).copied()
+}

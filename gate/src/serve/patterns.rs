@@ -1,0 +1,117 @@
+//! Pattern bindings at run time: the cluster's topics are listed at startup and every
+//! `kafka.pattern_refresh`; each topic a pattern takes (`config::pattern`) becomes a binding
+//! of its own, put together as at startup (`assemble`), added to the [`BindingSet`] and only
+//! then subscribed to, so no record loop ever reads a topic it has no binding for.
+//!
+//! The gate lists and subscribes by name rather than handing librdkafka the pattern: a
+//! librdkafka pattern subscription would also take the gate's own outputs
+//! (`orders.eu.validated` matches `^orders\..*`) and could assign a topic before its binding
+//! exists.
+
+use super::assemble::{last_good_partitions, Builder, Tasks};
+use super::rebalance::GateContext;
+use super::topology::BindingSet;
+use super::ServeError;
+use crate::config::pattern::{expand, Patterns};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+/// The topics the patterns take in the cluster now and that are not bound yet, as concrete
+/// bindings.
+///
+/// # Errors
+/// The cluster's topics cannot be listed.
+pub async fn discover(builder: &Builder, patterns: &Patterns, bound: &HashSet<String>) -> Result<Vec<crate::config::Binding>, ServeError> {
+    let client = crate::kafka::client_config(&builder.cfg);
+    // The metadata request blocks on librdkafka: off the async runtime.
+    let listing = tokio::task::spawn_blocking(move || {
+        let meta: rdkafka::consumer::BaseConsumer = client.create().map_err(crate::kafka::AdminError::new("metadata client"))?;
+        crate::kafka::partition_counts(&meta)
+    })
+    .await
+    .map_err(|source| ServeError::Task { what: "listing topics", source })??;
+    Ok(patterns.select(listing.keys().map(String::as_str), bound).into_iter().map(|(i, topic)| expand(&builder.cfg.bindings[i], &topic)).collect())
+}
+
+/// Follows the cluster until shutdown: every `kafka.pattern_refresh`, binds the topics the
+/// patterns take since the last look and subscribes every record loop to them. A topic whose
+/// binding cannot be put together (its contract, its outputs) is named once and tried again
+/// at each refresh. At shutdown, waits for the tasks of the bindings it added.
+pub async fn follow(builder: Arc<Builder>, patterns: Patterns, set: BindingSet, tasks: Tasks, consumers: Vec<Arc<StreamConsumer<GateContext>>>) {
+    let mut shutdown = tasks.shutdown.clone();
+    let mut running: Vec<JoinHandle<()>> = Vec::new();
+    // The last failure per topic, so a refusal is logged when it first happens or changes.
+    let mut refused: HashMap<String, String> = HashMap::new();
+    let every = builder.cfg.kafka.pattern_refresh;
+    let mut resubscribe = false;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { break },
+        }
+        let found = match discover(&builder, &patterns, &set.sources().into_iter().collect()).await {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(error = %e, "pattern bindings: cannot list the cluster's topics; trying again at the next refresh");
+                continue;
+            }
+        };
+        let mut added = 0;
+        for b in found {
+            match bind(&builder, &set, &tasks, &b).await {
+                Ok(t) => {
+                    refused.remove(&b.source);
+                    running.extend(t);
+                    added += 1;
+                }
+                Err(e) => {
+                    let why = format!("{e:#}");
+                    if refused.get(&b.source) != Some(&why) {
+                        warn!(binding = %b.name, topic = %b.source, error = %why, "pattern bindings: the topic cannot be bound; trying again at the next refresh");
+                        refused.insert(b.source.clone(), why);
+                    }
+                }
+            }
+        }
+        resubscribe |= added > 0;
+        if resubscribe {
+            resubscribe = !subscribe(&consumers, &set);
+        }
+    }
+    for t in running {
+        let _ = t.await;
+    }
+}
+
+/// Puts one matched topic's binding together, adds it to the set and starts its tasks.
+async fn bind(builder: &Builder, set: &BindingSet, tasks: &Tasks, b: &crate::config::Binding) -> Result<Vec<JoinHandle<()>>, ServeError> {
+    let runtime = builder.runtime(b, None)?;
+    let added = builder.added(runtime).await?;
+    if !set.add(&added) {
+        return Ok(Vec::new());
+    }
+    info!(binding = %b.name, topic = %b.source, contract = %added.binding.contract().id, "pattern binding: topic bound");
+    Ok(tasks.spawn(&added.binding, last_good_partitions(&added.binding, &added.partitions)))
+}
+
+/// Subscribes every record loop's consumer to every bound source (the group hands the new
+/// partitions out incrementally; assigned ones stay where they are).
+/// Returns whether every consumer took the subscription.
+pub fn subscribe(consumers: &[Arc<StreamConsumer<GateContext>>], set: &BindingSet) -> bool {
+    let sources = set.sources();
+    if sources.is_empty() {
+        return true;
+    }
+    let names: Vec<&str> = sources.iter().map(String::as_str).collect();
+    let mut all = true;
+    for c in consumers {
+        if let Err(e) = c.subscribe(&names) {
+            warn!(error = %e, "pattern bindings: subscribing to the bound topics failed; trying again at the next refresh");
+            all = false;
+        }
+    }
+    all
+}

@@ -1,0 +1,89 @@
+//! The bindings a process runs, by source topic, with what is known about their output
+//! topics. Pattern bindings add a binding when a matching topic appears, so the set grows at
+//! run time: every record loop, the HTTP admin, readiness and hot reload read the one
+//! [`BindingSet`], which is replaced whole on a change (a lock-free load per record).
+
+use super::binding::BindingRuntime;
+use super::pipeline::TopicMap;
+use arc_swap::{ArcSwap, Guard};
+use std::sync::Arc;
+
+/// One consistent view: every binding with its output topics' partition counts and limits.
+#[derive(Debug, Default)]
+pub struct Topology {
+    /// Bindings by source topic.
+    pub bindings: TopicMap<Arc<BindingRuntime>>,
+    /// Bindings in the order they were added (config order, then pattern matches as found).
+    pub list: Vec<Arc<BindingRuntime>>,
+    /// Partition count of each output topic (outputs keep the source partition when they can).
+    pub partitions: TopicMap<i32>,
+    /// Largest record each output topic takes (bytes, as `message.max.bytes` counts them).
+    pub limits: TopicMap<usize>,
+}
+
+/// A binding to add, with its output topics' partition counts and limits.
+#[derive(Debug)]
+pub struct Added {
+    /// The binding.
+    pub binding: Arc<BindingRuntime>,
+    /// Partition count of its output topics.
+    pub partitions: TopicMap<i32>,
+    /// Largest record each of its output topics takes.
+    pub limits: TopicMap<usize>,
+}
+
+/// The shared, growing set of bindings.
+#[derive(Debug, Clone, Default)]
+pub struct BindingSet(Arc<ArcSwap<Topology>>);
+
+impl BindingSet {
+    /// A set of these bindings.
+    #[must_use]
+    pub fn new(topology: Topology) -> Self {
+        Self(Arc::new(ArcSwap::from_pointee(topology)))
+    }
+
+    /// The current view (cheap; hold it briefly: a change made meanwhile is seen by the next
+    /// load).
+    #[must_use]
+    pub fn load(&self) -> Guard<Arc<Topology>> {
+        self.0.load()
+    }
+
+    /// Every binding now.
+    #[must_use]
+    pub fn list(&self) -> Vec<Arc<BindingRuntime>> {
+        self.0.load().list.clone()
+    }
+
+    /// The binding named `name`.
+    #[must_use]
+    pub fn find(&self, name: &str) -> Option<Arc<BindingRuntime>> {
+        self.0.load().list.iter().find(|b| b.cfg.name == name).cloned()
+    }
+
+    /// The source topics, for the consumers' subscription.
+    #[must_use]
+    pub fn sources(&self) -> Vec<String> {
+        self.0.load().list.iter().map(|b| b.cfg.source.clone()).collect()
+    }
+
+    /// Adds a binding; one whose source is bound already is left out (the first stays).
+    /// Returns whether it was added.
+    pub fn add(&self, added: &Added) -> bool {
+        let mut fresh = false;
+        self.0.rcu(|t| {
+            fresh = !t.bindings.contains_key(&added.binding.cfg.source);
+            if !fresh {
+                return Arc::clone(t);
+            }
+            let mut next = Topology { bindings: t.bindings.clone(), list: t.list.clone(), partitions: t.partitions.clone(), limits: t.limits.clone() };
+            next.bindings.insert(added.binding.cfg.source.clone(), Arc::clone(&added.binding));
+            next.list.push(Arc::clone(&added.binding));
+            next.partitions.extend(added.partitions.iter().map(|(k, v)| (k.clone(), *v)));
+            next.limits.extend(added.limits.iter().map(|(k, v)| (k.clone(), *v)));
+            Arc::new(next)
+        });
+        fresh
+    }
+}
