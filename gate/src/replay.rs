@@ -46,7 +46,8 @@ fn kerr(what: &str) -> impl FnOnce(rdkafka::error::KafkaError) -> ServeError + '
 /// # Errors
 /// Unknown binding, contract or Kafka failures.
 pub async fn replay(cfg: &GateConfig, name: &str, from: Option<&str>) -> Result<ReplaySummary, ServeError> {
-    let b = cfg.bindings.iter().find(|b| b.name == name).ok_or_else(|| ServeError::Config(crate::config::ConfigError::Invalid { field: "--binding".into(), message: format!("no binding named {name:?} in the config") }))?;
+    let b = crate::config::pattern::concrete(cfg, name).map_err(|message| ServeError::Config(crate::config::ConfigError::Invalid { field: "--binding".into(), message }))?;
+    let b = &b;
     let topics = b.topics();
     let from = from.unwrap_or(topics.get(crate::output::Output::Held)).to_string();
     let source = crate::contract_source::ContractSource::open(cfg).await?;

@@ -103,7 +103,7 @@ pub fn main(a: &BacktestArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let binding = match (&cfg, &a.binding) {
-        (Some(cfg), Some(name)) => Some(cfg.bindings.iter().find(|b| &b.name == name).cloned().ok_or_else(|| anyhow!("--binding: no binding named {name:?} in the config"))?),
+        (Some(cfg), Some(name)) => Some(crate::config::pattern::concrete(cfg, name).map_err(|e| anyhow!("--binding: {e}"))?),
         _ => None,
     };
     let object = a.object.clone().or_else(|| binding.as_ref().and_then(|b| b.object.clone()));

@@ -90,6 +90,28 @@ pub fn expand(b: &Binding, topic: &str) -> Binding {
     one
 }
 
+/// The concrete binding named `name` for the commands that work on one (`replay`, `drill`,
+/// `backtest`): a literal binding by its name, a pattern binding's by `<name>:<topic>`, the
+/// topic one its pattern matches.
+///
+/// # Errors
+/// No such binding, a pattern binding named without a topic, or a topic it does not match.
+pub fn concrete(cfg: &GateConfig, name: &str) -> Result<Binding, String> {
+    let (base, topic) = name.split_once(NAME_SEPARATOR).map_or((name, None), |(b, t)| (b, Some(t)));
+    let names: Vec<&str> = cfg.bindings.iter().map(|b| b.name.as_str()).collect();
+    let b = cfg.bindings.iter().find(|b| b.name == base).ok_or_else(|| format!("no binding {name:?} in the config; bindings: {}", names.join(", ")))?;
+    match (b.pattern(), topic) {
+        (None, None) => Ok(b.clone()),
+        (None, Some(_)) => Err(format!("binding {base:?} reads topic {:?}, not a pattern: name it {base:?}", b.source)),
+        (Some(p), None) => Err(format!("binding {base:?} is a pattern ({p}): name one of its topics as {base}{NAME_SEPARATOR}<topic>")),
+        (Some(p), Some(t)) => match Regex::new(p) {
+            Ok(re) if re.is_match(t) => Ok(expand(b, t)),
+            Ok(_) => Err(format!("topic {t:?} does not match binding {base:?}'s pattern {p}")),
+            Err(e) => Err(format!("binding {base:?}: {e}")),
+        },
+    }
+}
+
 /// The checks of pattern bindings: the pattern compiles, each output override names
 /// `{topic}` (two matched topics would otherwise share it), and `kafka.pattern_refresh`.
 pub(super) fn validate(cfg: &GateConfig) -> Result<(), ConfigError> {
@@ -166,6 +188,27 @@ mod tests {
         // An override's shape is an output name too: `parked.x` is never taken as a source.
         let p = Patterns::new(&c).expect("patterns compile");
         assert!(p.select(["parked.orders.eu"], &HashSet::new()).is_empty());
+    }
+
+    #[test]
+    fn commands_name_a_matched_topic() {
+        let c = cfg("");
+        // (name, Ok(source) or Err(part of the message))
+        let cases: [(&str, Result<&str, &str>); 6] = [
+            ("fixed", Ok("orders.fixed")),
+            ("orders:orders.eu", Ok("orders.eu")),
+            ("orders", Err("name one of its topics as orders:<topic>")),
+            ("orders:refunds", Err("does not match")),
+            ("fixed:orders.fixed", Err("not a pattern")),
+            ("nope", Err("no binding")),
+        ];
+        for (name, want) in cases {
+            match (concrete(&c, name), want) {
+                (Ok(b), Ok(source)) => assert_eq!(b.source, source, "{name}"),
+                (Err(e), Err(part)) => assert!(e.contains(part), "{name}: {e} lacks {part}"),
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        }
     }
 
     #[test]

@@ -44,12 +44,12 @@ impl Target {
     pub fn new(cfg: GateConfig, binding: Option<&str>) -> Result<Self, String> {
         let names: Vec<&str> = cfg.bindings.iter().map(|b| b.name.as_str()).collect();
         let b = match binding {
-            Some(n) => cfg.bindings.iter().find(|b| b.name == n).ok_or_else(|| format!("no binding {n:?} in the config; bindings: {}", names.join(", ")))?,
-            None if cfg.bindings.len() == 1 => &cfg.bindings[0],
-            None => return Err(format!("the config has several bindings; pick one with --binding ({})", names.join(", "))),
+            Some(n) => crate::config::pattern::concrete(&cfg, n)?,
+            None if cfg.bindings.len() == 1 && cfg.bindings[0].pattern().is_none() => cfg.bindings[0].clone(),
+            None => return Err(format!("the config has several bindings or a pattern; pick one with --binding ({})", names.join(", "))),
         };
         let (info, compiled) = ContractInfo::load_compiled(&cfg.contracts.dir, &b.contract, b.object.as_deref())?;
-        Ok(Self { binding: b.clone(), info, compiled: Arc::new(compiled), cfg })
+        Ok(Self { binding: b, info, compiled: Arc::new(compiled), cfg })
     }
 }
 
