@@ -218,7 +218,9 @@ pub fn table(r: &Report) -> String {
             (Some(o), None) => format!(", object {o}"),
             _ => String::new(),
         };
-        let _ = writeln!(out, "  binding {}: {} -> {runs}{detail}, {}, fallback {}", b.name, b.source, b.format, b.fallback);
+        // A pattern binds each topic it matches at run time, as `<name>:<topic>`.
+        let source = if b.source.starts_with('^') { format!("topics matching {} (each bound as {}:<topic>)", b.source, b.name) } else { b.source.clone() };
+        let _ = writeln!(out, "  binding {}: {source} -> {runs}{detail}, {}, fallback {}", b.name, b.format, b.fallback);
     }
     for s in &r.seeds {
         let _ = writeln!(out, "  seed {s}");
