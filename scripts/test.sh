@@ -194,7 +194,12 @@ summary() {
         done < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p' "$out")
     fi
     if (($1 != 0 && failed == 0)); then
-        cg_log "failed outside the tests (build error, services, compose file or a crashed test binary); see above"
+        # Name the step: its own lines may be far above the tests' output.
+        local why="build error, services or a crashed test binary"
+        ((fuzz_rc == 0)) || why="the fuzz step exited $fuzz_rc (its [fuzz] lines above say why)"
+        ((compose_rc == 0)) || why="a compose file is invalid"
+        ((cycles_rc == 0)) || why="a module import cycle"
+        cg_log "failed outside the tests: $why; see above"
     fi
     printf 'tests: %d passed, %d failed, %d skipped\n' "$passed" "$failed" "$ignored"
 }

@@ -161,20 +161,32 @@ impl Outputs {
         })
     }
 
-    /// Reads until `done(ledger)` or `timeout`.
+    /// Reads until `done(ledger)`, failing after `timeout` without a new source record (a
+    /// loaded box is slow, not stuck, while records keep coming) or after four times
+    /// `timeout` in all.
     pub(crate) async fn until(
         &mut self,
         what: &str,
         timeout: Duration,
         mut done: impl FnMut(&Ledger) -> bool,
     ) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let started = tokio::time::Instant::now();
+        let cap = started + timeout * 4;
+        let mut deadline = started + timeout;
         while !done(&self.ledger) {
-            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
-                Ok(Ok(m)) => self.ledger.add(&m.detach())?,
+            match tokio::time::timeout_at(deadline.min(cap), self.consumer.recv()).await {
+                Ok(Ok(m)) => {
+                    let before = self.ledger.seen.len();
+                    self.ledger.add(&m.detach())?;
+                    if self.ledger.seen.len() > before {
+                        deadline = tokio::time::Instant::now() + timeout;
+                    }
+                }
                 Ok(Err(e)) => bail!("reading outputs: {e}"),
                 Err(_) => bail!(
-                    "timed out after {timeout:?} waiting until {what}: {} source records seen",
+                    "timed out after {:?} waiting until {what} ({timeout:?} without a new source record, or {:?} in all): {} source records seen",
+                    started.elapsed(),
+                    timeout * 4,
                     self.ledger.seen.len()
                 ),
             }
