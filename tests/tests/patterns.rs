@@ -86,11 +86,12 @@ fn literal(s: &str) -> String {
 /// stays open for the rest of the test), a shared breaker in Redis, and event topics that match
 /// the pattern too (the gate must not bind them).
 fn gate_yaml(brokers: &str, contracts: &Path, p: &str, redis: &str, key_prefix: &str) -> String {
+    let refresh = REFRESH.as_millis();
     format!(
         "kafka:
   brokers: {brokers}
   group_id: {p}-gate
-  pattern_refresh: 1s
+  pattern_refresh: {refresh}ms
   properties:
     session.timeout.ms: \"6000\"
 redis:
@@ -336,9 +337,12 @@ async fn a_pattern_binds_each_matching_topic_with_its_own_breaker_and_picks_up_n
     }
 
     // What the gate must never bind. Its outputs, its event topics (all matching the pattern)
-    // and the unmatched topic exist now; a wrong match would show at the next listing, so let
-    // a few pass first (nothing to wait for when the gate is right).
-    tokio::time::sleep(REFRESH * 4).await;
+    // and the unmatched topic exist now; a wrong match would show at the next listing, so wait
+    // for three more listings (`contract_gate_pattern_refreshes_total`).
+    let listings = |page: &str| page.lines().filter(|l| l.starts_with("contract_gate_pattern_refreshes_total{") && l.contains("outcome=\"listed\"")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum::<f64>();
+    let before = listings(&page);
+    ensure!(before >= 1.0, "no listing counted in /metrics");
+    e2e::wait_until("three more listings of the cluster's topics", T, || async { http_get(&addr, "/metrics").await.ok().filter(|(_, p)| listings(p) >= before + 3.0) }).await?;
     let listed = tenants(&addr).await?;
     ensure!(listed == want, "bindings after a few more listings: {}", show(&listed));
     ensure!(assigned(&brokers, &group).is_some_and(|x| x.iter().sum::<usize>() == 6), "the group holds {:?}, not just the three tenants' 6 partitions", assigned(&brokers, &group));

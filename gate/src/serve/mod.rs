@@ -214,8 +214,9 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     // The topics the patterns take now; later ones are picked up by `patterns::follow`.
     let matched = if patterns.is_empty() { Vec::new() } else { patterns::discover(&builder, &patterns, &bindings.iter().map(|b| b.cfg.source.clone()).collect()).await? };
     for b in &matched {
-        info!(binding = %b.name, topic = %b.source, "pattern binding: topic bound");
         bindings.push(builder.runtime(b, None)?);
+        let pattern_binding = crate::config::pattern::config_name(&b.name);
+        telemetry::Emit::emit(telemetry::patterns::TopicMatched { pattern_binding, binding: &b.name, topic: &b.source, refused: None });
     }
 
     let exactly_once = cfg.delivery.mode == DeliveryMode::ExactlyOnce;

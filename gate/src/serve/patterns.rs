@@ -12,12 +12,14 @@ use super::assemble::{last_good_partitions, Builder, Tasks};
 use super::rebalance::GateContext;
 use super::topology::BindingSet;
 use super::ServeError;
-use crate::config::pattern::{expand, Patterns};
+use super::telemetry::patterns::{TopicMatched, TopicsListed};
+use super::telemetry::Emit;
+use crate::config::pattern::{config_name, expand, Patterns};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::warn;
 
 /// The topics the patterns take in the cluster now and that are not bound yet, as concrete
 /// bindings.
@@ -53,9 +55,12 @@ pub async fn follow(builder: Arc<Builder>, patterns: Patterns, set: BindingSet, 
             r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { break },
         }
         let found = match discover(&builder, &patterns, &set.sources().into_iter().collect()).await {
-            Ok(found) => found,
+            Ok(found) => {
+                TopicsListed { failure: None }.emit();
+                found
+            }
             Err(e) => {
-                warn!(error = %e, "pattern bindings: cannot list the cluster's topics; trying again at the next refresh");
+                TopicsListed { failure: Some(&format!("{e:#}")) }.emit();
                 continue;
             }
         };
@@ -70,7 +75,7 @@ pub async fn follow(builder: Arc<Builder>, patterns: Patterns, set: BindingSet, 
                 Err(e) => {
                     let why = format!("{e:#}");
                     if refused.get(&b.source) != Some(&why) {
-                        warn!(binding = %b.name, topic = %b.source, error = %why, "pattern bindings: the topic cannot be bound; trying again at the next refresh");
+                        TopicMatched { pattern_binding: config_name(&b.name), binding: &b.name, topic: &b.source, refused: Some(&why) }.emit();
                         refused.insert(b.source.clone(), why);
                     }
                 }
@@ -93,7 +98,7 @@ async fn bind(builder: &Builder, set: &BindingSet, tasks: &Tasks, b: &crate::con
     if !set.add(&added) {
         return Ok(Vec::new());
     }
-    info!(binding = %b.name, topic = %b.source, contract = %added.binding.contract().id, "pattern binding: topic bound");
+    TopicMatched { pattern_binding: config_name(&b.name), binding: &b.name, topic: &b.source, refused: None }.emit();
     Ok(tasks.spawn(&added.binding, last_good_partitions(&added.binding, &added.partitions)))
 }
 

@@ -166,8 +166,14 @@ pub const CANARY_RECORDS: Metric = Metric { name: "contract_gate_canary_records_
 /// `contract_gate_canary_latency_seconds`.
 pub const CANARY_LATENCY: Metric = Metric { name: "contract_gate_canary_latency_seconds", kind: Kind::Histogram(CANARY_BUCKETS), unit: Some(Unit::Seconds), help: "Time from writing a canary record to the source topic to reading it on the validated topic: the gate's whole path, end to end.", labels: &["binding"] };
 
+/// `contract_gate_pattern_refreshes_total`.
+pub const PATTERN_REFRESHES: Metric = Metric { name: "contract_gate_pattern_refreshes_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Listings of the cluster's topics for pattern bindings (a source starting with ^) by outcome: listed, failed (tried again at the next kafka.pattern_refresh).", labels: &["outcome"] };
+
+/// `contract_gate_pattern_topics_total`.
+pub const PATTERN_TOPICS: Metric = Metric { name: "contract_gate_pattern_topics_total", kind: Kind::Counter, unit: Some(Unit::Count), help: "Topics a pattern binding matched, by the config binding and outcome: bound (its binding, outputs and tasks are running), refused (it could not be bound; tried again at each refresh, counted once per distinct reason).", labels: &["binding", "outcome"] };
+
 /// Every metric the gate process exports.
-pub const ALL: [Metric; 32] = [
+pub const ALL: [Metric; 34] = [
     RECORDS,
     RULE_VIOLATIONS,
     DECODE_ERRORS,
@@ -200,6 +206,8 @@ pub const ALL: [Metric; 32] = [
     SHADOW_EVALUATIONS,
     CANARY_RECORDS,
     CANARY_LATENCY,
+    PATTERN_REFRESHES,
+    PATTERN_TOPICS,
 ];
 
 /// The gauge that carries a window rule's value in `unit`, and the factor from the rule's

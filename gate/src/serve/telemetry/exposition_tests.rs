@@ -87,6 +87,8 @@ fn render_one_of_each() -> String {
         shadow::ShadowTransition { binding: b, version: "1.1.0", from: "closed", to: "open", reason: "breach" }.emit();
         shadow::ShadowStarted { binding: b, contract: "flights", version: "1.1.0", active: "1.0.0" }.emit();
         canary::CanaryEvent { binding: b, id: "r/1/0", outcome: canary::CanaryOutcome::Delivered, latency_ms: Some(12), detail: None }.emit();
+        super::patterns::TopicsListed { failure: None }.emit();
+        super::patterns::TopicMatched { pattern_binding: b, binding: "flights:t", topic: "t", refused: None }.emit();
         registry::events::ContractPushed { outcome: "created" }.emit();
         registry::events::SchemaRequested { operation: "register", outcome: "ok" }.emit();
         registry::events::SchemaRegistered { subject: "flights-value", outcome: "created", detail: None }.emit();

@@ -11,6 +11,7 @@ pub mod catalog;
 #[cfg(test)]
 mod exposition_tests;
 pub mod last_flush;
+pub mod patterns;
 pub mod shadow;
 
 pub use catalog::{install, Kind, Metric, ALL};
