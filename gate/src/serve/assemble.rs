@@ -6,7 +6,7 @@
 use super::binding::{self, BindingRuntime};
 use super::breaker_store::AnyStore;
 use super::topology::Added;
-use super::{canary, events, flusher, lastgood, pipeline, startup, ServeError};
+use super::{canary, events, flusher, lastgood, startup, topology, ServeError};
 use crate::config::{Binding, Fallback, GateConfig};
 use crate::contract_source::ContractSource;
 use crate::output::Output;
@@ -68,10 +68,10 @@ impl Builder {
     ///
     /// # Errors
     /// Topics cannot be listed or created, or a last-good index cannot be read.
-    pub async fn outputs(&self, bindings: &[Arc<BindingRuntime>], with_events: bool) -> Result<(pipeline::TopicMap<i32>, pipeline::TopicMap<usize>), ServeError> {
+    pub async fn outputs(&self, bindings: &[Arc<BindingRuntime>], with_events: bool) -> Result<(topology::TopicMap<i32>, topology::TopicMap<usize>), ServeError> {
         let cfg = &self.cfg;
         let partitions = if cfg.kafka.create_topics { crate::kafka::ensure_topics(cfg, |existing| super::wanted_topics(cfg, bindings, existing, with_events)).await? } else { Default::default() };
-        let partitions: pipeline::TopicMap<i32> = partitions.into_iter().collect();
+        let partitions: topology::TopicMap<i32> = partitions.into_iter().collect();
         let limits = super::output_limits(cfg, bindings).await?;
         for b in bindings.iter().filter(|b| b.cfg.fallback == Fallback::LastGood) {
             let n = lastgood::rebuild(cfg, b).await.map_err(super::kafka_err(format!("rebuilding the last-good index of {}", b.cfg.name)))?;
@@ -135,6 +135,6 @@ impl Tasks {
 
 /// The partition count of `b`'s last-good topic in `partitions`.
 #[must_use]
-pub fn last_good_partitions(b: &BindingRuntime, partitions: &pipeline::TopicMap<i32>) -> Option<i32> {
+pub fn last_good_partitions(b: &BindingRuntime, partitions: &topology::TopicMap<i32>) -> Option<i32> {
     partitions.get(b.topics.get(Output::LastGood)).copied()
 }

@@ -331,7 +331,7 @@ fn worker_pipeline(cfg: &GateConfig, replica: &str, set: &topology::BindingSet, 
 /// `message.max.bytes`, lowered to the topic's `max.message.bytes` where the cluster says so.
 /// A topic below the largest accepted record is named at startup: its oversized records will
 /// be quarantined as stubs.
-pub(crate) async fn output_limits(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Result<pipeline::TopicMap<usize>, ServeError> {
+pub(crate) async fn output_limits(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>]) -> Result<topology::TopicMap<usize>, ServeError> {
     let producer = cfg.output_record_limit()?;
     let names: Vec<&str> = bindings.iter().flat_map(|b| b.topics.iter().filter(|(o, _)| *o != Output::LastGood).map(|(_, t)| t)).collect();
     let described = match crate::kafka::max_message_bytes(cfg, &names).await {
@@ -342,7 +342,7 @@ pub(crate) async fn output_limits(cfg: &GateConfig, bindings: &[Arc<BindingRunti
         }
     };
     let needed = cfg.max_record_bytes.saturating_add(fit::GATE_HEADERS_BYTES);
-    let mut out = pipeline::TopicMap::default();
+    let mut out = topology::TopicMap::default();
     for name in names {
         let limit = described.get(name).map_or(producer, |t| producer.min(*t));
         if limit < needed {

@@ -20,14 +20,10 @@ use rdkafka::consumer::StreamConsumer;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::BaseRecord;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-/// A map by topic name, looked up per record: hashed with foldhash, not SipHash (the names come
-/// from the gate's own configuration, so flooding is not a concern).
-pub type TopicMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
 
 /// Everything the loop needs.
 pub struct Pipeline {

@@ -4,9 +4,12 @@
 //! [`BindingSet`], which is replaced whole on a change (a lock-free load per record).
 
 use super::binding::BindingRuntime;
-use super::pipeline::TopicMap;
 use arc_swap::{ArcSwap, Guard};
 use std::sync::Arc;
+
+/// A map by topic name, looked up per record: hashed with foldhash, not SipHash (the names come
+/// from the gate's configuration and the cluster's topic list, not from records).
+pub type TopicMap<V> = std::collections::HashMap<String, V, foldhash::fast::RandomState>;
 
 /// One consistent view: every binding with its output topics' partition counts and limits.
 #[derive(Debug, Default)]
