@@ -22,10 +22,14 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// One source partition: topic, binding name, partition.
 type Part = (String, String, i32);
 
-/// Samples the lag of `group` on every `(source topic, binding)` every `every` until
-/// `shutdown` turns true. Errors (a broker away, a group with no coordinator yet) skip a
+/// The `(source topic, binding)` pairs to sample, asked again at each partition listing (a
+/// pattern binding adds topics while the gate runs).
+pub type Sources = Box<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
+
+/// Samples the lag of `group` on every `(source topic, binding)` of `sources` every `every`
+/// until `shutdown` turns true. Errors (a broker away, a group with no coordinator yet) skip a
 /// sample and are logged at debug level: lag is an observation, never a reason to stop.
-pub async fn run(kafka: ClientConfig, group: String, sources: Vec<(String, String)>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(kafka: ClientConfig, group: String, sources: Sources, every: Duration, mut shutdown: watch::Receiver<bool>) {
     let cfg = kafka.clone().set("group.id", &group).set("enable.auto.commit", "false").clone();
     let consumer = match tokio::task::spawn_blocking(move || cfg.create::<BaseConsumer>()).await {
         Ok(Ok(c)) => Arc::new(c),
@@ -49,7 +53,7 @@ pub async fn run(kafka: ClientConfig, group: String, sources: Vec<(String, Strin
         }
         let refresh = parts.is_empty() || listed.is_none_or(|t| t.elapsed() >= METADATA_EVERY);
         let c = Arc::clone(&consumer);
-        let srcs = sources.clone();
+        let srcs = if refresh { sources() } else { Vec::new() };
         let known = parts.clone();
         let res = tokio::task::spawn_blocking(move || {
             let parts = if refresh { partitions(&c, &srcs) } else { known };

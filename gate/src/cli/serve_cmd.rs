@@ -58,7 +58,8 @@ pub async fn serve(cfg: GateConfig) -> Result<(), ServeError> {
     // then fail the bind and wait out their transactional abort before exiting).
     let listener = TcpListener::bind(&cfg.http.listen).await.map_err(|source| ServeError::Http { what: format!("bind {}", cfg.http.listen), source })?;
     let running = serve::start(&cfg).await?;
-    let sources = cfg.bindings.iter().map(|b| (b.source.clone(), b.name.clone())).collect();
+    let topology = running.topology.clone();
+    let sources: crate::lag::Sources = Box::new(move || topology.list().iter().map(|b| (b.cfg.source.clone(), b.cfg.name.clone())).collect());
     let lag = tokio::spawn(crate::lag::run(crate::kafka::client_config(&cfg), cfg.kafka.group_id.clone(), sources, std::time::Duration::from_secs(5), running.shutdown.subscribe()));
     let token = std::env::var(&cfg.http.token_env).ok().filter(|t| !t.is_empty());
     if token.is_none() {

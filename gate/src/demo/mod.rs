@@ -167,7 +167,8 @@ async fn scenario(opts: &Options, metrics: &PrometheusHandle) -> anyhow::Result<
         started.elapsed().as_secs_f64(),
         &format!("gate started: contract {} {} on topic {}, fallback {}, memory breaker store", contract.id, contract.version, b.source, b.fallback.as_str()),
     );
-    let lag_task = tokio::spawn(crate::lag::run(crate::kafka::client_config(&cfg), cfg.kafka.group_id.clone(), vec![(b.source.clone(), b.name.clone())], Duration::from_secs(1), running.shutdown.subscribe()));
+    let one = vec![(b.source.clone(), b.name.clone())];
+    let lag_task = tokio::spawn(crate::lag::run(crate::kafka::client_config(&cfg), cfg.kafka.group_id.clone(), Box::new(move || one.clone()), Duration::from_secs(1), running.shutdown.subscribe()));
     let http = match &opts.listen {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
