@@ -96,7 +96,9 @@ impl Decoder {
     /// [`Decoder::decode`] for binding `name` judged by `contract`; `replay` uses it without a
     /// running binding.
     pub async fn decode_for(&self, name: &str, contract: impl FnOnce() -> Arc<CompiledContract>, payload: &[u8]) -> Decoded {
-        let out = self.decode_with(self.wire.get(name), name, contract, payload, self.spare()).await;
+        // A pattern's bindings (`<name>:<topic>`) share the writer-schema source of their
+        // config binding: one contract, one judgement per schema.
+        let out = self.decode_with(self.wire.get(crate::config::pattern::config_name(name)), name, contract, payload, self.spare()).await;
         if let Err(Rejected::Decode { kind, .. }) = &out {
             RecordRejected { binding: name, kind: *kind }.emit();
         }
@@ -107,7 +109,7 @@ impl Decoder {
     /// for its key object. A refusal is the key's failure, not a decode error of the binding:
     /// it is not counted as one.
     pub async fn decode_key(&self, b: &BindingRuntime, object: &Arc<CompiledContract>, key: &[u8]) -> Decoded {
-        let (name, source) = match self.keys.get(&b.cfg.name) {
+        let (name, source) = match self.keys.get(crate::config::pattern::config_name(&b.cfg.name)) {
             Some((name, source)) => (name.as_str(), Some(source)),
             None => (b.cfg.name.as_str(), None),
         };
@@ -161,4 +163,29 @@ fn header(payload: &[u8]) -> Result<(u32, &[u8]), Rejected> {
         };
         Rejected::decode(kind, e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_patterns_bindings_decode_in_its_wire_format() {
+        let text = "kafka:\n  brokers: 127.0.0.1:9092\ncontracts:\n  dir: c\nschema_registry:\n  url: http://127.0.0.1:1\nbindings:\n  - name: tenants\n    source: '^orders\\..*'\n    contract: o\n    fallback: hold\n    format: avro\n";
+        let cfg: GateConfig = serde_saphyr::from_str(text).expect("config parses");
+        let d = Decoder::new(&cfg).expect("decoder");
+        let contract = || -> Arc<CompiledContract> { unreachable!("a refused header never needs the contract") };
+        // (binding name, payload) -> the failure: the wire format's for the pattern's bindings.
+        let cases: [(&str, &[u8], DecodeFailure); 3] = [
+            ("tenants:orders.eu", &[1, 0, 0, 0, 1, 2], DecodeFailure::MagicByte),
+            ("tenants:orders.eu", &[0, 0], DecodeFailure::Short),
+            ("other", &[1, 0, 0, 0, 1, 2], DecodeFailure::Json),
+        ];
+        for (name, payload, want) in cases {
+            match d.decode_for(name, contract, payload).await {
+                Err(Rejected::Decode { kind, .. }) => assert_eq!(kind, want, "{name} {payload:?}"),
+                other => panic!("{name} {payload:?}: {other:?}"),
+            }
+        }
+    }
 }
