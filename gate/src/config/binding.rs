@@ -67,7 +67,8 @@ pub struct Binding {
     /// Each matching topic is bound on its own, as `<name>:<topic>`, with its own outputs
     /// (`<topic>.<suffix>`; overrides name theirs with `{topic}`), window and breaker; topics
     /// created later are picked up within `kafka.pattern_refresh`. The gate's own outputs,
-    /// its event topics, internal `__` topics and topics other bindings take are never taken.
+    /// its event topics, the contract registry's log, internal `__` topics and topics other
+    /// bindings take are never taken.
     pub source: String,
     /// Contract id.
     pub contract: String,

@@ -25,7 +25,8 @@ pub struct Patterns {
     /// Names of outputs of pattern bindings, as a pattern (`^(.+)\.validated$`, …): a topic
     /// looking like an output is never a source, so the gate's outputs never cascade.
     outputs: Vec<Regex>,
-    /// Topics no pattern may take: the literal bindings' sources and outputs, the events.
+    /// Topics no pattern may take: the literal bindings' sources and outputs, the events, the
+    /// contract registry's log.
     reserved: HashSet<String>,
 }
 
@@ -38,6 +39,8 @@ impl Patterns {
         let mut patterns = Vec::new();
         let mut outputs = Vec::new();
         let mut reserved: HashSet<String> = [cfg.events.breaker_topic.clone(), cfg.events.violations_topic.clone()].into();
+        // The contract registry's log, when the gate keeps one.
+        reserved.extend(cfg.contracts.registry.as_ref().map(|r| r.topic.clone()));
         for (i, b) in cfg.bindings.iter().enumerate() {
             let Some(p) = b.pattern() else {
                 reserved.insert(b.source.clone());
@@ -137,7 +140,7 @@ mod tests {
 
     fn cfg(extra: &str) -> GateConfig {
         let text = format!(
-            "kafka:\n  brokers: 127.0.0.1:9092\ncontracts:\n  dir: c\nbindings:\n  - name: orders\n    source: '^orders\\..*'\n    contract: o\n    fallback: hold\n{extra}  - name: fixed\n    source: orders.fixed\n    contract: o\n    fallback: hold\n  - name: tenants\n    source: '^(orders|tenant)\\.[a-z]+$'\n    contract: o\n    fallback: hold\n"
+            "kafka:\n  brokers: 127.0.0.1:9092\ncontracts:\n  dir: c\n  registry: {{ topic: orders.contracts }}\nbindings:\n  - name: orders\n    source: '^orders\\..*'\n    contract: o\n    fallback: hold\n{extra}  - name: fixed\n    source: orders.fixed\n    contract: o\n    fallback: hold\n  - name: tenants\n    source: '^(orders|tenant)\\.[a-z]+$'\n    contract: o\n    fallback: hold\n"
         );
         let cfg: GateConfig = serde_saphyr::from_str(&text).expect("config parses");
         cfg.validate().expect("config is valid");
@@ -155,8 +158,9 @@ mod tests {
         // (listing, topics taken with the binding index)
         let cases: [Case; 6] = [
             (&["orders.us", "tenant.acme", "other"], &[(0, "orders.us"), (2, "tenant.acme")]),
-            // Bound already (here or by a literal binding), internal, or the events: left.
-            (&["orders.eu", "orders.fixed", "__consumer_offsets", "contract-gate.breaker-events"], &[]),
+            // Bound already (here or by a literal binding), internal, the events or the
+            // registry's log: left.
+            (&["orders.eu", "orders.fixed", "__consumer_offsets", "contract-gate.breaker-events", "orders.contracts"], &[]),
             // Named like the gate's outputs of a pattern binding: never a source, so the outputs
             // of a matched topic do not cascade into bindings of their own.
             (&["orders.us.validated", "orders.us.last-good", "orders.us.held", "tenant.acme.quarantine"], &[]),
