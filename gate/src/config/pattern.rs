@@ -17,6 +17,14 @@ pub fn config_name(name: &str) -> &str {
     name.split(NAME_SEPARATOR).next().unwrap_or(name)
 }
 
+/// `bindings[i].<field>` of the config binding behind `name` (a pattern's matched bindings
+/// name their pattern's entry), for errors found once a binding is put together.
+#[must_use]
+pub fn field_of(cfg: &GateConfig, name: &str, field: &str) -> String {
+    let i = cfg.bindings.iter().position(|x| x.name == config_name(name)).unwrap_or_default();
+    format!("bindings[{i}].{field}")
+}
+
 /// The pattern bindings of a config, compiled, with what they must never take.
 #[derive(Debug)]
 pub struct Patterns {

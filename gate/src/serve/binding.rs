@@ -382,8 +382,7 @@ pub fn ambiguous_object(b: &crate::config::Binding, contract: &contracts::Compil
 /// `bindings[i].object` when the binding must name its schema object.
 pub fn object_named_if_ambiguous(cfg: &GateConfig, b: &crate::config::Binding, contract: &contracts::CompiledContract) -> Result<(), crate::config::ConfigError> {
     let Some(message) = ambiguous_object(b, contract) else { return Ok(()) };
-    let i = cfg.bindings.iter().position(|x| x.name == crate::config::pattern::config_name(&b.name)).unwrap_or_default();
-    Err(crate::config::ConfigError::Invalid { field: format!("bindings[{i}].object"), message })
+    Err(crate::config::ConfigError::Invalid { field: crate::config::pattern::field_of(cfg, &b.name, "object"), message })
 }
 
 /// `stale_records: divert|quarantine` needs a latency SLA on the binding's object, else no
@@ -395,9 +394,8 @@ pub fn stale_records_judged(cfg: &GateConfig, b: &crate::config::Binding, contra
     if b.stale_records == crate::config::StaleRecords::Count || contract.rules.iter().any(|r| r.metric == contracts::MetricKind::StaleRecords) {
         return Ok(());
     }
-    let i = cfg.bindings.iter().position(|x| x.name == crate::config::pattern::config_name(&b.name)).unwrap_or_default();
     Err(crate::config::ConfigError::Invalid {
-        field: format!("bindings[{i}].stale_records"),
+        field: crate::config::pattern::field_of(cfg, &b.name, "stale_records"),
         message: format!("contract {} has no latency SLA on object {}: add slaProperties latency with element {}.<timestamp property>", contract.id, contract.object, contract.object),
     })
 }

@@ -39,7 +39,7 @@ use binding::BindingRuntime;
 use breaker::{BreakerOptions, RedisConfig};
 use crate::kafka::{consumer_config, producer_config, TopicSpec};
 use crate::output::Output;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::StreamConsumer;
 use rdkafka::producer::FutureProducer;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -212,7 +212,11 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
         bindings.push(builder.runtime(b, prepared.contracts.get_mut(i).and_then(Option::take))?);
     }
     // The topics the patterns take now; later ones are picked up by `patterns::follow`.
-    let matched = if patterns.is_empty() { Vec::new() } else { patterns::discover(&builder, &patterns, &bindings.iter().map(|b| b.cfg.source.clone()).collect()).await? };
+    let lister = if patterns.is_empty() { None } else { Some(patterns::lister(cfg)?) };
+    let matched = match &lister {
+        Some(l) => patterns::discover(l, cfg, &patterns, &bindings.iter().map(|b| b.cfg.source.clone()).collect()).await?,
+        None => Vec::new(),
+    };
     for b in &matched {
         bindings.push(builder.runtime(b, None)?);
         let pattern_binding = crate::config::pattern::config_name(&b.name);
@@ -228,12 +232,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     let violations = events::ViolationSink::new(events_producer.clone(), cfg.events.violations_topic.clone(), cfg.events.violations_per_rule_per_second);
     // A pattern binding may be strict even before it matches a topic.
     let any_strict = cfg.bindings.iter().any(|b| b.strict);
-    let set = topology::BindingSet::new(topology::Topology {
-        bindings: bindings.iter().map(|b| (b.cfg.source.clone(), Arc::clone(b))).collect(),
-        list: bindings.clone(),
-        partitions: partitions.clone(),
-        limits,
-    });
+    let set = topology::BindingSet::new(topology::Topology::new(bindings.clone(), partitions.clone(), limits));
     let mut pipelines = Vec::new();
     // Strict bindings hear from their flusher when a window generation has been judged; every
     // record loop holds deferred records, so each has its own channel.
@@ -247,9 +246,9 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     }
     let tasks = assemble::Tasks { transitions: transitions.clone(), events_producer: events_producer.clone(), judged: judged_txs, client: crate::kafka::client_config(cfg), replica: replica.clone(), shutdown: rx.clone() };
     let mut flushers: Vec<_> = bindings.iter().flat_map(|b| tasks.spawn(b, assemble::last_good_partitions(b, &partitions))).collect();
-    if !patterns.is_empty() {
+    if let Some(lister) = lister {
         let consumers = pipelines.iter().map(|p| Arc::clone(&p.consumer)).collect();
-        flushers.push(tokio::spawn(patterns::follow(Arc::clone(&builder), patterns, set.clone(), tasks, consumers)));
+        flushers.push(tokio::spawn(patterns::follow(Arc::clone(&builder), lister, patterns, set.clone(), tasks, consumers)));
     }
     let ready = Arc::new(ready::Readiness::new(crate::kafka::client_config(cfg), set.clone()));
     let pipeline = tokio::spawn(workers::supervise(pipelines, exactly_once, rx));
@@ -306,12 +305,7 @@ fn worker_pipeline(cfg: &GateConfig, replica: &str, set: &topology::BindingSet, 
         .set("partition.assignment.strategy", "cooperative-sticky")
         .create_with_context(rebalance::GateContext::default())
         .map_err(kafka_err(format!("source consumer of worker {worker}")))?;
-    // A process whose only bindings are patterns that match nothing yet subscribes when they do.
-    let sources = set.sources();
-    if !sources.is_empty() {
-        let names: Vec<&str> = sources.iter().map(String::as_str).collect();
-        consumer.subscribe(&names).map_err(kafka_err("subscribing to the sources"))?;
-    }
+    set.subscribe(&consumer).map_err(kafka_err("subscribing to the sources"))?;
     Ok(pipeline::Pipeline {
         judged,
         consumer: Arc::new(consumer),

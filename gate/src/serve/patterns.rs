@@ -15,34 +15,41 @@ use super::ServeError;
 use super::telemetry::patterns::{TopicMatched, TopicsListed};
 use super::telemetry::Emit;
 use crate::config::pattern::{config_name, expand, Patterns};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, StreamConsumer};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tracing::warn;
+
+/// The client the topics are listed with, made once and kept for every refresh.
+pub type Lister = Arc<BaseConsumer>;
+
+/// The listing client.
+///
+/// # Errors
+/// The client cannot be made from the config's Kafka settings.
+pub fn lister(cfg: &crate::config::GateConfig) -> Result<Lister, ServeError> {
+    let client: BaseConsumer = crate::kafka::client_config(cfg).create().map_err(super::kafka_err("pattern bindings' metadata client"))?;
+    Ok(Arc::new(client))
+}
 
 /// The topics the patterns take in the cluster now and that are not bound yet, as concrete
 /// bindings.
 ///
 /// # Errors
 /// The cluster's topics cannot be listed.
-pub async fn discover(builder: &Builder, patterns: &Patterns, bound: &HashSet<String>) -> Result<Vec<crate::config::Binding>, ServeError> {
-    let client = crate::kafka::client_config(&builder.cfg);
+pub async fn discover(lister: &Lister, cfg: &crate::config::GateConfig, patterns: &Patterns, bound: &HashSet<String>) -> Result<Vec<crate::config::Binding>, ServeError> {
+    let meta = Arc::clone(lister);
     // The metadata request blocks on librdkafka: off the async runtime.
-    let listing = tokio::task::spawn_blocking(move || {
-        let meta: rdkafka::consumer::BaseConsumer = client.create().map_err(crate::kafka::AdminError::new("metadata client"))?;
-        crate::kafka::partition_counts(&meta)
-    })
-    .await
-    .map_err(|source| ServeError::Task { what: "listing topics", source })??;
-    Ok(patterns.select(listing.keys().map(String::as_str), bound).into_iter().map(|(i, topic)| expand(&builder.cfg.bindings[i], &topic)).collect())
+    let listing = tokio::task::spawn_blocking(move || crate::kafka::partition_counts(&meta)).await.map_err(|source| ServeError::Task { what: "listing topics", source })??;
+    Ok(patterns.select(listing.keys().map(String::as_str), bound).into_iter().map(|(i, topic)| expand(&cfg.bindings[i], &topic)).collect())
 }
 
 /// Follows the cluster until shutdown: every `kafka.pattern_refresh`, binds the topics the
 /// patterns take since the last look and subscribes every record loop to them. A topic whose
 /// binding cannot be put together (its contract, its outputs) is named once and tried again
 /// at each refresh. At shutdown, waits for the tasks of the bindings it added.
-pub async fn follow(builder: Arc<Builder>, patterns: Patterns, set: BindingSet, tasks: Tasks, consumers: Vec<Arc<StreamConsumer<GateContext>>>) {
+pub async fn follow(builder: Arc<Builder>, lister: Lister, patterns: Patterns, set: BindingSet, tasks: Tasks, consumers: Vec<Arc<StreamConsumer<GateContext>>>) {
     let mut shutdown = tasks.shutdown.clone();
     let mut running: Vec<JoinHandle<()>> = Vec::new();
     // The last failure per topic, so a refusal is logged when it first happens or changes.
@@ -54,7 +61,7 @@ pub async fn follow(builder: Arc<Builder>, patterns: Patterns, set: BindingSet, 
             () = tokio::time::sleep(every) => {}
             r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { break },
         }
-        let found = match discover(&builder, &patterns, &set.sources().into_iter().collect()).await {
+        let found = match discover(&lister, &builder.cfg, &patterns, &set.sources().into_iter().collect()).await {
             Ok(found) => {
                 TopicsListed { failure: None }.emit();
                 found
@@ -89,6 +96,8 @@ pub async fn follow(builder: Arc<Builder>, patterns: Patterns, set: BindingSet, 
     for t in running {
         let _ = t.await;
     }
+    // A client's drop talks to the broker: keep it off the async workers.
+    let _ = tokio::task::spawn_blocking(move || drop(lister)).await;
 }
 
 /// Puts one matched topic's binding together, adds it to the set and starts its tasks.
@@ -106,14 +115,9 @@ async fn bind(builder: &Builder, set: &BindingSet, tasks: &Tasks, b: &crate::con
 /// partitions out incrementally; assigned ones stay where they are).
 /// Returns whether every consumer took the subscription.
 pub fn subscribe(consumers: &[Arc<StreamConsumer<GateContext>>], set: &BindingSet) -> bool {
-    let sources = set.sources();
-    if sources.is_empty() {
-        return true;
-    }
-    let names: Vec<&str> = sources.iter().map(String::as_str).collect();
     let mut all = true;
     for c in consumers {
-        if let Err(e) = c.subscribe(&names) {
+        if let Err(e) = set.subscribe(c) {
             warn!(error = %e, "pattern bindings: subscribing to the bound topics failed; trying again at the next refresh");
             all = false;
         }

@@ -92,13 +92,12 @@ pub fn binding_contract(cfg: &GateConfig, b: &crate::config::Binding, source: &C
 /// object of the contract, or the one the value is checked by) or `bindings[i].object`.
 pub fn key_contract(cfg: &GateConfig, b: &crate::config::Binding, contract: &CompiledContract, source: &ContractSource) -> Result<Option<(super::key::KeyRules, Option<CompiledContract>)>, ServeError> {
     let Some(spec) = &b.key else { return Ok(None) };
-    let i = cfg.bindings.iter().position(|x| x.name == crate::config::pattern::config_name(&b.name)).unwrap_or_default();
-    let field = |name: &str| format!("bindings[{i}].{name}");
+    let field = |name: &str| crate::config::pattern::field_of(cfg, &b.name, name);
     let rules = super::key::KeyRules::new(spec).map_err(|e| ConfigError::Invalid { field: field("key.pattern"), message: e.to_string() })?;
     let Some(object) = spec.object.as_deref() else { return Ok(Some((rules, None))) };
     if *contract.object == *object {
         // Without `object` the value takes the contract's first object, which may be the key's.
-        return Err(ConfigError::Invalid { field: field("object"), message: format!("the value would be checked by {object}, the key object (bindings[{i}].key.object): name the value's object") }.into());
+        return Err(ConfigError::Invalid { field: field("object"), message: format!("the value would be checked by {object}, the key object ({}): name the value's object", field("key.object")) }.into());
     }
     let exact = semver::VersionReq::parse(&format!("={}", contract.version)).map_err(|e| ConfigError::Invalid { field: field("key.object"), message: format!("contract version {}: {e}", contract.version) })?;
     let compiled = source.compile(&b.contract, Some(object), Some(&exact)).map_err(|e| ConfigError::Invalid { field: field("key.object"), message: format!("{object:?} cannot check keys with contract {} {}: {e}", contract.id, contract.version) })?;

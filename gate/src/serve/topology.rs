@@ -24,6 +24,23 @@ pub struct Topology {
     pub limits: TopicMap<usize>,
 }
 
+impl Topology {
+    /// A view of `list` (each source bound once: the first binding of a source stays) with
+    /// what is known of their output topics.
+    #[must_use]
+    pub fn new(list: Vec<Arc<BindingRuntime>>, partitions: TopicMap<i32>, limits: TopicMap<usize>) -> Self {
+        let mut bindings = TopicMap::default();
+        let mut kept = Vec::with_capacity(list.len());
+        for b in list {
+            if !bindings.contains_key(&b.cfg.source) {
+                bindings.insert(b.cfg.source.clone(), Arc::clone(&b));
+                kept.push(b);
+            }
+        }
+        Self { bindings, list: kept, partitions, limits }
+    }
+}
+
 /// A binding to add, with its output topics' partition counts and limits.
 #[derive(Debug)]
 pub struct Added {
@@ -65,10 +82,24 @@ impl BindingSet {
         self.0.load().list.iter().find(|b| b.cfg.name == name).cloned()
     }
 
-    /// The source topics, for the consumers' subscription.
+    /// The source topics.
     #[must_use]
     pub fn sources(&self) -> Vec<String> {
         self.0.load().list.iter().map(|b| b.cfg.source.clone()).collect()
+    }
+
+    /// Subscribes `consumer` to every bound source; with none bound yet (only patterns that
+    /// match nothing so far) it is left unsubscribed until one is.
+    ///
+    /// # Errors
+    /// The consumer refused the subscription.
+    pub fn subscribe<C: rdkafka::consumer::ConsumerContext>(&self, consumer: &rdkafka::consumer::StreamConsumer<C>) -> rdkafka::error::KafkaResult<()> {
+        use rdkafka::consumer::Consumer;
+        let sources = self.sources();
+        if sources.is_empty() {
+            return Ok(());
+        }
+        consumer.subscribe(&sources.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Adds a binding; one whose source is bound already is left out (the first stays).
@@ -80,12 +111,10 @@ impl BindingSet {
             if !fresh {
                 return Arc::clone(t);
             }
-            let mut next = Topology { bindings: t.bindings.clone(), list: t.list.clone(), partitions: t.partitions.clone(), limits: t.limits.clone() };
-            next.bindings.insert(added.binding.cfg.source.clone(), Arc::clone(&added.binding));
-            next.list.push(Arc::clone(&added.binding));
-            next.partitions.extend(added.partitions.iter().map(|(k, v)| (k.clone(), *v)));
-            next.limits.extend(added.limits.iter().map(|(k, v)| (k.clone(), *v)));
-            Arc::new(next)
+            let list = t.list.iter().chain([&added.binding]).cloned().collect();
+            let partitions = t.partitions.iter().chain(&added.partitions).map(|(k, v)| (k.clone(), *v)).collect();
+            let limits = t.limits.iter().chain(&added.limits).map(|(k, v)| (k.clone(), *v)).collect();
+            Arc::new(Topology::new(list, partitions, limits))
         });
         fresh
     }
