@@ -2,14 +2,15 @@
 """Memory soak of a running gate: produce valid flights at a steady rate and sample the gate's
 resident memory, to show whether it grows under load.
 
-    scripts/soak.py --brokers HOST:PORT --topic flights --pid GATE_PID \
+    scripts/soak.py --brokers HOST:PORT --topic flights [--topic more ...] --pid GATE_PID \
         [--rate 40000] [--seconds 600] [--every 10] [--keys 5000]
 
 Records are the sample flights (examples/flights/sample.jsonl) with `time_hour` moved a year
 on for every pass over the sample, so the contract's duplicate rule never fires; keys cycle
 over --keys values, so a `last_good` index holds at most that many entries. Prints one line
 per sample (elapsed s, records produced, RSS MiB) and the growth between the first sample
-after warm-up (a fifth of the run) and the last. Needs confluent-kafka.
+after warm-up (a fifth of the run) and the last. With several --topic, records go to them in
+turn (the rate is the total), to load a gate's bindings alike. Needs confluent-kafka.
 """
 
 import argparse
@@ -34,7 +35,7 @@ def rss_mib(pid):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--brokers", required=True)
-    ap.add_argument("--topic", required=True)
+    ap.add_argument("--topic", required=True, action="append", help="a source topic; repeat for several")
     ap.add_argument("--pid", type=int, required=True, help="the gate's process id")
     ap.add_argument("--rate", type=int, default=40000, help="records per second (default 40000)")
     ap.add_argument("--seconds", type=int, default=600)
@@ -74,7 +75,7 @@ def main():
                 pass_no += 1
                 batch = encoded(pass_no)
             try:
-                p.produce(a.topic, key=str(n % a.keys), value=batch[i])
+                p.produce(a.topic[n % len(a.topic)], key=str(n % a.keys), value=batch[i])
             except BufferError:
                 p.poll(0.01)
                 continue

@@ -15,6 +15,7 @@ use super::ServeError;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
+use futures::FutureExt as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -23,6 +24,11 @@ use tracing::{debug, info, warn};
 /// How often paused and peeking partitions, and probe records waiting for their verdict, look
 /// at their breaker.
 const RESUME_TICK: Duration = Duration::from_millis(100);
+
+/// Most records taken in one run between two passes through the loop's select: bounds how
+/// long delivery reports, strict mode's judgements and resume ticks wait behind a backlog
+/// (a run of small records lasts well under a millisecond).
+const RUN: u32 = 256;
 
 /// Runs until `shutdown` turns true, then lets the delivery finish (drain acknowledgements,
 /// commit the open batch), then closes the loop's clients within
@@ -69,21 +75,33 @@ async fn serve<D: Delivery>(p: &mut Pipeline, mut d: D, mut shutdown: watch::Rec
             }
             Some(j) = next_judged(&mut judged) => p.release_judged(&mut d, &mut parts, &j),
             msg = consumer.recv(), if d.has_room(parts.deferred.len()) => {
-                let msg = match msg {
-                    Ok(m) => m,
-                    Err(e) => {
-                        warn!(error = %e, "consume error");
-                        continue;
+                // Records already fetched are taken in a run, without going back through the
+                // select: each pass there arms every branch again (wakers on four notifiers, a
+                // timer), which cost more than judging a small record. The run ends at the
+                // first record not yet fetched, and as soon as anything a branch above waits
+                // for could be due: shutdown, a full in-flight window, a commit or retry time.
+                let mut next = Some(msg);
+                let mut run = 0;
+                while let Some(msg) = next.take() {
+                    match msg {
+                        Ok(msg) => {
+                            // Assignment changes queued by the callbacks inside this recv()
+                            // come first: the message may be the first of a partition that
+                            // just came back, or one fetched from a partition just handed
+                            // over (its new owner reads it).
+                            let gone = p.apply_changes(&mut d, &mut parts).await?;
+                            if !gone.iter().any(|(t, n)| *n == msg.partition() && t == msg.topic()) {
+                                p.take(&mut d, &mut parts, &msg).await?;
+                            }
+                        }
+                        Err(e) => warn!(error = %e, "consume error"),
                     }
-                };
-                // Assignment changes queued by the callbacks inside this recv() come first:
-                // the message may be the first of a partition that just came back, or one
-                // fetched from a partition just handed over (its new owner reads it).
-                let gone = p.apply_changes(&mut d, &mut parts).await?;
-                if gone.iter().any(|(t, n)| *n == msg.partition() && t == msg.topic()) {
-                    continue;
+                    run += 1;
+                    if run == RUN || !d.has_room(parts.deferred.len()) || shutdown.has_changed().unwrap_or(true) || d.due().is_some_and(|at| at <= tokio::time::Instant::now()) {
+                        break;
+                    }
+                    next = consumer.recv().now_or_never();
                 }
-                p.take(&mut d, &mut parts, &msg).await?;
             }
         }
     }

@@ -98,7 +98,9 @@ impl Decoder {
     pub async fn decode_for(&self, name: &str, contract: impl FnOnce() -> Arc<CompiledContract>, payload: &[u8]) -> Decoded {
         // A pattern's bindings (`<name>:<topic>`) share the writer-schema source of their
         // config binding: one contract, one judgement per schema.
-        let out = self.decode_with(self.wire.get(crate::config::pattern::config_name(name)), name, contract, payload, self.spare()).await;
+        // JSON only (the common case): no name to split per record.
+        let wire = if self.wire.is_empty() { None } else { self.wire.get(crate::config::pattern::config_name(name)) };
+        let out = self.decode_with(wire, name, contract, payload, self.spare()).await;
         if let Err(Rejected::Decode { kind, .. }) = &out {
             RecordRejected { binding: name, kind: *kind }.emit();
         }
