@@ -11,6 +11,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedHeaders, Message as _, OwnedHeaders};
 use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
 
@@ -58,6 +59,8 @@ pub struct Refused {
 pub struct AckQueue {
     done: Mutex<Vec<Report>>,
     ready: Notify,
+    /// Whether reports wait in `done`: read between the records of a run without the lock.
+    queued: AtomicBool,
 }
 
 impl AckQueue {
@@ -68,6 +71,7 @@ impl AckQueue {
             let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
             let was_empty = done.is_empty();
             done.push(Report { sent, result, refused });
+            self.queued.store(true, Ordering::Release);
             was_empty
         };
         if was_empty {
@@ -80,6 +84,14 @@ impl AckQueue {
         into.clear();
         let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
         std::mem::swap(&mut *done, into);
+        self.queued.store(false, Ordering::Release);
+    }
+
+    /// Whether reports are queued. Without the lock: a report queued by another thread at this
+    /// moment may be seen at the next call; one queued by the caller's own thread (a send
+    /// refused at once) is seen now.
+    pub fn has_reports(&self) -> bool {
+        self.queued.load(Ordering::Acquire)
     }
 
     /// Resolves when reports were queued since the last wake (at once if some are waiting).
@@ -139,5 +151,22 @@ mod tests {
         assert!(got.is_empty(), "taken reports are gone");
         // Nothing queued since: no wake is pending.
         assert!(tokio::time::timeout(std::time::Duration::from_millis(20), q.wait()).await.is_err());
+    }
+
+    /// A run of records asks between records whether reports wait (a send refused at once
+    /// must be retried before the next record of its partition goes out).
+    #[test]
+    fn has_reports_follows_push_and_take() {
+        let q = AckQueue::default();
+        let mut got = Vec::new();
+        assert!(!q.has_reports(), "nothing queued yet");
+        q.push(sent(1, 0), Err(KafkaError::Canceled), None);
+        assert!(q.has_reports(), "a report pushed by this thread is seen at once");
+        q.push(sent(2, 0), Ok(()), None);
+        q.take(&mut got);
+        assert_eq!(got.len(), 2);
+        assert!(!q.has_reports(), "taken");
+        q.take(&mut got);
+        assert!(!q.has_reports() && got.is_empty(), "an empty take leaves nothing flagged");
     }
 }

@@ -117,7 +117,10 @@ impl Pipeline {
     fn route(&self, b: &BindingRuntime, msg: &BorrowedMessage<'_>, decoded: &super::decode::Decoded, key_verdict: &KeyVerdict, operator: Option<PendingAction>, peek: bool, behind_probe: bool) -> Routed {
         // The gate's own heartbeat takes a path of its own: it proves the path, it is not data
         // (not even a sign of upstream life). An operator's release of a backlog takes it too.
-        if let (None, Some(id)) = (operator, headers::canary_id(msg.headers())) {
+        // Read once per record: librdkafka keeps parsed headers, but a record without any is
+        // looked at again (a buffer set up and freed) at every call.
+        let source_headers = msg.headers();
+        if let (None, Some(id)) = (operator, headers::canary_id(source_headers)) {
             return self.route_canary(b, msg, decoded, id, peek);
         }
         let arrival = now_ms();
@@ -226,7 +229,8 @@ impl Pipeline {
         // A shadow version sees every record the gate judged here once (a peeked or paused
         // record is read again and judged then). Costs one load while there is none.
         b.shadow.offer(|| super::shadow::ShadowRecord { arrival_ms: arrival, key: key.map(<[u8]>::to_vec), decoded: decoded.clone(), active_valid: checked_valid });
-        let rec = RecordRef { topic: msg.topic(), partition: msg.partition(), offset: msg.offset(), timestamp: msg.timestamp().to_millis(), key, index_key, payload, headers: msg.headers() };
+        // The binding's source is the record's topic (no C string read again).
+        let rec = RecordRef { topic: &b.source, partition: msg.partition(), offset: msg.offset(), timestamp: msg.timestamp().to_millis(), key, index_key, payload, headers: source_headers };
         if b.cfg.strict && valid && !released && matches!(sent_route, breaker::Route::Pass | breaker::Route::Probe) {
             let probe = matches!(sent_route, breaker::Route::Probe);
             return Routed::Deferred(Box::new(DeferredRecord::new(Until::Judged(generation), &rec, contract, verdict_rules.into_owned()).probe(probe)));

@@ -97,6 +97,12 @@ async fn serve<D: Delivery>(p: &mut Pipeline, mut d: D, mut shutdown: watch::Rec
                         Err(e) => warn!(error = %e, "consume error"),
                     }
                     run += 1;
+                    // As the select would before the next record: reports first. A send refused
+                    // at once (a full producer queue) is among them, and the retry it schedules
+                    // must go out before any later record of its partition.
+                    if d.awaits_reports() && p.acks.has_reports() {
+                        d.on_reports(p, &mut parts)?;
+                    }
                     if run == RUN || !d.has_room(parts.deferred.len()) || shutdown.has_changed().unwrap_or(true) || d.due().is_some_and(|at| at <= tokio::time::Instant::now()) {
                         break;
                     }
