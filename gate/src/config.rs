@@ -458,6 +458,14 @@ impl GateConfig {
             if b.strict && b.fallback == Fallback::Pause {
                 return Err(invalid(f("strict"), "cannot be combined with fallback: pause (a paused partition already keeps its records in Kafka); use hold, degrade or last_good"));
             }
+            if let Some(n) = b.strict_flush_records {
+                if !b.strict {
+                    return Err(invalid(f("strict_flush_records"), "only applies with strict: true"));
+                }
+                if n < b.breaker.min_records {
+                    return Err(invalid(f("strict_flush_records"), format!("{n} is below breaker.min_records ({}): a flush that small could never show a breach alone", b.breaker.min_records)));
+                }
+            }
             if b.strict && self.delivery.mode == DeliveryMode::ExactlyOnce {
                 return Err(invalid(f("strict"), "is not available with delivery.mode: exactly_once yet (a transaction would have to stay open across flushes)"));
             }
@@ -512,6 +520,8 @@ mod tests {
             (BASE.replace("fallback: hold", "fallback: hold\n    version: one"), "bindings[0].version"),
             (BASE.replace("fallback: hold", "fallback: pause\n    strict: true"), "bindings[0].strict"),
             (BASE.replace("fallback: hold", "fallback: hold\n    last_good_interval: 0s"), "bindings[0].last_good_interval"),
+            (BASE.replace("fallback: hold", "fallback: hold\n    strict_flush_records: 5000"), "bindings[0].strict_flush_records"),
+            (BASE.replace("fallback: hold", "fallback: hold\n    strict: true\n    strict_flush_records: 50"), "bindings[0].strict_flush_records"),
             (format!("{}delivery:\n  mode: exactly_once\n", BASE.replace("fallback: hold", "fallback: hold\n    strict: true")), "bindings[0].strict"),
             (BASE.replace("fallback: hold", "fallback: pause\n    stale_records: divert"), "bindings[0].stale_records"),
             (BASE.replace("  brokers: 127.0.0.1:9092\n", "  brokers: 127.0.0.1:9092\n  producer_properties: { message.max.bytes: '1000000' }\n"), "kafka.producer_properties.message.max.bytes"),

@@ -47,7 +47,7 @@ pub fn config(brokers: &str, contracts_dir: &Path, source: &str, fallback: Fallb
         // One loop per core, as a user gets it: the suite runs with several loops where the
         // box has several cores.
         workers: None,
-        bindings: vec![Binding { name: "flights".into(), source: source.to_string(), contract: "flights".into(), object: None, version: None, fallback, strict: false, stale_records: Default::default(), format: Default::default(), allowed_schema_ids: None, key: None, topics: Default::default(), headers: Default::default(), breaker, last_good_interval: Duration::from_millis(250), canary: None }],
+        bindings: vec![Binding { name: "flights".into(), source: source.to_string(), contract: "flights".into(), object: None, version: None, fallback, strict: false, strict_flush_records: None, stale_records: Default::default(), format: Default::default(), allowed_schema_ids: None, key: None, topics: Default::default(), headers: Default::default(), breaker, last_good_interval: Duration::from_millis(250), canary: None }],
     }
 }
 

@@ -92,6 +92,13 @@ pub struct Binding {
     /// two flush intervals of latency. Not with `fallback: pause` or exactly-once.
     #[serde(default)]
     pub strict: bool,
+    /// Strict mode: records one record loop checks before it asks for a flush ahead of
+    /// `breaker.flush_interval` (default: the larger of 2,000 and `breaker.min_records`; at
+    /// least `breaker.min_records`). Strict mode judges a flush's records together, and at a
+    /// backlog's read rate one interval holds tens of thousands of records: a breach among
+    /// them would send every one of them, good ones too, the open route.
+    #[serde(default)]
+    pub strict_flush_records: Option<u64>,
     /// What happens to a record whose event timestamp is older than the contract's latency
     /// SLA when it arrives: `count` (default: it flows and counts towards the window's stale
     /// share), `divert` (it takes the open route, whatever the breaker's state) or
@@ -142,6 +149,10 @@ fn default_last_good_interval() -> Duration {
     Duration::from_secs(5)
 }
 
+/// Records per record loop between strict flushes when `strict_flush_records` is not set: at
+/// the steady rates the breaker settings are calibrated for, a 250 ms flush holds fewer.
+const STRICT_FLUSH_RECORDS: u64 = 2_000;
+
 impl Binding {
     /// The version range this binding follows, if one is configured.
     ///
@@ -161,5 +172,11 @@ impl Binding {
     #[must_use]
     pub fn topics(&self) -> Topics {
         Topics::resolve(&self.source, &self.topics)
+    }
+
+    /// Records one record loop checks before it asks for a flush early: strict bindings only.
+    #[must_use]
+    pub fn strict_flush_after(&self) -> Option<u64> {
+        self.strict.then(|| self.strict_flush_records.unwrap_or(STRICT_FLUSH_RECORDS.max(self.breaker.min_records)))
     }
 }

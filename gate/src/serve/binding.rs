@@ -76,6 +76,12 @@ pub struct BindingRuntime {
     /// The schema object structured keys are checked by, compiled from the contract version
     /// the binding runs (a hot reload swaps it right after the value's version).
     key_object: Mutex<Option<Arc<CompiledContract>>>,
+    /// Strict mode: a record loop whose shard has checked this many records since the last
+    /// flush wakes the flusher early (`u64::MAX`: never), so that a flush, which strict mode
+    /// judges as one, stays a bounded amount of data when the loop reads a backlog.
+    pub flush_after: u64,
+    /// Wakes the flusher before its interval (see `flush_after`).
+    pub flush_soon: tokio::sync::Notify,
 }
 
 /// The last-good index and the keys changed since the writer's last pass, under one lock
@@ -110,6 +116,7 @@ impl BindingRuntime {
         let stats = shards(&contract, workers, 1);
         let source = Arc::from(cfg.source.as_str());
         let counters = super::telemetry::RouteCounters::new(&cfg.name);
+        let flush_after = cfg.strict_flush_after().unwrap_or(u64::MAX);
         Self {
             cfg,
             topics,
@@ -127,6 +134,8 @@ impl BindingRuntime {
             shadow: super::shadow::ShadowSlot::default(),
             key: None,
             key_object: Mutex::new(None),
+            flush_after,
+            flush_soon: tokio::sync::Notify::new(),
         }
     }
 

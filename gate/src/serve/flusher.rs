@@ -24,6 +24,12 @@ pub async fn run(b: Arc<BindingRuntime>, events: TransitionSink, judged: Vec<sup
     loop {
         let stop = tokio::select! {
             _ = tick.tick() => false,
+            () = b.flush_soon.notified() => {
+                // A strict shard filled (`BindingRuntime::flush_after`): flush now, and the
+                // next interval counts from here.
+                tick.reset();
+                false
+            }
             _ = shutdown.changed() => true,
         };
         let now = chrono::Utc::now().timestamp_millis();

@@ -179,6 +179,10 @@ impl Pipeline {
                     (false, ids, Some(rejected.reason()), None, None)
                 }
             };
+            if stats.obs.window.records == b.flush_after {
+                // Once per generation and shard: the flush takes every shard's records.
+                b.flush_soon.notify_one();
+            }
             (contract, valid, ids, reason, record, generation, stale)
         };
         let checked_valid = valid;

@@ -108,6 +108,13 @@ async fn serve<D: Delivery>(p: &mut Pipeline, mut d: D, mut shutdown: watch::Rec
                     }
                     next = consumer.recv().now_or_never();
                 }
+                if run == RUN {
+                    // A backlog: the consumer has more at once, and this task would not give
+                    // its thread back. A task it woke (the flusher, when a strict shard fills)
+                    // waits in the thread's LIFO slot, which other threads cannot steal from,
+                    // so without this yield the flusher ran only after the whole backlog.
+                    tokio::task::yield_now().await;
+                }
             }
         }
     }
