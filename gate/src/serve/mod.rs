@@ -227,6 +227,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     // Events go through a producer outside any transaction: they report, they are not data.
     let events_producer: FutureProducer = producer_config(cfg).create().map_err(kafka_err("events producer"))?;
     let (partitions, limits) = builder.outputs(&bindings, true).await?;
+    advise_balance(cfg, &bindings, workers).await;
     let (tx, rx) = watch::channel(false);
     let transitions = events::TransitionSink::new(events_producer.clone(), cfg.events.breaker_topic.clone(), replica.clone()).with_group(cfg.kafka.group_id.clone());
     let violations = events::ViolationSink::new(events_producer.clone(), cfg.events.violations_topic.clone(), cfg.events.violations_per_rule_per_second);
@@ -359,6 +360,31 @@ pub(crate) fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], 
         wanted.push(TopicSpec { name: t.clone(), partitions: 1, compacted: false });
     }
     wanted
+}
+
+/// Says at startup when the sources' partitions fall unevenly over this process's loops: the
+/// loop with the most works on alone once the others have caught up, so a backlog drains at its
+/// pace (3 partitions over 2 loops: a third slower, measured in BENCHMARKS.md). Advice, not a
+/// failure: other replicas in the group change the spread, and a listing that fails says
+/// nothing.
+async fn advise_balance(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], loops: usize) {
+    let client = crate::kafka::client_config(cfg);
+    let listed = tokio::task::spawn_blocking(move || client.create::<rdkafka::consumer::BaseConsumer>().ok().and_then(|c| crate::kafka::partition_counts(&c).ok())).await;
+    let Ok(Some(counts)) = listed else { return };
+    let total: usize = bindings.iter().filter_map(|b| counts.get(&b.cfg.source)).map(|n| usize::try_from(*n).unwrap_or(0)).sum();
+    if total == 0 {
+        return;
+    }
+    match workers::balance(total, loops) {
+        workers::Balance::Even => {}
+        workers::Balance::Idle { idle } => info!(partitions = total, workers = loops, idle, "the sources have fewer partitions than record loops: some loops hold none (alone in the group)"),
+        workers::Balance::Uneven { busiest, balanced } => tracing::warn!(
+            partitions = total,
+            workers = loops,
+            busiest,
+            "the sources' partitions fall unevenly over the record loops: alone in the group, one loop holds {busiest} of {total} and a backlog drains at its pace; workers: {balanced} (or a partition count that is a multiple of {loops}) spreads them evenly"
+        ),
+    }
 }
 
 /// [`crate::kafka::preflight::check`] off the async runtime (it blocks on librdkafka).

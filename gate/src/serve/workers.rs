@@ -52,3 +52,63 @@ pub(crate) async fn supervise(pipelines: Vec<Pipeline>, exactly_once: bool, mut 
     }
     first.map_or(Ok(()), Err)
 }
+
+/// How `partitions` source partitions fall over `loops` record loops when this process is the
+/// group's only member (the assignor spreads partition counts evenly over members).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Balance {
+    /// Every loop holds the same number, or the busiest holds less than a tenth over an even
+    /// share (many partitions): nothing to say.
+    Even,
+    /// Fewer partitions than loops: `idle` loops hold none (memory, not throughput).
+    Idle { idle: usize },
+    /// The busiest loop holds `busiest` of `partitions` where an even share is `partitions /
+    /// loops`. It works alone once the others are done, so the process runs at that share;
+    /// `balanced` loops (the fewest at least `loops`) put no more than an even share on any.
+    Uneven { busiest: usize, balanced: usize },
+}
+
+/// [`Balance`] of `partitions` over `loops` (both at least 1).
+pub(crate) fn balance(partitions: usize, loops: usize) -> Balance {
+    let loops = loops.max(1);
+    if partitions < loops {
+        return Balance::Idle { idle: loops - partitions };
+    }
+    let busiest = partitions.div_ceil(loops);
+    // Busiest share against an even one, in integers: busiest / (partitions / loops) > 1.1.
+    if busiest * loops * 10 <= partitions * 11 {
+        return Balance::Even;
+    }
+    // Loops beyond the cores share them; what counts is that no loop carries more than an
+    // even share of the cores it has. `partitions` loops always qualify.
+    let balanced = (loops..=partitions).find(|w| partitions.div_ceil(*w) * loops <= partitions).unwrap_or(partitions);
+    Balance::Uneven { busiest, balanced }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{balance, Balance};
+
+    #[test]
+    fn balance_names_the_busiest_loop_and_the_loops_that_even_it() {
+        let cases = [
+            // (partitions, loops, expected)
+            (3, 2, Balance::Uneven { busiest: 2, balanced: 3 }),
+            (4, 2, Balance::Even),
+            (1, 2, Balance::Idle { idle: 1 }),
+            (2, 2, Balance::Even),
+            (5, 2, Balance::Uneven { busiest: 3, balanced: 3 }),
+            (10, 4, Balance::Uneven { busiest: 3, balanced: 5 }),
+            (7, 4, Balance::Uneven { busiest: 2, balanced: 7 }),
+            (12, 8, Balance::Uneven { busiest: 2, balanced: 12 }),
+            (101, 2, Balance::Even),
+            (21, 2, Balance::Even),
+            (9, 2, Balance::Uneven { busiest: 5, balanced: 3 }),
+            (6, 1, Balance::Even),
+            (3, 0, Balance::Even),
+        ];
+        for (partitions, loops, want) in cases {
+            assert_eq!(balance(partitions, loops), want, "{partitions} partitions over {loops} loops");
+        }
+    }
+}
