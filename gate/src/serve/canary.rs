@@ -133,12 +133,14 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Partition count of `topic`, asked once (blocking call, off the runtime).
-async fn partitions(client: ClientConfig, topic: String) -> Option<i32> {
+/// Partition count of `topic` (blocking call, off the runtime); `None` while the cluster does
+/// not describe it (a topic created just before may still report no leader).
+async fn partitions(client: ClientConfig, topic: String, timeout: Duration) -> Option<i32> {
     tokio::task::spawn_blocking(move || {
         let c: rdkafka::consumer::BaseConsumer = client.create().ok()?;
-        let md = c.fetch_metadata(Some(&topic), Duration::from_secs(10)).ok()?;
-        let n = md.topics().first()?.partitions().len();
+        let md = c.fetch_metadata(Some(&topic), timeout).ok()?;
+        let t = md.topics().first().filter(|t| t.error().is_none())?;
+        let n = t.partitions().len();
         i32::try_from(n).ok().filter(|n| *n > 0)
     })
     .await
@@ -179,10 +181,10 @@ pub async fn run(task: CanaryTask, mut shutdown: watch::Receiver<bool>) {
         }
     };
     let validated = b.topics.get(Output::Validated).to_string();
-    let source_parts = partitions(client.clone(), b.cfg.source.clone()).await;
+    let mut source_parts = partitions(client.clone(), b.cfg.source.clone(), Duration::from_secs(10)).await;
     // The reader starts at the end of the validated topic: only canaries sent from now on.
     let reader: Option<StreamConsumer> = async {
-        let n = partitions(client.clone(), validated.clone()).await?;
+        let n = partitions(client.clone(), validated.clone(), Duration::from_secs(10)).await?;
         let mut c = client.clone();
         c.set("group.id", format!("contract-gate-canary-{replica}")).set("enable.auto.commit", "false").set("isolation.level", "read_committed");
         let reader: StreamConsumer = c.create().ok()?;
@@ -208,6 +210,11 @@ pub async fn run(task: CanaryTask, mut shutdown: watch::Receiver<bool>) {
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = send.tick() => {
+                if source_parts.is_none() {
+                    // Unknown at start: asked again, or every canary would go to the key's
+                    // partition and the others' path would never be proven.
+                    source_parts = partitions(client.clone(), b.cfg.source.clone(), Duration::from_secs(2)).await;
+                }
                 seq += 1;
                 let sent = now_ms();
                 let id = canary_id(&replica, seq, sent);
