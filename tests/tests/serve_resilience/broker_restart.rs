@@ -96,11 +96,21 @@ pub(crate) async fn kafka_stopped_and_restarted_mid_stream_loses_nothing() -> an
     for signal in ["SIGTERM", "SIGKILL"] {
         // Each outage comes once both gates have committed another part of the stream.
         let base: Vec<i64> = gates.iter().map(|g| g.committed_total(&brokers)).collect();
-        e2e::wait_until(&format!("both gates committed {PROGRESS} more records"), T, || {
+        let progressed = e2e::wait_until(&format!("both gates committed {PROGRESS} more records"), T, || {
             let ok = gates.iter().zip(&base).all(|(g, b)| g.committed_total(&brokers) >= b + PROGRESS);
             async move { ok.then_some(()) }
         })
-        .await?;
+        .await;
+        if let Err(e) = progressed {
+            // Which gate stalled, and what it said: a timeout alone has been seen in CI
+            // under load and could not be told apart from a real stall.
+            let mut detail = format!("{e:#} before the {signal} outage (earlier: {outages:?})");
+            for (g, b) in gates.iter().zip(&base) {
+                detail.push_str(&format!("\n--- {} gate: committed {} (from {b}); log tail:\n{}", g.mode, g.committed_total(&brokers), g.process.log_tail()));
+            }
+            detail.push_str(&format!("\n--- broker log tail:\n{}", kafka.log_tail()));
+            bail!(detail);
+        }
         let at = committed_all(&brokers, &gates);
         let down = Instant::now();
         let st = if signal == "SIGTERM" { kafka.stop().await? } else { kafka.kill()? };
