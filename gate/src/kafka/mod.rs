@@ -59,6 +59,14 @@ pub fn client_config(cfg: &GateConfig) -> ClientConfig {
 /// record loop sat idle a quarter of the time working through a backlog (BENCHMARKS.md).
 pub const FETCH_QUEUE_BACKOFF_MS: &str = "10";
 
+/// How often a source consumer heartbeats to its group coordinator. A member learns that the
+/// group is rebalancing only from a heartbeat's answer, and a cooperative rebalance that moves
+/// a partition takes two rounds (revoke, then assign), each waiting for every member's next
+/// heartbeat; the moved partition has no reader in between. With librdkafka's 3 s a second
+/// record loop joining left a partition unread for 3.0 s (BENCHMARKS.md, "Latency side by
+/// side"); a heartbeat a second costs each member one small request a second.
+pub const HEARTBEAT_INTERVAL_MS: &str = "1000";
+
 /// A client config in layers, each overriding the one before: the gate's defaults for the
 /// role, the common properties, then the role's own properties. A user's setting always
 /// beats a gate default, wherever the user put it.
@@ -78,7 +86,7 @@ fn layered(cfg: &GateConfig, defaults: &[(&str, &str)], role: &BTreeMap<String, 
 /// properties, then the consumer's own properties.
 #[must_use]
 pub fn consumer_config(cfg: &GateConfig) -> ClientConfig {
-    layered(cfg, &[("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)], &cfg.kafka.consumer_properties)
+    layered(cfg, &[("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS), ("heartbeat.interval.ms", HEARTBEAT_INTERVAL_MS)], &cfg.kafka.consumer_properties)
 }
 
 /// Client config of an output producer: the gate's producer defaults, the common properties,
@@ -224,6 +232,15 @@ mod tests {
         ];
         for (extra, want) in cases {
             assert_eq!(consumer(extra).as_deref(), Some(want), "{extra:?}");
+        }
+        let heartbeat = |extra: &str| consumer_config(&parse(extra)).get("heartbeat.interval.ms").map(str::to_string);
+        let cases = [
+            ("", HEARTBEAT_INTERVAL_MS),
+            ("  properties: { heartbeat.interval.ms: '3000' }\n", "3000"),
+            ("  consumer_properties: { heartbeat.interval.ms: '1500', session.timeout.ms: '6000' }\n", "1500"),
+        ];
+        for (extra, want) in cases {
+            assert_eq!(heartbeat(extra).as_deref(), Some(want), "{extra:?}");
         }
         let cases = [
             ("", "5"),

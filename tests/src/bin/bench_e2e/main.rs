@@ -27,7 +27,7 @@
 //! eval "$(scripts/services.sh up kafka)"       # or any broker: --brokers host:port
 //! cargo run --release -p e2e --bin bench_e2e -- [--n-large 300000] [--n-small 600000]
 //!     [--partitions 3] [--latency-secs 5] [--skip-latency] [--only large|small]
-//!     [--broker-pid PID] [--latency-rate R] [--workers N] [--headers full|lean] [--shadow]
+//!     [--broker-pid PID] [--latency-rate R] [--latency-only ROUNDS] [--workers N] [--headers full|lean] [--shadow]
 //! ```
 
 use anyhow::{bail, ensure, Context as _};
@@ -78,6 +78,9 @@ struct Args {
     broker_pid: Option<u32>,
     /// An extra latency load, records/s.
     latency_rate: Option<u64>,
+    /// Only the fixed latency load (`--latency-rate`), P and G alternated this many times: no
+    /// throughput runs. Alternating puts the box's drift into both systems alike.
+    latency_rounds: Option<usize>,
     /// The gate's record loops (`workers`); default: one per core.
     workers: Option<usize>,
     /// `headers: lean` on the gate's validated output, and Ps/Pv writing the lean set.
@@ -100,6 +103,7 @@ fn parse_args() -> anyhow::Result<Args> {
         only: None,
         broker_pid: None,
         latency_rate: None,
+        latency_rounds: None,
         workers: None,
         lean: false,
         shadow: false,
@@ -116,6 +120,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--skip-latency" => a.skip_latency = true,
             "--broker-pid" => a.broker_pid = Some(val()?.parse()?),
             "--latency-rate" => a.latency_rate = Some(val()?.parse()?),
+            "--latency-only" => a.latency_rounds = Some(val()?.parse()?),
             "--workers" => a.workers = Some(val()?.parse()?),
             "--shadow" => a.shadow = true,
             "--headers" => {
@@ -133,12 +138,16 @@ fn parse_args() -> anyhow::Result<Args> {
                 });
             }
             "-h" | "--help" => {
-                println!("bench_e2e [--brokers B] [--n-large N] [--n-small N] [--partitions P] [--latency-secs S] [--skip-latency] [--only large|small] [--broker-pid PID] [--latency-rate R] [--workers N] [--headers full|lean] [--shadow]");
+                println!("bench_e2e [--brokers B] [--n-large N] [--n-small N] [--partitions P] [--latency-secs S] [--skip-latency] [--only large|small] [--broker-pid PID] [--latency-rate R] [--latency-only ROUNDS] [--workers N] [--headers full|lean] [--shadow]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}; see --help"),
         }
     }
+    ensure!(
+        a.latency_rounds.is_none() || a.latency_rate.is_some(),
+        "--latency-only needs --latency-rate: without throughput runs there is no maximum to halve"
+    );
     ensure!(
         !a.brokers.is_empty(),
         "no broker: pass --brokers or set {} (eval \"$(scripts/services.sh up kafka)\")",
@@ -522,6 +531,8 @@ async fn bench_size(
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let a = parse_args()?;
+    // The in-process gate's logs, with `CG_TEST_LOG` (e.g. `gate=info`).
+    e2e::test_log();
     // The gate's metrics cost what they cost in `contract-gate serve`, which installs this
     // recorder (without one every metrics macro is a no-op).
     let _metrics = gate::serve::telemetry::install().context("installing the Prometheus recorder")?;
@@ -533,7 +544,15 @@ async fn main() -> anyhow::Result<()> {
         if a.only.is_some_and(|o| o != size) {
             continue;
         }
+        if let Some(rounds) = a.latency_rounds {
+            latency_rounds(&a, size, &pool, rounds).await?;
+            continue;
+        }
         results.push(bench_size(&a, size, &pool).await?);
+    }
+    if a.latency_rounds.is_some() {
+        eprintln!("total {:.0}s", started.elapsed().as_secs_f64());
+        return Ok(());
     }
     println!("{}", report(&a, &results));
     eprintln!("total {:.0}s", started.elapsed().as_secs_f64());
