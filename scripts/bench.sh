@@ -14,7 +14,8 @@
 # 4. prints the gate against the peer, with the ratios issue 19 sets as targets.
 #
 # --workers sets the harness's G and O loops; --gate-workers the `workers` of the gate the
-# peer's driver starts (default: the example's, one loop per core). The driver's sources have
+# peer's driver starts (default: the example's, one loop per core); --headers both the
+# harness's and that gate's header profile on validated records. The driver's sources have
 # 3 partitions: 2 loops split them 2:1 and the gate warns at startup; --gate-workers 3 is
 # what that warning asks for.
 #
@@ -78,17 +79,25 @@ cg_log "harness: bench_e2e ${harness_args[*]}"
 "$target/release/bench_e2e" "${harness_args[@]}" | tee "$out/harness.txt"
 
 # The peer's driver starts the gate from examples/flights/gate.yaml: workers and headers are
-# the example's (one loop per core, full headers), unless --gate-workers is given: then the
-# driver starts a wrapper that adds `workers` to the config it wrote.
+# the example's (one loop per core, full headers), unless --gate-workers or --headers lean is
+# given: then the driver starts a wrapper that sets them in the config it wrote.
 gate_bin="$target/release/contract-gate"
-if [[ -n "$gate_workers" ]]; then
-    gate_bin="$out/gate-workers.sh"
+if [[ -n "$gate_workers" || "$headers" == lean ]]; then
+    gate_bin="$out/gate-wrapper.sh"
     cat >"$gate_bin" <<WRAP
 #!/usr/bin/env bash
-# Written by scripts/bench.sh: runs the gate with workers: $gate_workers in the config it is given.
+# Written by scripts/bench.sh: runs the gate with workers: ${gate_workers:-as given} and
+# headers: $headers on every binding, in the config it is given.
 cfg=""; prev=""
 for a in "\$@"; do [[ \$prev == --config ]] && cfg=\$a; prev=\$a; done
-[[ -n "\$cfg" ]] && { sed -i '/^workers:/d' "\$cfg"; echo "workers: $gate_workers" >>"\$cfg"; }
+[[ -n "\$cfg" ]] && "$venv/bin/python" - "\$cfg" <<'PY'
+import sys, yaml
+path = sys.argv[1]
+cfg = yaml.safe_load(open(path))
+if "$gate_workers": cfg["workers"] = int("${gate_workers:-0}")
+for b in cfg.get("bindings", []): b["headers"] = "$headers"
+yaml.safe_dump(cfg, open(path, "w"), sort_keys=False)
+PY
 exec "$target/release/contract-gate" "\$@"
 WRAP
     chmod +x "$gate_bin"
