@@ -329,6 +329,11 @@ async fn latency_of(
     Ok((got, diff_p99))
 }
 
+/// P's and G's p50, p99 and p99.9 as six Markdown cells.
+pub(crate) fn percentiles(p: &Latency, g: &Latency) -> String {
+    format!("{} | {} | {} | {} | {} | {}", p.p50, p.p99, p.p999, g.p50, g.p99, g.p999)
+}
+
 /// `--latency-only`: P and G at the fixed load, `rounds` times, both reading one source at
 /// once (each in its own group, to its own output). Run one after the other, each system's
 /// p99 at 20k/s was set by the broker's young-generation pauses (10–100 ms, every 1–2 s) that
@@ -379,14 +384,9 @@ fn latency_table(a: &Args, size: Size, rate: u64, rows: &[(Latency, Latency, i64
     for (i, (p, g, d)) in rows.iter().enumerate() {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             i + 1,
-            p.p50,
-            p.p99,
-            p.p999,
-            g.p50,
-            g.p99,
-            g.p999,
+            percentiles(p, g),
             g.p50 - p.p50,
             g.p99 - p.p99,
             d,

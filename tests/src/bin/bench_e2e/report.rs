@@ -79,17 +79,12 @@ pub(crate) fn report(a: &Args, results: &[SizeResult]) -> String {
             for (load, p, g) in &r.lat {
                 let _ = writeln!(
                     s,
-                    "| {} | {load} | {} ({:.0} / {:.0}) | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {load} | {} ({:.0} / {:.0}) | {} | {} | {} |",
                     r.size.name(),
                     p.rate,
                     p.achieved,
                     g.achieved,
-                    p.p50,
-                    p.p99,
-                    p.p999,
-                    g.p50,
-                    g.p99,
-                    g.p999,
+                    percentiles(p, g),
                     match (
                         r.g.rate() >= f64::from(u32::try_from(p.rate).unwrap_or(u32::MAX)),
                         g.complete
