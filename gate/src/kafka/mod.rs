@@ -155,13 +155,24 @@ pub fn partition_counts(client: &BaseConsumer) -> Result<HashMap<String, i32>, A
     Ok(md.topics().iter().filter(|t| t.error().is_none()).map(|t| (t.name().to_string(), i32::try_from(t.partitions().len()).unwrap_or(1))).filter(|(_, n)| *n > 0).collect())
 }
 
+/// What [`ensure_topics`] found and made.
+#[derive(Debug, Clone, Default)]
+pub struct Ensured {
+    /// Each wanted topic's partition count as the cluster has it afterwards.
+    pub wanted: HashMap<String, i32>,
+    /// Every topic of the cluster with its partition count, afterwards: startup reads the
+    /// sources' counts from it instead of listing the cluster again.
+    pub listing: HashMap<String, i32>,
+}
+
 /// Creates the topics that `wanted` asks for (given the partition count of every topic the
 /// cluster has) and that do not exist yet, and returns the partition count of each of them as
-/// the cluster has it afterwards. One listing before and one after, on one client.
+/// the cluster has it afterwards. One listing before and, when a topic was created, one after
+/// (another replica may have created it first, with its own count), on one client.
 ///
 /// # Errors
 /// A client could not be made, the listing failed, or a topic could not be created.
-pub async fn ensure_topics(cfg: &GateConfig, wanted: impl FnOnce(&HashMap<String, i32>) -> Vec<TopicSpec>) -> Result<HashMap<String, i32>, AdminError> {
+pub async fn ensure_topics(cfg: &GateConfig, wanted: impl FnOnce(&HashMap<String, i32>) -> Vec<TopicSpec>) -> Result<Ensured, AdminError> {
     let admin: AdminClient<DefaultClientContext> = client_config(cfg).create().map_err(AdminError::new("admin client"))?;
     let meta: BaseConsumer = client_config(cfg).create().map_err(AdminError::new("metadata client"))?;
     let existing = partition_counts(&meta)?;
@@ -186,8 +197,9 @@ pub async fn ensure_topics(cfg: &GateConfig, wanted: impl FnOnce(&HashMap<String
             }
         }
     }
-    let after = partition_counts(&meta)?;
-    Ok(wanted.iter().map(|t| (t.name.clone(), after.get(&t.name).copied().unwrap_or(t.partitions))).collect())
+    let listing = if missing.is_empty() { existing } else { partition_counts(&meta)? };
+    let wanted = wanted.iter().map(|t| (t.name.clone(), listing.get(&t.name).copied().unwrap_or(t.partitions))).collect();
+    Ok(Ensured { wanted, listing })
 }
 
 /// Each topic's `max.message.bytes` as the cluster applies it (the topic's own, else the

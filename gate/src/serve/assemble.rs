@@ -68,16 +68,16 @@ impl Builder {
     ///
     /// # Errors
     /// Topics cannot be listed or created, or a last-good index cannot be read.
-    pub async fn outputs(&self, bindings: &[Arc<BindingRuntime>], with_events: bool) -> Result<(topology::TopicMap<i32>, topology::TopicMap<usize>), ServeError> {
+    pub async fn outputs(&self, bindings: &[Arc<BindingRuntime>], with_events: bool) -> Result<Outputs, ServeError> {
         let cfg = &self.cfg;
-        let partitions = if cfg.kafka.create_topics { crate::kafka::ensure_topics(cfg, |existing| super::wanted_topics(cfg, bindings, existing, with_events)).await? } else { Default::default() };
-        let partitions: topology::TopicMap<i32> = partitions.into_iter().collect();
+        let ensured = if cfg.kafka.create_topics { Some(crate::kafka::ensure_topics(cfg, |existing| super::wanted_topics(cfg, bindings, existing, with_events)).await?) } else { None };
+        let (partitions, listing) = ensured.map_or_else(|| (topology::TopicMap::default(), None), |e| (e.wanted.into_iter().collect(), Some(e.listing)));
         let limits = super::output_limits(cfg, bindings).await?;
         for b in bindings.iter().filter(|b| b.cfg.fallback == Fallback::LastGood) {
             let n = lastgood::rebuild(cfg, b).await.map_err(super::kafka_err(format!("rebuilding the last-good index of {}", b.cfg.name)))?;
             info!(binding = %b.cfg.name, keys = n, "last-good index rebuilt");
         }
-        Ok((partitions, limits))
+        Ok(Outputs { partitions, limits, listing })
     }
 
     /// [`Builder::outputs`] for one binding, as the set takes it.
@@ -85,9 +85,21 @@ impl Builder {
     /// # Errors
     /// As [`Builder::outputs`].
     pub async fn added(&self, binding: Arc<BindingRuntime>) -> Result<Added, ServeError> {
-        let (partitions, limits) = self.outputs(std::slice::from_ref(&binding), false).await?;
+        let Outputs { partitions, limits, .. } = self.outputs(std::slice::from_ref(&binding), false).await?;
         Ok(Added { binding, partitions, limits })
     }
+}
+
+/// The outputs [`Builder::outputs`] readied.
+#[derive(Debug)]
+pub struct Outputs {
+    /// Each output topic's partition count.
+    pub partitions: topology::TopicMap<i32>,
+    /// The largest record each data output topic takes.
+    pub limits: topology::TopicMap<usize>,
+    /// The cluster's topics and partition counts, when the gate listed them to create its
+    /// outputs (`kafka.create_topics`).
+    pub listing: Option<std::collections::HashMap<String, i32>>,
 }
 
 /// What a binding's tasks are started with.

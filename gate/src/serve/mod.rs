@@ -226,8 +226,8 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     let exactly_once = cfg.delivery.mode == DeliveryMode::ExactlyOnce;
     // Events go through a producer outside any transaction: they report, they are not data.
     let events_producer: FutureProducer = producer_config(cfg).create().map_err(kafka_err("events producer"))?;
-    let (partitions, limits) = builder.outputs(&bindings, true).await?;
-    advise_balance(cfg, &bindings, workers).await;
+    let assemble::Outputs { partitions, limits, listing } = builder.outputs(&bindings, true).await?;
+    advise_balance(cfg, &bindings, workers, listing).await;
     let (tx, rx) = watch::channel(false);
     let transitions = events::TransitionSink::new(events_producer.clone(), cfg.events.breaker_topic.clone(), replica.clone()).with_group(cfg.kafka.group_id.clone());
     let violations = events::ViolationSink::new(events_producer.clone(), cfg.events.violations_topic.clone(), cfg.events.violations_per_rule_per_second);
@@ -366,11 +366,18 @@ pub(crate) fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], 
 /// loop with the most works on alone once the others have caught up, so a backlog drains at its
 /// pace (3 partitions over 2 loops: a third slower, measured in BENCHMARKS.md). Advice, not a
 /// failure: other replicas in the group change the spread, and a listing that fails says
-/// nothing.
-async fn advise_balance(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], loops: usize) {
-    let client = crate::kafka::client_config(cfg);
-    let listed = tokio::task::spawn_blocking(move || client.create::<rdkafka::consumer::BaseConsumer>().ok().and_then(|c| crate::kafka::partition_counts(&c).ok())).await;
-    let Ok(Some(counts)) = listed else { return };
+/// nothing. Reads the sources' counts from `listing` (made while creating the outputs) and
+/// lists the cluster itself only without one.
+async fn advise_balance(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], loops: usize, listing: Option<std::collections::HashMap<String, i32>>) {
+    let counts = match listing {
+        Some(l) => l,
+        None => {
+            let client = crate::kafka::client_config(cfg);
+            let listed = tokio::task::spawn_blocking(move || client.create::<rdkafka::consumer::BaseConsumer>().ok().and_then(|c| crate::kafka::partition_counts(&c).ok())).await;
+            let Ok(Some(counts)) = listed else { return };
+            counts
+        }
+    };
     let total: usize = bindings.iter().filter_map(|b| counts.get(&b.cfg.source)).map(|n| usize::try_from(*n).unwrap_or(0)).sum();
     if total == 0 {
         return;
