@@ -181,6 +181,9 @@ export CG_TEST_KAFKA_BROKERS CG_TEST_REDIS_URL
 # added to a test that runs without one): tests name their services themselves.
 unset CONTRACT_GATE_BROKERS CONTRACT_GATE_REDIS
 export CG_REQUIRE_SERVICES=1
+# In-process gates log through the test harness's capture: a passing test prints nothing, a
+# failing one shows what its gate did (a flaky timeout otherwise leaves nothing to go on).
+export CG_TEST_LOG=${CG_TEST_LOG:-gate=info}
 cg_log "CG_TEST_KAFKA_BROKERS=$CG_TEST_KAFKA_BROKERS CG_TEST_REDIS_URL=$CG_TEST_REDIS_URL"
 
 # ---------------------------------------------------------------- tests ----
