@@ -362,7 +362,8 @@ pub(crate) fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], 
     wanted
 }
 
-/// Says at startup when the sources' partitions fall unevenly over this process's loops: the
+/// Says at startup which sources do not exist yet (the record loops subscribe to them all the
+/// same), and when the sources' partitions fall unevenly over this process's loops: the
 /// loop with the most works on alone once the others have caught up, so a backlog drains at its
 /// pace (3 partitions over 2 loops: a third slower, measured in BENCHMARKS.md). Advice, not a
 /// failure: other replicas in the group change the spread, and a listing that fails says
@@ -378,6 +379,9 @@ async fn advise_balance(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], loop
             counts
         }
     };
+    for source in bindings.iter().map(|b| &b.cfg.source).filter(|s| !counts.contains_key(*s)) {
+        tracing::warn!(topic = %source, "source topic does not exist (yet): the record loops read it once it is created (with the broker's auto-creation, by the first record a producer writes)");
+    }
     let total: usize = bindings.iter().filter_map(|b| counts.get(&b.cfg.source)).map(|n| usize::try_from(*n).unwrap_or(0)).sum();
     if total == 0 {
         return;

@@ -14,6 +14,8 @@ use super::rebalance::{self, Change};
 use super::ServeError;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use futures::FutureExt as _;
 use std::sync::Arc;
@@ -94,6 +96,9 @@ async fn serve<D: Delivery>(p: &mut Pipeline, mut d: D, mut shutdown: watch::Rec
                                 p.take(&mut d, &mut parts, &msg).await?;
                             }
                         }
+                        // A subscribed source that does not exist yet is reported by the
+                        // consumer until it is created; startup has named it once.
+                        Err(KafkaError::MessageConsumption(RDKafkaErrorCode::UnknownTopicOrPartition)) => debug!("a source topic does not exist yet"),
                         Err(e) => warn!(error = %e, "consume error"),
                     }
                     run += 1;
