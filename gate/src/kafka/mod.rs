@@ -63,8 +63,8 @@ pub const FETCH_QUEUE_BACKOFF_MS: &str = "10";
 /// group is rebalancing only from a heartbeat's answer, and a cooperative rebalance that moves
 /// a partition takes two rounds (revoke, then assign), each waiting for every member's next
 /// heartbeat; the moved partition has no reader in between. With librdkafka's 3 s a second
-/// record loop joining left a partition unread for 3.0 s (BENCHMARKS.md, "Latency side by
-/// side"); a heartbeat a second costs each member one small request a second.
+/// record loop joining left a partition unread for 3.0 s (BENCHMARKS.md, eleventh
+/// pass); a heartbeat a second costs each member one small request a second.
 pub const HEARTBEAT_INTERVAL_MS: &str = "1000";
 
 /// A client config in layers, each overriding the one before: the gate's defaults for the

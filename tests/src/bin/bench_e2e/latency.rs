@@ -346,11 +346,7 @@ pub(crate) async fn latency_rounds(
     rounds: usize,
 ) -> anyhow::Result<()> {
     let rate = a.latency_rate.context("--latency-only needs --latency-rate")?;
-    let contracts = tempfile::tempdir()?;
-    std::fs::write(
-        contracts.path().join(format!("{}.odcs.yaml", size.contract_id())),
-        size.contract()?,
-    )?;
+    let contracts = contracts_dir(size)?;
     let mut rows = Vec::new();
     for round in 1..=rounds {
         let (got, diff) =
