@@ -53,6 +53,8 @@
 #
 # CG_KAFKA_INITIAL_REBALANCE_DELAY_MS sets the broker's
 # group.initial.rebalance.delay.ms (default 0 here; Kafka's own is 3000).
+# CG_KAFKA_NUM_PARTITIONS sets num.partitions, the count a topic auto-created
+# by its first producer gets (default 1, as Kafka's own).
 #
 # State (config, data, logs, PID files, env file) lives in $CG_SERVICES_DIR
 # (default: /tmp/contract-gate-services-UID). scripts/test.sh gives every run
@@ -340,7 +342,7 @@ listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=$oauth required;
 
 # Tests produce to topics they did not create.
 auto.create.topics.enable=true
-num.partitions=1
+num.partitions=${CG_KAFKA_NUM_PARTITIONS:-1}
 default.replication.factor=1
 min.insync.replicas=1
 

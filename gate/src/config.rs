@@ -120,7 +120,9 @@ pub struct KafkaConfig {
     /// `compression.type`, …); they override `properties` and the gate's producer defaults.
     #[serde(default)]
     pub producer_properties: BTreeMap<String, String>,
-    /// Create missing output topics at startup with the source topic's partition count.
+    /// Create missing output topics at startup with the source topic's partition count (the
+    /// broker's `num.partitions` for a source that does not exist yet). Either way the gate
+    /// reads the outputs' counts at startup to keep each record in its source partition.
     #[serde(default = "yes")]
     pub create_topics: bool,
     /// How often the cluster's topics are listed for pattern bindings (a `source` starting

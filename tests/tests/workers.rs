@@ -1,12 +1,15 @@
 //! Several record loops in one process (`workers`), on real Kafka: the group spreads the
 //! source partitions over the loops, every source record reaches exactly one output once and
 //! in its partition's order (at-least-once and exactly-once, one transactional producer per
-//! loop), and an operator's release reaches every loop that holds paused partitions.
+//! loop), and an operator's release reaches every loop that holds paused partitions. Outputs
+//! with fewer partitions than their source, or made by others, keep each source partition's
+//! order too.
 
 use e2e::sidecar::{self, header_str, keyed, read_until};
 use gate::config::{DeliveryMode, Fallback, GateConfig};
 use gate::serve::headers as h;
 use gate::serve::pending::PendingAction;
+use rdkafka::Message;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(90);
@@ -178,4 +181,74 @@ async fn partitions_moving_mid_stream_write_no_record_twice() -> anyhow::Result<
     let n = producing.await??;
     account(&brokers, &src, &["validated", "quarantine", "held"], n).await?;
     sidecar::stop(a).await
+}
+
+/// Keyless flights written to every partition of `src` in turn (`per_partition` each), as a
+/// producer without keys spreads them; waits for every acknowledgement.
+async fn produce_keyless(brokers: &str, src: &str, partitions: i32, per_partition: usize) -> anyhow::Result<usize> {
+    let p = e2e::producer(brokers)?;
+    let sample = sidecar::flights_sample();
+    let bodies: Vec<String> = sample.iter().cycle().take(per_partition * usize::try_from(partitions)?).map(ToString::to_string).collect();
+    let mut futs = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let part = i32::try_from(i)? % partitions;
+        futs.push(p.send(rdkafka::producer::FutureRecord::<(), _>::to(src).payload(body).partition(part), Duration::from_secs(10)));
+    }
+    let n = futs.len();
+    for f in futs {
+        f.await.map_err(|(e, _)| e)?;
+    }
+    Ok(n)
+}
+
+/// Reads `n` records of `topic` and checks that each source partition's records sit in one
+/// output partition, `source mod output_partitions`, in source order.
+async fn each_source_partition_in_one_output_partition(brokers: &str, topic: &str, n: usize, output_partitions: i32) -> anyhow::Result<()> {
+    let reader = sidecar::reader(brokers, topic)?;
+    let msgs = read_until(&reader, T, |m| m.len() >= n).await?;
+    anyhow::ensure!(msgs.len() == n, "{} records on {topic}, {n} sent", msgs.len());
+    let mut last: std::collections::HashMap<i32, i64> = std::collections::HashMap::new();
+    for m in &msgs {
+        let part: i32 = header_str(m, h::SOURCE_PARTITION).ok_or_else(|| anyhow::anyhow!("no source partition"))?.parse()?;
+        let off: i64 = header_str(m, h::SOURCE_OFFSET).ok_or_else(|| anyhow::anyhow!("no source offset"))?.parse()?;
+        anyhow::ensure!(m.partition() == part % output_partitions, "source partition {part} written to {topic} partition {} (of {output_partitions})", m.partition());
+        if let Some(prev) = last.insert(part, off) {
+            anyhow::ensure!(prev < off, "source partition {part}: offset {off} after {prev}");
+        }
+    }
+    Ok(())
+}
+
+/// An output made (by hand, or before its source grew) with fewer partitions than its source:
+/// keyless records of each source partition still land in one output partition, in order,
+/// instead of being scattered by the producer's partitioner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_with_fewer_partitions_keeps_each_source_partitions_order() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let (src, _dir, cfg) = setup(&brokers, "workers-narrow", Fallback::Hold, DeliveryMode::AtLeastOnce).await?;
+    e2e::create_topic(&brokers, &format!("{src}.validated"), 2).await?;
+    let running = gate::serve::start(&cfg).await?;
+    let n = produce_keyless(&brokers, &src, PARTS, 100).await?;
+    each_source_partition_in_one_output_partition(&brokers, &format!("{src}.validated"), n, 2).await?;
+    sidecar::stop(running).await
+}
+
+/// `kafka.create_topics: false`, the outputs made by others with the source's count: the
+/// gate still reads their counts and writes each record to its source partition, keyless
+/// ones included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_made_by_others_keep_the_source_partition() -> anyhow::Result<()> {
+    let Some(brokers) = e2e::kafka_brokers() else { return Ok(()) };
+    let (src, _dir, mut cfg) = setup(&brokers, "workers-made", Fallback::Hold, DeliveryMode::AtLeastOnce).await?;
+    cfg.kafka.create_topics = false;
+    for out in ["validated", "quarantine", "held", "degraded"] {
+        e2e::create_topic(&brokers, &format!("{src}.{out}"), PARTS).await?;
+    }
+    for events in [&cfg.events.breaker_topic, &cfg.events.violations_topic] {
+        e2e::create_topic(&brokers, events, 1).await?;
+    }
+    let running = gate::serve::start(&cfg).await?;
+    let n = produce_keyless(&brokers, &src, PARTS, 100).await?;
+    each_source_partition_in_one_output_partition(&brokers, &format!("{src}.validated"), n, PARTS).await?;
+    sidecar::stop(running).await
 }

@@ -105,7 +105,7 @@ pub fn producer_config(cfg: &GateConfig) -> ClientConfig {
 pub struct TopicSpec {
     /// Name.
     pub name: String,
-    /// Partitions when created.
+    /// Partitions when created ([`BROKER_DEFAULT_PARTITIONS`]: the broker's `num.partitions`).
     pub partitions: i32,
     /// Created with `cleanup.policy=compact`.
     pub compacted: bool,
@@ -155,6 +155,10 @@ pub fn partition_counts(client: &BaseConsumer) -> Result<HashMap<String, i32>, A
     Ok(md.topics().iter().filter(|t| t.error().is_none()).map(|t| (t.name().to_string(), i32::try_from(t.partitions().len()).unwrap_or(1))).filter(|(_, n)| *n > 0).collect())
 }
 
+/// A [`TopicSpec`]'s partition count that asks for the broker's `num.partitions` (KIP-464):
+/// what a topic auto-created by its first producer gets.
+pub const BROKER_DEFAULT_PARTITIONS: i32 = -1;
+
 /// What [`ensure_topics`] found and made.
 #[derive(Debug, Clone, Default)]
 pub struct Ensured {
@@ -198,7 +202,7 @@ pub async fn ensure_topics(cfg: &GateConfig, wanted: impl FnOnce(&HashMap<String
         }
     }
     let listing = if missing.is_empty() { existing } else { partition_counts(&meta)? };
-    let wanted = wanted.iter().map(|t| (t.name.clone(), listing.get(&t.name).copied().unwrap_or(t.partitions))).collect();
+    let wanted = wanted.iter().filter_map(|t| listing.get(&t.name).copied().or((t.partitions > 0).then_some(t.partitions)).map(|n| (t.name.clone(), n))).collect();
     Ok(Ensured { wanted, listing })
 }
 

@@ -9,6 +9,7 @@ use super::topology::Added;
 use super::{canary, events, flusher, lastgood, startup, topology, ServeError};
 use crate::config::{Binding, Fallback, GateConfig};
 use crate::contract_source::ContractSource;
+use crate::kafka::TopicSpec;
 use crate::output::Output;
 use breaker::{Breaker, BreakerOptions, MemoryStore, RedisConfig, RedisStore};
 use contracts::CompiledContract;
@@ -70,8 +71,16 @@ impl Builder {
     /// Topics cannot be listed or created, or a last-good index cannot be read.
     pub async fn outputs(&self, bindings: &[Arc<BindingRuntime>], with_events: bool) -> Result<Outputs, ServeError> {
         let cfg = &self.cfg;
-        let ensured = if cfg.kafka.create_topics { Some(crate::kafka::ensure_topics(cfg, |existing| super::wanted_topics(cfg, bindings, existing, with_events)).await?) } else { None };
-        let (partitions, listing) = ensured.map_or_else(|| (topology::TopicMap::default(), None), |e| (e.wanted.into_iter().collect(), Some(e.listing)));
+        let (partitions, listing) = if cfg.kafka.create_topics {
+            let e = crate::kafka::ensure_topics(cfg, |existing| wanted_topics(cfg, bindings, existing, with_events)).await?;
+            (e.wanted.into_iter().collect(), Some(e.listing))
+        } else {
+            // Outputs made by others: their counts still decide which partition a record goes
+            // to (without one, the producer's partitioner would scatter keyless records).
+            let listing = list_cluster(cfg).await;
+            let counts = listing.as_ref().map(|l| wanted_topics(cfg, bindings, l, false).into_iter().filter_map(|t| l.get(&t.name).map(|n| (t.name, *n))).collect()).unwrap_or_default();
+            (counts, listing)
+        };
         let limits = super::output_limits(cfg, bindings).await?;
         for b in bindings.iter().filter(|b| b.cfg.fallback == Fallback::LastGood) {
             let n = lastgood::rebuild(cfg, b).await.map_err(super::kafka_err(format!("rebuilding the last-good index of {}", b.cfg.name)))?;
@@ -90,6 +99,43 @@ impl Builder {
     }
 }
 
+/// Every topic the bindings write, with the source topic's partition count (so outputs keep
+/// the source's partitioning), and the event topics.
+fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], existing: &std::collections::HashMap<String, i32>, with_events: bool) -> Vec<TopicSpec> {
+    let mut wanted = Vec::new();
+    for b in bindings {
+        // A source that does not exist yet is most often created by its first producer, with
+        // the broker's default count: its outputs get that count too, not 1.
+        let partitions = existing.get(&b.cfg.source).copied().unwrap_or(crate::kafka::BROKER_DEFAULT_PARTITIONS);
+        // The last-good index topic only where `fallback: last_good` keeps the index.
+        let outputs = b.topics.iter().filter(|(o, _)| *o != Output::LastGood || b.cfg.fallback == Fallback::LastGood);
+        wanted.extend(outputs.map(|(o, t)| TopicSpec { name: t.to_string(), partitions, compacted: o.compacted() }));
+    }
+    for t in [&cfg.events.breaker_topic, &cfg.events.violations_topic].into_iter().filter(|_| with_events) {
+        wanted.push(TopicSpec { name: t.clone(), partitions: 1, compacted: false });
+    }
+    wanted
+}
+
+/// Every topic of the cluster with its partition count; `None` (with a warning) when the
+/// listing fails: the outputs' counts are then unknown and the producer's partitioner places
+/// records.
+async fn list_cluster(cfg: &GateConfig) -> Option<std::collections::HashMap<String, i32>> {
+    let client = crate::kafka::client_config(cfg);
+    let listed = tokio::task::spawn_blocking(move || client.create::<rdkafka::consumer::BaseConsumer>().map_err(crate::kafka::AdminError::new("metadata client")).and_then(|c| crate::kafka::partition_counts(&c))).await;
+    match listed {
+        Ok(Ok(counts)) => Some(counts),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot list the cluster's topics: the output topics' partition counts are unknown, so the producer's partitioner places records (order per source partition holds only for keyed records)");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "listing the cluster's topics did not finish");
+            None
+        }
+    }
+}
+
 /// The outputs [`Builder::outputs`] readied.
 #[derive(Debug)]
 pub struct Outputs {
@@ -97,8 +143,8 @@ pub struct Outputs {
     pub partitions: topology::TopicMap<i32>,
     /// The largest record each data output topic takes.
     pub limits: topology::TopicMap<usize>,
-    /// The cluster's topics and partition counts, when the gate listed them to create its
-    /// outputs (`kafka.create_topics`).
+    /// The cluster's topics and partition counts, as listed to create the outputs (or, under
+    /// `create_topics: false`, to read their counts); `None` when the listing failed.
     pub listing: Option<std::collections::HashMap<String, i32>>,
 }
 
@@ -149,4 +195,42 @@ impl Tasks {
 #[must_use]
 pub fn last_good_partitions(b: &BindingRuntime, partitions: &topology::TopicMap<i32>) -> Option<i32> {
     partitions.get(b.topics.get(Output::LastGood)).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_take_their_sources_count_or_the_brokers_default() {
+        let cfg: GateConfig = serde_saphyr::from_str("kafka:\n  brokers: b:9092\ncontracts:\n  dir: c\nbindings:\n  - name: a\n    source: a\n    contract: o\n    fallback: hold\n").expect("config parses");
+        let bindings = [
+            Arc::new(binding::test_runtime("name: a\nsource: a\ncontract: o\nfallback: hold\n", 1)),
+            Arc::new(binding::test_runtime("name: b\nsource: b\ncontract: o\nfallback: last_good\n", 1)),
+        ];
+        let existing = [("a".to_string(), 3)].into_iter().collect();
+        let got: Vec<(String, i32, bool)> = wanted_topics(&cfg, &bindings, &existing, true).into_iter().map(|t| (t.name, t.partitions, t.compacted)).collect();
+        let default = crate::kafka::BROKER_DEFAULT_PARTITIONS;
+        // (topic, partitions, compacted): `a` exists with 3; `b` does not exist yet, so its
+        // outputs get the broker's default (what auto-creating `b` would give it), and only
+        // `last_good` keeps a last-good index topic.
+        let want = [
+            ("a.validated", 3, false),
+            ("a.quarantine", 3, false),
+            ("a.degraded", 3, false),
+            ("a.held", 3, false),
+            ("b.validated", default, false),
+            ("b.quarantine", default, false),
+            ("b.degraded", default, false),
+            ("b.held", default, false),
+            ("b.last-good", default, true),
+            (cfg.events.breaker_topic.as_str(), 1, false),
+            (cfg.events.violations_topic.as_str(), 1, false),
+        ];
+        let mut want: Vec<(String, i32, bool)> = want.into_iter().map(|(t, n, c)| (t.to_string(), n, c)).collect();
+        let mut got = got;
+        want.sort();
+        got.sort();
+        assert_eq!(got, want);
+    }
 }

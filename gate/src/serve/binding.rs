@@ -416,6 +416,20 @@ pub fn warn_undersized_probe(b: &crate::config::Binding, contract: &contracts::C
     }
 }
 
+/// A runtime of `binding` (its YAML) over a one-field contract, for tests of what is built
+/// around bindings.
+#[cfg(test)]
+pub(crate) fn test_runtime(binding: &str, workers: usize) -> BindingRuntime {
+    let doc = "apiVersion: v3.1.0\nkind: DataContract\nid: o\nversion: 1.0.0\nstatus: active\nschema:\n  - name: orders\n    properties:\n      - name: id\n        logicalType: string\n        required: true\n";
+    let model: contracts::Contract = serde_saphyr::from_str(doc).expect("contract parses");
+    let compiled = Arc::new(contracts::compile(&model, None).expect("compiles"));
+    let binding: Binding = serde_saphyr::from_str(binding).expect("binding");
+    let rules = compiled.rules.clone();
+    let store = AnyStore::Memory(breaker::MemoryStore::new(binding.breaker.window.clone(), &rules));
+    let brk = Breaker::new(binding.breaker.clone(), rules, store, breaker::BreakerOptions::default(), 0).expect("breaker");
+    BindingRuntime::new(binding, compiled, brk, 0, workers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,14 +510,7 @@ mod tests {
 
     #[test]
     fn a_flush_takes_every_loops_shard_and_requests_reach_the_loops_that_hold_pauses() {
-        let doc = "apiVersion: v3.1.0\nkind: DataContract\nid: o\nversion: 1.0.0\nstatus: active\nschema:\n  - name: orders\n    properties:\n      - name: id\n        logicalType: string\n        required: true\n";
-        let model: contracts::Contract = serde_saphyr::from_str(doc).expect("contract parses");
-        let compiled = Arc::new(contracts::compile(&model, None).expect("compiles"));
-        let binding: Binding = serde_saphyr::from_str("name: b\nsource: s\ncontract: o\nfallback: pause\n").expect("binding");
-        let rules = compiled.rules.clone();
-        let store = AnyStore::Memory(breaker::MemoryStore::new(binding.breaker.window.clone(), &rules));
-        let brk = Breaker::new(binding.breaker.clone(), rules, store, breaker::BreakerOptions::default(), 0).expect("breaker");
-        let b = BindingRuntime::new(binding, Arc::clone(&compiled), brk, 0, 3);
+        let b = super::test_runtime("name: b\nsource: s\ncontract: o\nfallback: pause\n", 3);
         assert_eq!(b.workers(), 3);
         // (worker, records it checks)
         for (worker, n) in [(0, 2), (1, 0), (2, 5)] {

@@ -133,8 +133,8 @@ pub async fn writer(b: std::sync::Arc<BindingRuntime>, producer: rdkafka::produc
             if let Some(t) = snap.timestamp {
                 rec = rec.timestamp(t);
             }
-            if partitions.is_some_and(|n| snap.partition < n) {
-                rec = rec.partition(snap.partition);
+            if let Some(p) = super::topology::output_partition(partitions, snap.partition) {
+                rec = rec.partition(p);
             }
             match producer.send_result(rec) {
                 Ok(f) => acks.push(f),

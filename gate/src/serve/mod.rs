@@ -37,7 +37,7 @@ pub mod workers;
 use crate::config::{DeliveryMode, GateConfig};
 use binding::BindingRuntime;
 use breaker::{BreakerOptions, RedisConfig};
-use crate::kafka::{consumer_config, producer_config, TopicSpec};
+use crate::kafka::{consumer_config, producer_config};
 use crate::output::Output;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::producer::FutureProducer;
@@ -227,13 +227,13 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     // Events go through a producer outside any transaction: they report, they are not data.
     let events_producer: FutureProducer = producer_config(cfg).create().map_err(kafka_err("events producer"))?;
     let assemble::Outputs { partitions, limits, listing } = builder.outputs(&bindings, true).await?;
-    advise_balance(cfg, &bindings, workers, listing).await;
     let (tx, rx) = watch::channel(false);
     let transitions = events::TransitionSink::new(events_producer.clone(), cfg.events.breaker_topic.clone(), replica.clone()).with_group(cfg.kafka.group_id.clone());
     let violations = events::ViolationSink::new(events_producer.clone(), cfg.events.violations_topic.clone(), cfg.events.violations_per_rule_per_second);
     // A pattern binding may be strict even before it matches a topic.
     let any_strict = cfg.bindings.iter().any(|b| b.strict);
     let set = topology::BindingSet::new(topology::Topology::new(bindings.clone(), partitions.clone(), limits));
+    advise_balance(&bindings, workers, listing.as_ref(), &set.load());
     let mut pipelines = Vec::new();
     // Strict bindings hear from their flusher when a window generation has been judged; every
     // record loop holds deferred records, so each has its own channel.
@@ -320,8 +320,6 @@ fn worker_pipeline(cfg: &GateConfig, replica: &str, set: &topology::BindingSet, 
     })
 }
 
-/// Every topic the bindings write, with the source topic's partition count (so outputs keep
-/// the source's partitioning), and the event topics.
 /// The largest output record each data output topic takes: the producer's
 /// `message.max.bytes`, lowered to the topic's `max.message.bytes` where the cluster says so.
 /// A topic below the largest accepted record is named at startup: its oversized records will
@@ -348,39 +346,21 @@ pub(crate) async fn output_limits(cfg: &GateConfig, bindings: &[Arc<BindingRunti
     Ok(out)
 }
 
-pub(crate) fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], existing: &HashMap<String, i32>, with_events: bool) -> Vec<TopicSpec> {
-    let mut wanted = Vec::new();
-    for b in bindings {
-        let partitions = existing.get(&b.cfg.source).copied().unwrap_or(1);
-        // The last-good index topic only where `fallback: last_good` keeps the index.
-        let outputs = b.topics.iter().filter(|(o, _)| *o != Output::LastGood || b.cfg.fallback == crate::config::Fallback::LastGood);
-        wanted.extend(outputs.map(|(o, t)| TopicSpec { name: t.to_string(), partitions, compacted: o.compacted() }));
-    }
-    for t in [&cfg.events.breaker_topic, &cfg.events.violations_topic].into_iter().filter(|_| with_events) {
-        wanted.push(TopicSpec { name: t.clone(), partitions: 1, compacted: false });
-    }
-    wanted
-}
-
 /// Says at startup which sources do not exist yet (the record loops subscribe to them all the
-/// same), and when the sources' partitions fall unevenly over this process's loops: the
-/// loop with the most works on alone once the others have caught up, so a backlog drains at its
-/// pace (3 partitions over 2 loops: a third slower, measured in BENCHMARKS.md). Advice, not a
-/// failure: other replicas in the group change the spread, and a listing that fails says
-/// nothing. Reads the sources' counts from `listing` (made while creating the outputs) and
-/// lists the cluster itself only without one.
-async fn advise_balance(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], loops: usize, listing: Option<std::collections::HashMap<String, i32>>) {
-    let counts = match listing {
-        Some(l) => l,
-        None => {
-            let client = crate::kafka::client_config(cfg);
-            let listed = tokio::task::spawn_blocking(move || client.create::<rdkafka::consumer::BaseConsumer>().ok().and_then(|c| crate::kafka::partition_counts(&c).ok())).await;
-            let Ok(Some(counts)) = listed else { return };
-            counts
+/// same), and when the sources' partitions fall
+/// unevenly over this process's loops: the loop with the most works on alone once the others
+/// have caught up, so a backlog drains at its pace (3 partitions over 2 loops: a third slower,
+/// measured in BENCHMARKS.md). Advice, not a failure: other replicas in the group change the
+/// spread. Reads the counts from `listing` (made while readying the outputs); without one
+/// (the listing failed) it says nothing.
+fn advise_balance(bindings: &[Arc<BindingRuntime>], loops: usize, listing: Option<&HashMap<String, i32>>, topology: &topology::Topology) {
+    let Some(counts) = listing else { return };
+    for b in bindings {
+        let source = &b.cfg.source;
+        if !counts.contains_key(source) {
+            let outputs = topology.partitions.get(b.topics.get(crate::output::Output::Validated)).copied();
+            tracing::warn!(topic = %source, output_partitions = outputs, "source topic does not exist (yet): the record loops read it once it is created (with the broker's auto-creation, by the first record a producer writes); its outputs have the broker's default partition count, and a source created with more partitions shares output partitions");
         }
-    };
-    for source in bindings.iter().map(|b| &b.cfg.source).filter(|s| !counts.contains_key(*s)) {
-        tracing::warn!(topic = %source, "source topic does not exist (yet): the record loops read it once it is created (with the broker's auto-creation, by the first record a producer writes)");
     }
     let total: usize = bindings.iter().filter_map(|b| counts.get(&b.cfg.source)).map(|n| usize::try_from(*n).unwrap_or(0)).sum();
     if total == 0 {
@@ -397,6 +377,7 @@ async fn advise_balance(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], loop
         ),
     }
 }
+
 
 /// [`crate::kafka::preflight::check`] off the async runtime (it blocks on librdkafka).
 pub(crate) async fn preflight(cfg: &GateConfig) -> Result<(), ServeError> {

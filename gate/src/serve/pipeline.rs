@@ -320,8 +320,8 @@ impl Pipeline {
             if let Some(ts) = source.timestamp {
                 out = out.timestamp(ts);
             }
-            if self.topology.load().partitions.get(topic).is_some_and(|n| rec.partition < *n) {
-                out = out.partition(rec.partition);
+            if let Some(p) = self.topology.load().output_partition(topic, rec.partition) {
+                out = out.partition(p);
             }
             b.counters.routed(if e.verdict == VerdictTag::Stale { RouteLabel::Stale } else { RouteLabel::To(e.output) });
             // A send refused at once (queue full, message too large) reports through the same

@@ -259,6 +259,18 @@ impl Pipeline {
     fn rebalanced(&self, parts: &mut Partitions, changes: Vec<Change>) -> Vec<(String, i32)> {
         let done = parts.rebalance(changes);
         self.publish_paused(parts);
+        // Reported where it is found, once per output on every assignment: an output made
+        // before its source existed, made by hand, or a source that grew since.
+        let topology = self.topology.load();
+        let mut narrower: std::collections::BTreeMap<(String, i32), Vec<i32>> = std::collections::BTreeMap::new();
+        for (topic, partition) in &done.resume {
+            for output in topology.narrower_outputs(topic, *partition) {
+                narrower.entry(output).or_default().push(*partition);
+            }
+        }
+        for ((output, count), partitions) in narrower {
+            warn!(output = %output, output_partitions = count, source_partitions = ?partitions, "output topic has fewer partitions than its source: source partition p goes to output partition p mod {count}, so each keeps its order but shares an output partition; give {output} as many partitions as its source");
+        }
         for (topic, partition) in done.resume {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition(&topic, partition);

@@ -42,8 +42,8 @@ impl Pipeline {
         if let Some(k) = fit::stub_key(key) {
             out = out.key(k);
         }
-        if self.topology.load().partitions.get(topic).is_some_and(|n| source.partition < *n) {
-            out = out.partition(source.partition);
+        if let Some(p) = self.topology.load().output_partition(topic, source.partition) {
+            out = out.partition(p);
         }
         b.counters.routed(RouteLabel::To(Output::Quarantine));
         RecordStubbed { binding: &b.cfg.name, topic: source.topic, partition: source.partition, offset: source.offset, size: payload.len(), error }.emit();

@@ -39,6 +39,35 @@ impl Topology {
         }
         Self { bindings, list: kept, partitions, limits }
     }
+
+    /// The partition of output `topic` that a record of source partition `source` goes to
+    /// ([`output_partition`] with the count this view knows).
+    #[must_use]
+    pub fn output_partition(&self, topic: &str, source: i32) -> Option<i32> {
+        output_partition(self.partitions.get(topic).copied(), source)
+    }
+
+    /// The output topics of source `topic`'s binding that have no partition `partition`, with
+    /// their partition counts: its records share a partition there with another source
+    /// partition's.
+    #[must_use]
+    pub fn narrower_outputs(&self, topic: &str, partition: i32) -> Vec<(String, i32)> {
+        let Some(b) = self.bindings.get(topic) else { return Vec::new() };
+        b.topics.iter().filter_map(|(_, t)| self.partitions.get(t).filter(|n| **n > 0 && **n <= partition).map(|n| (t.to_string(), *n))).collect()
+    }
+}
+
+/// The output partition of a record read from source partition `source`, given the output
+/// topic's partition count (`None` when unknown: the producer's partitioner decides).
+/// The same partition where the output has it; where it has fewer (created before its source
+/// existed, by hand, or the source grew), `source mod count`: every record of a source
+/// partition still lands in one output partition, so that partition's order holds, and so
+/// does each key's when the source is partitioned by key. Hashing the key instead would
+/// scatter keyless records over the output's partitions.
+#[must_use]
+pub fn output_partition(count: Option<i32>, source: i32) -> Option<i32> {
+    let n = count.filter(|n| *n > 0)?;
+    (source >= 0).then(|| if source < n { source } else { source % n })
 }
 
 /// A binding to add, with its output topics' partition counts and limits.
@@ -117,5 +146,50 @@ impl BindingSet {
             Arc::new(Topology::new(list, partitions, limits))
         });
         fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{output_partition, Topology};
+    use std::sync::Arc;
+
+    #[test]
+    fn outputs_without_the_assigned_partition_are_named() {
+        let b = Arc::new(crate::serve::binding::test_runtime("name: a\nsource: a\ncontract: o\nfallback: hold\n", 1));
+        let partitions = [("a.validated", 3), ("a.quarantine", 1), ("a.held", 2)].into_iter().map(|(t, n)| (t.to_string(), n)).collect();
+        let t = Topology::new(vec![b], partitions, super::TopicMap::default());
+        let name = |p: i32| t.narrower_outputs("a", p);
+        // (source partition, outputs without it): `a.degraded`'s count is unknown, so it is
+        // not named; an unbound source has none.
+        let cases: [(i32, Vec<(String, i32)>); 4] = [
+            (0, vec![]),
+            (1, vec![("a.quarantine".into(), 1)]),
+            (2, vec![("a.quarantine".into(), 1), ("a.held".into(), 2)]),
+            (3, vec![("a.validated".into(), 3), ("a.quarantine".into(), 1), ("a.held".into(), 2)]),
+        ];
+        for (p, want) in cases {
+            assert_eq!(name(p), want, "partition {p}");
+        }
+        assert!(t.narrower_outputs("other", 5).is_empty());
+        assert_eq!(t.output_partition("a.held", 3), Some(1));
+        assert_eq!(t.output_partition("a.degraded", 3), None);
+    }
+
+    #[test]
+    fn a_source_partition_lands_in_one_output_partition() {
+        let cases = [
+            ("same partition when the output has it", Some(3), 2, Some(2)),
+            ("more output partitions than the source", Some(8), 2, Some(2)),
+            ("one output partition takes everything", Some(1), 5, Some(0)),
+            ("fewer output partitions wrap around", Some(2), 3, Some(1)),
+            ("fewer output partitions wrap around (even)", Some(2), 4, Some(0)),
+            ("count unknown: the partitioner decides", None, 0, None),
+            ("a count of zero is not a count", Some(0), 1, None),
+            ("a negative source partition is not one", Some(3), -1, None),
+        ];
+        for (why, count, source, want) in cases {
+            assert_eq!(output_partition(count, source), want, "{why}");
+        }
     }
 }
