@@ -107,14 +107,18 @@ fn wanted_topics(cfg: &GateConfig, bindings: &[Arc<BindingRuntime>], existing: &
         // A source that does not exist yet is most often created by its first producer, with
         // the broker's default count: its outputs get that count too, not 1.
         let partitions = existing.get(&b.cfg.source).copied().unwrap_or(crate::kafka::BROKER_DEFAULT_PARTITIONS);
-        // The last-good index topic only where `fallback: last_good` keeps the index.
-        let outputs = b.topics.iter().filter(|(o, _)| *o != Output::LastGood || b.cfg.fallback == Fallback::LastGood);
-        wanted.extend(outputs.map(|(o, t)| TopicSpec { name: t.to_string(), partitions, compacted: o.compacted() }));
+        wanted.extend(written(b).map(|(o, t)| TopicSpec { name: t.to_string(), partitions, compacted: o.compacted() }));
     }
     for t in [&cfg.events.breaker_topic, &cfg.events.violations_topic].into_iter().filter(|_| with_events) {
         wanted.push(TopicSpec { name: t.clone(), partitions: 1, compacted: false });
     }
     wanted
+}
+
+/// The output topics `b` writes: every data output, and the last-good index topic only where
+/// `fallback: last_good` keeps the index.
+pub(crate) fn written(b: &BindingRuntime) -> impl Iterator<Item = (Output, &str)> {
+    b.topics.iter().filter(|(o, _)| *o != Output::LastGood || b.cfg.fallback == Fallback::LastGood)
 }
 
 /// Every topic of the cluster with its partition count; `None` (with a warning) when the

@@ -233,7 +233,7 @@ pub async fn start(cfg: &GateConfig) -> Result<Running, ServeError> {
     // A pattern binding may be strict even before it matches a topic.
     let any_strict = cfg.bindings.iter().any(|b| b.strict);
     let set = topology::BindingSet::new(topology::Topology::new(bindings.clone(), partitions.clone(), limits));
-    advise_balance(&bindings, workers, listing.as_ref(), &set.load());
+    advise_topics(&bindings, workers, listing.as_ref(), &set.load(), cfg.kafka.create_topics);
     let mut pipelines = Vec::new();
     // Strict bindings hear from their flusher when a window generation has been judged; every
     // record loop holds deferred records, so each has its own channel.
@@ -347,19 +347,25 @@ pub(crate) async fn output_limits(cfg: &GateConfig, bindings: &[Arc<BindingRunti
 }
 
 /// Says at startup which sources do not exist yet (the record loops subscribe to them all the
-/// same), and when the sources' partitions fall
-/// unevenly over this process's loops: the loop with the most works on alone once the others
-/// have caught up, so a backlog drains at its pace (3 partitions over 2 loops: a third slower,
-/// measured in BENCHMARKS.md). Advice, not a failure: other replicas in the group change the
-/// spread. Reads the counts from `listing` (made while readying the outputs); without one
-/// (the listing failed) it says nothing.
-fn advise_balance(bindings: &[Arc<BindingRuntime>], loops: usize, listing: Option<&HashMap<String, i32>>, topology: &topology::Topology) {
+/// same), which outputs do not exist under `create_topics: false`, and when the sources'
+/// partitions fall unevenly over this process's loops: the loop with the most works on alone
+/// once the others have caught up, so a backlog drains at its pace (3 partitions over 2 loops:
+/// a third slower, measured in BENCHMARKS.md). Advice, not a failure: other replicas in the
+/// group change the spread, and a broker may auto-create a missing topic. Reads the counts
+/// from `listing` (made while readying the outputs); without one (the listing failed) it says
+/// nothing.
+fn advise_topics(bindings: &[Arc<BindingRuntime>], loops: usize, listing: Option<&HashMap<String, i32>>, topology: &topology::Topology, create_topics: bool) {
     let Some(counts) = listing else { return };
     for b in bindings {
         let source = &b.cfg.source;
         if !counts.contains_key(source) {
             let outputs = topology.partitions.get(b.topics.get(crate::output::Output::Validated)).copied();
-            tracing::warn!(topic = %source, output_partitions = outputs, "source topic does not exist (yet): the record loops read it once it is created (with the broker's auto-creation, by the first record a producer writes); its outputs have the broker's default partition count, and a source created with more partitions shares output partitions");
+            tracing::warn!(topic = %source, output_partitions = outputs, "source topic does not exist (yet): the record loops read it once it is created (with the broker's auto-creation, by the first record a producer writes); source partition p goes to output partition p, or p mod the output's count where it has fewer");
+        }
+        // The gate made the outputs itself otherwise (and a listing right after may not show
+        // them yet on every broker).
+        for (_, output) in assemble::written(b).filter(|(_, t)| !create_topics && !counts.contains_key(*t)) {
+            tracing::warn!(topic = %output, "output topic does not exist and kafka.create_topics is false: records routed there wait for it (the broker may create it on the first write, with its default partition count); until the gate restarts, the producer's partitioner places them, so keyless records of one source partition may land in several output partitions");
         }
     }
     let total: usize = bindings.iter().filter_map(|b| counts.get(&b.cfg.source)).map(|n| usize::try_from(*n).unwrap_or(0)).sum();

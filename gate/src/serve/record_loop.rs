@@ -269,7 +269,7 @@ impl Pipeline {
             }
         }
         for ((output, count), partitions) in narrower {
-            warn!(output = %output, output_partitions = count, source_partitions = ?partitions, "output topic has fewer partitions than its source: source partition p goes to output partition p mod {count}, so each keeps its order but shares an output partition; give {output} as many partitions as its source");
+            warn!(output = %output, output_partitions = count, source_partitions = ?partitions, "output topic has fewer partitions than its source: source partition p goes to output partition p mod {count}, so each keeps its order but shares an output partition; give {output} as many partitions as its source (the gate reads the outputs' counts when it starts)");
         }
         for (topic, partition) in done.resume {
             let mut tpl = TopicPartitionList::new();
