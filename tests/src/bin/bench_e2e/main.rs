@@ -27,7 +27,7 @@
 //! eval "$(scripts/services.sh up kafka)"       # or any broker: --brokers host:port
 //! cargo run --release -p e2e --bin bench_e2e -- [--n-large 300000] [--n-small 600000]
 //!     [--partitions 3] [--latency-secs 5] [--skip-latency] [--only large|small]
-//!     [--broker-pid PID] [--latency-rate R] [--latency-only ROUNDS] [--workers N] [--headers full|lean] [--shadow]
+//!     [--broker-pid PID] [--latency-rate R] [--latency-only ROUNDS] [--rounds N] [--workers N] [--headers full|lean] [--shadow]
 //! ```
 
 use anyhow::{bail, ensure, Context as _};
@@ -48,6 +48,7 @@ mod kafka;
 mod latency;
 mod passthrough;
 mod report;
+mod rounds;
 mod shaped;
 mod throughput;
 
@@ -88,6 +89,10 @@ struct Args {
     /// G and O run with a shadow version evaluated beside the active one (the same contract
     /// under another version number, so every record is judged twice).
     shadow: bool,
+    /// Throughput rounds of P, Pv, G and O (`--rounds`): with more than one, each round writes
+    /// fresh copies and runs the systems in an order rotated by one, and the harness prints
+    /// each round's ratios and their medians (no latency runs, no Ps).
+    rounds: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -107,6 +112,7 @@ fn parse_args() -> anyhow::Result<Args> {
         workers: None,
         lean: false,
         shadow: false,
+        rounds: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -123,6 +129,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--latency-only" => a.latency_rounds = Some(val()?.parse()?),
             "--workers" => a.workers = Some(val()?.parse()?),
             "--shadow" => a.shadow = true,
+            "--rounds" => a.rounds = val()?.parse()?,
             "--headers" => {
                 a.lean = match val()?.as_str() {
                     "lean" => true,
@@ -138,7 +145,7 @@ fn parse_args() -> anyhow::Result<Args> {
                 });
             }
             "-h" | "--help" => {
-                println!("bench_e2e [--brokers B] [--n-large N] [--n-small N] [--partitions P] [--latency-secs S] [--skip-latency] [--only large|small] [--broker-pid PID] [--latency-rate R] [--latency-only ROUNDS] [--workers N] [--headers full|lean] [--shadow]");
+                println!("bench_e2e [--brokers B] [--n-large N] [--n-small N] [--partitions P] [--latency-secs S] [--skip-latency] [--only large|small] [--broker-pid PID] [--latency-rate R] [--latency-only ROUNDS] [--rounds N] [--workers N] [--headers full|lean] [--shadow]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}; see --help"),
@@ -413,6 +420,50 @@ fn contracts_dir(size: Size) -> anyhow::Result<tempfile::TempDir> {
     Ok(dir)
 }
 
+/// One throughput round: fresh source copies of `records` (one per system), each drained by
+/// its system in `order`, then deleted.
+async fn round(a: &Args, size: Size, records: &[(String, String)], contracts: &std::path::Path, order: &[System]) -> anyhow::Result<HashMap<System, Throughput>> {
+    let n = records.len();
+    let tag = match size {
+        Size::Large => "l",
+        Size::Small => "s",
+    };
+    let srcs: Vec<(System, String)> = order.iter().map(|s| (*s, e2e::unique_name(&format!("bench-{tag}-{s:?}")))).collect();
+    let mut topics = Vec::new();
+    for (s, src) in &srcs {
+        topics.push((src.clone(), false, false));
+        match s {
+            System::P => topics.push((format!("{src}.out"), true, false)),
+            System::Ps | System::Pv => topics.push((format!("{src}.out"), true, false)),
+            _ => topics.extend(gate_outputs(src).into_iter().map(|t| {
+                let compact = t.ends_with(".last-good");
+                (t, true, compact)
+            })),
+        }
+    }
+    create_topics(&a.brokers, &topics, a.partitions).await?;
+    let t = Instant::now();
+    let names: Vec<String> = srcs.iter().map(|(_, s)| s.clone()).collect();
+    prefill(&a.brokers, &names, records).await?;
+    eprintln!("[{}] {n} records written to {} copies in {:.1}s", size.name(), srcs.len(), t.elapsed().as_secs_f64());
+    let mut res = HashMap::new();
+    for (s, src) in &srcs {
+        let r = throughput(a, *s, size, src, n, contracts).await?;
+        eprintln!(
+            "[{}] {s:?}: {n} records in {:.2}s = {:.0} records/s; CPU µs/record: this process {:.1}, broker {}",
+            size.name(),
+            r.secs,
+            r.rate(),
+            r.cpu_us(r.cpu_self),
+            r.cpu_broker.map_or_else(|| "?".to_string(), |c| format!("{:.1}", r.cpu_us(c)))
+        );
+        res.insert(*s, r);
+    }
+    let all: Vec<String> = topics.into_iter().map(|(t, _, _)| t).collect();
+    delete_topics(&a.brokers, &all).await;
+    Ok(res)
+}
+
 async fn bench_size(
     a: &Args,
     size: Size,
@@ -440,51 +491,8 @@ async fn bench_size(
             );
         }
     }
-    let tag = match size {
-        Size::Large => "l",
-        Size::Small => "s",
-    };
-    let srcs: Vec<(System, String)> = [System::P, System::Ps, System::Pv, System::G, System::O]
-        .into_iter()
-        .map(|s| (s, e2e::unique_name(&format!("bench-{tag}-{s:?}"))))
-        .collect();
-    let mut topics = Vec::new();
-    for (s, src) in &srcs {
-        topics.push((src.clone(), false, false));
-        match s {
-            System::P => topics.push((format!("{src}.out"), true, false)),
-            System::Ps | System::Pv => topics.push((format!("{src}.out"), true, false)),
-            _ => topics.extend(gate_outputs(src).into_iter().map(|t| {
-                let compact = t.ends_with(".last-good");
-                (t, true, compact)
-            })),
-        }
-    }
-    create_topics(&a.brokers, &topics, a.partitions).await?;
-    let t = Instant::now();
-    let names: Vec<String> = srcs.iter().map(|(_, s)| s.clone()).collect();
-    prefill(&a.brokers, &names, &records).await?;
+    let res = round(a, size, &records, contracts.path(), &[System::P, System::Ps, System::Pv, System::G, System::O]).await?;
     drop(records);
-    eprintln!(
-        "[{}] {n} records of {bytes} B written to 5 copies in {:.1}s",
-        size.name(),
-        t.elapsed().as_secs_f64()
-    );
-    let mut res = HashMap::new();
-    for (s, src) in &srcs {
-        let r = throughput(a, *s, size, src, n, contracts.path()).await?;
-        eprintln!(
-            "[{}] {s:?}: {n} records in {:.2}s = {:.0} records/s; CPU µs/record: this process {:.1}, broker {}",
-            size.name(),
-            r.secs,
-            r.rate(),
-            r.cpu_us(r.cpu_self),
-            r.cpu_broker.map_or_else(|| "?".to_string(), |c| format!("{:.1}", r.cpu_us(c)))
-        );
-        res.insert(*s, r);
-    }
-    let all: Vec<String> = topics.into_iter().map(|(t, _, _)| t).collect();
-    delete_topics(&a.brokers, &all).await;
     let (p, ps, pv, g, o) = (
         res[&System::P],
         res[&System::Ps],
@@ -547,6 +555,10 @@ async fn main() -> anyhow::Result<()> {
         }
         if let Some(rounds) = a.latency_rounds {
             latency_rounds(&a, size, &pool, rounds).await?;
+            continue;
+        }
+        if a.rounds > 1 {
+            rounds::throughput_rounds(&a, size, &pool).await?;
             continue;
         }
         results.push(bench_size(&a, size, &pool).await?);
