@@ -51,6 +51,7 @@ pub(crate) async fn throughput(
     let timeout = Duration::from_secs(600);
     let n_i64 = i64::try_from(n)?;
     let cpu0 = (cpu_secs(None), a.broker_pid.and_then(|p| cpu_secs(Some(p))));
+    let cs0 = ctx_switches();
     let (outputs, want) = match system {
         System::P | System::Ps | System::Pv => (vec![format!("{src}.out")], n_i64),
         // Every record is valid: validated under G, held under O. The last-good index is
@@ -72,6 +73,8 @@ pub(crate) async fn throughput(
             };
             wait_total(&a.brokers, &outputs, a.partitions, want, timeout).await?;
             let cpu1 = (cpu_secs(None), a.broker_pid.and_then(|p| cpu_secs(Some(p))));
+            let cs1 = ctx_switches();
+            eprintln!("  {system:?} context switches per 1000 records: voluntary {:.1}, involuntary {:.1}", (cs1.0 - cs0.0) as f64 * 1000.0 / n as f64, (cs1.1 - cs0.1) as f64 * 1000.0 / n as f64);
             cpu = (
                 cpu1.0.zip(cpu0.0).map(|(b, a)| b - a),
                 cpu1.1.zip(cpu0.1).map(|(b, a)| b - a),
@@ -102,6 +105,8 @@ pub(crate) async fn throughput(
             }
             wait_total(&a.brokers, &outputs, a.partitions, want, timeout).await?;
             let cpu1 = (cpu_secs(None), a.broker_pid.and_then(|p| cpu_secs(Some(p))));
+            let cs1 = ctx_switches();
+            eprintln!("  {system:?} context switches per 1000 records: voluntary {:.1}, involuntary {:.1}", (cs1.0 - cs0.0) as f64 * 1000.0 / n as f64, (cs1.1 - cs0.1) as f64 * 1000.0 / n as f64);
             cpu = (
                 cpu1.0.zip(cpu0.0).map(|(b, a)| b - a),
                 cpu1.1.zip(cpu0.1).map(|(b, a)| b - a),
@@ -165,4 +170,21 @@ pub(crate) fn attach_shadow(b: &gate::serve::binding::BindingRuntime, text: &str
     let shadow = gate::serve::shadow::spawn(&b.cfg, std::sync::Arc::new(compiled), true, chrono::Utc::now().timestamp_millis())?;
     b.shadow.start(shadow);
     Ok(())
+}
+
+/// Voluntary and involuntary context switches of this process's live threads.
+fn ctx_switches() -> (i64, i64) {
+    let mut out = (0, 0);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return out };
+    for t in tasks.flatten() {
+        let Ok(text) = std::fs::read_to_string(t.path().join("status")) else { continue };
+        for l in text.lines() {
+            if let Some(v) = l.strip_prefix("voluntary_ctxt_switches:") {
+                out.0 += v.trim().parse::<i64>().unwrap_or(0);
+            } else if let Some(v) = l.strip_prefix("nonvoluntary_ctxt_switches:") {
+                out.1 += v.trim().parse::<i64>().unwrap_or(0);
+            }
+        }
+    }
+    out
 }
