@@ -78,7 +78,7 @@ impl Builder {
             // Outputs made by others: their counts still decide which partition a record goes
             // to (without one, the producer's partitioner would scatter keyless records).
             let listing = list_cluster(cfg).await;
-            let counts = listing.as_ref().map(|l| wanted_topics(cfg, bindings, l, false).into_iter().filter_map(|t| l.get(&t.name).map(|n| (t.name, *n))).collect()).unwrap_or_default();
+            let counts = listing.as_ref().map(|l| bindings.iter().flat_map(|b| written(b)).filter_map(|(_, t)| l.get(t).map(|n| (t.to_string(), *n))).collect()).unwrap_or_default();
             (counts, listing)
         };
         let limits = super::output_limits(cfg, bindings).await?;
@@ -213,7 +213,7 @@ mod tests {
             Arc::new(binding::test_runtime("name: b\nsource: b\ncontract: o\nfallback: last_good\n", 1)),
         ];
         let existing = [("a".to_string(), 3)].into_iter().collect();
-        let got: Vec<(String, i32, bool)> = wanted_topics(&cfg, &bindings, &existing, true).into_iter().map(|t| (t.name, t.partitions, t.compacted)).collect();
+        let mut got: Vec<(String, i32, bool)> = wanted_topics(&cfg, &bindings, &existing, true).into_iter().map(|t| (t.name, t.partitions, t.compacted)).collect();
         let default = crate::kafka::BROKER_DEFAULT_PARTITIONS;
         // (topic, partitions, compacted): `a` exists with 3; `b` does not exist yet, so its
         // outputs get the broker's default (what auto-creating `b` would give it), and only
@@ -232,7 +232,6 @@ mod tests {
             (cfg.events.violations_topic.as_str(), 1, false),
         ];
         let mut want: Vec<(String, i32, bool)> = want.into_iter().map(|(t, n, c)| (t.to_string(), n, c)).collect();
-        let mut got = got;
         want.sort();
         got.sort();
         assert_eq!(got, want);

@@ -364,7 +364,10 @@ fn advise_topics(bindings: &[Arc<BindingRuntime>], loops: usize, listing: Option
         }
         // The gate made the outputs itself otherwise (and a listing right after may not show
         // them yet on every broker).
-        for (_, output) in assemble::written(b).filter(|(_, t)| !create_topics && !counts.contains_key(*t)) {
+        if create_topics {
+            continue;
+        }
+        for (_, output) in assemble::written(b).filter(|(_, t)| !counts.contains_key(*t)) {
             tracing::warn!(topic = %output, "output topic does not exist and kafka.create_topics is false: records routed there wait for it (the broker may create it on the first write, with its default partition count); until the gate restarts, the producer's partitioner places them, so keyless records of one source partition may land in several output partitions");
         }
     }

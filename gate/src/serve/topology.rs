@@ -67,7 +67,8 @@ impl Topology {
 #[must_use]
 pub fn output_partition(count: Option<i32>, source: i32) -> Option<i32> {
     let n = count.filter(|n| *n > 0)?;
-    (source >= 0).then(|| if source < n { source } else { source % n })
+    // Below the count, `source % n` is `source` itself.
+    (source >= 0).then(|| source % n)
 }
 
 /// A binding to add, with its output topics' partition counts and limits.

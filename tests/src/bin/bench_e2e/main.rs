@@ -464,33 +464,37 @@ async fn round(a: &Args, size: Size, records: &[(String, String)], contracts: &s
     Ok(res)
 }
 
-async fn bench_size(
-    a: &Args,
-    size: Size,
-    pool: &[serde_json::Value],
-) -> anyhow::Result<SizeResult> {
+/// `size`'s contract directory and its throughput records (`--n-large` or `--n-small` of
+/// them), checked valid under the contract before any timing.
+fn throughput_records(a: &Args, size: Size, pool: &[serde_json::Value]) -> anyhow::Result<(tempfile::TempDir, Vec<(String, String)>)> {
     let n = match size {
         Size::Large => a.n_large,
         Size::Small => a.n_small,
     };
     let contracts = contracts_dir(size)?;
     let records: Vec<(String, String)> = (0..n).map(|i| record(pool, size, i, now_us())).collect();
-    let bytes = records.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
-    // Every record is valid under the contract (checked here, before any timing).
-    {
-        let dir = registry::ContractDir::load(contracts.path())?;
-        let c = dir.compile(size.contract_id(), None)?;
-        let mut obs = c.observer();
-        for (_, v) in records.iter().take(2000) {
-            let value: serde_json::Value = serde_json::from_str(v)?;
-            let verdict = c.check(&value, &mut obs);
-            ensure!(
-                verdict.is_valid(),
-                "benchmark record fails the contract: {:?}\n{v}",
-                verdict.rule_ids()
-            );
-        }
+    let dir = registry::ContractDir::load(contracts.path())?;
+    let c = dir.compile(size.contract_id(), None)?;
+    let mut obs = c.observer();
+    for (_, v) in records.iter().take(2000) {
+        let value: serde_json::Value = serde_json::from_str(v)?;
+        let verdict = c.check(&value, &mut obs);
+        ensure!(
+            verdict.is_valid(),
+            "benchmark record fails the contract: {:?}\n{v}",
+            verdict.rule_ids()
+        );
     }
+    Ok((contracts, records))
+}
+
+async fn bench_size(
+    a: &Args,
+    size: Size,
+    pool: &[serde_json::Value],
+) -> anyhow::Result<SizeResult> {
+    let (contracts, records) = throughput_records(a, size, pool)?;
+    let bytes = records.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
     let res = round(a, size, &records, contracts.path(), &[System::P, System::Ps, System::Pv, System::G, System::O]).await?;
     drop(records);
     let (p, ps, pv, g, o) = (

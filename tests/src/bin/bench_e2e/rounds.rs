@@ -12,12 +12,8 @@ const SYSTEMS: [System; 4] = [System::P, System::Pv, System::G, System::O];
 
 /// Runs `a.rounds` rounds of `size` and prints one row per round and the medians.
 pub(crate) async fn throughput_rounds(a: &Args, size: Size, pool: &[serde_json::Value]) -> anyhow::Result<()> {
-    let n = match size {
-        Size::Large => a.n_large,
-        Size::Small => a.n_small,
-    };
-    let contracts = contracts_dir(size)?;
-    let records: Vec<(String, String)> = (0..n).map(|i| record(pool, size, i, now_us())).collect();
+    let (contracts, records) = throughput_records(a, size, pool)?;
+    let n = records.len();
     let mut rows = Vec::new();
     for r in 0..a.rounds {
         let mut order = SYSTEMS;

@@ -50,8 +50,7 @@ pub(crate) async fn throughput(
 ) -> anyhow::Result<Throughput> {
     let timeout = Duration::from_secs(600);
     let n_i64 = i64::try_from(n)?;
-    let cpu0 = (cpu_secs(None), a.broker_pid.and_then(|p| cpu_secs(Some(p))));
-    let cs0 = ctx_switches();
+    let started = PhaseStart::now(a);
     let (outputs, want) = match system {
         System::P | System::Ps | System::Pv => (vec![format!("{src}.out")], n_i64),
         // Every record is valid: validated under G, held under O. The last-good index is
@@ -72,13 +71,7 @@ pub(crate) async fn throughput(
                 tokio::spawn(passthrough(a.brokers.clone(), src.to_string(), format!("{src}.out"), rx))
             };
             wait_total(&a.brokers, &outputs, a.partitions, want, timeout).await?;
-            let cpu1 = (cpu_secs(None), a.broker_pid.and_then(|p| cpu_secs(Some(p))));
-            let cs1 = ctx_switches();
-            eprintln!("  {system:?} context switches per 1000 records: voluntary {:.1}, involuntary {:.1}", (cs1.0 - cs0.0) as f64 * 1000.0 / n as f64, (cs1.1 - cs0.1) as f64 * 1000.0 / n as f64);
-            cpu = (
-                cpu1.0.zip(cpu0.0).map(|(b, a)| b - a),
-                cpu1.1.zip(cpu0.1).map(|(b, a)| b - a),
-            );
+            cpu = started.cpu_since(a, system, n);
             let _ = tx.send(true);
             task.await??;
         }
@@ -104,13 +97,7 @@ pub(crate) async fn throughput(
                 );
             }
             wait_total(&a.brokers, &outputs, a.partitions, want, timeout).await?;
-            let cpu1 = (cpu_secs(None), a.broker_pid.and_then(|p| cpu_secs(Some(p))));
-            let cs1 = ctx_switches();
-            eprintln!("  {system:?} context switches per 1000 records: voluntary {:.1}, involuntary {:.1}", (cs1.0 - cs0.0) as f64 * 1000.0 / n as f64, (cs1.1 - cs0.1) as f64 * 1000.0 / n as f64);
-            cpu = (
-                cpu1.0.zip(cpu0.0).map(|(b, a)| b - a),
-                cpu1.1.zip(cpu0.1).map(|(b, a)| b - a),
-            );
+            cpu = started.cpu_since(a, system, n);
             if a.shadow {
                 let b = &running.bindings[0];
                 let r = b.shadow.report(&b.contract().version).await.context("the shadow's report")?;
@@ -170,6 +157,30 @@ pub(crate) fn attach_shadow(b: &gate::serve::binding::BindingRuntime, text: &str
     let shadow = gate::serve::shadow::spawn(&b.cfg, std::sync::Arc::new(compiled), true, chrono::Utc::now().timestamp_millis())?;
     b.shadow.start(shadow);
     Ok(())
+}
+
+/// CPU time and context switches when a phase started.
+struct PhaseStart {
+    /// CPU seconds of this process and of the broker (if known).
+    cpu: (Option<f64>, Option<f64>),
+    switches: (i64, i64),
+}
+
+impl PhaseStart {
+    fn now(a: &Args) -> Self {
+        Self { cpu: (cpu_secs(None), a.broker_pid.and_then(|p| cpu_secs(Some(p)))), switches: ctx_switches() }
+    }
+
+    /// CPU seconds of this process and of the broker since the start; prints the context
+    /// switches per 1,000 of the phase's `n` records.
+    #[allow(clippy::cast_precision_loss)]
+    fn cpu_since(&self, a: &Args, system: System, n: usize) -> (Option<f64>, Option<f64>) {
+        let cpu = (cpu_secs(None), a.broker_pid.and_then(|p| cpu_secs(Some(p))));
+        let switches = ctx_switches();
+        let per_1000 = |now: i64, then: i64| (now - then) as f64 * 1000.0 / n as f64;
+        eprintln!("  {system:?} context switches per 1000 records: voluntary {:.1}, involuntary {:.1}", per_1000(switches.0, self.switches.0), per_1000(switches.1, self.switches.1));
+        (cpu.0.zip(self.cpu.0).map(|(b, a)| b - a), cpu.1.zip(self.cpu.1).map(|(b, a)| b - a))
+    }
 }
 
 /// Voluntary and involuntary context switches of this process's live threads.
